@@ -1,0 +1,183 @@
+"""The shared engine of the label-skew schemes: counts matrix -> indices.
+
+Every label-skew scheme decides only a `counts` matrix (clients x classes:
+how many samples of class c client i gets). `assign_by_counts` turns it into
+index arrays in O(N) plus one radix sort:
+
+1. Group sample indices by class (a stable radix argsort of the labels).
+2. Order each class: at random (independent within class), or by a per-sample
+   `key` (the *rule* that makes samples within a class non-independent), with
+   `key_noise` interpolating between the two.
+3. Cut each class into consecutive blocks, client 0's block first, and move
+   every block to its client's slot in the output.
+
+Because blocks are consecutive in key order, with a key client 0 receives the
+smallest key values of every class it holds, client 1 the next ones, and so on:
+clients differ in *style*, not only in label mix.
+
+Also here: integer rounding helpers that keep totals exact, so no scheme ever
+drops or duplicates a sample through rounding.
+"""
+
+import numpy as np
+
+from tff_niid.partition import _checks
+
+
+def class_sorted_indices(labels, num_classes):
+  """Sample indices grouped by class (stable), and class start offsets."""
+  small = labels.astype(np.uint16 if num_classes <= 1 << 16 else np.int64)
+  order = np.argsort(small, kind="stable")  # radix sort for uint16
+  starts = np.concatenate([[0], np.cumsum(np.bincount(labels,
+                                                      minlength=num_classes))])
+  return order, starts
+
+
+def key_codes(key):
+  """Numeric sort codes for a numeric or categorical key."""
+  key = np.asarray(key)
+  if key.dtype.kind in "biuf":
+    return key.astype(np.float64, copy=False)
+  return np.unique(key, return_inverse=True)[1].astype(np.float64)
+
+
+def order_within_classes(order, starts, rng, key=None, key_noise=0.0):
+  """Reorders each class block of `order` in place: random, or by key.
+
+  key_noise t in [0, 1] sorts by (1 - t) * rank + t * uniform, where rank is
+  the sample's normalised rank of key within its class: t=0 is fully ordered
+  by key, t=1 is uniformly random (the same law as no key).
+  """
+  num_classes = starts.shape[0] - 1
+  if key is None:
+    for c in range(num_classes):
+      rng.shuffle(order[starts[c]:starts[c + 1]])
+    return order
+  codes = key_codes(key)[order]
+  class_of = np.repeat(np.arange(num_classes), np.diff(starts))
+  # Ties in the key (e.g. categories) are broken at random.
+  ranked = np.lexsort((rng.random(order.shape[0]), codes, class_of))
+  if key_noise > 0:
+    sizes = np.diff(starts)
+    pos = np.empty(order.shape[0])
+    pos[ranked] = np.arange(order.shape[0]) - np.repeat(starts[:-1], sizes)
+    denom = np.maximum(np.repeat(sizes, sizes) - 1, 1)
+    score = (1 - key_noise) * pos / denom + key_noise * rng.random(pos.shape[0])
+    # Scores lie in [0, 1]; adding the class id keeps classes apart.
+    ranked = np.argsort(class_of + 0.5 * score, kind="stable")
+  order[:] = order[ranked]
+  return order
+
+
+def assign_by_counts(labels, num_classes, counts, rng, key=None, key_noise=0.0):
+  """Turns a clients x classes counts matrix into (indices, offsets).
+
+  Column c of `counts` must sum to at most the number of class-c samples; the
+  samples of class c beyond the column sum are left unassigned.
+  """
+  counts = np.asarray(counts, dtype=np.int64)
+  order, starts = class_sorted_indices(labels, num_classes)
+  class_sizes = np.diff(starts)
+  if np.any(counts < 0) or np.any(counts.sum(axis=0) > class_sizes):
+    raise AssertionError("internal error: counts exceed class sizes")
+  order_within_classes(order, starts, rng, key=key, key_noise=key_noise)
+  client_sizes = counts.sum(axis=1)
+  offsets = np.concatenate([[0], np.cumsum(client_sizes)])
+  # Where each (client, class) block starts in the output and in `order`.
+  dst_start = offsets[:-1, None] + np.cumsum(counts, axis=1) - counts
+  src_start = starts[:-1][None, :] + np.cumsum(counts, axis=0) - counts
+  indices = np.empty(offsets[-1], dtype=np.int64)
+  for c in range(num_classes):
+    col = counts[:, c]
+    taken = col.sum()
+    if taken == 0:
+      continue
+    shift = np.repeat(dst_start[:, c] - src_start[:, c], col)
+    src = np.arange(starts[c], starts[c] + taken)
+    indices[src + shift] = order[src]
+  return indices, offsets
+
+
+def split_total(total, weights):
+  """Integer split of `total` proportional to `weights` (exact sum).
+
+  Rounds the cumulative sum, so each share differs from its exact value by
+  less than 1 and shares of zero weight are zero.
+  """
+  weights = np.asarray(weights, dtype=np.float64)
+  cum = np.cumsum(weights)
+  if cum[-1] <= 0:
+    raise AssertionError("internal error: weights sum to zero")
+  bounds = np.rint(cum / cum[-1] * total).astype(np.int64)
+  return np.diff(bounds, prepend=0)
+
+
+def transport(row_sums, col_sums):
+  """An integer matrix with the given row and column sums (equal totals).
+
+  The north-west-corner rule, vectorised: lay rows and columns as consecutive
+  intervals on [0, total) and intersect them. Returns a dense matrix.
+  """
+  row_sums = np.asarray(row_sums, dtype=np.int64)
+  col_sums = np.asarray(col_sums, dtype=np.int64)
+  out = np.zeros((row_sums.shape[0], col_sums.shape[0]), dtype=np.int64)
+  total = row_sums.sum()
+  if total != col_sums.sum():
+    raise AssertionError("internal error: transport totals differ")
+  if total == 0:
+    return out
+  row_cum, col_cum = np.cumsum(row_sums), np.cumsum(col_sums)
+  cuts = np.union1d(row_cum, col_cum)
+  lengths = np.diff(cuts, prepend=0)
+  keep = lengths > 0
+  starts = (cuts - lengths)[keep]
+  rows = np.searchsorted(row_cum, starts, side="right")
+  cols = np.searchsorted(col_cum, starts, side="right")
+  np.add.at(out, (rows, cols), lengths[keep])
+  return out
+
+
+def enforce_min_size(counts, min_size):
+  """Moves samples from the largest clients so every row sums to >= min_size.
+
+  Deterministic and terminating (no resampling): the largest clients are cut
+  down to a common level L >= min_size (taking from each of their classes in
+  proportion), and the freed samples go to the clients below min_size by
+  `transport`. Requires num_clients * min_size <= total, checked by callers.
+  """
+  counts = np.array(counts, dtype=np.int64)
+  sizes = counts.sum(axis=1)
+  deficit = np.maximum(min_size - sizes, 0)
+  need = deficit.sum()
+  if need == 0:
+    return counts
+  # Smallest level L >= min_size with sum(max(sizes - L, 0)) >= need.
+  desc = np.sort(sizes)[::-1]
+  lo, hi = min_size, int(desc[0])
+  while lo < hi:  # binary search: O(log max size) steps
+    mid = (lo + hi + 1) // 2
+    if np.maximum(desc - mid, 0).sum() >= need:
+      lo = mid
+    else:
+      hi = mid - 1
+  take = np.maximum(sizes - lo, 0)
+  excess = take.sum() - need  # < number of clients above the level
+  if excess:
+    above = np.flatnonzero(take > 0)[:excess]
+    take[above] -= 1
+  # Each donor gives from its classes in proportion (cumulative rounding keeps
+  # the row total exact and never takes more of a class than it holds).
+  ratio = np.divide(take, sizes, out=np.zeros(sizes.shape), where=sizes > 0)
+  bounds = np.rint(np.cumsum(counts, axis=1) * ratio[:, None]).astype(np.int64)
+  removed = np.diff(bounds, axis=1, prepend=0)
+  counts -= removed
+  counts += transport(deficit, removed.sum(axis=0))
+  return counts
+
+
+def check_key(key, key_noise, num_samples):
+  """Validates the optional key= / key_noise= pair of a label-skew scheme."""
+  if key is not None:
+    key = _checks.check_per_sample("key", key, num_samples)
+  key_noise = _checks.check_fraction("key_noise", key_noise)
+  return key, key_noise
