@@ -23,8 +23,4 @@ setuptools.setup(
         "absl-py>=1.0",
     ],
     extras_require={"plots": ["matplotlib>=3.5"], "test": ["pytest"]},
-    entry_points={"console_scripts": [
-        "tff-niid-train=tff_niid.cli:train_main",
-        "tff-niid-partition=tff_niid.cli:partition_main",
-    ]},
 )

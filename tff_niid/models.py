@@ -1,0 +1,94 @@
+"""Keras 2 models for 28x28 grayscale inputs, and their TFF wrappers.
+
+Inputs are float32 batches of shape (B, 28, 28, 1) scaled to [0, 1] (see
+`tff_niid.clientdata.preprocess`); labels are int64 class ids.
+"""
+
+import collections
+
+import tensorflow as tf
+import tensorflow_federated as tff
+
+NUM_CLASSES = 10
+INPUT_SHAPE = (28, 28, 1)
+
+
+def _cnn(seed):
+  """CNN of McMahan et al. 2017, Sec. 3 ("Communication-Efficient Learning of
+  Deep Networks from Decentralized Data"): two 5x5 conv layers (32, 64
+  channels) each followed by 2x2 max pooling, a 512-unit ReLU layer and a
+  softmax output; 1,663,370 parameters."""
+  init = tf.keras.initializers.GlorotUniform(seed=seed)
+  return [
+      tf.keras.layers.Conv2D(32, 5, padding="same", activation="relu",
+                             kernel_initializer=init),
+      tf.keras.layers.MaxPool2D(2),
+      tf.keras.layers.Conv2D(64, 5, padding="same", activation="relu",
+                             kernel_initializer=init),
+      tf.keras.layers.MaxPool2D(2),
+      tf.keras.layers.Flatten(),
+      tf.keras.layers.Dense(512, activation="relu", kernel_initializer=init),
+      tf.keras.layers.Dense(NUM_CLASSES, kernel_initializer=init),
+  ]
+
+
+def _two_nn(seed):
+  """2NN of McMahan et al. 2017: 784-200-200-10 MLP with ReLU; 199,210
+  parameters."""
+  init = tf.keras.initializers.GlorotUniform(seed=seed)
+  return [
+      tf.keras.layers.Flatten(),
+      tf.keras.layers.Dense(200, activation="relu", kernel_initializer=init),
+      tf.keras.layers.Dense(200, activation="relu", kernel_initializer=init),
+      tf.keras.layers.Dense(NUM_CLASSES, kernel_initializer=init),
+  ]
+
+
+def _niid_bench_cnn(seed):
+  """The "simple CNN" of NIID-Bench (Li et al. 2022) for MNIST/FMNIST:
+  conv(6, 5x5) -> pool -> conv(16, 5x5) -> pool -> 120 -> 84 -> 10."""
+  init = tf.keras.initializers.GlorotUniform(seed=seed)
+  return [
+      tf.keras.layers.Conv2D(6, 5, activation="relu", kernel_initializer=init),
+      tf.keras.layers.MaxPool2D(2),
+      tf.keras.layers.Conv2D(16, 5, activation="relu", kernel_initializer=init),
+      tf.keras.layers.MaxPool2D(2),
+      tf.keras.layers.Flatten(),
+      tf.keras.layers.Dense(120, activation="relu", kernel_initializer=init),
+      tf.keras.layers.Dense(84, activation="relu", kernel_initializer=init),
+      tf.keras.layers.Dense(NUM_CLASSES, kernel_initializer=init),
+  ]
+
+
+def _logistic(seed):
+  """Multinomial logistic regression baseline (7,850 parameters)."""
+  init = tf.keras.initializers.GlorotUniform(seed=seed)
+  return [tf.keras.layers.Flatten(),
+          tf.keras.layers.Dense(NUM_CLASSES, kernel_initializer=init)]
+
+
+MODELS = collections.OrderedDict(
+    cnn=_cnn, **{"2nn": _two_nn}, niid_cnn=_niid_bench_cnn, logreg=_logistic)
+
+
+def create_keras_model(name, seed=0):
+  """An uncompiled Keras model producing logits. Names: see `MODELS`."""
+  if name not in MODELS:
+    raise ValueError(f"unknown model {name!r}; choose one of {list(MODELS)}.")
+  return tf.keras.Sequential(
+      [tf.keras.layers.InputLayer(input_shape=INPUT_SHAPE)] + MODELS[name](seed),
+      name=name)
+
+
+def build_model_fn(name, input_spec, seed=0):
+  """A no-arg `model_fn` for `tff.learning` algorithms (a fresh model each
+  call, as TFF requires)."""
+
+  def model_fn():
+    return tff.learning.models.from_keras_model(
+        create_keras_model(name, seed),
+        loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        input_spec=input_spec,
+        metrics=[tf.keras.metrics.SparseCategoricalAccuracy()])
+
+  return model_fn

@@ -1,0 +1,53 @@
+"""TFF execution-context lifecycle: never leave a `worker_binary` behind.
+
+`import tensorflow_federated` installs a local C++ execution context whose first
+computation starts a `worker_binary` subprocess sharing our stdout/stderr. TFF
+only stops it from `ServiceManager.__del__`, which does not run reliably at
+interpreter exit, so the orphan keeps pipes open (`python x | tail`, CI) until
+killed. `install_cleanup()` (called when `tff_niid.training` or
+`tff_niid.clientdata` is imported) registers `shutdown()` at exit and turns
+SIGTERM into a normal exit so the hook also runs then; Ctrl-C already raises
+KeyboardInterrupt, which unwinds through the hook.
+"""
+
+import atexit
+import gc
+import signal
+import threading
+
+import tensorflow_federated as tff
+
+_installed = False
+
+
+def shutdown():
+  """Stops TFF's worker processes by dropping the default context.
+
+  Dropping the context releases its executor factory; `gc.collect()` then runs
+  `ServiceManager.__del__`, which sends SIGINT to the worker and waits for it.
+  Call `restart()` to run computations again in the same process.
+  """
+  tff.test.set_no_default_context()
+  gc.collect()
+
+
+def restart():
+  """Installs a fresh local C++ context (TFF's import-time default)."""
+  tff.backends.native.set_sync_local_cpp_execution_context()
+
+
+def _exit_on_sigterm(signum, frame):
+  del frame
+  raise SystemExit(128 + signum)
+
+
+def install_cleanup():
+  """Registers `shutdown` at exit and makes SIGTERM exit normally. Idempotent."""
+  global _installed
+  if _installed:
+    return
+  _installed = True
+  atexit.register(shutdown)
+  if (threading.current_thread() is threading.main_thread() and
+      signal.getsignal(signal.SIGTERM) is signal.SIG_DFL):
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
