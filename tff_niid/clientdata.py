@@ -73,7 +73,7 @@ def to_client_data(partition, images, labels, *, feature_noise_seed=0):
     position_of = table.lookup
 
   def dataset_fn(client_id):
-    i = position_of(client_id)
+    i = position_of(tf.convert_to_tensor(client_id, tf.string))
     idx = indices_t[offsets_t[i]:offsets_t[i + 1]]
     x = tf.cast(tf.gather(images_t, idx), tf.float32)[..., tf.newaxis] / 255.0
     if noise_t is not None:
@@ -86,16 +86,24 @@ def to_client_data(partition, images, labels, *, feature_noise_seed=0):
       client_ids, dataset_fn)
 
 
-def preprocess(dataset, *, batch_size, local_epochs=1, seed=None,
-               max_examples=None, shuffle_buffer=1000):
-  """Local training pipeline: [take] -> shuffle -> repeat(epochs) -> batch.
+# Larger than any client of a 60k-sample dataset, so `shuffle` is a full
+# shuffle: a client's samples are stored grouped by class, and a partial
+# shuffle (or `take` before shuffling) would give single-class batches.
+_FULL_SHUFFLE = 100_000
 
-  The shuffle is reseeded each epoch from `seed` (deterministic for a given
-  seed), so the same (seed, round, client) always yields the same batches.
+
+def preprocess(dataset, *, batch_size, local_epochs=1, seed=None,
+               max_examples=None):
+  """Local training pipeline: full shuffle -> repeat(epochs) -> batch.
+
+  With `max_examples`, a random subset of that many samples (fixed for the
+  given seed) is used. The order is reshuffled each epoch from `seed`, so the
+  same (seed, round, client) always yields the same batches.
   """
   if max_examples:
-    dataset = dataset.take(max_examples)
-  return (dataset.shuffle(shuffle_buffer, seed=seed,
+    dataset = dataset.shuffle(_FULL_SHUFFLE, seed=seed,
+                              reshuffle_each_iteration=False).take(max_examples)
+  return (dataset.shuffle(_FULL_SHUFFLE, seed=seed,
                           reshuffle_each_iteration=True)
           .repeat(local_epochs)
           .batch(batch_size)

@@ -1,0 +1,93 @@
+"""No TFF worker_binary outlives a run: normal exit, exception, SIGINT, SIGTERM.
+
+Each case runs a real TFF computation in a subprocess whose stdout is a pipe
+(as under `| tail` or CI) and whose environment carries a unique marker, which
+TFF's worker_binary inherits; afterwards no process may carry the marker.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import uuid
+
+import psutil
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN = [sys.executable, os.path.join(REPO, "experiments", "train.py"),
+         "--num_clients=10", "--clients_per_round=2", "--model=logreg",
+         "--max_examples_per_client=50", "--eval_every=100"]
+
+
+def _marked_processes(marker):
+  found = []
+  for proc in psutil.process_iter(["name"]):
+    try:
+      if proc.environ().get("TFF_NIID_TEST_MARKER") == marker:
+        found.append(f"{proc.pid} {proc.info['name']}")
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+      pass
+  return found
+
+
+def _start(args, tmp_path):
+  marker = uuid.uuid4().hex
+  env = dict(os.environ, TFF_NIID_TEST_MARKER=marker,
+             TF_CPP_MIN_LOG_LEVEL="2")
+  proc = subprocess.Popen(args, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
+                          text=True)
+  return proc, marker
+
+
+def _wait_for_line(proc, prefix):
+  lines = []
+  for line in proc.stdout:
+    lines.append(line)
+    if line.startswith(prefix):
+      return lines
+  raise AssertionError("process ended before printing "
+                       f"{prefix!r}:\n{''.join(lines)}")
+
+
+def _finish(proc, marker):
+  # communicate() returns only when every holder of the pipe has closed it:
+  # an orphaned worker_binary would make this time out.
+  out, _ = proc.communicate(timeout=120)
+  assert not _marked_processes(marker), out
+  return proc.returncode, out
+
+
+def test_binary_exits_and_leaves_no_worker(tmp_path):
+  proc, marker = _start(TRAIN + ["--rounds=2", f"--root_output_dir={tmp_path}"],
+                        tmp_path)
+  code, out = _finish(proc, marker)
+  assert code == 0, out
+  assert "round 2/2" in out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_binary_leaves_no_worker(tmp_path, sig):
+  proc, marker = _start(
+      TRAIN + ["--rounds=500", f"--root_output_dir={tmp_path}"], tmp_path)
+  _wait_for_line(proc, "round 1/")
+  assert _marked_processes(marker)  # the worker is running now
+  proc.send_signal(sig)
+  code, _ = _finish(proc, marker)
+  assert code != 0
+
+
+def test_script_raising_after_a_computation_leaves_no_worker(tmp_path):
+  script = textwrap.dedent(f"""
+      import sys
+      sys.path.insert(0, {REPO!r})
+      import tensorflow_federated as tff
+      import tff_niid.training  # installs the cleanup hook
+      print(tff.tensorflow.computation(lambda: 1)(), flush=True)
+      raise RuntimeError("boom")
+  """)
+  proc, marker = _start([sys.executable, "-c", script], tmp_path)
+  code, out = _finish(proc, marker)
+  assert code == 1 and "RuntimeError: boom" in out
