@@ -1,13 +1,18 @@
-"""Trains a FedAvg model with TFF on a non-IID partition of MNIST/FMNIST.
+"""Federated training with TFF on a non-IID partition of MNIST/Fashion-MNIST.
 
 Example (the README's main job):
   python experiments/train.py --partition=dirichlet --alpha=0.5 \
-      --num_clients=100 --clients_per_round=10 --rounds=10 --model=cnn \
+      --num_clients=100 --clients_per_round=10 --rounds=15 --model=cnn \
       --root_output_dir=runs --experiment_name=demo
 
-Writes <root_output_dir>/<experiment_name>/{hparams.txt, metrics.csv,
-partition/} and prints one progress line per round. hparams.txt is a flagfile:
-`--flagfile=.../hparams.txt` reruns the experiment.
+The partition comes from --partition (iid|dirichlet with --alpha), a
+composition spec (--partition_spec, see tff_niid.partition.spec) or a saved
+partition (--partition_file, checked against the dataset's labels).
+
+Writes <root_output_dir>/<experiment_name>/: hparams.txt (a flagfile that
+reruns the experiment), partition/ (+ partition summary and plots),
+metrics.csv, tensorboard/, checkpoints/, summary.json. Re-running the same
+command resumes after the last checkpoint.
 """
 
 import os
@@ -23,84 +28,242 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # TensorFlow must be imported before app.run(): imported inside main(), Keras
 # fails to build Sequential models (BUILD_NOTES.md, "Known pitfalls").
-from tff_niid import clientdata  # pylint: disable=g-import-not-at-top
+from tff_niid import algorithms  # pylint: disable=g-import-not-at-top
+from tff_niid import clientdata
 from tff_niid import datasets
+from tff_niid import evaluation
 from tff_niid import models
 from tff_niid import partition as partition_lib
 from tff_niid import training
 
+# Data and partition.
 _DATASET = flags.DEFINE_enum("dataset", "mnist", ["mnist", "fashion_mnist"],
                              "Dataset.")
 _DATA_DIR = flags.DEFINE_string(
     "data_dir", None, "Directory with the idx .gz files (default: "
     "$TFF_NIID_DATA, then ../shared/data/<dataset>).")
-_PARTITION = flags.DEFINE_enum("partition", "dirichlet", ["iid", "dirichlet"],
-                               "Partition scheme.")
+_PARTITION = flags.DEFINE_enum(
+    "partition", "dirichlet", ["iid", "dirichlet"],
+    "Partition scheme (ignored with --partition_spec / --partition_file).")
 _ALPHA = flags.DEFINE_float("alpha", 0.5, "Dirichlet concentration.")
 _MIN_SIZE = flags.DEFINE_integer("min_size", 1,
                                  "Minimum samples per client (dirichlet).")
+_PARTITION_SPEC = flags.DEFINE_string(
+    "partition_spec", None, "Composition spec, e.g. "
+    "'dirichlet(alpha=0.1)+key(slant)+noise(rate=0.2)'.")
+_PARTITION_FILE = flags.DEFINE_string(
+    "partition_file", None, "A partition saved by tff_niid (directory).")
 _NUM_CLIENTS = flags.DEFINE_integer("num_clients", 100, "Number of clients.")
+_CLIENT_EVAL = flags.DEFINE_bool(
+    "client_eval", False, "Also evaluate on per-client test splits whose label "
+    "mix matches each client's (partition.match_test): mean and 10th "
+    "percentile client accuracy.")
+
+# Algorithm.
+_ALGORITHM = flags.DEFINE_enum("algorithm", "fedavg",
+                               list(algorithms.ALGORITHMS), "Algorithm.")
+_MODEL = flags.DEFINE_enum("model", "cnn", list(models.MODELS), "Model.")
 _CLIENTS_PER_ROUND = flags.DEFINE_integer("clients_per_round", 10,
                                           "Clients sampled per round.")
 _ROUNDS = flags.DEFINE_integer("rounds", 10, "Training rounds.")
 _LOCAL_EPOCHS = flags.DEFINE_integer("local_epochs", 1, "Local epochs (E).")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 10, "Client batch size (B).")
-_CLIENT_LR = flags.DEFINE_float("client_lr", 0.05, "Client SGD learning rate.")
-_SERVER_LR = flags.DEFINE_float("server_lr", 1.0, "Server learning rate.")
-_MODEL = flags.DEFINE_enum("model", "cnn", ["cnn", "2nn", "niid_cnn", "logreg"],
-                           "Model.")
 _MAX_EXAMPLES = flags.DEFINE_integer(
-    "max_examples_per_client", None, "Cap on examples per client per round "
-    "(quick runs).")
+    "max_examples_per_client", None, "Use at most this many (random) "
+    "examples per client per round (quick runs).")
+_CLIENT_LR = flags.DEFINE_float("client_lr", 0.05, "Client SGD learning rate.")
+_CLIENT_MOMENTUM = flags.DEFINE_float("client_momentum", 0.0,
+                                      "Client SGD momentum.")
+_SERVER_LR = flags.DEFINE_float("server_lr", 1.0, "Server learning rate.")
+_SERVER_MOMENTUM = flags.DEFINE_float("server_momentum", 0.9,
+                                      "Server momentum (fedavgm).")
+_ADAPTIVE_EPSILON = flags.DEFINE_float(
+    "adaptive_epsilon", 1e-3, "Adaptivity tau of fedadam/fedyogi.")
+_PROXIMAL_STRENGTH = flags.DEFINE_float("proximal_strength", 0.01,
+                                        "FedProx mu.")
+_CLIENT_WEIGHTING = flags.DEFINE_enum(
+    "client_weighting", None, ["num_examples", "uniform"],
+    "Aggregation weights (default: uniform for dp_fedavg, else num_examples).")
+_DP_NOISE = flags.DEFINE_float("dp_noise_multiplier", None,
+                               "DP-FedAvg noise multiplier z.")
+_DP_CLIP = flags.DEFINE_float("dp_clip", None, "DP-FedAvg L2 clip norm.")
+_DP_DELTA = flags.DEFINE_float("dp_delta", None,
+                               "DP delta (default 1/num_clients).")
+
+# Evaluation, outputs, execution.
 _EVAL_EVERY = flags.DEFINE_integer("eval_every", 1,
                                    "Evaluate on the test set every N rounds.")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of partition, sampling, shuffle.")
+_TARGET_ACCURACY = flags.DEFINE_float(
+    "target_accuracy", None, "Record the first round reaching this test "
+    "accuracy (rounds-to-target).")
+_STOP_AT_TARGET = flags.DEFINE_bool("stop_at_target", False,
+                                    "Stop once --target_accuracy is reached.")
+_CHECKPOINT_EVERY = flags.DEFINE_integer("checkpoint_every", 1,
+                                         "Save program state every N rounds.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of partition, model "
+                             "initialisation, client sampling and shuffling.")
 _ROOT_OUTPUT_DIR = flags.DEFINE_string("root_output_dir", "runs",
                                        "Root of experiment directories.")
 _EXPERIMENT_NAME = flags.DEFINE_string("experiment_name", "fedavg",
                                        "Experiment directory name.")
+_QUIET = flags.DEFINE_bool("quiet", False, "Log only first/last rounds and "
+                           "events (for log files).")
+
+# Flags that may change when a run is resumed.
+_RESUMABLE_CHANGES = ("rounds", "quiet", "stop_at_target", "target_accuracy",
+                      "eval_every", "data_dir")
+HPARAMS_FILE = "hparams.txt"
+
+
+def _check_flags():
+  """Combinations that cannot work, as one readable UsageError."""
+  if _CLIENTS_PER_ROUND.value > _NUM_CLIENTS.value and not (
+      _PARTITION_FILE.value or _PARTITION_SPEC.value):
+    raise app.UsageError(
+        f"--clients_per_round={_CLIENTS_PER_ROUND.value} exceeds "
+        f"--num_clients={_NUM_CLIENTS.value}.")
+  if _PARTITION_FILE.value and _PARTITION_SPEC.value:
+    raise app.UsageError("give --partition_file or --partition_spec, not both.")
+  if _ALGORITHM.value == "fedsgd" and _LOCAL_EPOCHS.value != 1:
+    raise app.UsageError("fedsgd takes one gradient step per round: use "
+                         "--local_epochs=1.")
+  if _STOP_AT_TARGET.value and _TARGET_ACCURACY.value is None:
+    raise app.UsageError("--stop_at_target needs --target_accuracy.")
+  for name in ("rounds", "clients_per_round", "batch_size", "local_epochs",
+               "eval_every", "checkpoint_every", "num_clients"):
+    if flags.FLAGS[name].value < 1:
+      raise app.UsageError(f"--{name} must be >= 1.")
+
+
+def _prepare_output_dir(path):
+  """Creates the experiment dir, refusing unwritable dirs and other runs'."""
+  try:
+    os.makedirs(path, exist_ok=True)
+    probe = os.path.join(path, ".write_test")
+    with open(probe, "w") as f:
+      f.write("ok")
+    os.remove(probe)
+  except OSError as e:
+    raise app.UsageError(f"cannot write to output directory {path}: "
+                         f"{e.strerror}.") from None
+  hparams_path = os.path.join(path, HPARAMS_FILE)
+  current = flags.FLAGS.flags_into_string()
+  if os.path.exists(hparams_path):
+    with open(hparams_path) as f:
+      previous = f.read()
+    strip = lambda text: sorted(
+        line for line in text.splitlines()
+        if line.split("=")[0].lstrip("-") not in _RESUMABLE_CHANGES)
+    if strip(previous) != strip(current):
+      changed = sorted(set(strip(current)) ^ set(strip(previous)))
+      raise app.UsageError(
+          f"{path} holds a run with other flags ({', '.join(changed)}); use "
+          "another --experiment_name, or delete the directory to start over.")
+  with open(hparams_path, "w") as f:
+    f.write(current)
+
+
+def _build_partition(data):
+  labels = data.train_labels
+  if _PARTITION_FILE.value:
+    return partition_lib.load(_PARTITION_FILE.value, labels=labels)
+  if _PARTITION_SPEC.value:
+    from tff_niid.partition import spec  # pylint: disable=g-import-not-at-top
+    return spec.resolve(_PARTITION_SPEC.value, labels, _NUM_CLIENTS.value,
+                        seed=_SEED.value, images=data.train_images)
+  if _PARTITION.value == "iid":
+    return partition_lib.iid(labels, _NUM_CLIENTS.value, seed=_SEED.value)
+  return partition_lib.dirichlet(labels, _NUM_CLIENTS.value,
+                                 alpha=_ALPHA.value, min_size=_MIN_SIZE.value,
+                                 seed=_SEED.value)
+
+
+def _describe_partition(part, labels, output_dir):
+  """Saves the partition, its summary table and plots into output_dir."""
+  from tff_niid.partition import metrics  # pylint: disable=g-import-not-at-top
+  from tff_niid.partition import plots
+  part.save(os.path.join(output_dir, "partition"))
+  table = metrics.format_table(metrics.summary(part, labels))
+  with open(os.path.join(output_dir, "partition_summary.txt"), "w") as f:
+    f.write(table + "\n")
+  plots.plot_all(part, labels, output_dir, prefix="partition_")
+  return table
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)  # TFF logs every model build at INFO
+  _check_flags()
+  output_dir = os.path.join(_ROOT_OUTPUT_DIR.value, _EXPERIMENT_NAME.value)
   try:
     data = datasets.load(_DATASET.value, _DATA_DIR.value)
-    if _PARTITION.value == "iid":
-      part = partition_lib.iid(data.train_labels, _NUM_CLIENTS.value,
-                               seed=_SEED.value)
-    else:
-      part = partition_lib.dirichlet(
-          data.train_labels, _NUM_CLIENTS.value, alpha=_ALPHA.value,
-          min_size=_MIN_SIZE.value, seed=_SEED.value)
-  except ValueError as e:  # bad data or partition flags: one clear line
+    part = _build_partition(data)
+    hp = algorithms.Hyperparameters(
+        client_lr=_CLIENT_LR.value, client_momentum=_CLIENT_MOMENTUM.value,
+        server_lr=_SERVER_LR.value, server_momentum=_SERVER_MOMENTUM.value,
+        adaptive_epsilon=_ADAPTIVE_EPSILON.value,
+        proximal_strength=_PROXIMAL_STRENGTH.value,
+        client_weighting=_CLIENT_WEIGHTING.value or (
+            "uniform" if _ALGORITHM.value == "dp_fedavg" else "num_examples"),
+        dp_noise_multiplier=_DP_NOISE.value, dp_clip=_DP_CLIP.value,
+        clients_per_round=_CLIENTS_PER_ROUND.value)
+    algorithms.validate(_ALGORITHM.value, hp)
+    if _CLIENTS_PER_ROUND.value > len(part):
+      raise ValueError(f"--clients_per_round={_CLIENTS_PER_ROUND.value} "
+                       f"exceeds the partition's {len(part)} clients.")
+  except ValueError as e:  # bad data, partition or flag values: one line
     raise app.UsageError(str(e)) from None
-  output_dir = os.path.join(_ROOT_OUTPUT_DIR.value, _EXPERIMENT_NAME.value)
-  os.makedirs(output_dir, exist_ok=True)
-  with open(os.path.join(output_dir, "hparams.txt"), "w") as f:
-    f.write(flags.FLAGS.flags_into_string())
-  part.save(os.path.join(output_dir, "partition"))
+  _prepare_output_dir(output_dir)
   print(f"{data.name}: {part}", flush=True)
+  print(_describe_partition(part, data.train_labels, output_dir), flush=True)
 
   client_data = clientdata.to_client_data(part, data.train_images,
-                                          data.train_labels)
-  model_fn = models.build_model_fn(_MODEL.value, clientdata.BATCH_SPEC,
-                                   seed=_SEED.value)
-  process = training.build_fedavg(model_fn, client_lr=_CLIENT_LR.value,
-                                  server_lr=_SERVER_LR.value)
-  evaluator = training.CentralEvaluator(_MODEL.value, data.test_images,
-                                        data.test_labels)
-  summary = training.train(
-      process, client_data, rounds=_ROUNDS.value,
-      clients_per_round=_CLIENTS_PER_ROUND.value, batch_size=_BATCH_SIZE.value,
-      local_epochs=_LOCAL_EPOCHS.value, seed=_SEED.value,
-      output_dir=output_dir, evaluator=evaluator, eval_every=_EVAL_EVERY.value,
+                                          data.train_labels,
+                                          feature_noise_seed=_SEED.value)
+  process = algorithms.build_process(
+      _ALGORITHM.value,
+      models.build_model_fn(_MODEL.value, clientdata.BATCH_SPEC,
+                            seed=_SEED.value), hp)
+  client_test = None
+  if _CLIENT_EVAL.value:
+    client_test = partition_lib.match_test(part, data.train_labels,
+                                           data.test_labels, seed=_SEED.value)
+  evaluator = evaluation.Evaluator(_MODEL.value, data.test_images,
+                                   data.test_labels,
+                                   client_test_partition=client_test)
+  accountant = None
+  if _ALGORITHM.value == "dp_fedavg":
+    accountant = algorithms.PrivacyAccountant(
+        _DP_NOISE.value, len(part), _CLIENTS_PER_ROUND.value,
+        _DP_DELTA.value or 1.0 / len(part))
+  config = training.LoopConfig(
+      rounds=_ROUNDS.value, clients_per_round=_CLIENTS_PER_ROUND.value,
+      batch_size=_BATCH_SIZE.value, local_epochs=_LOCAL_EPOCHS.value,
+      seed=_SEED.value, eval_every=_EVAL_EVERY.value,
+      checkpoint_every=_CHECKPOINT_EVERY.value,
       max_examples_per_client=_MAX_EXAMPLES.value,
-      log=lambda line: print(line, flush=True))
-  print(f"final test accuracy {summary['final_test_accuracy']:.4f}; "
-        f"results in {os.path.abspath(output_dir)} (metrics.csv, hparams.txt, "
-        "partition/)", flush=True)
+      target_accuracy=_TARGET_ACCURACY.value,
+      stop_at_target=_STOP_AT_TARGET.value)
+  log = lambda line: print(line, flush=True)
+  try:
+    summary = training.train(process, client_data, config,
+                             output_dir=output_dir, evaluator=evaluator,
+                             accountant=accountant, log=log,
+                             quiet=_QUIET.value)
+  except training.TrainingDivergedError as e:
+    log(f"ERROR: {e}")
+    sys.exit(1)
+  except KeyboardInterrupt:
+    sys.exit(130)
+  final = summary["final_test_accuracy"]
+  log(f"done ({summary['stopped']}): {summary['rounds_run']} rounds, final "
+      f"test accuracy {final if final is None else round(final, 4)}"
+      + (f", rounds to {config.target_accuracy}: {summary['rounds_to_target']}"
+         if config.target_accuracy is not None else "")
+      + (f", epsilon {summary['dp_epsilon']:.3f} at delta "
+         f"{summary['dp_delta']:.2g}" if "dp_epsilon" in summary else "")
+      + f". Results in {os.path.abspath(output_dir)}")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
-"""Models and a short real FedAvg run through TFF."""
+"""Models, evaluation and the training loop on real MNIST."""
 
-import csv
+import json
+import math
 
 import numpy as np
 import pytest
 
 from tff_niid import clientdata
+from tff_niid import evaluation
 from tff_niid import models
 from tff_niid import partition as partition_lib
 from tff_niid import training
@@ -17,28 +19,56 @@ def test_parameter_counts(name, params):
   assert models.create_keras_model(name).count_params() == params
 
 
-def test_fedavg_two_rounds_loss_decreases(mnist, tmp_path):
+@pytest.fixture(scope="module")
+def small_run(mnist, tmp_path_factory):
+  """2 FedAvg rounds with centralized and per-client evaluation."""
+  out = str(tmp_path_factory.mktemp("run"))
   part = partition_lib.dirichlet(mnist.train_labels, 20, alpha=1.0, seed=0)
   cd = clientdata.to_client_data(part, mnist.train_images, mnist.train_labels)
   process = training.build_fedavg(
       models.build_model_fn("2nn", clientdata.BATCH_SPEC), client_lr=0.05)
-  evaluator = training.CentralEvaluator("2nn", mnist.test_images,
-                                        mnist.test_labels)
+  client_test = partition_lib.core.make_partition(
+      mnist.test_labels, np.arange(10000), np.linspace(0, 10000, 21).astype(int),
+      scheme="test_split", params={}, seed=0)
+  evaluator = evaluation.Evaluator("2nn", mnist.test_images, mnist.test_labels,
+                                   client_test_partition=client_test)
   lines = []
-  summary = training.train(
-      process, cd, rounds=2, clients_per_round=10, batch_size=20,
-      local_epochs=1, seed=0, output_dir=str(tmp_path), evaluator=evaluator,
-      max_examples_per_client=300, log=lines.append)
-  with open(tmp_path / "metrics.csv") as f:
-    rows = list(csv.DictReader(f))
-  assert [r["round"] for r in rows] == ["1", "2"]
-  losses = [float(r["train_loss"]) for r in rows]
-  test_losses = [float(r["test_loss"]) for r in rows]
-  print(rows)
-  assert losses[1] < losses[0] and test_losses[1] < test_losses[0]
+  config = training.LoopConfig(rounds=2, clients_per_round=10, batch_size=20,
+                               max_examples_per_client=300, seed=0,
+                               target_accuracy=0.5)
+  summary = training.train(process, cd, config, output_dir=out,
+                           evaluator=evaluator, log=lines.append)
+  return out, summary, lines
+
+
+def test_fedavg_two_rounds_loss_decreases(small_run):
+  out, summary, lines = small_run
+  rows = training.read_metrics(out)
+  assert [r["round"] for r in rows] == [1, 2]
+  assert rows[1]["train_loss"] < rows[0]["train_loss"]
+  assert rows[1]["test_loss"] < rows[0]["test_loss"]
   assert summary["final_test_accuracy"] > 0.6
   assert len(lines) == 2 and lines[1].startswith("round 2/2")
-  assert np.isfinite(summary["mean_round_seconds"])
+  assert "client acc mean" in lines[1] and "ETA" in lines[1]
+
+
+def test_summary_and_outputs(small_run):
+  out, summary, _ = small_run
+  with open(f"{out}/{training.SUMMARY_FILE}") as f:
+    assert json.load(f) == json.loads(json.dumps(summary))
+  rows = training.read_metrics(out)
+  first = next(r["round"] for r in rows if r["test_accuracy"] >= 0.5)
+  assert summary["rounds_to_target"] == first
+  assert summary["rounds_run"] == 2 and summary["stopped"] == "completed"
+  # Per-client accuracies of an even split of the test set average to the
+  # centralized accuracy.
+  assert rows[1]["client_accuracy_mean"] == pytest.approx(
+      rows[1]["test_accuracy"], abs=1e-9)
+  assert rows[1]["client_accuracy_p10"] <= rows[1]["client_accuracy_mean"]
+  import os  # pylint: disable=g-import-not-at-top
+  assert os.listdir(f"{out}/{training.TENSORBOARD_DIR}")
+  assert sorted(os.listdir(f"{out}/{training.CHECKPOINT_DIR}")) == [
+      "round_1", "round_2"]
 
 
 def test_rejects_too_many_clients_per_round(mnist, tmp_path):
@@ -46,6 +76,20 @@ def test_rejects_too_many_clients_per_round(mnist, tmp_path):
   cd = clientdata.to_client_data(part, mnist.train_images, mnist.train_labels)
   process = training.build_fedavg(
       models.build_model_fn("logreg", clientdata.BATCH_SPEC), client_lr=0.1)
+  config = training.LoopConfig(rounds=1, clients_per_round=6, batch_size=10)
   with pytest.raises(ValueError, match="clients_per_round"):
-    training.train(process, cd, rounds=1, clients_per_round=6, batch_size=10,
-                   local_epochs=1, seed=0, output_dir=str(tmp_path))
+    training.train(process, cd, config, output_dir=str(tmp_path))
+
+
+def test_nan_loss_stops_and_keeps_checkpoint(mnist, tmp_path):
+  part = partition_lib.iid(mnist.train_labels, 10, seed=0)
+  cd = clientdata.to_client_data(part, mnist.train_images, mnist.train_labels)
+  process = training.build_fedavg(
+      models.build_model_fn("2nn", clientdata.BATCH_SPEC), client_lr=1e6)
+  config = training.LoopConfig(rounds=5, clients_per_round=5, batch_size=10,
+                               max_examples_per_client=100)
+  with pytest.raises(training.TrainingDivergedError, match=r"round \d"):
+    training.train(process, cd, config, output_dir=str(tmp_path),
+                   log=lambda line: None)
+  rows = training.read_metrics(str(tmp_path))
+  assert all(math.isfinite(r["train_loss"]) for r in rows)

@@ -1,62 +1,69 @@
-"""FedAvg-family training on a ClientData with TFF iterative processes.
+"""The federated training loop: resumable, observable, reproducible.
 
-The learning process comes from `tff.learning.algorithms`; client sampling
-from `tff.simulation.build_uniform_sampling_fn` (a function of the round
-number, so a resumed run samples the same clients); metrics rows go through
-`tff.program.CSVFileReleaseManager` (which drops rows at or beyond a released
-round, so a resumed run never duplicates rows). This module adds only the
-glue: per-round client datasets, centralized evaluation and progress lines.
+Building blocks are TFF's: the learning process (`tff_niid.algorithms`),
+client sampling (`tff.simulation.build_uniform_sampling_fn`, a function of the
+round number), program state (`tff.program.FileProgramStateManager`) and
+metrics release (`tff.program.CSVFileReleaseManager`, which drops rows at or
+after a released round, and `TensorBoardReleaseManager`). This module is the
+glue: per-round client datasets, evaluation, progress lines, and the failure
+paths (NaN loss, Ctrl-C, unreadable checkpoints).
+
+Reproducibility: the clients of round r, their shuffle seeds and the model
+initialisation depend only on (seed, r), so a run resumed from the checkpoint
+of round k reproduces rounds k+1.. of an uninterrupted run bit for bit
+(`tests/test_resume.py`), DP noise excepted.
 """
 
 import asyncio
 import collections
+import csv
+import dataclasses
+import json
 import math
 import os
 import time
+from typing import Optional
 
 import numpy as np
-import tensorflow as tf
 import tensorflow_federated as tff
 
+from tff_niid import algorithms
 from tff_niid import clientdata
-from tff_niid import models
 from tff_niid import runtime
 
 runtime.install_cleanup()
 
 METRICS_FILE = "metrics.csv"
+SUMMARY_FILE = "summary.json"
+CHECKPOINT_DIR = "checkpoints"
+TENSORBOARD_DIR = "tensorboard"
+
+
+class TrainingDivergedError(RuntimeError):
+  """The training loss became NaN or infinite."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopConfig:
+  """How to run the rounds (the algorithm itself is in the process)."""
+  rounds: int
+  clients_per_round: int
+  batch_size: int
+  local_epochs: int = 1
+  seed: int = 0
+  eval_every: int = 1
+  checkpoint_every: int = 1
+  checkpoints_to_keep: int = 3
+  max_examples_per_client: Optional[int] = None
+  target_accuracy: Optional[float] = None
+  stop_at_target: bool = False
 
 
 def build_fedavg(model_fn, *, client_lr, server_lr=1.0, client_momentum=0.0):
-  """Weighted FedAvg (McMahan et al. 2017) with SGD on clients and server.
-
-  Uses TFF's iterator loop (`LoopImplementation.DATASET_ITERATOR`), measured
-  faster on CPU than the default `DATASET_REDUCE` (BUILD_NOTES.md).
-  """
-  return tff.learning.algorithms.build_weighted_fed_avg(
-      model_fn,
-      client_optimizer_fn=tff.learning.optimizers.build_sgdm(
-          learning_rate=client_lr, momentum=client_momentum or None),
-      server_optimizer_fn=tff.learning.optimizers.build_sgdm(
-          learning_rate=server_lr),
-      loop_implementation=tff.learning.LoopImplementation.DATASET_ITERATOR)
-
-
-class CentralEvaluator:
-  """Evaluates model weights on a full (test) set with a plain Keras model."""
-
-  def __init__(self, model_name, images, labels, batch_size=1000):
-    self._model = models.create_keras_model(model_name)
-    self._model.compile(
-        loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[tf.keras.metrics.SparseCategoricalAccuracy()])
-    self._data = clientdata.test_dataset(images, labels, batch_size).map(
-        lambda e: (e["x"], e["y"])).cache()
-
-  def __call__(self, model_weights):
-    model_weights.assign_weights_to(self._model)
-    loss, accuracy = self._model.evaluate(self._data, verbose=0)
-    return collections.OrderedDict(loss=loss, accuracy=accuracy)
+  """Weighted FedAvg with SGD: `algorithms.build_process("fedavg", ...)`."""
+  return algorithms.build_process("fedavg", model_fn, algorithms.Hyperparameters(
+      client_lr=client_lr, server_lr=server_lr,
+      client_momentum=client_momentum))
 
 
 def _shuffle_seed(seed, round_num, client_position):
@@ -65,75 +72,212 @@ def _shuffle_seed(seed, round_num, client_position):
       [seed, round_num, client_position]).generate_state(1)[0])
 
 
-def _format_eta(seconds):
+def _format_duration(seconds):
   seconds = int(round(seconds))
   return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-def train(process, client_data, *, rounds, clients_per_round, batch_size,
-          local_epochs, seed, output_dir, evaluator=None, eval_every=1,
-          max_examples_per_client=None, log=print):
-  """Runs `rounds` rounds of `process` and writes `<output_dir>/metrics.csv`.
+def _load_latest_valid(manager, structure, log, where):
+  """(state, round) of the newest readable checkpoint, or (None, 0).
 
-  Each round samples `clients_per_round` clients uniformly without replacement
-  (seeded by `seed` and the round number), trains, and every `eval_every`
-  rounds (and at the last round) evaluates the global model with `evaluator`.
+  A checkpoint cut short (e.g. the process was killed while saving) or
+  corrupted is skipped with a warning and the previous one is used. If
+  checkpoints exist but none can be read, raise rather than silently
+  restarting from round 0.
+  """
+  loop = asyncio.new_event_loop()
+  try:
+    versions = loop.run_until_complete(manager.get_versions()) or []
+    for version in reversed(versions):
+      try:
+        state = loop.run_until_complete(manager.load(version, structure))
+        return state, version
+      except Exception as e:  # pylint: disable=broad-except
+        log(f"WARNING: checkpoint of round {version} is unreadable "
+            f"({type(e).__name__}: {str(e)[:200]}); trying the previous one.")
+  finally:
+    loop.close()
+  if versions:
+    raise RuntimeError(
+        f"none of the checkpoints (rounds {versions}) in {where} can be read; "
+        "remove that directory to restart from round 0.")
+  return None, 0
+
+
+def read_metrics(output_dir):
+  """The rows of `metrics.csv` as a list of {column: float}."""
+  path = os.path.join(output_dir, METRICS_FILE)
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def _summary(output_dir, config, stopped_reason, epsilon_delta):
+  rows = read_metrics(output_dir)
+  evaluated = [r for r in rows
+               if not math.isnan(r.get("test_accuracy", math.nan))]
+  summary = collections.OrderedDict(
+      rounds_run=len(rows),
+      rounds_requested=config.rounds,
+      stopped=stopped_reason,
+      train_seconds=sum(r["round_seconds"] for r in rows),
+      final_test_accuracy=evaluated[-1]["test_accuracy"] if evaluated else None,
+      best_test_accuracy=(max(r["test_accuracy"] for r in evaluated)
+                          if evaluated else None),
+      target_accuracy=config.target_accuracy,
+      rounds_to_target=None)
+  if config.target_accuracy is not None:
+    reached = [int(r["round"]) for r in evaluated
+               if r["test_accuracy"] >= config.target_accuracy]
+    summary["rounds_to_target"] = reached[0] if reached else None
+  if epsilon_delta is not None and rows:
+    summary["dp_epsilon"] = rows[-1]["dp_epsilon"]
+    summary["dp_delta"] = epsilon_delta
+  with open(os.path.join(output_dir, SUMMARY_FILE), "w") as f:
+    json.dump(summary, f, indent=2)
+    f.write("\n")
+  return summary
+
+
+def train(process, client_data, config, *, output_dir, evaluator=None,
+          accountant=None, log=print, quiet=False):
+  """Runs (or resumes) training and writes metrics, checkpoints and summary.
+
+  Args:
+    process: a `tff.learning.templates.LearningProcess`.
+    client_data: a `tff.simulation.datasets.ClientData` (see `clientdata`).
+    config: a `LoopConfig`.
+    output_dir: experiment directory; holds `metrics.csv`, `summary.json`,
+      `checkpoints/` and `tensorboard/`. If it holds checkpoints, training
+      resumes after the newest readable one.
+    evaluator: optional callable `ModelWeights -> {name: float}` (e.g.
+      `tff_niid.evaluation.Evaluator`), run every `eval_every` rounds and at
+      the last round; must return `test_accuracy` for targets.
+    accountant: optional `algorithms.PrivacyAccountant`: adds `dp_epsilon`.
+    log: callable for progress lines.
+    quiet: only log resume/stop events and the first and last round.
 
   Returns:
-    A dict summary: rounds, final/best test accuracy, mean seconds per round.
+    The summary dict also written to `summary.json`.
+
+  Raises:
+    TrainingDivergedError: NaN/inf training loss (the checkpoint of the last
+      good round is kept).
+    KeyboardInterrupt: after saving the last completed round's state.
   """
   client_ids = list(client_data.client_ids)
-  if not 1 <= clients_per_round <= len(client_ids):
+  if not 1 <= config.clients_per_round <= len(client_ids):
     raise ValueError(
         f"clients_per_round must be between 1 and the number of clients "
-        f"({len(client_ids)}); got {clients_per_round}.")
+        f"({len(client_ids)}); got {config.clients_per_round}.")
   position = {cid: i for i, cid in enumerate(client_ids)}
   sample_clients = tff.simulation.build_uniform_sampling_fn(
-      client_ids, replace=False, random_seed=seed)
+      client_ids, replace=False, random_seed=config.seed)
   os.makedirs(output_dir, exist_ok=True)
-  csv_manager = tff.program.CSVFileReleaseManager(
-      os.path.join(output_dir, METRICS_FILE), key_fieldname="round")
   loop = asyncio.new_event_loop()
+  checkpoint_dir = os.path.join(output_dir, CHECKPOINT_DIR)
+  state_manager = tff.program.FileProgramStateManager(
+      checkpoint_dir, prefix="round_",
+      keep_total=config.checkpoints_to_keep, keep_first=False)
+  release_managers = [
+      tff.program.CSVFileReleaseManager(
+          os.path.join(output_dir, METRICS_FILE), key_fieldname="round"),
+      tff.program.TensorBoardReleaseManager(
+          os.path.join(output_dir, TENSORBOARD_DIR)),
+  ]
+  metric_names = ["train_loss", "train_accuracy"]
+  if evaluator is not None:
+    metric_names += list(evaluator.metric_names)
+  if accountant is not None:
+    metric_names.append("dp_epsilon")
 
-  state = process.initialize()
-  round_times, accuracies = [], []
-  for round_num in range(1, rounds + 1):
-    sampled = sample_clients(round_num, clients_per_round)
-    datasets = [
-        clientdata.preprocess(
-            client_data.create_tf_dataset_for_client(cid),
-            batch_size=batch_size, local_epochs=local_epochs,
-            seed=_shuffle_seed(seed, round_num, position[cid]),
-            max_examples=max_examples_per_client)
-        for cid in sampled]
-    start = time.perf_counter()
-    output = process.next(state, datasets)
-    state = output.state
-    seconds = time.perf_counter() - start
-    round_times.append(seconds)
-    train_metrics = output.metrics["client_work"]["train"]
-    row = collections.OrderedDict(
-        train_loss=float(train_metrics["loss"]),
-        train_accuracy=float(train_metrics["sparse_categorical_accuracy"]),
-        test_loss=math.nan, test_accuracy=math.nan,
-        round_seconds=seconds)
-    if evaluator is not None and (round_num % eval_every == 0 or
-                                  round_num == rounds):
-      test = evaluator(process.get_model_weights(state))
-      row["test_loss"], row["test_accuracy"] = test["loss"], test["accuracy"]
-      accuracies.append(test["accuracy"])
-    loop.run_until_complete(csv_manager.release(row, key=round_num))
-    eta = np.mean(round_times) * (rounds - round_num)
-    test_part = ("" if math.isnan(row["test_accuracy"]) else
-                 f" | test loss {row['test_loss']:.4f} acc "
+  state, saved_round = _load_latest_valid(state_manager, process.initialize(),
+                                          log, checkpoint_dir)
+  if state is None:
+    state = process.initialize()
+  else:
+    log(f"resuming after round {saved_round} from {checkpoint_dir}")
+  completed_round = saved_round
+  round_times = []
+  stopped = "completed"
+  try:
+    for round_num in range(saved_round + 1, config.rounds + 1):
+      sampled = sample_clients(round_num, config.clients_per_round)
+      datasets = [
+          clientdata.preprocess(
+              client_data.create_tf_dataset_for_client(cid),
+              batch_size=config.batch_size, local_epochs=config.local_epochs,
+              seed=_shuffle_seed(config.seed, round_num, position[cid]),
+              max_examples=config.max_examples_per_client)
+          for cid in sampled]
+      start = time.perf_counter()
+      output = process.next(state, datasets)
+      seconds = time.perf_counter() - start
+      train_metrics = output.metrics["client_work"]["train"]
+      row = collections.OrderedDict((name, math.nan) for name in metric_names)
+      row["train_loss"] = float(train_metrics["loss"])
+      row["train_accuracy"] = float(
+          train_metrics["sparse_categorical_accuracy"])
+      # TFF zeroes non-finite client updates and their metrics instead of
+      # failing: the round then reports loss 0 over 0 examples.
+      non_finite = output.metrics.get("finalizer", {}).get(
+          "update_non_finite", 0)
+      if (not math.isfinite(row["train_loss"]) or non_finite or
+          train_metrics["num_examples"] == 0):
+        raise TrainingDivergedError(
+            f"round {round_num}: the model update is NaN/inf (train loss "
+            f"{row['train_loss']}, non-finite update flag {int(non_finite)}); "
+            f"stopped. The last saved state (round {saved_round}) is kept in "
+            f"{checkpoint_dir}; try a lower learning rate.")
+      state, completed_round = output.state, round_num
+      if evaluator is not None and (round_num % config.eval_every == 0 or
+                                    round_num == config.rounds):
+        row.update(evaluator(process.get_model_weights(state)))
+      if accountant is not None:
+        row["dp_epsilon"] = accountant.epsilon(round_num)
+      row["round_seconds"] = seconds
+      round_times.append(seconds)
+      for manager in release_managers:
+        loop.run_until_complete(manager.release(row, key=round_num))
+      if (round_num % config.checkpoint_every == 0 or
+          round_num == config.rounds):
+        loop.run_until_complete(state_manager.save(state, round_num))
+        saved_round = round_num
+      reached = (config.target_accuracy is not None and
+                 row.get("test_accuracy", math.nan) >= config.target_accuracy)
+      if not quiet or round_num in (1, config.rounds) or reached:
+        log(_progress_line(row, round_num, config.rounds, round_times))
+      if reached and config.stop_at_target:
+        stopped = f"reached target accuracy {config.target_accuracy}"
+        log(f"round {round_num}: test accuracy {row['test_accuracy']:.4f} >= "
+            f"target {config.target_accuracy}; stopping.")
+        if saved_round != round_num:
+          loop.run_until_complete(state_manager.save(state, round_num))
+        break
+  except KeyboardInterrupt:
+    if completed_round > saved_round:
+      loop.run_until_complete(state_manager.save(state, completed_round))
+    log(f"interrupted: state of round {completed_round} saved; rerun the same "
+        "command to resume.")
+    raise
+  finally:
+    loop.close()
+  return _summary(output_dir, config, stopped,
+                  accountant.delta if accountant is not None else None)
+
+
+def _progress_line(row, round_num, rounds, round_times):
+  parts = [f"round {round_num}/{rounds}",
+           f"train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.4f}"]
+  if not math.isnan(row.get("test_accuracy", math.nan)):
+    parts.append(f"test loss {row['test_loss']:.4f} acc "
                  f"{row['test_accuracy']:.4f}")
-    log(f"round {round_num}/{rounds} | train loss {row['train_loss']:.4f} "
-        f"acc {row['train_accuracy']:.4f}{test_part} | {seconds:.2f} s/round "
-        f"| ETA {_format_eta(eta)}")
-  loop.close()
-  return collections.OrderedDict(
-      rounds=rounds,
-      final_test_accuracy=accuracies[-1] if accuracies else None,
-      best_test_accuracy=max(accuracies) if accuracies else None,
-      mean_round_seconds=float(np.mean(round_times)),
-      metrics_csv=os.path.join(output_dir, METRICS_FILE))
+  if not math.isnan(row.get("client_accuracy_mean", math.nan)):
+    parts.append(f"client acc mean {row['client_accuracy_mean']:.4f} "
+                 f"p10 {row['client_accuracy_p10']:.4f}")
+  if "dp_epsilon" in row:
+    parts.append(f"eps {row['dp_epsilon']:.3f}")
+  eta = np.mean(round_times) * (rounds - round_num)
+  parts.append(f"{round_times[-1]:.2f} s/round | ETA {_format_duration(eta)}")
+  return " | ".join(parts)

@@ -1,0 +1,66 @@
+"""Every algorithm trains on a small real non-IID MNIST partition."""
+
+import dp_accounting
+import numpy as np
+import pytest
+
+from tff_niid import algorithms
+from tff_niid import clientdata
+from tff_niid import models
+from tff_niid import partition as partition_lib
+from tff_niid import training
+
+SETTINGS = {
+    "fedavg": dict(client_lr=0.05),
+    "fedsgd": dict(server_lr=0.5),
+    "fedprox": dict(client_lr=0.05, proximal_strength=0.1),
+    "fedavgm": dict(client_lr=0.05, server_lr=0.5, server_momentum=0.9),
+    "fedadam": dict(client_lr=0.05, server_lr=0.01),
+    "fedyogi": dict(client_lr=0.05, server_lr=0.01),
+    "dp_fedavg": dict(client_lr=0.05, client_weighting="uniform",
+                      dp_noise_multiplier=0.1, dp_clip=5.0),
+}
+
+
+@pytest.fixture(scope="module")
+def client_data(mnist):
+  part = partition_lib.dirichlet(mnist.train_labels, 20, alpha=1.0, seed=0)
+  return clientdata.to_client_data(part, mnist.train_images, mnist.train_labels)
+
+
+@pytest.mark.parametrize("algorithm", algorithms.ALGORITHMS)
+def test_two_rounds_decrease_loss(algorithm, client_data, tmp_path):
+  hp = algorithms.Hyperparameters(clients_per_round=10, **SETTINGS[algorithm])
+  process = algorithms.build_process(
+      algorithm, models.build_model_fn("2nn", clientdata.BATCH_SPEC), hp)
+  config = training.LoopConfig(rounds=3, clients_per_round=10, batch_size=20,
+                               max_examples_per_client=200, seed=1)
+  training.train(process, client_data, config, output_dir=str(tmp_path),
+                 log=lambda line: None)
+  losses = [r["train_loss"] for r in training.read_metrics(str(tmp_path))]
+  assert len(losses) == 3 and losses[2] < losses[0], losses
+
+
+@pytest.mark.parametrize("algorithm,changes,message", [
+    ("dp_fedavg", dict(client_weighting="num_examples", dp_noise_multiplier=1.0,
+                       dp_clip=1.0), "unweighted"),
+    ("dp_fedavg", dict(client_weighting="uniform"), "dp_noise_multiplier"),
+    ("fedavg", dict(dp_noise_multiplier=1.0), "only apply"),
+    ("fedprox", dict(proximal_strength=-1.0), "proximal_strength"),
+    ("sgd", dict(), "unknown algorithm"),
+])
+def test_incompatible_settings_are_rejected(algorithm, changes, message):
+  with pytest.raises(ValueError, match=message):
+    algorithms.validate(algorithm, algorithms.Hyperparameters(**changes))
+
+
+def test_dp_epsilon_grows_and_matches_dp_accounting():
+  accountant = algorithms.PrivacyAccountant(1.1, 1000, 50, 1e-5)
+  eps = [accountant.epsilon(r) for r in (1, 2, 5, 10, 50)]
+  assert all(a < b for a, b in zip(eps, eps[1:]))
+  reference = dp_accounting.rdp.RdpAccountant(
+      neighboring_relation=dp_accounting.NeighboringRelation.REPLACE_ONE)
+  reference.compose(dp_accounting.SampledWithoutReplacementDpEvent(
+      1000, 50, dp_accounting.GaussianDpEvent(1.1)), 10)
+  assert eps[3] == pytest.approx(reference.get_epsilon(1e-5), rel=1e-12)
+  assert np.isfinite(eps).all()
