@@ -36,6 +36,7 @@ runtime.install_cleanup()
 METRICS_FILE = "metrics.csv"
 SUMMARY_FILE = "summary.json"
 CHECKPOINT_DIR = "checkpoints"
+CHECKPOINT_PREFIX = "round_"
 TENSORBOARD_DIR = "tensorboard"
 
 
@@ -93,8 +94,13 @@ def _load_latest_valid(manager, structure, log, where):
         state = loop.run_until_complete(manager.load(version, structure))
         return state, version
       except Exception as e:  # pylint: disable=broad-except
+        # Moved aside (kept for inspection) so the round can be saved anew.
+        path = os.path.join(where, f"{CHECKPOINT_PREFIX}{version}")
+        os.replace(path, os.path.join(
+            where, f"unreadable_{CHECKPOINT_PREFIX}{version}_{int(time.time())}"))
         log(f"WARNING: checkpoint of round {version} is unreadable "
-            f"({type(e).__name__}: {str(e)[:200]}); trying the previous one.")
+            f"({type(e).__name__}: {str(e)[:200]}); moved it aside and trying "
+            "the previous one.")
   finally:
     loop.close()
   if versions:
@@ -178,7 +184,7 @@ def train(process, client_data, config, *, output_dir, evaluator=None,
   loop = asyncio.new_event_loop()
   checkpoint_dir = os.path.join(output_dir, CHECKPOINT_DIR)
   state_manager = tff.program.FileProgramStateManager(
-      checkpoint_dir, prefix="round_",
+      checkpoint_dir, prefix=CHECKPOINT_PREFIX,
       keep_total=config.checkpoints_to_keep, keep_first=False)
   release_managers = [
       tff.program.CSVFileReleaseManager(
