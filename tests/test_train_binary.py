@@ -1,0 +1,179 @@
+"""experiments/train.py end to end: errors, SIGKILL + resume, Ctrl-C.
+
+Every case runs the binary in a subprocess with stdout on a pipe and an
+environment marker; no process carrying the marker (TFF's worker_binary
+inherits it) may survive.
+"""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import uuid
+
+import numpy as np
+import psutil
+import pytest
+
+from tff_niid import partition as partition_lib
+from tff_niid import training
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN = os.path.join(REPO, "experiments", "train.py")
+QUICK = ["--num_clients=20", "--clients_per_round=4", "--model=2nn",
+         "--max_examples_per_client=60", "--batch_size=20", "--seed=3"]
+
+
+def _marked(marker):
+  found = []
+  for proc in psutil.process_iter():
+    try:
+      if proc.environ().get("TFF_NIID_TEST_MARKER") == marker:
+        found.append(proc)
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+      pass
+  return found
+
+
+class Run:
+  """The binary in a subprocess, with a marker to find its children."""
+
+  def __init__(self, args, cwd):
+    self.marker = uuid.uuid4().hex
+    env = dict(os.environ, TFF_NIID_TEST_MARKER=self.marker,
+               TF_CPP_MIN_LOG_LEVEL="2")
+    self.proc = subprocess.Popen([sys.executable, TRAIN] + args,
+                                 stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                                 text=True)
+    self.lines = []
+
+  def wait_for(self, prefix):
+    for line in self.proc.stdout:
+      self.lines.append(line)
+      if line.startswith(prefix):
+        return
+    raise AssertionError(f"no line {prefix!r}:\n{''.join(self.lines)}")
+
+  def finish(self, timeout=300):
+    out, _ = self.proc.communicate(timeout=timeout)
+    self.lines.append(out)
+    return self.proc.returncode, "".join(self.lines)
+
+  def kill_orphans(self):
+    """A SIGKILLed Python runs no cleanup; its worker must be reaped here."""
+    for proc in _marked(self.marker):
+      proc.kill()
+
+
+def _run(args, cwd, timeout=300):
+  run = Run(args, cwd)
+  code, out = run.finish(timeout)
+  assert not _marked(run.marker), out
+  return code, out
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--clients_per_round=30"], "exceeds --num_clients"),
+    (["--algorithm=fedsgd", "--local_epochs=2"], "--local_epochs=1"),
+    (["--algorithm=dp_fedavg", "--dp_noise_multiplier=1", "--dp_clip=1",
+      "--client_weighting=num_examples"], "unweighted"),
+    (["--algorithm=fedavg", "--dp_clip=1"], "only apply"),
+    (["--partition=dirichlet", "--alpha=-1"], "alpha"),
+    (["--stop_at_target"], "--target_accuracy"),
+    (["--data_dir=/nonexistent", "--dataset=fashion_mnist"], None),
+])
+def test_bad_flags_give_one_clear_line(args, message, tmp_path, monkeypatch):
+  if message is None:  # missing data: point every search location elsewhere
+    monkeypatch.setenv("TFF_NIID_DATA", str(tmp_path))
+    message = "train-images-idx3-ubyte.gz"
+  code, out = _run(QUICK + [f"--root_output_dir={tmp_path}"] + args, tmp_path)
+  assert code != 0
+  assert message in out
+  assert "Traceback" not in out
+
+
+def test_partition_file_of_another_dataset(fashion_mnist, tmp_path):
+  part = partition_lib.iid(fashion_mnist.train_labels, 20, seed=0)
+  part.save(str(tmp_path / "fmnist_part"))
+  code, out = _run(QUICK + [f"--root_output_dir={tmp_path}",
+                            f"--partition_file={tmp_path / 'fmnist_part'}",
+                            "--dataset=mnist"], tmp_path)
+  assert code != 0 and "fingerprint" in out and "Traceback" not in out
+
+
+def test_unwritable_output_dir(tmp_path):
+  blocker = tmp_path / "file"
+  blocker.write_text("not a directory")
+  code, out = _run(QUICK + [f"--root_output_dir={blocker}"], tmp_path)
+  assert code != 0 and "cannot write to output directory" in out
+
+
+def test_other_runs_directory_is_refused(tmp_path):
+  args = QUICK + [f"--root_output_dir={tmp_path}", "--rounds=1",
+                  "--experiment_name=x"]
+  code, out = _run(args, tmp_path)
+  assert code == 0, out
+  code, out = _run(args + ["--client_lr=0.2"], tmp_path)
+  assert code != 0 and "client_lr" in out and "other flags" in out
+
+
+def _final(out_dir):
+  """Final model weights (newest checkpoint) and metrics rows sans timing."""
+  import asyncio  # pylint: disable=g-import-not-at-top
+  import tensorflow_federated as tff  # pylint: disable=g-import-not-at-top
+  from tff_niid import clientdata, models  # pylint: disable=g-import-not-at-top
+  process = training.build_fedavg(
+      models.build_model_fn("2nn", clientdata.BATCH_SPEC), client_lr=0.05)
+  manager = tff.program.FileProgramStateManager(
+      os.path.join(out_dir, training.CHECKPOINT_DIR),
+      prefix=training.CHECKPOINT_PREFIX)
+  loop = asyncio.new_event_loop()
+  state, version = loop.run_until_complete(
+      manager.load_latest(process.initialize()))
+  loop.close()
+  weights = [np.asarray(w) for w in process.get_model_weights(state).trainable]
+  rows = [{k: v for k, v in r.items() if k != "round_seconds"}
+          for r in training.read_metrics(out_dir)]
+  return version, weights, rows
+
+
+def test_sigkill_then_resume_is_bit_identical(tmp_path):
+  rounds = 6
+  args = QUICK + [f"--root_output_dir={tmp_path}", f"--rounds={rounds}"]
+  code, out = _run(args + ["--experiment_name=straight"], tmp_path)
+  assert code == 0, out
+
+  kill_after = random.Random().randint(1, rounds - 2)
+  run = Run(args + ["--experiment_name=killed"], tmp_path)
+  run.wait_for(f"round {kill_after}/")
+  run.proc.send_signal(signal.SIGKILL)
+  run.finish()
+  run.kill_orphans()
+  code, out = _run(args + ["--experiment_name=killed"], tmp_path)
+  assert code == 0, out
+  assert "resuming after round" in out
+
+  v1, w1, rows1 = _final(str(tmp_path / "straight"))
+  v2, w2, rows2 = _final(str(tmp_path / "killed"))
+  assert v1 == v2 == rounds
+  assert all(np.array_equal(a, b) for a, b in zip(w1, w2)), kill_after
+  assert rows1 == rows2 and len(rows1) == rounds
+
+
+def test_ctrl_c_saves_state_and_resumes(tmp_path):
+  args = QUICK + [f"--root_output_dir={tmp_path}", "--rounds=200",
+                  "--checkpoint_every=100", "--experiment_name=c"]
+  run = Run(args, tmp_path)
+  run.wait_for("round 2/")
+  run.proc.send_signal(signal.SIGINT)
+  code, out = run.finish()
+  assert not _marked(run.marker), out
+  assert code == 130 and "state of round" in out, out
+  saved = os.listdir(tmp_path / "c" / training.CHECKPOINT_DIR)
+  assert saved and all(name.startswith(training.CHECKPOINT_PREFIX)
+                       for name in saved)
+  code, out = _run(args[:-3] + ["--rounds=4", "--checkpoint_every=100",
+                                "--experiment_name=c"], tmp_path)
+  assert code == 0 and "resuming after round" in out, out

@@ -1,0 +1,98 @@
+"""Per-client label noise and feature-noise levels.
+
+Label noise corrupts labels client by client (the partition is unchanged):
+"symmetric" flips to a uniformly random *other* class, "pair" flips class c
+to c+1 mod K (Han et al. 2018, "Co-teaching: Robust Training of Deep Neural
+Networks with Extremely Noisy Labels"; per-client rates as in FedCorr, Xu et
+al. 2022). Feature-noise skew follows NIID-Bench (Li et al. 2022): client i
+of n adds Gaussian noise of std sigma * i / (n - 1) to its inputs; the noise
+itself is applied in the TFF input pipeline (`tff_niid.clientdata`).
+"""
+
+import numpy as np
+
+from tff_niid.partition import _checks
+
+MODES = ("symmetric", "pair")
+
+
+def _client_rates(num_clients, rate, rates, ramp):
+  given = [name for name, v in (("rate", rate), ("rates", rates),
+                                ("ramp", ramp)) if v is not None]
+  if len(given) != 1:
+    raise ValueError("give exactly one of `rate` (all clients), `rates` (one "
+                     f"per client) or `ramp=(low, high)`; got {given or 'none'}.")
+  if rate is not None:
+    values = np.full(num_clients, _checks.check_fraction("rate", rate))
+  elif rates is not None:
+    values = np.asarray(rates, dtype=np.float64)
+    if values.shape != (num_clients,):
+      raise ValueError(f"`rates` needs one rate per client ({num_clients}); "
+                       f"got shape {values.shape}.")
+  else:
+    if len(ramp) != 2:
+      raise ValueError(f"`ramp` must be (low, high); got {ramp!r}.")
+    low, high = (_checks.check_fraction("ramp", v) for v in ramp)
+    values = np.linspace(low, high, num_clients)
+  if np.any(~np.isfinite(values)) or values.min() < 0 or values.max() > 1:
+    raise ValueError("noise rates must lie in [0, 1].")
+  return values
+
+
+def label_noise(labels, partition, *, rate=None, rates=None, ramp=None,
+                mode="symmetric", num_classes=None, seed):
+  """Flips exactly round(rate_i * n_i) random labels of each client i.
+
+  Args:
+    labels: the true labels the partition was made from.
+    partition: a disjoint `Partition`.
+    rate / rates / ramp: exactly one: a rate for all clients, a sequence of
+      per-client rates, or (low, high) for rates rising linearly over clients.
+    mode: "symmetric" or "pair".
+    num_classes: K (default: max label + 1).
+    seed: non-negative integer seed.
+
+  Returns:
+    (noisy_labels, flipped): a new int64 label array and a boolean mask of the
+    samples whose label was changed.
+  """
+  labels, k = _checks.check_labels(labels)
+  partition.check_labels(labels)
+  if not partition.disjoint:
+    raise ValueError("label_noise needs a disjoint partition.")
+  if mode not in MODES:
+    raise ValueError(f"unknown noise mode {mode!r}; choose one of {MODES}.")
+  num_classes = num_classes or k
+  if num_classes < 2:
+    raise ValueError("label noise needs at least 2 classes.")
+  seed = _checks.check_seed(seed)
+  client_rates = _client_rates(len(partition), rate, rates, ramp)
+  rng = np.random.default_rng(seed)
+  sizes = partition.sizes
+  num_flips = np.rint(client_rates * sizes).astype(np.int64)
+  # Rank each client's samples by a random score; flip the lowest ranks.
+  owner = np.repeat(np.arange(len(partition)), sizes)
+  order = np.lexsort((rng.random(owner.shape[0]), owner))
+  rank = np.empty_like(order)
+  rank[order] = np.arange(order.shape[0]) - np.repeat(partition.offsets[:-1],
+                                                      sizes)
+  chosen = partition.indices[rank < num_flips[owner]]
+  noisy = labels.copy()
+  if mode == "pair":
+    noisy[chosen] = (labels[chosen] + 1) % num_classes
+  else:  # a uniformly random other class
+    shift = rng.integers(1, num_classes, size=chosen.shape[0])
+    noisy[chosen] = (labels[chosen] + shift) % num_classes
+  flipped = np.zeros(labels.shape[0], dtype=bool)
+  flipped[chosen] = True
+  return noisy, flipped
+
+
+def feature_noise_levels(num_clients, sigma):
+  """NIID-Bench feature-noise skew: client i gets std sigma * i / (n - 1)."""
+  num_clients = _checks.check_positive("num_clients", num_clients,
+                                       integer=True)
+  sigma = _checks.check_positive("sigma", sigma, allow_zero=True)
+  if num_clients == 1:
+    return np.zeros(1)
+  return sigma * np.arange(num_clients) / (num_clients - 1)
