@@ -1,11 +1,11 @@
 """MNIST and Fashion-MNIST from their original idx `.gz` files (numpy only).
 
 No download: this package is used on machines without internet. Files are
-looked up, in order, in
+looked up in the first of these that is set:
   1. the `data_dir` argument (the `--data_dir` flag of the binaries),
   2. the `TFF_NIID_DATA` environment variable,
   3. `<repo>/../shared/data` (the layout of this project's CI),
-each either holding the four files directly or a `<name>/` subdirectory
+either holding the four files directly or in a `<name>/` subdirectory
 (`mnist/`, `fashion-mnist/`). When `SHA256SUMS` or `MD5SUMS` files lie
 beside the data, every file they list is checked against them.
 """
@@ -47,14 +47,14 @@ def _repo_shared_dir():
 
 
 def candidate_dirs(name, data_dir=None):
-  """The directories searched for `name`, in order."""
-  roots = [r for r in (data_dir, os.environ.get(ENV_VAR)) if r]
-  roots.append(_repo_shared_dir())
-  dirs = []
-  for root in roots:
-    dirs.append(root)
-    dirs.extend(os.path.join(root, d) for d in DIRNAMES[name])
-  return dirs
+  """The directories searched for `name`, in order.
+
+  The first configured root wins: `data_dir` if given, else $TFF_NIID_DATA
+  if set, else the repository default — so a wrong explicit location is an
+  error, never silently replaced by another copy of the data.
+  """
+  root = data_dir or os.environ.get(ENV_VAR) or _repo_shared_dir()
+  return [root] + [os.path.join(root, d) for d in DIRNAMES[name]]
 
 
 def find_dir(name, data_dir=None):

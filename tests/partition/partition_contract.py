@@ -1,0 +1,59 @@
+"""Assertions every partition scheme's tests share (the common contract)."""
+
+import numpy as np
+import pytest
+
+
+def assert_exact_cover(part, num_samples):
+  """Every sample belongs to exactly one client; no client is empty."""
+  counts = np.bincount(part.indices, minlength=num_samples)
+  assert counts.shape == (num_samples,)
+  assert counts.min() == 1 and counts.max() == 1
+  assert part.sizes.min() >= 1
+  assert part.indices.dtype == np.int64
+  assert all(part[i].dtype == np.int64 for i in (0, len(part) - 1))
+
+
+def assert_seeded(make):
+  """`make(seed)` is deterministic and depends on the seed."""
+  a, b, c = make(0), make(0), make(1)
+  assert np.array_equal(a.indices, b.indices)
+  assert np.array_equal(a.offsets, b.offsets)
+  assert not (np.array_equal(a.indices, c.indices) and
+              np.array_equal(a.offsets, c.offsets))
+
+
+# Malformed labels every scheme must reject with a clear ValueError.
+BAD_LABELS = [
+    (np.array([0.5, 1.0, 2.0]), "integers"),
+    (np.array([0, -1, 2]), "non-negative"),
+    (np.zeros((3, 2), dtype=int), "1-D"),
+    (np.array([], dtype=int), "empty"),
+    (np.array([True, False]), "integers"),
+]
+
+
+def assert_rejects_bad_labels(call):
+  for labels, message in BAD_LABELS:
+    with pytest.raises(ValueError, match=message):
+      call(labels)
+
+
+def assert_rejects_bad_num_clients(call, labels):
+  for n, message in ((0, "between 1"), (labels.shape[0] + 1, "between 1"),
+                     (2.5, "integer")):
+    with pytest.raises(ValueError, match=message):
+      call(labels, n)
+
+
+def within_class_std_ratio(part, labels, key):
+  """Mean within-client-within-class std of key / global within-class std,
+  computed independently of tff_niid.partition.metrics."""
+  num = den = 0.0
+  for i in range(len(part)):
+    idx = part[i]
+    for c in np.unique(labels[idx]):
+      sel = idx[labels[idx] == c]
+      num += len(sel) * key[sel].std()
+      den += len(sel) * key[labels == c].std()
+  return num / den

@@ -1,0 +1,106 @@
+"""Dirichlet label mix per client with prescribed (e.g. equal) client sizes."""
+
+import numpy as np
+
+from tff_niid.partition import _allocate
+from tff_niid.partition import _checks
+from tff_niid.partition import core
+
+
+def capped_split(total, weights, caps):
+  """Integers x <= caps summing to `total`, proportional to weights if possible.
+
+  Water-filling: x = min(caps, lam * weights) for the lam that meets the
+  total, rounded by largest remainder (exact; no iteration). If the clients
+  with positive weight cannot absorb `total`, they are filled and the rest is
+  split in proportion to the remaining capacity. Requires sum(caps) >= total.
+  """
+  caps = np.asarray(caps, dtype=np.int64)
+  w = np.where(caps > 0, np.asarray(weights, dtype=np.float64), 0.0)
+  if w.max(initial=0.0) > 0:
+    w[w < 1e-12 * w.max()] = 0.0  # negligible mass; avoids overflow in caps/w
+  positive = w > 0
+  if caps[positive].sum() <= total:
+    x = np.where(positive, caps, 0)
+    rest = total - x.sum()
+    if rest:
+      x += capped_split(rest, caps - x, caps - x)
+    return x
+  ratio = np.where(positive, caps / np.where(positive, w, 1.0), np.inf)
+  order = np.argsort(ratio)
+  caps_sorted, w_sorted, r_sorted = caps[order], w[order], ratio[order]
+  # If the first j clients (smallest caps/w) are saturated, lam solves
+  # sum(caps[:j]) + lam * sum(w[j:]) = total; take the first consistent j.
+  cap_before = np.concatenate([[0], np.cumsum(caps_sorted)[:-1]])
+  w_after = np.cumsum(w_sorted[::-1])[::-1]
+  with np.errstate(divide="ignore", invalid="ignore"):
+    lam = (total - cap_before) / w_after
+  lower = np.concatenate([[0.0], r_sorted[:-1]])
+  valid = (lam >= lower) & (lam <= r_sorted) & (w_after > 0)
+  lam = lam[np.argmax(valid)]
+  real = np.minimum(caps, lam * w)
+  x = np.floor(real).astype(np.int64)
+  remainder = total - x.sum()
+  if remainder:
+    x[np.argsort(-(real - x), kind="stable")[:remainder]] += 1
+  return x
+
+
+def balanced_dirichlet(labels, num_clients, *, alpha, seed, sizes=None,
+                       key=None, key_noise=0.0):
+  """Client label mixes q_i ~ Dir(alpha * 1_K) with fixed client sizes.
+
+  The client-side Dirichlet of Flower Datasets' InnerDirichletPartitioner
+  (after the self-balancing idea of FedLab's "balanced Dirichlet"): sizes are
+  equal (+-1) by default, or given by `sizes` — which is how a Dirichlet label
+  skew is combined with quantity skew in `spec` — and each client's label mix
+  follows its own Dirichlet draw as far as the class sizes allow. Classes are
+  filled in random order; each class goes to clients in proportion to q_ic,
+  capped by their remaining capacity (`capped_split`), so the last classes
+  fill whatever room is left.
+
+  Guarantees: every sample belongs to exactly one client; client i has
+  exactly sizes[i] samples; same seed -> identical partition.
+
+  Args:
+    labels: 1-D integer array of class ids 0..K-1.
+    num_clients: number of clients.
+    alpha: Dirichlet concentration (> 0, finite).
+    seed: non-negative integer seed.
+    sizes: optional int array, one size >= 1 per client, summing to
+      len(labels).
+    key, key_noise: optional within-class ordering (see `dirichlet`).
+  """
+  labels, num_classes = _checks.check_labels(labels)
+  n = labels.shape[0]
+  num_clients = _checks.check_num_clients(num_clients, n)
+  alpha = _checks.check_positive("alpha", alpha)
+  seed = _checks.check_seed(seed)
+  key, key_noise = _allocate.check_key(key, key_noise, n)
+  if sizes is None:
+    sizes = np.full(num_clients, n // num_clients)
+    sizes[:n % num_clients] += 1
+  else:
+    sizes = np.asarray(sizes)
+    if (sizes.shape != (num_clients,) or
+        not np.issubdtype(sizes.dtype, np.integer) or sizes.min() < 1 or
+        sizes.sum() != n):
+      raise ValueError(
+          f"`sizes` must be {num_clients} integers >= 1 summing to {n}; got "
+          f"shape {sizes.shape}, sum {sizes.sum()}.")
+  rng = np.random.default_rng(seed)
+  mix = rng.dirichlet(np.full(num_classes, alpha), size=num_clients)
+  class_sizes = np.bincount(labels, minlength=num_classes)
+  remaining = sizes.astype(np.int64).copy()
+  counts = np.zeros((num_clients, num_classes), dtype=np.int64)
+  for c in rng.permutation(num_classes):
+    counts[:, c] = capped_split(class_sizes[c], mix[:, c], remaining)
+    remaining -= counts[:, c]
+  indices, offsets = _allocate.assign_by_counts(
+      labels, num_classes, counts, rng, key=key, key_noise=key_noise)
+  params = {"num_clients": num_clients, "alpha": alpha,
+            "sizes": "equal" if sizes is None else "given",
+            "key": key is not None, "key_noise": key_noise}
+  return core.make_partition(labels, indices, offsets,
+                             scheme="balanced_dirichlet", params=params,
+                             seed=seed)

@@ -1,0 +1,78 @@
+"""#C=k label-quantity skew: each client holds exactly k classes."""
+
+import numpy as np
+
+from tff_niid.partition import _allocate
+from tff_niid.partition import _checks
+from tff_niid.partition import core
+
+
+def label_quantity(labels, num_clients, *, classes_per_client, seed, key=None,
+                   key_noise=0.0):
+  """Each client gets exactly `classes_per_client` distinct labels.
+
+  NIID-Bench's quantity-based label imbalance "#C=k" (Li et al. 2022,
+  "Federated Learning on Non-IID Data Silos: An Experimental Study",
+  `noniid-#label{k}`): client i holds label i mod K plus k-1 other labels
+  drawn at random; the samples of each label are split evenly (+-1) among the
+  clients holding it. With fewer clients than labels, labels are first dealt
+  round robin so that every label is held.
+
+  Guarantees: every client holds exactly k labels, each with >= 1 sample;
+  every label is held, so every sample is assigned (ValueError when
+  k * num_clients < K, as then some label cannot be held); same seed ->
+  identical partition.
+
+  Args:
+    labels: 1-D integer array of class ids 0..K-1.
+    num_clients: number of clients.
+    classes_per_client: k, 1 <= k <= K.
+    seed: non-negative integer seed.
+    key, key_noise: optional within-class ordering (see `dirichlet`).
+  """
+  labels, num_classes = _checks.check_labels(labels)
+  n = labels.shape[0]
+  num_clients = _checks.check_num_clients(num_clients, n)
+  k = _checks.check_positive("classes_per_client", classes_per_client,
+                             integer=True)
+  if k > num_classes:
+    raise ValueError(f"`classes_per_client`={k} exceeds the {num_classes} "
+                     "classes in `labels`.")
+  seed = _checks.check_seed(seed)
+  key, key_noise = _allocate.check_key(key, key_noise, n)
+  rng = np.random.default_rng(seed)
+  # Required labels make every label held: client i gets label i mod K as in
+  # NIID-Bench when num_clients >= K; with fewer clients, labels are dealt
+  # round robin (client j mod n gets label j), at most ceil(K/n) <= k each.
+  j = np.arange(max(num_clients, num_classes))
+  required = np.zeros((num_clients, num_classes), dtype=bool)
+  required[j % num_clients, j % num_classes] = True
+  if required.sum(axis=1).max() > k:
+    raise ValueError(
+        f"{num_clients} clients x {k} classes cannot cover all {num_classes} "
+        f"labels; use classes_per_client >= {-(-num_classes // num_clients)}.")
+  # The rest: random distinct labels (required ones score -1, so they come
+  # first among the k smallest scores).
+  scores = np.where(required, -1.0, rng.random((num_clients, num_classes)))
+  chosen = np.argsort(scores, axis=1)[:, :k]
+  holds = np.zeros((num_clients, num_classes), dtype=bool)
+  holds[np.repeat(np.arange(num_clients), k), chosen.ravel()] = True
+  holders = holds.sum(axis=0)
+  class_sizes = np.bincount(labels, minlength=num_classes)
+  short = np.flatnonzero(holders > class_sizes)
+  if short.size:
+    raise ValueError(
+        f"label(s) {short.tolist()} have fewer samples than the clients "
+        "drawn to hold them; use fewer clients or fewer classes_per_client.")
+  # Even split of class c among its holders: the j-th holder gets
+  # floor(n_c / h_c) plus one for the first (n_c mod h_c) holders.
+  rank = np.cumsum(holds, axis=0) - 1
+  base = np.where(holders > 0, class_sizes // np.maximum(holders, 1), 0)
+  extra = rank < np.where(holders > 0, class_sizes % np.maximum(holders, 1), 0)
+  counts = np.where(holds, base + extra, 0)
+  indices, offsets = _allocate.assign_by_counts(
+      labels, num_classes, counts, rng, key=key, key_noise=key_noise)
+  params = {"num_clients": num_clients, "classes_per_client": k,
+            "key": key is not None, "key_noise": key_noise}
+  return core.make_partition(labels, indices, offsets, scheme="label_quantity",
+                             params=params, seed=seed)

@@ -1,0 +1,268 @@
+"""Composition specs: one string (or dict) -> one Partition.
+
+A spec is components joined by `+`:
+
+    dirichlet(alpha=0.1)+quantity(sigma=1.0)+key(slant, noise=0.2)
+        +noise(rate=0.2, mode=pair)+feature_noise(sigma=0.5)
+
+Exactly one *base* label scheme:
+  iid                        uniform split
+  shards(per_client=2)       McMahan et al. pathological shards
+  classes(k=2)               NIID-Bench #C=k (`label_quantity`)
+  dirichlet(alpha, min_size=1)
+  balanced_dirichlet(alpha)
+  quantity(alpha= | sigma=, min_size=1)   quantity skew alone (IID labels)
+  natural(ids=NAME | kmeans=K)            one client per id; ignores
+                                          num_clients
+and optional *modifiers* (each at most once):
+  quantity(alpha= | sigma=)  with dirichlet/balanced_dirichlet: client sizes
+                             from quantity skew, client-side Dirichlet label
+                             mix (`balanced_dirichlet(sizes=...)`)
+  key(NAME, noise=0)         within-class order by an image attribute (ink,
+                             slant, width) or a user array in `keys`
+  noise(rate= | ramp=(lo,hi), mode=symmetric|pair)   per-client label noise
+  feature_noise(sigma=)      NIID-Bench feature-noise levels
+
+The dict form is what `parse` returns, e.g.
+  {"base": {"scheme": "dirichlet", "alpha": 0.1},
+   "quantity": {"sigma": 1.0}, "key": {"name": "slant", "noise": 0.2},
+   "noise": {"rate": 0.2, "mode": "pair"}, "feature_noise": {"sigma": 0.5}}
+and `to_string` turns it back into the canonical string recorded in the
+partition's manifest.
+"""
+
+import json
+import re
+
+import numpy as np
+
+from tff_niid.partition import attributes
+from tff_niid.partition import noise as noise_lib
+from tff_niid.partition.balanced_dirichlet import balanced_dirichlet
+from tff_niid.partition.dirichlet import dirichlet
+from tff_niid.partition.iid import iid
+from tff_niid.partition.label_quantity import label_quantity
+from tff_niid.partition.natural import natural
+from tff_niid.partition.quantity_skew import quantity_sizes
+from tff_niid.partition.quantity_skew import quantity_skew
+from tff_niid.partition.shards import shards
+
+# Component -> (allowed parameters, required parameters, positional name).
+_BASES = {
+    "iid": ((), (), None),
+    "shards": (("per_client",), (), None),
+    "classes": (("k",), ("k",), "k"),
+    "dirichlet": (("alpha", "min_size"), ("alpha",), "alpha"),
+    "balanced_dirichlet": (("alpha",), ("alpha",), "alpha"),
+    "quantity": (("alpha", "sigma", "min_size"), (), None),
+    "natural": (("ids", "kmeans"), (), None),
+}
+_MODIFIERS = {
+    "quantity": (("alpha", "sigma", "min_size"), (), None),
+    "key": (("name", "noise"), ("name",), "name"),
+    "noise": (("rate", "ramp", "mode"), (), None),
+    "feature_noise": (("sigma",), ("sigma",), "sigma"),
+}
+_COMPONENT = re.compile(r"\s*([a-z_]+)\s*(?:\((.*?)\))?\s*$", re.S)
+
+
+def _value(text):
+  text = text.strip()
+  if text.startswith("(") and text.endswith(")"):
+    return [_value(t) for t in text[1:-1].split(",")]
+  try:
+    number = float(text)
+  except ValueError:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", text):
+      raise ValueError(f"cannot read value {text!r}") from None
+    return text
+  return int(number) if re.fullmatch(r"[-+]?\d+", text) else number
+
+
+def _split_top(text, sep):
+  """Splits on `sep` outside parentheses."""
+  parts, depth, current = [], 0, ""
+  for ch in text:
+    depth += (ch == "(") - (ch == ")")
+    if ch == sep and depth == 0:
+      parts.append(current)
+      current = ""
+    else:
+      current += ch
+  parts.append(current)
+  return parts
+
+
+def _parse_component(text, table, where):
+  match = _COMPONENT.match(text)
+  if not match:
+    raise ValueError(f"spec component {where} {text.strip()!r} is not "
+                     "'name' or 'name(arg=value, ...)'.")
+  name, body = match.group(1), match.group(2) or ""
+  allowed, required, positional = table[name]
+  params = {}
+  for i, arg in enumerate(a for a in _split_top(body, ",") if a.strip()):
+    if "=" in arg:
+      k, v = arg.split("=", 1)
+      k = k.strip()
+    elif i == 0 and positional:
+      k, v = positional, arg
+    else:
+      raise ValueError(f"{name}(...): argument {arg.strip()!r} needs a name "
+                       f"(one of {list(allowed)}).")
+    if k not in allowed:
+      raise ValueError(f"{name}(...) has no parameter {k!r}; valid: "
+                       f"{list(allowed) or 'none'}.")
+    try:
+      params[k] = _value(v)
+    except ValueError as e:
+      raise ValueError(f"{name}(...): {e}") from None
+  missing = [k for k in required if k not in params]
+  if missing:
+    raise ValueError(f"{name}(...) needs {', '.join(missing)}.")
+  return name, params
+
+
+def parse(spec):
+  """Canonical dict form of a spec string, dict or JSON string."""
+  if isinstance(spec, dict):
+    spec = to_string(spec)
+  elif isinstance(spec, str) and spec.strip().startswith("{"):
+    spec = to_string(json.loads(spec))
+  if not isinstance(spec, str) or not spec.strip():
+    raise ValueError("a partition spec must be a non-empty string or dict.")
+  parts = _split_top(spec, "+")
+  if any(p.count("(") != p.count(")") for p in parts):
+    raise ValueError(f"unbalanced parentheses in spec {spec!r}.")
+  result = {}
+  for position, text in enumerate(parts, 1):
+    match = _COMPONENT.match(text)
+    name = match.group(1) if match else text.strip()
+    is_base = name in _BASES and "base" not in result and not (
+        name == "quantity" and position > 1)
+    if is_base:
+      name, params = _parse_component(text, _BASES, f"#{position}")
+      result["base"] = {"scheme": name, **params}
+    elif name in _MODIFIERS:
+      name, params = _parse_component(text, _MODIFIERS, f"#{position}")
+      if name in result:
+        raise ValueError(f"spec has {name}(...) twice.")
+      result[name] = params
+    else:
+      valid = sorted(set(_BASES) | set(_MODIFIERS))
+      raise ValueError(f"unknown spec component {name!r} (#{position}); "
+                       f"valid: {valid}.")
+  if "base" not in result:
+    raise ValueError(f"spec {spec!r} has no base scheme; start with one of "
+                     f"{sorted(_BASES)}.")
+  if "quantity" in result and result["base"]["scheme"] not in (
+      "dirichlet", "balanced_dirichlet"):
+    raise ValueError(
+        "quantity(...) combines only with dirichlet or balanced_dirichlet "
+        f"(not {result['base']['scheme']}); use quantity(...) alone as the "
+        "base for quantity skew with IID labels.")
+  quantities = [result["base"]] if result["base"]["scheme"] == "quantity" else []
+  quantities += [result["quantity"]] if "quantity" in result else []
+  if any(("alpha" in q) == ("sigma" in q) for q in quantities):
+    raise ValueError("quantity(...) needs exactly one of alpha= or sigma=.")
+  return result
+
+
+def _args(params):
+  def fmt(v):
+    return f"({', '.join(fmt(x) for x in v)})" if isinstance(v, list) else str(v)
+  return ", ".join(f"{k}={fmt(v)}" for k, v in sorted(params.items()))
+
+
+def to_string(canonical):
+  """The spec string of a canonical dict (stable: sorted parameters)."""
+  base = dict(canonical["base"])
+  parts = [f"{base.pop('scheme')}({_args(base)})"]
+  for name in ("quantity", "key", "noise", "feature_noise"):
+    if name in canonical:
+      parts.append(f"{name}({_args(canonical[name])})")
+  return "+".join(parts)
+
+
+def _sub_seed(seed, stream):
+  return int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
+
+
+def resolve(spec, labels, num_clients, *, seed, images=None, keys=None):
+  """Builds the Partition a spec describes.
+
+  Args:
+    spec: spec string, dict or JSON (see module docstring).
+    labels: 1-D integer labels.
+    num_clients: number of clients (ignored by `natural`).
+    seed: non-negative integer seed (label/feature noise use seeds derived
+      from it).
+    images: (N, 28, 28) images, needed by `key(ink|slant|width)` and
+      `natural(kmeans=K)`.
+    keys: optional {name: per-sample array} for `key(NAME)` / `natural(ids=NAME)`.
+
+  Returns:
+    A `Partition` with `spec` set to the canonical string, and
+    `noisy_labels` / `feature_noise` when the spec asks for them.
+  """
+  canonical = parse(spec)
+  keys = keys or {}
+
+  def named_array(name):
+    if name in keys:
+      return np.asarray(keys[name])
+    if name in attributes.ATTRIBUTES:
+      if images is None:
+        raise ValueError(f"key({name}) needs the images (images=...).")
+      return attributes.attribute(name, images)
+    raise ValueError(f"unknown key {name!r}: not an image attribute "
+                     f"{sorted(attributes.ATTRIBUTES)} nor in keys "
+                     f"{sorted(keys)}.")
+
+  base = dict(canonical["base"])
+  scheme = base.pop("scheme")
+  key_args = {}
+  if "key" in canonical:
+    if scheme in ("iid", "quantity", "natural"):
+      raise ValueError(f"key(...) applies to label-skew schemes, not {scheme}.")
+    key_args = {"key": named_array(canonical["key"]["name"]),
+                "key_noise": canonical["key"].get("noise", 0.0)}
+  if scheme == "iid":
+    part = iid(labels, num_clients, seed=seed)
+  elif scheme == "shards":
+    part = shards(labels, num_clients, shards_per_client=base.get(
+        "per_client", 2), seed=seed, **key_args)
+  elif scheme == "classes":
+    part = label_quantity(labels, num_clients, classes_per_client=base["k"],
+                          seed=seed, **key_args)
+  elif scheme == "quantity":
+    part = quantity_skew(labels, num_clients, seed=seed, **base)
+  elif scheme == "natural":
+    if ("ids" in base) == ("kmeans" in base):
+      raise ValueError("natural(...) needs exactly one of ids=NAME or kmeans=K.")
+    if "ids" in base:
+      ids = named_array(base["ids"])
+    else:
+      if images is None:
+        raise ValueError("natural(kmeans=K) needs the images (images=...).")
+      ids = attributes.kmeans_clusters(images, base["kmeans"], seed=seed)
+    part = natural(labels, ids)
+  elif "quantity" in canonical:  # dirichlet-family label mix + quantity sizes
+    sizes = quantity_sizes(np.asarray(labels).shape[0], num_clients,
+                           rng=np.random.default_rng(_sub_seed(seed, 3)),
+                           **canonical["quantity"])
+    part = balanced_dirichlet(labels, num_clients, alpha=base["alpha"],
+                              sizes=sizes, seed=seed, **key_args)
+  elif scheme == "dirichlet":
+    part = dirichlet(labels, num_clients, seed=seed, **base, **key_args)
+  else:
+    part = balanced_dirichlet(labels, num_clients, alpha=base["alpha"],
+                              seed=seed, **key_args)
+  changes = {"spec": to_string(canonical)}
+  if "noise" in canonical:
+    changes["noisy_labels"], _ = noise_lib.label_noise(
+        labels, part, seed=_sub_seed(seed, 1), **canonical["noise"])
+  if "feature_noise" in canonical:
+    changes["feature_noise"] = noise_lib.feature_noise_levels(
+        len(part), canonical["feature_noise"]["sigma"])
+  return part.replace(**changes)
