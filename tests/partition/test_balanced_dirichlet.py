@@ -1,0 +1,57 @@
+"""balanced_dirichlet: client-side Dirichlet mix with fixed sizes."""
+
+import numpy as np
+import pytest
+
+from partition_contract import assert_exact_cover
+from partition_contract import assert_rejects_bad_labels
+from partition_contract import assert_seeded
+from tff_niid import partition
+from tff_niid.partition.balanced_dirichlet import capped_split
+
+
+@pytest.mark.parametrize("alpha", [1e-3, 0.1, 1.0, 1e3])
+@pytest.mark.parametrize("num_clients", [1, 10, 1000, 10000])
+def test_equal_sizes_sweep(mnist_labels, alpha, num_clients):
+  part = partition.balanced_dirichlet(mnist_labels, num_clients, alpha=alpha,
+                                      seed=0)
+  assert_exact_cover(part, 60000)
+  assert part.sizes.max() - part.sizes.min() <= 1
+
+
+def test_given_sizes(fashion_mnist):
+  labels = fashion_mnist.train_labels
+  sizes = partition.quantity_sizes(60000, 50, sigma=1.0,
+                                   rng=np.random.default_rng(0))
+  part = partition.balanced_dirichlet(labels, 50, alpha=0.3, sizes=sizes,
+                                      seed=0)
+  assert_exact_cover(part, 60000)
+  assert np.array_equal(part.sizes, sizes)
+  with pytest.raises(ValueError, match="sizes"):
+    partition.balanced_dirichlet(labels, 50, alpha=0.3, sizes=sizes[:-1],
+                                 seed=0)
+
+
+def test_skew_grows_as_alpha_shrinks(mnist_labels):
+  js = [partition.metrics.summary(partition.balanced_dirichlet(
+      mnist_labels, 100, alpha=a, seed=0), mnist_labels)["js_mean"]
+        for a in (100.0, 1.0, 0.1)]
+  assert js[0] < js[1] < js[2]
+
+
+def test_capped_split_hand_cases():
+  assert capped_split(10, [1, 1, 0], [3, 100, 100]).tolist() == [3, 7, 0]
+  assert capped_split(10, [0, 0, 0], [5, 5, 5]).sum() == 10  # falls back
+  assert capped_split(7, [1, 2, 4], [1, 1, 100]).tolist() == [1, 1, 5]
+  x = capped_split(1000, np.random.default_rng(0).random(50),
+                   np.full(50, 30))
+  assert x.sum() == 1000 and x.max() <= 30
+
+
+def test_seeded_and_bad_input(mnist_labels):
+  assert_seeded(lambda s: partition.balanced_dirichlet(mnist_labels, 20,
+                                                       alpha=0.5, seed=s))
+  assert_rejects_bad_labels(lambda y: partition.balanced_dirichlet(
+      y, 1, alpha=1, seed=0))
+  with pytest.raises(ValueError, match="alpha"):
+    partition.balanced_dirichlet(mnist_labels, 10, alpha=0, seed=0)

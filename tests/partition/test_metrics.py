@@ -1,0 +1,80 @@
+"""Heterogeneity metrics against hand computations and real partitions."""
+
+import math
+
+import numpy as np
+import pytest
+
+from tff_niid import partition
+from tff_niid.partition import core
+from tff_niid.partition import metrics
+
+
+def _part(labels, clients):
+  idx = np.concatenate(clients)
+  offsets = np.concatenate([[0], np.cumsum([len(c) for c in clients])])
+  return core.make_partition(labels, idx, offsets, scheme="hand", params={},
+                             seed=0)
+
+
+def test_hand_computed_two_clients():
+  labels = np.array([0, 0, 1, 1])
+  h = metrics.client_heterogeneity(_part(labels, [[0, 1], [2, 3]]), labels)
+  # p_i = (1, 0), p = (1/2, 1/2), m = (3/4, 1/4).
+  js = 0.5 * (math.log2(4 / 3)) + 0.5 * (0.5 * math.log2(2 / 3) + 0.5 * 1)
+  assert h["js"] == pytest.approx([js, js])
+  assert h["hellinger"] == pytest.approx([math.sqrt(1 - math.sqrt(0.5))] * 2)
+  assert h["emd"].tolist() == [1.0, 1.0]  # |1 - .5| + |0 - .5|
+  assert h["tv"].tolist() == [0.5, 0.5]
+  assert h["effective_classes"].tolist() == [1.0, 1.0]
+  assert h["classes_present"].tolist() == [1, 1]
+
+
+def test_emd_three_classes_by_hand():
+  # Client 0: classes (0, 0, 1); global over 6 samples: (3, 2, 1) / 6.
+  labels = np.array([0, 0, 1, 0, 1, 2])
+  h = metrics.client_heterogeneity(_part(labels, [[0, 1, 2], [3, 4, 5]]),
+                                   labels)
+  assert h["emd"][0] == pytest.approx(abs(2 / 3 - 1 / 2) + abs(1 / 3 - 1 / 3)
+                                      + abs(0 - 1 / 6))
+  assert h["effective_classes"][1] == pytest.approx(3.0)
+
+
+def test_identical_mix_is_zero(mnist_labels):
+  part = partition.iid(mnist_labels, 2, seed=0)
+  h = metrics.client_heterogeneity(part, mnist_labels)
+  assert h["js"].max() < 1e-3 and h["emd"].max() < 0.02
+
+
+def test_gini_and_summary(mnist_labels):
+  assert metrics.gini([1, 1, 1, 1]) == 0
+  assert metrics.gini([0, 0, 0, 4]) == pytest.approx(0.75)
+  summary = metrics.summary(
+      partition.dirichlet(mnist_labels, 100, alpha=0.1, seed=0), mnist_labels,
+      key=np.arange(60000, dtype=float))
+  assert 0 < summary["js_mean"] <= summary["js_max"] <= 1
+  assert summary["num_assigned"] == 60000 and "key_dispersion" in summary
+  table = metrics.format_table(summary)
+  assert "js_mean" in table and len(table.splitlines()) == len(summary)
+
+
+def test_key_dispersion_hand_case():
+  labels = np.zeros(4, dtype=int)
+  key = np.array([0.0, 1.0, 10.0, 11.0])
+  ordered = _part(labels, [[0, 1], [2, 3]])
+  mixed = _part(labels, [[0, 2], [1, 3]])
+  # Global std = sqrt(mean((k - 5.5)^2)) = sqrt(25.25); clients: 0.5 / 5.0.
+  assert metrics.key_dispersion(ordered, labels, key) == pytest.approx(
+      0.5 / math.sqrt(25.25))
+  assert metrics.key_dispersion(mixed, labels, key) == pytest.approx(
+      5.0 / math.sqrt(25.25))
+  with pytest.raises(ValueError, match="numeric"):
+    metrics.key_dispersion(ordered, labels, np.array(list("abcd")))
+
+
+def test_label_counts_sum(fashion_mnist):
+  labels = fashion_mnist.train_labels
+  part = partition.label_quantity(labels, 30, classes_per_client=2, seed=0)
+  counts = metrics.label_counts(part, labels)
+  assert counts.shape == (30, 10)
+  assert np.array_equal(counts.sum(axis=0), np.bincount(labels))

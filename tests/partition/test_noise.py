@@ -1,0 +1,54 @@
+"""label_noise and feature_noise_levels."""
+
+import numpy as np
+import pytest
+
+from tff_niid import partition
+
+
+@pytest.fixture(scope="module")
+def part(mnist_labels):
+  return partition.dirichlet(mnist_labels, 40, alpha=0.5, seed=0)
+
+
+@pytest.mark.parametrize("mode", ["symmetric", "pair"])
+def test_exact_rates_and_modes(mnist_labels, part, mode):
+  noisy, flipped = partition.label_noise(mnist_labels, part, rate=0.2,
+                                         mode=mode, seed=0)
+  assert noisy is not mnist_labels and (mnist_labels >= 0).all()
+  assert np.array_equal(noisy != mnist_labels, flipped)
+  for i in range(len(part)):
+    assert flipped[part[i]].sum() == round(0.2 * part.sizes[i])
+  if mode == "pair":
+    assert ((mnist_labels[flipped] + 1) % 10 == noisy[flipped]).all()
+  else:  # symmetric: every other class is a target
+    assert len(np.unique(noisy[flipped & (mnist_labels == 3)])) == 9
+
+
+def test_ramp_and_per_client_rates(mnist_labels, part):
+  _, flipped = partition.label_noise(mnist_labels, part, ramp=(0.0, 0.4),
+                                     seed=0)
+  rates = [flipped[part[i]].mean() for i in range(len(part))]
+  assert rates[0] == 0 and abs(rates[-1] - 0.4) < 0.01
+  per_client = np.where(np.arange(40) < 20, 0.0, 0.5)
+  _, flipped = partition.label_noise(mnist_labels, part, rates=per_client,
+                                     seed=0)
+  assert flipped[np.concatenate(part[:20])].sum() == 0
+
+
+def test_bad_arguments(mnist_labels, part):
+  for kwargs, message in [(dict(), "exactly one"),
+                          (dict(rate=0.1, ramp=(0, 1)), "exactly one"),
+                          (dict(rate=1.5), "rate"),
+                          (dict(rates=[0.1] * 3), "one rate per client"),
+                          (dict(rate=0.1, mode="flip"), "mode")]:
+    with pytest.raises(ValueError, match=message):
+      partition.label_noise(mnist_labels, part, seed=0, **kwargs)
+
+
+def test_feature_noise_levels():
+  np.testing.assert_allclose(partition.feature_noise_levels(5, 0.4),
+                             [0, 0.1, 0.2, 0.3, 0.4])
+  assert partition.feature_noise_levels(1, 0.4).tolist() == [0.0]
+  with pytest.raises(ValueError):
+    partition.feature_noise_levels(3, -1)

@@ -1,0 +1,76 @@
+"""Composition specs on real MNIST."""
+
+import numpy as np
+import pytest
+
+from partition_contract import assert_exact_cover
+from tff_niid import partition
+from tff_niid.partition import spec
+
+FULL = ("dirichlet(alpha=0.1)+quantity(sigma=1.0)+key(slant, noise=0.2)"
+        "+noise(rate=0.2, mode=pair)+feature_noise(sigma=0.5)")
+
+
+def test_full_composition(mnist, tmp_path):
+  part = spec.resolve(FULL, mnist.train_labels, 50, seed=0,
+                      images=mnist.train_images)
+  assert_exact_cover(part, 60000)
+  assert part.spec == spec.to_string(spec.parse(FULL))
+  assert abs((part.noisy_labels != mnist.train_labels).mean() - 0.2) < 0.001
+  np.testing.assert_allclose(part.feature_noise,
+                             partition.feature_noise_levels(50, 0.5))
+  assert part.sizes.max() > 5 * part.sizes.min()  # quantity skew
+  back = partition.load(part.save(str(tmp_path / "p")),
+                        labels=mnist.train_labels)
+  assert back.spec == part.spec
+  assert np.array_equal(back.noisy_labels, part.noisy_labels)
+  assert np.array_equal(back.feature_noise, part.feature_noise)
+  again = spec.resolve(part.spec, mnist.train_labels, 50, seed=0,
+                       images=mnist.train_images)
+  assert np.array_equal(again.indices, part.indices)
+
+
+@pytest.mark.parametrize("text,scheme", [
+    ("iid", "iid"), ("shards(per_client=3)", "shards"),
+    ("classes(2)+key(ink)", "label_quantity"), ("dirichlet(0.5)", "dirichlet"),
+    ("balanced_dirichlet(alpha=1)", "balanced_dirichlet"),
+    ("quantity(alpha=0.5)", "quantity_skew"),
+    ("natural(ids=region)", "natural"),
+])
+def test_every_base(mnist, text, scheme):
+  keys = {"region": np.arange(60000) % 7}
+  part = spec.resolve(text, mnist.train_labels, 30, seed=0,
+                      images=mnist.train_images, keys=keys)
+  assert part.scheme == scheme
+  assert_exact_cover(part, 60000)
+
+
+def test_dict_and_json_forms():
+  canonical = spec.parse(FULL)
+  assert spec.parse(canonical) == canonical
+  import json  # pylint: disable=g-import-not-at-top
+  assert spec.parse(json.dumps(canonical)) == canonical
+  assert spec.parse(spec.to_string(canonical)) == canonical
+
+
+@pytest.mark.parametrize("text,message", [
+    ("dirichlet", "needs alpha"), ("foo(1)", "unknown spec component"),
+    ("iid+quantity(sigma=1)", "combines only"),
+    ("dirichlet(1)+key(ink)+key(width)", "twice"),
+    ("dirichlet(beta=1)", "no parameter 'beta'"),
+    ("key(ink)", "no base scheme"), ("dirichlet(alpha=1", "unbalanced"),
+    ("quantity(alpha=1, sigma=2)", "exactly one"), ("", "non-empty"),
+])
+def test_parse_errors(text, message):
+  with pytest.raises(ValueError, match=message):
+    spec.parse(text)
+
+
+def test_resolve_errors(mnist):
+  labels = mnist.train_labels
+  with pytest.raises(ValueError, match="needs the images"):
+    spec.resolve("dirichlet(1)+key(ink)", labels, 10, seed=0)
+  with pytest.raises(ValueError, match="unknown key"):
+    spec.resolve("dirichlet(1)+key(zip)", labels, 10, seed=0)
+  with pytest.raises(ValueError, match="label-skew"):
+    spec.resolve("iid+key(ink)", labels, 10, seed=0, images=mnist.train_images)
