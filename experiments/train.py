@@ -15,6 +15,7 @@ metrics.csv, tensorboard/, checkpoints/, summary.json. Re-running the same
 command resumes after the last checkpoint.
 """
 
+import contextlib
 import os
 import sys
 
@@ -35,6 +36,7 @@ from tff_niid import evaluation
 from tff_niid import models
 from tff_niid import partition as partition_lib
 from tff_niid import training
+from tff_niid import workers
 
 # Data and partition.
 _DATASET = flags.DEFINE_enum("dataset", "mnist", ["mnist", "fashion_mnist"],
@@ -106,12 +108,15 @@ _ROOT_OUTPUT_DIR = flags.DEFINE_string("root_output_dir", "runs",
                                        "Root of experiment directories.")
 _EXPERIMENT_NAME = flags.DEFINE_string("experiment_name", "fedavg",
                                        "Experiment directory name.")
+_WORKERS = flags.DEFINE_string(
+    "workers", None, "Run on TFF C++ workers: 'local:N' starts N on this "
+    "machine; 'host:port,host:port' uses running ones (BUILD_NOTES.md).")
 _QUIET = flags.DEFINE_bool("quiet", False, "Log only first/last rounds and "
                            "events (for log files).")
 
 # Flags that may change when a run is resumed.
 _RESUMABLE_CHANGES = ("rounds", "quiet", "stop_at_target", "target_accuracy",
-                      "eval_every", "data_dir")
+                      "eval_every", "data_dir", "workers")
 HPARAMS_FILE = "hparams.txt"
 
 
@@ -246,11 +251,21 @@ def main(argv):
       target_accuracy=_TARGET_ACCURACY.value,
       stop_at_target=_STOP_AT_TARGET.value)
   log = lambda line: print(line, flush=True)
+  execution = contextlib.nullcontext()
+  if _WORKERS.value:
+    try:
+      addresses, _ = workers.parse_workers_flag(
+          _WORKERS.value, log_dir=os.path.join(output_dir, "worker_logs"))
+    except ValueError as e:
+      raise app.UsageError(str(e)) from None
+    log(f"running on TFF workers {', '.join(addresses)}")
+    execution = workers.use_workers(addresses)
   try:
-    summary = training.train(process, client_data, config,
-                             output_dir=output_dir, evaluator=evaluator,
-                             accountant=accountant, log=log,
-                             quiet=_QUIET.value)
+    with execution:
+      summary = training.train(process, client_data, config,
+                               output_dir=output_dir, evaluator=evaluator,
+                               accountant=accountant, log=log,
+                               quiet=_QUIET.value)
   except training.TrainingDivergedError as e:
     log(f"ERROR: {e}")
     sys.exit(1)
