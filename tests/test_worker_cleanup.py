@@ -32,13 +32,17 @@ def _marked_processes(marker):
   return found
 
 
-def _start(args, tmp_path):
+def _ignore_sigint():
+  signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _start(args, tmp_path, preexec_fn=None):
   marker = uuid.uuid4().hex
   env = dict(os.environ, TFF_NIID_TEST_MARKER=marker,
              TF_CPP_MIN_LOG_LEVEL="2")
-  proc = subprocess.Popen(args, stdout=subprocess.PIPE,
+  proc = subprocess.Popen(args, stdout=subprocess.PIPE,  # pylint: disable=subprocess-popen-preexec-fn
                           stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
-                          text=True)
+                          text=True, preexec_fn=preexec_fn)
   return proc, marker
 
 
@@ -60,9 +64,12 @@ def _finish(proc, marker):
   return proc.returncode, out
 
 
-def test_binary_exits_and_leaves_no_worker(tmp_path):
+@pytest.mark.parametrize("preexec_fn", [None, _ignore_sigint],
+                         ids=["foreground", "background_job_sigint_ignored"])
+def test_binary_exits_and_leaves_no_worker(tmp_path, preexec_fn):
+  # A shell's background job (`cmd &`) starts with SIGINT ignored.
   proc, marker = _start(TRAIN + ["--rounds=2", f"--root_output_dir={tmp_path}"],
-                        tmp_path)
+                        tmp_path, preexec_fn)
   code, out = _finish(proc, marker)
   assert code == 0, out
   assert "round 2/2" in out

@@ -7,7 +7,9 @@ interpreter exit, so the orphan keeps pipes open (`python x | tail`, CI) until
 killed. `install_cleanup()` (called when `tff_niid.training` or
 `tff_niid.clientdata` is imported) registers `shutdown()` at exit and turns
 SIGTERM into a normal exit so the hook also runs then; Ctrl-C already raises
-KeyboardInterrupt, which unwinds through the hook.
+KeyboardInterrupt, which unwinds through the hook. It also undoes an inherited
+"ignore SIGINT" (background jobs of a shell), which would make the worker
+immune to TFF's SIGINT and hang the exit.
 """
 
 import atexit
@@ -48,6 +50,13 @@ def install_cleanup():
     return
   _installed = True
   atexit.register(shutdown)
-  if (threading.current_thread() is threading.main_thread() and
-      signal.getsignal(signal.SIGTERM) is signal.SIG_DFL):
+  if threading.current_thread() is not threading.main_thread():
+    return
+  if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+  if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    # A shell starts background jobs (`cmd &`) with SIGINT ignored, and an
+    # ignored signal stays ignored across exec: TFF's worker would ignore the
+    # SIGINT TFF stops it with, and the exit hook would wait forever. With a
+    # handler installed, exec'd children get the default disposition.
+    signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -40,9 +40,11 @@ _PR_SET_PDEATHSIG = 1
 
 
 def _die_with_parent():
-  """Runs in the child before exec: SIGKILL it when the parent dies."""
+  """Runs in the child before exec: SIGKILL it when the parent dies, and let
+  SIGINT (how it is stopped) through even if our parent ignored it."""
   ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG,
                                                    signal.SIGKILL)
+  signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class LocalWorker:
