@@ -1,6 +1,5 @@
 """Partition -> TFF ClientData on real MNIST."""
 
-import collections
 import time
 
 import numpy as np

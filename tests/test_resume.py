@@ -1,15 +1,9 @@
-"""Checkpoint and resume: bit-identical after SIGKILL, robust to bad files."""
+"""Checkpoint fallback at library level (SIGKILL + resume: test_train_binary)."""
 
 import os
-import random
 import shutil
-import signal
-import subprocess
-import sys
-import uuid
 
 import numpy as np
-import psutil
 import pytest
 
 from tff_niid import clientdata
@@ -17,18 +11,8 @@ from tff_niid import models
 from tff_niid import partition as partition_lib
 from tff_niid import training
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
 def _final_weights(out, process):
-  import asyncio  # pylint: disable=g-import-not-at-top
-  import tensorflow_federated as tff  # pylint: disable=g-import-not-at-top
-  manager = tff.program.FileProgramStateManager(
-      os.path.join(out, training.CHECKPOINT_DIR), prefix=training.CHECKPOINT_PREFIX)
-  loop = asyncio.new_event_loop()
-  state, version = loop.run_until_complete(
-      manager.load_latest(process.initialize()))
-  loop.close()
+  version, state = training.load_checkpoint(out, process)
   return version, [np.asarray(w) for w in
                    process.get_model_weights(state).trainable]
 

@@ -120,18 +120,10 @@ def test_other_runs_directory_is_refused(tmp_path):
 
 def _final(out_dir):
   """Final model weights (newest checkpoint) and metrics rows sans timing."""
-  import asyncio  # pylint: disable=g-import-not-at-top
-  import tensorflow_federated as tff  # pylint: disable=g-import-not-at-top
   from tff_niid import clientdata, models  # pylint: disable=g-import-not-at-top
   process = training.build_fedavg(
       models.build_model_fn("2nn", clientdata.BATCH_SPEC), client_lr=0.05)
-  manager = tff.program.FileProgramStateManager(
-      os.path.join(out_dir, training.CHECKPOINT_DIR),
-      prefix=training.CHECKPOINT_PREFIX)
-  loop = asyncio.new_event_loop()
-  state, version = loop.run_until_complete(
-      manager.load_latest(process.initialize()))
-  loop.close()
+  version, state = training.load_checkpoint(out_dir, process)
   weights = [np.asarray(w) for w in process.get_model_weights(state).trainable]
   rows = [{k: v for k, v in r.items() if k != "round_seconds"}
           for r in training.read_metrics(out_dir)]

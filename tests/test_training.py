@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -65,7 +66,6 @@ def test_summary_and_outputs(small_run):
   assert rows[1]["client_accuracy_mean"] == pytest.approx(
       rows[1]["test_accuracy"], abs=1e-9)
   assert rows[1]["client_accuracy_p10"] <= rows[1]["client_accuracy_mean"]
-  import os  # pylint: disable=g-import-not-at-top
   assert os.listdir(f"{out}/{training.TENSORBOARD_DIR}")
   assert sorted(os.listdir(f"{out}/{training.CHECKPOINT_DIR}")) == [
       "round_1", "round_2"]

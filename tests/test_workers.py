@@ -1,6 +1,5 @@
 """Two local TFF workers on loopback give the single-process result."""
 
-import os
 import signal
 import subprocess
 import sys

@@ -110,6 +110,20 @@ def _load_latest_valid(manager, structure, log, where):
   return None, 0
 
 
+def load_checkpoint(output_dir, process):
+  """(round, state) of the newest checkpoint of a run, e.g. to get its final
+  model with `process.get_model_weights(state)`; (0, None) if none."""
+  manager = tff.program.FileProgramStateManager(
+      os.path.join(output_dir, CHECKPOINT_DIR), prefix=CHECKPOINT_PREFIX)
+  loop = asyncio.new_event_loop()
+  try:
+    state, version = loop.run_until_complete(
+        manager.load_latest(process.initialize()))
+  finally:
+    loop.close()
+  return (version, state) if state is not None else (0, None)
+
+
 def read_metrics(output_dir):
   """The rows of `metrics.csv` as a list of {column: float}."""
   path = os.path.join(output_dir, METRICS_FILE)
