@@ -169,3 +169,16 @@ def test_ctrl_c_saves_state_and_resumes(tmp_path):
   code, out = _run(args[:-3] + ["--rounds=4", "--checkpoint_every=100",
                                 "--experiment_name=c"], tmp_path)
   assert code == 0 and "resuming after round" in out, out
+
+
+def test_partition_spec_with_noise(tmp_path):
+  spec = "classes(k=2)+key(width)+noise(rate=0.2)+feature_noise(sigma=0.3)"
+  code, out = _run(QUICK + [f"--root_output_dir={tmp_path}", "--rounds=1",
+                            f"--partition_spec={spec}", "--client_eval",
+                            "--experiment_name=s"], tmp_path)
+  assert code == 0, out
+  saved = partition_lib.load(str(tmp_path / "s" / "partition"))
+  assert saved.spec.startswith("classes(k=2)+key(name=width)")
+  assert saved.noisy_labels is not None and saved.feature_noise is not None
+  assert "client acc mean" in out
+  assert os.path.exists(tmp_path / "s" / "partition_label_mix.png")
