@@ -212,10 +212,11 @@ def train(process, client_data, config, *, output_dir, evaluator=None,
   if accountant is not None:
     metric_names.append("dp_epsilon")
 
-  state, saved_round = _load_latest_valid(state_manager, process.initialize(),
-                                          log, checkpoint_dir)
+  initial_state = process.initialize()
+  state, saved_round = _load_latest_valid(state_manager, initial_state, log,
+                                          checkpoint_dir)
   if state is None:
-    state = process.initialize()
+    state = initial_state
   else:
     log(f"resuming after round {saved_round} from {checkpoint_dir}")
   completed_round = saved_round
@@ -250,16 +251,18 @@ def train(process, client_data, config, *, output_dir, evaluator=None,
             f"{row['train_loss']}, non-finite update flag {int(non_finite)}); "
             f"stopped. The last saved state (round {saved_round}) is kept in "
             f"{checkpoint_dir}; try a lower learning rate.")
-      state, completed_round = output.state, round_num
       if evaluator is not None and (round_num % config.eval_every == 0 or
                                     round_num == config.rounds):
-        row.update(evaluator(process.get_model_weights(state)))
+        row.update(evaluator(process.get_model_weights(output.state)))
       if accountant is not None:
         row["dp_epsilon"] = accountant.epsilon(round_num)
       row["round_seconds"] = seconds
       round_times.append(seconds)
       for manager in release_managers:
         loop.run_until_complete(manager.release(row, key=round_num))
+      # Only now is the round complete: an interrupt before this point saves
+      # the previous state, so a checkpoint never lacks its metrics row.
+      state, completed_round = output.state, round_num
       if (round_num % config.checkpoint_every == 0 or
           round_num == config.rounds):
         loop.run_until_complete(state_manager.save(state, round_num))

@@ -88,16 +88,6 @@ class Partition(collections.abc.Sequence):
     if validate:
       self.validate()
 
-  @classmethod
-  def from_owner(cls, owner, num_clients, **kwargs):
-    """Builds a partition from a per-sample client id (-1: unassigned)."""
-    owner = np.asarray(owner)
-    assigned = np.flatnonzero(owner >= 0)
-    order = assigned[np.argsort(owner[assigned], kind="stable")]
-    sizes = np.bincount(owner[assigned], minlength=num_clients)
-    offsets = np.concatenate([[0], np.cumsum(sizes)])
-    return cls(order, offsets, num_samples=owner.shape[0], **kwargs)
-
   # Sequence protocol.
   def __len__(self):
     return self.offsets.shape[0] - 1
