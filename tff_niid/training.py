@@ -16,6 +16,7 @@ of round k reproduces rounds k+1.. of an uninterrupted run bit for bit
 
 import asyncio
 import collections
+import concurrent.futures
 import csv
 import dataclasses
 import json
@@ -38,6 +39,18 @@ SUMMARY_FILE = "summary.json"
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_PREFIX = "round_"
 TENSORBOARD_DIR = "tensorboard"
+
+
+# TFF's program-state and release managers are coroutines. Jupyter already runs
+# an event loop in the main thread, where `run_until_complete` fails, so they
+# run to completion on a private thread instead.
+_ASYNC_THREAD = concurrent.futures.ThreadPoolExecutor(
+    max_workers=1, thread_name_prefix="tff_niid_async")
+
+
+def _run(coroutine):
+  """Runs a coroutine to completion from synchronous code (also in Jupyter)."""
+  return _ASYNC_THREAD.submit(asyncio.run, coroutine).result()
 
 
 class TrainingDivergedError(RuntimeError):
@@ -86,23 +99,19 @@ def _load_latest_valid(manager, structure, log, where):
   checkpoints exist but none can be read, raise rather than silently
   restarting from round 0.
   """
-  loop = asyncio.new_event_loop()
-  try:
-    versions = loop.run_until_complete(manager.get_versions()) or []
-    for version in reversed(versions):
-      try:
-        state = loop.run_until_complete(manager.load(version, structure))
-        return state, version
-      except Exception as e:  # pylint: disable=broad-except
-        # Moved aside (kept for inspection) so the round can be saved anew.
-        path = os.path.join(where, f"{CHECKPOINT_PREFIX}{version}")
-        os.replace(path, os.path.join(
-            where, f"unreadable_{CHECKPOINT_PREFIX}{version}_{int(time.time())}"))
-        log(f"WARNING: checkpoint of round {version} is unreadable "
-            f"({type(e).__name__}: {str(e)[:200]}); moved it aside and trying "
-            "the previous one.")
-  finally:
-    loop.close()
+  versions = _run(manager.get_versions()) or []
+  for version in reversed(versions):
+    try:
+      state = _run(manager.load(version, structure))
+      return state, version
+    except Exception as e:  # pylint: disable=broad-except
+      # Moved aside (kept for inspection) so the round can be saved anew.
+      path = os.path.join(where, f"{CHECKPOINT_PREFIX}{version}")
+      os.replace(path, os.path.join(
+          where, f"unreadable_{CHECKPOINT_PREFIX}{version}_{int(time.time())}"))
+      log(f"WARNING: checkpoint of round {version} is unreadable "
+          f"({type(e).__name__}: {str(e)[:200]}); moved it aside and trying "
+          "the previous one.")
   if versions:
     raise RuntimeError(
         f"none of the checkpoints (rounds {versions}) in {where} can be read; "
@@ -115,12 +124,7 @@ def load_checkpoint(output_dir, process):
   model with `process.get_model_weights(state)`; (0, None) if none."""
   manager = tff.program.FileProgramStateManager(
       os.path.join(output_dir, CHECKPOINT_DIR), prefix=CHECKPOINT_PREFIX)
-  loop = asyncio.new_event_loop()
-  try:
-    state, version = loop.run_until_complete(
-        manager.load_latest(process.initialize()))
-  finally:
-    loop.close()
+  state, version = _run(manager.load_latest(process.initialize()))
   return (version, state) if state is not None else (0, None)
 
 
@@ -195,7 +199,6 @@ def train(process, client_data, config, *, output_dir, evaluator=None,
   sample_clients = tff.simulation.build_uniform_sampling_fn(
       client_ids, replace=False, random_seed=config.seed)
   os.makedirs(output_dir, exist_ok=True)
-  loop = asyncio.new_event_loop()
   checkpoint_dir = os.path.join(output_dir, CHECKPOINT_DIR)
   state_manager = tff.program.FileProgramStateManager(
       checkpoint_dir, prefix=CHECKPOINT_PREFIX,
@@ -259,13 +262,13 @@ def train(process, client_data, config, *, output_dir, evaluator=None,
       row["round_seconds"] = seconds
       round_times.append(seconds)
       for manager in release_managers:
-        loop.run_until_complete(manager.release(row, key=round_num))
+        _run(manager.release(row, key=round_num))
       # Only now is the round complete: an interrupt before this point saves
       # the previous state, so a checkpoint never lacks its metrics row.
       state, completed_round = output.state, round_num
       if (round_num % config.checkpoint_every == 0 or
           round_num == config.rounds):
-        loop.run_until_complete(state_manager.save(state, round_num))
+        _run(state_manager.save(state, round_num))
         saved_round = round_num
       reached = (config.target_accuracy is not None and
                  row.get("test_accuracy", math.nan) >= config.target_accuracy)
@@ -276,16 +279,14 @@ def train(process, client_data, config, *, output_dir, evaluator=None,
         log(f"round {round_num}: test accuracy {row['test_accuracy']:.4f} >= "
             f"target {config.target_accuracy}; stopping.")
         if saved_round != round_num:
-          loop.run_until_complete(state_manager.save(state, round_num))
+          _run(state_manager.save(state, round_num))
         break
   except KeyboardInterrupt:
     if completed_round > saved_round:
-      loop.run_until_complete(state_manager.save(state, completed_round))
+      _run(state_manager.save(state, completed_round))
     log(f"interrupted: state of round {completed_round} saved; rerun the same "
         "command to resume.")
     raise
-  finally:
-    loop.close()
   return _summary(output_dir, config, stopped,
                   accountant.delta if accountant is not None else None)
 
