@@ -26,8 +26,12 @@ from tff_niid.partition import _checks
 
 def class_sorted_indices(labels, num_classes):
   """Sample indices grouped by class (stable), and class start offsets."""
-  small = labels.astype(np.uint16 if num_classes <= 1 << 16 else np.int64)
-  order = np.argsort(small, kind="stable")  # radix sort for uint16
+  # numpy's stable argsort is a radix sort for 8- and 16-bit integers; the
+  # narrowest type also makes the temporary copy smallest.
+  for dtype in (np.uint8, np.uint16, np.int64):
+    if num_classes <= np.iinfo(dtype).max + 1:
+      break
+  order = np.argsort(labels.astype(dtype), kind="stable")
   starts = np.concatenate([[0], np.cumsum(np.bincount(labels,
                                                       minlength=num_classes))])
   return order, starts
@@ -81,20 +85,21 @@ def assign_by_counts(labels, num_classes, counts, rng, key=None, key_noise=0.0):
   if np.any(counts < 0) or np.any(counts.sum(axis=0) > class_sizes):
     raise AssertionError("internal error: counts exceed class sizes")
   order_within_classes(order, starts, rng, key=key, key_noise=key_noise)
-  client_sizes = counts.sum(axis=1)
-  offsets = np.concatenate([[0], np.cumsum(client_sizes)])
-  # Where each (client, class) block starts in the output and in `order`.
-  dst_start = offsets[:-1, None] + np.cumsum(counts, axis=1) - counts
-  src_start = starts[:-1][None, :] + np.cumsum(counts, axis=0) - counts
+  offsets = np.concatenate([[0], np.cumsum(counts.sum(axis=1))])
+  # Class-major (classes x clients) so every per-class row is contiguous.
+  by_class = np.ascontiguousarray(counts.T)
+  # Block (class c, client i) starts at dst_start[c, i] in the output and at
+  # within_class[c, i] in class c's taken prefix of `order`.
+  dst_start = offsets[:-1] + np.cumsum(by_class, axis=0) - by_class
+  within_class = np.cumsum(by_class, axis=1) - by_class
+  shift = dst_start - within_class
   indices = np.empty(offsets[-1], dtype=np.int64)
+  # One class at a time keeps temporaries at one class's size (memory), and
+  # the source is a slice of `order`, so only the destination is scattered.
   for c in range(num_classes):
-    col = counts[:, c]
-    taken = col.sum()
-    if taken == 0:
-      continue
-    shift = np.repeat(dst_start[:, c] - src_start[:, c], col)
-    src = np.arange(starts[c], starts[c] + taken)
-    indices[src + shift] = order[src]
+    dst = np.repeat(shift[c], by_class[c])
+    dst += np.arange(dst.shape[0])
+    indices[dst] = order[starts[c]:starts[c] + dst.shape[0]]
   return indices, offsets
 
 
