@@ -17,6 +17,7 @@ def test_equal_sizes_sweep(mnist_labels, alpha, num_clients):
                                       seed=0)
   assert_exact_cover(part, 60000)
   assert part.sizes.max() - part.sizes.min() <= 1
+  assert part.params["sizes"] == "equal"
 
 
 def test_given_sizes(fashion_mnist):
@@ -27,6 +28,7 @@ def test_given_sizes(fashion_mnist):
                                       seed=0)
   assert_exact_cover(part, 60000)
   assert np.array_equal(part.sizes, sizes)
+  assert part.params["sizes"] == "given"
   with pytest.raises(ValueError, match="sizes"):
     partition.balanced_dirichlet(labels, 50, alpha=0.3, sizes=sizes[:-1],
                                  seed=0)

@@ -77,6 +77,7 @@ def balanced_dirichlet(labels, num_clients, *, alpha, seed, sizes=None,
   alpha = _checks.check_positive("alpha", alpha)
   seed = _checks.check_seed(seed)
   key, key_noise = _allocate.check_key(key, key_noise, n)
+  size_rule = "equal" if sizes is None else "given"
   if sizes is None:
     sizes = np.full(num_clients, n // num_clients)
     sizes[:n % num_clients] += 1
@@ -99,7 +100,7 @@ def balanced_dirichlet(labels, num_clients, *, alpha, seed, sizes=None,
   indices, offsets = _allocate.assign_by_counts(
       labels, num_classes, counts, rng, key=key, key_noise=key_noise)
   params = {"num_clients": num_clients, "alpha": alpha,
-            "sizes": "equal" if sizes is None else "given",
+            "sizes": size_rule,
             "key": key is not None, "key_noise": key_noise}
   return core.make_partition(labels, indices, offsets,
                              scheme="balanced_dirichlet", params=params,
