@@ -57,3 +57,13 @@ def test_seeded_and_bad_input(mnist_labels):
       y, 1, alpha=1, seed=0))
   with pytest.raises(ValueError, match="alpha"):
     partition.balanced_dirichlet(mnist_labels, 10, alpha=0, seed=0)
+
+
+@pytest.mark.parametrize("num_clients,seed", [(2, 126), (3, 34), (5, 43)])
+def test_tiny_alpha_regressions(mnist_labels, num_clients, seed):
+  # These raised RecursionError: float rounding once gave a client one unit
+  # over its cap, and the capacity left could no longer hold the classes.
+  part = partition.balanced_dirichlet(mnist_labels, num_clients, alpha=1e-3,
+                                      seed=seed)
+  assert_exact_cover(part, 60000)
+  assert part.sizes.max() - part.sizes.min() <= 1

@@ -70,6 +70,11 @@ def test_tampering_is_detected(mnist_labels, tmp_path):
   with pytest.raises(ValueError, match="missing"):
     partition.load(str(tmp_path / "nothing"))
 
+  path = part.save(str(tmp_path / "no_indices"))
+  _resave_arrays(path, offsets=part.offsets)
+  with pytest.raises(ValueError, match="indices"):
+    partition.load(path)
+
 
 def test_no_pickle_in_file(mnist_labels, tmp_path):
   part = partition.iid(mnist_labels[:50], 2, seed=0).replace(

@@ -92,3 +92,13 @@ def test_categorical_key(mnist_labels):
   # Sorted by region within class: most clients see a single region.
   single = sum(len(set(region[part[i]])) == 1 for i in range(30))
   assert single >= 15
+
+
+@pytest.mark.parametrize("alpha", [1e-12, 1e-30, 1e-300])
+def test_extremely_small_alpha_finishes(mnist_labels, alpha):
+  # numpy's Dirichlet sampler stalls below ~1e-11; the log-space draw does not.
+  part = partition.dirichlet(mnist_labels, 10, alpha=alpha, seed=0)
+  assert_exact_cover(part, 60000)
+  # Each class goes (almost) entirely to one client.
+  counts = partition.metrics.label_counts(part, mnist_labels)
+  assert (counts.max(axis=0) >= 0.99 * counts.sum(axis=0)).all()

@@ -7,42 +7,62 @@ from tff_niid.partition import _checks
 from tff_niid.partition import core
 
 
+def _fill_in_order(amount, spare):
+  """`amount` units over `spare` capacities, first come first served (exact)."""
+  return np.diff(np.minimum(np.cumsum(spare), amount), prepend=0)
+
+
 def capped_split(total, weights, caps):
   """Integers x <= caps summing to `total`, proportional to weights if possible.
 
   Water-filling: x = min(caps, lam * weights) for the lam that meets the
-  total, rounded by largest remainder (exact; no iteration). If the clients
-  with positive weight cannot absorb `total`, they are filled and the rest is
-  split in proportion to the remaining capacity. Requires sum(caps) >= total.
+  total, rounded by largest remainder. If the clients with positive weight
+  cannot absorb `total`, they are filled and the rest is split in proportion
+  to the remaining capacity. With extreme weights float rounding can leave x
+  off the total or over a cap; the result is clipped to caps and the gap
+  filled (or taken back) in client order, so it is always exact and nothing
+  repeats. Requires
+  sum(caps) >= total.
   """
   caps = np.asarray(caps, dtype=np.int64)
+  if total > caps.sum():
+    raise AssertionError("internal error: capacity below total")
   w = np.where(caps > 0, np.asarray(weights, dtype=np.float64), 0.0)
   if w.max(initial=0.0) > 0:
-    w[w < 1e-12 * w.max()] = 0.0  # negligible mass; avoids overflow in caps/w
+    # Scale to max 1 and drop negligible mass: Dirichlet draws at small alpha
+    # are subnormal (~1e-310), and caps / w would overflow to inf and NaN.
+    w = w / w.max()
+    w[w < 1e-12] = 0.0
   positive = w > 0
   if caps[positive].sum() <= total:
     x = np.where(positive, caps, 0)
-    rest = total - x.sum()
-    if rest:
-      x += capped_split(rest, caps - x, caps - x)
-    return x
-  ratio = np.where(positive, caps / np.where(positive, w, 1.0), np.inf)
-  order = np.argsort(ratio)
-  caps_sorted, w_sorted, r_sorted = caps[order], w[order], ratio[order]
-  # If the first j clients (smallest caps/w) are saturated, lam solves
-  # sum(caps[:j]) + lam * sum(w[j:]) = total; take the first consistent j.
-  cap_before = np.concatenate([[0], np.cumsum(caps_sorted)[:-1]])
-  w_after = np.cumsum(w_sorted[::-1])[::-1]
-  with np.errstate(divide="ignore", invalid="ignore"):
-    lam = (total - cap_before) / w_after
-  lower = np.concatenate([[0.0], r_sorted[:-1]])
-  valid = (lam >= lower) & (lam <= r_sorted) & (w_after > 0)
-  lam = lam[np.argmax(valid)]
-  real = np.minimum(caps, lam * w)
-  x = np.floor(real).astype(np.int64)
-  remainder = total - x.sum()
-  if remainder:
-    x[np.argsort(-(real - x), kind="stable")[:remainder]] += 1
+    spare = caps - x
+    if total > x.sum():
+      x += np.floor((total - x.sum()) * spare / spare.sum()).astype(np.int64)
+  else:
+    ratio = np.where(positive, caps / np.where(positive, w, 1.0), np.inf)
+    order = np.argsort(ratio)
+    caps_sorted, w_sorted, r_sorted = caps[order], w[order], ratio[order]
+    # If the first j clients (smallest caps/w) are saturated, lam solves
+    # sum(caps[:j]) + lam * sum(w[j:]) = total; take the first consistent j.
+    cap_before = np.concatenate([[0], np.cumsum(caps_sorted)[:-1]])
+    w_after = np.cumsum(w_sorted[::-1])[::-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+      lam = (total - cap_before) / w_after
+    lower = np.concatenate([[0.0], r_sorted[:-1]])
+    valid = (lam >= lower) & (lam <= r_sorted) & (w_after > 0)
+    lam = lam[np.argmax(valid)]
+    real = np.minimum(caps, lam * w)
+    x = np.floor(real).astype(np.int64)
+    remainder = total - x.sum()
+    if remainder > 0:
+      x[np.argsort(-(real - x), kind="stable")[:remainder]] += 1
+  x = np.minimum(x, caps)
+  gap = total - x.sum()
+  if gap > 0:
+    x += _fill_in_order(gap, caps - x)
+  elif gap < 0:
+    x -= _fill_in_order(-gap, x)
   return x
 
 

@@ -280,6 +280,12 @@ def load(path, *, labels=None):
       arrays = {k: data[k] for k in data.files}
   except (ValueError, OSError) as e:
     raise ValueError(f"cannot read {arrays_path}: {e}") from None
+  missing = ({"indices", "offsets"} - set(arrays)) | (
+      {"scheme", "params", "seed", "num_samples", "labels_fingerprint",
+       "disjoint"} - set(manifest))
+  if missing:
+    raise ValueError(f"{path} is not a complete saved partition: "
+                     f"{sorted(missing)} missing.")
   part = Partition(
       arrays["indices"], arrays["offsets"],
       scheme=manifest["scheme"], params=manifest["params"],
