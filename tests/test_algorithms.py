@@ -8,6 +8,7 @@ from tff_niid import algorithms
 from tff_niid import clientdata
 from tff_niid import models
 from tff_niid import partition as partition_lib
+from tff_niid import results
 from tff_niid import training
 
 SETTINGS = {
@@ -37,7 +38,7 @@ def test_two_rounds_decrease_loss(algorithm, client_data, tmp_path):
                                max_examples_per_client=200, seed=1)
   training.train(process, client_data, config, output_dir=str(tmp_path),
                  log=lambda line: None)
-  losses = [r["train_loss"] for r in training.read_metrics(str(tmp_path))]
+  losses = [r["train_loss"] for r in results.read_metrics(str(tmp_path))]
   assert len(losses) == 3 and losses[2] < losses[0], losses
 
 

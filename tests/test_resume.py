@@ -9,6 +9,7 @@ import pytest
 from tff_niid import clientdata
 from tff_niid import models
 from tff_niid import partition as partition_lib
+from tff_niid import results
 from tff_niid import training
 
 def _final_weights(out, process):
@@ -19,7 +20,7 @@ def _final_weights(out, process):
 
 def _rows_without_timing(out):
   return [{k: v for k, v in row.items() if k != "round_seconds"}
-          for row in training.read_metrics(out)]
+          for row in results.read_metrics(out)]
 
 
 @pytest.fixture(scope="module")

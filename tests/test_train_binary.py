@@ -10,13 +10,14 @@ import random
 import signal
 import subprocess
 import sys
-import uuid
 
 import numpy as np
-import psutil
 import pytest
 
+import processes
+
 from tff_niid import partition as partition_lib
+from tff_niid import results
 from tff_niid import training
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -25,24 +26,11 @@ QUICK = ["--num_clients=20", "--clients_per_round=4", "--model=2nn",
          "--max_examples_per_client=60", "--batch_size=20", "--seed=3"]
 
 
-def _marked(marker):
-  found = []
-  for proc in psutil.process_iter():
-    try:
-      if proc.environ().get("TFF_NIID_TEST_MARKER") == marker:
-        found.append(proc)
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-      pass
-  return found
-
-
 class Run:
   """The binary in a subprocess, with a marker to find its children."""
 
   def __init__(self, args, cwd):
-    self.marker = uuid.uuid4().hex
-    env = dict(os.environ, TFF_NIID_TEST_MARKER=self.marker,
-               TF_CPP_MIN_LOG_LEVEL="2")
+    env, self.marker = processes.marked_env()
     self.proc = subprocess.Popen([sys.executable, TRAIN] + args,
                                  stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, env=env, cwd=cwd,
@@ -63,14 +51,14 @@ class Run:
 
   def kill_orphans(self):
     """A SIGKILLed Python runs no cleanup; its worker must be reaped here."""
-    for proc in _marked(self.marker):
+    for proc in processes.marked_processes(self.marker):
       proc.kill()
 
 
 def _run(args, cwd, timeout=300):
   run = Run(args, cwd)
   code, out = run.finish(timeout)
-  assert not _marked(run.marker), out
+  assert not processes.marked_processes(run.marker), out
   return code, out
 
 
@@ -126,7 +114,7 @@ def _final(out_dir):
   version, state = training.load_checkpoint(out_dir, process)
   weights = [np.asarray(w) for w in process.get_model_weights(state).trainable]
   rows = [{k: v for k, v in r.items() if k != "round_seconds"}
-          for r in training.read_metrics(out_dir)]
+          for r in results.read_metrics(out_dir)]
   return version, weights, rows
 
 
@@ -161,7 +149,7 @@ def test_ctrl_c_saves_state_and_resumes(tmp_path):
   run.wait_for("round 2/")
   run.proc.send_signal(signal.SIGINT)
   code, out = run.finish()
-  assert not _marked(run.marker), out
+  assert not processes.marked_processes(run.marker), out
   assert code == 130 and "state of round" in out, out
   saved = os.listdir(tmp_path / "c" / training.CHECKPOINT_DIR)
   assert saved and all(name.startswith(training.CHECKPOINT_PREFIX)

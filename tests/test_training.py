@@ -11,6 +11,7 @@ from tff_niid import clientdata
 from tff_niid import evaluation
 from tff_niid import models
 from tff_niid import partition as partition_lib
+from tff_niid import results
 from tff_niid import training
 
 
@@ -44,7 +45,7 @@ def small_run(mnist, tmp_path_factory):
 
 def test_fedavg_two_rounds_loss_decreases(small_run):
   out, summary, lines = small_run
-  rows = training.read_metrics(out)
+  rows = results.read_metrics(out)
   assert [r["round"] for r in rows] == [1, 2]
   assert rows[1]["train_loss"] < rows[0]["train_loss"]
   assert rows[1]["test_loss"] < rows[0]["test_loss"]
@@ -55,9 +56,9 @@ def test_fedavg_two_rounds_loss_decreases(small_run):
 
 def test_summary_and_outputs(small_run):
   out, summary, _ = small_run
-  with open(f"{out}/{training.SUMMARY_FILE}") as f:
+  with open(f"{out}/{results.SUMMARY_FILE}") as f:
     assert json.load(f) == json.loads(json.dumps(summary))
-  rows = training.read_metrics(out)
+  rows = results.read_metrics(out)
   first = next(r["round"] for r in rows if r["test_accuracy"] >= 0.5)
   assert summary["rounds_to_target"] == first
   assert summary["rounds_run"] == 2 and summary["stopped"] == "completed"
@@ -91,5 +92,5 @@ def test_nan_loss_stops_and_keeps_checkpoint(mnist, tmp_path):
   with pytest.raises(training.TrainingDivergedError, match=r"round \d"):
     training.train(process, cd, config, output_dir=str(tmp_path),
                    log=lambda line: None)
-  rows = training.read_metrics(str(tmp_path))
+  rows = results.read_metrics(str(tmp_path))
   assert all(math.isfinite(r["train_loss"]) for r in rows)

@@ -10,10 +10,10 @@ import signal
 import subprocess
 import sys
 import textwrap
-import uuid
 
-import psutil
 import pytest
+
+import processes
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = [sys.executable, os.path.join(REPO, "experiments", "train.py"),
@@ -21,25 +21,12 @@ TRAIN = [sys.executable, os.path.join(REPO, "experiments", "train.py"),
          "--max_examples_per_client=50", "--eval_every=100"]
 
 
-def _marked_processes(marker):
-  found = []
-  for proc in psutil.process_iter(["name"]):
-    try:
-      if proc.environ().get("TFF_NIID_TEST_MARKER") == marker:
-        found.append(f"{proc.pid} {proc.info['name']}")
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-      pass
-  return found
-
-
 def _ignore_sigint():
   signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _start(args, tmp_path, preexec_fn=None):
-  marker = uuid.uuid4().hex
-  env = dict(os.environ, TFF_NIID_TEST_MARKER=marker,
-             TF_CPP_MIN_LOG_LEVEL="2")
+  env, marker = processes.marked_env()
   proc = subprocess.Popen(args, stdout=subprocess.PIPE,  # pylint: disable=subprocess-popen-preexec-fn
                           stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
                           text=True, preexec_fn=preexec_fn)
@@ -60,7 +47,7 @@ def _finish(proc, marker):
   # communicate() returns only when every holder of the pipe has closed it:
   # an orphaned worker_binary would make this time out.
   out, _ = proc.communicate(timeout=120)
-  assert not _marked_processes(marker), out
+  assert not processes.marked_processes(marker), out
   return proc.returncode, out
 
 
@@ -80,7 +67,7 @@ def test_interrupted_binary_leaves_no_worker(tmp_path, sig):
   proc, marker = _start(
       TRAIN + ["--rounds=500", f"--root_output_dir={tmp_path}"], tmp_path)
   _wait_for_line(proc, "round 1/")
-  assert _marked_processes(marker)  # the worker is running now
+  assert processes.marked_processes(marker)  # the worker is running now
   proc.send_signal(sig)
   code, _ = _finish(proc, marker)
   assert code != 0

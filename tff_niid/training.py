@@ -17,7 +17,6 @@ of round k reproduces rounds k+1.. of an uninterrupted run bit for bit
 import asyncio
 import collections
 import concurrent.futures
-import csv
 import dataclasses
 import json
 import math
@@ -30,12 +29,11 @@ import tensorflow_federated as tff
 
 from tff_niid import algorithms
 from tff_niid import clientdata
+from tff_niid import results
 from tff_niid import runtime
 
 runtime.install_cleanup()
 
-METRICS_FILE = "metrics.csv"
-SUMMARY_FILE = "summary.json"
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_PREFIX = "round_"
 TENSORBOARD_DIR = "tensorboard"
@@ -71,6 +69,13 @@ class LoopConfig:
   max_examples_per_client: Optional[int] = None
   target_accuracy: Optional[float] = None
   stop_at_target: bool = False
+
+  def smoke(self):
+    """This loop cut to seconds (at most 2 rounds of 1 epoch on at most 32
+    examples per client): checks that a command runs, not what it learns."""
+    return dataclasses.replace(
+        self, rounds=min(self.rounds, 2), local_epochs=1,
+        max_examples_per_client=min(self.max_examples_per_client or 32, 32))
 
 
 def build_fedavg(model_fn, *, client_lr, server_lr=1.0, client_momentum=0.0):
@@ -128,17 +133,8 @@ def load_checkpoint(output_dir, process):
   return (version, state) if state is not None else (0, None)
 
 
-def read_metrics(output_dir):
-  """The rows of `metrics.csv` as a list of {column: float}."""
-  path = os.path.join(output_dir, METRICS_FILE)
-  if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
-
-
 def _summary(output_dir, config, stopped_reason, epsilon_delta):
-  rows = read_metrics(output_dir)
+  rows = results.read_metrics(output_dir)
   evaluated = [r for r in rows
                if not math.isnan(r.get("test_accuracy", math.nan))]
   summary = collections.OrderedDict(
@@ -158,7 +154,7 @@ def _summary(output_dir, config, stopped_reason, epsilon_delta):
   if epsilon_delta is not None and rows:
     summary["dp_epsilon"] = rows[-1]["dp_epsilon"]
     summary["dp_delta"] = epsilon_delta
-  with open(os.path.join(output_dir, SUMMARY_FILE), "w") as f:
+  with open(os.path.join(output_dir, results.SUMMARY_FILE), "w") as f:
     json.dump(summary, f, indent=2)
     f.write("\n")
   return summary
@@ -205,7 +201,7 @@ def train(process, client_data, config, *, output_dir, evaluator=None,
       keep_total=config.checkpoints_to_keep, keep_first=False)
   release_managers = [
       tff.program.CSVFileReleaseManager(
-          os.path.join(output_dir, METRICS_FILE), key_fieldname="round"),
+          os.path.join(output_dir, results.METRICS_FILE), key_fieldname="round"),
       tff.program.TensorBoardReleaseManager(
           os.path.join(output_dir, TENSORBOARD_DIR)),
   ]

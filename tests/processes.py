@@ -1,0 +1,32 @@
+"""Finding the processes a test started, including TFF's worker_binary.
+
+A test gives its subprocess an environment with a unique marker
+(`marked_env`); every descendant, worker_binary included, inherits it, so
+`marked_processes` finds whatever survived.
+"""
+
+import os
+import uuid
+
+import psutil
+
+MARKER_VARIABLE = "TFF_NIID_TEST_MARKER"
+
+
+def marked_env():
+  """(environment for a subprocess, its marker)."""
+  marker = uuid.uuid4().hex
+  return dict(os.environ, **{MARKER_VARIABLE: marker},
+              TF_CPP_MIN_LOG_LEVEL="2"), marker
+
+
+def marked_processes(marker):
+  """The live processes whose environment carries `marker`."""
+  found = []
+  for proc in psutil.process_iter(["name"]):
+    try:
+      if proc.environ().get(MARKER_VARIABLE) == marker:
+        found.append(proc)
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+      pass
+  return found
