@@ -111,6 +111,11 @@ _EXPERIMENT_NAME = flags.DEFINE_string("experiment_name", "fedavg",
 _WORKERS = flags.DEFINE_string(
     "workers", None, "Run on TFF C++ workers: 'local:N' starts N on this "
     "machine; 'host:port,host:port' uses running ones (BUILD_NOTES.md).")
+_SMOKE = flags.DEFINE_bool(
+    "smoke", False, "Check the command end to end in seconds: at most 2 "
+    "rounds of 1 local epoch on at most 32 examples per client, tested on "
+    "1,000 test images (the numbers mean nothing; CI runs every experiment "
+    "config this way).")
 _QUIET = flags.DEFINE_bool("quiet", False, "Log only first/last rounds and "
                            "events (for log files).")
 
@@ -230,12 +235,15 @@ def main(argv):
       _ALGORITHM.value,
       models.build_model_fn(_MODEL.value, clientdata.BATCH_SPEC,
                             seed=_SEED.value), hp)
+  # A smoke run only checks the path: the first 1,000 test images will do.
+  test_count = 1000 if _SMOKE.value else len(data.test_labels)
+  test_images = data.test_images[:test_count]
+  test_labels = data.test_labels[:test_count]
   client_test = None
   if _CLIENT_EVAL.value:
     client_test = partition_lib.match_test(part, data.train_labels,
-                                           data.test_labels, seed=_SEED.value)
-  evaluator = evaluation.Evaluator(_MODEL.value, data.test_images,
-                                   data.test_labels,
+                                           test_labels, seed=_SEED.value)
+  evaluator = evaluation.Evaluator(_MODEL.value, test_images, test_labels,
                                    client_test_partition=client_test)
   accountant = None
   if _ALGORITHM.value == "dp_fedavg":
@@ -250,6 +258,8 @@ def main(argv):
       max_examples_per_client=_MAX_EXAMPLES.value,
       target_accuracy=_TARGET_ACCURACY.value,
       stop_at_target=_STOP_AT_TARGET.value)
+  if _SMOKE.value:
+    config = config.smoke()
   log = lambda line: print(line, flush=True)
   execution = contextlib.nullcontext()
   if _WORKERS.value:

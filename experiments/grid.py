@@ -1,0 +1,221 @@
+"""Runs a grid of training runs (datasets × partitions × algorithms) and reports.
+
+Each experiment in experiments/configs/ is one flagfile for this binary, run
+from the repository root, e.g.
+
+  .venv/bin/python experiments/grid.py \
+      --flagfile=experiments/configs/niid_bench.cfg
+
+Every cell is one `experiments/train.py` process with the grid's common train
+flagfile plus --dataset, --partition_spec and --algorithm; its log goes to
+<root_output_dir>/<grid_name>/logs/. A finished cell is skipped and an
+interrupted one resumes from its checkpoint, so re-running the command
+continues the grid. At the end the grid directory gets results.md (a table,
+with reference accuracies when given) and accuracy_curves.png.
+
+--smoke runs each partition, algorithm and dataset at least once (not the full
+product) for 2 tiny rounds: the check CI runs on every config.
+"""
+
+from concurrent import futures
+import itertools
+import os
+import subprocess
+import sys
+import time
+
+from absl import app
+from absl import flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tff_niid import results  # pylint: disable=g-import-not-at-top
+
+_TRAIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train.py")
+
+_GRID_NAME = flags.DEFINE_string("grid_name", None, "Name of the grid "
+                                 "(its directory under --root_output_dir).")
+_TITLE = flags.DEFINE_string("title", None, "Title of the report.")
+_TRAIN_FLAGFILE = flags.DEFINE_string(
+    "train_flagfile", None, "train.py flagfile shared by every cell.")
+_DATASETS = flags.DEFINE_list("datasets", ["mnist"], "Datasets.")
+_PARTITIONS = flags.DEFINE_multi_string(
+    "partition", [], "A partition as NAME=SPEC (repeat the flag), e.g. "
+    "--partition='dir0.5=dirichlet(alpha=0.5)'.")
+_ALGORITHMS = flags.DEFINE_list(
+    "algorithms", ["fedavg"], "train.py algorithms, or variant names whose "
+    "--algorithm_flags include --algorithm=...")
+_ALGORITHM_FLAGS = flags.DEFINE_multi_string(
+    "algorithm_flags", [], "Extra train.py flags for one algorithm or variant, "
+    "as NAME=--flag=value (repeat the flag), e.g. "
+    "--algorithm_flags=fedavgm=--server_lr=0.1 or "
+    "--algorithm_flags=fedavg_E5=--algorithm=fedavg.")
+_ONLY_PARTITIONS = flags.DEFINE_list(
+    "only_partitions", None, "Run only these partition names of the grid.")
+_REFERENCE = flags.DEFINE_multi_string(
+    "reference", [], "A published accuracy shown next to a cell, as "
+    "DATASET/PARTITION/ALGORITHM=PERCENT (repeat the flag).")
+_REFERENCE_ROUNDS = flags.DEFINE_multi_string(
+    "reference_rounds", [], "A published number of rounds to the target "
+    "accuracy, as DATASET/PARTITION/ALGORITHM=ROUNDS (repeat the flag).")
+_ROUNDS = flags.DEFINE_integer("rounds", None, "Overrides the train "
+                               "flagfile's --rounds for every cell.")
+_ROOT_OUTPUT_DIR = flags.DEFINE_string("root_output_dir", "runs/paper",
+                                       "Where grids are written.")
+_JOBS = flags.DEFINE_integer("jobs", 1, "Cells run at the same time.")
+_SMOKE = flags.DEFINE_bool(
+    "smoke", False, "Each partition, algorithm and dataset once, 2 tiny "
+    "rounds each (train.py --smoke).")
+
+flags.mark_flags_as_required(["grid_name", "train_flagfile"])
+
+
+def _partitions():
+  parsed = []
+  for item in _PARTITIONS.value:
+    name, sep, spec = item.partition("=")
+    if not sep or not name.strip() or not spec.strip():
+      raise app.UsageError(f"--partition={item!r}: expected NAME=SPEC.")
+    parsed.append((name.strip(), spec.strip()))
+  names = [name for name, _ in parsed]
+  if len(set(names)) != len(names):
+    raise app.UsageError(f"partition names repeat: {names}.")
+  if not parsed:
+    raise app.UsageError("give at least one --partition=NAME=SPEC.")
+  if _ONLY_PARTITIONS.value is not None:
+    unknown = set(_ONLY_PARTITIONS.value) - set(names)
+    if unknown:
+      raise app.UsageError(f"--only_partitions: {sorted(unknown)} not in the "
+                           f"grid's partitions {names}.")
+    parsed = [p for p in parsed if p[0] in _ONLY_PARTITIONS.value]
+  return parsed
+
+
+def _algorithm_flags():
+  extra = {}
+  for item in _ALGORITHM_FLAGS.value:
+    algorithm, sep, flag = item.partition("=")
+    if not sep or not flag.startswith("--"):
+      raise app.UsageError(f"--algorithm_flags={item!r}: expected "
+                           "ALGORITHM=--flag=value.")
+    extra.setdefault(algorithm, []).append(flag)
+  return extra
+
+
+def _references(flag, scale):
+  """{(dataset, partition, algorithm): value * scale} from a reference flag."""
+  table = {}
+  for item in flag.value:
+    key, sep, value = item.partition("=")
+    parts = key.split("/")
+    try:
+      if not sep or len(parts) != 3:
+        raise ValueError
+      table[tuple(parts)] = float(value) * scale
+    except ValueError:
+      raise app.UsageError(f"--{flag.name}={item!r}: expected "
+                           "DATASET/PARTITION/ALGORITHM=NUMBER.") from None
+  return table
+
+
+def _cells(partitions):
+  """The grid's cells; in smoke mode a diagonal covering every value."""
+  product = list(itertools.product(_DATASETS.value, partitions,
+                                   _ALGORITHMS.value))
+  if not _SMOKE.value:
+    return product
+  count = max(len(_DATASETS.value), len(partitions), len(_ALGORITHMS.value))
+  return [(_DATASETS.value[i % len(_DATASETS.value)],
+           partitions[i % len(partitions)],
+           _ALGORITHMS.value[i % len(_ALGORITHMS.value)])
+          for i in range(count)]
+
+
+def _finished(run):
+  summary = run["summary"]
+  return summary is not None and (
+      summary["rounds_run"] >= summary["rounds_requested"] or
+      summary["stopped"].startswith("reached target"))
+
+
+def _run_cell(command, log_path, label, failures):
+  """Runs one train.py process, teeing its round lines to our stdout."""
+  with open(log_path, "a") as log, subprocess.Popen(
+      command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+      bufsize=1) as process:
+    for line in process.stdout:
+      log.write(line)
+      log.flush()
+      if line.startswith(("round ", "done", "ERROR", "resum")):
+        print(f"[{label}] {line.rstrip()}", flush=True)
+  if process.returncode:
+    failures.append(f"{label} (exit {process.returncode}, see {log_path})")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  if not os.path.isfile(_TRAIN_FLAGFILE.value):
+    raise app.UsageError(f"--train_flagfile={_TRAIN_FLAGFILE.value} does not "
+                         "exist (run from the repository root).")
+  if _JOBS.value < 1:
+    raise app.UsageError("--jobs must be >= 1.")
+  partitions = _partitions()
+  references = _references(_REFERENCE, 0.01)
+  reference_rounds = _references(_REFERENCE_ROUNDS, 1)
+  extra_flags = _algorithm_flags()
+  grid_dir = os.path.join(_ROOT_OUTPUT_DIR.value, _GRID_NAME.value)
+  os.makedirs(os.path.join(grid_dir, "logs"), exist_ok=True)
+  with open(os.path.join(grid_dir, "grid_flags.txt"), "w") as f:
+    f.write(flags.FLAGS.flags_into_string())
+
+  cells = []
+  pending = []
+  for dataset, (partition, spec), algorithm in _cells(partitions):
+    name = f"{dataset}_{partition}_{algorithm}"
+    run_dir = os.path.join(grid_dir, name)
+    cell = dict(dataset=dataset, partition=partition, algorithm=algorithm,
+                run_dir=run_dir)
+    cells.append(cell)
+    if _finished(results.read_run(run_dir)):
+      print(f"[{name}] finished earlier, skipped", flush=True)
+      continue
+    variant_flags = extra_flags.get(algorithm, [])
+    command = [sys.executable, _TRAIN, f"--flagfile={_TRAIN_FLAGFILE.value}",
+               f"--dataset={dataset}", f"--partition_spec={spec}",
+               f"--root_output_dir={grid_dir}", f"--experiment_name={name}"]
+    if not any(f.startswith("--algorithm=") for f in variant_flags):
+      command.append(f"--algorithm={algorithm}")
+    command += variant_flags
+    if _ROUNDS.value is not None:
+      command.append(f"--rounds={_ROUNDS.value}")
+    if _SMOKE.value:
+      command.append("--smoke")
+    pending.append((command, os.path.join(grid_dir, "logs", name + ".log"),
+                    name))
+
+  print(f"{len(cells)} cells, {len(pending)} to run, {_JOBS.value} at a time; "
+        f"results in {os.path.abspath(grid_dir)}", flush=True)
+  failures = []
+  start = time.monotonic()
+  with futures.ThreadPoolExecutor(_JOBS.value) as pool:
+    runs = [pool.submit(_run_cell, *job, failures) for job in pending]
+    for done, _ in enumerate(futures.as_completed(runs), 1):
+      print(f"{done}/{len(pending)} cells run, "
+            f"{(time.monotonic() - start) / 60:.1f} min", flush=True)
+
+  for cell in cells:
+    cell["run"] = results.read_run(cell["run_dir"])
+  table = results.markdown_table(cells, references, reference_rounds)
+  title = _TITLE.value or _GRID_NAME.value
+  with open(os.path.join(grid_dir, "results.md"), "w") as f:
+    f.write(f"# {title}\n\nCommand: `{' '.join(sys.argv)}`\n\n{table}\n")
+  results.plot_curves(cells, os.path.join(grid_dir, "accuracy_curves.png"),
+                      title=title)
+  print(table, flush=True)
+  if failures:
+    sys.exit("failed cells: " + "; ".join(failures))
+
+
+if __name__ == "__main__":
+  app.run(main)
