@@ -20,6 +20,7 @@ product) for 2 tiny rounds: the check CI runs on every config.
 from concurrent import futures
 import itertools
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -63,6 +64,9 @@ _ROUNDS = flags.DEFINE_integer("rounds", None, "Overrides the train "
 _ROOT_OUTPUT_DIR = flags.DEFINE_string("root_output_dir", "runs/paper",
                                        "Where grids are written.")
 _JOBS = flags.DEFINE_integer("jobs", 1, "Cells run at the same time.")
+_REPORT_ONLY = flags.DEFINE_bool(
+    "report_only", False, "Run nothing; write the report from the cells' "
+    "results so far (e.g. of a grid cut short).")
 _SMOKE = flags.DEFINE_bool(
     "smoke", False, "Each partition, algorithm and dataset once, 2 tiny "
     "rounds each (train.py --smoke).")
@@ -131,25 +135,41 @@ def _cells(partitions):
           for i in range(count)]
 
 
-def _finished(run):
+def _finished(run, rounds):
+  """Whether a cell's run is complete for `rounds` (None: as it requested)."""
   summary = run["summary"]
-  return summary is not None and (
-      summary["rounds_run"] >= summary["rounds_requested"] or
-      summary["stopped"].startswith("reached target"))
+  if summary is None:
+    return False
+  return (summary["stopped"].startswith("reached target") or
+          summary["rounds_run"] >= (rounds or summary["rounds_requested"]))
 
 
-def _run_cell(command, log_path, label, failures):
+def _run_cell(command, log_path, label, failures, live):
   """Runs one train.py process, teeing its round lines to our stdout."""
   with open(log_path, "a") as log, subprocess.Popen(
       command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
       bufsize=1) as process:
+    live.add(process)
     for line in process.stdout:
       log.write(line)
       log.flush()
       if line.startswith(("round ", "done", "ERROR", "resum")):
         print(f"[{label}] {line.rstrip()}", flush=True)
+  live.discard(process)
   if process.returncode:
     failures.append(f"{label} (exit {process.returncode}, see {log_path})")
+
+
+def _stop_cells(processes, forward_sigterm):
+  if forward_sigterm:
+    for process in processes:
+      process.terminate()
+  for process in processes:
+    try:
+      process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+      process.terminate()
+      process.wait()
 
 
 def main(argv):
@@ -166,8 +186,9 @@ def main(argv):
   extra_flags = _algorithm_flags()
   grid_dir = os.path.join(_ROOT_OUTPUT_DIR.value, _GRID_NAME.value)
   os.makedirs(os.path.join(grid_dir, "logs"), exist_ok=True)
-  with open(os.path.join(grid_dir, "grid_flags.txt"), "w") as f:
-    f.write(flags.FLAGS.flags_into_string())
+  if not _REPORT_ONLY.value:
+    with open(os.path.join(grid_dir, "grid_flags.txt"), "w") as f:
+      f.write(flags.FLAGS.flags_into_string())
 
   cells = []
   pending = []
@@ -177,7 +198,9 @@ def main(argv):
     cell = dict(dataset=dataset, partition=partition, algorithm=algorithm,
                 run_dir=run_dir)
     cells.append(cell)
-    if _finished(results.read_run(run_dir)):
+    if _REPORT_ONLY.value:
+      continue
+    if _finished(results.read_run(run_dir), _ROUNDS.value):
       print(f"[{name}] finished earlier, skipped", flush=True)
       continue
     variant_flags = extra_flags.get(algorithm, [])
@@ -197,19 +220,37 @@ def main(argv):
   print(f"{len(cells)} cells, {len(pending)} to run, {_JOBS.value} at a time; "
         f"results in {os.path.abspath(grid_dir)}", flush=True)
   failures = []
+  live = set()
   start = time.monotonic()
-  with futures.ThreadPoolExecutor(_JOBS.value) as pool:
-    runs = [pool.submit(_run_cell, *job, failures) for job in pending]
+  # Killing the grid stops its cells too (they keep their last checkpoint):
+  # SIGTERM is forwarded; after Ctrl-C, which the cells get from the
+  # terminal, they are given a minute to save and exit.
+  signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+  pool = futures.ThreadPoolExecutor(_JOBS.value)
+  try:
+    runs = [pool.submit(_run_cell, *job, failures, live) for job in pending]
     for done, _ in enumerate(futures.as_completed(runs), 1):
       print(f"{done}/{len(pending)} cells run, "
             f"{(time.monotonic() - start) / 60:.1f} min", flush=True)
+  except (KeyboardInterrupt, SystemExit) as stop:
+    pool.shutdown(wait=False, cancel_futures=True)
+    _stop_cells(list(live), forward_sigterm=isinstance(stop, SystemExit))
+    raise
+  pool.shutdown()
 
   for cell in cells:
     cell["run"] = results.read_run(cell["run_dir"])
+  not_run = [os.path.basename(c["run_dir"]) for c in cells
+             if not c["run"]["metrics"]]
+  cells = [c for c in cells if c["run"]["metrics"]]
   table = results.markdown_table(cells, references, reference_rounds)
+  if not_run:
+    table += f"\n\nNot run: {', '.join(not_run)}."
   title = _TITLE.value or _GRID_NAME.value
   with open(os.path.join(grid_dir, "results.md"), "w") as f:
-    f.write(f"# {title}\n\nCommand: `{' '.join(sys.argv)}`\n\n{table}\n")
+    f.write(f"# {title}\n\nLast command: `{' '.join(sys.argv)}` (each "
+            f"cell's hparams.txt is its exact train.py flagfile)\n\n"
+            f"{table}\n")
   results.plot_curves(cells, os.path.join(grid_dir, "accuracy_curves.png"),
                       title=title)
   print(table, flush=True)

@@ -20,7 +20,7 @@ GRID_CONFIGS = sorted(
     if "--grid_name=" in open(path).read())
 
 
-def _grid(args, timeout=900):
+def _grid(args, timeout=1800):
   env, marker = processes.marked_env()
   run = subprocess.run([sys.executable, GRID] + args, cwd=REPO, env=env,
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -98,3 +98,18 @@ def test_markdown_table_compares_with_references():
                       "| 2 (to 95.0) | 3 |")
   assert table[3] == ("| mnist | c1 | fedavg | not run | — | — | — | — | — "
                       "| — |")
+
+
+def test_sigterm_to_the_grid_stops_its_cells(tmp_path):
+  env, marker = processes.marked_env()
+  grid = subprocess.Popen(
+      [sys.executable, GRID, f"--flagfile={GRID_CONFIGS[0]}", "--smoke",
+       f"--root_output_dir={tmp_path}", "--jobs=2"], cwd=REPO, env=env,
+      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  for line in grid.stdout:  # a cell has started training
+    if line.startswith("[") and "round " in line:
+      break
+  grid.terminate()
+  out, _ = grid.communicate(timeout=180)
+  assert grid.returncode == 143, out
+  assert not processes.marked_processes(marker), out

@@ -63,7 +63,10 @@ def markdown_table(cells, references=None, reference_rounds=None):
             "best acc %"]
   if references:
     header += ["reference %", "final − ref"]
-  header.append("rounds to target")
+  with_target = any((c["run"]["summary"] or {}).get("target_accuracy")
+                    is not None for c in cells)
+  if with_target:
+    header.append("rounds to target")
   if reference_rounds:
     header.append("reference rounds")
   lines = ["| " + " | ".join(header) + " |",
@@ -82,11 +85,12 @@ def markdown_table(cells, references=None, reference_rounds=None):
       row.append(_percent(ref))
       row.append("—" if ref is None or final is None
                  else f"{100 * (final - ref):+.1f}")
-    target = summary.get("target_accuracy")
-    reached = summary.get("rounds_to_target")
-    row.append("—" if target is None else
-               f"{reached} (to {_percent(target)})" if reached is not None
-               else f"not reached (to {_percent(target)})")
+    if with_target:
+      target = summary.get("target_accuracy")
+      reached = summary.get("rounds_to_target")
+      row.append("—" if target is None else
+                 f"{reached} (to {_percent(target)})" if reached is not None
+                 else f"not reached (to {_percent(target)})")
     if reference_rounds:
       ref = reference_rounds.get(key)
       row.append("—" if ref is None else f"{ref:g}")
