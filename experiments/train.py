@@ -160,17 +160,48 @@ def _prepare_output_dir(path):
   current = flags.FLAGS.flags_into_string()
   if os.path.exists(hparams_path):
     with open(hparams_path) as f:
-      previous = f.read()
-    strip = lambda text: sorted(
-        line for line in text.splitlines()
-        if line.split("=")[0].lstrip("-") not in _RESUMABLE_CHANGES)
-    if strip(previous) != strip(current):
-      changed = sorted(set(strip(current)) ^ set(strip(previous)))
+      changed = _changed_flags(f.read(), current)
+    if changed:
       raise app.UsageError(
           f"{path} holds a run with other flags ({', '.join(changed)}); use "
           "another --experiment_name, or delete the directory to start over.")
   with open(hparams_path, "w") as f:
     f.write(current)
+
+
+def _flag_values(flagfile_text):
+  """{name: value string} of a flagfile, `--noname` read as name=false."""
+  values = {}
+  for line in flagfile_text.splitlines():
+    if not line.startswith("--"):
+      continue
+    name, has_value, value = line[2:].partition("=")
+    if not has_value:
+      negated = name.startswith("no") and name[2:] in flags.FLAGS
+      name, value = (name[2:], "false") if negated else (name, "true")
+    values[name] = value
+  return values
+
+
+def _changed_flags(previous, current):
+  """`--name=old->new` for flags that differ and may not change on resume. A
+  flag absent from one side (None, or added to the binary later) counts as
+  its default."""
+  before, after = _flag_values(previous), _flag_values(current)
+  changed = []
+  for name in sorted(set(before) | set(after)):
+    if name in _RESUMABLE_CHANGES:
+      continue
+    default = None
+    if name in flags.FLAGS and flags.FLAGS[name].default is not None:
+      default = flags.FLAGS[name].default
+      default = str(default).lower() if isinstance(default, bool) else str(
+          default)
+    old = before.get(name, default)
+    new = after.get(name, default)
+    if old != new:
+      changed.append(f"--{name}={old}->{new}")
+  return changed
 
 
 def _build_partition(data):

@@ -105,6 +105,14 @@ def test_other_runs_directory_is_refused(tmp_path):
   code, out = _run(args + ["--client_lr=0.2"], tmp_path)
   assert code != 0 and "client_lr" in out and "other flags" in out
 
+  # A run recorded before a flag existed (no --nosmoke line) and with a
+  # resumable bool flipped (--quiet) still resumes.
+  hparams = tmp_path / "x" / "hparams.txt"
+  hparams.write_text(hparams.read_text().replace("--nosmoke\n", "").replace(
+      "--noquiet", "--quiet"))
+  code, out = _run(args, tmp_path)
+  assert code == 0, out
+
 
 def _final(out_dir):
   """Final model weights (newest checkpoint) and metrics rows sans timing."""
