@@ -248,9 +248,9 @@ def main(argv):
     table += f"\n\nNot run: {', '.join(not_run)}."
   title = _TITLE.value or _GRID_NAME.value
   with open(os.path.join(grid_dir, "results.md"), "w") as f:
-    f.write(f"# {title}\n\nLast command: `{' '.join(sys.argv)}` (each "
-            f"cell's hparams.txt is its exact train.py flagfile)\n\n"
-            f"{table}\n")
+    command = " ".join(a for a in sys.argv if a != "--report_only")
+    f.write(f"# {title}\n\nGrid command: `{command}` (each cell's "
+            f"hparams.txt is its exact train.py flagfile)\n\n{table}\n")
   results.plot_curves(cells, os.path.join(grid_dir, "accuracy_curves.png"),
                       title=title)
   print(table, flush=True)
