@@ -112,12 +112,17 @@ def plot_curves(cells, path, title=None):
   rows = math.ceil(len(panels) / columns) or 1
   fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 2.9 * rows),
                            squeeze=False, sharey=True)
+  # One colour per algorithm across panels, one legend entry each.
+  algorithms = list(dict.fromkeys(cell["algorithm"] for cell in cells))
+  legend = {}
   for ax, ((dataset, partition), members) in zip(axes.flat, panels.items()):
     for cell in members:
       rounds, accuracies = accuracy_curve(cell["run"]["metrics"])
       if rounds:
-        ax.plot(rounds, [100 * a for a in accuracies], label=cell["algorithm"],
-                marker="." if len(rounds) < 30 else None)
+        (line,) = ax.plot(rounds, [100 * a for a in accuracies],
+                          color=f"C{algorithms.index(cell['algorithm']) % 10}",
+                          marker="." if len(rounds) < 30 else None)
+        legend.setdefault(cell["algorithm"], line)
     ax.set_title(f"{dataset} · {partition}", fontsize=9)
     ax.set_xlabel("round")
     ax.grid(alpha=0.3)
@@ -125,9 +130,9 @@ def plot_curves(cells, path, title=None):
     ax.set_ylabel("test accuracy %")
   for ax in list(axes.flat)[len(panels):]:
     ax.axis("off")
-  handles, labels = axes.flat[0].get_legend_handles_labels()
-  if handles:
-    fig.legend(handles, labels, loc="lower right", fontsize=8)
+  if legend:
+    fig.legend(list(legend.values()), list(legend), loc="lower right",
+               fontsize=8)
   if title:
     fig.suptitle(title, fontsize=10)
   fig.tight_layout()
