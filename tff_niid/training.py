@@ -135,21 +135,19 @@ def load_checkpoint(output_dir, process):
 
 def _summary(output_dir, config, stopped_reason, epsilon_delta):
   rows = results.read_metrics(output_dir)
-  evaluated = [r for r in rows
-               if not math.isnan(r.get("test_accuracy", math.nan))]
+  rounds, accuracies = results.accuracy_curve(rows)
   summary = collections.OrderedDict(
       rounds_run=len(rows),
       rounds_requested=config.rounds,
       stopped=stopped_reason,
       train_seconds=sum(r["round_seconds"] for r in rows),
-      final_test_accuracy=evaluated[-1]["test_accuracy"] if evaluated else None,
-      best_test_accuracy=(max(r["test_accuracy"] for r in evaluated)
-                          if evaluated else None),
+      final_test_accuracy=accuracies[-1] if accuracies else None,
+      best_test_accuracy=max(accuracies) if accuracies else None,
       target_accuracy=config.target_accuracy,
       rounds_to_target=None)
   if config.target_accuracy is not None:
-    reached = [int(r["round"]) for r in evaluated
-               if r["test_accuracy"] >= config.target_accuracy]
+    reached = [r for r, a in zip(rounds, accuracies)
+               if a >= config.target_accuracy]
     summary["rounds_to_target"] = reached[0] if reached else None
   if epsilon_delta is not None and rows:
     summary["dp_epsilon"] = rows[-1]["dp_epsilon"]
