@@ -8,7 +8,10 @@ and validates combinations.
   fedavg       weighted FedAvg, McMahan et al. 2017
   fedsgd       FedSGD (one gradient per client over its data), McMahan et al.
   fedprox      FedProx, Li et al. 2020 ("Federated Optimization in
-               Heterogeneous Networks"), `proximal_strength` = mu
+               Heterogeneous Networks"), `proximal_strength` = mu: weighted
+               FedAvg with the client optimizer of `tff_niid.proximal`
+               (TFF's build_weighted_fed_prox has the proximal term's sign
+               reversed, see that module)
   fedavgm      FedAvg with server momentum, Hsu et al. 2019
   fedadam      FedAdam, Reddi et al. 2021 ("Adaptive Federated Optimization")
   fedyogi      FedYogi, Reddi et al. 2021
@@ -21,6 +24,8 @@ import dataclasses
 from typing import Optional
 
 import tensorflow_federated as tff
+
+from tff_niid import proximal
 
 ALGORITHMS = ("fedavg", "fedsgd", "fedprox", "fedavgm", "fedadam", "fedyogi",
               "dp_fedavg")
@@ -113,11 +118,8 @@ def build_process(algorithm, model_fn, hp):
                if hp.client_weighting == "num_examples"
                else tff.learning.ClientWeighting.UNIFORM)
   if algorithm == "fedprox":
-    return tff.learning.algorithms.build_weighted_fed_prox(
-        model_fn, proximal_strength=hp.proximal_strength,
-        client_optimizer_fn=client_optimizer,
-        server_optimizer_fn=server_optimizer, client_weighting=weighting,
-        loop_implementation=loop)
+    client_optimizer = proximal.build_proximal(client_optimizer,
+                                               hp.proximal_strength)
   return tff.learning.algorithms.build_weighted_fed_avg(
       model_fn, client_optimizer_fn=client_optimizer,
       server_optimizer_fn=server_optimizer, client_weighting=weighting,

@@ -1,0 +1,88 @@
+"""The FedProx client optimizer: any TFF optimizer plus the proximal gradient.
+
+FedProx (Li et al. 2020, "Federated Optimization in Heterogeneous Networks",
+Algorithm 2) has client k minimise F_k(w) + (mu/2) ||w - w^t||^2 from the
+global model w^t, i.e. every local step follows the gradient
+
+    g + mu * (w - w^t),
+
+which pulls the local model back towards w^t. The authors' code does this in
+the optimizer (a perturbed gradient descent holding w^t); so does this module,
+wrapping a `tff.learning.optimizers.Optimizer` so that `fedprox` is weighted
+FedAvg with this client optimizer.
+
+Why not `tff.learning.algorithms.build_weighted_fed_prox`: in TFF 0.87 its
+client work adds mu * (w^t - w) to the gradient, the opposite sign, so local
+models are pushed away from w^t and the update grows with mu (measured in
+tests/test_proximal.py, which fails once TFF changes this).
+
+w^t is taken from the weights at the optimizer's first step: TFF's client work
+(`model_delta_client_work`) initialises the client optimizer at the start of
+every local update, so those are the broadcast global weights.
+"""
+
+import collections
+
+import tensorflow as tf
+import tensorflow_federated as tff
+
+PROXIMAL_STRENGTH_KEY = "proximal_strength"
+
+
+class _Proximal(tff.learning.optimizers.Optimizer):
+  """`inner` applied to the FedProx gradient; see `build_proximal`."""
+
+  def __init__(self, inner, proximal_strength):
+    self._inner = inner
+    self._proximal_strength = proximal_strength
+
+  def initialize(self, specs):
+    return collections.OrderedDict(
+        inner=self._inner.initialize(specs),
+        proximal_strength=self._proximal_strength,
+        anchor=tf.nest.map_structure(lambda s: tf.zeros(s.shape, s.dtype),
+                                     specs),
+        anchored=tf.constant(False))
+
+  def next(self, state, weights, gradients):
+    anchor = tf.nest.map_structure(
+        lambda a, w: tf.where(state["anchored"], a, w), state["anchor"],
+        weights)
+    mu = state["proximal_strength"]
+    gradients = tf.nest.map_structure(
+        lambda g, w, a: g + tf.cast(mu, g.dtype) * (w - a), gradients,
+        weights, anchor)
+    inner_state, weights = self._inner.next(state["inner"], weights, gradients)
+    return collections.OrderedDict(
+        inner=inner_state, proximal_strength=mu, anchor=anchor,
+        anchored=tf.constant(True)), weights
+
+  def get_hparams(self, state):
+    hparams = collections.OrderedDict(self._inner.get_hparams(state["inner"]))
+    hparams[PROXIMAL_STRENGTH_KEY] = state["proximal_strength"]
+    return hparams
+
+  def set_hparams(self, state, hparams):
+    inner_hparams = collections.OrderedDict(
+        (k, v) for k, v in hparams.items() if k != PROXIMAL_STRENGTH_KEY)
+    state = collections.OrderedDict(state)
+    state["inner"] = self._inner.set_hparams(state["inner"], inner_hparams)
+    state["proximal_strength"] = hparams[PROXIMAL_STRENGTH_KEY]
+    return state
+
+
+def build_proximal(inner, proximal_strength):
+  """A client optimizer that steps `inner` along g + mu (w - w^t).
+
+  Args:
+    inner: a `tff.learning.optimizers.Optimizer` (e.g. `build_sgdm`).
+    proximal_strength: mu >= 0; 0 gives exactly `inner`'s steps.
+
+  Returns:
+    A `tff.learning.optimizers.Optimizer` for one local update: w^t is the
+    weights passed to its first `next` after `initialize`.
+  """
+  if proximal_strength < 0:
+    raise ValueError(
+        f"proximal_strength must be >= 0; got {proximal_strength}.")
+  return _Proximal(inner, proximal_strength)
