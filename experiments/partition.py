@@ -53,8 +53,7 @@ flags.mark_flag_as_required("output_dir")
 def _key_name():
   """The image attribute ordering classes: --key, or key(...) in --spec."""
   if _SPEC.value:
-    name = partition_lib.spec.parse(_SPEC.value).get("key", {}).get("name")
-    return name if name in partition_lib.attributes.ATTRIBUTES else None
+    return partition_lib.spec.attribute_key(_SPEC.value)
   return _KEY.value
 
 

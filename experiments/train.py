@@ -219,12 +219,16 @@ def _build_partition(data):
                                  seed=_SEED.value)
 
 
-def _describe_partition(part, labels, output_dir):
+def _describe_partition(part, data, output_dir):
   """Saves the partition, its summary table and plots into output_dir."""
   from tff_niid.partition import metrics  # pylint: disable=g-import-not-at-top
   from tff_niid.partition import plots
+  labels = data.train_labels
   part.save(os.path.join(output_dir, "partition"))
-  table = metrics.format_table(metrics.summary(part, labels))
+  key_name = part.spec and partition_lib.spec.attribute_key(part.spec)
+  key = (partition_lib.attributes.attribute(key_name, data.train_images)
+         if key_name else None)
+  table = metrics.format_table(metrics.summary(part, labels, key=key))
   with open(os.path.join(output_dir, "partition_summary.txt"), "w") as f:
     f.write(table + "\n")
   plots.plot_all(part, labels, output_dir, prefix="partition_")
@@ -257,7 +261,7 @@ def main(argv):
     raise app.UsageError(str(e)) from None
   _prepare_output_dir(output_dir)
   print(f"{data.name}: {part}", flush=True)
-  print(_describe_partition(part, data.train_labels, output_dir), flush=True)
+  print(_describe_partition(part, data, output_dir), flush=True)
 
   client_data = clientdata.to_client_data(part, data.train_images,
                                           data.train_labels,

@@ -178,3 +178,5 @@ def test_partition_spec_with_noise(tmp_path):
   assert saved.noisy_labels is not None and saved.feature_noise is not None
   assert "client acc mean" in out
   assert os.path.exists(tmp_path / "s" / "partition_label_mix.png")
+  with open(tmp_path / "s" / "partition_summary.txt") as f:
+    assert "key_dispersion" in f.read()

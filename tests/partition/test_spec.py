@@ -53,6 +53,16 @@ def test_dict_and_json_forms():
   assert spec.parse(spec.to_string(canonical)) == canonical
 
 
+@pytest.mark.parametrize("text,name", [
+    ("dirichlet(alpha=1)+key(slant, noise=0.2)", "slant"),
+    ("classes(k=2)+key(name=ink)", "ink"),
+    ("classes(k=2)+key(region)", None),  # a user array, not an attribute
+    ("iid", None),
+])
+def test_attribute_key(text, name):
+  assert spec.attribute_key(text) == name
+
+
 @pytest.mark.parametrize("text,message", [
     ("dirichlet", "needs alpha"), ("foo(1)", "unknown spec component"),
     ("iid+quantity(sigma=1)", "combines only"),

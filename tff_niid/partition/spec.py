@@ -168,6 +168,14 @@ def parse(spec):
   return result
 
 
+def attribute_key(spec):
+  """The image attribute a spec's key(...) orders classes by, or None (no key,
+  or a user key array) -- what `metrics.summary(key=...)` needs to report the
+  within-class key dispersion."""
+  name = parse(spec).get("key", {}).get("name")
+  return name if name in attributes.ATTRIBUTES else None
+
+
 def _args(params):
   def fmt(v):
     return f"({', '.join(fmt(x) for x in v)})" if isinstance(v, list) else str(v)
