@@ -36,12 +36,27 @@ def test_ramp_and_per_client_rates(mnist_labels, part):
   assert flipped[np.concatenate(part[:20])].sum() == 0
 
 
+def test_noisy_clients_keep_their_rate_and_the_rest_stay_clean(mnist_labels,
+                                                                part):
+  _, everyone = partition.label_noise(mnist_labels, part, rate=0.4, seed=0)
+  _, flipped = partition.label_noise(mnist_labels, part, rate=0.4,
+                                     noisy_clients=0.25, seed=0)
+  noisy = [i for i in range(len(part)) if flipped[part[i]].any()]
+  assert len(noisy) == 10
+  for i in noisy:  # the same flips as when every client is noisy
+    assert np.array_equal(flipped[part[i]], everyone[part[i]])
+  _, other_seed = partition.label_noise(mnist_labels, part, rate=0.4,
+                                        noisy_clients=0.25, seed=1)
+  assert noisy != [i for i in range(len(part)) if other_seed[part[i]].any()]
+
+
 def test_bad_arguments(mnist_labels, part):
   for kwargs, message in [(dict(), "exactly one"),
                           (dict(rate=0.1, ramp=(0, 1)), "exactly one"),
                           (dict(rate=1.5), "rate"),
                           (dict(rates=[0.1] * 3), "one rate per client"),
-                          (dict(rate=0.1, mode="flip"), "mode")]:
+                          (dict(rate=0.1, mode="flip"), "mode"),
+                          (dict(rate=0.1, noisy_clients=2), "noisy_clients")]:
     with pytest.raises(ValueError, match=message):
       partition.label_noise(mnist_labels, part, seed=0, **kwargs)
 

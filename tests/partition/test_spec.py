@@ -45,6 +45,15 @@ def test_every_base(mnist, text, scheme):
   assert_exact_cover(part, 60000)
 
 
+def test_noise_on_a_fraction_of_clients(mnist):
+  part = spec.resolve("iid+noise(rate=0.4, noisy_clients=0.5)",
+                      mnist.train_labels, 10, seed=0)
+  rates = [np.mean(part.noisy_labels[c] != mnist.train_labels[c])
+           for c in part]
+  assert sorted(np.round(rates, 3)) == [0.0] * 5 + [0.4] * 5
+  assert "noisy_clients=0.5" in part.spec
+
+
 def test_dict_and_json_forms():
   canonical = spec.parse(FULL)
   assert spec.parse(canonical) == canonical

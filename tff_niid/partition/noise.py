@@ -40,7 +40,7 @@ def _client_rates(num_clients, rate, rates, ramp):
 
 
 def label_noise(labels, partition, *, rate=None, rates=None, ramp=None,
-                mode="symmetric", num_classes=None, seed):
+                noisy_clients=None, mode="symmetric", num_classes=None, seed):
   """Flips exactly round(rate_i * n_i) random labels of each client i.
 
   Args:
@@ -48,6 +48,9 @@ def label_noise(labels, partition, *, rate=None, rates=None, ramp=None,
     partition: a disjoint `Partition`.
     rate / rates / ramp: exactly one: a rate for all clients, a sequence of
       per-client rates, or (low, high) for rates rising linearly over clients.
+    noisy_clients: optional fraction in [0, 1]: only a random subset of
+      round(noisy_clients * num_clients) clients (fixed by `seed`) gets its
+      rate, the others stay clean (FedCorr's fraction of noisy clients).
     mode: "symmetric" or "pair".
     num_classes: K (default: max label + 1).
     seed: non-negative integer seed.
@@ -67,6 +70,14 @@ def label_noise(labels, partition, *, rate=None, rates=None, ramp=None,
     raise ValueError("label noise needs at least 2 classes.")
   seed = _checks.check_seed(seed)
   client_rates = _client_rates(len(partition), rate, rates, ramp)
+  if noisy_clients is not None:
+    count = round(_checks.check_fraction("noisy_clients", noisy_clients) *
+                  len(partition))
+    # A stream of its own: specs without noisy_clients draw exactly as
+    # before it existed, so their saved partitions stay reproducible.
+    noisy = np.random.default_rng([seed, 1]).permutation(len(partition))[:count]
+    client_rates = np.where(np.isin(np.arange(len(partition)), noisy),
+                            client_rates, 0.0)
   rng = np.random.default_rng(seed)
   sizes = partition.sizes
   num_flips = np.rint(client_rates * sizes).astype(np.int64)

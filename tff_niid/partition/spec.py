@@ -20,7 +20,9 @@ and optional *modifiers* (each at most once):
                              mix (`balanced_dirichlet(sizes=...)`)
   key(NAME, noise=0)         within-class order by an image attribute (ink,
                              slant, width) or a user array in `keys`
-  noise(rate= | ramp=(lo,hi), mode=symmetric|pair)   per-client label noise
+  noise(rate= | ramp=(lo,hi), mode=symmetric|pair, noisy_clients=1)
+                             per-client label noise, on a random fraction
+                             `noisy_clients` of the clients
   feature_noise(sigma=)      NIID-Bench feature-noise levels
 
 The dict form is what `parse` returns, e.g.
@@ -60,7 +62,7 @@ _BASES = {
 _MODIFIERS = {
     "quantity": (("alpha", "sigma", "min_size"), (), None),
     "key": (("name", "noise"), ("name",), "name"),
-    "noise": (("rate", "ramp", "mode"), (), None),
+    "noise": (("rate", "ramp", "mode", "noisy_clients"), (), None),
     "feature_noise": (("sigma",), ("sigma",), "sigma"),
 }
 _COMPONENT = re.compile(r"\s*([a-z_]+)\s*(?:\((.*?)\))?\s*$", re.S)
