@@ -2,7 +2,12 @@
 one real MNIST client against FedAvg and against TFF's build_weighted_fed_prox.
 """
 
+import os
+import subprocess
+import sys
+
 import numpy as np
+import processes
 import pytest
 import tensorflow as tf
 import tensorflow_federated as tff
@@ -57,28 +62,20 @@ def one_client(mnist):
   return tf.data.Dataset.from_tensor_slices(dict(x=x, y=y)).batch(20)
 
 
-def _update_norm(process, data):
-  """||w^{t+1} - w^t|| after one round with one client."""
-  state = process.initialize()
-  before = process.get_model_weights(state).trainable
-  after = process.get_model_weights(process.next(state, [data]).state).trainable
-  return float(np.sqrt(sum(np.sum((a - b) ** 2)
-                           for a, b in zip(after, before))))
-
-
 MODEL_FN = models.build_model_fn("2nn", clientdata.BATCH_SPEC)
 
 
 def _fedprox_norm(mu, data):
   hp = algorithms.Hyperparameters(client_lr=0.01, client_momentum=0.9,
                                   proximal_strength=mu)
-  return _update_norm(algorithms.build_process("fedprox", MODEL_FN, hp), data)
+  return proximal.first_round_update_norm(
+      algorithms.build_process("fedprox", MODEL_FN, hp), [data])
 
 
 def test_fedprox_update_shrinks_with_mu_and_equals_fedavg_at_zero(one_client):
   hp = algorithms.Hyperparameters(client_lr=0.01, client_momentum=0.9)
-  fedavg = _update_norm(algorithms.build_process("fedavg", MODEL_FN, hp),
-                        one_client)
+  fedavg = proximal.first_round_update_norm(
+      algorithms.build_process("fedavg", MODEL_FN, hp), [one_client])
   norms = [_fedprox_norm(mu, one_client) for mu in (0.0, 0.1, 1.0)]
   assert norms[0] == fedavg
   assert norms[0] > norms[1] > norms[2], norms
@@ -87,7 +84,19 @@ def test_fedprox_update_shrinks_with_mu_and_equals_fedavg_at_zero(one_client):
 def test_tff_fed_prox_still_pushes_away_from_the_global_model(one_client):
   """Why fedprox does not use TFF's builder: its update grows with mu. If this
   fails, TFF fixed the sign; build_weighted_fed_prox can be used again."""
-  norms = [_update_norm(tff.learning.algorithms.build_weighted_fed_prox(
-      MODEL_FN, mu, tff.learning.optimizers.build_sgdm(0.01, momentum=0.9)),
-                        one_client) for mu in (0.1, 1.0)]
+  norms = [proximal.first_round_update_norm(
+      tff.learning.algorithms.build_weighted_fed_prox(
+          MODEL_FN, mu, tff.learning.optimizers.build_sgdm(0.01, momentum=0.9)),
+      [one_client]) for mu in (0.1, 1.0)]
   assert norms[1] > norms[0] > _fedprox_norm(0.0, one_client), norms
+
+
+def test_sign_check_binary_prints_the_table_and_leaves_no_process():
+  env, marker = processes.marked_env()
+  script = os.path.join(os.path.dirname(os.path.dirname(
+      os.path.abspath(__file__))), "experiments", "fedprox_sign.py")
+  out = subprocess.run([sys.executable, script, "--num_samples=100",
+                        "--mus=1"], env=env, capture_output=True, text=True,
+                       timeout=300, check=True).stdout
+  assert "| 0 (FedAvg) | — |" in out and "| 1 |" in out, out
+  assert not processes.marked_processes(marker)

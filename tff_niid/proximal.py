@@ -13,7 +13,8 @@ FedAvg with this client optimizer.
 
 Why not `tff.learning.algorithms.build_weighted_fed_prox`: in TFF 0.87 its
 client work adds mu * (w^t - w) to the gradient, the opposite sign, so local
-models are pushed away from w^t and the update grows with mu (measured in
+models are pushed away from w^t and the update grows with mu (measured with
+`first_round_update_norm` by experiments/fedprox_sign.py and
 tests/test_proximal.py, which fails once TFF changes this).
 
 w^t is taken from the weights at the optimizer's first step: TFF's client work
@@ -23,6 +24,7 @@ every local update, so those are the broadcast global weights.
 
 import collections
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
@@ -86,3 +88,14 @@ def build_proximal(inner, proximal_strength):
     raise ValueError(
         f"proximal_strength must be >= 0; got {proximal_strength}.")
   return _Proximal(inner, proximal_strength)
+
+
+def first_round_update_norm(process, client_datasets):
+  """||w^1 - w^0||: how far one round of `process` (a TFF LearningProcess)
+  moves the global model from its initial weights on `client_datasets`."""
+  state = process.initialize()
+  before = process.get_model_weights(state).trainable
+  state = process.next(state, client_datasets).state
+  after = process.get_model_weights(state).trainable
+  return float(np.sqrt(sum(np.sum((np.asarray(a) - np.asarray(b)) ** 2)
+                           for a, b in zip(after, before))))
