@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -71,6 +72,22 @@ def test_interrupted_binary_leaves_no_worker(tmp_path, sig):
   proc.send_signal(sig)
   code, _ = _finish(proc, marker)
   assert code != 0
+
+
+def test_sigterm_during_a_long_round_leaves_no_worker(tmp_path):
+  # With the round's computation still in flight, TFF's own cleanup cannot
+  # free the worker; runtime.shutdown() must stop it (an orphan held the
+  # grid's pipe open before).
+  long_rounds = [sys.executable, TRAIN[1], "--num_clients=10",
+                 "--clients_per_round=10", "--model=2nn", "--local_epochs=5",
+                 "--eval_every=100", "--rounds=500",
+                 f"--root_output_dir={tmp_path}"]
+  proc, marker = _start(long_rounds, tmp_path)
+  _wait_for_line(proc, "round 1/")
+  time.sleep(1)  # round 2 (several seconds of client training) is running
+  proc.send_signal(signal.SIGTERM)
+  code, _ = _finish(proc, marker)
+  assert code == 128 + signal.SIGTERM
 
 
 def test_script_raising_after_a_computation_leaves_no_worker(tmp_path):

@@ -14,7 +14,9 @@ immune to TFF's SIGINT and hang the exit.
 
 import atexit
 import gc
+import os
 import signal
+import subprocess
 import threading
 
 import tensorflow_federated as tff
@@ -31,6 +33,27 @@ def shutdown():
   """
   tff.test.set_no_default_context()
   gc.collect()
+  _stop_surviving_workers()
+
+
+def _stop_surviving_workers():
+  """Stops worker_binary processes that `ServiceManager.__del__` missed.
+
+  When SIGTERM arrives while a round is running, the computation still in
+  flight keeps the ServiceManager referenced, `gc.collect()` cannot free it,
+  and the worker outlived train.py (seen with a 190 s round). Its Popen
+  object is still reachable, so we send it what TFF would: SIGINT, then
+  SIGKILL if it does not exit.
+  """
+  for obj in gc.get_objects():
+    if (isinstance(obj, subprocess.Popen) and obj.poll() is None and
+        os.path.basename(str(obj.args[0])) == "worker_binary"):
+      obj.send_signal(signal.SIGINT)
+      try:
+        obj.wait(timeout=10)
+      except subprocess.TimeoutExpired:
+        obj.kill()
+        obj.wait()
 
 
 def restart():
