@@ -15,8 +15,6 @@ import sys
 from absl import app
 from absl import flags
 from absl import logging
-import numpy as np
-import tensorflow as tf
 import tensorflow_federated as tff
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -51,9 +49,9 @@ def main(argv):
   if not mus or min(mus) <= 0:
     raise app.UsageError("--mus must be positive numbers.")
   n = _NUM_SAMPLES.value
-  client = tf.data.Dataset.from_tensor_slices(dict(
-      x=data.train_images[:n, ..., np.newaxis].astype(np.float32) / 255.0,
-      y=data.train_labels[:n].astype(np.int64))).batch(_BATCH_SIZE.value)
+  client = clientdata.test_dataset(data.train_images[:n],
+                                   data.train_labels[:n],
+                                   batch_size=_BATCH_SIZE.value)
   model_fn = models.build_model_fn(_MODEL.value, clientdata.BATCH_SPEC)
 
   def tff_norm(mu):

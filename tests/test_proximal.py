@@ -57,9 +57,8 @@ def test_negative_proximal_strength_is_rejected():
 
 @pytest.fixture(scope="module")
 def one_client(mnist):
-  x = mnist.train_images[:600].astype(np.float32)[..., np.newaxis] / 255.0
-  y = mnist.train_labels[:600].astype(np.int64)
-  return tf.data.Dataset.from_tensor_slices(dict(x=x, y=y)).batch(20)
+  return clientdata.test_dataset(mnist.train_images[:600],
+                                 mnist.train_labels[:600], batch_size=20)
 
 
 MODEL_FN = models.build_model_fn("2nn", clientdata.BATCH_SPEC)
