@@ -22,38 +22,57 @@ import threading
 import tensorflow_federated as tff
 
 _installed = False
+# TFF 0.87 `executor_factory.local_cpp_executor_factory`'s worker owner.
+_SERVICE_MANAGER = "local_cpp_executor_factory.<locals>.ServiceManager"
 
 
 def shutdown():
-  """Stops TFF's worker processes by dropping the default context.
+  """Stops TFF's worker processes and drops the default context.
 
-  Dropping the context releases its executor factory; `gc.collect()` then runs
-  `ServiceManager.__del__`, which sends SIGINT to the worker and waits for it.
   Call `restart()` to run computations again in the same process.
   """
+  _stop_local_workers()
   tff.test.set_no_default_context()
   gc.collect()
-  _stop_surviving_workers()
 
 
-def _stop_surviving_workers():
-  """Stops worker_binary processes that `ServiceManager.__del__` missed.
+def stop_process(process, timeout=10):
+  """SIGINT (how TFF stops a worker), then SIGKILL after `timeout` seconds."""
+  if process.poll() is None:
+    process.send_signal(signal.SIGINT)
+    try:
+      process.wait(timeout)
+    except subprocess.TimeoutExpired:
+      process.kill()
+      process.wait()
 
-  When SIGTERM arrives while a round is running, the computation still in
-  flight keeps the ServiceManager referenced, `gc.collect()` cannot free it,
-  and the worker outlived train.py (seen with a 190 s round). Its Popen
-  object is still reachable, so we send it what TFF would: SIGINT, then
-  SIGKILL if it does not exit.
+
+def _refuse_to_start_worker():
+  raise RuntimeError("TFF's local worker was stopped by "
+                     "tff_niid.runtime.shutdown(); call runtime.restart() to "
+                     "run computations again.")
+
+
+def _stop_local_workers():
+  """Stops the worker of every TFF local context and keeps it from restarting.
+
+  Normally dropping the context lets `gc.collect()` run TFF's
+  `ServiceManager.__del__`, which stops the worker. A signal that lands while
+  a round runs breaks that in two ways (both seen, BUILD_NOTES.md): the
+  computation in flight keeps the ServiceManager alive, so its worker outlives
+  us; and once the worker is stopped, TFF retries the invocation
+  (`RetryableError`) and the ServiceManager starts a new worker -- after this
+  hook, orphaned, holding our stdout. So each ServiceManager first loses the
+  ability to start a worker, then we stop its running one with a timeout
+  (`__del__` waits without one; SIGTERMed mid-round, train.py often exited
+  only ~11 s later here, i.e. after the SIGKILL).
   """
   for obj in gc.get_objects():
-    if (isinstance(obj, subprocess.Popen) and obj.poll() is None and
-        os.path.basename(str(obj.args[0])) == "worker_binary"):
-      obj.send_signal(signal.SIGINT)
-      try:
-        obj.wait(timeout=10)
-      except subprocess.TimeoutExpired:
-        obj.kill()
-        obj.wait()
+    if type(obj).__qualname__ == _SERVICE_MANAGER:
+      obj.get_stub = _refuse_to_start_worker
+      process, obj._process = obj._process, None  # pylint: disable=protected-access
+      if isinstance(process, subprocess.Popen):
+        stop_process(process)
 
 
 def restart():

@@ -63,14 +63,7 @@ class LocalWorker:
     atexit.register(self.stop)
 
   def stop(self, timeout=10):
-    """SIGINT (TFF's own way to stop it), then SIGKILL after `timeout`."""
-    if self.process.poll() is None:
-      self.process.send_signal(signal.SIGINT)
-      try:
-        self.process.wait(timeout)
-      except subprocess.TimeoutExpired:
-        self.process.kill()
-        self.process.wait()
+    runtime.stop_process(self.process, timeout)
 
 
 def start_local_workers(num_workers, *, log_dir=None):
