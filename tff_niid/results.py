@@ -10,6 +10,7 @@ import csv
 import json
 import math
 import os
+import textwrap
 
 METRICS_FILE = "metrics.csv"
 SUMMARY_FILE = "summary.json"
@@ -131,10 +132,15 @@ def plot_curves(cells, path, title=None):
   for ax in list(axes.flat)[len(panels):]:
     ax.axis("off")
   if legend:
-    fig.legend(list(legend.values()), list(legend), loc="lower right",
-               fontsize=8)
+    if rows * columns > len(panels):  # an empty slot holds the legend
+      fig.legend(list(legend.values()), list(legend), loc="lower right",
+                 fontsize=8)
+    else:
+      axes.flat[len(panels) - 1].legend(list(legend.values()), list(legend),
+                                        loc="best", fontsize=8)
   if title:
-    fig.suptitle(title, fontsize=10)
+    # About 12 characters of a 10 pt title per inch of figure width.
+    fig.suptitle(textwrap.fill(title, int(12 * 3.6 * columns)), fontsize=10)
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)
