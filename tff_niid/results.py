@@ -132,15 +132,16 @@ def plot_curves(cells, path, title=None):
   for ax in list(axes.flat)[len(panels):]:
     ax.axis("off")
   if legend:
+    handles, labels = list(legend.values()), list(legend)
     if rows * columns > len(panels):  # an empty slot holds the legend
-      fig.legend(list(legend.values()), list(legend), loc="lower right",
-                 fontsize=8)
+      fig.legend(handles, labels, loc="lower right", fontsize=8)
     else:
-      axes.flat[len(panels) - 1].legend(list(legend.values()), list(legend),
-                                        loc="best", fontsize=8)
+      axes.flat[len(panels) - 1].legend(handles, labels, loc="best",
+                                        fontsize=8)
   if title:
     # About 12 characters of a 10 pt title per inch of figure width.
-    fig.suptitle(textwrap.fill(title, int(12 * 3.6 * columns)), fontsize=10)
+    fig.suptitle(textwrap.fill(title, int(12 * fig.get_figwidth())),
+                 fontsize=10)
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)

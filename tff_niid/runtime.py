@@ -14,7 +14,6 @@ immune to TFF's SIGINT and hang the exit.
 
 import atexit
 import gc
-import os
 import signal
 import subprocess
 import threading
