@@ -14,6 +14,8 @@ setuptools.setup(
                  "rule-based within-class dependence) as TFF ClientData, and "
                  "FedAvg-family training with TensorFlow Federated."),
     packages=setuptools.find_packages(include=["tff_niid", "tff_niid.*"]),
+    # The loopback bind shim for TFF's worker, compiled at first use.
+    package_data={"tff_niid": ["loopback_bind.c"]},
     python_requires=">=3.9,<3.12",
     # Exact versions: requirements/py311-lock.txt (see BUILD_NOTES.md).
     install_requires=[

@@ -32,6 +32,7 @@ from tff_niid import clientdata
 from tff_niid import datasets
 from tff_niid import models
 from tff_niid import partition
+from tff_niid import runtime
 from tff_niid import workers
 
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repeats per variant.")
@@ -108,6 +109,8 @@ def _interleaved_medians(variants, make_data, repeats):
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
+  runtime.install_cleanup()
+  runtime.use_local_worker()
   mnist = datasets.load("mnist")
   part = partition.dirichlet(mnist.train_labels, 100, alpha=0.5, seed=0)
   cd = clientdata.to_client_data(part, mnist.train_images, mnist.train_labels)

@@ -24,6 +24,7 @@ from tff_niid import clientdata
 from tff_niid import datasets
 from tff_niid import models
 from tff_niid import proximal
+from tff_niid import runtime
 
 _DATA_DIR = flags.DEFINE_string("data_dir", None,
                                 "Directory with the MNIST idx .gz files.")
@@ -41,6 +42,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)  # TFF logs every model build at INFO
+  runtime.install_cleanup()
+  runtime.use_local_worker()
   try:
     mus = [float(mu) for mu in _MUS.value]
     data = datasets.load("mnist", _DATA_DIR.value)

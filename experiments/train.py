@@ -35,6 +35,7 @@ from tff_niid import datasets
 from tff_niid import evaluation
 from tff_niid import models
 from tff_niid import partition as partition_lib
+from tff_niid import runtime
 from tff_niid import training
 from tff_niid import workers
 
@@ -296,8 +297,11 @@ def main(argv):
   if _SMOKE.value:
     config = config.smoke()
   log = lambda line: print(line, flush=True)
+  runtime.install_cleanup()
   execution = contextlib.nullcontext()
-  if _WORKERS.value:
+  if not _WORKERS.value:
+    runtime.use_local_worker()
+  else:
     try:
       addresses, _ = workers.parse_workers_flag(
           _WORKERS.value, log_dir=os.path.join(output_dir, "worker_logs"))

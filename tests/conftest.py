@@ -28,9 +28,17 @@ def mnist_labels(mnist):
   return mnist.train_labels
 
 
+def pytest_collection_finish(session):
+  """TFF tests run on a loopback-only worker that dies with pytest (the
+  library changes nothing at import; programs set this up explicitly)."""
+  del session
+  if "tensorflow_federated" in sys.modules:
+    from tff_niid import runtime  # pylint: disable=g-import-not-at-top
+    runtime.use_local_worker()
+
+
 def pytest_sessionfinish(session, exitstatus):
-  """Stops TFF's worker_binary if any test started one (it would otherwise
-  outlive pytest and hold CI's output pipe open)."""
+  """Stops the TFF workers tests started."""
   del session, exitstatus
   if "tff_niid.runtime" in sys.modules:
     sys.modules["tff_niid.runtime"].shutdown()

@@ -1,20 +1,26 @@
-"""No TFF worker_binary outlives a run: normal exit, exception, SIGINT, SIGTERM.
+"""TFF's worker is safe: loopback only, and no way of ending a run leaves it.
 
-Each case runs a real TFF computation in a subprocess whose stdout is a pipe
-(as under `| tail` or CI) and whose environment carries a unique marker, which
-TFF's worker_binary inherits; afterwards no process may carry the marker.
+Each lifecycle case runs a real TFF computation in a subprocess whose stdout
+is a pipe (as under `| tail` or CI) and whose environment carries a unique
+marker, which TFF's worker_binary inherits; afterwards no process may carry
+the marker. The five ways of ending a run: normal exit or exception, SIGINT to
+the process, SIGINT to its process group (a terminal's Ctrl-C), SIGTERM,
+SIGKILL.
 """
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
 import time
 
+import psutil
 import pytest
 
 import processes
+from tff_niid import runtime
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = [sys.executable, os.path.join(REPO, "experiments", "train.py"),
@@ -28,10 +34,17 @@ def _ignore_sigint():
 
 def _start(args, tmp_path, preexec_fn=None):
   env, marker = processes.marked_env()
+  # Its own process group, so a test can signal the group as a terminal does.
   proc = subprocess.Popen(args, stdout=subprocess.PIPE,  # pylint: disable=subprocess-popen-preexec-fn
                           stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
-                          text=True, preexec_fn=preexec_fn)
+                          text=True, preexec_fn=preexec_fn,
+                          process_group=0)
   return proc, marker
+
+
+def _workers(marker):
+  return [p for p in processes.marked_processes(marker)
+          if p.name() == "worker_binary"]
 
 
 def _wait_for_line(proc, prefix):
@@ -63,13 +76,22 @@ def test_binary_exits_and_leaves_no_worker(tmp_path, preexec_fn):
   assert "round 2/2" in out
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupted_binary_leaves_no_worker(tmp_path, sig):
+@pytest.mark.parametrize("sig,group", [
+    (signal.SIGINT, False), (signal.SIGINT, True), (signal.SIGTERM, False),
+    (signal.SIGKILL, False)], ids=["sigint", "sigint_to_group", "sigterm",
+                                   "sigkill"])
+def test_interrupted_binary_leaves_no_worker(tmp_path, sig, group):
   proc, marker = _start(
       TRAIN + ["--rounds=500", f"--root_output_dir={tmp_path}"], tmp_path)
   _wait_for_line(proc, "round 1/")
-  assert processes.marked_processes(marker)  # the worker is running now
-  proc.send_signal(sig)
+  (worker,) = _workers(marker)  # running now, and on loopback only
+  assert runtime.listening_addresses(worker.pid)
+  assert all(map(runtime.is_loopback,
+                 runtime.listening_addresses(worker.pid)))
+  if group:
+    os.killpg(proc.pid, sig)
+  else:
+    proc.send_signal(sig)
   code, _ = _finish(proc, marker)
   assert code != 0
 
@@ -92,44 +114,70 @@ def test_sigterm_during_a_long_round_leaves_no_worker(tmp_path):
   assert code == 128 + signal.SIGTERM
 
 
-def test_shutdown_keeps_a_held_context_from_restarting_its_worker(tmp_path):
-  # A round in flight holds its context; once shutdown() has stopped the
-  # worker, TFF retries the invocation, and the context used to start a new
-  # worker that outlived the process (seen stopping a grid cell).
-  script = textwrap.dedent(f"""
-      import sys
-      sys.path.insert(0, {REPO!r})
+def test_a_stopped_worker_is_not_restarted(tmp_path):
+  # A round in flight holds its context; once its worker has stopped, TFF
+  # retries the invocation, and TFF's own context used to start a new worker
+  # that outlived the process (seen stopping a grid cell).
+  script = textwrap.dedent("""
       import tensorflow_federated as tff
       from tff_niid import runtime
-      runtime.install_cleanup()
+      runtime.use_local_worker()
       one = tff.tensorflow.computation(lambda: 1)
       print("first", one(), flush=True)
       held = tff.framework.get_context_stack().current
       runtime.shutdown()
       try:
         held.invoke(one, None)
-      except RuntimeError as error:
+      except runtime.WorkerStoppedError as error:
         print("refused:", error, flush=True)
-      runtime.restart()
+      runtime.use_local_worker()
       print("after restart", one(), flush=True)
   """)
   proc, marker = _start([sys.executable, "-c", script], tmp_path)
   code, out = _finish(proc, marker)
   assert code == 0, out
   assert "first 1" in out and "after restart 1" in out, out
-  assert "refused: TFF's local worker was stopped" in out, out
+  assert "refused: TFF's local worker (pid" in out, out
   assert "Exception ignored" not in out, out
 
 
 def test_script_raising_after_a_computation_leaves_no_worker(tmp_path):
-  script = textwrap.dedent(f"""
-      import sys
-      sys.path.insert(0, {REPO!r})
+  script = textwrap.dedent("""
       import tensorflow_federated as tff
-      import tff_niid.training  # installs the cleanup hook
+      from tff_niid import runtime
+      runtime.use_local_worker()
       print(tff.tensorflow.computation(lambda: 1)(), flush=True)
       raise RuntimeError("boom")
   """)
   proc, marker = _start([sys.executable, "-c", script], tmp_path)
   code, out = _finish(proc, marker)
   assert code == 1 and "RuntimeError: boom" in out
+
+
+def test_local_worker_listens_on_loopback_only():
+  worker = runtime.LocalWorker()
+  try:
+    assert worker.listening and not worker.exposed, worker.listening
+    # Refused on this machine's other addresses (none beyond loopback is
+    # served).
+    others = [a.address for addrs in psutil.net_if_addrs().values()
+              for a in addrs if a.family in (socket.AF_INET, socket.AF_INET6)
+              and not runtime.is_loopback(a.address)]
+    for address in others:
+      with pytest.raises(OSError):
+        socket.create_connection((address.split("%")[0], worker.port),
+                                 timeout=2).close()
+  finally:
+    worker.stop()
+
+
+def test_exposure_is_measured_and_reported(caplog, monkeypatch):
+  # Without the shim, worker_binary binds every interface; the measurement
+  # must see it and say so loudly.
+  monkeypatch.setattr(runtime, "_exposure_warned", False)
+  worker = runtime.LocalWorker(loopback=False)
+  try:
+    assert worker.exposed, worker.listening
+    assert "SECURITY: TFF's worker_binary" in caplog.text
+  finally:
+    worker.stop()

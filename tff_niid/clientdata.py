@@ -18,9 +18,6 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
-from tff_niid import runtime
-
-runtime.install_cleanup()
 
 ELEMENT_SPEC = collections.OrderedDict(
     x=tf.TensorSpec((28, 28, 1), tf.float32),

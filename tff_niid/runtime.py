@@ -1,38 +1,297 @@
-"""TFF execution-context lifecycle: never leave a `worker_binary` behind.
+"""TFF's C++ worker, run safely: loopback only, dies with us, never restarted.
 
-`import tensorflow_federated` installs a local C++ execution context whose first
-computation starts a `worker_binary` subprocess sharing our stdout/stderr. TFF
-only stops it from `ServiceManager.__del__`, which does not run reliably at
-interpreter exit, so the orphan keeps pipes open (`python x | tail`, CI) until
-killed. `install_cleanup()` (called when `tff_niid.training` or
-`tff_niid.clientdata` is imported) registers `shutdown()` at exit and turns
-SIGTERM into a normal exit so the hook also runs then; Ctrl-C already raises
-KeyboardInterrupt, which unwinds through the hook. It also undoes an inherited
-"ignore SIGINT" (background jobs of a shell), which would make the worker
-immune to TFF's SIGINT and hang the exit.
+TFF executes computations in a C++ `worker_binary` that serves plain,
+unauthenticated gRPC. TFF's import-time default context starts one lazily
+that (measured, BUILD_NOTES.md) listens on all interfaces, inherits our
+stdout, survives a SIGKILL of its parent, and is restarted by TFF's retry
+loop when stopped mid-round. `use_local_worker()` replaces that context with
+one whose worker
+
+- binds to loopback: the worker has no bind flag, so it is started with an
+  `LD_PRELOAD` shim (`loopback_bind.c`, compiled once with the system C
+  compiler into a per-user cache) that rewrites a bind to the any-address
+  into a bind to 127.0.0.1; its listening sockets are then read back from
+  the kernel, and if any is reachable beyond this machine (no compiler, a
+  static binary, ...) a loud warning says so, once per process;
+- dies with us: `PR_SET_PDEATHSIG=SIGKILL`, so SIGKILL of the Python process
+  ends it too; it runs in its own session (a Ctrl-C to the terminal's process
+  group reaches Python only, which then stops it) with no stdin/stdout of
+  ours (it cannot hold a pipe open);
+- is never restarted: when it has stopped, a computation fails with a clear
+  error instead of starting a new process.
+
+Importing this module changes nothing in the host process. The training
+binaries call `install_cleanup()` and `use_local_worker()`;
+`tff_niid.training.train` calls `ensure_local_worker()`, which installs the
+safe context in place of TFF's default if nobody chose another one.
 """
 
 import atexit
+import ctypes
+import functools
 import gc
+import hashlib
+import ipaddress
+import logging
+import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
+import time
+import weakref
 
+import grpc
+import portpicker
+import psutil
 import tensorflow_federated as tff
 
-_installed = False
-# TFF 0.87 `executor_factory.local_cpp_executor_factory`'s worker owner.
+WORKER_BINARY = os.path.join(os.path.dirname(tff.__file__), "data",
+                             "worker_binary")
+GRPC_OPTIONS = [("grpc.max_message_length", 2_000_000_000),
+                ("grpc.max_receive_message_length", 2_000_000_000),
+                ("grpc.max_send_message_length", 2_000_000_000)]
+_SHIM_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                            "loopback_bind.c")
+_PR_SET_PDEATHSIG = 1
+# TFF 0.87 `executor_factory.local_cpp_executor_factory`'s pieces.
 _SERVICE_MANAGER = "local_cpp_executor_factory.<locals>.ServiceManager"
+_TFF_LOCAL_STACK_FN = "local_cpp_executor_factory.<locals>.stack_fn"
+
+_installed = False
+_exposure_warned = False
+_workers = weakref.WeakSet()  # LocalWorkers of this process, for shutdown()
+_contexts = weakref.WeakSet()  # contexts made here (safe by construction)
 
 
-def shutdown():
-  """Stops TFF's worker processes and drops the default context.
+class WorkerStoppedError(RuntimeError):
+  """A computation needed a TFF worker that has stopped."""
 
-  Call `restart()` to run computations again in the same process.
+
+def _cache_dir():
+  base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+      os.path.expanduser("~"), ".cache")
+  return os.path.join(base, "tff_niid")
+
+
+@functools.lru_cache(maxsize=None)
+def loopback_shim():
+  """(path of the compiled bind shim, None) or (None, why it is unavailable).
+
+  Compiled once per source version into ~/.cache/tff_niid (or a temporary
+  directory if that is not writable), atomically, so concurrent runs share it.
   """
-  _stop_local_workers()
-  tff.test.set_no_default_context()
-  gc.collect()
+  compiler = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+  with open(_SHIM_SOURCE, "rb") as f:
+    digest = hashlib.sha256(f.read()).hexdigest()[:16]
+  for directory in (_cache_dir(), tempfile.gettempdir()):
+    path = os.path.join(directory, f"loopback_bind-{digest}.so")
+    if os.path.isfile(path):
+      return path, None
+    if compiler is None:
+      return None, "no C compiler (cc/gcc) to build the loopback bind shim"
+    try:
+      os.makedirs(directory, exist_ok=True)
+      fd, tmp = tempfile.mkstemp(suffix=".so", dir=directory)
+      os.close(fd)
+    except OSError:
+      continue
+    build = subprocess.run(
+        [compiler, "-shared", "-fPIC", "-O2", "-o", tmp, _SHIM_SOURCE, "-ldl"],
+        capture_output=True, text=True, check=False)
+    if build.returncode:
+      os.unlink(tmp)
+      return None, f"compiling the loopback bind shim failed: {build.stderr}"
+    os.replace(tmp, path)
+    return path, None
+  return None, "no writable directory for the loopback bind shim"
+
+
+def listening_addresses(pid):
+  """The local IP addresses on which process `pid` has listening TCP sockets."""
+  return sorted({c.laddr.ip for c in psutil.Process(pid).net_connections("tcp")
+                 if c.status == psutil.CONN_LISTEN})
+
+
+def is_loopback(address):
+  """Whether `address` (IPv4, IPv6 or IPv4-mapped IPv6) is a loopback one."""
+  ip = ipaddress.ip_address(address.split("%")[0])
+  mapped = getattr(ip, "ipv4_mapped", None)
+  return (mapped or ip).is_loopback
+
+
+def _worker_preexec(parent_pid):
+  """Runs in the child before exec."""
+  # SIGKILL the worker when its parent (thread) dies -- also on SIGKILL;
+  # if the parent died before this line, exit now.
+  ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG,
+                                                   signal.SIGKILL)
+  if os.getppid() != parent_pid:
+    os._exit(1)  # pylint: disable=protected-access
+  # SIGINT stops the worker even if our parent ignored it (background job).
+  signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+class LocalWorker:
+  """A `worker_binary` on this machine that dies with the calling thread.
+
+  Start it from a thread that lives as long as the worker should (normally
+  the main thread): Linux delivers the parent-death signal when the thread
+  that started the child exits.
+
+  Attributes:
+    address: "127.0.0.1:<port>".
+    process: its `subprocess.Popen`.
+    listening: the local addresses it listens on (read from the kernel).
+    exposed: whether any of them is reachable from other machines.
+  """
+
+  def __init__(self, *, loopback=True, log_path=None,
+               max_concurrent_computation_calls=-1, ready_timeout=60.0):
+    self.port = portpicker.pick_unused_port()
+    self.address = f"127.0.0.1:{self.port}"
+    env = dict(os.environ)
+    shim, self.shim_problem = loopback_shim() if loopback else (None, None)
+    if shim:
+      env["LD_PRELOAD"] = " ".join(filter(None, [shim, env.get("LD_PRELOAD")]))
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # pylint: disable=consider-using-with
+    try:
+      self.process = subprocess.Popen(  # pylint: disable=subprocess-popen-preexec-fn
+          [WORKER_BINARY, f"--port={self.port}",
+           f"--max_concurrent_computation_calls="
+           f"{max_concurrent_computation_calls}"],
+          stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+          env=env, start_new_session=True,
+          preexec_fn=functools.partial(_worker_preexec, os.getpid()))
+    finally:
+      if log_path:
+        log.close()
+    _workers.add(self)
+    atexit.register(self.stop)
+    self.stub = wait_until_ready(self.address, ready_timeout, self.process)
+    self.listening = listening_addresses(self.process.pid)
+    self.exposed = not all(is_loopback(a) for a in self.listening)
+    if self.exposed:
+      _warn_exposed(self)
+
+  def alive(self):
+    return self.process.poll() is None
+
+  def stop(self, timeout=10):
+    stop_process(self.process, timeout)
+
+
+def wait_until_ready(address, timeout, process=None):
+  """A gRPC stub for the worker at `address`, once it answers."""
+  channel = grpc.insecure_channel(address, options=GRPC_OPTIONS)
+  stub = tff.framework.RemoteExecutorGrpcStub(channel)
+  deadline = time.monotonic() + timeout
+  while not stub.is_ready:
+    if process is not None and process.poll() is not None:
+      raise WorkerStoppedError(f"TFF worker_binary exited with code "
+                               f"{process.returncode} before it was ready.")
+    if time.monotonic() > deadline:
+      raise ConnectionError(
+          f"TFF worker at {address} is not ready after {timeout:.0f} s; "
+          "is worker_binary running there with --port set to that port?")
+    time.sleep(0.05)
+  return stub
+
+
+def executor_factory(stub, check_alive=None):
+  """TFF's executor factory over one worker's stub (what TFF's local context
+  builds, minus starting and restarting the process)."""
+
+  def stack_fn(cardinalities):
+    if check_alive is not None:
+      check_alive()
+    # The merge step of a mergeable context has no CLIENTS cardinality;
+    # without a default the worker answers "No cardinality provided".
+    cardinalities.setdefault(tff.CLIENTS, 0)
+    executor = tff.framework.RemoteExecutor(stub)
+    executor.set_cardinalities(cardinalities)
+    return executor
+
+  return tff.framework.ResourceManagingExecutorFactory(stack_fn)
+
+
+def _context_args(factory):
+  return dict(executor_fn=factory,
+              compiler_fn=tff.backends.native.desugar_and_transform_to_native,
+              transform_args=tff.tensorflow.transform_args,
+              transform_result=tff.tensorflow.transform_result)
+
+
+def async_context(stub, check_alive=None):
+  """An asynchronous TFF context over one worker's stub."""
+  return tff.framework.AsyncExecutionContext(
+      **_context_args(executor_factory(stub, check_alive)))
+
+
+def _warn_exposed(worker):
+  global _exposure_warned
+  if _exposure_warned:
+    return
+  _exposure_warned = True
+  logging.warning(
+      "\n%s\nSECURITY: TFF's worker_binary (pid %d) listens on %s, which is "
+      "reachable from other machines: anyone who can reach port %d can run "
+      "TensorFlow code as this user for the length of the run. Keeping it on "
+      "loopback needs the LD_PRELOAD bind shim, which did not take effect "
+      "here (%s). Run on a trusted network, firewall the port, or run the "
+      "whole job in a private network namespace (`unshare -n`, BUILD_NOTES.md)."
+      "\n%s", "=" * 78, worker.process.pid, ", ".join(worker.listening),
+      worker.port, worker.shim_problem or "the worker bound anyway",
+      "=" * 78)
+
+
+def use_local_worker(**worker_args):
+  """Starts a `LocalWorker` and makes it TFF's default context.
+
+  Args:
+    **worker_args: passed to `LocalWorker`.
+
+  Returns:
+    The worker. A computation run after it stopped raises
+    `WorkerStoppedError`; call this again to start a new one.
+  """
+  worker = LocalWorker(**worker_args)
+
+  def check_alive():
+    if not worker.alive():
+      raise WorkerStoppedError(
+          f"TFF's local worker (pid {worker.process.pid}) has stopped (exit "
+          f"code {worker.process.returncode}); tff_niid does not restart it. "
+          "Call runtime.use_local_worker() to run computations again.")
+
+  context = tff.framework.SyncExecutionContext(
+      **_context_args(executor_factory(worker.stub, check_alive)))
+  _contexts.add(context)
+  tff.framework.set_default_context(context)
+  return worker
+
+
+def mark_safe(context):
+  """Records that `context` was chosen on purpose (see ensure_local_worker)."""
+  _contexts.add(context)
+  return context
+
+
+def _is_tff_default(context):
+  factory = getattr(context, "executor_factory", None)
+  stack_fn = getattr(factory, "_executor_stack_fn", None)
+  return getattr(stack_fn, "__qualname__", "") == _TFF_LOCAL_STACK_FN
+
+
+def ensure_local_worker():
+  """Installs `use_local_worker()` unless the current context is one made by
+  tff_niid or set by the user: replaces only TFF's own import-time local
+  context (whose worker listens on all interfaces)."""
+  current = tff.framework.get_context_stack().current
+  if current in _contexts or not _is_tff_default(current):
+    return None
+  return use_local_worker()
 
 
 def stop_process(process, timeout=10):
@@ -46,25 +305,35 @@ def stop_process(process, timeout=10):
       process.wait()
 
 
+def shutdown():
+  """Stops every TFF worker of this process and drops the default context.
+
+  Call `use_local_worker()` to run computations again in the same process.
+  """
+  for worker in list(_workers):
+    worker.stop()
+  _stop_tff_default_workers()
+  tff.test.set_no_default_context()
+  gc.collect()
+
+
 def _refuse_to_start_worker():
-  raise RuntimeError("TFF's local worker was stopped by "
-                     "tff_niid.runtime.shutdown(); call runtime.restart() to "
-                     "run computations again.")
+  raise WorkerStoppedError("TFF's local worker was stopped by "
+                           "tff_niid.runtime.shutdown(); call "
+                           "runtime.use_local_worker() to run computations "
+                           "again.")
 
 
-def _stop_local_workers():
-  """Stops the worker of every TFF local context and keeps it from restarting.
+def _stop_tff_default_workers():
+  """Stops the worker of TFF's own local context, if anything used it, and
+  keeps it from restarting.
 
-  Normally dropping the context lets `gc.collect()` run TFF's
-  `ServiceManager.__del__`, which stops the worker. A signal that lands while
-  a round runs breaks that in two ways (both seen, BUILD_NOTES.md): the
-  computation in flight keeps the ServiceManager alive, so its worker outlives
-  us; and once the worker is stopped, TFF retries the invocation
-  (`RetryableError`) and the ServiceManager starts a new worker -- after this
-  hook, orphaned, holding our stdout. So each ServiceManager first loses the
-  ability to start a worker, then we stop its running one with a timeout
-  (`__del__` waits without one; SIGTERMed mid-round, train.py often exited
-  only ~11 s later here, i.e. after the SIGKILL).
+  TFF stops that worker only in `ServiceManager.__del__`. A signal that lands
+  while a round runs breaks that twice (both seen, BUILD_NOTES.md): the
+  computation in flight keeps the ServiceManager alive, and once the worker
+  is stopped TFF retries the invocation (`RetryableError`) and the
+  ServiceManager starts a new, orphaned worker. So each ServiceManager first
+  loses the ability to start a worker, then its worker is stopped.
   """
   for obj in gc.get_objects():
     if type(obj).__qualname__ == _SERVICE_MANAGER:
@@ -74,18 +343,19 @@ def _stop_local_workers():
         stop_process(process)
 
 
-def restart():
-  """Installs a fresh local C++ context (TFF's import-time default)."""
-  tff.backends.native.set_sync_local_cpp_execution_context()
-
-
 def _exit_on_sigterm(signum, frame):
   del frame
   raise SystemExit(128 + signum)
 
 
 def install_cleanup():
-  """Registers `shutdown` at exit and makes SIGTERM exit normally. Idempotent."""
+  """For programs (not imported by the library): registers `shutdown` at exit
+  and makes SIGTERM exit normally, so checkpoints and logs close. Idempotent.
+
+  It also undoes an inherited "ignore SIGINT": a shell starts background jobs
+  (`cmd &`) with SIGINT ignored, which exec'd children inherit, and TFF's own
+  worker, made immune to the SIGINT TFF stops it with, hung the exit.
+  """
   global _installed
   if _installed:
     return
@@ -96,8 +366,5 @@ def install_cleanup():
   if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
   if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-    # A shell starts background jobs (`cmd &`) with SIGINT ignored, and an
-    # ignored signal stays ignored across exec: TFF's worker would ignore the
-    # SIGINT TFF stops it with, and the exit hook would wait forever. With a
-    # handler installed, exec'd children get the default disposition.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+

@@ -18,6 +18,7 @@ import asyncio
 import collections
 import concurrent.futures
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -32,8 +33,6 @@ from tff_niid import clientdata
 from tff_niid import results
 from tff_niid import runtime
 
-runtime.install_cleanup()
-
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_PREFIX = "round_"
 TENSORBOARD_DIR = "tensorboard"
@@ -41,14 +40,17 @@ TENSORBOARD_DIR = "tensorboard"
 
 # TFF's program-state and release managers are coroutines. Jupyter already runs
 # an event loop in the main thread, where `run_until_complete` fails, so they
-# run to completion on a private thread instead.
-_ASYNC_THREAD = concurrent.futures.ThreadPoolExecutor(
-    max_workers=1, thread_name_prefix="tff_niid_async")
+# run to completion on a private thread instead (made at first use: importing
+# this module starts no thread).
+@functools.lru_cache(maxsize=None)
+def _async_thread():
+  return concurrent.futures.ThreadPoolExecutor(
+      max_workers=1, thread_name_prefix="tff_niid_async")
 
 
 def _run(coroutine):
   """Runs a coroutine to completion from synchronous code (also in Jupyter)."""
-  return _ASYNC_THREAD.submit(asyncio.run, coroutine).result()
+  return _async_thread().submit(asyncio.run, coroutine).result()
 
 
 class TrainingDivergedError(RuntimeError):
@@ -184,6 +186,9 @@ def train(process, client_data, config, *, output_dir, evaluator=None,
       good round is kept).
     KeyboardInterrupt: after saving the last completed round's state.
   """
+  # Unless a context was chosen (e.g. `workers.use_workers`), computations run
+  # on a loopback-only worker that dies with this process.
+  runtime.ensure_local_worker()
   client_ids = list(client_data.client_ids)
   if not 1 <= config.clients_per_round <= len(client_ids):
     raise ValueError(
