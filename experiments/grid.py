@@ -59,6 +59,15 @@ _REFERENCE = flags.DEFINE_multi_string(
 _REFERENCE_ROUNDS = flags.DEFINE_multi_string(
     "reference_rounds", [], "A published number of rounds to the target "
     "accuracy, as DATASET/PARTITION/ALGORITHM=ROUNDS (repeat the flag).")
+_SEEDS = flags.DEFINE_list(
+    "seeds", None, "Seeds (train.py --seed): each cell is run once per seed, "
+    "as <cell>_s<seed>; the report gives mean ± std over seeds. Unset: the "
+    "train flagfile's seed, cell names without suffix.")
+_CELL_THREADS = flags.DEFINE_integer(
+    "cell_threads", None, "TensorFlow intra- and inter-op threads of each "
+    "cell (TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS, which TFF's "
+    "worker inherits), e.g. 1 with --jobs=2 on 2 cores. Unset: TF's default.",
+    lower_bound=1)
 _ROUNDS = flags.DEFINE_integer("rounds", None, "Overrides the train "
                                "flagfile's --rounds for every cell.")
 _ROOT_OUTPUT_DIR = flags.DEFINE_string("root_output_dir", "runs/paper",
@@ -122,16 +131,29 @@ def _references(flag, scale):
   return table
 
 
+def _seeds():
+  if _SEEDS.value is None:
+    return [None]
+  try:
+    seeds = [int(s) for s in _SEEDS.value]
+  except ValueError:
+    raise app.UsageError(f"--seeds={','.join(_SEEDS.value)}: expected "
+                         "integers.") from None
+  if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+    raise app.UsageError(f"--seeds: {seeds} must be distinct and >= 0.")
+  return seeds
+
+
 def _cells(partitions):
   """The grid's cells; in smoke mode a diagonal covering every value."""
-  product = list(itertools.product(_DATASETS.value, partitions,
-                                   _ALGORITHMS.value))
+  product = [(d, p, a, s) for s, d, p, a in itertools.product(
+      _seeds(), _DATASETS.value, partitions, _ALGORITHMS.value)]
   if not _SMOKE.value:
     return product
   count = max(len(_DATASETS.value), len(partitions), len(_ALGORITHMS.value))
   return [(_DATASETS.value[i % len(_DATASETS.value)],
            partitions[i % len(partitions)],
-           _ALGORITHMS.value[i % len(_ALGORITHMS.value)])
+           _ALGORITHMS.value[i % len(_ALGORITHMS.value)], _seeds()[0])
           for i in range(count)]
 
 
@@ -146,9 +168,13 @@ def _finished(run, rounds):
 
 def _run_cell(command, log_path, label, failures, live):
   """Runs one train.py process, teeing its round lines to our stdout."""
+  env = dict(os.environ)
+  if _CELL_THREADS.value:
+    env["TF_NUM_INTRAOP_THREADS"] = env["TF_NUM_INTEROP_THREADS"] = str(
+        _CELL_THREADS.value)
   with open(log_path, "a") as log, subprocess.Popen(
       command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-      bufsize=1) as process:
+      bufsize=1, env=env) as process:
     live.add(process)
     for line in process.stdout:
       log.write(line)
@@ -192,11 +218,13 @@ def main(argv):
 
   cells = []
   pending = []
-  for dataset, (partition, spec), algorithm in _cells(partitions):
+  for dataset, (partition, spec), algorithm, seed in _cells(partitions):
     name = f"{dataset}_{partition}_{algorithm}"
+    if seed is not None:
+      name += f"_s{seed}"
     run_dir = os.path.join(grid_dir, name)
     cell = dict(dataset=dataset, partition=partition, algorithm=algorithm,
-                run_dir=run_dir)
+                seed=seed, run_dir=run_dir)
     cells.append(cell)
     if _REPORT_ONLY.value:
       continue
@@ -210,6 +238,8 @@ def main(argv):
     if not any(f.startswith("--algorithm=") for f in variant_flags):
       command.append(f"--algorithm={algorithm}")
     command += variant_flags
+    if seed is not None:
+      command.append(f"--seed={seed}")
     if _ROUNDS.value is not None:
       command.append(f"--rounds={_ROUNDS.value}")
     if _SMOKE.value:

@@ -84,6 +84,10 @@ _ADAPTIVE_EPSILON = flags.DEFINE_float(
     "adaptive_epsilon", 1e-3, "Adaptivity tau of fedadam/fedyogi.")
 _PROXIMAL_STRENGTH = flags.DEFINE_float("proximal_strength", 0.01,
                                         "FedProx mu.")
+_CLIENT_WEIGHT_DECAY = flags.DEFINE_float(
+    "client_weight_decay", 0.0, "Client weight decay lambda: SGD steps along "
+    "g + lambda * w (PyTorch's coupled weight_decay; NIID-Bench --reg 1e-5).",
+    lower_bound=0.0)
 _CLIENT_WEIGHTING = flags.DEFINE_enum(
     "client_weighting", None, ["num_examples", "uniform"],
     "Aggregation weights (default: uniform for dp_fedavg, else num_examples).")
@@ -250,6 +254,7 @@ def main(argv):
         server_lr=_SERVER_LR.value, server_momentum=_SERVER_MOMENTUM.value,
         adaptive_epsilon=_ADAPTIVE_EPSILON.value,
         proximal_strength=_PROXIMAL_STRENGTH.value,
+        client_weight_decay=_CLIENT_WEIGHT_DECAY.value,
         client_weighting=_CLIENT_WEIGHTING.value or (
             "uniform" if _ALGORITHM.value == "dp_fedavg" else "num_examples"),
         dp_noise_multiplier=_DP_NOISE.value, dp_clip=_DP_CLIP.value,

@@ -1,5 +1,6 @@
-"""FedProx's client optimizer: the proximal gradient, checked by hand and on
-one real MNIST client against FedAvg and against TFF's build_weighted_fed_prox.
+"""Client-optimizer terms. FedProx's proximal gradient, checked by hand and on
+one real MNIST client against FedAvg and against TFF's build_weighted_fed_prox;
+weight decay checked by hand against PyTorch's SGD(momentum, weight_decay).
 """
 
 import os
@@ -53,6 +54,40 @@ def test_hparams_include_proximal_strength_and_round_trip():
 def test_negative_proximal_strength_is_rejected():
   with pytest.raises(ValueError, match="proximal_strength"):
     proximal.build_proximal(tff.learning.optimizers.build_sgdm(0.1), -0.1)
+
+
+def test_weight_decay_steps_like_torch_sgd_with_momentum():
+  # torch.optim.SGD(lr, momentum, weight_decay): d = g + wd * w;
+  # buf = momentum * buf + d; w -= lr * buf.
+  lr, momentum, wd = 0.1, 0.9, 0.01
+  opt = proximal.build_weight_decay(
+      tff.learning.optimizers.build_sgdm(lr, momentum=momentum), wd)
+  w = np.array([1.0, -2.0], np.float32)
+  state = opt.initialize((tf.TensorSpec((2,), tf.float32),))
+  buf = np.zeros(2, np.float32)
+  for g in ([0.5, 0.5], [-1.0, 2.0], [0.25, 0.0]):
+    g = np.array(g, np.float32)
+    state, (got,) = _step(opt, state, (tf.constant(w),), (tf.constant(g),))
+    buf = momentum * buf + (g + wd * w)
+    w = w - lr * buf
+    np.testing.assert_allclose(got, w, rtol=1e-6)
+  assert dict(opt.get_hparams(state)) == pytest.approx(
+      dict(learning_rate=lr, momentum=momentum, weight_decay=wd))
+
+
+def test_weight_decay_composes_with_the_proximal_term():
+  opt = proximal.build_proximal(proximal.build_weight_decay(
+      tff.learning.optimizers.build_sgdm(0.01, momentum=0.9), 1e-5), 0.01)
+  state = opt.initialize(tf.TensorSpec((), tf.float32))
+  hparams = opt.get_hparams(state)
+  assert dict(hparams) == pytest.approx(dict(
+      learning_rate=0.01, momentum=0.9, weight_decay=1e-5,
+      proximal_strength=0.01))
+  hparams.update(weight_decay=1e-4)
+  assert opt.get_hparams(opt.set_hparams(state, hparams))["weight_decay"] == (
+      pytest.approx(1e-4))
+  with pytest.raises(ValueError, match="weight_decay"):
+    proximal.build_weight_decay(tff.learning.optimizers.build_sgdm(0.1), -1)
 
 
 @pytest.fixture(scope="module")

@@ -42,6 +42,7 @@ class Hyperparameters:
   adaptive_beta2: float = 0.99
   adaptive_epsilon: float = 1e-3  # "tau" of Reddi et al.
   proximal_strength: float = 0.01  # fedprox
+  client_weight_decay: float = 0.0  # coupled L2 on clients (NIID-Bench --reg)
   client_weighting: str = "num_examples"  # or "uniform"
   dp_noise_multiplier: Optional[float] = None
   dp_clip: Optional[float] = None
@@ -73,6 +74,11 @@ def validate(algorithm, hp):
         f"not {algorithm!r}.")
   if algorithm == "fedprox" and hp.proximal_strength < 0:
     raise ValueError("proximal_strength must be >= 0.")
+  if hp.client_weight_decay < 0:
+    raise ValueError("client_weight_decay must be >= 0.")
+  if algorithm == "fedsgd" and hp.client_weight_decay:
+    raise ValueError("fedsgd has no client optimizer: client_weight_decay "
+                     "must be 0.")
   if algorithm == "fedsgd" and hp.client_weighting != "num_examples":
     raise ValueError("fedsgd averages gradients weighted by num_examples.")
 
@@ -106,6 +112,9 @@ def build_process(algorithm, model_fn, hp):
         loop_implementation=loop)
   client_optimizer = tff.learning.optimizers.build_sgdm(
       learning_rate=hp.client_lr, momentum=hp.client_momentum or None)
+  if hp.client_weight_decay:
+    client_optimizer = proximal.build_weight_decay(client_optimizer,
+                                                   hp.client_weight_decay)
   if algorithm == "dp_fedavg":
     aggregator = tff.aggregators.DifferentiallyPrivateFactory.gaussian_fixed(
         noise_multiplier=hp.dp_noise_multiplier,

@@ -1,4 +1,4 @@
-"""The FedProx client optimizer: any TFF optimizer plus the proximal gradient.
+"""Client-optimizer terms: FedProx's proximal gradient and weight decay.
 
 FedProx (Li et al. 2020, "Federated Optimization in Heterogeneous Networks",
 Algorithm 2) has client k minimise F_k(w) + (mu/2) ||w - w^t||^2 from the
@@ -20,6 +20,10 @@ tests/test_proximal.py, which fails once TFF changes this).
 w^t is taken from the weights at the optimizer's first step: TFF's client work
 (`model_delta_client_work`) initialises the client optimizer at the start of
 every local update, so those are the broadcast global weights.
+
+`build_weight_decay` adds lambda * w to every local gradient before the inner
+optimizer's step: PyTorch's `SGD(weight_decay=lambda)` (coupled L2), which
+NIID-Bench's `--reg` sets on every client (Li et al. 2022).
 """
 
 import collections
@@ -29,19 +33,54 @@ import tensorflow as tf
 import tensorflow_federated as tff
 
 PROXIMAL_STRENGTH_KEY = "proximal_strength"
+WEIGHT_DECAY_KEY = "weight_decay"
 
 
-class _Proximal(tff.learning.optimizers.Optimizer):
-  """`inner` applied to the FedProx gradient; see `build_proximal`."""
+class _GradientTerm(tff.learning.optimizers.Optimizer):
+  """`inner` stepped along g + a term whose strength is a hyperparameter."""
 
-  def __init__(self, inner, proximal_strength):
+  key = None  # the strength's name in the state and the hparams
+
+  def __init__(self, inner, strength):
     self._inner = inner
-    self._proximal_strength = proximal_strength
+    self._strength = strength
 
   def initialize(self, specs):
     return collections.OrderedDict(
-        inner=self._inner.initialize(specs),
-        proximal_strength=self._proximal_strength,
+        [("inner", self._inner.initialize(specs)), (self.key, self._strength),
+         *self._extra_state(specs).items()])
+
+  def _extra_state(self, specs):
+    del specs
+    return {}
+
+  def _step(self, state, weights, gradients, **extra_state):
+    inner_state, weights = self._inner.next(state["inner"], weights, gradients)
+    return collections.OrderedDict(
+        [("inner", inner_state), (self.key, state[self.key]),
+         *extra_state.items()]), weights
+
+  def get_hparams(self, state):
+    hparams = collections.OrderedDict(self._inner.get_hparams(state["inner"]))
+    hparams[self.key] = state[self.key]
+    return hparams
+
+  def set_hparams(self, state, hparams):
+    inner_hparams = collections.OrderedDict(
+        (k, v) for k, v in hparams.items() if k != self.key)
+    state = collections.OrderedDict(state)
+    state["inner"] = self._inner.set_hparams(state["inner"], inner_hparams)
+    state[self.key] = hparams[self.key]
+    return state
+
+
+class _Proximal(_GradientTerm):
+  """`inner` applied to the FedProx gradient; see `build_proximal`."""
+
+  key = PROXIMAL_STRENGTH_KEY
+
+  def _extra_state(self, specs):
+    return collections.OrderedDict(
         anchor=tf.nest.map_structure(lambda s: tf.zeros(s.shape, s.dtype),
                                      specs),
         anchored=tf.constant(False))
@@ -50,27 +89,24 @@ class _Proximal(tff.learning.optimizers.Optimizer):
     anchor = tf.nest.map_structure(
         lambda a, w: tf.where(state["anchored"], a, w), state["anchor"],
         weights)
-    mu = state["proximal_strength"]
+    mu = state[self.key]
     gradients = tf.nest.map_structure(
         lambda g, w, a: g + tf.cast(mu, g.dtype) * (w - a), gradients,
         weights, anchor)
-    inner_state, weights = self._inner.next(state["inner"], weights, gradients)
-    return collections.OrderedDict(
-        inner=inner_state, proximal_strength=mu, anchor=anchor,
-        anchored=tf.constant(True)), weights
+    return self._step(state, weights, gradients, anchor=anchor,
+                      anchored=tf.constant(True))
 
-  def get_hparams(self, state):
-    hparams = collections.OrderedDict(self._inner.get_hparams(state["inner"]))
-    hparams[PROXIMAL_STRENGTH_KEY] = state["proximal_strength"]
-    return hparams
 
-  def set_hparams(self, state, hparams):
-    inner_hparams = collections.OrderedDict(
-        (k, v) for k, v in hparams.items() if k != PROXIMAL_STRENGTH_KEY)
-    state = collections.OrderedDict(state)
-    state["inner"] = self._inner.set_hparams(state["inner"], inner_hparams)
-    state["proximal_strength"] = hparams[PROXIMAL_STRENGTH_KEY]
-    return state
+class _WeightDecay(_GradientTerm):
+  """`inner` applied to g + lambda * w; see `build_weight_decay`."""
+
+  key = WEIGHT_DECAY_KEY
+
+  def next(self, state, weights, gradients):
+    decay = state[self.key]
+    gradients = tf.nest.map_structure(
+        lambda g, w: g + tf.cast(decay, g.dtype) * w, gradients, weights)
+    return self._step(state, weights, gradients)
 
 
 def build_proximal(inner, proximal_strength):
@@ -88,6 +124,21 @@ def build_proximal(inner, proximal_strength):
     raise ValueError(
         f"proximal_strength must be >= 0; got {proximal_strength}.")
   return _Proximal(inner, proximal_strength)
+
+
+def build_weight_decay(inner, weight_decay):
+  """A client optimizer that steps `inner` along g + lambda * w.
+
+  Args:
+    inner: a `tff.learning.optimizers.Optimizer` (e.g. `build_sgdm`).
+    weight_decay: lambda >= 0 (NIID-Bench: 1e-5).
+
+  Returns:
+    A `tff.learning.optimizers.Optimizer`.
+  """
+  if weight_decay < 0:
+    raise ValueError(f"weight_decay must be >= 0; got {weight_decay}.")
+  return _WeightDecay(inner, weight_decay)
 
 
 def first_round_update_norm(process, client_datasets):
