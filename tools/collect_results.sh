@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
 # Copies a grid's small, readable outputs into experiments/results/<grid>/:
-# the report, curves, flags, and per cell metrics.csv, summary.json,
-# hparams.txt, partition_summary.txt and the log. Checkpoints, TensorBoard
+# the report, curves, flags, and per FINISHED cell (all its rounds run, or
+# stopped at its target) metrics.csv, summary.json, hparams.txt,
+# partition_summary.txt and the log; cells still running are left out. Checkpoints, TensorBoard
 # events and partition arrays stay in runs/ (they are rebuilt by the command).
 #   tools/collect_results.sh runs/paper/niid_bench
 set -euo pipefail
 src=${1:?usage: tools/collect_results.sh GRID_DIR}
-[[ -f "$src/results.md" ]] || { echo "$src has no results.md (run the grid first)" >&2; exit 1; }
 repo=$(cd "$(dirname "$0")/.." && pwd)
 dest="$repo/experiments/results/$(basename "$src")"
 mkdir -p "$dest"
-cp "$src/results.md" "$src/accuracy_curves.png" "$src/grid_flags.txt" "$dest/"
+for f in results.md accuracy_curves.png grid_flags.txt; do
+  [[ -f "$src/$f" ]] && cp "$src/$f" "$dest/"
+done
+finished() {
+  python3 -c 'import json, sys
+s = json.load(open(sys.argv[1]))
+sys.exit(not (s["stopped"].startswith("reached target")
+              or s["rounds_run"] >= s["rounds_requested"]))' "$1"
+}
 for cell in "$src"/*/; do
   name=$(basename "$cell")
-  [[ -f "$cell/metrics.csv" ]] || continue
+  [[ -f "$cell/metrics.csv" && -f "$cell/summary.json" ]] || continue
+  finished "$cell/summary.json" || continue
   mkdir -p "$dest/$name"
   for f in metrics.csv summary.json hparams.txt partition_summary.txt; do
     [[ -f "$cell/$f" ]] && cp "$cell/$f" "$dest/$name/"

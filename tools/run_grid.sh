@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Starts (or resumes) a long paper grid in the background, from a frozen copy
+# of the code, so that editing tff_niid/ meanwhile cannot break a cell that is
+# starting (autograph re-reads source from disk; BUILD_NOTES.md).
+#
+#   tools/run_grid.sh experiments/configs/niid_bench_paper.cfg [grid.py flags]
+#
+# - code: `git archive HEAD` into $GRID_ROOT/code-<commit>, run with
+#   PYTHONPATH pointing there (commit first: uncommitted edits are not run);
+# - output: $GRID_ROOT/<grid_name>/ (default GRID_ROOT=../runs/paper beside
+#   the repository, outside the work tree); finished cells committed under
+#   experiments/results/<grid_name>/ are copied back first, so the grid skips
+#   them on a fresh machine; an interrupted cell resumes from its checkpoint
+#   when its run directory survived, else it restarts;
+# - log: $GRID_ROOT/<grid_name>/grid.log; the pid is printed.
+# Collect finished cells with tools/collect_results.sh $GRID_ROOT/<grid_name>.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+config=${1:?usage: tools/run_grid.sh CONFIG [grid.py flags]}
+shift
+grid=$(sed -n 's/^--grid_name=//p' "$repo/$config")
+[[ -n "$grid" ]] || { echo "$config sets no --grid_name" >&2; exit 1; }
+root=$(mkdir -p "${GRID_ROOT:-$repo/../runs/paper}" && cd "${GRID_ROOT:-$repo/../runs/paper}" && pwd)
+commit=$(git -C "$repo" rev-parse --short=12 HEAD)
+code="$root/code-$commit"
+if [[ ! -d "$code" ]]; then
+  mkdir -p "$code.tmp"
+  git -C "$repo" archive HEAD | tar -x -C "$code.tmp"
+  mv "$code.tmp" "$code"
+fi
+mkdir -p "$root/$grid"
+for cell in "$repo/experiments/results/$grid"/*/; do
+  name=$(basename "$cell")
+  [[ -f "$cell/summary.json" && ! -e "$root/$grid/$name" ]] && cp -r "$cell" "$root/$grid/$name"
+done
+cd "$code"
+echo "=== $(date -u +%FT%TZ) code $commit: grid.py --flagfile=$config --root_output_dir=$root $*" >> "$root/$grid/grid.log"
+PYTHONPATH="$code" nohup "$repo/.venv/bin/python" experiments/grid.py \
+  --flagfile="$config" --root_output_dir="$root" "$@" \
+  >> "$root/$grid/grid.log" 2>&1 < /dev/null &
+echo "grid $grid started: pid $!, log $root/$grid/grid.log, code $code"
