@@ -56,6 +56,10 @@ _ONLY_PARTITIONS = flags.DEFINE_list(
 _REFERENCE = flags.DEFINE_multi_string(
     "reference", [], "A published accuracy shown next to a cell, as "
     "DATASET/PARTITION/ALGORITHM=PERCENT (repeat the flag).")
+_PAPER = flags.DEFINE_multi_string(
+    "paper", [], "The paper's own accuracy, mean ± std over its runs, shown "
+    "next to a cell's mean ± std over --seeds, as "
+    "DATASET/PARTITION/ALGORITHM=MEAN±STD in percent (repeat the flag).")
 _REFERENCE_ROUNDS = flags.DEFINE_multi_string(
     "reference_rounds", [], "A published number of rounds to the target "
     "accuracy, as DATASET/PARTITION/ALGORITHM=ROUNDS (repeat the flag).")
@@ -115,8 +119,8 @@ def _algorithm_flags():
   return extra
 
 
-def _references(flag, scale):
-  """{(dataset, partition, algorithm): value * scale} from a reference flag."""
+def _references(flag, parse):
+  """{(dataset, partition, algorithm): parse(value)} from a reference flag."""
   table = {}
   for item in flag.value:
     key, sep, value = item.partition("=")
@@ -124,10 +128,10 @@ def _references(flag, scale):
     try:
       if not sep or len(parts) != 3:
         raise ValueError
-      table[tuple(parts)] = float(value) * scale
+      table[tuple(parts)] = parse(value)
     except ValueError:
       raise app.UsageError(f"--{flag.name}={item!r}: expected "
-                           "DATASET/PARTITION/ALGORITHM=NUMBER.") from None
+                           "DATASET/PARTITION/ALGORITHM=VALUE.") from None
   return table
 
 
@@ -155,15 +159,6 @@ def _cells(partitions):
            partitions[i % len(partitions)],
            _ALGORITHMS.value[i % len(_ALGORITHMS.value)], _seeds()[0])
           for i in range(count)]
-
-
-def _finished(run, rounds):
-  """Whether a cell's run is complete for `rounds` (None: as it requested)."""
-  summary = run["summary"]
-  if summary is None:
-    return False
-  return (summary["stopped"].startswith("reached target") or
-          summary["rounds_run"] >= (rounds or summary["rounds_requested"]))
 
 
 def _run_cell(command, log_path, label, failures, live):
@@ -207,8 +202,9 @@ def main(argv):
   if _JOBS.value < 1:
     raise app.UsageError("--jobs must be >= 1.")
   partitions = _partitions()
-  references = _references(_REFERENCE, 0.01)
-  reference_rounds = _references(_REFERENCE_ROUNDS, 1)
+  references = _references(_REFERENCE, lambda v: float(v) / 100)
+  reference_rounds = _references(_REFERENCE_ROUNDS, float)
+  paper = _references(_PAPER, results.parse_mean_std)
   extra_flags = _algorithm_flags()
   grid_dir = os.path.join(_ROOT_OUTPUT_DIR.value, _GRID_NAME.value)
   os.makedirs(os.path.join(grid_dir, "logs"), exist_ok=True)
@@ -228,7 +224,7 @@ def main(argv):
     cells.append(cell)
     if _REPORT_ONLY.value:
       continue
-    if _finished(results.read_run(run_dir), _ROUNDS.value):
+    if results.finished(results.read_run(run_dir), _ROUNDS.value):
       print(f"[{name}] finished earlier, skipped", flush=True)
       continue
     variant_flags = extra_flags.get(algorithm, [])
@@ -272,10 +268,17 @@ def main(argv):
     cell["run"] = results.read_run(cell["run_dir"])
   not_run = [os.path.basename(c["run_dir"]) for c in cells
              if not c["run"]["metrics"]]
+  if _SEEDS.value is None:
+    table = results.markdown_table([c for c in cells if c["run"]["metrics"]],
+                                   references, reference_rounds)
+    if not_run:
+      table += f"\n\nNot run: {', '.join(not_run)}."
+  else:
+    table, progress = results.seed_table(cells, paper=paper, rerun=references)
+    table = (f"Finished cells only, mean ± sample std over seeds; the last "
+             f"column is a single-seed re-run.\n\n{table}\n\n"
+             f"## Progress\n\n{progress}")
   cells = [c for c in cells if c["run"]["metrics"]]
-  table = results.markdown_table(cells, references, reference_rounds)
-  if not_run:
-    table += f"\n\nNot run: {', '.join(not_run)}."
   title = _TITLE.value or _GRID_NAME.value
   with open(os.path.join(grid_dir, "results.md"), "w") as f:
     command = " ".join(a for a in sys.argv if a != "--report_only")

@@ -10,6 +10,7 @@ import csv
 import json
 import math
 import os
+import statistics
 import textwrap
 
 METRICS_FILE = "metrics.csv"
@@ -97,6 +98,115 @@ def markdown_table(cells, references=None, reference_rounds=None):
       row.append("—" if ref is None else f"{ref:g}")
     lines.append("| " + " | ".join(row) + " |")
   return "\n".join(lines)
+
+
+def finished(run, rounds=None):
+  """Whether a run is complete for `rounds` (None: the rounds it requested)."""
+  summary = run["summary"]
+  if summary is None:
+    return False
+  return (summary["stopped"].startswith("reached target") or
+          summary["rounds_run"] >= (rounds or summary["rounds_requested"]))
+
+
+def parse_mean_std(text):
+  """"98.9±0.1" (or "98.9+-0.1", or "98.9") -> (98.9, 0.1 or None)."""
+  mean, _, std = text.replace("+-", "±").partition("±")
+  return float(mean.strip().rstrip("%")), (
+      float(std.strip().rstrip("%")) if std.strip() else None)
+
+
+def _mean_std(values):
+  """(mean, sample std or None for one value) of a non-empty list."""
+  return (statistics.fmean(values),
+          statistics.stdev(values) if len(values) > 1 else None)
+
+
+def _format_mean_std(mean, std, scale=100):
+  if mean is None:
+    return "—"
+  return (f"{scale * mean:.1f}" if std is None
+          else f"{scale * mean:.1f} ± {scale * std:.1f}")
+
+
+def seed_summary(runs, last=5):
+  """Final and last-`last`-rounds test accuracy of finished runs over seeds.
+
+  Returns {"n": seeds, "final": (mean, std), "last": (mean, std), "hours":
+  mean training hours}, std None for one seed; None when no run is finished.
+  """
+  finals, lasts, hours = [], [], []
+  for run in runs:
+    if not finished(run):
+      continue
+    _, accuracies = accuracy_curve(run["metrics"])
+    finals.append(accuracies[-1])
+    lasts.append(statistics.fmean(accuracies[-last:]))
+    hours.append(run["summary"].get("train_seconds", math.nan) / 3600)
+  if not finals:
+    return None
+  return {"n": len(finals), "final": _mean_std(finals),
+          "last": _mean_std(lasts), "hours": statistics.fmean(hours)}
+
+
+def seed_table(cells, *, paper=None, rerun=None, last=5):
+  """Mean ± std over seeds per (dataset, partition, algorithm), beside the
+  paper's mean ± std and a re-run's value.
+
+  Args:
+    cells: dicts with dataset, partition, algorithm, seed and run (`read_run`).
+    paper: optional {(dataset, partition, algorithm): (mean %, std % or
+      None)}; the difference column is (ours − paper) / sqrt(std_ours² +
+      std_paper²), in units of the combined std (— when either std is
+      missing).
+    rerun: optional {(dataset, partition, algorithm): accuracy in [0, 1]}.
+    last: rounds averaged for the "last rounds" column.
+
+  Returns:
+    (markdown table of finished cells, markdown progress table of all).
+  """
+  paper = paper or {}
+  rerun = rerun or {}
+  groups = {}
+  for cell in cells:
+    key = (cell["dataset"], cell["partition"], cell["algorithm"])
+    groups.setdefault(key, []).append(cell)
+  header = ["dataset", "partition", "algorithm", "seeds", "final acc %",
+            f"mean of last {last} rounds %"]
+  if paper:
+    header += ["paper %", "(final − paper) / combined std"]
+  if rerun:
+    header.append("re-run %")
+  lines = ["| " + " | ".join(header) + " |",
+           "|" + "|".join("---" if i < 3 else "---:"
+                          for i in range(len(header))) + "|"]
+  progress = ["| dataset | partition | algorithm | seeds done | seeds to do "
+              "| hours per cell |", "|---|---|---|---:|---:|---:|"]
+  for key, members in groups.items():
+    stats = seed_summary([c["run"] for c in members], last)
+    done = stats["n"] if stats else 0
+    to_do = [str(c["seed"]) for c in members if not finished(c["run"])]
+    progress.append("| " + " | ".join(
+        list(key) + [str(done), ", ".join(to_do) or "—",
+                     f"{stats['hours']:.2f}" if stats else "—"]) + " |")
+    if not stats:
+      continue
+    row = list(key) + [str(stats["n"]), _format_mean_std(*stats["final"]),
+                       _format_mean_std(*stats["last"])]
+    if paper:
+      ref = paper.get(key)
+      row.append("—" if ref is None else _format_mean_std(*ref, scale=1))
+      ours_mean, ours_std = stats["final"]
+      if ref is None or ref[1] is None or ours_std is None:
+        row.append("—")
+      else:
+        combined = math.hypot(100 * ours_std, ref[1])
+        row.append("—" if combined == 0 else
+                   f"{(100 * ours_mean - ref[0]) / combined:+.1f}")
+    if rerun:
+      row.append(_format_mean_std(rerun.get(key), None))
+    lines.append("| " + " | ".join(row) + " |")
+  return "\n".join(lines), "\n".join(progress)
 
 
 def plot_curves(cells, path, title=None):
