@@ -16,7 +16,8 @@ smallest key values of every class it holds, client 1 the next ones, and so on:
 clients differ in *style*, not only in label mix.
 
 Also here: integer rounding helpers that keep totals exact, so no scheme ever
-drops or duplicates a sample through rounding.
+drops or duplicates a sample through rounding, and the bounded redraw loop of
+`min_size_policy="resample"`.
 """
 
 import numpy as np
@@ -115,6 +116,43 @@ def split_total(total, weights):
     raise AssertionError("internal error: weights sum to zero")
   bounds = np.rint(cum / cum[-1] * total).astype(np.int64)
   return np.diff(bounds, prepend=0)
+
+
+def floor_split(total, shares):
+  """Integer split of `total` by `shares` (summing to 1) as NIID-Bench cuts.
+
+  NIID-Bench, FedLab and Flower cut at `(np.cumsum(shares) * total)
+  .astype(int)[:-1]` (truncation, not rounding) and the last part takes the
+  remainder; this returns the part sizes. Part i is >= floor(shares_i *
+  total) up to float error, so a share s with s * total >= m gives >= m.
+  """
+  cuts = (np.cumsum(shares) * total).astype(np.int64)
+  cuts[-1] = total
+  return np.diff(cuts, prepend=0)
+
+
+# Draws `min_size_policy="resample"` makes before it gives up.
+MAX_RESAMPLE_ATTEMPTS = 1000
+
+
+def resample(draw, *, min_size, alternative):
+  """The first non-None result of up to MAX_RESAMPLE_ATTEMPTS `draw()` calls.
+
+  NIID-Bench's `while min_size < min_require_size` redraw, bounded: when no
+  draw gives every client `min_size` samples (`draw` returns None), raises
+  ValueError saying so and naming the `alternative` min-size policy, instead
+  of looping forever.
+  """
+  for _ in range(MAX_RESAMPLE_ATTEMPTS):
+    result = draw()
+    if result is not None:
+      return result
+  raise ValueError(
+      f"min_size_policy='resample': none of {MAX_RESAMPLE_ATTEMPTS} draws "
+      f"gave every client >= min_size={min_size} samples. Lower min_size, "
+      "raise alpha or use fewer clients, or use "
+      f"min_size_policy={alternative!r}, which always meets min_size but "
+      "draws from a different distribution.")
 
 
 def transport(row_sums, col_sums):

@@ -63,6 +63,22 @@ def check_fraction(name, value):
   return float(value)
 
 
+def check_bool(name, value):
+  if not isinstance(value, (bool, np.bool_)):
+    raise ValueError(
+        f"`{name}` must be True or False (true/false in a spec); got "
+        f"{value!r}.")
+  return bool(value)
+
+
+def check_choice(name, value, choices):
+  """Checks that `value` is one of the strings `choices`."""
+  if not isinstance(value, str) or value not in choices:
+    raise ValueError(
+        f"`{name}` must be one of {list(choices)}; got {value!r}.")
+  return value
+
+
 def check_seed(seed):
   if (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or
       seed < 0):

@@ -12,21 +12,67 @@ from tff_niid.partition import core
 # are kept.
 _LOG_SPACE_BELOW = 1e-6
 
+MIN_SIZE_POLICIES = ("repair", "resample")
+
+
+def _log_gamma_rows(rng, alpha, rows, cols):
+  """log of a rows x cols array of Gamma(alpha) draws, finite for any alpha."""
+  # Gamma(a) = Gamma(a + 1) * U^(1/a), taken in logs so tiny a cannot
+  # underflow; 1 - U lies in (0, 1], so no log(0).
+  return (np.log(rng.standard_gamma(alpha + 1, size=(rows, cols))) +
+          np.log1p(-rng.random((rows, cols))) / alpha)
+
+
+def _normalise_logs(log_g):
+  """Gamma draws given as logs, normalised along the last axis (a Dirichlet
+  draw); entries of -inf get weight 0."""
+  weights = np.exp(log_g - log_g.max(axis=-1, keepdims=True))
+  return weights / weights.sum(axis=-1, keepdims=True)
+
 
 def _dirichlet_rows(rng, alpha, rows, cols):
   """`rows` draws of Dir(alpha * 1_cols), finite and fast for any alpha > 0."""
   if alpha >= _LOG_SPACE_BELOW:
     return rng.dirichlet(np.full(cols, alpha), size=rows)
-  # Gamma(a) = Gamma(a + 1) * U^(1/a), taken in logs so tiny a cannot
-  # underflow; 1 - U lies in (0, 1], so no log(0).
-  log_g = (np.log(rng.standard_gamma(alpha + 1, size=(rows, cols))) +
-           np.log1p(-rng.random((rows, cols))) / alpha)
-  weights = np.exp(log_g - log_g.max(axis=1, keepdims=True))
-  return weights / weights.sum(axis=1, keepdims=True)
+  return _normalise_logs(_log_gamma_rows(rng, alpha, rows, cols))
+
+
+def _rounded_counts(rng, alpha, class_sizes, num_clients):
+  """The default draw: all classes at once, shares rounded cumulatively (exact
+  column sums). A clients x classes counts matrix."""
+  shares = _dirichlet_rows(rng, alpha, class_sizes.shape[0], num_clients)
+  bounds = np.rint(np.cumsum(shares, axis=1) * class_sizes[:, None])
+  return np.diff(bounds.astype(np.int64), axis=1, prepend=0).T
+
+
+def _sequential_counts(rng, alpha, class_sizes, num_clients, self_balancing):
+  """One pass of NIID-Bench's per-class loop: a clients x classes counts matrix.
+
+  Class by class, in order 0, 1, ..., K-1: client shares ~ Dir(alpha); with
+  `self_balancing`, the share of every client already holding >= N /
+  num_clients samples is set to 0 and the others renormalised; the class is
+  cut at floor(cumsum(shares) * n_k) (`_allocate.floor_split`).
+  """
+  num_classes = class_sizes.shape[0]
+  # Dir(alpha) renormalised over a subset of clients is the subset's
+  # normalised Gamma(alpha) draws. In logs a zeroed share is -inf, and the
+  # kept shares never underflow to 0 / 0 at small alpha.
+  log_g = _log_gamma_rows(rng, alpha, num_classes, num_clients)
+  fair_size = class_sizes.sum() / num_clients
+  counts = np.zeros((num_clients, num_classes), dtype=np.int64)
+  sizes = np.zeros(num_clients, dtype=np.int64)
+  # Empty classes are skipped: balancing might have zeroed every client.
+  for k in np.flatnonzero(class_sizes):
+    log_shares = (np.where(sizes < fair_size, log_g[k], -np.inf)
+                  if self_balancing else log_g[k])
+    counts[:, k] = _allocate.floor_split(class_sizes[k],
+                                         _normalise_logs(log_shares))
+    sizes += counts[:, k]
+  return counts
 
 
 def dirichlet(labels, num_clients, *, alpha, seed, min_size=1, key=None,
-              key_noise=0.0):
+              key_noise=0.0, self_balancing=False, min_size_policy="repair"):
   """Per class c, client shares p_c ~ Dir(alpha * 1); client i gets p_ci * n_c.
 
   The label-skew partition of Hsu et al. 2019 ("Measuring the Effects of
@@ -35,12 +81,32 @@ def dirichlet(labels, num_clients, *, alpha, seed, min_size=1, key=None,
   `noniid-labeldir`). Small alpha -> each class concentrated on few clients;
   large alpha -> close to IID.
 
-  NIID-Bench resamples all proportions until every client has >= 10 samples,
-  which may never finish for small alpha or many clients. Here the shares are
-  rounded exactly (cumulative rounding, so every sample is assigned once) and
-  clients below `min_size` are then topped up from the largest clients
-  (`_allocate.enforce_min_size`), which always terminates. At alpha=0.001 with
-  10,000 clients this takes milliseconds.
+  Two ways to reach `min_size` (`min_size_policy`), which give partitions of
+  different distributions:
+
+  * "repair" (default): the shares are rounded exactly (cumulative rounding,
+    so every sample is assigned once) and clients below `min_size` are then
+    topped up from the largest clients (`_allocate.enforce_min_size`). Always
+    terminates: at alpha=0.001 with 10,000 clients it takes milliseconds.
+  * "resample": the whole draw (all classes) is repeated until every client
+    has >= min_size, as NIID-Bench (utils.py `partition_data`), FedLab
+    (`hetero_dir_partition`) and Flower (`DirichletPartitioner`) do, at most
+    `_allocate.MAX_RESAMPLE_ATTEMPTS` (1000) times; ValueError if no draw
+    meets it.
+
+  `self_balancing=True` adds NIID-Bench's "balance" step: classes are drawn in
+  order 0..K-1 and a client already holding >= N / num_clients samples gets
+  no share of the later classes (Flower's `self_balancing=True`; FedLab and
+  NIID-Bench always do it). It caps client sizes near N / num_clients.
+
+  Except for the default pair (`self_balancing=False`, "repair"), which keeps
+  its original draw so existing partitions reproduce, the counts come from the
+  reference loop itself: class by class, shares ~ Dir(alpha), cut at
+  floor(cumsum(shares) * n_c) (NIID-Bench's `astype(int)`). So
+  `self_balancing=True, min_size_policy="resample", min_size=10` draws from
+  exactly the distribution of NIID-Bench's `noniid-labeldir` (statistically
+  tested against a re-implementation of its loop). The samples of each class
+  are cut in random order, as its shuffled `idx_k`.
 
   Guarantees: every sample belongs to exactly one client; every client has at
   least `min_size` samples; same seed -> identical partition.
@@ -51,13 +117,19 @@ def dirichlet(labels, num_clients, *, alpha, seed, min_size=1, key=None,
     alpha: Dirichlet concentration, finite and > 0.
     seed: non-negative integer seed.
     min_size: minimum samples per client (>= 1, and num_clients * min_size
-      <= len(labels)).
+      <= len(labels)); NIID-Bench uses 10.
     key: optional per-sample key (numeric or categorical); a client's samples
       of each class are then a contiguous range of that class ordered by key.
     key_noise: in [0, 1]; 0 = ordered by key, 1 = random within class.
+    self_balancing: bool; the balance step above.
+    min_size_policy: "repair" or "resample", as above.
 
   Returns:
     A `Partition`.
+
+  Raises:
+    ValueError: invalid arguments, or "resample" found no draw with every
+      client >= min_size in 1000 attempts.
   """
   labels, num_classes = _checks.check_labels(labels)
   n = labels.shape[0]
@@ -70,16 +142,30 @@ def dirichlet(labels, num_clients, *, alpha, seed, min_size=1, key=None,
         f"`min_size`={min_size} cannot be met: {num_clients} clients x "
         f"{min_size} > {n} samples; use min_size <= {n // num_clients}.")
   key, key_noise = _allocate.check_key(key, key_noise, n)
+  self_balancing = _checks.check_bool("self_balancing", self_balancing)
+  min_size_policy = _checks.check_choice("min_size_policy", min_size_policy,
+                                         MIN_SIZE_POLICIES)
   rng = np.random.default_rng(seed)
   class_sizes = np.bincount(labels, minlength=num_classes)
-  shares = _dirichlet_rows(rng, alpha, num_classes, num_clients)
-  # Cumulative rounding per class: exact column sums, vectorised.
-  bounds = np.rint(np.cumsum(shares, axis=1) * class_sizes[:, None])
-  counts = np.diff(bounds.astype(np.int64), axis=1, prepend=0).T
-  counts = _allocate.enforce_min_size(counts, min_size)
+  sequential = lambda: _sequential_counts(rng, alpha, class_sizes,
+                                          num_clients, self_balancing)
+  if min_size_policy == "resample":
+
+    def draw():
+      counts = sequential()
+      return counts if counts.sum(axis=1).min() >= min_size else None
+
+    counts = _allocate.resample(draw, min_size=min_size,
+                                alternative="repair")
+  else:
+    counts = _allocate.enforce_min_size(
+        sequential() if self_balancing else
+        _rounded_counts(rng, alpha, class_sizes, num_clients), min_size)
   indices, offsets = _allocate.assign_by_counts(
       labels, num_classes, counts, rng, key=key, key_noise=key_noise)
   params = {"num_clients": num_clients, "alpha": alpha, "min_size": min_size,
-            "key": key is not None, "key_noise": key_noise}
+            "key": key is not None, "key_noise": key_noise,
+            "self_balancing": self_balancing,
+            "min_size_policy": min_size_policy}
   return core.make_partition(labels, indices, offsets, scheme="dirichlet",
                              params=params, seed=seed)
