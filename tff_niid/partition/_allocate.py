@@ -150,7 +150,7 @@ def resample(draw, *, min_size, alternative):
   raise ValueError(
       f"min_size_policy='resample': none of {MAX_RESAMPLE_ATTEMPTS} draws "
       f"gave every client >= min_size={min_size} samples. Lower min_size, "
-      "raise alpha or use fewer clients, or use "
+      "use fewer clients or less skew (larger alpha, smaller sigma), or use "
       f"min_size_policy={alternative!r}, which always meets min_size but "
       "draws from a different distribution.")
 

@@ -7,40 +7,70 @@ from tff_niid.partition import _checks
 from tff_niid.partition import core
 
 
+MIN_SIZE_POLICIES = ("reserve", "resample")
+
+
 def quantity_sizes(num_samples, num_clients, *, alpha=None, sigma=None,
-                   min_size=1, rng):
+                   min_size=1, min_size_policy="reserve", rng):
   """Client sizes summing to `num_samples`, each >= min_size.
 
   Exactly one of: `alpha` -> shares ~ Dir(alpha) (NIID-Bench
   `iid-diff-quantity`); `sigma` -> shares proportional to lognormal(0, sigma)
-  draws (unbalanced clients as in FedLab / LEAF-style simulations). Each
-  client first gets `min_size`, the rest is split by the shares with exact
-  cumulative rounding.
+  draws (unbalanced clients as in FedLab / LEAF-style simulations).
+
+  `min_size_policy` decides how `min_size` is met, and so the distribution:
+
+  * "reserve" (default): each client first gets `min_size`, the rest is split
+    by the shares with exact cumulative rounding. Always terminates.
+  * "resample": NIID-Bench's `iid-diff-quantity` (Li et al. 2022, utils.py
+    `partition_data`): the shares are redrawn until every share * num_samples
+    is >= min_size (NIID-Bench: 10), at most
+    `_allocate.MAX_RESAMPLE_ATTEMPTS` times (then ValueError), and
+    num_samples is cut at floor(cumsum(shares) * num_samples)
+    (`_allocate.floor_split`).
   """
   if (alpha is None) == (sigma is None):
     raise ValueError("give exactly one of `alpha` (Dirichlet sizes) or "
                      "`sigma` (lognormal sizes).")
   min_size = _checks.check_positive("min_size", min_size, integer=True)
+  min_size_policy = _checks.check_choice("min_size_policy", min_size_policy,
+                                         MIN_SIZE_POLICIES)
   if num_clients * min_size > num_samples:
     raise ValueError(
         f"`min_size`={min_size} cannot be met: {num_clients} clients x "
         f"{min_size} > {num_samples} samples.")
   if alpha is not None:
-    shares = rng.dirichlet(np.full(num_clients,
-                                   _checks.check_positive("alpha", alpha)))
+    alpha = _checks.check_positive("alpha", alpha)
+    draw_shares = lambda: rng.dirichlet(np.full(num_clients, alpha))
   else:
-    shares = rng.lognormal(0.0, _checks.check_positive("sigma", sigma),
-                           size=num_clients)
-  return min_size + _allocate.split_total(num_samples - num_clients * min_size,
-                                          shares)
+    sigma = _checks.check_positive("sigma", sigma)
+    draw_shares = lambda: rng.lognormal(0.0, sigma, size=num_clients)
+  if min_size_policy == "reserve":
+    return min_size + _allocate.split_total(
+        num_samples - num_clients * min_size, draw_shares())
+
+  def draw():
+    shares = draw_shares()
+    shares /= shares.sum()
+    sizes = _allocate.floor_split(num_samples, shares)
+    # NIID-Bench tests the shares. Floor cuts then give sizes >= min_size up
+    # to float error in the cumulative sum, so the sizes are tested too: the
+    # guarantee holds, and the distribution is unchanged.
+    if shares.min() * num_samples >= min_size and sizes.min() >= min_size:
+      return sizes
+    return None
+
+  return _allocate.resample(draw, min_size=min_size, alternative="reserve")
 
 
 def quantity_skew(labels, num_clients, *, alpha=None, sigma=None, seed,
-                  min_size=1):
+                  min_size=1, min_size_policy="reserve"):
   """Clients of unequal size (see `quantity_sizes`), labels IID within each.
 
   Guarantees: every sample belongs to exactly one client; every client has at
   least `min_size` samples; same seed -> identical partition.
+  `min_size_policy="resample", min_size=10` with `alpha` is NIID-Bench's
+  `iid-diff-quantity` in distribution.
   """
   labels, _ = _checks.check_labels(labels)
   n = labels.shape[0]
@@ -48,10 +78,11 @@ def quantity_skew(labels, num_clients, *, alpha=None, sigma=None, seed,
   seed = _checks.check_seed(seed)
   rng = np.random.default_rng(seed)
   sizes = quantity_sizes(n, num_clients, alpha=alpha, sigma=sigma,
-                         min_size=min_size, rng=rng)
+                         min_size=min_size, min_size_policy=min_size_policy,
+                         rng=rng)
   indices = rng.permutation(n)
   offsets = np.concatenate([[0], np.cumsum(sizes)])
   params = {"num_clients": num_clients, "alpha": alpha, "sigma": sigma,
-            "min_size": min_size}
+            "min_size": min_size, "min_size_policy": min_size_policy}
   return core.make_partition(labels, indices, offsets, scheme="quantity_skew",
                              params=params, seed=seed)
