@@ -54,6 +54,46 @@ def test_noise_on_a_fraction_of_clients(mnist):
   assert "noisy_clients=0.5" in part.spec
 
 
+NIID_BENCH_DIR = ("dirichlet(alpha=0.5, min_size=10, self_balancing=true, "
+                  "min_size_policy=resample)")
+
+
+def test_niid_bench_dirichlet_and_quantity(mnist):
+  labels = mnist.train_labels
+  canonical = spec.parse(NIID_BENCH_DIR)
+  assert canonical["base"] == {
+      "scheme": "dirichlet", "alpha": 0.5, "min_size": 10,
+      "self_balancing": True, "min_size_policy": "resample"}
+  assert spec.parse(spec.to_string(canonical)) == canonical
+  part = spec.resolve(NIID_BENCH_DIR, labels, 10, seed=0)
+  direct = partition.dirichlet(labels, 10, alpha=0.5, min_size=10, seed=0,
+                               self_balancing=True, min_size_policy="resample")
+  assert np.array_equal(part.indices, direct.indices)
+  assert np.array_equal(part.offsets, direct.offsets)
+  assert part.params == direct.params
+  assert part.spec == spec.to_string(canonical)
+  quantity = spec.resolve(
+      "quantity(alpha=0.5, min_size=10, min_size_policy=resample)", labels,
+      10, seed=0)
+  assert quantity.params["min_size_policy"] == "resample"
+  assert quantity.sizes.min() >= 10
+  mixed = spec.resolve("dirichlet(alpha=0.5)+quantity(alpha=0.5, min_size=10, "
+                       "min_size_policy=resample)", labels, 10, seed=0)
+  assert_exact_cover(mixed, 60000)
+  assert mixed.sizes.min() >= 10
+
+
+def test_boolean_values():
+  for text, value in (("true", True), ("True", True), ("false", False),
+                      ("FALSE", False)):
+    canonical = spec.parse(f"dirichlet(1, self_balancing={text})")
+    assert canonical["base"]["self_balancing"] is value
+    assert f"self_balancing={str(value).lower()}" in spec.to_string(canonical)
+  # Specs without the new parameters keep their canonical strings.
+  assert (spec.to_string(spec.parse("dirichlet(alpha=0.5, min_size=10)")) ==
+          "dirichlet(alpha=0.5, min_size=10)")
+
+
 def test_dict_and_json_forms():
   canonical = spec.parse(FULL)
   assert spec.parse(canonical) == canonical
@@ -79,6 +119,8 @@ def test_attribute_key(text, name):
     ("dirichlet(beta=1)", "no parameter 'beta'"),
     ("key(ink)", "no base scheme"), ("dirichlet(alpha=1", "unbalanced"),
     ("quantity(alpha=1, sigma=2)", "exactly one"), ("", "non-empty"),
+    ("dirichlet(0.5, self_balancing=true)+quantity(alpha=1)", "replaces"),
+    ("dirichlet(0.5, balance=true)", "no parameter 'balance'"),
 ])
 def test_parse_errors(text, message):
   with pytest.raises(ValueError, match=message):
@@ -93,3 +135,10 @@ def test_resolve_errors(mnist):
     spec.resolve("dirichlet(1)+key(zip)", labels, 10, seed=0)
   with pytest.raises(ValueError, match="label-skew"):
     spec.resolve("iid+key(ink)", labels, 10, seed=0, images=mnist.train_images)
+  with pytest.raises(ValueError, match="min_size_policy.*'repair', 'resample'"):
+    spec.resolve("dirichlet(0.5, min_size_policy=redraw)", labels, 10, seed=0)
+  with pytest.raises(ValueError, match="self_balancing.*true/false"):
+    spec.resolve("dirichlet(0.5, self_balancing=yes)", labels, 10, seed=0)
+  with pytest.raises(ValueError, match="min_size_policy.*'reserve'"):
+    spec.resolve("quantity(alpha=0.5, min_size_policy=repair)", labels, 10,
+                 seed=0)

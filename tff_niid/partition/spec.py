@@ -9,13 +9,17 @@ Exactly one *base* label scheme:
   iid                        uniform split
   shards(per_client=2)       McMahan et al. pathological shards
   classes(k=2)               NIID-Bench #C=k (`label_quantity`)
-  dirichlet(alpha, min_size=1)
+  dirichlet(alpha, min_size=1, self_balancing=false, min_size_policy=repair)
+                             min_size_policy=repair|resample
   balanced_dirichlet(alpha)
-  quantity(alpha= | sigma=, min_size=1)   quantity skew alone (IID labels)
+  quantity(alpha= | sigma=, min_size=1, min_size_policy=reserve)
+                             quantity skew alone (IID labels);
+                             min_size_policy=reserve|resample
   natural(ids=NAME | kmeans=K)            one client per id; ignores
                                           num_clients
 and optional *modifiers* (each at most once):
-  quantity(alpha= | sigma=)  with dirichlet/balanced_dirichlet: client sizes
+  quantity(alpha= | sigma=, min_size=1, min_size_policy=reserve)
+                             with dirichlet/balanced_dirichlet: client sizes
                              from quantity skew, client-side Dirichlet label
                              mix (`balanced_dirichlet(sizes=...)`)
   key(NAME, noise=0)         within-class order by an image attribute (ink,
@@ -24,6 +28,19 @@ and optional *modifiers* (each at most once):
                              per-client label noise, on a random fraction
                              `noisy_clients` of the clients
   feature_noise(sigma=)      NIID-Bench feature-noise levels
+
+Values are numbers, `true`/`false`, bare words (names, modes) or `(a, b)`
+tuples. NIID-Bench's schemes (Li et al. 2022, utils.py `partition_data`;
+beta=0.5, noise=0.1) have the same distribution as:
+  noniid-labeldir    dirichlet(alpha=0.5, min_size=10, self_balancing=true,
+                               min_size_policy=resample)
+  noniid-#label1..3  classes(k=1) .. classes(k=3)   (num_clients >= K)
+  iid-diff-quantity  quantity(alpha=0.5, min_size=10, min_size_policy=resample)
+  homo, --noise=0.1  iid+feature_noise(sigma=0.1)   (same partition and
+                     per-client stds; NIID-Bench redraws the noise at every
+                     read and evaluates on noisy test copies, while
+                     `clientdata` fixes each client's noise and keeps the
+                     test set clean)
 
 The dict form is what `parse` returns, e.g.
   {"base": {"scheme": "dirichlet", "alpha": 0.1},
@@ -54,13 +71,14 @@ _BASES = {
     "iid": ((), (), None),
     "shards": (("per_client",), (), None),
     "classes": (("k",), ("k",), "k"),
-    "dirichlet": (("alpha", "min_size"), ("alpha",), "alpha"),
+    "dirichlet": (("alpha", "min_size", "self_balancing", "min_size_policy"),
+                  ("alpha",), "alpha"),
     "balanced_dirichlet": (("alpha",), ("alpha",), "alpha"),
-    "quantity": (("alpha", "sigma", "min_size"), (), None),
+    "quantity": (("alpha", "sigma", "min_size", "min_size_policy"), (), None),
     "natural": (("ids", "kmeans"), (), None),
 }
 _MODIFIERS = {
-    "quantity": (("alpha", "sigma", "min_size"), (), None),
+    "quantity": (("alpha", "sigma", "min_size", "min_size_policy"), (), None),
     "key": (("name", "noise"), ("name",), "name"),
     "noise": (("rate", "ramp", "mode", "noisy_clients"), (), None),
     "feature_noise": (("sigma",), ("sigma",), "sigma"),
@@ -72,6 +90,8 @@ def _value(text):
   text = text.strip()
   if text.startswith("(") and text.endswith(")"):
     return [_value(t) for t in text[1:-1].split(",")]
+  if text.lower() in ("true", "false"):
+    return text.lower() == "true"
   try:
     number = float(text)
   except ValueError:
@@ -163,6 +183,12 @@ def parse(spec):
         "quantity(...) combines only with dirichlet or balanced_dirichlet "
         f"(not {result['base']['scheme']}); use quantity(...) alone as the "
         "base for quantity skew with IID labels.")
+  per_class = {"self_balancing", "min_size_policy"} & set(result["base"])
+  if "quantity" in result and per_class:
+    raise ValueError(
+        f"dirichlet's {sorted(per_class)} apply to its per-class draw, which "
+        "quantity(...) replaces by a client-side label mix; drop them or the "
+        "quantity(...).")
   quantities = [result["base"]] if result["base"]["scheme"] == "quantity" else []
   quantities += [result["quantity"]] if "quantity" in result else []
   if any(("alpha" in q) == ("sigma" in q) for q in quantities):
@@ -180,7 +206,9 @@ def attribute_key(spec):
 
 def _args(params):
   def fmt(v):
-    return f"({', '.join(fmt(x) for x in v)})" if isinstance(v, list) else str(v)
+    if isinstance(v, list):
+      return f"({', '.join(fmt(x) for x in v)})"
+    return str(v).lower() if isinstance(v, bool) else str(v)
   return ", ".join(f"{k}={fmt(v)}" for k, v in sorted(params.items()))
 
 
