@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from partition_contract import assert_exact_cover
 from partition_contract import assert_rejects_bad_labels
@@ -53,3 +54,75 @@ def test_seeded_and_bad_input(mnist_labels):
   with pytest.raises(ValueError, match="fewer samples"):
     partition.label_quantity(np.repeat(np.arange(10), 3), 30,
                              classes_per_client=10, seed=0)
+
+
+# 6,000 labels, 600 per class, in random order.
+LABELS = np.random.default_rng(0).permutation(np.repeat(np.arange(10), 600))
+
+
+def niid_bench_label_k(y_train, n_parties, num, rng):
+  """NIID-Bench utils.py `partition_data`, `noniid-#label<num>` (num < K),
+  line by line; `rng.integers(0, K)` stands for `random.randint(0, K-1)` and
+  `rng` for its global `np.random`. Returns {client: indices}."""
+  K = 10  # pylint: disable=invalid-name
+  times = [0 for i in range(K)]
+  contain = []
+  for i in range(n_parties):
+    current = [i % K]
+    times[i % K] += 1
+    j = 1
+    while j < num:
+      ind = int(rng.integers(0, K))
+      if ind not in current:
+        j = j + 1
+        current.append(ind)
+        times[ind] += 1
+    contain.append(current)
+  net_dataidx_map = {i: np.ndarray(0, dtype=np.int64)
+                     for i in range(n_parties)}
+  for i in range(K):
+    idx_k = np.where(y_train == i)[0]
+    rng.shuffle(idx_k)
+    split = np.array_split(idx_k, times[i])
+    ids = 0
+    for j in range(n_parties):
+      if i in contain[j]:
+        net_dataidx_map[j] = np.append(net_dataidx_map[j], split[ids])
+        ids += 1
+  return net_dataidx_map
+
+
+def _summary(counts):
+  sizes, holders = counts.sum(axis=1), (counts > 0).sum(axis=0)
+  return sizes.max(), sizes.min(), holders.max(), holders[0]
+
+
+# Measured KS p-values vs the reference (300 seeds each), largest client,
+# smallest client, most holders of a label, holders of label 0:
+# 20 clients k=2: 0.99, 0.79, 1, 1; 10 clients k=3: 0.9, 0.18, 1, 1.
+@pytest.mark.parametrize("num_clients,k", [(20, 2), (10, 3)])
+def test_matches_niid_bench_in_distribution(num_clients, k):
+  # With num_clients >= K, client i holds label i mod K plus k-1 uniformly
+  # random others and each label is split by np.array_split among its
+  # holders in client order: the same law as NIID-Bench, no preset needed.
+  seeds = range(300)
+  reference = np.array([_summary(np.array([
+      np.bincount(LABELS[v], minlength=10) for v in niid_bench_label_k(
+          LABELS, num_clients, k, np.random.default_rng(10_000 + s)).values()
+  ])) for s in seeds])
+  ours = np.array([_summary(partition.metrics.label_counts(
+      partition.label_quantity(LABELS, num_clients, classes_per_client=k,
+                               seed=s), LABELS)) for s in seeds])
+  for column in range(reference.shape[1]):
+    assert stats.ks_2samp(reference[:, column],
+                          ours[:, column]).pvalue > 1e-3, column
+
+
+def test_split_is_niid_bench_array_split():
+  counts = partition.metrics.label_counts(partition.label_quantity(
+      LABELS[:5993], 23, classes_per_client=3, seed=1), LABELS[:5993])
+  for c in range(10):
+    held = counts[:, c][counts[:, c] > 0]  # holders in client order
+    expected = [len(a) for a in np.array_split(np.arange(counts[:, c].sum()),
+                                               held.shape[0])]
+    assert held.tolist() == expected

@@ -15,8 +15,12 @@ def label_quantity(labels, num_clients, *, classes_per_client, seed, key=None,
   "Federated Learning on Non-IID Data Silos: An Experimental Study",
   `noniid-#label{k}`): client i holds label i mod K plus k-1 other labels
   drawn at random; the samples of each label are split evenly (+-1) among the
-  clients holding it. With fewer clients than labels, labels are first dealt
-  round robin so that every label is held.
+  clients holding it. With num_clients >= K this is NIID-Bench's partition in
+  distribution (utils.py `partition_data`: uniform distinct extra labels,
+  `np.array_split` among the holders in client order; tested against a
+  re-implementation). With fewer clients than labels, labels are first dealt
+  round robin so that every label is held; NIID-Bench has no counterpart
+  there (its `np.array_split` of a label nobody drew into 0 parts raises).
 
   Guarantees: every client holds exactly k labels, each with >= 1 sample;
   every label is held, so every sample is assigned (ValueError when
