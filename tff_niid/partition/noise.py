@@ -100,7 +100,14 @@ def label_noise(labels, partition, *, rate=None, rates=None, ramp=None,
 
 
 def feature_noise_levels(num_clients, sigma):
-  """NIID-Bench feature-noise skew: client i gets std sigma * i / (n - 1)."""
+  """NIID-Bench feature-noise skew: client i gets std sigma * i / (n - 1).
+
+  The levels of NIID-Bench experiments.py (`noise_type="level"`: `noise /
+  (n_parties - 1) * party_id`). NIID-Bench adds fresh noise at every read
+  (a torchvision transform) and, with noise > 0, evaluates on the test set
+  copied once per party with that party's noise; `tff_niid.clientdata` fixes
+  each client's noise and evaluation uses the clean test set.
+  """
   num_clients = _checks.check_positive("num_clients", num_clients,
                                        integer=True)
   sigma = _checks.check_positive("sigma", sigma, allow_zero=True)
