@@ -34,6 +34,8 @@ for cell in "$repo/experiments/results/$grid"/*/; do
   [[ -f "$cell/summary.json" && ! -e "$root/$grid/$name" ]] && cp -r "$cell" "$root/$grid/$name"
 done
 cd "$code"
+# The data is looked up beside the repository, not beside the copy.
+export TFF_NIID_DATA=${TFF_NIID_DATA:-$(cd "$repo/.." && pwd)/shared/data}
 echo "=== $(date -u +%FT%TZ) code $commit: grid.py --flagfile=$config --root_output_dir=$root $*" >> "$root/$grid/grid.log"
 PYTHONPATH="$code" nohup "$repo/.venv/bin/python" experiments/grid.py \
   --flagfile="$config" --root_output_dir="$root" "$@" \
