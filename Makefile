@@ -1,11 +1,18 @@
 # The two commands of the README: `make demo` (main job) and `make test`.
 # Each builds ./.venv from the pinned lock first (a no-op when up to date).
 PY := .venv/bin/python
+CORE_PY := .venv-core/bin/python
+# The numpy-only tests, also run without TensorFlow on the newest numpy.
+CORE_TESTS := tests/partition tests/test_datasets.py tests/test_partition_cli.py \
+  tests/test_results.py tests/test_core_install.py
 
-.PHONY: env demo test test-all bench clean
+.PHONY: env core-env demo test test-core test-all bench clean
 
 env:
 	@bash tools/install_env.sh
+
+core-env:
+	@bash tools/install_core_env.sh
 
 # A short real FedAvg run: MNIST CNN, 100 clients, Dirichlet(0.5) label skew.
 demo: env
@@ -14,9 +21,14 @@ demo: env
 	  --batch_size=10 --client_lr=0.05 --model=cnn --seed=0 \
 	  --root_output_dir=runs --experiment_name=demo
 
-# The CI suite (.ci/run calls exactly this).
+# The CI suite (.ci/run calls exactly this): everything in the locked TFF
+# environment, then the numpy core in a TFF-free venv with the newest numpy.
 test: env
 	$(PY) -m pytest -q tests
+	$(MAKE) --no-print-directory test-core
+
+test-core: core-env
+	$(CORE_PY) -m pytest -q $(CORE_TESTS)
 
 # Also the long tests (marked slow), not run in CI.
 test-all: env
@@ -26,4 +38,4 @@ bench: env
 	$(PY) benchmarks/partition_bench.py
 
 clean:
-	rm -rf .venv runs .pytest_cache
+	rm -rf .venv .venv-core runs .pytest_cache

@@ -1,4 +1,11 @@
-"""tff_niid: non-IID federated datasets for TensorFlow Federated."""
+"""tff_niid: non-IID federated datasets for TensorFlow Federated.
+
+`pip install .` installs the numpy core (tff_niid.partition, tff_niid.datasets,
+tff_niid.results, the partition CLI) on any Python >= 3.9 with numpy 1.25+ or
+2.x; `pip install ".[tff]"` adds the TFF layer (TFF 0.87: Python 3.9-3.11).
+The pinned environment of `make demo` / `make test` is
+requirements/py311-lock.txt (BUILD_NOTES.md).
+"""
 
 import re
 
@@ -16,13 +23,23 @@ setuptools.setup(
     packages=setuptools.find_packages(include=["tff_niid", "tff_niid.*"]),
     # The loopback bind shim for TFF's worker, compiled at first use.
     package_data={"tff_niid": ["loopback_bind.c"]},
-    python_requires=">=3.9,<3.12",
-    # Exact versions: requirements/py311-lock.txt (see BUILD_NOTES.md).
-    install_requires=[
-        "tensorflow-federated==0.87.0",
-        "tensorflow==2.14.*",
-        "numpy~=1.25",
-        "absl-py>=1.0",
+    python_requires=">=3.9",
+    install_requires=["numpy>=1.25", "absl-py>=1.0"],
+    extras_require={
+        "plots": ["matplotlib>=3.5"],
+        # TFF 0.87 (its last release) has wheels for Python 3.9-3.11 only.
+        "tff": ["tensorflow-federated==0.87.0; python_version < '3.12'",
+                "tensorflow==2.14.*; python_version < '3.12'",
+                "numpy~=1.25; python_version < '3.12'",
+                "portpicker", "psutil"],
+        "test": ["pytest", "scipy"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3.9",
+        "Programming Language :: Python :: 3.10",
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+        "Programming Language :: Python :: 3.13",
     ],
-    extras_require={"plots": ["matplotlib>=3.5"], "test": ["pytest"]},
 )

@@ -10,7 +10,6 @@ import sys
 import pytest
 
 import processes
-from tff_niid import results
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GRID = os.path.join(REPO, "experiments", "grid.py")
@@ -82,25 +81,6 @@ def test_malformed_grid_flags_are_one_line_errors(bad_flag, message, tmp_path):
   assert "Traceback" not in run.stdout
 
 
-def test_markdown_table_compares_with_references():
-  metrics = [{"round": 1.0, "test_accuracy": 0.5},
-             {"round": 2.0, "test_accuracy": 0.97}]
-  summary = {"target_accuracy": 0.95, "rounds_to_target": 2}
-  cells = [
-      dict(dataset="mnist", partition="iid", algorithm="fedavg",
-           run={"metrics": metrics, "summary": summary}),
-      dict(dataset="mnist", partition="c1", algorithm="fedavg",
-           run={"metrics": [], "summary": None}),
-  ]
-  table = results.markdown_table(
-      cells, references={("mnist", "iid", "fedavg"): 0.99},
-      reference_rounds={("mnist", "iid", "fedavg"): 3}).splitlines()
-  assert table[2] == ("| mnist | iid | fedavg | 2 | 97.0 | 97.0 | 99.0 | -2.0 "
-                      "| 2 (to 95.0) | 3 |")
-  assert table[3] == ("| mnist | c1 | fedavg | not run | — | — | — | — | — "
-                      "| — |")
-
-
 def test_sigterm_to_the_grid_stops_its_cells(tmp_path):
   env, marker = processes.marked_env()
   grid = subprocess.Popen(
@@ -114,39 +94,3 @@ def test_sigterm_to_the_grid_stops_its_cells(tmp_path):
   out, _ = grid.communicate(timeout=180)
   assert grid.returncode == 143, out
   assert not processes.marked_processes(marker), out
-
-
-def _run(finals, requested=10, seconds=3600.0):
-  metrics = [{"round": float(r), "test_accuracy": a}
-             for r, a in enumerate(finals, 1)]
-  return {"metrics": metrics,
-          "summary": {"rounds_run": len(finals), "rounds_requested": requested,
-                      "stopped": "completed", "train_seconds": seconds}}
-
-
-def test_seed_table_gives_mean_std_paper_difference_and_progress():
-  key = dict(dataset="mnist", partition="iid", algorithm="fedavg")
-  cells = [dict(key, seed=0, run=_run([0.5] * 6 + [0.97, 0.98, 0.99, 0.98],
-                                      seconds=1800)),
-           dict(key, seed=1, run=_run([0.5] * 6 + [0.95, 0.96, 0.97, 0.96],
-                                      seconds=5400)),
-           dict(key, seed=2, run=_run([0.5] * 3)),  # unfinished: left out
-           dict(key, partition="c1", seed=0, run=_run([], requested=10))]
-  table, progress = results.seed_table(
-      cells, paper={("mnist", "iid", "fedavg"): (98.0, 1.0)},
-      rerun={("mnist", "iid", "fedavg"): 0.991}, last=4)
-  rows = table.splitlines()
-  assert len(rows) == 3  # header, rule, the one finished group
-  # final: 98 and 96 -> 97.0 ± 1.414; last 4: 98 and 96 -> 97.0 ± 1.414;
-  # (97 - 98) / hypot(1.414, 1.0) = -0.577.
-  assert rows[2] == ("| mnist | iid | fedavg | 2 | 97.0 ± 1.4 | 97.0 ± 1.4 | "
-                     "98.0 ± 1.0 | -0.6 | 99.1 |")
-  assert progress.splitlines()[2:] == [
-      "| mnist | iid | fedavg | 2 | 2 | 1.00 |",
-      "| mnist | c1 | fedavg | 0 | 0 | — |"]
-
-
-def test_mean_std_parses_paper_notation():
-  assert results.parse_mean_std("98.9%±0.1%") == (98.9, 0.1)
-  assert results.parse_mean_std("81.2+-1.5") == (81.2, 1.5)
-  assert results.parse_mean_std("10.0") == (10.0, None)

@@ -20,6 +20,8 @@ and validates combinations.
                Models"); unweighted, fixed clients per round
 """
 
+from tff_niid import _requires_tff  # pylint: disable=g-bad-import-order,unused-import
+
 import dataclasses
 from typing import Optional
 

@@ -12,6 +12,8 @@ feature noise), y=int64)`. Training-time shuffling, epochs and batching are in
 so runs are reproducible and resumable.
 """
 
+from tff_niid import _requires_tff  # pylint: disable=g-bad-import-order,unused-import
+
 import collections
 
 import numpy as np

@@ -7,6 +7,8 @@ per evaluation with a plain Keras model and derive both the centralized and
 the per-client metrics from it.
 """
 
+from tff_niid import _requires_tff  # pylint: disable=g-bad-import-order,unused-import
+
 import collections
 
 import numpy as np

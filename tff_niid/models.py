@@ -4,6 +4,8 @@ Inputs are float32 batches of shape (B, 28, 28, 1) scaled to [0, 1] (see
 `tff_niid.clientdata.preprocess`); labels are int64 class ids.
 """
 
+from tff_niid import _requires_tff  # pylint: disable=g-bad-import-order,unused-import
+
 import collections
 
 import tensorflow as tf

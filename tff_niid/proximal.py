@@ -26,6 +26,8 @@ optimizer's step: PyTorch's `SGD(weight_decay=lambda)` (coupled L2), which
 NIID-Bench's `--reg` sets on every client (Li et al. 2022).
 """
 
+from tff_niid import _requires_tff  # pylint: disable=g-bad-import-order,unused-import
+
 import collections
 
 import numpy as np

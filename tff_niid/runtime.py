@@ -26,6 +26,8 @@ binaries call `install_cleanup()` and `use_local_worker()`;
 safe context in place of TFF's default if nobody chose another one.
 """
 
+from tff_niid import _requires_tff  # pylint: disable=g-bad-import-order,unused-import
+
 import atexit
 import ctypes
 import functools

@@ -14,6 +14,8 @@ of round k reproduces rounds k+1.. of an uninterrupted run bit for bit
 (`tests/test_resume.py`), DP noise excepted.
 """
 
+from tff_niid import _requires_tff  # pylint: disable=g-bad-import-order,unused-import
+
 import asyncio
 import collections
 import concurrent.futures

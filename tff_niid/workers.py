@@ -16,6 +16,8 @@ bind-address flag): run such workers on a private network or firewall their
 ports (BUILD_NOTES.md, "Several workers").
 """
 
+from tff_niid import _requires_tff  # pylint: disable=g-bad-import-order,unused-import
+
 import contextlib
 import os
 

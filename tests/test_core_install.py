@@ -1,0 +1,45 @@
+"""The numpy core installs and imports without TensorFlow; the TFF layer says
+clearly what it needs. Run in the TFF-free venv too (`make test-core`)."""
+
+import importlib.util
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+REPO_ROOT = __file__.rsplit("/tests/", 1)[0]
+HAS_TFF = importlib.util.find_spec("tensorflow_federated") is not None
+
+
+@pytest.mark.skipif(HAS_TFF, reason="TFF is installed here")
+def test_tff_layer_without_tff_is_one_clear_error():
+  for module in ("clientdata", "training", "models", "runtime"):
+    out = subprocess.run([sys.executable, "-c", f"import tff_niid.{module}"],
+                         capture_output=True, text=True, check=False)
+    assert out.returncode == 1
+    assert "tff_niid[tff]" in out.stderr and "3.9-3.11" in out.stderr, (
+        out.stderr)
+
+
+def test_wheel_admits_new_pythons_and_keeps_tensorflow_optional(tmp_path):
+  build = subprocess.run(
+      [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
+       "--disable-pip-version-check", "-w", str(tmp_path), REPO_ROOT],
+      capture_output=True, text=True, check=False)
+  assert build.returncode == 0, build.stderr[-2000:]
+  (wheel,) = tmp_path.glob("tff_niid-*.whl")
+  with zipfile.ZipFile(wheel) as z:
+    metadata = z.read(next(n for n in z.namelist()
+                           if n.endswith("METADATA"))).decode()
+    assert "tff_niid/loopback_bind.c" in z.namelist()
+  fields = [line.split(": ", 1) for line in metadata.splitlines()
+            if ": " in line]
+  (requires_python,) = [v for k, v in fields if k == "Requires-Python"]
+  assert requires_python == ">=3.9"  # admits 3.12 and 3.13
+  requires = [v for k, v in fields if k == "Requires-Dist"]
+  assert "Programming Language :: Python :: 3.13" in metadata
+  for dist in requires:  # TensorFlow and TFF only with the tff extra
+    if dist.startswith(("tensorflow", "tensorflow-federated")):
+      assert 'extra == "tff"' in dist, dist
+  assert any(d.startswith("numpy>=1.25") for d in requires), requires
