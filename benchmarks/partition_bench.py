@@ -23,7 +23,6 @@ Prints two markdown tables:
 import os
 import platform
 import statistics
-import sys
 import time
 import tracemalloc
 
@@ -31,9 +30,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from tff_niid import datasets  # pylint: disable=g-import-not-at-top
+from tff_niid import datasets
 from tff_niid import partition
 
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed repeats per measurement "

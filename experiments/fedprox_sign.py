@@ -9,17 +9,12 @@ shrink as mu grows (tff_niid's `fedprox`); TFF 0.87's
 `build_weighted_fed_prox` grows instead (BUILD_NOTES.md, "Known pitfalls").
 """
 
-import os
-import sys
-
 from absl import app
 from absl import flags
 from absl import logging
 import tensorflow_federated as tff
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from tff_niid import algorithms  # pylint: disable=g-import-not-at-top
+from tff_niid import algorithms
 from tff_niid import clientdata
 from tff_niid import datasets
 from tff_niid import models

@@ -28,9 +28,7 @@ import time
 from absl import app
 from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from tff_niid import results  # pylint: disable=g-import-not-at-top
+from tff_niid import results
 
 _TRAIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train.py")
 

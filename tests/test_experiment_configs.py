@@ -1,4 +1,4 @@
-"""Every experiment config in experiments/configs runs (issue 6): each grid
+"""Every experiment config in experiments/configs runs: each grid
 in --smoke mode end to end, with its report, and no TFF process left over."""
 
 import glob
