@@ -20,10 +20,12 @@ and validates combinations.
                Models"); unweighted, fixed clients per round
 """
 
+from __future__ import annotations
+
 from tff_niid import _requires_tff  # pylint: disable=g-bad-import-order,unused-import
 
 import dataclasses
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import tensorflow_federated as tff
 
@@ -51,7 +53,7 @@ class Hyperparameters:
   clients_per_round: int = 10
 
 
-def validate(algorithm, hp):
+def validate(algorithm: str, hp: Hyperparameters) -> None:
   """Raises ValueError for unknown names and incompatible combinations."""
   if algorithm not in ALGORITHMS:
     raise ValueError(
@@ -85,7 +87,7 @@ def validate(algorithm, hp):
     raise ValueError("fedsgd averages gradients weighted by num_examples.")
 
 
-def _server_optimizer(algorithm, hp):
+def _server_optimizer(algorithm: str, hp: Hyperparameters) -> Any:
   opt = tff.learning.optimizers
   if algorithm == "fedavgm":
     return opt.build_sgdm(learning_rate=hp.server_lr,
@@ -101,7 +103,8 @@ def _server_optimizer(algorithm, hp):
   return opt.build_sgdm(learning_rate=hp.server_lr)
 
 
-def build_process(algorithm, model_fn, hp):
+def build_process(algorithm: str, model_fn: Callable[[], Any],
+                  hp: Hyperparameters) -> Any:
   """The `tff.learning.templates.LearningProcess` for `algorithm`."""
   validate(algorithm, hp)
   # The iterator loop was measured faster than TFF's default DATASET_REDUCE
@@ -148,7 +151,8 @@ class PrivacyAccountant:
   `dp_accounting.rdp.RdpAccountant`.
   """
 
-  def __init__(self, noise_multiplier, num_clients, clients_per_round, delta):
+  def __init__(self, noise_multiplier: float, num_clients: int,
+               clients_per_round: int, delta: float):
     import dp_accounting  # pylint: disable=g-import-not-at-top
     self._dp = dp_accounting
     self._event = dp_accounting.SampledWithoutReplacementDpEvent(
@@ -156,7 +160,7 @@ class PrivacyAccountant:
         dp_accounting.GaussianDpEvent(noise_multiplier))
     self.delta = delta
 
-  def epsilon(self, rounds):
+  def epsilon(self, rounds: int) -> float:
     accountant = self._dp.rdp.RdpAccountant(
         neighboring_relation=self._dp.NeighboringRelation.REPLACE_ONE)
     accountant.compose(self._event, rounds)

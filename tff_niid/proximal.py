@@ -26,9 +26,12 @@ optimizer's step: PyTorch's `SGD(weight_decay=lambda)` (coupled L2), which
 NIID-Bench's `--reg` sets on every client (Li et al. 2022).
 """
 
+from __future__ import annotations
+
 from tff_niid import _requires_tff  # pylint: disable=g-bad-import-order,unused-import
 
 import collections
+from typing import Any, ClassVar
 
 import numpy as np
 import tensorflow as tf
@@ -41,7 +44,7 @@ WEIGHT_DECAY_KEY = "weight_decay"
 class _GradientTerm(tff.learning.optimizers.Optimizer):
   """`inner` stepped along g + a term whose strength is a hyperparameter."""
 
-  key = None  # the strength's name in the state and the hparams
+  key: ClassVar[str]  # the strength's name in the state and the hparams
 
   def __init__(self, inner, strength):
     self._inner = inner
@@ -111,7 +114,9 @@ class _WeightDecay(_GradientTerm):
     return self._step(state, weights, gradients)
 
 
-def build_proximal(inner, proximal_strength):
+def build_proximal(inner: tff.learning.optimizers.Optimizer,
+                   proximal_strength: float
+                   ) -> tff.learning.optimizers.Optimizer:
   """A client optimizer that steps `inner` along g + mu (w - w^t).
 
   Args:
@@ -128,7 +133,9 @@ def build_proximal(inner, proximal_strength):
   return _Proximal(inner, proximal_strength)
 
 
-def build_weight_decay(inner, weight_decay):
+def build_weight_decay(inner: tff.learning.optimizers.Optimizer,
+                       weight_decay: float
+                       ) -> tff.learning.optimizers.Optimizer:
   """A client optimizer that steps `inner` along g + lambda * w.
 
   Args:
@@ -143,7 +150,7 @@ def build_weight_decay(inner, weight_decay):
   return _WeightDecay(inner, weight_decay)
 
 
-def first_round_update_norm(process, client_datasets):
+def first_round_update_norm(process: Any, client_datasets: Any) -> float:
   """||w^1 - w^0||: how far one round of `process` (a TFF LearningProcess)
   moves the global model from its initial weights on `client_datasets`."""
   state = process.initialize()

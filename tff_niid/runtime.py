@@ -26,6 +26,8 @@ binaries call `install_cleanup()` and `use_local_worker()`;
 safe context in place of TFF's default if nobody chose another one.
 """
 
+from __future__ import annotations
+
 from tff_niid import _requires_tff  # pylint: disable=g-bad-import-order,unused-import
 
 import atexit
@@ -42,6 +44,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from typing import Any, Callable, Optional
 import weakref
 
 import grpc
@@ -63,22 +66,22 @@ _TFF_LOCAL_STACK_FN = "local_cpp_executor_factory.<locals>.stack_fn"
 
 _installed = False
 _exposure_warned = False
-_workers = weakref.WeakSet()  # LocalWorkers of this process, for shutdown()
-_contexts = weakref.WeakSet()  # contexts made here (safe by construction)
+_workers: weakref.WeakSet[LocalWorker] = weakref.WeakSet()  # LocalWorkers of this process, for shutdown()
+_contexts: weakref.WeakSet[Any] = weakref.WeakSet()  # contexts made here (safe by construction)
 
 
 class WorkerStoppedError(RuntimeError):
   """A computation needed a TFF worker that has stopped."""
 
 
-def _cache_dir():
+def _cache_dir() -> str:
   base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
       os.path.expanduser("~"), ".cache")
   return os.path.join(base, "tff_niid")
 
 
 @functools.lru_cache(maxsize=None)
-def loopback_shim():
+def loopback_shim() -> tuple[Optional[str], Optional[str]]:
   """(path of the compiled bind shim, None) or (None, why it is unavailable).
 
   Compiled once per source version into ~/.cache/tff_niid (or a temporary
@@ -110,20 +113,20 @@ def loopback_shim():
   return None, "no writable directory for the loopback bind shim"
 
 
-def listening_addresses(pid):
+def listening_addresses(pid: int) -> list[str]:
   """The local IP addresses on which process `pid` has listening TCP sockets."""
   return sorted({c.laddr.ip for c in psutil.Process(pid).net_connections("tcp")
                  if c.status == psutil.CONN_LISTEN})
 
 
-def is_loopback(address):
+def is_loopback(address: str) -> bool:
   """Whether `address` (IPv4, IPv6 or IPv4-mapped IPv6) is a loopback one."""
   ip = ipaddress.ip_address(address.split("%")[0])
   mapped = getattr(ip, "ipv4_mapped", None)
   return (mapped or ip).is_loopback
 
 
-def _worker_preexec(parent_pid):
+def _worker_preexec(parent_pid: int) -> None:
   """Runs in the child before exec."""
   # SIGKILL the worker when its parent (thread) dies -- also on SIGKILL;
   # if the parent died before this line, exit now.
@@ -149,15 +152,19 @@ class LocalWorker:
     exposed: whether any of them is reachable from other machines.
   """
 
-  def __init__(self, *, loopback=True, log_path=None,
-               max_concurrent_computation_calls=-1, ready_timeout=60.0):
+  def __init__(self, *, loopback: bool = True, log_path: Optional[str] = None,
+               max_concurrent_computation_calls: int = -1,
+               ready_timeout: float = 60.0):
     self.port = portpicker.pick_unused_port()
     self.address = f"127.0.0.1:{self.port}"
     env = dict(os.environ)
-    shim, self.shim_problem = loopback_shim() if loopback else (None, None)
+    self.shim_problem: Optional[str] = None
+    shim = None
+    if loopback:
+      shim, self.shim_problem = loopback_shim()
     if shim:
       env["LD_PRELOAD"] = " ".join(filter(None, [shim, env.get("LD_PRELOAD")]))
-    log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # pylint: disable=consider-using-with
+    log: Any = open(log_path, "ab") if log_path else subprocess.DEVNULL  # pylint: disable=consider-using-with
     try:
       self.process = subprocess.Popen(  # pylint: disable=subprocess-popen-preexec-fn
           [WORKER_BINARY, f"--port={self.port}",
@@ -177,14 +184,15 @@ class LocalWorker:
     if self.exposed:
       _warn_exposed(self)
 
-  def alive(self):
+  def alive(self) -> bool:
     return self.process.poll() is None
 
-  def stop(self, timeout=10):
+  def stop(self, timeout: float = 10) -> None:
     stop_process(self.process, timeout)
 
 
-def wait_until_ready(address, timeout, process=None):
+def wait_until_ready(address: str, timeout: float,
+                     process: Optional[subprocess.Popen] = None) -> Any:
   """A gRPC stub for the worker at `address`, once it answers."""
   channel = grpc.insecure_channel(address, options=GRPC_OPTIONS)
   stub = tff.framework.RemoteExecutorGrpcStub(channel)
@@ -201,7 +209,8 @@ def wait_until_ready(address, timeout, process=None):
   return stub
 
 
-def executor_factory(stub, check_alive=None):
+def executor_factory(stub: Any,
+                     check_alive: Optional[Callable[[], None]] = None) -> Any:
   """TFF's executor factory over one worker's stub (what TFF's local context
   builds, minus starting and restarting the process)."""
 
@@ -218,20 +227,21 @@ def executor_factory(stub, check_alive=None):
   return tff.framework.ResourceManagingExecutorFactory(stack_fn)
 
 
-def _context_args(factory):
+def _context_args(factory: Any) -> dict[str, Any]:
   return dict(executor_fn=factory,
               compiler_fn=tff.backends.native.desugar_and_transform_to_native,
               transform_args=tff.tensorflow.transform_args,
               transform_result=tff.tensorflow.transform_result)
 
 
-def async_context(stub, check_alive=None):
+def async_context(stub: Any,
+                  check_alive: Optional[Callable[[], None]] = None) -> Any:
   """An asynchronous TFF context over one worker's stub."""
   return tff.framework.AsyncExecutionContext(
       **_context_args(executor_factory(stub, check_alive)))
 
 
-def _warn_exposed(worker):
+def _warn_exposed(worker: LocalWorker) -> None:
   global _exposure_warned
   if _exposure_warned:
     return
@@ -248,7 +258,7 @@ def _warn_exposed(worker):
       "=" * 78)
 
 
-def use_local_worker(**worker_args):
+def use_local_worker(**worker_args: Any) -> LocalWorker:
   """Starts a `LocalWorker` and makes it TFF's default context.
 
   Args:
@@ -260,7 +270,7 @@ def use_local_worker(**worker_args):
   """
   worker = LocalWorker(**worker_args)
 
-  def check_alive():
+  def check_alive() -> None:
     if not worker.alive():
       raise WorkerStoppedError(
           f"TFF's local worker (pid {worker.process.pid}) has stopped (exit "
@@ -274,19 +284,19 @@ def use_local_worker(**worker_args):
   return worker
 
 
-def mark_safe(context):
+def mark_safe(context: Any) -> Any:
   """Records that `context` was chosen on purpose (see ensure_local_worker)."""
   _contexts.add(context)
   return context
 
 
-def _is_tff_default(context):
+def _is_tff_default(context: Any) -> bool:
   factory = getattr(context, "executor_factory", None)
   stack_fn = getattr(factory, "_executor_stack_fn", None)
   return getattr(stack_fn, "__qualname__", "") == _TFF_LOCAL_STACK_FN
 
 
-def ensure_local_worker():
+def ensure_local_worker() -> Optional[LocalWorker]:
   """Installs `use_local_worker()` unless the current context is one made by
   tff_niid or set by the user: replaces only TFF's own import-time local
   context (whose worker listens on all interfaces)."""
@@ -296,7 +306,7 @@ def ensure_local_worker():
   return use_local_worker()
 
 
-def stop_process(process, timeout=10):
+def stop_process(process: subprocess.Popen, timeout: float = 10) -> None:
   """SIGINT (how TFF stops a worker), then SIGKILL after `timeout` seconds."""
   if process.poll() is None:
     process.send_signal(signal.SIGINT)
@@ -307,7 +317,7 @@ def stop_process(process, timeout=10):
       process.wait()
 
 
-def shutdown():
+def shutdown() -> None:
   """Stops every TFF worker of this process and drops the default context.
 
   Call `use_local_worker()` to run computations again in the same process.
@@ -319,14 +329,14 @@ def shutdown():
   gc.collect()
 
 
-def _refuse_to_start_worker():
+def _refuse_to_start_worker() -> Any:
   raise WorkerStoppedError("TFF's local worker was stopped by "
                            "tff_niid.runtime.shutdown(); call "
                            "runtime.use_local_worker() to run computations "
                            "again.")
 
 
-def _stop_tff_default_workers():
+def _stop_tff_default_workers() -> None:
   """Stops the worker of TFF's own local context, if anything used it, and
   keeps it from restarting.
 
@@ -345,12 +355,12 @@ def _stop_tff_default_workers():
         stop_process(process)
 
 
-def _exit_on_sigterm(signum, frame):
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
   del frame
   raise SystemExit(128 + signum)
 
 
-def install_cleanup():
+def install_cleanup() -> None:
   """For programs (not imported by the library): registers `shutdown` at exit
   and makes SIGTERM exit normally, so checkpoints and logs close. Idempotent.
 

@@ -16,17 +16,21 @@ bind-address flag): run such workers on a private network or firewall their
 ports (BUILD_NOTES.md, "Several workers").
 """
 
+from __future__ import annotations
+
 from tff_niid import _requires_tff  # pylint: disable=g-bad-import-order,unused-import
 
 import contextlib
 import os
+from typing import Any, Iterator, Optional, Sequence
 
 import tensorflow_federated as tff
 
 from tff_niid import runtime
 
 
-def start_local_workers(num_workers, *, log_dir=None):
+def start_local_workers(num_workers: int, *, log_dir: Optional[str] = None
+                        ) -> list[runtime.LocalWorker]:
   """Starts `num_workers` loopback-only `runtime.LocalWorker`s; their output
   goes to log_dir/ or nowhere (never to our stdout, which they would
   otherwise hold open)."""
@@ -39,7 +43,8 @@ def start_local_workers(num_workers, *, log_dir=None):
           for i in range(num_workers)]
 
 
-def remote_execution_context(addresses, *, ready_timeout=60.0):
+def remote_execution_context(addresses: Sequence[str], *,
+                             ready_timeout: float = 60.0) -> Any:
   """A mergeable execution context over workers at "host:port" addresses."""
   if not addresses:
     raise ValueError("need at least one worker address.")
@@ -49,7 +54,7 @@ def remote_execution_context(addresses, *, ready_timeout=60.0):
 
 
 @contextlib.contextmanager
-def use_workers(addresses):
+def use_workers(addresses: Sequence[str]) -> Iterator[None]:
   """Runs TFF computations on `addresses` inside the block.
 
   Afterwards the previous default context is current again. Workers started
@@ -64,7 +69,8 @@ def use_workers(addresses):
     tff.framework.set_default_context(previous)
 
 
-def parse_workers_flag(value, *, log_dir=None):
+def parse_workers_flag(value: Optional[str], *, log_dir: Optional[str] = None
+                       ) -> tuple[list[str], list[runtime.LocalWorker]]:
   """`local:N` or `host:port,host:port` -> (addresses, started LocalWorkers)."""
   value = (value or "").strip()
   if value.startswith("local:"):
