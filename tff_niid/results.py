@@ -255,3 +255,176 @@ def plot_curves(cells, path, title=None):
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)
+
+
+def read_flagfile(path):
+  """{flag name: [values]} of the `--name=value` lines of an absl flagfile.
+
+  Comment (#) and blank lines, and flags without a value (--flag, --noflag),
+  are skipped; a repeated flag keeps its values in order.
+  """
+  values = {}
+  with open(path) as f:
+    for line in f:
+      line = line.strip()
+      if line.startswith("--") and "=" in line:
+        name, _, value = line[2:].partition("=")
+        values.setdefault(name, []).append(value)
+  return values
+
+
+def grid_cells(grid_dir, grid_flags):
+  """Every cell of a grid, named as experiments/grid.py names them.
+
+  Args:
+    grid_dir: the grid's directory, `<root_output_dir>/<grid_name>`.
+    grid_flags: `read_flagfile` of the grid's flags (its config, or the
+      grid_flags.txt it wrote): --datasets, --partition=NAME=SPEC (repeated),
+      --algorithms and, if seeded, --seeds; --only_partitions is ignored
+      (every cell is listed, run or not).
+
+  Returns:
+    In grid.py's order, dicts with dataset, partition, spec, algorithm, seed
+    (None without --seeds), run_dir and run (`read_run`: no metrics for a cell
+    not run).
+  """
+  def listed(name):
+    return grid_flags[name][-1].split(",")  # the last value wins, as in absl
+  seeds = [int(s) for s in listed("seeds")] if "seeds" in grid_flags else [None]
+  partitions = [item.partition("=") for item in grid_flags.get("partition", [])]
+  cells = []
+  for seed in seeds:
+    for dataset in listed("datasets"):
+      for partition, _, spec in partitions:
+        for algorithm in listed("algorithms"):
+          name = f"{dataset}_{partition}_{algorithm}"
+          if seed is not None:
+            name += f"_s{seed}"
+          run_dir = os.path.join(grid_dir, name)
+          cells.append(dict(dataset=dataset, partition=partition, spec=spec,
+                            algorithm=algorithm, seed=seed, run_dir=run_dir,
+                            run=read_run(run_dir)))
+  return cells
+
+
+def keyed_values(items, parse):
+  """{(dataset, partition, algorithm): parse(VALUE)} of items
+  DATASET/PARTITION/ALGORITHM=VALUE (grid.py's --reference, --paper and
+  --reference_rounds). Raises ValueError on another form."""
+  values = {}
+  for item in items:
+    key, sep, value = item.partition("=")
+    parts = tuple(key.split("/"))
+    if not sep or len(parts) != 3:
+      raise ValueError(f"{item!r}: expected DATASET/PARTITION/ALGORITHM=VALUE")
+    values[parts] = parse(value)
+  return values
+
+
+def read_partition_summary(run_dir):
+  """{metric: value} of a run's partition_summary.txt (its `name value`
+  lines; {} without the file)."""
+  path = os.path.join(run_dir, "partition_summary.txt")
+  if not os.path.exists(path):
+    return {}
+  metrics = {}
+  with open(path) as f:
+    for line in f:
+      fields = line.split()
+      if len(fields) == 2:
+        try:
+          metrics[fields[0]] = float(fields[1])
+        except ValueError:
+          continue
+  return metrics
+
+
+def accuracy_at(rows, round_number):
+  """Test accuracy after `round_number`, or None if it was not evaluated."""
+  return dict(zip(*accuracy_curve(rows))).get(round_number)
+
+
+def first_round_at(rows, accuracy):
+  """The first evaluated round with test accuracy >= `accuracy`, or None."""
+  return next((r for r, a in zip(*accuracy_curve(rows)) if a >= accuracy),
+              None)
+
+
+def largest_drop(rows):
+  """(fall, round) of the largest fall of test accuracy from one evaluated
+  round to the next (round: the lower one); (0.0, None) if it never falls."""
+  rounds, accuracies = accuracy_curve(rows)
+  drop = (0.0, None)
+  for i in range(1, len(rounds)):
+    if accuracies[i - 1] - accuracies[i] > drop[0]:
+      drop = (accuracies[i - 1] - accuracies[i], rounds[i])
+  return drop
+
+
+def round_times(runs):
+  """Wall-clock time per round of `runs` (their metrics.csv round_seconds).
+
+  Returns {"runs": runs with a round, "rounds": their rounds, "median",
+  "p10", "p90": seconds per round (median; 10th and 90th percentiles, nearest
+  rank below), "hours": the sum over all rounds}, or None without rounds.
+  """
+  seconds = sorted(row["round_seconds"] for run in runs
+                   for row in run["metrics"])
+  if not seconds:
+    return None
+  def percentile(q):
+    return seconds[min(len(seconds) - 1, int(q * len(seconds)))]
+  return {"runs": sum(1 for run in runs if run["metrics"]),
+          "rounds": len(seconds), "median": statistics.median(seconds),
+          "p10": percentile(0.1), "p90": percentile(0.9),
+          "hours": sum(seconds) / 3600}
+
+
+def table(header, rows, left=1):
+  """A markdown table of strings: the first `left` columns left-aligned, the
+  others right-aligned."""
+  return "\n".join(
+      ["| " + " | ".join(header) + " |",
+       "|" + "|".join("---" if i < left else "---:"
+                      for i in range(len(header))) + "|"] +
+      ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def fill_generated(text, blocks):
+  """`text` with each generated block replaced by blocks[NAME].
+
+  A block is the lines between a line `<!-- generated:NAME -->` and the next
+  line `<!-- end generated:NAME -->`; the new content is put between them
+  with one blank line on either side. Everything outside the blocks is kept.
+
+  Raises:
+    ValueError: a marker without its partner, a block name with no entry in
+      `blocks`, or an entry of `blocks` with no block in `text`.
+  """
+  out = []
+  open_name = None
+  seen = []
+  for line in text.splitlines(keepends=True):
+    marker = line.strip()
+    if open_name is None:
+      out.append(line)
+      if marker.startswith("<!-- generated:") and marker.endswith("-->"):
+        open_name = marker[len("<!-- generated:"):-len("-->")].strip()
+        if open_name not in blocks:
+          raise ValueError(f"generated block {open_name!r} is not known; "
+                           f"known: {sorted(blocks)}")
+        if open_name in seen:
+          raise ValueError(f"generated block {open_name!r} appears twice")
+        seen.append(open_name)
+        out.append("\n" + blocks[open_name].strip("\n") + "\n\n")
+      elif marker.startswith("<!-- end generated:"):
+        raise ValueError(f"{marker} without its opening marker")
+    elif marker == f"<!-- end generated:{open_name} -->":
+      out.append(line)
+      open_name = None
+  if open_name is not None:
+    raise ValueError(f"generated block {open_name!r} is not closed")
+  missing = sorted(set(blocks) - set(seen))
+  if missing:
+    raise ValueError(f"no generated block for {missing}")
+  return "".join(out)

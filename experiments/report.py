@@ -1,0 +1,495 @@
+"""Regenerates the paper-results report from the committed run directories.
+
+  .venv/bin/python experiments/report.py          # rewrite the reports
+  .venv/bin/python experiments/report.py --check  # exit 1 if one is stale
+
+1. For every grid config in experiments/configs/ (a flagfile that sets
+   --grid_name), `experiments/grid.py --flagfile=<config>
+   --root_output_dir=experiments/results --report_only` rewrites
+   experiments/results/<grid_name>/results.md and accuracy_curves.png from
+   the committed cells (a cell not committed is listed as not run, or as to do
+   in a seeded grid's progress table).
+2. Every block of experiments/results/README.md between the lines
+   `<!-- generated:NAME -->` and `<!-- end generated:NAME -->` is rewritten
+   from the committed files `_blocks` names; the prose around them is kept.
+
+A grid made by an earlier version of a config keeps its committed report
+(experiments/results/niid_bench/ came from the niid_bench.cfg that now writes
+niid_bench_paper/); its README blocks read its cells and the grid_flags.txt it
+ran with.
+
+--check regenerates into a temporary copy of experiments/ and exits 1, naming
+the stale files, if README.md or a results.md would change or a plot is
+missing (plots are not compared byte for byte). Nothing here imports
+TensorFlow.
+"""
+
+from concurrent import futures
+import difflib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from absl import app
+from absl import flags
+
+from tff_niid import results
+
+_CHECK = flags.DEFINE_bool(
+    "check", False, "Write nothing; exit 1 if the committed README.md or a "
+    "results.md is not what this command would write.")
+
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_CONFIGS = os.path.join("experiments", "configs")
+_RESULTS = os.path.join("experiments", "results")
+_GRID = os.path.join("experiments", "grid.py")
+_README = os.path.join(_RESULTS, "README.md")
+_TEXT_OUTPUTS = ("README.md", "results.md")
+_PLOT = "accuracy_curves.png"
+
+# The 2NN rows of McMahan et al. were run as two train.py runs, into their own
+# directory (<partition>/), before the grid had the 2nn_E1_B10 variant.
+_SEPARATE_RUNS = {"2nn_E1_B10": "mcmahan2017_2nn_E1_B10"}
+_MCMAHAN_ROUNDS = (1, 10, 20, 30, 40, 60, 100, 200, 500, 900)
+_MCMAHAN_RATIOS = (  # label, numerator (partition, variant), denominator
+    ("2NN: pathological / IID", ("shards", "2nn_E1_B10"),
+     ("iid", "2nn_E1_B10")),
+    ("CNN, IID: E=1 / E=5", ("iid", "cnn_E1_B10"), ("iid", "cnn_E5_B10")),
+    ("CNN, IID: FedSGD / FedAvg E=1", ("iid", "cnn_fedsgd"),
+     ("iid", "cnn_E1_B10")),
+)
+# The algorithms of the superseded 10-round NIID-Bench grid: its
+# grid_flags.txt records only its last invocation's --algorithms=fedprox.
+_NIID_BENCH_ALGORITHMS = "fedavg,fedprox,fedavgm"
+# The FedProx cell run with TFF's build_weighted_fed_prox (its sign error).
+_TFF_FEDPROX = ("niid_bench_tff_fedprox", "mnist_c2_fedprox")
+
+
+def _percent(accuracy):
+  return "—" if accuracy is None else f"{100 * accuracy:.1f}"
+
+
+def _points(difference):
+  return "—" if difference is None else f"{100 * difference:+.1f}"
+
+
+def _minus(a, b):
+  return None if a is None or b is None else a - b
+
+
+def _final(run):
+  accuracies = results.accuracy_curve(run["metrics"])[1]
+  return accuracies[-1] if accuracies else None
+
+
+def _best(run):
+  """'acc (round)' of the first round with the highest test accuracy."""
+  rounds, accuracies = results.accuracy_curve(run["metrics"])
+  if not rounds:
+    return "—"
+  best = max(accuracies)
+  return f"{_percent(best)} ({rounds[accuracies.index(best)]})"
+
+
+def _fall(run):
+  fall, at = results.largest_drop(run["metrics"])
+  return "none" if at is None else f"{100 * fall:.2f} ({at})"
+
+
+def _grid_configs(root):
+  """[(config path relative to root, grid name)] of the grid configs."""
+  configs = []
+  for name in sorted(os.listdir(os.path.join(root, _CONFIGS))):
+    path = os.path.join(_CONFIGS, name)
+    if not name.endswith(".cfg"):
+      continue
+    grid = results.read_flagfile(os.path.join(root, path)).get("grid_name")
+    if grid:
+      configs.append((path, grid[-1]))
+  return configs
+
+
+def _write_grid_reports(root):
+  """Runs grid.py --report_only from `root` for every grid config."""
+  def report(config):
+    return subprocess.run(
+        [sys.executable, _GRID, f"--flagfile={config}",
+         f"--root_output_dir={_RESULTS}", "--report_only"],
+        cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        check=False)
+  configs = _grid_configs(root)
+  with futures.ThreadPoolExecutor(len(configs)) as pool:
+    runs = list(pool.map(report, [config for config, _ in configs]))
+  for (_, grid), run in zip(configs, runs):
+    if run.returncode:
+      sys.exit(f"{' '.join(run.args)} failed:\n{run.stdout}")
+    logs = os.path.join(root, _RESULTS, grid, "logs")
+    if not os.listdir(logs):  # grid.py makes it even when it runs nothing
+      os.rmdir(logs)
+
+
+def _config_cells(root, config_name):
+  """(config flags, every cell of its grid under experiments/results)."""
+  config = results.read_flagfile(os.path.join(root, _CONFIGS, config_name))
+  grid_dir = os.path.join(root, _RESULTS, config["grid_name"][-1])
+  return config, results.grid_cells(grid_dir, config)
+
+
+def _timing(root):
+  """Seconds per round of every committed run, per results directory."""
+  rows = []
+  results_dir = os.path.join(root, _RESULTS)
+  for grid in sorted(os.listdir(results_dir)):
+    grid_dir = os.path.join(results_dir, grid)
+    if not os.path.isdir(grid_dir):
+      continue
+    times = results.round_times(
+        [results.read_run(os.path.join(grid_dir, cell))
+         for cell in sorted(os.listdir(grid_dir))])
+    if times:
+      rows.append([f"[{grid}/]({grid}/)", str(times["runs"]),
+                   str(times["rounds"]), f"{times['median']:.1f}",
+                   f"{times['p10']:.1f}–{times['p90']:.1f}",
+                   f"{times['hours']:.1f}"])
+  return results.table(["directory", "runs", "rounds", "median s/round",
+                        "10th–90th percentile s/round", "hours, all rounds"],
+                       rows)
+
+
+def _mcmahan(root):
+  """(cells of mcmahan2017.cfg with the separate 2NN runs, their targets,
+  the paper's rounds to target as quoted in the config)."""
+  config, cells = _config_cells(root, "mcmahan2017.cfg")
+  for cell in cells:
+    if cell["algorithm"] in _SEPARATE_RUNS:
+      cell["run_dir"] = os.path.join(root, _RESULTS,
+                                     _SEPARATE_RUNS[cell["algorithm"]],
+                                     cell["partition"])
+      cell["run"] = results.read_run(cell["run_dir"])
+  targets = {}
+  for item in config["algorithm_flags"]:
+    variant, _, flag = item.partition("=")
+    name, _, value = flag.partition("=")
+    if name == "--target_accuracy":
+      targets[variant] = float(value)
+  return cells, targets, results.keyed_values(config["reference_rounds"], int)
+
+
+def _rounds_to_target(cell, targets):
+  """(rounds to the variant's target or None, last evaluated round or None
+  if not run)."""
+  rounds = results.accuracy_curve(cell["run"]["metrics"])[0]
+  if not rounds:
+    return None, None
+  return (results.first_round_at(cell["run"]["metrics"],
+                                 targets[cell["algorithm"]]), rounds[-1])
+
+
+def _mcmahan_rounds(root):
+  cells, targets, paper = _mcmahan(root)
+  rows = []
+  for cell in cells:
+    reached, run = _rounds_to_target(cell, targets)
+    ours = ("not run" if run is None else
+            f"not reached in {run}" if reached is None else str(reached))
+    reference = paper.get(("mnist", cell["partition"], cell["algorithm"]))
+    rows.append([cell["algorithm"], cell["partition"],
+                 _percent(targets[cell["algorithm"]]),
+                 "—" if reference is None else str(reference), ours,
+                 "—" if reached is None or reference is None
+                 else f"{reached / reference:.2f}",
+                 _percent(_final(cell["run"])), _best(cell["run"])])
+  return results.table(
+      ["variant", "partition", "target %", "paper: rounds (quoted)",
+       "here: rounds", "here / paper", "final acc %", "best acc % (round)"],
+      rows, left=2)
+
+
+def _mcmahan_ratios(root):
+  cells, targets, paper = _mcmahan(root)
+  by_key = {(c["partition"], c["algorithm"]): c for c in cells}
+  rows = []
+  for label, numerator, denominator in _MCMAHAN_RATIOS:
+    top = paper[("mnist",) + numerator]
+    bottom = paper[("mnist",) + denominator]
+    reached, run = _rounds_to_target(by_key[numerator], targets)
+    below, _ = _rounds_to_target(by_key[denominator], targets)
+    if run is None or below is None:
+      ours = "not run"
+    elif reached is None:
+      ours = f"> {run} / {below} = > {run / below:.1f}"
+    else:
+      ours = f"{reached} / {below} = {reached / below:.1f}"
+    rows.append([label, f"{top} / {bottom} = {top / bottom:.1f}", ours])
+  return results.table(["rounds to target", "paper (quoted)", "here"], rows)
+
+
+def _mcmahan_curves(root):
+  cells, _, _ = _mcmahan(root)
+  rows = []
+  for cell in cells:
+    metrics = cell["run"]["metrics"]
+    if not metrics:
+      continue
+    first = results.first_round_at(metrics, 0.97)
+    rows.append([cell["algorithm"], cell["partition"]] +
+                [_percent(results.accuracy_at(metrics, r))
+                 for r in _MCMAHAN_ROUNDS] +
+                ["—" if first is None else str(first), _best(cell["run"]),
+                 _fall(cell["run"])])
+  return results.table(
+      ["variant", "partition"] + [f"round {r}" for r in _MCMAHAN_ROUNDS] +
+      ["first round ≥ 97%", "best % (round)",
+       "largest fall, points (round)"], rows, left=2)
+
+
+def _niid_bench(root):
+  """(cells run, FedAvg references) of the superseded 10-round grid."""
+  grid_dir = os.path.join(root, _RESULTS, "niid_bench")
+  grid_flags = results.read_flagfile(os.path.join(grid_dir, "grid_flags.txt"))
+  grid_flags["algorithms"] = [_NIID_BENCH_ALGORITHMS]
+  cells = [c for c in results.grid_cells(grid_dir, grid_flags)
+           if c["run"]["metrics"]]
+  return cells, results.keyed_values(grid_flags["reference"],
+                                     lambda v: float(v) / 100)
+
+
+def _niid_bench_table(root):
+  return results.markdown_table(*_niid_bench(root))
+
+
+def _niid_bench_curves(root):
+  cells, _ = _niid_bench(root)
+  tff = dict(dataset="mnist", partition="c2",
+             algorithm="fedprox, TFF's builder",
+             run=results.read_run(os.path.join(root, _RESULTS, *_TFF_FEDPROX)))
+  fedavg_10 = {(c["dataset"], c["partition"]):
+               results.accuracy_at(c["run"]["metrics"], 10)
+               for c in cells if c["algorithm"] == "fedavg"}
+  rows = []
+  for cell in cells + [tff]:
+    rounds, accuracies = results.accuracy_curve(cell["run"]["metrics"])
+    at = dict(zip(rounds, accuracies))
+    later = [a for r, a in at.items() if r > 10]
+    last = [at[r] for r in range(41, 51) if r in at]
+    rows.append([cell["dataset"], cell["partition"], cell["algorithm"],
+                 str(rounds[-1])] +
+                [_percent(at.get(r)) for r in (1, 3, 10)] +
+                [_points(_minus(at.get(10), fedavg_10.get(
+                    (cell["dataset"], cell["partition"])))),
+                 _percent(at.get(50)), _best(cell["run"]),
+                 _percent(min(later) if later else None), _fall(cell["run"]),
+                 _percent(sum(last) / len(last) if len(last) == 10 else None)])
+  return results.table(
+      ["dataset", "partition", "algorithm", "rounds", "round 1", "round 3",
+       "round 10", "round 10 − FedAvg's", "round 50", "best % (round)",
+       "lowest after round 10", "largest fall, points (round)",
+       "mean of rounds 41–50"], rows, left=3)
+
+
+def _grid_report(grid):
+  """The body of a grid's results.md (no title or command line), headings
+  two levels down."""
+  def block(root):
+    with open(os.path.join(root, _RESULTS, grid, "results.md")) as f:
+      lines = f.read().splitlines()
+    return "\n".join("##" + line if line.startswith("#") else line
+                     for line in lines
+                     if not line.startswith(("# ", "Grid command:")))
+  return block
+
+
+def _fedprox_sign(root):
+  """fedprox_sign/output.txt without its command line."""
+  with open(os.path.join(root, _RESULTS, "fedprox_sign", "output.txt")) as f:
+    lines = f.read().splitlines()
+  return "\n".join(line for line in lines if not line.startswith("$ "))
+
+
+def _partitions(cells, metrics):
+  """One row per partition: its spec and `metrics` ((name, header) pairs)
+  from its cells' partition_summary.txt files, which must agree."""
+  rows = []
+  for partition, spec in dict((c["partition"], c["spec"])
+                              for c in cells).items():
+    values = {}
+    for cell in cells:
+      if cell["partition"] != partition:
+        continue
+      for name, value in results.read_partition_summary(
+          cell["run_dir"]).items():
+        if values.setdefault(name, value) != value:
+          raise ValueError(f"{cell['run_dir']}: {name} {value} differs from "
+                           f"{values[name]} in another cell of {partition}")
+    rows.append([partition, f"`{spec}`"] +
+                [f"{values[name]:.4f}" if name in values else "—"
+                 for name, _ in metrics])
+  return results.table(["partition", "spec"] + [h for _, h in metrics], rows,
+                       left=2)
+
+
+def _pivot(values, rows, columns, corner, fmt):
+  """A table of fmt(values.get((row, column)))."""
+  return results.table([corner] + list(columns),
+                       [[row] + [fmt(values.get((row, column)))
+                                 for column in columns] for row in rows])
+
+
+def _key_rules(root):
+  """(partitions, algorithms, {(partition, algorithm): final accuracy})."""
+  _, cells = _config_cells(root, "key_rules.cfg")
+  finals = {(c["partition"], c["algorithm"]): _final(c["run"]) for c in cells}
+  return (list(dict.fromkeys(c["partition"] for c in cells)),
+          list(dict.fromkeys(c["algorithm"] for c in cells)), finals)
+
+
+def _key_rules_partitions(root):
+  return _partitions(_config_cells(root, "key_rules.cfg")[1],
+                     [("js_mean", "mean JS divergence to the global label mix"),
+                      ("key_dispersion", "key dispersion")])
+
+
+def _key_rules_accuracy(root):
+  partitions, algorithms, finals = _key_rules(root)
+  return _pivot(finals, partitions, algorithms, "partition", _percent)
+
+
+def _key_rules_key_cost(root):
+  """Final accuracy with the key rule minus without it, per algorithm."""
+  partitions, algorithms, finals = _key_rules(root)
+  keyed = [p for p in partitions if "_" in p]
+  differences = {}
+  for partition in keyed:
+    base = partition.partition("_")[0]
+    for algorithm in algorithms:
+      differences[(f"{partition} − {base}", algorithm)] = _minus(
+          finals.get((partition, algorithm)), finals.get((base, algorithm)))
+  return _pivot(differences, [f"{p} − {p.partition('_')[0]}" for p in keyed],
+                algorithms, "points", _points)
+
+
+def _key_rules_vs_fedavg(root):
+  partitions, algorithms, finals = _key_rules(root)
+  others = [a for a in algorithms if a != "fedavg"]
+  differences = {(p, f"{a} − fedavg"): _minus(finals.get((p, a)),
+                                              finals.get((p, "fedavg")))
+                 for p in partitions for a in others}
+  return _pivot(differences, partitions, [f"{a} − fedavg" for a in others],
+                "partition", _points)
+
+
+def _label_noise(root):
+  """(bases, noise settings, {(base, setting): final accuracy}); partition
+  BASE_SETTING, or BASE for the clean one."""
+  _, cells = _config_cells(root, "label_noise.cfg")
+  finals = {}
+  for cell in cells:
+    base, _, setting = cell["partition"].partition("_")
+    finals[(base, setting or "clean")] = _final(cell["run"])
+  return (list(dict.fromkeys(b for b, _ in finals)),
+          list(dict.fromkeys(s for _, s in finals)), finals)
+
+
+def _label_noise_accuracy(root):
+  bases, settings, finals = _label_noise(root)
+  return _pivot(finals, bases, settings, "base partition", _percent)
+
+
+def _label_noise_differences(root):
+  """Each setting minus clean per base, and each base minus the first."""
+  bases, settings, finals = _label_noise(root)
+  differences = {}
+  labels = []
+  for base in bases:
+    labels.append(f"{base}: setting − clean")
+    for setting in settings:
+      differences[(labels[-1], setting)] = _minus(
+          finals.get((base, setting)), finals.get((base, "clean")))
+  for base in bases[1:]:
+    labels.append(f"{base} − {bases[0]}")
+    for setting in settings:
+      differences[(labels[-1], setting)] = _minus(
+          finals.get((base, setting)), finals.get((bases[0], setting)))
+  return _pivot(differences, labels, settings, "points", _points)
+
+
+def _blocks(root):
+  """{README block name: markdown} from the committed files under `root`."""
+  builders = {
+      "timing": _timing,
+      "mcmahan_rounds": _mcmahan_rounds,
+      "mcmahan_ratios": _mcmahan_ratios,
+      "mcmahan_curves": _mcmahan_curves,
+      "niid_bench_paper": _grid_report("niid_bench_paper"),
+      "niid_bench_table": _niid_bench_table,
+      "niid_bench_curves": _niid_bench_curves,
+      "fedprox_sign": _fedprox_sign,
+      "key_rules_partitions": _key_rules_partitions,
+      "key_rules_accuracy": _key_rules_accuracy,
+      "key_rules_key_cost": _key_rules_key_cost,
+      "key_rules_vs_fedavg": _key_rules_vs_fedavg,
+      "label_noise_accuracy": _label_noise_accuracy,
+      "label_noise_differences": _label_noise_differences,
+  }
+  return {name: build(root) for name, build in builders.items()}
+
+
+def _regenerate(root):
+  """Rewrites the grid reports and README blocks under `root`."""
+  _write_grid_reports(root)
+  readme = os.path.join(root, _README)
+  with open(readme) as f:
+    text = f.read()
+  text = results.fill_generated(text, _blocks(root))
+  with open(readme, "w") as f:
+    f.write(text)
+
+
+def _stale(copy):
+  """Outputs regenerated under `copy` that differ from the repository's:
+  text outputs by content (printing a diff), plots by existence."""
+  stale = []
+  for directory, _, names in os.walk(os.path.join(copy, _RESULTS)):
+    for name in names:
+      if name not in _TEXT_OUTPUTS + (_PLOT,):
+        continue
+      relative = os.path.relpath(os.path.join(directory, name), copy)
+      committed = os.path.join(_REPO, relative)
+      if not os.path.exists(committed):
+        stale.append(relative)
+      elif name in _TEXT_OUTPUTS:
+        with open(committed) as f, open(os.path.join(copy, relative)) as g:
+          diff = list(difflib.unified_diff(
+              f.read().splitlines(), g.read().splitlines(),
+              f"{relative} (now)", f"{relative} (regenerated)",
+              lineterm=""))
+        if diff:
+          stale.append(relative)
+          print("\n".join(diff[:40]))
+  return stale
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  if not _CHECK.value:
+    _regenerate(_REPO)
+    print(f"rewrote {_README} and the reports of "
+          f"{', '.join(grid for _, grid in _grid_configs(_REPO))}")
+    return
+  with tempfile.TemporaryDirectory() as copy:
+    shutil.copytree(os.path.join(_REPO, _CONFIGS), os.path.join(copy, _CONFIGS))
+    shutil.copytree(os.path.join(_REPO, _RESULTS), os.path.join(copy, _RESULTS))
+    shutil.copy(os.path.join(_REPO, _GRID), os.path.join(copy, _GRID))
+    _regenerate(copy)
+    stale = _stale(copy)
+  if stale:
+    sys.exit(f"stale (run .venv/bin/python experiments/report.py): "
+             f"{', '.join(stale)}")
+  print(f"{_README} and the grid reports are up to date")
+
+
+if __name__ == "__main__":
+  app.run(main)

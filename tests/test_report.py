@@ -1,0 +1,111 @@
+"""experiments/report.py: the committed results README and grid reports are
+what the report command writes from the committed runs; without TensorFlow."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tff_niid import results
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPORT = os.path.join(REPO, "experiments", "report.py")
+
+
+def test_committed_report_is_up_to_date(tmp_path):
+  # A tensorflow that cannot be imported: report.py and the grid.py it runs
+  # must not need it.
+  (tmp_path / "tensorflow").mkdir()
+  (tmp_path / "tensorflow" / "__init__.py").write_text(
+      "raise ImportError('the report must not import TensorFlow')\n")
+  env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+      [str(tmp_path)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+  run = subprocess.run([sys.executable, REPORT, "--check"], cwd=REPO, env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True, timeout=300, check=False)
+  assert run.returncode == 0, (
+      "experiments/results is stale: run .venv/bin/python "
+      f"experiments/report.py\n{run.stdout[-5000:]}")
+
+
+def test_fill_generated_rewrites_blocks_and_keeps_prose():
+  text = ("prose 1\n<!-- generated:a -->\nold\n<!-- end generated:a -->\n"
+          "prose 2\n<!-- generated:b -->\n<!-- end generated:b -->\n")
+  assert results.fill_generated(text, {"a": "| x |", "b": "new\n"}) == (
+      "prose 1\n<!-- generated:a -->\n\n| x |\n\n<!-- end generated:a -->\n"
+      "prose 2\n<!-- generated:b -->\n\nnew\n\n<!-- end generated:b -->\n")
+
+
+@pytest.mark.parametrize("text, blocks, message", [
+    ("<!-- generated:a -->\n", {"a": ""}, "not closed"),
+    ("<!-- end generated:a -->\n", {}, "without its opening"),
+    ("<!-- generated:a -->\n<!-- end generated:a -->\n", {}, "not known"),
+    ("", {"a": ""}, "no generated block"),
+    ("<!-- generated:a -->\n<!-- end generated:a -->\n" * 2, {"a": ""},
+     "twice"),
+])
+def test_fill_generated_rejects_unmatched_blocks(text, blocks, message):
+  with pytest.raises(ValueError, match=message):
+    results.fill_generated(text, blocks)
+
+
+def _write_run(run_dir, accuracies, seconds=2.0):
+  os.makedirs(run_dir)
+  with open(os.path.join(run_dir, "metrics.csv"), "w") as f:
+    f.write("round,round_seconds,test_accuracy\n")
+    for r, a in enumerate(accuracies, 1):
+      f.write(f"{r},{seconds},{a}\n")
+
+
+def test_grid_cells_follow_grid_py_names(tmp_path):
+  flagfile = tmp_path / "grid.cfg"
+  flagfile.write_text(
+      "# a grid\n--grid_name=g\n--datasets=mnist\n--partition=iid=iid\n"
+      "--partition=dir=dirichlet(alpha=0.5)\n--algorithms=fedavg\n"
+      "--algorithms=fedavg,fedprox\n--seeds=0,1\n--nosmoke\n")
+  flags = results.read_flagfile(flagfile)
+  assert flags["partition"] == ["iid=iid", "dir=dirichlet(alpha=0.5)"]
+  assert "nosmoke" not in flags
+  _write_run(tmp_path / "g" / "mnist_dir_fedprox_s1", [0.5, 0.6])
+  cells = results.grid_cells(str(tmp_path / "g"), flags)
+  assert [os.path.basename(c["run_dir"]) for c in cells] == [
+      f"mnist_{p}_{a}_s{s}" for s in (0, 1) for p in ("iid", "dir")
+      for a in ("fedavg", "fedprox")]
+  assert cells[-1]["spec"] == "dirichlet(alpha=0.5)"
+  assert [c for c in cells if c["run"]["metrics"]] == [cells[-1]]
+
+
+def test_curve_statistics():
+  rows = [{"round": float(r), "test_accuracy": a}
+          for r, a in enumerate([0.5, 0.9, 0.7, float("nan"), 0.95], 1)]
+  assert results.accuracy_at(rows, 2) == 0.9
+  assert results.accuracy_at(rows, 4) is None
+  assert results.first_round_at(rows, 0.9) == 2
+  assert results.first_round_at(rows, 0.99) is None
+  drop, at = results.largest_drop(rows)
+  assert (round(drop, 6), at) == (0.2, 3)
+  assert results.largest_drop(rows[:2]) == (0.0, None)
+
+
+def test_round_times_and_partition_summary(tmp_path):
+  _write_run(tmp_path / "a", [0.1] * 9, seconds=1.0)
+  _write_run(tmp_path / "b", [0.1], seconds=3600.0)
+  times = results.round_times(
+      [results.read_run(str(tmp_path / n)) for n in ("a", "b", "missing")])
+  assert times == {"runs": 2, "rounds": 10, "median": 1.0, "p10": 1.0,
+                   "p90": 3600.0, "hours": (9 + 3600) / 3600}
+  assert results.round_times([]) is None
+  (tmp_path / "a" / "partition_summary.txt").write_text(
+      "mnist: Partition(scheme='iid')\njs_mean                 0.0027\n"
+      "key_dispersion          0.0442\n")
+  assert results.read_partition_summary(str(tmp_path / "a")) == {
+      "js_mean": 0.0027, "key_dispersion": 0.0442}
+  assert results.read_partition_summary(str(tmp_path / "b")) == {}
+
+
+def test_keyed_values():
+  assert results.keyed_values(["mnist/iid/fedavg=99.1"], float) == {
+      ("mnist", "iid", "fedavg"): 99.1}
+  with pytest.raises(ValueError, match="DATASET/PARTITION/ALGORITHM"):
+    results.keyed_values(["mnist/iid=99.1"], float)
