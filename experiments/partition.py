@@ -105,9 +105,13 @@ def main(argv):
   out = _OUTPUT_DIR.value
   try:
     os.makedirs(out, exist_ok=True)
-    part_dir = part.save(os.path.join(out, "partition"))
+    # A re-run replaces its own earlier partition, as it does summary.txt and
+    # the plots; save refuses anything else at <output_dir>/partition.
+    part_dir = part.save(os.path.join(out, "partition"), overwrite=True)
   except OSError as e:
     raise app.UsageError(f"cannot write to {out}: {e.strerror}") from None
+  except ValueError as e:
+    raise app.UsageError(str(e)) from None
   table = partition_lib.metrics.format_table(
       partition_lib.metrics.summary(part, data.train_labels, key=key_values))
   with open(os.path.join(out, "summary.txt"), "w") as f:

@@ -1,5 +1,7 @@
 """Assertions every partition scheme's tests share (the common contract)."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -30,6 +32,9 @@ BAD_LABELS = [
     (np.zeros((3, 2), dtype=int), "1-D"),
     (np.array([], dtype=int), "empty"),
     (np.array([True, False]), "integers"),
+    # A stray huge id: refused at once, not looped over or allocated for.
+    (np.array([0, 1, 10**6]), "class id 1000000 but only 3 samples"),
+    (np.array([0, 1, 10**12]), "class id 1000000000000 but only 3 samples"),
 ]
 
 
@@ -57,3 +62,17 @@ def within_class_std_ratio(part, labels, key):
       num += len(sel) * key[sel].std()
       den += len(sel) * key[labels == c].std()
   return num / den
+
+
+def tree_snapshot(root):
+  """{path under root: file bytes, or None for a directory}: equal snapshots
+  mean nothing under root was added, removed or changed."""
+  found = {}
+  for directory, subdirs, names in os.walk(root):
+    for name in subdirs:
+      found[os.path.relpath(os.path.join(directory, name), root)] = None
+    for name in names:
+      path = os.path.join(directory, name)
+      with open(path, "rb") as f:
+        found[os.path.relpath(path, root)] = f.read()
+  return found

@@ -1,5 +1,7 @@
 """balanced_dirichlet: client-side Dirichlet mix with fixed sizes."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -67,3 +69,26 @@ def test_tiny_alpha_regressions(mnist_labels, num_clients, seed):
                                       seed=seed)
   assert_exact_cover(part, 60000)
   assert part.sizes.max() - part.sizes.min() <= 1
+
+
+@pytest.mark.parametrize("alpha", [1e-12, 1e-100, 1e-300])
+def test_extremely_small_alpha_finishes(mnist_labels, alpha):
+  # numpy's Dirichlet sampler ran for over 10 minutes at alpha <= 1e-12; the
+  # log-space draw of `dirichlet` takes milliseconds.
+  start = time.monotonic()
+  part = partition.balanced_dirichlet(mnist_labels, 100, alpha=alpha, seed=0)
+  assert time.monotonic() - start < 5
+  assert_exact_cover(part, 60000)
+  assert part.sizes.max() - part.sizes.min() <= 1
+  # One-hot mixes, spread wherever a class outgrows its clients: most of a
+  # client is one class (about 0.1 if IID).
+  counts = partition.metrics.label_counts(part, mnist_labels)
+  assert np.mean(counts.max(axis=1) / part.sizes) > 0.5
+
+
+@pytest.mark.parametrize("alpha", [5e-324, 1e301])
+def test_alpha_outside_float_range(mnist_labels, alpha):
+  with pytest.raises(ValueError, match="`alpha` must be between 1e-300 and "
+                     "1e[+]300; got .*: float64 Dirichlet draws overflow "
+                     "outside it."):
+    partition.balanced_dirichlet(mnist_labels, 10, alpha=alpha, seed=0)

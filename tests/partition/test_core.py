@@ -1,11 +1,13 @@
 """Partition value, save/load round trip and tampering."""
 
+import errno
 import json
 import os
 
 import numpy as np
 import pytest
 
+from partition_contract import tree_snapshot
 from tff_niid import partition
 from tff_niid.partition import core
 
@@ -24,7 +26,95 @@ def test_round_trip_keeps_everything(mnist_labels, tmp_path):
       part.scheme, part.params, part.seed, part.spec)
   manifest = json.load(open(os.path.join(path, "manifest.json")))
   assert manifest["tff_niid_version"] and manifest["labels_fingerprint"]
-  assert part.save(path) == path  # overwriting an existing save works
+
+
+def test_overwrite_replaces_only_a_saved_partition(tmp_path):
+  labels = np.arange(200) % 10
+  first, second = (partition.iid(labels, n, seed=0) for n in (4, 5))
+  path = first.save(str(tmp_path / "p"))
+  before = tree_snapshot(tmp_path)
+  with pytest.raises(ValueError, match=r"already holds a saved partition; "
+                     r"pass overwrite=True to replace it"):
+    second.save(path)
+  assert tree_snapshot(tmp_path) == before
+  assert second.save(path, overwrite=True) == path
+  assert len(partition.load(path)) == 5
+  # Nothing left beside it: the old files and the temporary directories go.
+  assert sorted(os.listdir(tmp_path)) == ["p"]
+  assert sorted(os.listdir(path)) == ["arrays.npz", "manifest.json"]
+  # A saved partition with anything else in it is not replaced.
+  (tmp_path / "p" / "notes.txt").write_text("mine")
+  before = tree_snapshot(tmp_path)
+  with pytest.raises(ValueError, match=r"non-empty directory \('arrays.npz', "
+                     r"'manifest.json', 'notes.txt'\) that is not a saved "
+                     "partition"):
+    first.save(path, overwrite=True)
+  assert tree_snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_save_never_deletes_what_it_did_not_write(tmp_path, monkeypatch,
+                                                  overwrite):
+  part = partition.iid(np.arange(100) % 10, 4, seed=0)
+  results = tmp_path / "results"
+  (results / "run1").mkdir(parents=True)
+  (results / "run1" / "metrics.csv").write_text("round,accuracy\n1,0.5\n")
+  (tmp_path / "a_file").write_text("data")
+  os.symlink(results, tmp_path / "link")
+  monkeypatch.chdir(results)
+  before = tree_snapshot(tmp_path)
+  for path, message in [
+      ("", "`path` must name a directory to save the partition to; got ''."),
+      (".", f"cannot save the partition to {results}: it is a non-empty "
+       "directory ('run1') that is not a saved partition, and saving could "
+       "delete its content; choose a new or empty directory."),
+      (str(results), "that is not a saved partition"),
+      (str(tmp_path / "a_file"), f"cannot save the partition to "
+       f"{tmp_path / 'a_file'}: it is a file, not a directory; choose a new "
+       "path."),
+      (str(tmp_path / "link"), "it is a symbolic link, not a directory"),
+  ]:
+    with pytest.raises(ValueError) as e:
+      part.save(path, overwrite=overwrite)
+    assert message in str(e.value)
+    assert tree_snapshot(tmp_path) == before
+
+
+def test_save_into_an_empty_directory(tmp_path):
+  (tmp_path / "empty").mkdir()
+  part = partition.iid(np.arange(100) % 10, 4, seed=0)
+  path = part.save(str(tmp_path / "empty"))
+  assert np.array_equal(partition.load(path).indices, part.indices)
+
+
+def test_failed_save_changes_nothing(tmp_path, monkeypatch):
+  labels = np.arange(100) % 10
+  old = partition.iid(labels, 4, seed=0)
+  path = old.save(str(tmp_path / "p"))
+  before = tree_snapshot(tmp_path)
+
+  def disk_full(*args, **kwargs):
+    del args, kwargs
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+  monkeypatch.setattr(np, "savez", disk_full)
+  new = partition.iid(labels, 5, seed=0)
+  for target, overwrite in ((path, True), (str(tmp_path / "q"), False)):
+    with pytest.raises(OSError, match=f"cannot save the partition to "
+                       f"{target}: No space left on device"):
+      new.save(target, overwrite=overwrite)
+    assert tree_snapshot(tmp_path) == before  # no half-written files
+
+
+def test_save_to_an_unwritable_place(tmp_path):
+  (tmp_path / "a_file").write_text("data")
+  before = tree_snapshot(tmp_path)
+  target = str(tmp_path / "a_file" / "p")
+  with pytest.raises(OSError) as e:
+    partition.iid(np.arange(100) % 10, 4, seed=0).save(target)
+  assert f"cannot save the partition to {target}: " in str(e.value)
+  assert "\n" not in str(e.value)
+  assert tree_snapshot(tmp_path) == before
 
 
 def test_load_against_other_dataset(mnist_labels, fashion_mnist, tmp_path):
@@ -75,6 +165,13 @@ def test_tampering_is_detected(mnist_labels, tmp_path):
   with pytest.raises(ValueError, match="indices"):
     partition.load(path)
 
+  path = part.save(str(tmp_path / "float_indices"))
+  _resave_arrays(path, indices=part.indices + 0.5, offsets=part.offsets)
+  with pytest.raises(ValueError, match=r"indices has shape \(100,\) and dtype "
+                     r"float64, but the manifest describes integers of shape "
+                     r"\(100,\)\."):
+    partition.load(path)
+
 
 def test_no_pickle_in_file(mnist_labels, tmp_path):
   part = partition.iid(mnist_labels[:50], 2, seed=0).replace(
@@ -92,3 +189,87 @@ def test_sequence_protocol(mnist_labels):
     part[5]
   owner = part.owner()
   assert np.array_equal(np.flatnonzero(owner == 2), np.sort(part[2]))
+
+
+@pytest.mark.parametrize("indices,offsets,reason", [
+    ([0, 1, 2, 3], [0, 2, 1, 4], "offsets are not a non-decreasing split"),
+    ([0, 1, 2, 3], [0, -9223372036854775807, 4], "non-decreasing"),
+    ([0, 1, 1, 3], [0, 2, 4], "1 sample(s) belong to more than one client "
+     "(e.g. sample 1)"),
+    ([0, 1, 2, 9], [0, 2, 4], "indices out of range [0, 4)"),
+    ([0, 1, 2, 3], [0, 0, 4], "a client has 0 samples, fewer than the 1 "
+     "promised"),
+])
+def test_every_constructed_partition_is_checked(indices, offsets, reason):
+  # What quantity_skew(sigma=800) once returned (sizes of -9.2e18) can no
+  # longer leave a scheme: make_partition checks every result.
+  with pytest.raises(AssertionError) as e:
+    core.make_partition(np.arange(4) % 2, indices, offsets, scheme="iid",
+                        params={}, seed=0)
+  assert str(e.value).startswith("internal error: iid built an invalid "
+                                 "partition (")
+  assert reason in str(e.value)
+
+
+def test_min_size_is_part_of_the_check():
+  with pytest.raises(AssertionError, match="a client has 1 samples, fewer "
+                     "than the 2 promised"):
+    core.make_partition(np.zeros(4, int), [0, 1, 2, 3], [0, 1, 4],
+                        scheme="dirichlet", params={}, seed=0, min_size=2)
+
+
+def _with_manifest(path, edit):
+  """A copy of the saved partition at `path` whose manifest.json is
+  `edit(manifest dict)` (bytes, or a dict dumped as JSON)."""
+  manifest_path = os.path.join(path, "manifest.json")
+  content = edit(json.load(open(manifest_path)))
+  if isinstance(content, dict):
+    content = json.dumps(content).encode()
+  with open(manifest_path, "wb") as f:
+    f.write(content)
+  return path
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda m: b"[1, 2]", "corrupt partition manifest {}: a JSON object is "
+     "needed; got list."),
+    (lambda m: b"\xff\xfe\x00 not text", "corrupt partition manifest {}: "
+     "'utf-8' codec can't decode byte 0xff in position 0"),
+    (lambda m: b'{"format_version": 1', "corrupt partition manifest {}: "
+     "Expecting"),
+    (lambda m: {**m, "num_samples": "100"}, "corrupt partition manifest {}: "
+     "'num_samples' has the wrong type ('100')."),
+    (lambda m: {**m, "disjoint": 1}, "'disjoint' has the wrong type (1)."),
+    (lambda m: {**m, "num_clients": True}, "'num_clients' has the wrong type"),
+    (lambda m: {**m, "params": None}, "'params' has the wrong type (None)."),
+    (lambda m: {**m, "num_clients": 0}, "'num_clients' must be >= 1; got 0."),
+    (lambda m: {k: v for k, v in m.items() if k != "scheme"},
+     "{} is not a complete partition manifest: ['scheme'] missing."),
+    (lambda m: {**m, "num_clients": 5}, "offsets has shape (5,) and dtype "
+     "int64, but the manifest describes integers of shape (6,)."),
+    (lambda m: {**m, "has_noisy_labels": True}, "its arrays ['indices', "
+     "'offsets'] are not the ['indices', 'noisy_labels', 'offsets'] its "
+     "manifest lists."),
+])
+def test_malformed_manifest_is_one_clear_line(tmp_path, edit, message):
+  path = partition.iid(np.arange(100) % 10, 4, seed=0).save(
+      str(tmp_path / "p"))
+  _with_manifest(path, edit)
+  before = tree_snapshot(tmp_path)
+  with pytest.raises(ValueError) as e:
+    partition.load(path)
+  assert message.format(os.path.join(path, "manifest.json")) in str(e.value)
+  assert "\n" not in str(e.value)
+  assert tree_snapshot(tmp_path) == before
+
+
+def test_huge_num_samples_in_manifest_allocates_nothing(tmp_path):
+  # 1e12 samples once meant a 7 TiB bincount in validate; the duplicate check
+  # now allocates per index, and the labels reveal the edit.
+  labels = np.arange(100) % 10
+  path = partition.iid(labels, 4, seed=0).save(str(tmp_path / "p"))
+  _with_manifest(path, lambda m: {**m, "num_samples": 10**12})
+  assert partition.load(path).num_samples == 10**12
+  with pytest.raises(ValueError, match=r"\(1000000000000 samples\) but the "
+                     r"given labels have .* \(100 samples\)"):
+    partition.load(path, labels=labels)

@@ -50,6 +50,23 @@ def test_bad_alpha(mnist_labels, alpha):
     partition.dirichlet(mnist_labels, 10, alpha=alpha, seed=0)
 
 
+@pytest.mark.parametrize("alpha,message", [
+    # 5e-324 tripped an internal assertion; 1e308 too (Gamma draws sum to inf).
+    (5e-324, "`alpha` must be between 1e-300 and 1e+300; got 5e-324: float64 "
+     "Dirichlet draws overflow outside it."),
+    (1e308, "`alpha` must be between 1e-300 and 1e+300; got 1e+308: float64 "
+     "Dirichlet draws overflow outside it."),
+    # A 400-digit integer raised OverflowError.
+    (10**400, "`alpha` is too large for a float; got 1000000000000000000000"
+     "000000000000000000... (401 characters)."),
+])
+def test_alpha_outside_float_range(alpha, message):
+  labels = np.arange(100) % 10
+  with pytest.raises(ValueError) as e:
+    partition.dirichlet(labels, 10, alpha=alpha, seed=0)
+  assert str(e.value) == message
+
+
 def test_bad_input(mnist_labels):
   assert_rejects_bad_labels(lambda y: partition.dirichlet(y, 1, alpha=1, seed=0))
   assert_rejects_bad_num_clients(

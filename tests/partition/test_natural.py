@@ -27,3 +27,13 @@ def test_string_ids(mnist_labels):
 def test_bad_ids(mnist_labels):
   with pytest.raises(ValueError, match="ids"):
     partition.natural(mnist_labels, np.zeros(10))
+
+
+@pytest.mark.parametrize("ids", [[None, 1, 2, 3], [1, None, "a", 2.0],
+                                 [{}, {}, {}, {}]])
+def test_ids_of_no_single_type(ids):
+  # These raised TypeError from inside np.unique.
+  with pytest.raises(ValueError) as e:
+    partition.natural(np.array([0, 1, 0, 1]), np.array(ids, dtype=object))
+  assert str(e.value) == ("`ids` must hold numbers or strings; got dtype "
+                          "object (None, or values of mixed types).")

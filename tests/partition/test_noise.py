@@ -61,6 +61,29 @@ def test_bad_arguments(mnist_labels, part):
       partition.label_noise(mnist_labels, part, seed=0, **kwargs)
 
 
+@pytest.mark.parametrize("num_classes", [5, 20, 2.5, True])
+def test_num_classes_must_match_the_labels(mnist_labels, part, num_classes):
+  # 5 folded classes together, 20 made labels 10..19, 2.5 drew from [1, 2.5).
+  with pytest.raises(ValueError) as e:
+    partition.label_noise(mnist_labels, part, rate=0.1, seed=0,
+                          num_classes=num_classes)
+  assert str(e.value) == (
+      f"`num_classes`={num_classes!r} does not match `labels`, whose class "
+      "ids run 0..9 (10 classes): flips choose among those; omit num_classes.")
+  given, default = (partition.label_noise(mnist_labels, part, rate=0.1, seed=0,
+                                          **kw)[0]
+                    for kw in (dict(num_classes=10), {}))
+  assert np.array_equal(given, default)
+
+
+@pytest.mark.parametrize("ramp", [0.3, (0.1,), (0.1, 0.2, 0.3), "ab"])
+def test_ramp_must_be_a_pair(mnist_labels, part, ramp):
+  with pytest.raises(ValueError) as e:
+    partition.label_noise(mnist_labels, part, ramp=ramp, seed=0)
+  assert str(e.value) == ("`ramp` must be a pair (low, high) of rates in "
+                          f"[0, 1]; got {ramp!r}.")
+
+
 def test_feature_noise_levels():
   np.testing.assert_allclose(partition.feature_noise_levels(5, 0.4),
                              [0, 0.1, 0.2, 0.3, 0.4])

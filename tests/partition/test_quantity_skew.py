@@ -1,6 +1,7 @@
 """quantity_skew: unequal sizes, IID labels."""
 
 import hashlib
+import time
 
 import numpy as np
 import pytest
@@ -116,3 +117,34 @@ def test_default_sizes_are_unchanged(make, digest):
   h = hashlib.sha256(part.indices.tobytes())
   h.update(part.offsets.tobytes())
   assert h.hexdigest()[:16] == digest
+
+
+def test_sigma_is_bounded():
+  # sigma=800 once overflowed the lognormal draws into sizes of -9.2e18.
+  for sigma in (800, 50.5, 1e300):
+    with pytest.raises(ValueError) as e:
+      partition.quantity_skew(LABELS, 10, sigma=sigma, seed=0)
+    assert str(e.value) == (f"`sigma` must be between 0 and 50; got {sigma!r}:"
+                            " lognormal draws overflow above it.")
+  part = partition.quantity_skew(LABELS, 10, sigma=50, seed=0)
+  assert_exact_cover(part, 6000)
+
+
+@pytest.mark.parametrize("alpha", [1e-12, 1e-100, 1e-300])
+def test_tiny_alpha_finishes_fast(alpha):
+  # numpy's Dirichlet sampler ran for over 10 minutes at alpha <= 1e-12.
+  start = time.monotonic()
+  part = partition.quantity_skew(LABELS, 100, alpha=alpha, min_size=5, seed=0)
+  assert_exact_cover(part, 6000)
+  assert part.sizes.max() == 6000 - 99 * 5  # one client holds the rest
+  with pytest.raises(ValueError, match="none of 1000 draws"):
+    partition.quantity_skew(LABELS, 100, alpha=alpha, seed=0,
+                            min_size_policy="resample")
+  assert time.monotonic() - start < 5
+
+
+@pytest.mark.parametrize("alpha", [5e-324, 1e-301, 1e301, 10**400])
+def test_alpha_outside_float_range(alpha):
+  with pytest.raises(ValueError, match="`alpha` (must be between 1e-300 and "
+                     "1e[+]300|is too large for a float)"):
+    partition.quantity_skew(LABELS, 10, alpha=alpha, seed=0)

@@ -1,5 +1,8 @@
 """Composition specs on real MNIST."""
 
+import json
+import re
+
 import numpy as np
 import pytest
 
@@ -97,7 +100,6 @@ def test_boolean_values():
 def test_dict_and_json_forms():
   canonical = spec.parse(FULL)
   assert spec.parse(canonical) == canonical
-  import json  # pylint: disable=g-import-not-at-top
   assert spec.parse(json.dumps(canonical)) == canonical
   assert spec.parse(spec.to_string(canonical)) == canonical
 
@@ -142,3 +144,89 @@ def test_resolve_errors(mnist):
   with pytest.raises(ValueError, match="min_size_policy.*'reserve'"):
     spec.resolve("quantity(alpha=0.5, min_size_policy=repair)", labels, 10,
                  seed=0)
+
+
+@pytest.mark.parametrize("text,message", [
+    # Values were spliced into the spec string: this became 90% label noise.
+    ('{"base": {"scheme": "dirichlet", "alpha": "0.1)+noise(rate=0.9"}}',
+     "dirichlet(...): cannot read value '0.1)+noise(rate=0.9'"),
+    # Unknown keys were dropped.
+    ('{"base": {"scheme": "dirichlet", "alpha": 0.1}, "nosie": {"rate": 0.2}}',
+     "spec has unknown component(s) ['nosie']; valid: ['base', "
+     "'feature_noise', 'key', 'noise', 'quantity']."),
+    ('{"base": {"scheme": "dirichlet", "alpha": 0.1, "beta": 2}}',
+     "dirichlet(...) has no parameter 'beta'; valid: ['alpha', 'min_size', "
+     "'self_balancing', 'min_size_policy']."),
+    ('{"base": {"scheme": "dirichlet", "alpha": 0.1, "alpha": 0.5}}',
+     "JSON spec gives ['alpha'] twice; give each key once."),
+    ('{"base": {"scheme": "dirichlet", "alpha": null}}',
+     "dirichlet(...): cannot read value None"),
+    ('{"base": {"scheme": "dirichlet"}}', "dirichlet(...) needs alpha."),
+    ('{"base": {"scheme": "dirchlet", "alpha": 1}}',
+     "spec base 'scheme' must be one of ['balanced_dirichlet', 'classes', "
+     "'dirichlet', 'iid', 'natural', 'quantity', 'shards']; got 'dirchlet'."),
+    ('{"base": "iid"}', "spec component 'base' must be an object of "
+     "parameters; got 'iid'."),
+    # A missing base raised KeyError.
+    ('{"noise": {"rate": 0.1}}', "spec has no 'base', e.g. {\"base\": "
+     "{\"scheme\": \"dirichlet\", \"alpha\": 0.5}}; schemes: "
+     "['balanced_dirichlet', 'classes', 'dirichlet', 'iid', 'natural', "
+     "'quantity', 'shards']."),
+    ('{"base": ', "spec is not valid JSON: Expecting value"),
+])
+def test_json_spec_is_checked_like_a_string(text, message):
+  with pytest.raises(ValueError) as e:
+    spec.parse(text)
+  assert message in str(e.value)
+
+
+@pytest.mark.parametrize("canonical,message", [
+    ({"base": {"scheme": "iid"}, "noise": {"rate": "0.1)+feature_noise(1"}},
+     "noise(...): cannot read value '0.1)+feature_noise(1'"),
+    ({"base": {"scheme": "iid"}, "noise": {"rate": 0.1, "rat": 0.2}},
+     "noise(...) has no parameter 'rat'"),
+    ({"noise": {"rate": 0.1}}, "spec has no 'base'"),
+])
+def test_dict_spec_is_checked_like_a_string(canonical, message):
+  with pytest.raises(ValueError, match=re.escape(message)):
+    spec.parse(canonical)
+
+
+def test_json_values_read_as_in_a_string():
+  text = ('{"base": {"scheme": "dirichlet", "alpha": "0.5"}, "key": '
+          '{"name": "ink"}, "noise": {"ramp": [0, "0.4"], "mode": "pair"}}')
+  assert spec.parse(text) == spec.parse(
+      "dirichlet(0.5)+key(ink)+noise(ramp=(0, 0.4), mode=pair)")
+
+
+@pytest.mark.parametrize("text", [
+    "dirichlet(alpha=0.1, alpha=0.5)", "dirichlet(0.1, alpha=0.5)",
+])
+def test_a_parameter_given_twice(text):
+  # The last one silently won.
+  with pytest.raises(ValueError) as e:
+    spec.parse(text)
+  assert str(e.value) == ("dirichlet(...) gives alpha twice; give each "
+                          "parameter once.")
+
+
+@pytest.mark.parametrize("base", ["iid", "quantity(sigma=1)",
+                                  "natural(ids=region)"])
+def test_key_with_a_base_that_ignores_it(base):
+  scheme = base.split("(")[0]
+  with pytest.raises(ValueError) as e:
+    spec.parse(f"{base}+key(ink)")
+  assert str(e.value) == (
+      "key(...) orders samples within each class, which only the label-skew "
+      "bases ['shards', 'classes', 'dirichlet', 'balanced_dirichlet'] take; "
+      f"{scheme} does not.")
+
+
+def test_400_digit_alpha():
+  # int(float('1' + 400 zeros)) raised OverflowError while parsing.
+  huge = "1" + "0" * 400
+  assert spec.parse(f"dirichlet({huge})")["base"]["alpha"] == 10**400
+  with pytest.raises(ValueError, match=r"`alpha` is too large for a float; "
+                     r"got 1000000000000000000000000000000000000000\.\.\. "
+                     r"\(401 characters\)\."):
+    spec.resolve(f"dirichlet({huge})", np.arange(100) % 10, 10, seed=0)

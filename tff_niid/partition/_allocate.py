@@ -220,7 +220,12 @@ def enforce_min_size(counts, min_size):
 
 def check_key(key, key_noise, num_samples):
   """Validates the optional key= / key_noise= pair of a label-skew scheme."""
-  if key is not None:
-    key = _checks.check_per_sample("key", key, num_samples)
   key_noise = _checks.check_fraction("key_noise", key_noise)
-  return key, key_noise
+  if key is None:
+    if key_noise:
+      raise ValueError(
+          f"`key_noise`={key_noise} needs a `key`: it mixes key order with "
+          "random order within classes, and without a key the order is "
+          "random already.")
+    return None, key_noise
+  return _checks.check_per_sample("key", key, num_samples), key_noise

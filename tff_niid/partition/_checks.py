@@ -10,9 +10,27 @@ import numbers
 
 import numpy as np
 
+# Class ids index per-class arrays and clients x classes matrices, so the work
+# grows with the largest id: one stray id of 1e9 would need terabytes. Ids are
+# accepted below the number of samples, or below this floor for short label
+# arrays (e.g. 100 samples of a 1000-class dataset).
+MIN_CLASS_ID_LIMIT = 1024
+
+
+def _short_repr(value, limit=40):
+  """repr(value), cut to `limit` characters (a 400-digit int stays readable)."""
+  text = repr(value)
+  if len(text) <= limit:
+    return text
+  return f"{text[:limit]}... ({len(text)} characters)"
+
 
 def check_labels(labels, name="labels"):
-  """Returns `(labels as int64 1-D array, num_classes)` or raises ValueError."""
+  """Returns `(labels as int64 1-D array, num_classes)` or raises ValueError.
+
+  num_classes is the largest id + 1, which must be below
+  max(len(labels), MIN_CLASS_ID_LIMIT).
+  """
   arr = np.asarray(labels)
   if arr.ndim != 1:
     raise ValueError(
@@ -24,11 +42,18 @@ def check_labels(labels, name="labels"):
         f"`{name}` must hold integers 0..K-1; got dtype {arr.dtype}. "
         "Map your classes to integer ids first (e.g. np.unique(y, "
         "return_inverse=True)[1]).")
-  low = arr.min()
+  low, high = arr.min(), arr.max()
   if low < 0:
     raise ValueError(
         f"`{name}` must be non-negative class ids 0..K-1; found {low}.")
-  return arr.astype(np.int64, copy=False), int(arr.max()) + 1
+  limit = max(arr.shape[0], MIN_CLASS_ID_LIMIT)
+  if high >= limit:
+    raise ValueError(
+        f"`{name}` has class id {high} but only {arr.shape[0]} samples; class "
+        f"ids must be below max(number of samples, {MIN_CLASS_ID_LIMIT}) = "
+        f"{limit} (work grows with the largest id). Map your classes to ids "
+        "0..K-1 first (np.unique(y, return_inverse=True)[1]).")
+  return arr.astype(np.int64, copy=False), int(high) + 1
 
 
 def check_num_clients(num_clients, num_samples):
@@ -44,22 +69,39 @@ def check_num_clients(num_clients, num_samples):
 
 
 def check_positive(name, value, *, integer=False, allow_zero=False):
-  """Checks a finite positive (or non-negative) number."""
+  """Checks a finite positive (or non-negative) number; returns int or float."""
   kind = "an integer" if integer else "a number"
-  if isinstance(value, bool) or not isinstance(value, numbers.Real):
-    raise ValueError(f"`{name}` must be {kind}; got {value!r}.")
-  if integer and not isinstance(value, numbers.Integral):
-    raise ValueError(f"`{name}` must be {kind}; got {value!r}.")
-  if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+  if (isinstance(value, bool) or not isinstance(value, numbers.Real) or
+      (integer and not isinstance(value, numbers.Integral))):
+    raise ValueError(f"`{name}` must be {kind}; got {_short_repr(value)}.")
+  try:
+    # Integers stay exact, whatever their size.
+    number = int(value) if integer else float(value)
+  except OverflowError:
+    raise ValueError(f"`{name}` is too large for a float; got "
+                     f"{_short_repr(value)}.") from None
+  if not math.isfinite(number) or number < 0 or (number == 0 and
+                                                 not allow_zero):
     bound = ">= 0" if allow_zero else "> 0"
-    raise ValueError(f"`{name}` must be finite and {bound}; got {value!r}.")
-  return int(value) if integer else float(value)
+    raise ValueError(
+        f"`{name}` must be finite and {bound}; got {_short_repr(value)}.")
+  return number
+
+
+def check_range(name, value, low, high, reason):
+  """Checks a positive number in [low, high]; `reason` says why the bounds."""
+  number = check_positive(name, value)
+  if not low <= number <= high:
+    raise ValueError(f"`{name}` must be between {low:g} and {high:g}; got "
+                     f"{_short_repr(value)}: {reason}.")
+  return number
 
 
 def check_fraction(name, value):
   if (isinstance(value, bool) or not isinstance(value, numbers.Real) or
       not 0.0 <= value <= 1.0):
-    raise ValueError(f"`{name}` must be a number in [0, 1]; got {value!r}.")
+    raise ValueError(
+        f"`{name}` must be a number in [0, 1]; got {_short_repr(value)}.")
   return float(value)
 
 
@@ -89,12 +131,19 @@ def check_seed(seed):
 
 
 def check_per_sample(name, values, num_samples):
-  """Checks a per-sample array (a key or ids) has one entry per label."""
+  """Checks a per-sample array (a key or ids): one number or one string per
+  label."""
   arr = np.asarray(values)
   if arr.ndim != 1 or arr.shape[0] != num_samples:
     raise ValueError(
         f"`{name}` must be a 1-D array with one entry per sample "
         f"({num_samples}); got shape {arr.shape}.")
+  # Sorting (np.unique, argsort) needs one comparable type: object arrays
+  # (None, mixed types) would fail deep inside numpy.
+  if arr.dtype.kind not in "biufUS":
+    raise ValueError(
+        f"`{name}` must hold numbers or strings; got dtype {arr.dtype} "
+        "(None, or values of mixed types).")
   if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
     raise ValueError(f"`{name}` contains NaN or infinite values.")
   return arr

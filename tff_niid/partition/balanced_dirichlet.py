@@ -5,6 +5,8 @@ import numpy as np
 from tff_niid.partition import _allocate
 from tff_niid.partition import _checks
 from tff_niid.partition import core
+from tff_niid.partition.dirichlet import check_alpha
+from tff_niid.partition.dirichlet import dirichlet_rows
 
 
 def _fill_in_order(amount, spare):
@@ -85,7 +87,7 @@ def balanced_dirichlet(labels, num_clients, *, alpha, seed, sizes=None,
   Args:
     labels: 1-D integer array of class ids 0..K-1.
     num_clients: number of clients.
-    alpha: Dirichlet concentration (> 0, finite).
+    alpha: Dirichlet concentration, in [1e-300, 1e300].
     seed: non-negative integer seed.
     sizes: optional int array, one size >= 1 per client, summing to
       len(labels).
@@ -94,7 +96,7 @@ def balanced_dirichlet(labels, num_clients, *, alpha, seed, sizes=None,
   labels, num_classes = _checks.check_labels(labels)
   n = labels.shape[0]
   num_clients = _checks.check_num_clients(num_clients, n)
-  alpha = _checks.check_positive("alpha", alpha)
+  alpha = check_alpha(alpha)
   seed = _checks.check_seed(seed)
   key, key_noise = _allocate.check_key(key, key_noise, n)
   size_rule = "equal" if sizes is None else "given"
@@ -110,7 +112,7 @@ def balanced_dirichlet(labels, num_clients, *, alpha, seed, sizes=None,
           f"`sizes` must be {num_clients} integers >= 1 summing to {n}; got "
           f"shape {sizes.shape}, sum {sizes.sum()}.")
   rng = np.random.default_rng(seed)
-  mix = rng.dirichlet(np.full(num_classes, alpha), size=num_clients)
+  mix = dirichlet_rows(rng, alpha, num_clients, num_classes)
   class_sizes = np.bincount(labels, minlength=num_classes)
   remaining = sizes.astype(np.int64).copy()
   counts = np.zeros((num_clients, num_classes), dtype=np.int64)

@@ -9,10 +9,13 @@ array of sample indices plus `offsets` (length num_clients + 1): client i holds
 On disk a partition is a directory with `arrays.npz` (loaded with
 `allow_pickle=False`) and `manifest.json` (scheme, params, seed, spec, package
 version, a fingerprint of the labels it was made from, and the SHA-256 of the
-arrays file so tampering or truncation is detected on load).
+arrays file so tampering or truncation is detected on load). `save` never
+deletes anything it did not write, and every Partition -- made by a scheme,
+`replace`d or loaded -- passes the same invariant check (`validate`).
 """
 
 import collections.abc
+import contextlib
 import hashlib
 import json
 import os
@@ -23,6 +26,7 @@ import numpy as np
 FORMAT_VERSION = 1
 _MANIFEST = "manifest.json"
 _ARRAYS = "arrays.npz"
+_SAVED_FILES = (_MANIFEST, _ARRAYS)
 
 
 def fingerprint(labels):
@@ -68,8 +72,7 @@ class Partition(collections.abc.Sequence):
 
   def __init__(self, indices, offsets, *, scheme, params, seed, num_samples,
                labels_fingerprint, disjoint=True, client_names=None,
-               noisy_labels=None, feature_noise=None, spec=None,
-               validate=True):
+               noisy_labels=None, feature_noise=None, spec=None):
     self.indices = np.asarray(indices, dtype=np.int64)
     self.offsets = np.asarray(offsets, dtype=np.int64)
     self.scheme = scheme
@@ -85,8 +88,7 @@ class Partition(collections.abc.Sequence):
     self.feature_noise = (None if feature_noise is None else
                           np.asarray(feature_noise, dtype=np.float64))
     self.spec = spec
-    if validate:
-      self.validate()
+    self.validate()
 
   # Sequence protocol.
   def __len__(self):
@@ -132,7 +134,8 @@ class Partition(collections.abc.Sequence):
             f"sizes min/max={sizes.min()}/{sizes.max()}, seed={self.seed})")
 
   def validate(self):
-    """Raises ValueError if the arrays are not a well-formed partition."""
+    """Raises ValueError if the arrays are not a well-formed partition (every
+    Partition is checked on construction)."""
     idx, off = self.indices, self.offsets
     if idx.ndim != 1 or off.ndim != 1 or off.shape[0] < 2:
       raise ValueError("partition arrays must be 1-D with >= 1 client.")
@@ -143,11 +146,11 @@ class Partition(collections.abc.Sequence):
       raise ValueError(
           f"partition indices out of range [0, {self.num_samples}).")
     if self.disjoint and idx.size:
-      counts = np.bincount(idx, minlength=self.num_samples)
-      if counts.max() > 1:
+      repeated = _repeated(idx, self.num_samples)
+      if repeated.size:
         raise ValueError(
-            f"partition is marked disjoint but {int((counts > 1).sum())} "
-            "sample(s) belong to more than one client.")
+            f"partition is marked disjoint but {repeated.size} sample(s) "
+            f"belong to more than one client (e.g. sample {repeated[0]}).")
     n = len(self)
     if self.client_names is not None and len(self.client_names) != n:
       raise ValueError("client_names must have one name per client.")
@@ -160,13 +163,14 @@ class Partition(collections.abc.Sequence):
 
   def check_labels(self, labels):
     """Raises ValueError unless `labels` is the array this was made from."""
-    got = fingerprint(labels)
-    if got != self.labels_fingerprint:
+    got, num_samples = fingerprint(labels), np.asarray(labels).shape[0]
+    # The sample count too: a manifest's num_samples may have been edited.
+    if got != self.labels_fingerprint or num_samples != self.num_samples:
       raise ValueError(
           f"this partition was made from labels with fingerprint "
           f"{self.labels_fingerprint} ({self.num_samples} samples) but the "
-          f"given labels have {got} ({np.asarray(labels).shape[0]} samples): "
-          "it belongs to another dataset or split.")
+          f"given labels have {got} ({num_samples} samples): it belongs to "
+          "another dataset or split.")
 
   def replace(self, **changes):
     """A copy with some fields replaced (e.g. noisy_labels, spec)."""
@@ -197,16 +201,54 @@ class Partition(collections.abc.Sequence):
         "has_feature_noise": self.feature_noise is not None,
     }
 
-  def save(self, path):
-    """Writes the partition to directory `path` (created; replaced whole).
+  def save(self, path, *, overwrite=False):
+    """Writes the partition to the directory `path`; deletes nothing else.
 
-    Files are written to a temporary directory first and renamed into place,
-    so an interrupted save never leaves a half-written partition.
+    `path` must not exist, or be an empty directory, or -- only with
+    `overwrite=True` -- hold a partition saved earlier (exactly the
+    manifest.json and arrays.npz `save` writes), which is then replaced.
+    Anything else at `path` (a file, a symbolic link, a directory with other
+    content such as a results tree or the current directory) is refused and
+    left untouched.
+
+    The files are written to a new directory beside `path` and renamed into
+    place, so `path` holds the old partition or the new one, never a mix, and
+    a failed save removes only the files it wrote.
+
+    Returns:
+      The absolute path written.
+
+    Raises:
+      ValueError: `path` is refused as above.
+      OSError: the directory cannot be written; the message names `path`.
     """
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+      raise ValueError(f"`path` must name a directory to save the partition "
+                       f"to; got {path!r}.")
     path = os.path.abspath(path)
     parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".partition-", dir=parent)
+    try:
+      replace = _holds_saved_partition(path, overwrite)
+      os.makedirs(parent, exist_ok=True)
+      new = tempfile.mkdtemp(prefix=".partition-", dir=parent)
+      try:
+        self._write_files(new)
+        if replace:
+          _swap_in(new, path, parent)
+        else:  # rename fails rather than replace a directory that has content
+          os.rename(new, path)
+      except BaseException:
+        with contextlib.suppress(OSError):
+          _remove_saved_files(new)
+        raise
+    except OSError as e:
+      where = f" ({e.filename})" if e.filename not in (None, path) else ""
+      raise OSError(e.errno, f"cannot save the partition to {path}: "
+                    f"{e.strerror or e}{where}") from None
+    return path
+
+  def _write_files(self, directory):
+    """Writes arrays.npz and manifest.json (with the arrays' SHA-256)."""
     arrays = {"indices": self.indices, "offsets": self.offsets}
     if self.client_names is not None:
       arrays["client_names"] = np.asarray(self.client_names, dtype=np.str_)
@@ -214,21 +256,62 @@ class Partition(collections.abc.Sequence):
       arrays["noisy_labels"] = self.noisy_labels
     if self.feature_noise is not None:
       arrays["feature_noise"] = self.feature_noise
-    arrays_path = os.path.join(tmp, _ARRAYS)
+    arrays_path = os.path.join(directory, _ARRAYS)
     np.savez(arrays_path, **arrays)
     manifest = self.manifest()
     manifest["arrays_sha256"] = _sha256_file(arrays_path)
-    with open(os.path.join(tmp, _MANIFEST), "w") as f:
+    with open(os.path.join(directory, _MANIFEST), "w") as f:
       json.dump(manifest, f, indent=2, sort_keys=True)
       f.write("\n")
-    if os.path.isdir(path):
-      old = tempfile.mkdtemp(prefix=".partition-old-", dir=parent)
-      os.rename(path, os.path.join(old, "p"))
-      os.rename(tmp, path)
-      _rmtree(old)
-    else:
-      os.rename(tmp, path)
-    return path
+
+
+def _holds_saved_partition(path, overwrite):
+  """Whether `save` replaces a partition saved at `path` (False: nothing or an
+  empty directory is there); ValueError if saving there could delete anything
+  `save` did not write."""
+  if not os.path.lexists(path):
+    return False
+  if os.path.islink(path) or not os.path.isdir(path):
+    kind = "a symbolic link" if os.path.islink(path) else "a file"
+    raise ValueError(f"cannot save the partition to {path}: it is {kind}, not "
+                     "a directory; choose a new path.")
+  entries = sorted(os.listdir(path))
+  if not entries:
+    return False
+  if entries != sorted(_SAVED_FILES):
+    shown = ", ".join(map(repr, entries[:3])) + (", ..." if len(entries) > 3
+                                                 else "")
+    raise ValueError(
+        f"cannot save the partition to {path}: it is a non-empty directory "
+        f"({shown}) that is not a saved partition, and saving could delete "
+        "its content; choose a new or empty directory.")
+  if not overwrite:
+    raise ValueError(f"{path} already holds a saved partition; pass "
+                     "overwrite=True to replace it, or choose a new path.")
+  return True
+
+
+def _swap_in(new, path, parent):
+  """Replaces the saved partition at `path` by the directory `new`."""
+  old = tempfile.mkdtemp(prefix=".partition-old-", dir=parent)
+  os.rename(path, old)  # onto the empty directory just made
+  try:
+    os.rename(new, path)
+  except OSError:
+    os.rename(old, path)  # the old partition back where it was
+    raise
+  # The new partition is in place; a leftover (if something was added to the
+  # old directory meanwhile) stays rather than being deleted unseen.
+  with contextlib.suppress(OSError):
+    _remove_saved_files(old)
+
+
+def _remove_saved_files(directory):
+  """Removes the files `save` writes, then `directory` if that emptied it."""
+  for name in _SAVED_FILES:
+    with contextlib.suppress(FileNotFoundError):
+      os.remove(os.path.join(directory, name))
+  os.rmdir(directory)
 
 
 def _sha256_file(path):
@@ -239,13 +322,87 @@ def _sha256_file(path):
   return h.hexdigest()
 
 
-def _rmtree(path):
-  import shutil  # pylint: disable=g-import-not-at-top
-  shutil.rmtree(path, ignore_errors=True)
+def _repeated(indices, num_samples):
+  """The distinct values occurring more than once in `indices` (in range
+  [0, num_samples)), sorted."""
+  if num_samples <= 2 * indices.shape[0]:
+    # One count per sample: fastest when the indices cover most samples, as
+    # every scheme's do.
+    return np.flatnonzero(np.bincount(indices) > 1)
+  # Memory per index, not per sample, when num_samples (e.g. read from a
+  # manifest) is far above the number of indices.
+  ordered = np.sort(indices)
+  return np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+
+
+# Every manifest field and its JSON type(s); `save` has always written all.
+_MANIFEST_TYPES = {
+    "format_version": int, "tff_niid_version": str, "scheme": str,
+    "params": dict, "seed": (int, type(None)), "spec": (str, type(None)),
+    "num_clients": int, "num_samples": int, "num_assigned": int,
+    "labels_fingerprint": str, "disjoint": bool, "has_client_names": bool,
+    "has_noisy_labels": bool, "has_feature_noise": bool,
+    "arrays_sha256": str,
+}
+
+
+def _read_manifest(manifest_path):
+  """The manifest as a dict with every field of the right type, or
+  ValueError naming the first problem."""
+  try:
+    with open(manifest_path, encoding="utf-8") as f:
+      manifest = json.load(f)
+  except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    raise ValueError(f"corrupt partition manifest {manifest_path}: {e}") from None
+  if not isinstance(manifest, dict):
+    raise ValueError(f"corrupt partition manifest {manifest_path}: a JSON "
+                     f"object is needed; got {type(manifest).__name__}.")
+  if manifest.get("format_version") != FORMAT_VERSION:
+    raise ValueError(
+        f"{manifest_path}: unsupported format_version "
+        f"{manifest.get('format_version')!r} (this tff_niid reads "
+        f"{FORMAT_VERSION}).")
+  missing = sorted(set(_MANIFEST_TYPES) - set(manifest))
+  if missing:
+    raise ValueError(f"{manifest_path} is not a complete partition manifest: "
+                     f"{missing} missing.")
+  for name, types in _MANIFEST_TYPES.items():
+    value = manifest[name]
+    # JSON true/false are Python bools, which are ints: not a count.
+    if not isinstance(value, types) or (
+        isinstance(value, bool) and types is not bool):
+      raise ValueError(f"corrupt partition manifest {manifest_path}: "
+                       f"{name!r} has the wrong type ({value!r}).")
+  for name in ("num_clients", "num_samples"):
+    if manifest[name] < 1:
+      raise ValueError(f"corrupt partition manifest {manifest_path}: "
+                       f"{name!r} must be >= 1; got {manifest[name]}.")
+  return manifest
+
+
+# Array content -> the numpy dtype kinds that hold it.
+_DTYPE_KINDS = {"integers": "iu", "floats": "f", "strings": "U"}
+
+
+def _expected_arrays(manifest):
+  """{array name: (shape, content)} the manifest describes."""
+  n_clients = manifest["num_clients"]
+  expected = {"indices": ((manifest["num_assigned"],), "integers"),
+              "offsets": ((n_clients + 1,), "integers")}
+  if manifest["has_client_names"]:
+    expected["client_names"] = ((n_clients,), "strings")
+  if manifest["has_noisy_labels"]:
+    expected["noisy_labels"] = ((manifest["num_samples"],), "integers")
+  if manifest["has_feature_noise"]:
+    expected["feature_noise"] = ((n_clients,), "floats")
+  return expected
 
 
 def load(path, *, labels=None):
   """Loads a partition saved with `Partition.save`.
+
+  The manifest is checked field by field, and the arrays against it, before
+  any array the size of the dataset is allocated.
 
   Args:
     path: the directory written by `save`.
@@ -253,25 +410,17 @@ def load(path, *, labels=None):
       match it (a partition of another dataset raises ValueError).
 
   Raises:
-    ValueError: missing/corrupt files, a checksum mismatch, indices out of
-      range or duplicated, or labels from another dataset.
+    ValueError: missing/corrupt files, a checksum mismatch, arrays that do not
+      match the manifest, indices out of range or duplicated, or labels from
+      another dataset.
   """
   manifest_path = os.path.join(path, _MANIFEST)
   arrays_path = os.path.join(path, _ARRAYS)
   for p in (manifest_path, arrays_path):
     if not os.path.isfile(p):
       raise ValueError(f"not a saved partition: {p} is missing.")
-  try:
-    with open(manifest_path) as f:
-      manifest = json.load(f)
-  except json.JSONDecodeError as e:
-    raise ValueError(f"corrupt partition manifest {manifest_path}: {e}") from None
-  if manifest.get("format_version") != FORMAT_VERSION:
-    raise ValueError(
-        f"{manifest_path}: unsupported format_version "
-        f"{manifest.get('format_version')!r} (this tff_niid reads "
-        f"{FORMAT_VERSION}).")
-  if _sha256_file(arrays_path) != manifest.get("arrays_sha256"):
+  manifest = _read_manifest(manifest_path)
+  if _sha256_file(arrays_path) != manifest["arrays_sha256"]:
     raise ValueError(
         f"{arrays_path} does not match the checksum in its manifest: the file "
         "was modified or truncated after it was saved.")
@@ -280,12 +429,18 @@ def load(path, *, labels=None):
       arrays = {k: data[k] for k in data.files}
   except (ValueError, OSError) as e:
     raise ValueError(f"cannot read {arrays_path}: {e}") from None
-  missing = ({"indices", "offsets"} - set(arrays)) | (
-      {"scheme", "params", "seed", "num_samples", "labels_fingerprint",
-       "disjoint"} - set(manifest))
-  if missing:
-    raise ValueError(f"{path} is not a complete saved partition: "
-                     f"{sorted(missing)} missing.")
+  expected = _expected_arrays(manifest)
+  if set(arrays) != set(expected):
+    raise ValueError(f"{path} is not a complete saved partition: its arrays "
+                     f"{sorted(arrays)} are not the {sorted(expected)} its "
+                     "manifest lists.")
+  for name, (shape, content) in expected.items():
+    array = arrays[name]
+    if array.shape != shape or array.dtype.kind not in _DTYPE_KINDS[content]:
+      raise ValueError(
+          f"{arrays_path}: {name} has shape {array.shape} and dtype "
+          f"{array.dtype}, but the manifest describes {content} of shape "
+          f"{shape}.")
   part = Partition(
       arrays["indices"], arrays["offsets"],
       scheme=manifest["scheme"], params=manifest["params"],
@@ -296,19 +451,30 @@ def load(path, *, labels=None):
                     if "client_names" in arrays else None),
       noisy_labels=arrays.get("noisy_labels"),
       feature_noise=arrays.get("feature_noise"),
-      spec=manifest.get("spec"))
+      spec=manifest["spec"])
   if labels is not None:
     part.check_labels(labels)
   return part
 
 
-def make_partition(labels, indices, offsets, *, scheme, params, seed, **extra):
+def make_partition(labels, indices, offsets, *, scheme, params, seed,
+                   min_size=1, **extra):
   """Wraps a scheme's output with its provenance (used by every scheme).
 
-  Schemes build valid partitions by construction (their tests check cover and
-  ranges), so the O(N) `validate` is skipped here; `load` always validates.
+  Every result passes one invariant check, `Partition.validate` (indices in
+  range, no sample twice, offsets a non-decreasing split), plus every client
+  holding >= `min_size` samples (each scheme promises no empty client, some
+  a larger minimum). A scheme that fails it has a bug: AssertionError, never
+  a partition returned quietly wrong.
   """
-  return Partition(indices, offsets, scheme=scheme, params=params, seed=seed,
-                   num_samples=labels.shape[0],
-                   labels_fingerprint=fingerprint(labels), validate=False,
-                   **extra)
+  try:
+    part = Partition(indices, offsets, scheme=scheme, params=params,
+                     seed=seed, num_samples=labels.shape[0],
+                     labels_fingerprint=fingerprint(labels), **extra)
+    if part.sizes.min() < min_size:
+      raise ValueError(f"a client has {part.sizes.min()} samples, fewer than "
+                       f"the {min_size} promised")
+  except ValueError as e:
+    raise AssertionError(f"internal error: {scheme} built an invalid "
+                         f"partition ({e}); please report the call.") from e
+  return part

@@ -30,8 +30,9 @@ def _client_rates(num_clients, rate, rates, ramp):
       raise ValueError(f"`rates` needs one rate per client ({num_clients}); "
                        f"got shape {values.shape}.")
   else:
-    if len(ramp) != 2:
-      raise ValueError(f"`ramp` must be (low, high); got {ramp!r}.")
+    if np.ndim(ramp) != 1 or len(ramp) != 2:
+      raise ValueError(f"`ramp` must be a pair (low, high) of rates in [0, 1]; "
+                       f"got {ramp!r}.")
     low, high = (_checks.check_fraction("ramp", v) for v in ramp)
     values = np.linspace(low, high, num_clients)
   if np.any(~np.isfinite(values)) or values.min() < 0 or values.max() > 1:
@@ -52,7 +53,9 @@ def label_noise(labels, partition, *, rate=None, rates=None, ramp=None,
       round(noisy_clients * num_clients) clients (fixed by `seed`) gets its
       rate, the others stay clean (FedCorr's fraction of noisy clients).
     mode: "symmetric" or "pair".
-    num_classes: K (default: max label + 1).
+    num_classes: optional check: if given, must be max label + 1, the number
+      of classes flips choose from (another K would make labels of classes
+      the data does not have, or fold classes together).
     seed: non-negative integer seed.
 
   Returns:
@@ -65,8 +68,13 @@ def label_noise(labels, partition, *, rate=None, rates=None, ramp=None,
     raise ValueError("label_noise needs a disjoint partition.")
   if mode not in MODES:
     raise ValueError(f"unknown noise mode {mode!r}; choose one of {MODES}.")
-  num_classes = num_classes or k
-  if num_classes < 2:
+  if num_classes is not None and (isinstance(num_classes, bool) or
+                                  num_classes != k):
+    raise ValueError(
+        f"`num_classes`={num_classes!r} does not match `labels`, whose class "
+        f"ids run 0..{k - 1} ({k} classes): flips choose among those; omit "
+        "num_classes.")
+  if k < 2:
     raise ValueError("label noise needs at least 2 classes.")
   seed = _checks.check_seed(seed)
   client_rates = _client_rates(len(partition), rate, rates, ramp)
@@ -90,10 +98,10 @@ def label_noise(labels, partition, *, rate=None, rates=None, ramp=None,
   chosen = partition.indices[rank < num_flips[owner]]
   noisy = labels.copy()
   if mode == "pair":
-    noisy[chosen] = (labels[chosen] + 1) % num_classes
+    noisy[chosen] = (labels[chosen] + 1) % k
   else:  # a uniformly random other class
-    shift = rng.integers(1, num_classes, size=chosen.shape[0])
-    noisy[chosen] = (labels[chosen] + shift) % num_classes
+    shift = rng.integers(1, k, size=chosen.shape[0])
+    noisy[chosen] = (labels[chosen] + shift) % k
   flipped = np.zeros(labels.shape[0], dtype=bool)
   flipped[chosen] = True
   return noisy, flipped

@@ -5,18 +5,26 @@ import numpy as np
 from tff_niid.partition import _allocate
 from tff_niid.partition import _checks
 from tff_niid.partition import core
+from tff_niid.partition.dirichlet import check_alpha
+from tff_niid.partition.dirichlet import dirichlet_rows
 
 
 MIN_SIZE_POLICIES = ("reserve", "resample")
+
+# Lognormal weights exp(sigma * z) overflow float64, once summed over clients,
+# when sigma * z nears 709 - log(num_clients); z stays below ~7 in 1e11
+# standard normal draws, so this bound keeps a wide margin.
+MAX_SIGMA = 50.0
 
 
 def quantity_sizes(num_samples, num_clients, *, alpha=None, sigma=None,
                    min_size=1, min_size_policy="reserve", rng):
   """Client sizes summing to `num_samples`, each >= min_size.
 
-  Exactly one of: `alpha` -> shares ~ Dir(alpha) (NIID-Bench
-  `iid-diff-quantity`); `sigma` -> shares proportional to lognormal(0, sigma)
-  draws (unbalanced clients as in FedLab / LEAF-style simulations).
+  Exactly one of: `alpha` in [1e-300, 1e300] -> shares ~ Dir(alpha)
+  (NIID-Bench `iid-diff-quantity`); `sigma` in (0, MAX_SIGMA = 50] -> shares
+  proportional to lognormal(0, sigma) draws (unbalanced clients as in FedLab /
+  LEAF-style simulations).
 
   `min_size_policy` decides how `min_size` is met, and so the distribution:
 
@@ -40,10 +48,11 @@ def quantity_sizes(num_samples, num_clients, *, alpha=None, sigma=None,
         f"`min_size`={min_size} cannot be met: {num_clients} clients x "
         f"{min_size} > {num_samples} samples.")
   if alpha is not None:
-    alpha = _checks.check_positive("alpha", alpha)
-    draw_shares = lambda: rng.dirichlet(np.full(num_clients, alpha))
+    alpha = check_alpha(alpha)
+    draw_shares = lambda: dirichlet_rows(rng, alpha, 1, num_clients)[0]
   else:
-    sigma = _checks.check_positive("sigma", sigma)
+    sigma = _checks.check_range("sigma", sigma, 0.0, MAX_SIGMA,
+                                "lognormal draws overflow above it")
     draw_shares = lambda: rng.lognormal(0.0, sigma, size=num_clients)
   if min_size_policy == "reserve":
     return min_size + _allocate.split_total(
@@ -85,4 +94,4 @@ def quantity_skew(labels, num_clients, *, alpha=None, sigma=None, seed,
   params = {"num_clients": num_clients, "alpha": alpha, "sigma": sigma,
             "min_size": min_size, "min_size_policy": min_size_policy}
   return core.make_partition(labels, indices, offsets, scheme="quantity_skew",
-                             params=params, seed=seed)
+                             params=params, seed=seed, min_size=min_size)

@@ -23,15 +23,17 @@ and optional *modifiers* (each at most once):
                              from quantity skew, client-side Dirichlet label
                              mix (`balanced_dirichlet(sizes=...)`)
   key(NAME, noise=0)         within-class order by an image attribute (ink,
-                             slant, width) or a user array in `keys`
+                             slant, width) or a user array in `keys`; only
+                             with shards, classes, dirichlet or
+                             balanced_dirichlet (the others take no key)
   noise(rate= | ramp=(lo,hi), mode=symmetric|pair, noisy_clients=1)
                              per-client label noise, on a random fraction
                              `noisy_clients` of the clients
   feature_noise(sigma=)      NIID-Bench feature-noise levels
 
 Values are numbers, `true`/`false`, bare words (names, modes) or `(a, b)`
-tuples. NIID-Bench's schemes (Li et al. 2022, utils.py `partition_data`;
-beta=0.5, noise=0.1) have the same distribution as:
+tuples; each parameter at most once. NIID-Bench's schemes (Li et al. 2022,
+utils.py `partition_data`; beta=0.5, noise=0.1) have the same distribution as:
   noniid-labeldir    dirichlet(alpha=0.5, min_size=10, self_balancing=true,
                                min_size_policy=resample)
   noniid-#label1..3  classes(k=1) .. classes(k=3)   (num_clients >= K)
@@ -47,7 +49,10 @@ The dict form is what `parse` returns, e.g.
    "quantity": {"sigma": 1.0}, "key": {"name": "slant", "noise": 0.2},
    "noise": {"rate": 0.2, "mode": "pair"}, "feature_noise": {"sigma": 0.5}}
 and `to_string` turns it back into the canonical string recorded in the
-partition's manifest.
+partition's manifest. A dict or JSON spec is checked as strictly as a string:
+unknown components or parameters, a key given twice and values other than
+numbers, booleans, bare words (or spec text for one, e.g. "0.5") and lists
+are refused.
 """
 
 import json
@@ -83,6 +88,8 @@ _MODIFIERS = {
     "noise": (("rate", "ramp", "mode", "noisy_clients"), (), None),
     "feature_noise": (("sigma",), ("sigma",), "sigma"),
 }
+# The bases that take `key=` (the label-skew schemes).
+_KEYED_BASES = ("shards", "classes", "dirichlet", "balanced_dirichlet")
 _COMPONENT = re.compile(r"\s*([a-z_]+)\s*(?:\((.*?)\))?\s*$", re.S)
 
 
@@ -92,13 +99,29 @@ def _value(text):
     return [_value(t) for t in text[1:-1].split(",")]
   if text.lower() in ("true", "false"):
     return text.lower() == "true"
+  if re.fullmatch(r"[-+]?\d+", text):
+    return int(text)  # exact, however many digits
   try:
-    number = float(text)
+    return float(text)
   except ValueError:
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", text):
       raise ValueError(f"cannot read value {text!r}") from None
     return text
-  return int(number) if re.fullmatch(r"[-+]?\d+", text) else number
+
+
+def _json_value(value):
+  """A value of the dict/JSON form, read by the rules of the string form:
+  numbers, booleans, strings as spec text (a bare word, or e.g. "0.1"), lists
+  for tuples; anything else (null, objects, spec text such as
+  "0.1)+noise(rate=0.9") is refused."""
+  if isinstance(value, str):
+    return _value(value)
+  if isinstance(value, (bool, int, float)):
+    return value
+  if isinstance(value, list) and not any(isinstance(v, (list, dict))
+                                         for v in value):
+    return [_json_value(v) for v in value]
+  raise ValueError(f"cannot read value {value!r}")
 
 
 def _split_top(text, sep):
@@ -115,14 +138,33 @@ def _split_top(text, sep):
   return parts
 
 
+def _checked_params(name, raw_params, table, read):
+  """`name`'s parameters with values read by `read`, or ValueError for an
+  unknown or missing parameter or an unreadable value."""
+  allowed, required, _ = table[name]
+  params = {}
+  for k, v in raw_params.items():
+    if k not in allowed:
+      raise ValueError(f"{name}(...) has no parameter {k!r}; valid: "
+                       f"{list(allowed) or 'none'}.")
+    try:
+      params[k] = read(v)
+    except ValueError as e:
+      raise ValueError(f"{name}(...): {e}") from None
+  missing = [k for k in required if k not in params]
+  if missing:
+    raise ValueError(f"{name}(...) needs {', '.join(missing)}.")
+  return params
+
+
 def _parse_component(text, table, where):
   match = _COMPONENT.match(text)
   if not match:
     raise ValueError(f"spec component {where} {text.strip()!r} is not "
                      "'name' or 'name(arg=value, ...)'.")
   name, body = match.group(1), match.group(2) or ""
-  allowed, required, positional = table[name]
-  params = {}
+  allowed, _, positional = table[name]
+  raw_params = {}
   for i, arg in enumerate(a for a in _split_top(body, ",") if a.strip()):
     if "=" in arg:
       k, v = arg.split("=", 1)
@@ -132,27 +174,14 @@ def _parse_component(text, table, where):
     else:
       raise ValueError(f"{name}(...): argument {arg.strip()!r} needs a name "
                        f"(one of {list(allowed)}).")
-    if k not in allowed:
-      raise ValueError(f"{name}(...) has no parameter {k!r}; valid: "
-                       f"{list(allowed) or 'none'}.")
-    try:
-      params[k] = _value(v)
-    except ValueError as e:
-      raise ValueError(f"{name}(...): {e}") from None
-  missing = [k for k in required if k not in params]
-  if missing:
-    raise ValueError(f"{name}(...) needs {', '.join(missing)}.")
-  return name, params
+    if k in raw_params:
+      raise ValueError(f"{name}(...) gives {k} twice; give each parameter "
+                       "once.")
+    raw_params[k] = v
+  return name, _checked_params(name, raw_params, table, _value)
 
 
-def parse(spec):
-  """Canonical dict form of a spec string, dict or JSON string."""
-  if isinstance(spec, dict):
-    spec = to_string(spec)
-  elif isinstance(spec, str) and spec.strip().startswith("{"):
-    spec = to_string(json.loads(spec))
-  if not isinstance(spec, str) or not spec.strip():
-    raise ValueError("a partition spec must be a non-empty string or dict.")
+def _parse_string(spec):
   parts = _split_top(spec, "+")
   if any(p.count("(") != p.count(")") for p in parts):
     raise ValueError(f"unbalanced parentheses in spec {spec!r}.")
@@ -177,19 +206,85 @@ def parse(spec):
   if "base" not in result:
     raise ValueError(f"spec {spec!r} has no base scheme; start with one of "
                      f"{sorted(_BASES)}.")
-  if "quantity" in result and result["base"]["scheme"] not in (
+  return result
+
+
+def _parse_dict(spec):
+  """The dict/JSON form, checked as strictly as a string spec."""
+  unknown = sorted(set(spec) - {"base"} - set(_MODIFIERS))
+  if unknown:
+    raise ValueError(f"spec has unknown component(s) {unknown}; valid: "
+                     f"{['base'] + sorted(_MODIFIERS)}.")
+  if "base" not in spec:
+    raise ValueError(
+        "spec has no 'base', e.g. {\"base\": {\"scheme\": \"dirichlet\", "
+        f"\"alpha\": 0.5}}}}; schemes: {sorted(_BASES)}.")
+  result = {}
+  for component, raw_params in spec.items():
+    if not isinstance(raw_params, dict):
+      raise ValueError(f"spec component {component!r} must be an object of "
+                       f"parameters; got {raw_params!r}.")
+    if component == "base":
+      raw_params = dict(raw_params)
+      scheme = raw_params.pop("scheme", None)
+      if not isinstance(scheme, str) or scheme not in _BASES:
+        raise ValueError(f"spec base 'scheme' must be one of "
+                         f"{sorted(_BASES)}; got {scheme!r}.")
+      result["base"] = {"scheme": scheme, **_checked_params(
+          scheme, raw_params, _BASES, _json_value)}
+    else:
+      result[component] = _checked_params(component, raw_params, _MODIFIERS,
+                                           _json_value)
+  return result
+
+
+def _unique_keys(pairs):
+  """A JSON object's dict; ValueError if it has a key twice (json.loads
+  would keep the last silently)."""
+  keys = [k for k, _ in pairs]
+  twice = sorted({k for k in keys if keys.count(k) > 1})
+  if twice:
+    raise ValueError(f"JSON spec gives {twice} twice; give each key once.")
+  return dict(pairs)
+
+
+def parse(spec):
+  """Canonical dict form of a spec string, dict or JSON string.
+
+  Raises:
+    ValueError: naming the first mistake: an unknown component or parameter,
+      a parameter given twice, a missing required one, an unreadable value,
+      or components that do not combine.
+  """
+  if isinstance(spec, str) and spec.strip().startswith("{"):
+    try:
+      spec = json.loads(spec, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as e:
+      raise ValueError(f"spec is not valid JSON: {e}") from None
+  if isinstance(spec, dict):
+    result = _parse_dict(spec)
+  elif isinstance(spec, str) and spec.strip():
+    result = _parse_string(spec)
+  else:
+    raise ValueError("a partition spec must be a non-empty string or dict.")
+  scheme = result["base"]["scheme"]
+  if "key" in result and scheme not in _KEYED_BASES:
+    raise ValueError(
+        f"key(...) orders samples within each class, which only the "
+        f"label-skew bases {list(_KEYED_BASES)} take; {scheme} does not.")
+  if "quantity" in result and scheme not in (
       "dirichlet", "balanced_dirichlet"):
     raise ValueError(
         "quantity(...) combines only with dirichlet or balanced_dirichlet "
-        f"(not {result['base']['scheme']}); use quantity(...) alone as the "
-        "base for quantity skew with IID labels.")
+        f"(not {scheme}); use quantity(...) alone as the base for quantity "
+        "skew with IID labels.")
   per_class = {"self_balancing", "min_size_policy"} & set(result["base"])
   if "quantity" in result and per_class:
     raise ValueError(
         f"dirichlet's {sorted(per_class)} apply to its per-class draw, which "
         "quantity(...) replaces by a client-side label mix; drop them or the "
         "quantity(...).")
-  quantities = [result["base"]] if result["base"]["scheme"] == "quantity" else []
+  quantities = [result["base"]] if scheme == "quantity" else []
   quantities += [result["quantity"]] if "quantity" in result else []
   if any(("alpha" in q) == ("sigma" in q) for q in quantities):
     raise ValueError("quantity(...) needs exactly one of alpha= or sigma=.")
@@ -261,8 +356,6 @@ def resolve(spec, labels, num_clients, *, seed, images=None, keys=None):
   scheme = base.pop("scheme")
   key_args = {}
   if "key" in canonical:
-    if scheme in ("iid", "quantity", "natural"):
-      raise ValueError(f"key(...) applies to label-skew schemes, not {scheme}.")
     key_args = {"key": named_array(canonical["key"]["name"]),
                 "key_noise": canonical["key"].get("noise", 0.0)}
   if scheme == "iid":

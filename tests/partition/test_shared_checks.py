@@ -1,0 +1,86 @@
+"""Input checks every scheme shares (`_checks`, `_allocate.check_key`)."""
+
+import time
+
+import numpy as np
+import pytest
+
+from tff_niid import partition
+
+LABELS = np.arange(200) % 10
+
+# Every entry point that takes class labels, called on `labels`.
+TAKES_LABELS = {
+    "iid": lambda y: partition.iid(y, 4, seed=0),
+    "shards": lambda y: partition.shards(y, 4, seed=0),
+    "label_quantity": lambda y: partition.label_quantity(
+        y, 4, classes_per_client=2, seed=0),
+    "dirichlet": lambda y: partition.dirichlet(y, 4, alpha=0.5, seed=0),
+    "balanced_dirichlet": lambda y: partition.balanced_dirichlet(
+        y, 4, alpha=0.5, seed=0),
+    "quantity_skew": lambda y: partition.quantity_skew(y, 4, sigma=1.0,
+                                                       seed=0),
+    "natural": lambda y: partition.natural(y, np.arange(y.shape[0]) % 4),
+    "label_noise": lambda y: partition.label_noise(
+        y, partition.iid(LABELS, 4, seed=0), rate=0.1, seed=0),
+    "label_counts": lambda y: partition.metrics.label_counts(
+        partition.iid(LABELS, 4, seed=0), y),
+    "match_test": lambda y: partition.match_test(
+        partition.iid(LABELS, 4, seed=0), LABELS, y, seed=0),
+}
+
+# The label-skew schemes, which take key= and key_noise=.
+KEYED = {
+    "shards": lambda **kw: partition.shards(LABELS, 4, seed=0, **kw),
+    "label_quantity": lambda **kw: partition.label_quantity(
+        LABELS, 4, classes_per_client=3, seed=0, **kw),
+    "dirichlet": lambda **kw: partition.dirichlet(LABELS, 4, alpha=0.5,
+                                                  seed=0, **kw),
+    "balanced_dirichlet": lambda **kw: partition.balanced_dirichlet(
+        LABELS, 4, alpha=0.5, seed=0, **kw),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TAKES_LABELS))
+@pytest.mark.parametrize("huge_id", [10**6, 10**9, 10**12])
+def test_a_stray_huge_class_id_is_refused_fast(name, huge_id):
+  # Such ids made schemes loop per class id, or allocate up to 7 TiB.
+  labels = np.append(LABELS, huge_id)
+  start = time.monotonic()
+  with pytest.raises(ValueError) as e:
+    TAKES_LABELS[name](labels)
+  assert time.monotonic() - start < 1
+  name = "test_labels" if name == "match_test" else "labels"
+  assert str(e.value) == (
+      f"`{name}` has class id {huge_id} but only 201 samples; class ids must "
+      "be below max(number of samples, 1024) = 1024 (work grows with the "
+      "largest id). Map your classes to ids 0..K-1 first (np.unique(y, "
+      "return_inverse=True)[1]).")
+
+
+def test_ids_up_to_the_limit_are_accepted():
+  # A short slice of a many-class dataset: ids may exceed the sample count.
+  part = partition.dirichlet(np.array([0, 5, 1023, 7]), 2, alpha=1.0, seed=0)
+  assert sorted(part.indices) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("name", sorted(KEYED))
+def test_key_noise_without_a_key(name):
+  # key_noise was silently ignored.
+  with pytest.raises(ValueError) as e:
+    KEYED[name](key_noise=0.5)
+  assert str(e.value) == (
+      "`key_noise`=0.5 needs a `key`: it mixes key order with random order "
+      "within classes, and without a key the order is random already.")
+  assert KEYED[name](key_noise=0).params["key_noise"] == 0
+
+
+@pytest.mark.parametrize("name", sorted(KEYED))
+@pytest.mark.parametrize("key", [[None] * 200, [1.0] * 199 + [None],
+                                 [1] * 199 + [object()]])
+def test_key_of_no_single_type(name, key):
+  # These raised TypeError from inside numpy's sort.
+  with pytest.raises(ValueError) as e:
+    KEYED[name](key=np.array(key, dtype=object))
+  assert str(e.value) == ("`key` must hold numbers or strings; got dtype "
+                          "object (None, or values of mixed types).")
