@@ -65,6 +65,11 @@ _SEEDS = flags.DEFINE_list(
     "seeds", None, "Seeds (train.py --seed): each cell is run once per seed, "
     "as <cell>_s<seed>; the report gives mean ± std over seeds. Unset: the "
     "train flagfile's seed, cell names without suffix.")
+_SWEEP = flags.DEFINE_multi_string(
+    "sweep", [], "A train.py flag swept over values, as FLAG=V1,V2,... "
+    "(repeat the flag for a product), e.g. --sweep=client_lr=0.05,0.1: each "
+    "value is its own cell, <algorithm>_<FLAG><V>, its flag given after the "
+    "variant's --algorithm_flags (so it wins).")
 _CELL_THREADS = flags.DEFINE_integer(
     "cell_threads", None, "TensorFlow intra- and inter-op threads of each "
     "cell (TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS, which TFF's "
@@ -146,17 +151,31 @@ def _seeds():
   return seeds
 
 
+def _sweeps():
+  """[(cell-name suffix, train.py flags)] over the product of --sweep."""
+  axes = []
+  for item in _SWEEP.value:
+    flag, sep, values = item.partition("=")
+    values = [v.strip() for v in values.split(",") if v.strip()]
+    if not sep or not flag.strip() or flag.startswith("-") or not values:
+      raise app.UsageError(f"--sweep={item!r}: expected FLAG=V1,V2,...")
+    axes.append([(f"_{flag.strip()}{v}", f"--{flag.strip()}={v}")
+                 for v in values])
+  return [("".join(suffix for suffix, _ in combo), [f for _, f in combo])
+          for combo in itertools.product(*axes)]
+
+
 def _cells(partitions):
-  """The grid's cells; in smoke mode a diagonal covering every value."""
-  product = [(d, p, a, s) for s, d, p, a in itertools.product(
-      _seeds(), _DATASETS.value, partitions, _ALGORITHMS.value)]
+  """The grid's cells (dataset, partition, algorithm, sweep, seed); in smoke
+  mode a diagonal covering every dataset, partition and algorithm."""
   if not _SMOKE.value:
-    return product
+    return [(d, p, a, w, s) for s, d, p, a, w in itertools.product(
+        _seeds(), _DATASETS.value, partitions, _ALGORITHMS.value, _sweeps())]
   count = max(len(_DATASETS.value), len(partitions), len(_ALGORITHMS.value))
   return [(_DATASETS.value[i % len(_DATASETS.value)],
            partitions[i % len(partitions)],
-           _ALGORITHMS.value[i % len(_ALGORITHMS.value)], _seeds()[0])
-          for i in range(count)]
+           _ALGORITHMS.value[i % len(_ALGORITHMS.value)], _sweeps()[0],
+           _seeds()[0]) for i in range(count)]
 
 
 def _run_cell(command, log_path, label, failures, live):
@@ -212,13 +231,14 @@ def main(argv):
 
   cells = []
   pending = []
-  for dataset, (partition, spec), algorithm, seed in _cells(partitions):
-    name = f"{dataset}_{partition}_{algorithm}"
+  for dataset, (partition, spec), algorithm, (swept, sweep_flags), seed in (
+      _cells(partitions)):
+    name = f"{dataset}_{partition}_{algorithm}{swept}"
     if seed is not None:
       name += f"_s{seed}"
     run_dir = os.path.join(grid_dir, name)
-    cell = dict(dataset=dataset, partition=partition, algorithm=algorithm,
-                seed=seed, run_dir=run_dir)
+    cell = dict(dataset=dataset, partition=partition,
+                algorithm=algorithm + swept, seed=seed, run_dir=run_dir)
     cells.append(cell)
     if _REPORT_ONLY.value:
       continue
@@ -231,7 +251,7 @@ def main(argv):
                f"--root_output_dir={grid_dir}", f"--experiment_name={name}"]
     if not any(f.startswith("--algorithm=") for f in variant_flags):
       command.append(f"--algorithm={algorithm}")
-    command += variant_flags
+    command += variant_flags + sweep_flags
     if seed is not None:
       command.append(f"--seed={seed}")
     if _ROUNDS.value is not None:
