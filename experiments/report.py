@@ -4,11 +4,13 @@
   .venv/bin/python experiments/report.py --check  # exit 1 if one is stale
 
 1. For every grid config in experiments/configs/ (a flagfile that sets
-   --grid_name), `experiments/grid.py --flagfile=<config>
-   --root_output_dir=experiments/results --report_only` rewrites
-   experiments/results/<grid_name>/results.md and accuracy_curves.png from
-   the committed cells (a cell not committed is listed as not run, or as to do
-   in a seeded grid's progress table).
+   --grid_name) with a committed results directory
+   experiments/results/<grid_name>/ (made by tools/collect_results.sh),
+   `experiments/grid.py --flagfile=<config>
+   --root_output_dir=experiments/results --report_only` rewrites its
+   results.md and accuracy_curves.png from the committed cells (a cell not
+   committed is listed as not run, or as to do in a seeded grid's progress
+   table).
 2. Every block of experiments/results/README.md between the lines
    `<!-- generated:NAME -->` and `<!-- end generated:NAME -->` is rewritten
    from the committed files `_blocks` names; the prose around them is kept.
@@ -99,14 +101,15 @@ def _fall(run):
 
 
 def _grid_configs(root):
-  """[(config path relative to root, grid name)] of the grid configs."""
+  """[(config path relative to root, grid name)] of the grid configs with a
+  results directory."""
   configs = []
   for name in sorted(os.listdir(os.path.join(root, _CONFIGS))):
     path = os.path.join(_CONFIGS, name)
     if not name.endswith(".cfg"):
       continue
     grid = results.read_flagfile(os.path.join(root, path)).get("grid_name")
-    if grid:
+    if grid and os.path.isdir(os.path.join(root, _RESULTS, grid[-1])):
       configs.append((path, grid[-1]))
   return configs
 

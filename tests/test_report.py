@@ -74,6 +74,8 @@ def test_grid_cells_follow_grid_py_names(tmp_path):
       for a in ("fedavg", "fedprox")]
   assert cells[-1]["spec"] == "dirichlet(alpha=0.5)"
   assert [c for c in cells if c["run"]["metrics"]] == [cells[-1]]
+  with pytest.raises(ValueError, match="--sweep"):
+    results.grid_cells(str(tmp_path / "g"), dict(flags, sweep=["lr=1,2"]))
 
 
 def test_curve_statistics():

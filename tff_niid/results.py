@@ -281,13 +281,15 @@ def grid_cells(grid_dir, grid_flags):
     grid_flags: `read_flagfile` of the grid's flags (its config, or the
       grid_flags.txt it wrote): --datasets, --partition=NAME=SPEC (repeated),
       --algorithms and, if seeded, --seeds; --only_partitions is ignored
-      (every cell is listed, run or not).
+      (every cell is listed, run or not). A --sweep grid raises ValueError.
 
   Returns:
     In grid.py's order, dicts with dataset, partition, spec, algorithm, seed
     (None without --seeds), run_dir and run (`read_run`: no metrics for a cell
     not run).
   """
+  if "sweep" in grid_flags:
+    raise ValueError("grid_cells does not name the cells of a --sweep grid")
   def listed(name):
     return grid_flags[name][-1].split(",")  # the last value wins, as in absl
   seeds = [int(s) for s in listed("seeds")] if "seeds" in grid_flags else [None]
