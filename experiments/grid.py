@@ -124,18 +124,10 @@ def _algorithm_flags():
 
 def _references(flag, parse):
   """{(dataset, partition, algorithm): parse(value)} from a reference flag."""
-  table = {}
-  for item in flag.value:
-    key, sep, value = item.partition("=")
-    parts = key.split("/")
-    try:
-      if not sep or len(parts) != 3:
-        raise ValueError
-      table[tuple(parts)] = parse(value)
-    except ValueError:
-      raise app.UsageError(f"--{flag.name}={item!r}: expected "
-                           "DATASET/PARTITION/ALGORITHM=VALUE.") from None
-  return table
+  try:
+    return results.keyed_values(flag.value, parse)
+  except ValueError as e:
+    raise app.UsageError(f"--{flag.name}: {e}.") from None
 
 
 def _seeds():
@@ -152,17 +144,11 @@ def _seeds():
 
 
 def _sweeps():
-  """[(cell-name suffix, train.py flags)] over the product of --sweep."""
-  axes = []
-  for item in _SWEEP.value:
-    flag, sep, values = item.partition("=")
-    values = [v.strip() for v in values.split(",") if v.strip()]
-    if not sep or not flag.strip() or flag.startswith("-") or not values:
-      raise app.UsageError(f"--sweep={item!r}: expected FLAG=V1,V2,...")
-    axes.append([(f"_{flag.strip()}{v}", f"--{flag.strip()}={v}")
-                 for v in values])
-  return [("".join(suffix for suffix, _ in combo), [f for _, f in combo])
-          for combo in itertools.product(*axes)]
+  """[(algorithm-name suffix, train.py flags)] over the product of --sweep."""
+  try:
+    return results.sweep_variants(_SWEEP.value)
+  except ValueError as e:
+    raise app.UsageError(str(e)) from None
 
 
 def _cells(partitions):
@@ -233,9 +219,7 @@ def main(argv):
   pending = []
   for dataset, (partition, spec), algorithm, (swept, sweep_flags), seed in (
       _cells(partitions)):
-    name = f"{dataset}_{partition}_{algorithm}{swept}"
-    if seed is not None:
-      name += f"_s{seed}"
+    name = results.cell_name(dataset, partition, algorithm + swept, seed)
     run_dir = os.path.join(grid_dir, name)
     cell = dict(dataset=dataset, partition=partition,
                 algorithm=algorithm + swept, seed=seed, run_dir=run_dir)

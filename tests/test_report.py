@@ -74,8 +74,14 @@ def test_grid_cells_follow_grid_py_names(tmp_path):
       for a in ("fedavg", "fedprox")]
   assert cells[-1]["spec"] == "dirichlet(alpha=0.5)"
   assert [c for c in cells if c["run"]["metrics"]] == [cells[-1]]
-  with pytest.raises(ValueError, match="--sweep"):
-    results.grid_cells(str(tmp_path / "g"), dict(flags, sweep=["lr=1,2"]))
+  swept = results.grid_cells(str(tmp_path / "g"), dict(
+      flags, seeds=["0"], partition=["iid=iid"],
+      sweep=["client_lr=0.1,0.2", "local_epochs=1"]))
+  assert [os.path.basename(c["run_dir"]) for c in swept] == [
+      f"mnist_iid_{a}_client_lr{lr}_local_epochs1_s0"
+      for a in ("fedavg", "fedprox") for lr in ("0.1", "0.2")]
+  with pytest.raises(ValueError, match="expected FLAG=V1,V2"):
+    results.sweep_variants(["client_lr"])
 
 
 def test_curve_statistics():

@@ -6,18 +6,29 @@ is an experiment directory written by `training.train` (`metrics.csv`,
 directory of runs named `<dataset>_<partition>_<algorithm>`.
 """
 
+from __future__ import annotations
+
 import csv
+import itertools
 import json
 import math
 import os
 import statistics
 import textwrap
+from typing import Any, Callable, Optional, Sequence
+
+# A `read_run` result; a grid cell is a dict with dataset, partition,
+# algorithm (and seed) next to its "run".
+Run = dict[str, Any]
+Cell = dict[str, Any]
+CellKey = tuple[str, str, str]
+MeanStd = tuple[float, Optional[float]]
 
 METRICS_FILE = "metrics.csv"
 SUMMARY_FILE = "summary.json"
 
 
-def read_metrics(output_dir):
+def read_metrics(output_dir: str) -> list[dict[str, float]]:
   """The rows of `metrics.csv` as a list of {column: float}."""
   path = os.path.join(output_dir, METRICS_FILE)
   if not os.path.exists(path):
@@ -26,7 +37,7 @@ def read_metrics(output_dir):
     return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
-def read_run(output_dir):
+def read_run(output_dir: str) -> Run:
   """{'metrics': rows of metrics.csv, 'summary': summary.json or None}."""
   summary_path = os.path.join(output_dir, SUMMARY_FILE)
   summary = None
@@ -36,7 +47,8 @@ def read_run(output_dir):
   return {"metrics": read_metrics(output_dir), "summary": summary}
 
 
-def accuracy_curve(rows):
+def accuracy_curve(
+    rows: Sequence[dict[str, float]]) -> tuple[list[int], list[float]]:
   """(rounds, test accuracies) of the evaluated rounds."""
   evaluated = [r for r in rows
                if not math.isnan(r.get("test_accuracy", math.nan))]
@@ -44,11 +56,14 @@ def accuracy_curve(rows):
           [r["test_accuracy"] for r in evaluated])
 
 
-def _percent(value):
+def _percent(value: Optional[float]) -> str:
   return "—" if value is None else f"{100 * value:.1f}"
 
 
-def markdown_table(cells, references=None, reference_rounds=None):
+def markdown_table(
+    cells: Sequence[Cell],
+    references: Optional[dict[CellKey, float]] = None,
+    reference_rounds: Optional[dict[CellKey, float]] = None) -> str:
   """A markdown table with one row per cell.
 
   Args:
@@ -71,9 +86,7 @@ def markdown_table(cells, references=None, reference_rounds=None):
     header.append("rounds to target")
   if reference_rounds:
     header.append("reference rounds")
-  lines = ["| " + " | ".join(header) + " |",
-           "|" + "|".join("---" if i < 3 else "---:"
-                          for i in range(len(header))) + "|"]
+  rows = []
   for cell in cells:
     summary = cell["run"]["summary"] or {}
     rounds, accuracies = accuracy_curve(cell["run"]["metrics"])
@@ -96,11 +109,11 @@ def markdown_table(cells, references=None, reference_rounds=None):
     if reference_rounds:
       ref = reference_rounds.get(key)
       row.append("—" if ref is None else f"{ref:g}")
-    lines.append("| " + " | ".join(row) + " |")
-  return "\n".join(lines)
+    rows.append(row)
+  return table(header, rows, left=3)
 
 
-def finished(run, rounds=None):
+def finished(run: Run, rounds: Optional[int] = None) -> bool:
   """Whether a run is complete for `rounds` (None: the rounds it requested)."""
   summary = run["summary"]
   if summary is None:
@@ -109,33 +122,37 @@ def finished(run, rounds=None):
           summary["rounds_run"] >= (rounds or summary["rounds_requested"]))
 
 
-def parse_mean_std(text):
+def parse_mean_std(text: str) -> MeanStd:
   """"98.9±0.1" (or "98.9+-0.1", or "98.9") -> (98.9, 0.1 or None)."""
   mean, _, std = text.replace("+-", "±").partition("±")
   return float(mean.strip().rstrip("%")), (
       float(std.strip().rstrip("%")) if std.strip() else None)
 
 
-def _mean_std(values):
+def _mean_std(values: Sequence[float]) -> MeanStd:
   """(mean, sample std or None for one value) of a non-empty list."""
   return (statistics.fmean(values),
           statistics.stdev(values) if len(values) > 1 else None)
 
 
-def _format_mean_std(mean, std, scale=100):
+def _format_mean_std(mean: Optional[float], std: Optional[float],
+                     scale: float = 100) -> str:
   if mean is None:
     return "—"
   return (f"{scale * mean:.1f}" if std is None
           else f"{scale * mean:.1f} ± {scale * std:.1f}")
 
 
-def seed_summary(runs, last=5):
+def seed_summary(runs: Sequence[Run],
+                 last: int = 5) -> Optional[dict[str, Any]]:
   """Final and last-`last`-rounds test accuracy of finished runs over seeds.
 
   Returns {"n": seeds, "final": (mean, std), "last": (mean, std), "hours":
   mean training hours}, std None for one seed; None when no run is finished.
   """
-  finals, lasts, hours = [], [], []
+  finals: list[float] = []
+  lasts: list[float] = []
+  hours: list[float] = []
   for run in runs:
     if not finished(run):
       continue
@@ -149,7 +166,10 @@ def seed_summary(runs, last=5):
           "last": _mean_std(lasts), "hours": statistics.fmean(hours)}
 
 
-def seed_table(cells, *, paper=None, rerun=None, last=5):
+def seed_table(cells: Sequence[Cell], *,
+               paper: Optional[dict[CellKey, MeanStd]] = None,
+               rerun: Optional[dict[CellKey, float]] = None,
+               last: int = 5) -> tuple[str, str]:
   """Mean ± std over seeds per (dataset, partition, algorithm), beside the
   paper's mean ± std and a re-run's value.
 
@@ -167,7 +187,7 @@ def seed_table(cells, *, paper=None, rerun=None, last=5):
   """
   paper = paper or {}
   rerun = rerun or {}
-  groups = {}
+  groups: dict[CellKey, list[Cell]] = {}
   for cell in cells:
     key = (cell["dataset"], cell["partition"], cell["algorithm"])
     groups.setdefault(key, []).append(cell)
@@ -177,25 +197,21 @@ def seed_table(cells, *, paper=None, rerun=None, last=5):
     header += ["paper %", "(final − paper) / combined std"]
   if rerun:
     header.append("re-run %")
-  lines = ["| " + " | ".join(header) + " |",
-           "|" + "|".join("---" if i < 3 else "---:"
-                          for i in range(len(header))) + "|"]
-  progress = ["| dataset | partition | algorithm | seeds done | seeds to do "
-              "| hours per cell |", "|---|---|---|---:|---:|---:|"]
+  rows, progress = [], []
   for key, members in groups.items():
     stats = seed_summary([c["run"] for c in members], last)
     done = stats["n"] if stats else 0
     to_do = [str(c["seed"]) for c in members if not finished(c["run"])]
-    progress.append("| " + " | ".join(
-        list(key) + [str(done), ", ".join(to_do) or "—",
-                     f"{stats['hours']:.2f}" if stats else "—"]) + " |")
+    progress.append(list(key) + [str(done), ", ".join(to_do) or "—",
+                                 f"{stats['hours']:.2f}" if stats else "—"])
     if not stats:
       continue
     row = list(key) + [str(stats["n"]), _format_mean_std(*stats["final"]),
                        _format_mean_std(*stats["last"])]
     if paper:
       ref = paper.get(key)
-      row.append("—" if ref is None else _format_mean_std(*ref, scale=1))
+      row.append("—" if ref is None else _format_mean_std(ref[0], ref[1],
+                                                          scale=1))
       ours_mean, ours_std = stats["final"]
       if ref is None or ref[1] is None or ours_std is None:
         row.append("—")
@@ -205,18 +221,21 @@ def seed_table(cells, *, paper=None, rerun=None, last=5):
                    f"{(100 * ours_mean - ref[0]) / combined:+.1f}")
     if rerun:
       row.append(_format_mean_std(rerun.get(key), None))
-    lines.append("| " + " | ".join(row) + " |")
-  return "\n".join(lines), "\n".join(progress)
+    rows.append(row)
+  return table(header, rows, left=3), table(
+      ["dataset", "partition", "algorithm", "seeds done", "seeds to do",
+       "hours per cell"], progress, left=3)
 
 
-def plot_curves(cells, path, title=None):
+def plot_curves(cells: Sequence[Cell], path: str,
+                title: Optional[str] = None) -> None:
   """Test accuracy vs round: one panel per (dataset, partition), one line per
   algorithm. Writes a PNG to `path`."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
-  panels = {}
+  panels: dict[tuple[str, str], list[Cell]] = {}
   for cell in cells:
     panels.setdefault((cell["dataset"], cell["partition"]), []).append(cell)
   columns = min(4, len(panels)) or 1
@@ -225,7 +244,7 @@ def plot_curves(cells, path, title=None):
                            squeeze=False, sharey=True)
   # One colour per algorithm across panels, one legend entry each.
   algorithms = list(dict.fromkeys(cell["algorithm"] for cell in cells))
-  legend = {}
+  legend: dict[str, Any] = {}
   for ax, ((dataset, partition), members) in zip(axes.flat, panels.items()):
     for cell in members:
       rounds, accuracies = accuracy_curve(cell["run"]["metrics"])
@@ -257,13 +276,13 @@ def plot_curves(cells, path, title=None):
   plt.close(fig)
 
 
-def read_flagfile(path):
+def read_flagfile(path: str) -> dict[str, list[str]]:
   """{flag name: [values]} of the `--name=value` lines of an absl flagfile.
 
   Comment (#) and blank lines, and flags without a value (--flag, --noflag),
   are skipped; a repeated flag keeps its values in order.
   """
-  values = {}
+  values: dict[str, list[str]] = {}
   with open(path) as f:
     for line in f:
       line = line.strip()
@@ -273,7 +292,32 @@ def read_flagfile(path):
   return values
 
 
-def grid_cells(grid_dir, grid_flags):
+def cell_name(dataset: str, partition: str, algorithm: str,
+              seed: Optional[int] = None) -> str:
+  """A grid cell's run directory name (`algorithm` includes any sweep
+  suffix): <dataset>_<partition>_<algorithm>[_s<seed>]."""
+  name = f"{dataset}_{partition}_{algorithm}"
+  return name if seed is None else f"{name}_s{seed}"
+
+
+def sweep_variants(items: Sequence[str]) -> list[tuple[str, list[str]]]:
+  """[(algorithm-name suffix, train.py flags)] over the product of grid.py
+  --sweep items FLAG=V1,V2,... ([("", [])] without any). Raises ValueError
+  on another form."""
+  axes = []
+  for item in items:
+    flag, sep, values = item.partition("=")
+    flag = flag.strip()
+    listed = [v.strip() for v in values.split(",") if v.strip()]
+    if not sep or not flag or flag.startswith("-") or not listed:
+      raise ValueError(f"--sweep={item!r}: expected FLAG=V1,V2,...")
+    axes.append([(f"_{flag}{v}", f"--{flag}={v}") for v in listed])
+  return [("".join(suffix for suffix, _ in combo), [f for _, f in combo])
+          for combo in itertools.product(*axes)]
+
+
+def grid_cells(grid_dir: str,
+               grid_flags: dict[str, list[str]]) -> list[Cell]:
   """Every cell of a grid, named as experiments/grid.py names them.
 
   Args:
@@ -281,16 +325,15 @@ def grid_cells(grid_dir, grid_flags):
     grid_flags: `read_flagfile` of the grid's flags (its config, or the
       grid_flags.txt it wrote): --datasets, --partition=NAME=SPEC (repeated),
       --algorithms and, if seeded, --seeds; --only_partitions is ignored
-      (every cell is listed, run or not). A --sweep grid raises ValueError.
+      (every cell is listed, run or not); --sweep items multiply the
+      algorithms.
 
   Returns:
     In grid.py's order, dicts with dataset, partition, spec, algorithm, seed
     (None without --seeds), run_dir and run (`read_run`: no metrics for a cell
     not run).
   """
-  if "sweep" in grid_flags:
-    raise ValueError("grid_cells does not name the cells of a --sweep grid")
-  def listed(name):
+  def listed(name: str) -> list[str]:
     return grid_flags[name][-1].split(",")  # the last value wins, as in absl
   seeds = [int(s) for s in listed("seeds")] if "seeds" in grid_flags else [None]
   partitions = [item.partition("=") for item in grid_flags.get("partition", [])]
@@ -299,31 +342,32 @@ def grid_cells(grid_dir, grid_flags):
     for dataset in listed("datasets"):
       for partition, _, spec in partitions:
         for algorithm in listed("algorithms"):
-          name = f"{dataset}_{partition}_{algorithm}"
-          if seed is not None:
-            name += f"_s{seed}"
-          run_dir = os.path.join(grid_dir, name)
-          cells.append(dict(dataset=dataset, partition=partition, spec=spec,
-                            algorithm=algorithm, seed=seed, run_dir=run_dir,
-                            run=read_run(run_dir)))
+          for suffix, _ in sweep_variants(grid_flags.get("sweep", [])):
+            run_dir = os.path.join(grid_dir, cell_name(
+                dataset, partition, algorithm + suffix, seed))
+            cells.append(dict(dataset=dataset, partition=partition,
+                              spec=spec, algorithm=algorithm + suffix,
+                              seed=seed, run_dir=run_dir,
+                              run=read_run(run_dir)))
   return cells
 
 
-def keyed_values(items, parse):
+def keyed_values(items: Sequence[str],
+                 parse: Callable[[str], Any]) -> dict[CellKey, Any]:
   """{(dataset, partition, algorithm): parse(VALUE)} of items
   DATASET/PARTITION/ALGORITHM=VALUE (grid.py's --reference, --paper and
   --reference_rounds). Raises ValueError on another form."""
-  values = {}
+  values: dict[CellKey, Any] = {}
   for item in items:
     key, sep, value = item.partition("=")
-    parts = tuple(key.split("/"))
+    parts = key.split("/")
     if not sep or len(parts) != 3:
       raise ValueError(f"{item!r}: expected DATASET/PARTITION/ALGORITHM=VALUE")
-    values[parts] = parse(value)
+    values[(parts[0], parts[1], parts[2])] = parse(value)
   return values
 
 
-def read_partition_summary(run_dir):
+def read_partition_summary(run_dir: str) -> dict[str, float]:
   """{metric: value} of a run's partition_summary.txt (its `name value`
   lines; {} without the file)."""
   path = os.path.join(run_dir, "partition_summary.txt")
@@ -341,29 +385,32 @@ def read_partition_summary(run_dir):
   return metrics
 
 
-def accuracy_at(rows, round_number):
+def accuracy_at(rows: Sequence[dict[str, float]],
+                round_number: int) -> Optional[float]:
   """Test accuracy after `round_number`, or None if it was not evaluated."""
   return dict(zip(*accuracy_curve(rows))).get(round_number)
 
 
-def first_round_at(rows, accuracy):
+def first_round_at(rows: Sequence[dict[str, float]],
+                   accuracy: float) -> Optional[int]:
   """The first evaluated round with test accuracy >= `accuracy`, or None."""
   return next((r for r, a in zip(*accuracy_curve(rows)) if a >= accuracy),
               None)
 
 
-def largest_drop(rows):
+def largest_drop(
+    rows: Sequence[dict[str, float]]) -> tuple[float, Optional[int]]:
   """(fall, round) of the largest fall of test accuracy from one evaluated
   round to the next (round: the lower one); (0.0, None) if it never falls."""
   rounds, accuracies = accuracy_curve(rows)
-  drop = (0.0, None)
+  drop: tuple[float, Optional[int]] = (0.0, None)
   for i in range(1, len(rounds)):
     if accuracies[i - 1] - accuracies[i] > drop[0]:
       drop = (accuracies[i - 1] - accuracies[i], rounds[i])
   return drop
 
 
-def round_times(runs):
+def round_times(runs: Sequence[Run]) -> Optional[dict[str, Any]]:
   """Wall-clock time per round of `runs` (their metrics.csv round_seconds).
 
   Returns {"runs": runs with a round, "rounds": their rounds, "median",
@@ -374,7 +421,7 @@ def round_times(runs):
                    for row in run["metrics"])
   if not seconds:
     return None
-  def percentile(q):
+  def percentile(q: float) -> float:
     return seconds[min(len(seconds) - 1, int(q * len(seconds)))]
   return {"runs": sum(1 for run in runs if run["metrics"]),
           "rounds": len(seconds), "median": statistics.median(seconds),
@@ -382,7 +429,8 @@ def round_times(runs):
           "hours": sum(seconds) / 3600}
 
 
-def table(header, rows, left=1):
+def table(header: Sequence[str], rows: Sequence[Sequence[str]],
+          left: int = 1) -> str:
   """A markdown table of strings: the first `left` columns left-aligned, the
   others right-aligned."""
   return "\n".join(
@@ -392,7 +440,7 @@ def table(header, rows, left=1):
       ["| " + " | ".join(row) + " |" for row in rows])
 
 
-def fill_generated(text, blocks):
+def fill_generated(text: str, blocks: dict[str, str]) -> str:
   """`text` with each generated block replaced by blocks[NAME].
 
   A block is the lines between a line `<!-- generated:NAME -->` and the next
