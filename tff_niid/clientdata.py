@@ -1,88 +1,322 @@
-"""`Partition` + arrays -> a lazy `tff.simulation.datasets.ClientData`.
+"""Client datasets of a `Partition` over arrays, for TFF.
 
-The images live once in memory as a single uint8 tensor; each client's dataset
-is a `tf.gather` of its index slice, built only when the client is asked for
-(`ClientData.from_clients_and_tf_fn`). Nothing is copied per client up front,
-so 10,000 clients cost one offsets table, and nothing is embedded in a TFF
-computation (client datasets are passed to `process.next` as values).
+`to_client_data(partition, x, y)` wraps any arrays split by a partition --
+grayscale images (N, H, W), colour images (N, H, W, C), feature vectors
+(N, D) -- as a lazy `tff.simulation.datasets.ClientData`
+(`PartitionClientData`). The arrays live once in memory; a client's dataset is
+a `tf.gather` of its index slice, built only when the client is asked for, so
+10,000 clients cost one offsets table.
 
-Elements are `OrderedDict(x=float32 (28, 28, 1) in [0, 1] (+ the client's
-feature noise), y=int64)`. Training-time shuffling, epochs and batching are in
-`preprocess`, applied per round with a seed derived from (seed, round, client)
-so runs are reproducible and resumable.
+Elements are `OrderedDict(x=..., y=int64)`, their spec following from the
+arrays (`element_spec`): x has the shape of one row of `x`, grayscale images
+gaining a channel axis (H, W, 1); uint8 values are scaled to float32 in
+[0, 1], other integers cast to float32, and floats passed through unchanged;
+the partition's feature noise, if any, is added. Labels of any integer type
+become int64. Training shuffling, epochs and batching are in `preprocess`,
+applied per round with a seed derived from (seed, round, client), so runs are
+reproducible and resumable.
+
+A round's client datasets are built in one of two places (`RoundInputs`):
+
+- on the workers, for a `PartitionClientData` (what `training.train` does):
+  the learning process is composed with a dataset computation
+  (`tff.simulation.compose_dataset_computation_with_learning_process`, TFF's
+  pattern for building datasets where they are used), so a round sends per
+  client only its example indices and its shuffle seed (plus its labels if the
+  partition has label noise, and its noise scale and seed if it has feature
+  noise). Each worker memory-maps the arrays from files in its data directory
+  (`worker_data_dir`), named by the SHA-256 of their content
+  (`export_arrays`): a worker holding other data has no file of that name and
+  fails naming it. The datasets are the same, batch for batch, as on the
+  driver.
+- on the driver, for any other ClientData: `preprocess`ed datasets, which TFF
+  serializes with their data into every round's request.
 """
 
 from tff_niid import _requires_tff  # pylint: disable=g-bad-import-order,unused-import
 
 import collections
+import hashlib
+import os
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
+# Where workers look for the arrays unless told otherwise.
+WORKER_DATA_ENV = "TFF_NIID_WORKER_DATA"
 
+# The elements of MNIST / Fashion-MNIST (uint8 images (N, 28, 28)).
 ELEMENT_SPEC = collections.OrderedDict(
     x=tf.TensorSpec((28, 28, 1), tf.float32),
     y=tf.TensorSpec((), tf.int64))
-# What `preprocess` yields: the model input spec of `tff.learning` models.
-BATCH_SPEC = collections.OrderedDict(
-    x=tf.TensorSpec((None, 28, 28, 1), tf.float32),
-    y=tf.TensorSpec((None,), tf.int64))
 
 
-def to_client_data(partition, images, labels, *, feature_noise_seed=0):
-  """Wraps a partition of `images`/`labels` as a lazy TFF ClientData.
+def batch_spec(element_spec: Any) -> Any:
+  """The spec of batches of `element_spec` elements (a model's input spec)."""
+  return tf.nest.map_structure(
+      lambda s: tf.TensorSpec((None,) + tuple(s.shape), s.dtype), element_spec)
 
-  Args:
-    partition: a `tff_niid.partition.Partition` made from `labels`. If it
-      carries `noisy_labels`, clients train on those; if it carries
-      `feature_noise`, client i's images get Gaussian noise of std
-      `feature_noise[i]` (NIID-Bench feature-noise skew), fixed per client and
-      `feature_noise_seed`.
-    images: uint8 array (N, 28, 28).
-    labels: int array (N,), the true labels the partition was made from
-      (checked against the partition's fingerprint).
-    feature_noise_seed: seed of the per-client feature noise.
+
+# What `preprocess` yields for MNIST / Fashion-MNIST.
+BATCH_SPEC = batch_spec(ELEMENT_SPEC)
+
+
+def default_worker_data_dir() -> str:
+  """$TFF_NIID_WORKER_DATA, else ~/.cache/tff_niid/arrays (XDG_CACHE_HOME)."""
+  cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+      os.path.expanduser("~"), ".cache")
+  return os.environ.get(WORKER_DATA_ENV) or os.path.join(cache, "tff_niid",
+                                                          "arrays")
+
+
+def _features(rows: tf.Tensor) -> tf.Tensor:
+  """Model inputs from rows of x (eager or traced; the same values either way)."""
+  if rows.dtype == tf.uint8:
+    # divide_no_nan, not `/`: TFF compiles traced computations with grappler,
+    # which turns a division by a constant into a multiplication by its
+    # reciprocal (some values then differ in the last bit); divide_no_nan is
+    # left alone and divides exactly, as eager `/` does.
+    x = tf.math.divide_no_nan(tf.cast(rows, tf.float32), 255.0)
+  elif rows.dtype.is_floating:
+    x = rows
+  else:
+    x = tf.cast(rows, tf.float32)
+  return x[..., tf.newaxis] if rows.shape.rank == 3 else x
+
+
+def _client_elements(rows: tf.Tensor, labels: tf.Tensor,
+                     noise: Optional[tuple[tf.Tensor, tf.Tensor]] = None
+                     ) -> collections.OrderedDict:
+  """One client's elements: its rows of x as features, plus Gaussian noise of
+  std noise[0] drawn from the stateless seed noise[1]."""
+  x = _features(rows)
+  if noise is not None:
+    std, seed = noise
+    x += tf.cast(std, x.dtype) * tf.random.stateless_normal(
+        tf.shape(x), seed=seed, dtype=x.dtype)
+  return collections.OrderedDict(x=x, y=labels)
+
+
+def _check_arrays(partition: Any, x: np.ndarray, y: np.ndarray) -> None:
+  """Raises ValueError unless x and y are numeric arrays of one row per sample
+  of `partition` and y is the labels it was made from."""
+  if y.dtype.kind not in "iu" or y.ndim != 1:
+    raise ValueError(f"labels must be a 1-D integer array; got dtype "
+                     f"{y.dtype} and shape {y.shape}.")
+  partition.check_labels(y)
+  if x.ndim < 1 or x.shape[0] != partition.num_samples:
+    raise ValueError(f"x must have shape ({partition.num_samples}, ...), one "
+                     f"row per label; got {x.shape}.")
+  if x.dtype.kind not in "iuf":
+    raise ValueError(f"x must hold integers or floats; got dtype {x.dtype}.")
+
+
+def _write_once(path: str, array: np.ndarray) -> None:
+  """Writes `array`'s bytes to `path` unless it is there; atomically, so
+  concurrent runs exporting the same array never see half a file."""
+  if os.path.isfile(path) and os.path.getsize(path) == array.nbytes:
+    return
+  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+  tmp = f"{path}.tmp{os.getpid()}"
+  array.tofile(tmp)
+  os.replace(tmp, path)
+
+
+def _content_path(directory: str, array: np.ndarray) -> str:
+  digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
+  digest.update(array.data)
+  return os.path.join(directory, f"{digest.hexdigest()}.{array.dtype}")
+
+
+def export_arrays(x: Any, y: Any, directory: str) -> tuple[str, str]:
+  """Writes x and the labels y where workers memory-map them.
+
+  Each array goes to `directory/<SHA-256 of dtype, shape and bytes>.<dtype>`
+  (raw C-order bytes; labels as int64), unless that file is there already.
+  Run it on every worker host with that host's own copy of the dataset: the
+  same data gives the same names, which the driver's computations open.
 
   Returns:
-    A `tff.simulation.datasets.ClientData` with `partition.client_ids`.
+    The two paths, relative if `directory` is: a worker resolves them against
+    its working directory.
   """
-  partition.check_labels(labels)
-  images = np.asarray(images)
-  if images.shape[0] != partition.num_samples or images.shape[1:] != (28, 28):
-    raise ValueError(
-        f"images must have shape ({partition.num_samples}, 28, 28); got "
-        f"{images.shape}.")
-  train_labels = (labels if partition.noisy_labels is None
-                  else partition.noisy_labels)
-  images_t = tf.constant(images, dtype=tf.uint8)
-  labels_t = tf.constant(np.asarray(train_labels, dtype=np.int64))
-  indices_t = tf.constant(partition.indices)
-  offsets_t = tf.constant(partition.offsets)
-  noise_t = (None if partition.feature_noise is None else
-             tf.constant(partition.feature_noise, dtype=tf.float32))
-  client_ids = partition.client_ids
-  if partition.client_names is None:
-    position_of = lambda cid: tf.strings.to_number(cid, out_type=tf.int64)
-  else:
-    table = tf.lookup.StaticHashTable(
-        tf.lookup.KeyValueTensorInitializer(
-            tf.constant(client_ids), tf.range(len(client_ids), dtype=tf.int64)),
-        default_value=-1)
-    position_of = table.lookup
+  x = np.ascontiguousarray(x)
+  y = np.ascontiguousarray(y, dtype=np.int64)
+  paths = _content_path(directory, x), _content_path(directory, y)
+  for path, array in zip(paths, (x, y)):
+    _write_once(path, array)
+  return paths
 
-  def dataset_fn(client_id):
-    i = position_of(tf.convert_to_tensor(client_id, tf.string))
-    idx = indices_t[offsets_t[i]:offsets_t[i + 1]]
-    x = tf.cast(tf.gather(images_t, idx), tf.float32)[..., tf.newaxis] / 255.0
-    if noise_t is not None:
-      seed = tf.stack([tf.cast(feature_noise_seed, tf.int64), i])
-      x += noise_t[i] * tf.random.stateless_normal(tf.shape(x), seed=seed)
-    return tf.data.Dataset.from_tensor_slices(
-        collections.OrderedDict(x=x, y=tf.gather(labels_t, idx)))
 
-  return tff.simulation.datasets.ClientData.from_clients_and_tf_fn(
-      client_ids, dataset_fn)
+def _memory_mapped(path: str, like: np.ndarray) -> tf.Tensor:
+  """The array stored at `path` by `export_arrays`, mapped, not read: pages
+  are shared by every computation and process on the host."""
+  return tf.raw_ops.ImmutableConst(dtype=tf.as_dtype(like.dtype),
+                                   shape=like.shape, memory_region_name=path)
+
+
+class PartitionClientData(tff.simulation.datasets.ClientData):
+  """The clients of a `Partition` over arrays (made by `to_client_data`)."""
+
+  def __init__(self, partition: Any, x: Any, y: Any, *,
+               feature_noise_seed: int = 0,
+               worker_data_dir: Optional[str] = None):
+    x, y = np.asarray(x), np.asarray(y)
+    _check_arrays(partition, x, y)
+    self._partition = partition
+    self._x, self._y = x, y.astype(np.int64)
+    self._labels = self._y if partition.noisy_labels is None else (
+        partition.noisy_labels)
+    self._feature_noise_seed = feature_noise_seed
+    self._worker_data_dir = worker_data_dir or default_worker_data_dir()
+    self._exported: Optional[tuple[str, str]] = None
+    self._client_ids = partition.client_ids
+    self._positions = {cid: i for i, cid in enumerate(self._client_ids)}
+    self._dataset_fn = self._build_dataset_fn()
+    self._element_spec = self._dataset_fn(self._client_ids[0]).element_spec
+
+  @property
+  def client_ids(self) -> list[str]:
+    return self._client_ids
+
+  @property
+  def serializable_dataset_fn(self) -> Any:
+    return self._dataset_fn
+
+  @property
+  def element_type_structure(self) -> Any:
+    return self._element_spec
+
+  @property
+  def worker_data_dir(self) -> str:
+    """The directory in which workers find the arrays (`export_arrays`)."""
+    return self._worker_data_dir
+
+  def _build_dataset_fn(self) -> Any:
+    x_t = tf.constant(self._x)
+    labels_t = tf.constant(self._labels)
+    indices_t = tf.constant(self._partition.indices)
+    offsets_t = tf.constant(self._partition.offsets)
+    noise_t = (None if self._partition.feature_noise is None else
+               tf.constant(self._partition.feature_noise, dtype=tf.float32))
+    if self._partition.client_names is None:
+      position_of = lambda cid: tf.strings.to_number(cid, out_type=tf.int64)
+    else:
+      position_of = tf.lookup.StaticHashTable(
+          tf.lookup.KeyValueTensorInitializer(
+              tf.constant(self._client_ids),
+              tf.range(len(self._client_ids), dtype=tf.int64)),
+          default_value=-1).lookup
+    seed = self._feature_noise_seed
+
+    def dataset_fn(client_id):
+      i = position_of(tf.convert_to_tensor(client_id, tf.string))
+      indices = indices_t[offsets_t[i]:offsets_t[i + 1]]
+      noise = None if noise_t is None else (
+          noise_t[i], tf.stack([tf.cast(seed, tf.int64), i]))
+      return tf.data.Dataset.from_tensor_slices(_client_elements(
+          tf.gather(x_t, indices), tf.gather(labels_t, indices), noise))
+
+    return dataset_fn
+
+  @property
+  def client_input_spec(self) -> collections.OrderedDict:
+    """The spec of `client_input`: what a round sends per client."""
+    spec = collections.OrderedDict(
+        indices=tf.TensorSpec([None], tf.int64),
+        shuffle_seed=tf.TensorSpec([], tf.int64))
+    if self._partition.noisy_labels is not None:
+      spec["labels"] = tf.TensorSpec([None], tf.int64)
+    if self._partition.feature_noise is not None:
+      spec["noise_std"] = tf.TensorSpec([], tf.float32)
+      spec["noise_seed"] = tf.TensorSpec([2], tf.int64)
+    return spec
+
+  def client_input(self, client_id: str,
+                   shuffle_seed: int) -> collections.OrderedDict:
+    """What a round on workers sends for `client_id`: its example indices and
+    `shuffle_seed`; its (noisy) labels if the partition has label noise; its
+    noise std and noise seed if it has feature noise."""
+    i = self._positions[client_id]
+    indices = self._partition[i]
+    values = collections.OrderedDict(indices=indices,
+                                     shuffle_seed=np.int64(shuffle_seed))
+    if self._partition.noisy_labels is not None:
+      values["labels"] = self._labels[indices]
+    if self._partition.feature_noise is not None:
+      values["noise_std"] = np.float32(self._partition.feature_noise[i])
+      values["noise_seed"] = np.array([self._feature_noise_seed, i], np.int64)
+    return values
+
+  def export_arrays(self) -> tuple[str, str]:
+    """`export_arrays` of this data into `worker_data_dir` (once)."""
+    if self._exported is None:
+      self._exported = export_arrays(self._x, self._y, self._worker_data_dir)
+    return self._exported
+
+  def training_dataset_computation(self, *, batch_size: int,
+                                   local_epochs: int = 1,
+                                   max_examples: Optional[int] = None) -> Any:
+    """A TFF computation `client_input -> preprocess`ed client dataset.
+
+    It runs on the worker, reading the arrays from `worker_data_dir` (exported
+    there from this process first), and yields the same batches as
+    `preprocess(create_tf_dataset_for_client(id), seed=shuffle_seed, ...)`.
+    """
+    x_path, y_path = self.export_arrays()
+    noisy = self._partition.noisy_labels is not None
+    noise = self._partition.feature_noise is not None
+
+    @tff.tensorflow.computation(self.client_input_spec)
+    def client_dataset(client_input):
+      indices = client_input["indices"]
+      rows = tf.gather(_memory_mapped(x_path, self._x), indices)
+      labels = (client_input["labels"] if noisy else
+                tf.gather(_memory_mapped(y_path, self._y), indices))
+      elements = _client_elements(
+          rows, labels, (client_input["noise_std"], client_input["noise_seed"])
+          if noise else None)
+      return preprocess(tf.data.Dataset.from_tensor_slices(elements),
+                        batch_size=batch_size, local_epochs=local_epochs,
+                        seed=client_input["shuffle_seed"],
+                        max_examples=max_examples)
+
+    return client_dataset
+
+
+def to_client_data(partition: Any, x: Any, y: Any, *,
+                   feature_noise_seed: int = 0,
+                   worker_data_dir: Optional[str] = None
+                   ) -> PartitionClientData:
+  """Wraps a partition of arrays `x`/`y` as a lazy TFF ClientData.
+
+  Args:
+    partition: a `tff_niid.partition.Partition` made from `y`. If it carries
+      `noisy_labels`, clients train on those; if it carries `feature_noise`,
+      client i's features get Gaussian noise of std `feature_noise[i]`
+      (NIID-Bench feature-noise skew), fixed per client and
+      `feature_noise_seed`.
+    x: array (N, ...): images (N, H, W) or (N, H, W, C), features (N, D), ...
+      of integers or floats (see the module docstring for the conversion).
+    y: integer array (N,), the true labels the partition was made from
+      (checked against the partition's fingerprint).
+    feature_noise_seed: seed of the per-client feature noise.
+    worker_data_dir: where TFF workers read x and y when they build the
+      client datasets (`RoundInputs`); default `default_worker_data_dir()`.
+      Relative: each worker resolves it against its working directory.
+
+  Returns:
+    A `PartitionClientData` with `partition.client_ids`.
+
+  Raises:
+    ValueError: `y` is not the partition's labels, or the arrays' shapes or
+      dtypes do not fit.
+  """
+  return PartitionClientData(partition, x, y,
+                             feature_noise_seed=feature_noise_seed,
+                             worker_data_dir=worker_data_dir)
 
 
 # Larger than any client of a 60k-sample dataset, so `shuffle` is a full
@@ -91,13 +325,15 @@ def to_client_data(partition, images, labels, *, feature_noise_seed=0):
 _FULL_SHUFFLE = 100_000
 
 
-def preprocess(dataset, *, batch_size, local_epochs=1, seed=None,
-               max_examples=None):
+def preprocess(dataset: tf.data.Dataset, *, batch_size: int,
+               local_epochs: int = 1, seed: Any = None,
+               max_examples: Optional[int] = None) -> tf.data.Dataset:
   """Local training pipeline: full shuffle -> repeat(epochs) -> batch.
 
   With `max_examples`, a random subset of that many samples (fixed for the
-  given seed) is used. The order is reshuffled each epoch from `seed`, so the
-  same (seed, round, client) always yields the same batches.
+  given seed) is used. The order is reshuffled each epoch from `seed` (an int
+  or an int64 scalar tensor), so the same (seed, round, client) always yields
+  the same batches.
   """
   if max_examples:
     dataset = dataset.shuffle(_FULL_SHUFFLE, seed=seed,
@@ -109,19 +345,57 @@ def preprocess(dataset, *, batch_size, local_epochs=1, seed=None,
           .prefetch(tf.data.AUTOTUNE))
 
 
-def test_dataset(images, labels, batch_size=1000):
-  """A centralized evaluation dataset (x scaled to [0, 1], batched)."""
-  x = images.astype(np.float32)[..., np.newaxis] / 255.0
+class RoundInputs:
+  """The learning process that runs training rounds, and its client inputs.
+
+  For a `PartitionClientData`, `process` is the given one composed with the
+  client data's `training_dataset_computation`, and a round's inputs are the
+  clients' `client_input`s: the datasets are built on the workers. For any
+  other ClientData, `process` is the given one and the inputs are
+  `preprocess`ed datasets built here. Either way the same clients and seeds
+  give the same batches, and `process` keeps the given one's state.
+  """
+
+  def __init__(self, process: Any, client_data: Any, *, batch_size: int,
+               local_epochs: int = 1, max_examples: Optional[int] = None):
+    self._client_data = client_data
+    self._on_workers = isinstance(client_data, PartitionClientData)
+    self._preprocess_args: dict[str, Any] = dict(
+        batch_size=batch_size, local_epochs=local_epochs,
+        max_examples=max_examples)
+    self.process = process
+    if self._on_workers:
+      self.process = (
+          tff.simulation.compose_dataset_computation_with_learning_process(
+              client_data.training_dataset_computation(
+                  **self._preprocess_args), process))
+
+  def __call__(self, client_ids: Sequence[str],
+               shuffle_seeds: Sequence[int]) -> list[Any]:
+    """The per-client argument of `process.next` for these clients."""
+    if self._on_workers:
+      return [self._client_data.client_input(cid, seed)
+              for cid, seed in zip(client_ids, shuffle_seeds)]
+    return [preprocess(self._client_data.create_tf_dataset_for_client(cid),
+                       seed=seed, **self._preprocess_args)
+            for cid, seed in zip(client_ids, shuffle_seeds)]
+
+
+def test_dataset(x: Any, y: Any, batch_size: int = 1000) -> tf.data.Dataset:
+  """A centralized evaluation dataset: the features of `x` as in client
+  datasets (without noise), int64 labels, batched."""
   return tf.data.Dataset.from_tensor_slices(
-      collections.OrderedDict(x=x, y=np.asarray(labels, dtype=np.int64))
+      _client_elements(tf.constant(np.asarray(x)),
+                       tf.constant(np.asarray(y, dtype=np.int64)))
   ).batch(batch_size)
 
 
-def export_sql(client_data, path, *, allow_overwrite=False):
+def export_sql(client_data: Any, path: str, *,
+               allow_overwrite: bool = False) -> None:
   """Writes a ClientData to a SQLite file TFF reads directly.
 
   Read it back with `tff.simulation.datasets.load_and_parse_sql_client_data(
-  path, ELEMENT_SPEC)`.
+  path, client_data.element_type_structure)`.
   """
   tff.simulation.datasets.save_to_sql_client_data(
       client_data.client_ids, client_data.serializable_dataset_fn, path,

@@ -226,18 +226,20 @@ def train(process, client_data, config, *, output_dir, evaluator=None,
   completed_round = saved_round
   round_times = []
   stopped = "completed"
+  # Rounds run `round_inputs.process`: for tff_niid's ClientData it builds the
+  # client datasets on the workers, from per-client indices and seeds.
+  round_inputs = clientdata.RoundInputs(
+      process, client_data, batch_size=config.batch_size,
+      local_epochs=config.local_epochs,
+      max_examples=config.max_examples_per_client)
   try:
     for round_num in range(saved_round + 1, config.rounds + 1):
       sampled = sample_clients(round_num, config.clients_per_round)
-      datasets = [
-          clientdata.preprocess(
-              client_data.create_tf_dataset_for_client(cid),
-              batch_size=config.batch_size, local_epochs=config.local_epochs,
-              seed=_shuffle_seed(config.seed, round_num, position[cid]),
-              max_examples=config.max_examples_per_client)
-          for cid in sampled]
+      inputs = round_inputs(sampled, [
+          _shuffle_seed(config.seed, round_num, position[cid])
+          for cid in sampled])
       start = time.perf_counter()
-      output = process.next(state, datasets)
+      output = round_inputs.process.next(state, inputs)
       seconds = time.perf_counter() - start
       train_metrics = output.metrics["client_work"]["train"]
       row = collections.OrderedDict((name, math.nan) for name in metric_names)
