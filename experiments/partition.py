@@ -8,8 +8,10 @@ Examples:
 
 Writes <output_dir>/partition/ (load with tff_niid.partition.load or pass to
 experiments/train.py --partition_file), summary.txt (the table printed),
-label_mix.png, sizes.png, divergence.png and hparams.txt. Needs only numpy
-(+ matplotlib for the plots): TensorFlow is not imported.
+label_mix.png, sizes.png, divergence.png and hparams.txt. Refuses an
+--output_dir holding a training run (experiments/train.py), whose hparams.txt
+and partition/ it would replace. Needs only numpy (+ matplotlib for the
+plots): TensorFlow is not imported.
 """
 
 import os
@@ -22,6 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tff_niid import datasets  # pylint: disable=g-import-not-at-top
 from tff_niid import partition as partition_lib
+from tff_niid import rundir
 
 _DATASET = flags.DEFINE_enum("dataset", "mnist", ["mnist", "fashion_mnist"],
                              "Dataset.")
@@ -88,6 +91,11 @@ def _from_flags(labels, key_values):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  out = _OUTPUT_DIR.value
+  if rundir.is_run(out):
+    sys.exit(f"ERROR: {out} holds a training run; writing a partition there "
+             "would replace its hparams.txt and partition/, and the run could "
+             "no longer be resumed. Choose another --output_dir.")
   try:
     data = datasets.load(_DATASET.value, _DATA_DIR.value)
     key_name = _key_name()
@@ -102,7 +110,6 @@ def main(argv):
       part = _from_flags(data.train_labels, key_values)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
-  out = _OUTPUT_DIR.value
   try:
     os.makedirs(out, exist_ok=True)
     # A re-run replaces its own earlier partition, as it does summary.txt and

@@ -11,8 +11,10 @@ partition (--partition_file, checked against the dataset's labels).
 
 Writes <root_output_dir>/<experiment_name>/: hparams.txt (a flagfile that
 reruns the experiment), partition/ (+ partition summary and plots),
-metrics.csv, tensorboard/, checkpoints/, summary.json. Re-running the same
-command resumes after the last checkpoint.
+run_identity.json, metrics.csv, tensorboard/, checkpoints/, summary.json.
+Re-running the same command resumes after the last checkpoint, provided the
+flags, data and partition are the run's (tff_niid.rundir); one process at a
+time holds the directory (run.lock).
 """
 
 import contextlib
@@ -35,6 +37,7 @@ from tff_niid import datasets
 from tff_niid import evaluation
 from tff_niid import models
 from tff_niid import partition as partition_lib
+from tff_niid import rundir
 from tff_niid import runtime
 from tff_niid import training
 from tff_niid import workers
@@ -56,7 +59,8 @@ _PARTITION_SPEC = flags.DEFINE_string(
     "'dirichlet(alpha=0.1)+key(slant)+noise(rate=0.2)'.")
 _PARTITION_FILE = flags.DEFINE_string(
     "partition_file", None, "A partition saved by tff_niid (directory).")
-_NUM_CLIENTS = flags.DEFINE_integer("num_clients", 100, "Number of clients.")
+_NUM_CLIENTS = flags.DEFINE_integer("num_clients", 100, "Number of clients.",
+                                    lower_bound=1)
 _CLIENT_EVAL = flags.DEFINE_bool(
     "client_eval", False, "Also evaluate on per-client test splits whose label "
     "mix matches each client's (partition.match_test): mean and 10th "
@@ -67,23 +71,29 @@ _ALGORITHM = flags.DEFINE_enum("algorithm", "fedavg",
                                list(algorithms.ALGORITHMS), "Algorithm.")
 _MODEL = flags.DEFINE_enum("model", "cnn", list(models.MODELS), "Model.")
 _CLIENTS_PER_ROUND = flags.DEFINE_integer("clients_per_round", 10,
-                                          "Clients sampled per round.")
-_ROUNDS = flags.DEFINE_integer("rounds", 10, "Training rounds.")
-_LOCAL_EPOCHS = flags.DEFINE_integer("local_epochs", 1, "Local epochs (E).")
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 10, "Client batch size (B).")
+                                          "Clients sampled per round.",
+                                          lower_bound=1)
+_ROUNDS = flags.DEFINE_integer("rounds", 10, "Training rounds.", lower_bound=1)
+_LOCAL_EPOCHS = flags.DEFINE_integer("local_epochs", 1, "Local epochs (E).",
+                                     lower_bound=1)
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 10, "Client batch size (B).",
+                                   lower_bound=1)
 _MAX_EXAMPLES = flags.DEFINE_integer(
     "max_examples_per_client", None, "Use at most this many (random) "
-    "examples per client per round (quick runs).")
+    "examples per client per round (quick runs).", lower_bound=1)
 _CLIENT_LR = flags.DEFINE_float("client_lr", 0.05, "Client SGD learning rate.")
 _CLIENT_MOMENTUM = flags.DEFINE_float("client_momentum", 0.0,
-                                      "Client SGD momentum.")
+                                      "Client SGD momentum.", lower_bound=0.0,
+                                      upper_bound=1.0)
 _SERVER_LR = flags.DEFINE_float("server_lr", 1.0, "Server learning rate.")
 _SERVER_MOMENTUM = flags.DEFINE_float("server_momentum", 0.9,
-                                      "Server momentum (fedavgm).")
+                                      "Server momentum (fedavgm).",
+                                      lower_bound=0.0, upper_bound=1.0)
 _ADAPTIVE_EPSILON = flags.DEFINE_float(
-    "adaptive_epsilon", 1e-3, "Adaptivity tau of fedadam/fedyogi.")
+    "adaptive_epsilon", 1e-3, "Adaptivity tau of fedadam/fedyogi.",
+    lower_bound=0.0)
 _PROXIMAL_STRENGTH = flags.DEFINE_float("proximal_strength", 0.01,
-                                        "FedProx mu.")
+                                        "FedProx mu.", lower_bound=0.0)
 _CLIENT_WEIGHT_DECAY = flags.DEFINE_float(
     "client_weight_decay", 0.0, "Client weight decay lambda: SGD steps along "
     "g + lambda * w (PyTorch's coupled weight_decay; NIID-Bench --reg 1e-5).",
@@ -92,23 +102,26 @@ _CLIENT_WEIGHTING = flags.DEFINE_enum(
     "client_weighting", None, ["num_examples", "uniform"],
     "Aggregation weights (default: uniform for dp_fedavg, else num_examples).")
 _DP_NOISE = flags.DEFINE_float("dp_noise_multiplier", None,
-                               "DP-FedAvg noise multiplier z.")
+                               "DP-FedAvg noise multiplier z.", lower_bound=0.0)
 _DP_CLIP = flags.DEFINE_float("dp_clip", None, "DP-FedAvg L2 clip norm.")
 _DP_DELTA = flags.DEFINE_float("dp_delta", None,
                                "DP delta (default 1/num_clients).")
 
 # Evaluation, outputs, execution.
 _EVAL_EVERY = flags.DEFINE_integer("eval_every", 1,
-                                   "Evaluate on the test set every N rounds.")
+                                   "Evaluate on the test set every N rounds.",
+                                   lower_bound=1)
 _TARGET_ACCURACY = flags.DEFINE_float(
     "target_accuracy", None, "Record the first round reaching this test "
-    "accuracy (rounds-to-target).")
+    "accuracy (rounds-to-target).", lower_bound=0.0, upper_bound=1.0)
 _STOP_AT_TARGET = flags.DEFINE_bool("stop_at_target", False,
                                     "Stop once --target_accuracy is reached.")
 _CHECKPOINT_EVERY = flags.DEFINE_integer("checkpoint_every", 1,
-                                         "Save program state every N rounds.")
+                                         "Save program state every N rounds.",
+                                         lower_bound=1)
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of partition, model "
-                             "initialisation, client sampling and shuffling.")
+                             "initialisation, client sampling and shuffling.",
+                             lower_bound=0)
 _ROOT_OUTPUT_DIR = flags.DEFINE_string("root_output_dir", "runs",
                                        "Root of experiment directories.")
 _EXPERIMENT_NAME = flags.DEFINE_string("experiment_name", "fedavg",
@@ -124,10 +137,17 @@ _SMOKE = flags.DEFINE_bool(
 _QUIET = flags.DEFINE_bool("quiet", False, "Log only first/last rounds and "
                            "events (for log files).")
 
+# absl's bounds are inclusive; these must be positive (validated, like the
+# bounds, when the flags are parsed: before anything is written).
+for _name in ("client_lr", "server_lr", "dp_clip"):
+  flags.register_validator(_name, lambda value: value is None or value > 0,
+                           message="must be > 0")
+flags.register_validator("dp_delta", lambda value: value is None or
+                         0 < value < 1, message="must be in (0, 1)")
+
 # Flags that may change when a run is resumed.
 _RESUMABLE_CHANGES = ("rounds", "quiet", "stop_at_target", "target_accuracy",
                       "eval_every", "data_dir", "workers")
-HPARAMS_FILE = "hparams.txt"
 
 
 def _check_flags():
@@ -144,69 +164,6 @@ def _check_flags():
                          "--local_epochs=1.")
   if _STOP_AT_TARGET.value and _TARGET_ACCURACY.value is None:
     raise app.UsageError("--stop_at_target needs --target_accuracy.")
-  for name in ("rounds", "clients_per_round", "batch_size", "local_epochs",
-               "eval_every", "checkpoint_every", "num_clients"):
-    if flags.FLAGS[name].value < 1:
-      raise app.UsageError(f"--{name} must be >= 1.")
-
-
-def _prepare_output_dir(path):
-  """Creates the experiment dir, refusing unwritable dirs and other runs'."""
-  try:
-    os.makedirs(path, exist_ok=True)
-    probe = os.path.join(path, ".write_test")
-    with open(probe, "w") as f:
-      f.write("ok")
-    os.remove(probe)
-  except OSError as e:
-    raise app.UsageError(f"cannot write to output directory {path}: "
-                         f"{e.strerror}.") from None
-  hparams_path = os.path.join(path, HPARAMS_FILE)
-  current = flags.FLAGS.flags_into_string()
-  if os.path.exists(hparams_path):
-    with open(hparams_path) as f:
-      changed = _changed_flags(f.read(), current)
-    if changed:
-      raise app.UsageError(
-          f"{path} holds a run with other flags ({', '.join(changed)}); use "
-          "another --experiment_name, or delete the directory to start over.")
-  with open(hparams_path, "w") as f:
-    f.write(current)
-
-
-def _flag_values(flagfile_text):
-  """{name: value string} of a flagfile, `--noname` read as name=false."""
-  values = {}
-  for line in flagfile_text.splitlines():
-    if not line.startswith("--"):
-      continue
-    name, has_value, value = line[2:].partition("=")
-    if not has_value:
-      negated = name.startswith("no") and name[2:] in flags.FLAGS
-      name, value = (name[2:], "false") if negated else (name, "true")
-    values[name] = value
-  return values
-
-
-def _changed_flags(previous, current):
-  """`--name=old->new` for flags that differ and may not change on resume. A
-  flag absent from one side (None, or added to the binary later) counts as
-  its default."""
-  before, after = _flag_values(previous), _flag_values(current)
-  changed = []
-  for name in sorted(set(before) | set(after)):
-    if name in _RESUMABLE_CHANGES:
-      continue
-    default = None
-    if name in flags.FLAGS and flags.FLAGS[name].default is not None:
-      default = flags.FLAGS[name].default
-      default = str(default).lower() if isinstance(default, bool) else str(
-          default)
-    old = before.get(name, default)
-    new = after.get(name, default)
-    if old != new:
-      changed.append(f"--{name}={old}->{new}")
-  return changed
 
 
 def _build_partition(data):
@@ -229,7 +186,9 @@ def _describe_partition(part, data, output_dir):
   from tff_niid.partition import metrics  # pylint: disable=g-import-not-at-top
   from tff_niid.partition import plots
   labels = data.train_labels
-  part.save(os.path.join(output_dir, "partition"))
+  # A partition saved there already (by a run from before identities) was
+  # checked by rundir.check_resume to be this one.
+  part.save(os.path.join(output_dir, rundir.PARTITION_DIR), overwrite=True)
   key_name = part.spec and partition_lib.spec.attribute_key(part.spec)
   key = (partition_lib.attributes.attribute(key_name, data.train_images)
          if key_name else None)
@@ -240,35 +199,8 @@ def _describe_partition(part, data, output_dir):
   return table
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  logging.set_verbosity(logging.WARNING)  # TFF logs every model build at INFO
-  _check_flags()
-  output_dir = os.path.join(_ROOT_OUTPUT_DIR.value, _EXPERIMENT_NAME.value)
-  try:
-    data = datasets.load(_DATASET.value, _DATA_DIR.value)
-    part = _build_partition(data)
-    hp = algorithms.Hyperparameters(
-        client_lr=_CLIENT_LR.value, client_momentum=_CLIENT_MOMENTUM.value,
-        server_lr=_SERVER_LR.value, server_momentum=_SERVER_MOMENTUM.value,
-        adaptive_epsilon=_ADAPTIVE_EPSILON.value,
-        proximal_strength=_PROXIMAL_STRENGTH.value,
-        client_weight_decay=_CLIENT_WEIGHT_DECAY.value,
-        client_weighting=_CLIENT_WEIGHTING.value or (
-            "uniform" if _ALGORITHM.value == "dp_fedavg" else "num_examples"),
-        dp_noise_multiplier=_DP_NOISE.value, dp_clip=_DP_CLIP.value,
-        clients_per_round=_CLIENTS_PER_ROUND.value)
-    algorithms.validate(_ALGORITHM.value, hp)
-    if _CLIENTS_PER_ROUND.value > len(part):
-      raise ValueError(f"--clients_per_round={_CLIENTS_PER_ROUND.value} "
-                       f"exceeds the partition's {len(part)} clients.")
-  except ValueError as e:  # bad data, partition or flag values: one line
-    raise app.UsageError(str(e)) from None
-  _prepare_output_dir(output_dir)
-  print(f"{data.name}: {part}", flush=True)
-  print(_describe_partition(part, data, output_dir), flush=True)
-
+def _train(data, part, hp, output_dir):
+  """Trains on `part` of `data` in `output_dir` (locked by the caller)."""
   client_data = clientdata.to_client_data(part, data.train_images,
                                           data.train_labels,
                                           feature_noise_seed=_SEED.value)
@@ -302,7 +234,6 @@ def main(argv):
   if _SMOKE.value:
     config = config.smoke()
   log = lambda line: print(line, flush=True)
-  runtime.install_cleanup()
   execution = contextlib.nullcontext()
   if not _WORKERS.value:
     runtime.use_local_worker()
@@ -335,5 +266,51 @@ def main(argv):
       + f". Results in {os.path.abspath(output_dir)}")
 
 
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  logging.set_verbosity(logging.WARNING)  # TFF logs every model build at INFO
+  _check_flags()
+  output_dir = os.path.join(_ROOT_OUTPUT_DIR.value, _EXPERIMENT_NAME.value)
+  try:
+    data = datasets.load(_DATASET.value, _DATA_DIR.value)
+    part = _build_partition(data)
+    hp = algorithms.Hyperparameters(
+        client_lr=_CLIENT_LR.value, client_momentum=_CLIENT_MOMENTUM.value,
+        server_lr=_SERVER_LR.value, server_momentum=_SERVER_MOMENTUM.value,
+        adaptive_epsilon=_ADAPTIVE_EPSILON.value,
+        proximal_strength=_PROXIMAL_STRENGTH.value,
+        client_weight_decay=_CLIENT_WEIGHT_DECAY.value,
+        client_weighting=_CLIENT_WEIGHTING.value or (
+            "uniform" if _ALGORITHM.value == "dp_fedavg" else "num_examples"),
+        dp_noise_multiplier=_DP_NOISE.value, dp_clip=_DP_CLIP.value,
+        clients_per_round=_CLIENTS_PER_ROUND.value)
+    algorithms.validate(_ALGORITHM.value, hp)
+    if _CLIENTS_PER_ROUND.value > len(part):
+      raise ValueError(f"--clients_per_round={_CLIENTS_PER_ROUND.value} "
+                       f"exceeds the partition's {len(part)} clients.")
+  except ValueError as e:  # bad data, partition or flag values: one line
+    raise app.UsageError(str(e)) from None
+  flagfile = flags.FLAGS.flags_into_string()
+  # Nothing is written into output_dir before it is locked and its run, if
+  # any, checked to be this one.
+  try:
+    with rundir.lock(output_dir):
+      rundir.check_resume(output_dir, flagfile, data, part,
+                          resumable=_RESUMABLE_CHANGES)
+      rundir.write_hparams(output_dir, flagfile)
+      print(f"{data.name}: {part}", flush=True)
+      if not rundir.has_identity(output_dir):  # first start, or an older run
+        print(_describe_partition(part, data, output_dir), flush=True)
+        rundir.record_identity(output_dir, data, part)
+      _train(data, part, hp, output_dir)
+  except rundir.RunDirError as e:
+    sys.exit(f"ERROR: {e}")
+
+
 if __name__ == "__main__":
+  # Before flags are parsed: importing TFF made a worker manager whose
+  # destructor, left to interpreter exit, prints a traceback on every early
+  # exit (a rejected flag, a refused run directory).
+  runtime.install_cleanup()
   app.run(main)

@@ -1,6 +1,7 @@
 """The idx loader on the real files, and its errors on broken copies."""
 
 import gzip
+import hashlib
 import os
 import shutil
 
@@ -65,28 +66,81 @@ def test_truncated_file_is_a_clear_error(tmp_path):
     assert "train-labels-idx1-ubyte.gz" in str(e.value)
 
 
-def test_checksum_mismatch_detected(tmp_path):
-  dst = _copy("fashion_mnist", tmp_path)  # FMNIST sums list the .gz files
+def _remove_sums(directory):
+  for sums in ("MD5SUMS", "SHA256SUMS"):
+    os.remove(directory / sums)
+
+
+def test_altered_file_is_refused_without_sums_beside_it(tmp_path):
+  dst = _copy("fashion_mnist", tmp_path)
+  _remove_sums(dst)
   path = dst / "t10k-labels-idx1-ubyte.gz"
   labels = np.frombuffer(gzip.decompress(path.read_bytes()), np.uint8).copy()
   labels[-1] = (labels[-1] + 1) % 10  # a valid file, but not the original
   path.write_bytes(gzip.compress(labels.tobytes()))
-  with pytest.raises(datasets.DatasetError, match="checksum"):
+  with pytest.raises(datasets.DatasetError) as e:
     datasets.load("fashion_mnist", data_dir=str(dst))
-  # Without checksums the altered file loads: the header and size are valid.
-  for sums in ("MD5SUMS", "SHA256SUMS"):
-    os.remove(dst / sums)
-  assert datasets.load("fashion_mnist", data_dir=str(dst)).test_labels.shape == (10000,)
+  assert str(e.value).startswith(
+      f"{path} is not fashion_mnist's t10k-labels-idx1-ubyte.gz: the SHA-256 "
+      "of its content is ")
+  # Unverified, the altered file loads: the header and size are valid.
+  unverified = datasets.load("fashion_mnist", data_dir=str(dst), verify=False)
+  assert unverified.test_labels.shape == (10000,)
+
+
+def test_sums_beside_the_files_are_checked(tmp_path):
+  dst = _copy("fashion_mnist", tmp_path)  # FMNIST sums list the .gz files
+  sums = dst / "SHA256SUMS"
+  digest = hashlib.sha256(b"another file").hexdigest()
+  sums.write_text(sums.read_text() + f"{digest}  train-images-idx3-ubyte.gz\n")
+  with pytest.raises(datasets.DatasetError, match="sha256 checksum"):
+    datasets.load("fashion_mnist", data_dir=str(dst))
+
+
+@pytest.mark.parametrize("name,other", [("fashion_mnist", "mnist"),
+                                        ("mnist", "fashion_mnist")])
+def test_another_datasets_files_are_refused(name, other):
+  other_dir = datasets.find_dir(other)
+  with pytest.raises(datasets.DatasetError) as e:
+    datasets.load(name, data_dir=other_dir)
+  fname = "train-images-idx3-ubyte.gz"
+  assert str(e.value) == (
+      f"{os.path.join(other_dir, fname)} is not {name}'s {fname}: the SHA-256 "
+      f"of its content is {datasets.CONTENT_SHA256[other][fname]}, expected "
+      f"{datasets.CONTENT_SHA256[name][fname]} (that is {other}'s {fname}: is "
+      f"the directory another dataset's?). Use the original {name} files.")
+
+
+def test_recompressed_copy_is_the_same_data(fashion_mnist, tmp_path):
+  """The content is verified, not its gzip wrapper."""
+  dst = _copy("fashion_mnist", tmp_path)
+  _remove_sums(dst)  # they list the .gz files
+  for fname in datasets.FILES.values():
+    raw = gzip.decompress((dst / fname).read_bytes())
+    (dst / fname).write_bytes(gzip.compress(raw, compresslevel=1, mtime=0))
+  data = datasets.load("fashion_mnist", data_dir=str(dst))
+  assert data.content_sha256 == fashion_mnist.content_sha256
+  assert np.array_equal(data.train_images, fashion_mnist.train_images)
+
+
+def test_known_sums_are_mnists_published_ones(mnist):
+  published = {}
+  with open(os.path.join(mnist.directory, "SHA256SUMS")) as f:
+    for line in f:  # MNIST's list the decompressed files
+      digest, fname = line.split()
+      published[fname + ".gz"] = digest
+  assert datasets.CONTENT_SHA256["mnist"] == published == mnist.content_sha256
 
 
 def test_wrong_header_is_a_clear_error(tmp_path):
   dst = _copy("mnist", tmp_path)
-  for sums in ("MD5SUMS", "SHA256SUMS"):
-    os.remove(dst / sums)
   # Swap the test labels for the train labels: valid gzip, wrong count.
   shutil.copy(dst / "train-labels-idx1-ubyte.gz", dst / "t10k-labels-idx1-ubyte.gz")
-  with pytest.raises(datasets.DatasetError, match="header"):
+  with pytest.raises(datasets.DatasetError,
+                     match="that is mnist's train-labels-idx1-ubyte.gz"):
     datasets.load("mnist", data_dir=str(dst))
+  with pytest.raises(datasets.DatasetError, match="header"):
+    datasets.load("mnist", data_dir=str(dst), verify=False)
 
 
 def test_unknown_dataset():

@@ -4,7 +4,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+import files
 from tff_niid import partition
+from tff_niid import results
+from tff_niid import rundir
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLI = os.path.join(REPO, "experiments", "partition.py")
@@ -46,3 +51,21 @@ def test_bad_spec_is_one_line(tmp_path):
   assert result.returncode != 0
   assert "no parameter 'beta'" in result.stderr
   assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("marker", [rundir.LOCK_FILE, results.METRICS_FILE],
+                         ids=["run", "run_from_before_locks"])
+def test_refuses_a_training_runs_directory(mnist, tmp_path, marker):
+  run_dir = tmp_path / "run"
+  run_dir.mkdir()
+  (run_dir / "hparams.txt").write_text("--experiment_name=run\n")
+  (run_dir / marker).write_text("")
+  partition.iid(mnist.train_labels, 10, seed=0).save(str(run_dir / "partition"))
+  before = files.snapshot(run_dir)
+  result = _run("--num_clients=20", f"--output_dir={run_dir}")
+  assert result.returncode != 0
+  assert result.stderr == (
+      f"ERROR: {run_dir} holds a training run; writing a partition there "
+      "would replace its hparams.txt and partition/, and the run could no "
+      "longer be resumed. Choose another --output_dir.\n")
+  assert files.snapshot(run_dir) == before

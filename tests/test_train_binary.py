@@ -71,6 +71,11 @@ def _run(args, cwd, timeout=300):
     (["--partition=dirichlet", "--alpha=-1"], "alpha"),
     (["--stop_at_target"], "--target_accuracy"),
     (["--data_dir=/nonexistent", "--dataset=fashion_mnist"], None),
+    (["--max_examples_per_client=0"],
+     "--max_examples_per_client=0: 0 is not a positive integer"),
+    (["--client_lr=-0.1"], "--client_lr=-0.1: must be > 0"),
+    (["--client_momentum=-0.5"],
+     "--client_momentum=-0.5: -0.5 is not a number in the range [0.0, 1.0]"),
 ])
 def test_bad_flags_give_one_clear_line(args, message, tmp_path):
   if message is None:  # a --data_dir without the files
@@ -79,6 +84,7 @@ def test_bad_flags_give_one_clear_line(args, message, tmp_path):
   assert code != 0
   assert message in out
   assert "Traceback" not in out
+  assert not os.path.exists(tmp_path / "fedavg")  # the run directory
 
 
 def test_partition_file_of_another_dataset(fashion_mnist, tmp_path):
@@ -112,6 +118,29 @@ def test_other_runs_directory_is_refused(tmp_path):
       "--noquiet", "--quiet"))
   code, out = _run(args, tmp_path)
   assert code == 0, out
+
+
+def test_second_process_on_a_run_is_refused(tmp_path):
+  # Checkpoints only at the Ctrl-C: one landing while a round's checkpoint is
+  # saved makes the handler save that round again and fail
+  # (ProgramStateExistsError), which is not what this test is about.
+  args = QUICK + [f"--root_output_dir={tmp_path}", "--rounds=1000",
+                  "--checkpoint_every=1000", "--model=logreg",
+                  "--eval_every=1000", "--experiment_name=r"]
+  first = Run(args, tmp_path)
+  first.wait_for("round 1/")
+  code, out = _run(args, tmp_path)
+  assert code != 0 and "Traceback" not in out
+  assert (f"ERROR: {tmp_path / 'r'} is in use by another process (pid "
+          f"{first.proc.pid}); wait for it to finish or stop it" in out), out
+  first.wait_for("round ")  # still training
+  first.proc.send_signal(signal.SIGINT)
+  code, out = first.finish()
+  assert not processes.marked_processes(first.marker), out
+  assert code == 130, out
+  rounds = [int(row["round"]) for row in results.read_metrics(
+      str(tmp_path / "r"))]
+  assert rounds == list(range(1, len(rounds) + 1)) and len(rounds) >= 2
 
 
 def _final(out_dir):

@@ -6,8 +6,11 @@ looked up in the first of these that is set:
   2. the `TFF_NIID_DATA` environment variable,
   3. `<repo>/../shared/data` (the layout of this project's CI),
 either holding the four files directly or in a `<name>/` subdirectory
-(`mnist/`, `fashion-mnist/`). When `SHA256SUMS` or `MD5SUMS` files lie
-beside the data, every file they list is checked against them.
+(`mnist/`, `fashion-mnist/`). Every file's content is checked against the
+dataset's published SHA-256 (`CONTENT_SHA256`), so another dataset's files,
+or altered ones, are refused under any name or path; when `SHA256SUMS` or
+`MD5SUMS` files lie beside the data, every file they list is also checked
+against them.
 """
 
 import collections
@@ -28,13 +31,44 @@ FILES = {
 # Directory names per dataset, as distributed (and as in ../shared/data).
 DIRNAMES = {"mnist": ("mnist",), "fashion_mnist": ("fashion-mnist",
                                                    "fashion_mnist")}
+# SHA-256 of each file's decompressed idx content. The content, not the .gz, is
+# checked: the same data circulates in different gzip wrappers (the
+# Fashion-MNIST .gz files in ../shared/data are 24 bytes shorter than
+# Zalando's, whose gzip header also stores the file name, so their .gz sums
+# differ while the content is identical). MNIST's values are its published
+# SHA256SUMS; Fashion-MNIST's were computed from ../shared/data (whose .gz
+# files match the SHA256SUMS and MD5SUMS beside them) and equal the content
+# sums other projects publish for Zalando's original files.
+CONTENT_SHA256 = {
+    "mnist": {
+        "train-images-idx3-ubyte.gz":
+            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        "train-labels-idx1-ubyte.gz":
+            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        "t10k-images-idx3-ubyte.gz":
+            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        "t10k-labels-idx1-ubyte.gz":
+            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    },
+    "fashion_mnist": {
+        "train-images-idx3-ubyte.gz":
+            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        "train-labels-idx1-ubyte.gz":
+            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        "t10k-images-idx3-ubyte.gz":
+            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        "t10k-labels-idx1-ubyte.gz":
+            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    },
+}
 _SIZES = {"train": 60000, "test": 10000}
 _IMAGE_MAGIC, _LABEL_MAGIC = 2051, 2049
 
 Dataset = collections.namedtuple(
     "Dataset", ["name", "train_images", "train_labels", "test_images",
-                "test_labels", "directory"])
-Dataset.__doc__ = """uint8 images (N, 28, 28) and int64 labels (N,) per split."""
+                "test_labels", "directory", "content_sha256"])
+Dataset.__doc__ = """uint8 images (N, 28, 28) and int64 labels (N,) per split,
+the directory read and {file name: SHA-256 of its decompressed content}."""
 
 
 class DatasetError(ValueError):
@@ -100,22 +134,40 @@ def _verify(path, what, data, algo, digest):
         "the original file.")
 
 
-def _read_idx(path, magic, count, item_shape, checksums):
+def _decompress(path):
+  """(compressed bytes, decompressed bytes) of a .gz file."""
   with open(path, "rb") as f:
     compressed = f.read()
-  gz_name = os.path.basename(path)
-  for name, algo, digest in checksums:
-    if name == gz_name:
-      _verify(path, "compressed file", compressed, algo, digest)
   try:
-    raw = gzip.decompress(compressed)
+    return compressed, gzip.decompress(compressed)
   except (OSError, EOFError, zlib.error) as e:
     raise DatasetError(
         f"cannot decompress {path} ({e}); the file is truncated or not a "
         "gzip file. Replace it with the original .gz file.") from None
-  for name, algo, digest in checksums:
-    if name == gz_name[:-len(".gz")]:
+
+
+def _check_content(name, path, content_sha256, compressed, raw, checksums):
+  """Raises DatasetError unless the file holds `name`'s published content and
+  matches the `checksums` (from `_read_checksums`) listing it."""
+  gz_name = os.path.basename(path)
+  expected = CONTENT_SHA256[name][gz_name]
+  if content_sha256 != expected:
+    known_as = [f" (that is {dataset}'s {fname}: is the directory another "
+                "dataset's?)"
+                for dataset, sums in CONTENT_SHA256.items()
+                for fname, digest in sums.items() if digest == content_sha256]
+    raise DatasetError(
+        f"{path} is not {name}'s {gz_name}: the SHA-256 of its content is "
+        f"{content_sha256}, expected {expected}{''.join(known_as)}. Use the "
+        f"original {name} files.")
+  for listed, algo, digest in checksums:
+    if listed == gz_name:
+      _verify(path, "compressed file", compressed, algo, digest)
+    elif listed == gz_name[:-len(".gz")]:
       _verify(path, "decompressed content", raw, algo, digest)
+
+
+def _parse_idx(path, raw, magic, count, item_shape):
   ndim = len(item_shape) + 1
   header = 4 + 4 * ndim
   if len(raw) < header:
@@ -140,27 +192,35 @@ def load(name="mnist", data_dir=None, *, verify=True):
   Args:
     name: "mnist" or "fashion_mnist".
     data_dir: optional directory to look in first (see module docstring).
-    verify: check files against SHA256SUMS/MD5SUMS when present.
+    verify: check every file's content against `CONTENT_SHA256[name]`, and
+      against SHA256SUMS/MD5SUMS when present.
 
   Returns:
     A `Dataset` namedtuple: uint8 images (N, 28, 28), int64 labels (N,),
-    60,000 train and 10,000 test samples, and the directory used.
+    60,000 train and 10,000 test samples, the directory used and the
+    SHA-256 of each file's content.
 
   Raises:
-    DatasetError: files missing, truncated, corrupt or failing a checksum.
+    DatasetError: files missing, truncated or corrupt, another dataset's, or
+      failing a checksum.
   """
   directory = find_dir(name, data_dir)
   sums = _read_checksums(directory) if verify else []
-  arrays = {}
+  arrays, content_sha256 = {}, {}
   for field, fname in FILES.items():
     path = os.path.join(directory, fname)
+    compressed, raw = _decompress(path)
+    content_sha256[fname] = hashlib.sha256(raw).hexdigest()
+    if verify:
+      _check_content(name, path, content_sha256[fname], compressed, raw, sums)
     split, kind = field.split("_")
     if kind == "images":
-      arrays[field] = _read_idx(path, _IMAGE_MAGIC, _SIZES[split], (28, 28),
-                                sums)
+      arrays[field] = _parse_idx(path, raw, _IMAGE_MAGIC, _SIZES[split],
+                                 (28, 28))
     else:
-      labels = _read_idx(path, _LABEL_MAGIC, _SIZES[split], (), sums)
+      labels = _parse_idx(path, raw, _LABEL_MAGIC, _SIZES[split], ())
       if labels.max() > 9:
         raise DatasetError(f"{path}: labels outside 0..9.")
       arrays[field] = labels.astype(np.int64)
-  return Dataset(name=name, directory=directory, **arrays)
+  return Dataset(name=name, directory=directory, content_sha256=content_sha256,
+                 **arrays)

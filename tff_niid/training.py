@@ -185,7 +185,7 @@ def train(process, client_data, config, *, output_dir, evaluator=None,
 
   Raises:
     TrainingDivergedError: NaN/inf training loss (the checkpoint of the last
-      good round is kept).
+      good round, if one was saved, is kept).
     KeyboardInterrupt: after saving the last completed round's state.
   """
   # Unless a context was chosen (e.g. `workers.use_workers`), computations run
@@ -252,11 +252,13 @@ def train(process, client_data, config, *, output_dir, evaluator=None,
           "update_non_finite", 0)
       if (not math.isfinite(row["train_loss"]) or non_finite or
           train_metrics["num_examples"] == 0):
+        kept = (f"The last saved state (round {saved_round}) is kept in "
+                f"{checkpoint_dir}" if saved_round else
+                "No checkpoint had been saved yet")
         raise TrainingDivergedError(
             f"round {round_num}: the model update is NaN/inf (train loss "
             f"{row['train_loss']}, non-finite update flag {int(non_finite)}); "
-            f"stopped. The last saved state (round {saved_round}) is kept in "
-            f"{checkpoint_dir}; try a lower learning rate.")
+            f"stopped. {kept}; try a lower learning rate.")
       if evaluator is not None and (round_num % config.eval_every == 0 or
                                     round_num == config.rounds):
         row.update(evaluator(process.get_model_weights(output.state)))

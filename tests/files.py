@@ -1,0 +1,18 @@
+"""Whether a test left a directory as it was."""
+
+import os
+
+
+def snapshot(root):
+  """{path under root: (mtime_ns, bytes), or None for a directory}: equal
+  snapshots mean no file or directory was added, removed or written."""
+  found = {}
+  for directory, subdirs, names in os.walk(root):
+    for name in subdirs:
+      found[os.path.relpath(os.path.join(directory, name), root)] = None
+    for name in names:
+      path = os.path.join(directory, name)
+      with open(path, "rb") as f:
+        found[os.path.relpath(path, root)] = (os.stat(path).st_mtime_ns,
+                                              f.read())
+  return found

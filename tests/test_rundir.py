@@ -1,0 +1,231 @@
+"""tff_niid.rundir on real data: the run lock, and what a resume must match.
+
+Every refusal must be one line and leave the run directory as it was (same
+files, bytes and modification times).
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+
+from absl import flags
+import pytest
+
+import files
+from tff_niid import datasets
+from tff_niid import partition as partition_lib
+from tff_niid import results
+from tff_niid import rundir
+
+
+def _known_flags():
+  known = flags.FlagValues()
+  flags.DEFINE_float("client_lr", 0.05, "", flag_values=known)
+  flags.DEFINE_integer("rounds", 10, "", flag_values=known)
+  flags.DEFINE_bool("quiet", False, "", flag_values=known)
+  flags.DEFINE_string("data_dir", None, "", flag_values=known)
+  return known
+
+
+KNOWN_FLAGS = _known_flags()
+FLAGFILE = "--client_lr=0.05\n--rounds=10\n--noquiet\n"
+RESUMABLE = ("rounds", "quiet", "data_dir")
+
+
+def _check_resume(run_dir, data, part, flagfile=FLAGFILE):
+  rundir.check_resume(run_dir, flagfile, data, part, resumable=RESUMABLE,
+                      known_flags=KNOWN_FLAGS)
+
+
+def _refusal(run_dir, data, part, flagfile=FLAGFILE):
+  """The one-line message refusing to resume; asserts nothing changed."""
+  before = files.snapshot(run_dir)
+  with pytest.raises(rundir.RunDirError) as e:
+    _check_resume(run_dir, data, part, flagfile)
+  assert files.snapshot(run_dir) == before
+  assert "\n" not in str(e.value)
+  return str(e.value)
+
+
+def _start(run_dir, data, part):
+  """What experiments/train.py does at a run's first start."""
+  with rundir.lock(run_dir):
+    _check_resume(run_dir, data, part)
+    rundir.write_hparams(run_dir, FLAGFILE)
+    part.save(os.path.join(run_dir, rundir.PARTITION_DIR))
+    rundir.record_identity(run_dir, data, part)
+
+
+@pytest.fixture
+def run(mnist, tmp_path):
+  """(run directory started on MNIST, its partition)."""
+  run_dir = str(tmp_path / "run")
+  part = partition_lib.iid(mnist.train_labels, 10, seed=0)
+  _start(run_dir, mnist, part)
+  return run_dir, part
+
+
+def test_lock_refuses_a_second_holder_naming_its_pid(tmp_path):
+  run_dir = str(tmp_path / "run")
+  with rundir.lock(run_dir):
+    before = files.snapshot(run_dir)
+    with pytest.raises(rundir.RunLockedError) as e:
+      rundir.lock(run_dir)
+    assert files.snapshot(run_dir) == before
+  assert e.value.pid == os.getpid()
+  assert str(e.value) == (
+      f"{run_dir} is in use by another process (pid {os.getpid()}); wait for "
+      "it to finish or stop it, or use another --experiment_name.")
+  with rundir.lock(run_dir):  # released at the end of the with block
+    pass
+
+
+def test_lock_dies_with_its_holder(tmp_path):
+  run_dir = str(tmp_path / "run")
+  holder = subprocess.Popen(
+      [sys.executable, "-c", textwrap.dedent(f"""
+          import time
+          from tff_niid import rundir
+          held = rundir.lock({run_dir!r})
+          print("locked", flush=True)
+          time.sleep(600)
+      """)], stdout=subprocess.PIPE, text=True)
+  try:
+    assert holder.stdout.readline() == "locked\n"
+    with pytest.raises(rundir.RunLockedError, match=f"pid {holder.pid}"):
+      rundir.lock(run_dir)
+  finally:
+    holder.send_signal(signal.SIGKILL)
+    holder.communicate()
+  with rundir.lock(run_dir):  # the kernel released the killed holder's lock
+    pass
+
+
+def test_lock_on_an_unusable_path(tmp_path):
+  blocker = tmp_path / "file"
+  blocker.write_text("not a directory")
+  with pytest.raises(rundir.RunDirError,
+                     match="cannot write to output directory"):
+    rundir.lock(str(blocker / "run"))
+
+
+def test_new_directory_passes_untouched(mnist, tmp_path):
+  part = partition_lib.iid(mnist.train_labels, 10, seed=0)
+  _check_resume(str(tmp_path / "new"), mnist, part)
+  assert not os.path.exists(tmp_path / "new")
+
+
+def test_same_run_resumes_with_resumable_changes_and_a_copy_of_the_data(
+    run, tmp_path):
+  run_dir, _ = run
+  copy = shutil.copytree(datasets.find_dir("mnist"), tmp_path / "mnist_copy")
+  data = datasets.load("mnist", str(copy))
+  assert data.directory != datasets.find_dir("mnist")
+  before = files.snapshot(run_dir)
+  _check_resume(run_dir, data, partition_lib.iid(data.train_labels, 10, seed=0),
+                flagfile="--client_lr=0.05\n--rounds=20\n--quiet\n"
+                f"--data_dir={copy}\n")
+  assert files.snapshot(run_dir) == before
+
+
+def test_changed_flag_is_refused(run, mnist):
+  run_dir, part = run
+  assert _refusal(run_dir, mnist, part, "--client_lr=0.1\n--rounds=10\n") == (
+      f"{run_dir} holds a run with other flags (--client_lr=0.05->0.1); use "
+      "another --experiment_name, or delete the directory to start over.")
+
+
+def test_other_dataset_is_refused(run, mnist, fashion_mnist):
+  run_dir, _ = run
+  part = partition_lib.iid(fashion_mnist.train_labels, 10, seed=0)
+  message = _refusal(run_dir, fashion_mnist, part)
+  assert message.startswith(
+      f"{run_dir} holds a run on other data (dataset mnist then, fashion_mnist "
+      f"now; train_labels_fingerprint "
+      f"{partition_lib.fingerprint(mnist.train_labels)} then, "
+      f"{partition_lib.fingerprint(fashion_mnist.train_labels)} now; other "
+      "content in t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz, "
+      "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz)")
+  assert message.endswith("resume it with the data it started with, or use "
+                          "another --experiment_name.")
+
+
+def test_other_partition_is_refused(run, mnist):
+  run_dir, _ = run
+  # As after a change to the contents of --partition_file.
+  other = partition_lib.iid(mnist.train_labels, 10, seed=1)
+  message = _refusal(run_dir, mnist, other)
+  assert message.startswith(f"{run_dir} holds a run on another partition "
+                            "(it started on checksum ")
+  assert ", this start has iid, 10 clients, checksum " in message
+  assert message.endswith("resume it with the partition it started with, or "
+                          "use another --experiment_name.")
+
+
+def test_replaced_saved_partition_is_refused(run, mnist):
+  run_dir, part = run
+  saved = os.path.join(run_dir, rundir.PARTITION_DIR)
+  partition_lib.iid(mnist.train_labels, 12, seed=0).save(saved,
+                                                         overwrite=True)
+  message = _refusal(run_dir, mnist, part)
+  assert f"(saved in {saved}: iid, 12 clients, checksum " in message
+  assert "; this start: iid, 10 clients, checksum " in message
+
+
+def test_run_without_identity_is_compared_then_recorded(run, mnist,
+                                                        fashion_mnist):
+  run_dir, part = run
+  os.remove(os.path.join(run_dir, rundir.IDENTITY_FILE))  # an older run
+  assert not rundir.has_identity(run_dir)
+
+  message = _refusal(run_dir, mnist,
+                     partition_lib.iid(mnist.train_labels, 10, seed=1))
+  assert f"another partition (saved in {run_dir}/partition" in message
+  message = _refusal(run_dir, fashion_mnist,
+                     partition_lib.iid(fashion_mnist.train_labels, 10, seed=0))
+  assert message.startswith(f"{run_dir} holds a run whose saved partition "
+                            "does not fit: this partition was made from labels "
+                            "with fingerprint")
+
+  _check_resume(run_dir, mnist, part)
+  rundir.record_identity(run_dir, mnist, part)
+  assert rundir.has_identity(run_dir)
+  _check_resume(run_dir, mnist, part)
+
+
+def test_changed_flags_reads_defaults_and_negated_booleans():
+  previous = "--client_lr=0.05\n--noquiet\n"
+  assert not rundir.changed_flags(previous, "--rounds=10\n--noquiet\n",
+                                  known_flags=KNOWN_FLAGS)
+  quiet = rundir.changed_flags(previous, "--quiet\n", known_flags=KNOWN_FLAGS)
+  assert quiet == ["--quiet=false->true"]
+  assert not rundir.changed_flags(previous, "--quiet\n", resumable=("quiet",),
+                                  known_flags=KNOWN_FLAGS)
+  assert rundir.changed_flags(previous, "--client_lr=0.1\n--rounds=5\n",
+                              known_flags=KNOWN_FLAGS) == [
+                                  "--client_lr=0.05->0.1", "--rounds=10->5"]
+
+
+def test_is_run(run, tmp_path):
+  run_dir, _ = run
+  assert rundir.is_run(run_dir)
+  assert not rundir.is_run(str(tmp_path / "new"))
+  older_run = tmp_path / "older"  # no lock file: from before runs were locked
+  older_run.mkdir()
+  (older_run / rundir.HPARAMS_FILE).write_text(FLAGFILE)
+  assert not rundir.is_run(str(older_run))
+  (older_run / results.METRICS_FILE).write_text("round\n1\n")
+  assert rundir.is_run(str(older_run))
+
+
+def test_partition_checksum_is_what_the_partition_assigns(mnist, tmp_path):
+  part = partition_lib.iid(mnist.train_labels, 10, seed=0)
+  saved = partition_lib.load(part.save(str(tmp_path / "p")))
+  assert rundir.partition_checksum(saved) == rundir.partition_checksum(part)
+  noisy, _ = partition_lib.label_noise(mnist.train_labels, part, rate=0.1,
+                                       seed=0)
+  assert rundir.partition_checksum(part.replace(noisy_labels=noisy)) != (
+      rundir.partition_checksum(part))

@@ -1,0 +1,303 @@
+"""A training run's directory: one process at a time, and only its own run.
+
+`experiments/train.py` writes a run into one directory and resumes it when
+started again. This module keeps that safe; it imports no TensorFlow.
+
+  lock(run_dir)       an exclusive `fcntl.flock` on `run_dir/run.lock`, held
+                      while the process lives: the kernel drops it on any
+                      death, SIGKILL included. A second process is refused
+                      with the holder's pid.
+  check_resume(...)   reads what the directory holds and refuses a start that
+                      would continue its run with other flags, other data or
+                      another partition. Changes nothing on disk.
+  write_hparams, record_identity
+                      what a start writes once the checks passed.
+  is_run(path)        whether a directory holds a training run, which other
+                      tools must not write into.
+
+The run identity (`run_identity.json`, written at the first start) records
+the dataset's name, the fingerprint of its training labels, the SHA-256 of
+its files' content and the checksum of the partition. Runs from before the
+identity existed have none: their saved `partition/` is still compared, and
+their identity is recorded when they resume.
+
+Every refusal is a `RunDirError` whose message is one line saying what
+differs and what to do.
+"""
+
+import hashlib
+import json
+import os
+
+from absl import flags
+import numpy as np
+
+from tff_niid import partition as partition_lib
+from tff_niid import results
+
+HPARAMS_FILE = "hparams.txt"
+IDENTITY_FILE = "run_identity.json"
+LOCK_FILE = "run.lock"
+PARTITION_DIR = "partition"
+
+_START_OVER = ("use another --experiment_name, or delete the directory to "
+               "start over.")
+
+
+class RunDirError(ValueError):
+  """The directory cannot take this run; the one-line message says why."""
+
+
+class RunLockedError(RunDirError):
+  """Another live process holds the run directory's lock (its pid: `pid`,
+  None if it could not be read)."""
+
+  def __init__(self, run_dir, pid):
+    self.pid = pid
+    super().__init__(
+        f"{run_dir} is in use by another process (pid "
+        f"{'unknown' if pid is None else pid}); wait for it to finish or stop "
+        "it, or use another --experiment_name.")
+
+
+class RunLock:
+  """An exclusive lock on a run directory, created if missing.
+
+  Held until `release()`, the end of a `with` block or the death of the
+  process. The lock file is never deleted: a process that opened it just
+  before a deletion would lock a file nobody else sees.
+
+  Raises:
+    RunLockedError: another process holds the lock.
+    RunDirError: the directory cannot be created or written.
+  """
+
+  def __init__(self, run_dir):
+    # Unix only, unlike the rest of this module (the partition CLI, which runs
+    # anywhere numpy does, calls `is_run`).
+    import fcntl  # pylint: disable=g-import-not-at-top
+    self.path = os.path.join(run_dir, LOCK_FILE)
+    try:
+      os.makedirs(run_dir, exist_ok=True)
+      fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+      raise RunDirError(f"cannot write to output directory {run_dir}: "
+                        f"{e.strerror}.") from None
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+      os.close(fd)
+      raise RunLockedError(run_dir,
+                           int(holder) if holder.isdigit() else None) from None
+    # The holder's pid, for the refusal of the next process.
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    self._fd = fd
+
+  def release(self):
+    if self._fd is not None:
+      os.close(self._fd)  # closing the only descriptor drops the flock
+      self._fd = None
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc_info):
+    self.release()
+
+
+def lock(run_dir):
+  """`RunLock(run_dir)`: use as `with rundir.lock(run_dir): ...`."""
+  return RunLock(run_dir)
+
+
+def is_run(path):
+  """Whether `path` holds a training run: its lock file (every run started
+  since runs are locked) or identity, or the metrics of an older run."""
+  return any(os.path.exists(os.path.join(path, name))
+             for name in (LOCK_FILE, IDENTITY_FILE, results.METRICS_FILE))
+
+
+def parse_flagfile(text, known_flags=None):
+  """{name: value string} of a flagfile, `--noname` read as name=false for
+  the booleans of `known_flags` (an absl `FlagValues`, default flags.FLAGS)."""
+  known_flags = flags.FLAGS if known_flags is None else known_flags
+  values = {}
+  for line in text.splitlines():
+    if not line.startswith("--"):
+      continue
+    name, has_value, value = line[2:].partition("=")
+    if not has_value:
+      negated = name.startswith("no") and name[2:] in known_flags
+      name, value = (name[2:], "false") if negated else (name, "true")
+    values[name] = value
+  return values
+
+
+def changed_flags(previous, current, *, resumable=(), known_flags=None):
+  """`--name=old->new` for the flags of two flagfiles that differ, except
+  the `resumable` ones. A flag absent from one side (None, or defined after
+  the run started) counts as its default in `known_flags` (an absl
+  `FlagValues`, default flags.FLAGS)."""
+  known_flags = flags.FLAGS if known_flags is None else known_flags
+  before = parse_flagfile(previous, known_flags)
+  after = parse_flagfile(current, known_flags)
+  changed = []
+  for name in sorted(set(before) | set(after)):
+    if name in resumable:
+      continue
+    default = None
+    if name in known_flags and known_flags[name].default is not None:
+      default = known_flags[name].default
+      default = str(default).lower() if isinstance(default, bool) else str(
+          default)
+    old = before.get(name, default)
+    new = after.get(name, default)
+    if old != new:
+      changed.append(f"--{name}={old}->{new}")
+  return changed
+
+
+def partition_checksum(part):
+  """SHA-256 of what a partition assigns: every client's indices and name,
+  and its label and feature noise (not how it was made)."""
+  digest = hashlib.sha256()
+  for field, dtype in (("offsets", "<i8"), ("indices", "<i8"),
+                       ("noisy_labels", "<i8"), ("feature_noise", "<f8")):
+    values = getattr(part, field)
+    if values is not None:
+      digest.update(field.encode())
+      digest.update(np.ascontiguousarray(values, dtype=dtype).tobytes())
+  if part.client_names is not None:
+    digest.update(json.dumps(part.client_names).encode())
+  return digest.hexdigest()
+
+
+def _data_identity(data):
+  return {
+      "dataset": data.name,
+      "train_labels_fingerprint": partition_lib.fingerprint(data.train_labels),
+      "content_sha256": dict(data.content_sha256),
+  }
+
+
+def _read_identity(run_dir):
+  """The recorded identity, or None for a new run or one from before it."""
+  path = os.path.join(run_dir, IDENTITY_FILE)
+  if not os.path.exists(path):
+    return None
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, json.JSONDecodeError) as e:
+    raise RunDirError(f"cannot read {path} ({e}); restore it, or "
+                      f"{_START_OVER}") from None
+
+
+def has_identity(run_dir):
+  """False for a new run, or one started before identities were recorded."""
+  return os.path.exists(os.path.join(run_dir, IDENTITY_FILE))
+
+
+def _check_flags(run_dir, flagfile, resumable, known_flags):
+  path = os.path.join(run_dir, HPARAMS_FILE)
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    changed = changed_flags(f.read(), flagfile, resumable=resumable,
+                            known_flags=known_flags)
+  if changed:
+    raise RunDirError(f"{run_dir} holds a run with other flags "
+                      f"({', '.join(changed)}); {_START_OVER}")
+
+
+def _check_data(run_dir, recorded, data):
+  now = _data_identity(data)
+  differences = [f"{key} {recorded.get(key)} then, {now[key]} now"
+                 for key in ("dataset", "train_labels_fingerprint")
+                 if recorded.get(key) != now[key]]
+  recorded_sums = recorded.get("content_sha256", {})
+  other_files = sorted(name for name, digest in now["content_sha256"].items()
+                       if recorded_sums.get(name) != digest)
+  if other_files:
+    differences.append(f"other content in {', '.join(other_files)}")
+  if differences:
+    raise RunDirError(
+        f"{run_dir} holds a run on other data ({'; '.join(differences)}); "
+        "resume it with the data it started with, or use another "
+        "--experiment_name.")
+
+
+def _describe(part, checksum):
+  return f"{part.scheme}, {len(part)} clients, checksum {checksum[:16]}"
+
+
+def _check_partition(run_dir, recorded_checksum, data, part):
+  checksum = partition_checksum(part)
+  if recorded_checksum is not None and recorded_checksum != checksum:
+    raise RunDirError(
+        f"{run_dir} holds a run on another partition (it started on "
+        f"checksum {recorded_checksum[:16]}, this start has "
+        f"{_describe(part, checksum)}); "
+        "resume it with the partition it started with, or use another "
+        "--experiment_name.")
+  path = os.path.join(run_dir, PARTITION_DIR)
+  if not os.path.isdir(path):
+    return
+  try:
+    saved = partition_lib.load(path, labels=data.train_labels)
+  except ValueError as e:
+    raise RunDirError(f"{run_dir} holds a run whose saved partition does not "
+                      f"fit: {str(e).rstrip('.')}; {_START_OVER}") from None
+  saved_checksum = partition_checksum(saved)
+  if saved_checksum != checksum:
+    raise RunDirError(
+        f"{run_dir} holds a run on another partition (saved in {path}: "
+        f"{_describe(saved, saved_checksum)}; this start: "
+        f"{_describe(part, checksum)}); resume it with the partition it "
+        "started with, or use another --experiment_name.")
+
+
+def check_resume(run_dir, flagfile, data, part, *, resumable=(),
+                 known_flags=None):
+  """Raises RunDirError unless a start with these inputs continues `run_dir`.
+
+  A new or empty directory passes. Otherwise each record it holds must agree:
+  `hparams.txt` may differ from `flagfile` only in `resumable` flags; the run
+  identity's dataset name, training-label fingerprint, content checksums and
+  partition checksum must be this start's; the saved `partition/` must fit
+  `data`'s labels and assign what `part` assigns. Reads only: nothing on disk
+  changes, whatever the outcome.
+
+  Args:
+    run_dir: the run directory.
+    flagfile: this start's flags (`flags.FLAGS.flags_into_string()`).
+    data: this start's `datasets.Dataset`.
+    part: the `partition.Partition` this start trains on.
+    resumable: names of the flags that may change on resume.
+    known_flags: the absl `FlagValues` defining the flags (default
+      flags.FLAGS); see `changed_flags`.
+  """
+  _check_flags(run_dir, flagfile, resumable, known_flags)
+  recorded = _read_identity(run_dir) or {}
+  if recorded:
+    _check_data(run_dir, recorded, data)
+  _check_partition(run_dir, recorded.get("partition_sha256"), data, part)
+
+
+def write_hparams(run_dir, flagfile):
+  """Records this start's flags: a flagfile that reruns the run."""
+  with open(os.path.join(run_dir, HPARAMS_FILE), "w") as f:
+    f.write(flagfile)
+
+
+def record_identity(run_dir, data, part):
+  """Writes the run identity of `data` and `part` (atomically)."""
+  path = os.path.join(run_dir, IDENTITY_FILE)
+  with open(path + ".tmp", "w") as f:
+    json.dump(dict(_data_identity(data),
+                   partition_sha256=partition_checksum(part)),
+              f, indent=2, sort_keys=True)
+    f.write("\n")
+  os.replace(path + ".tmp", path)
