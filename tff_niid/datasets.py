@@ -1,7 +1,8 @@
 """MNIST and Fashion-MNIST from their original idx `.gz` files (numpy only).
 
-No download: this package is used on machines without internet. Files are
-looked up in the first of these that is set:
+Nothing is downloaded unless asked (`load(..., download=True)`, for Colab and
+fresh laptops; `tff_niid.download`). Files are looked up in the first of
+these that is set:
   1. the `data_dir` argument (the `--data_dir` flag of the binaries),
   2. the `TFF_NIID_DATA` environment variable,
   3. `<repo>/../shared/data` (the layout of this project's CI),
@@ -10,7 +11,11 @@ either holding the four files directly or in a `<name>/` subdirectory
 dataset's published SHA-256 (`CONTENT_SHA256`), so another dataset's files,
 or altered ones, are refused under any name or path; when `SHA256SUMS` or
 `MD5SUMS` files lie beside the data, every file they list is also checked
-against them.
+against them. With `download=True`, missing files are fetched into
+`data_dir` (else $TFF_NIID_DATA, else ~/.cache/tff_niid/data/<name>) from
+the mirrors in `tff_niid.download.MIRRORS` (or `mirrors=`, or
+$TFF_NIID_MIRRORS), each verified against `CONTENT_SHA256` before it is
+written.
 """
 
 import collections
@@ -20,6 +25,8 @@ import os
 import zlib
 
 import numpy as np
+
+from tff_niid import download as download_lib
 
 ENV_VAR = "TFF_NIID_DATA"
 FILES = {
@@ -104,7 +111,8 @@ def find_dir(name, data_dir=None):
       f"{name} not found. Expected the files {', '.join(FILES.values())} "
       f"in one of: {', '.join(searched)}. Put the original idx .gz files "
       f"(with their SHA256SUMS or MD5SUMS if you have them) in a directory and "
-      f"pass --data_dir=DIR (or data_dir=DIR, or set {ENV_VAR}=DIR).")
+      f"pass --data_dir=DIR (or data_dir=DIR, or set {ENV_VAR}=DIR), or "
+      "load(..., download=True) to fetch them.")
 
 
 def _read_checksums(directory):
@@ -134,12 +142,10 @@ def _verify(path, what, data, algo, digest):
         "the original file.")
 
 
-def _decompress(path):
-  """(compressed bytes, decompressed bytes) of a .gz file."""
-  with open(path, "rb") as f:
-    compressed = f.read()
+def _decompress(path, compressed):
+  """The decompressed bytes of the .gz file `path` holding `compressed`."""
   try:
-    return compressed, gzip.decompress(compressed)
+    return gzip.decompress(compressed)
   except (OSError, EOFError, zlib.error) as e:
     raise DatasetError(
         f"cannot decompress {path} ({e}); the file is truncated or not a "
@@ -186,7 +192,29 @@ def _parse_idx(path, raw, magic, count, item_shape):
       expected_dims)
 
 
-def load(name="mnist", data_dir=None, *, verify=True):
+def _cache_dir(name):
+  base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+      os.path.expanduser("~"), ".cache")
+  return os.path.join(base, "tff_niid", "data", DIRNAMES[name][0])
+
+
+def _download(name, data_dir, mirrors):
+  """Fetches the missing files of `name`; returns the directory holding them."""
+  destination = data_dir or os.environ.get(ENV_VAR) or _cache_dir(name)
+
+  def check(fname, compressed):
+    raw = _decompress(fname, compressed)
+    _check_content(name, fname, hashlib.sha256(raw).hexdigest(), compressed,
+                   raw, [])
+
+  download_lib.fetch(list(FILES.values()),
+                     download_lib.mirrors_for(name, mirrors), destination,
+                     check)
+  return destination
+
+
+def load(name="mnist", data_dir=None, *, verify=True, download=False,
+         mirrors=None):
   """Loads MNIST or Fashion-MNIST as numpy arrays.
 
   Args:
@@ -194,6 +222,10 @@ def load(name="mnist", data_dir=None, *, verify=True):
     data_dir: optional directory to look in first (see module docstring).
     verify: check every file's content against `CONTENT_SHA256[name]`, and
       against SHA256SUMS/MD5SUMS when present.
+    download: if the files are not found, fetch them (see the module
+      docstring); off by default, so nothing is ever downloaded silently.
+    mirrors: base URLs to download from, tried in order (default:
+      $TFF_NIID_MIRRORS, else `tff_niid.download.MIRRORS[name]`).
 
   Returns:
     A `Dataset` namedtuple: uint8 images (N, 28, 28), int64 labels (N,),
@@ -203,13 +235,22 @@ def load(name="mnist", data_dir=None, *, verify=True):
   Raises:
     DatasetError: files missing, truncated or corrupt, another dataset's, or
       failing a checksum.
+    tff_niid.download.DownloadError: with download=True, a file no mirror
+      served correctly.
   """
-  directory = find_dir(name, data_dir)
+  try:
+    directory = find_dir(name, data_dir)
+  except DatasetError:
+    if not download or name not in DIRNAMES:
+      raise
+    directory = find_dir(name, _download(name, data_dir, mirrors))
   sums = _read_checksums(directory) if verify else []
   arrays, content_sha256 = {}, {}
   for field, fname in FILES.items():
     path = os.path.join(directory, fname)
-    compressed, raw = _decompress(path)
+    with open(path, "rb") as f:
+      compressed = f.read()
+    raw = _decompress(path, compressed)
     content_sha256[fname] = hashlib.sha256(raw).hexdigest()
     if verify:
       _check_content(name, path, content_sha256[fname], compressed, raw, sums)

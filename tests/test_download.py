@@ -1,0 +1,119 @@
+"""datasets.load(download=True) against a local HTTP server on 127.0.0.1 that
+serves good, truncated, corrupt, cut-off and missing files: the first mirror
+with a verified copy wins, errors name every attempt, and the cache never
+holds a half-written or unverified file."""
+
+import functools
+import http.server
+import os
+import pathlib
+import threading
+
+import pytest
+
+from tff_niid import datasets
+from tff_niid import download
+
+FILES = list(datasets.FILES.values())
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+  """Serves a directory; a file named CUT_<name> is sent cut off mid-body
+  (its Content-Length promises the whole file)."""
+
+  def do_GET(self):  # pylint: disable=invalid-name
+    name = os.path.basename(self.path)
+    cut = os.path.join(self.directory, "CUT_" + name)
+    if not os.path.exists(cut):
+      return super().do_GET()
+    with open(cut, "rb") as f:
+      data = f.read()
+    self.send_response(200)
+    self.send_header("Content-Length", str(len(data)))
+    self.end_headers()
+    self.wfile.write(data[:len(data) // 2])
+    self.wfile.flush()
+    self.close_connection = True
+
+  def log_message(self, *args):
+    del args
+
+
+@pytest.fixture
+def server(tmp_path):
+  root = tmp_path / "www"
+  root.mkdir()
+  httpd = http.server.ThreadingHTTPServer(
+      ("127.0.0.1", 0), functools.partial(_Handler, directory=str(root)))
+  thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+  thread.start()
+  yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
+  httpd.shutdown()
+  httpd.server_close()
+
+
+def _mirror(root, name, source_dir, *, truncate=(), corrupt=(), cut=(),
+            missing=()):
+  """A mirror directory serving the real files, with the given defects."""
+  mirror = root / name
+  mirror.mkdir()
+  for fname in FILES:
+    data = (source_dir / fname).read_bytes()
+    if fname in missing:
+      continue
+    if fname in truncate:
+      data = data[:len(data) // 3]
+    if fname in corrupt:
+      data = data[:100] + bytes(b ^ 0xFF for b in data[100:110]) + data[110:]
+    target = mirror / (("CUT_" + fname) if fname in cut else fname)
+    target.write_bytes(data)
+  return mirror
+
+
+def _left_in(cache):
+  return sorted(p.name for p in cache.iterdir()) if cache.exists() else []
+
+
+def test_bad_mirror_then_good_one(server, mnist, tmp_path):
+  root, url = server
+  source = pathlib.Path(mnist.directory)
+  _mirror(root, "bad", source, truncate=[FILES[0]], corrupt=[FILES[1]],
+          cut=[FILES[2]], missing=[FILES[3]])
+  _mirror(root, "good", source)
+  cache = tmp_path / "cache"
+  data = datasets.load("mnist", str(cache), download=True,
+                       mirrors=[f"{url}/bad", f"{url}/good"])
+  assert data.train_labels.shape == (60000,)
+  assert (data.train_labels == mnist.train_labels).all()
+  assert _left_in(cache) == sorted(FILES)  # no temporary files
+
+
+def test_no_good_mirror_is_one_clear_error_and_leaves_nothing(server, mnist,
+                                                               tmp_path):
+  root, url = server
+  source = pathlib.Path(mnist.directory)
+  _mirror(root, "bad", source, truncate=[FILES[0]], missing=FILES[1:])
+  _mirror(root, "fashion", pathlib.Path(
+      datasets.find_dir("fashion_mnist")))
+  cache = tmp_path / "cache"
+  with pytest.raises(download.DownloadError) as error:
+    datasets.load("mnist", str(cache), download=True,
+                  mirrors=[f"{url}/bad", f"{url}/fashion", f"{url}/none"])
+  message = str(error.value)
+  assert f"could not download {FILES[0]}" in message
+  assert f"{url}/bad/{FILES[0]}" in message
+  assert "fashion_mnist" in message  # the other dataset's file is named
+  assert "HTTP 404" in message
+  assert _left_in(cache) == []
+
+
+def test_download_is_off_by_default(tmp_path):
+  with pytest.raises(datasets.DatasetError, match="download=True"):
+    datasets.load("mnist", str(tmp_path / "empty"))
+
+
+def test_mirrors_from_the_environment(monkeypatch):
+  monkeypatch.setenv(download.MIRRORS_VARIABLE, "http://a/x, http://b/y/")
+  assert download.mirrors_for("mnist") == ["http://a/x/", "http://b/y/"]
+  monkeypatch.delenv(download.MIRRORS_VARIABLE)
+  assert download.mirrors_for("mnist") == list(download.MIRRORS["mnist"])
