@@ -25,8 +25,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(
 COMBOS = [(d, n, s) for d in ("mnist", "fashion_mnist") for n in (10, 100)
           for s in (0, 1, 2)]
 
-NIID_BENCH_DIRICHLET = ("dirichlet(alpha=0.5, min_size=10, self_balancing=true, "
-                        "min_size_policy=resample)")
+NIID_BENCH_DIRICHLET = ("dirichlet(alpha=0.5, min_size=10, "
+                        "self_balancing=true, min_size_policy=resample)")
 
 # sha256 over COMBOS of (combo, indices, offsets, noisy labels, feature-noise
 # stds), or of (combo, "ValueError") where the spec cannot be met.

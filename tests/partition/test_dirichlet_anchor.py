@@ -179,13 +179,13 @@ def test_unreachable_min_size_raises():
 
 def test_resample_attempts_are_bounded(monkeypatch):
   calls = []
-  draw = dirichlet_lib._sequential_counts  # pylint: disable=protected-access
+  draw = dirichlet_lib.sequential_counts
 
   def counting_draw(*args):
     calls.append(1)
     return draw(*args)
 
-  monkeypatch.setattr(dirichlet_lib, "_sequential_counts", counting_draw)
+  monkeypatch.setattr(dirichlet_lib, "sequential_counts", counting_draw)
   monkeypatch.setattr(_allocate, "MAX_RESAMPLE_ATTEMPTS", 7)
   with pytest.raises(ValueError, match="none of 7 draws"):
     partition.dirichlet(LABELS, 100, alpha=0.001, min_size=50, seed=0,

@@ -9,6 +9,7 @@ from partition_contract import assert_rejects_bad_labels
 from partition_contract import assert_rejects_bad_num_clients
 from partition_contract import assert_seeded
 from tff_niid import partition
+from tff_niid.partition import spec
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 5, 10])
@@ -126,3 +127,62 @@ def test_split_is_niid_bench_array_split():
     expected = [len(a) for a in np.array_split(np.arange(counts[:, c].sum()),
                                                held.shape[0])]
     assert held.tolist() == expected
+
+
+def lognormal_sizes(num_clients, sigma, min_size=2):
+  return partition.quantity_sizes(60000, num_clients, sigma=sigma,
+                                  min_size=min_size,
+                                  rng=np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("num_clients,k,sigma", [
+    (100, 2, 1.0), (1000, 2, 2.0), (37, 3, 0.5), (10000, 2, 1.0)])
+def test_given_sizes_are_met_where_the_classes_allow(mnist_labels,
+                                                     num_clients, k, sigma):
+  sizes = lognormal_sizes(num_clients, sigma, min_size=k)
+  part = partition.label_quantity(mnist_labels, num_clients,
+                                  classes_per_client=k, sizes=sizes, seed=0)
+  assert_exact_cover(part, 60000)
+  assert np.abs(part.sizes - sizes).max() <= k
+  counts = partition.metrics.label_counts(part, mnist_labels)
+  assert ((counts > 0).sum(axis=1) == k).all()
+  assert part.params["sizes"] == "given"
+
+
+def test_given_sizes_the_classes_cannot_hold(mnist_labels):
+  # 100 clients, sigma 2: a client drawn at 5,842 shares its 2 classes with
+  # ~19 holders each; no partition with these sizes exists (linear program),
+  # yet every client keeps exactly 2 classes and every sample is assigned.
+  sizes = lognormal_sizes(100, 2.0)
+  part = partition.label_quantity(mnist_labels, 100, classes_per_client=2,
+                                  sizes=sizes, seed=0)
+  assert_exact_cover(part, 60000)
+  counts = partition.metrics.label_counts(part, mnist_labels)
+  assert ((counts > 0).sum(axis=1) == 2).all()
+  assert np.corrcoef(part.sizes, sizes)[0, 1] > 0.9
+
+
+def test_fedprox_mnist_spec(mnist_labels):
+  # FedProx (Li et al. 2020) MNIST: 1,000 devices, 2 digits each, power-law
+  # (lognormal sigma 2) sizes.
+  text = "classes(k=2)+quantity(sigma=2, min_size=2)"
+  part = spec.resolve(text, mnist_labels, 1000, seed=0)
+  assert part.spec == ("label_quantity(classes_per_client=2)"
+                       "+quantity(min_size=2, sigma=2)")
+  assert_exact_cover(part, 60000)
+  counts = partition.metrics.label_counts(part, mnist_labels)
+  assert ((counts > 0).sum(axis=1) == 2).all()
+  assert partition.metrics.summary(part, mnist_labels)["size_gini"] > 0.6
+  assert_seeded(lambda s: spec.resolve(text, mnist_labels, 1000, seed=s))
+
+
+def test_given_sizes_bad_input(mnist_labels):
+  sizes = lognormal_sizes(30, 1.0, min_size=3)
+  for bad, message in (
+      (sizes[:-1], "`sizes` must be 30 integers summing to 60000"),
+      (np.r_[2, sizes[1:-1], sizes[-1] + sizes[0] - 2],
+       r"`sizes` must be >= 3 \(a client holds >= 1 sample of each of its 3 "
+       r"classes\); client 0 has 2.")):
+    with pytest.raises(ValueError, match=message):
+      partition.label_quantity(mnist_labels, 30, classes_per_client=3,
+                               sizes=bad, seed=0)

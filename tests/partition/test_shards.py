@@ -9,6 +9,7 @@ from partition_contract import assert_rejects_bad_num_clients
 from partition_contract import assert_seeded
 from partition_contract import within_class_std_ratio
 from tff_niid import partition
+from tff_niid.partition import spec
 
 
 def test_mcmahan_setting(mnist_labels):
@@ -47,3 +48,58 @@ def test_key_makes_shards_style_ranges(mnist):
   plain = partition.shards(mnist.train_labels, 100, seed=0)
   assert (within_class_std_ratio(keyed, mnist.train_labels, width) <
           0.5 * within_class_std_ratio(plain, mnist.train_labels, width))
+
+
+def lognormal_sizes(num_clients, sigma, seed=0, min_size=2):
+  return partition.quantity_sizes(60000, num_clients, sigma=sigma,
+                                  min_size=min_size,
+                                  rng=np.random.default_rng(seed))
+
+
+@pytest.mark.parametrize("num_clients,spc,sigma", [
+    (100, 2, 1.0), (1000, 2, 2.0), (37, 3, 0.5), (10000, 1, 1.0)])
+def test_given_sizes(mnist_labels, num_clients, spc, sigma):
+  sizes = lognormal_sizes(num_clients, sigma, min_size=spc)
+  part = partition.shards(mnist_labels, num_clients, shards_per_client=spc,
+                          sizes=sizes, seed=0)
+  assert_exact_cover(part, 60000)
+  assert np.array_equal(part.sizes, sizes)
+  assert part.params["sizes"] == "given"
+  classes = (partition.metrics.label_counts(part, mnist_labels) > 0).sum(1)
+  # Shards are runs of the label-sorted samples: each of the 9 class
+  # boundaries adds a class to at most one shard, a shard larger than a
+  # class (~6,000) may span more.
+  small = np.flatnonzero(sizes < 6000 * spc)
+  assert classes[small].sum() <= small.shape[0] * spc + 9
+
+
+def test_given_sizes_fedprox_mnist(mnist_labels):
+  # FedProx (Li et al. 2020) MNIST: 1,000 devices, power-law sizes, 2 digits.
+  part = spec.resolve("shards(per_client=2)+quantity(sigma=2, min_size=2)",
+                      mnist_labels, 1000, seed=0)
+  assert_exact_cover(part, 60000)
+  assert part.spec == ("shards(shards_per_client=2)"
+                       "+quantity(min_size=2, sigma=2)")
+  classes = (partition.metrics.label_counts(part, mnist_labels) > 0).sum(1)
+  assert np.median(classes) == 2 and classes.max() <= 4
+  assert partition.metrics.summary(part, mnist_labels)["size_gini"] > 0.6
+
+
+def test_given_sizes_seeded_keyed_and_checked(mnist):
+  labels, sizes = mnist.train_labels, lognormal_sizes(50, 1.0)
+  assert_seeded(lambda s: partition.shards(labels, 50, sizes=sizes, seed=s))
+  width = partition.attributes.width(mnist.train_images)
+  keyed = partition.shards(labels, 50, sizes=sizes, seed=0, key=width)
+  plain = partition.shards(labels, 50, sizes=sizes, seed=0)
+  assert np.array_equal(partition.metrics.label_counts(keyed, labels),
+                        partition.metrics.label_counts(plain, labels))
+  assert (within_class_std_ratio(keyed, labels, width) <
+          0.5 * within_class_std_ratio(plain, labels, width))
+  for bad, message in (
+      (sizes[:-1], "`sizes` must be 50 integers summing to 60000"),
+      (sizes * 2, "sum 120000"), (sizes.astype(float), "dtype float64"),
+      (np.r_[1, sizes[1:-1], sizes[-1] + sizes[0] - 1],
+       r"`sizes` must be >= 2 \(each of a client's 2 shards holds a "
+       r"sample\); client 0 has 1.")):
+    with pytest.raises(ValueError, match=message):
+      partition.shards(labels, 50, sizes=bad, seed=0)

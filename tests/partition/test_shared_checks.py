@@ -18,6 +18,8 @@ TAKES_LABELS = {
     "dirichlet": lambda y: partition.dirichlet(y, 4, alpha=0.5, seed=0),
     "balanced_dirichlet": lambda y: partition.balanced_dirichlet(
         y, 4, alpha=0.5, seed=0),
+    "extended_dirichlet": lambda y: partition.extended_dirichlet(
+        y, 4, classes_per_client=3, alpha=0.5, seed=0),
     "quantity_skew": lambda y: partition.quantity_skew(y, 4, sigma=1.0,
                                                        seed=0),
     "natural": lambda y: partition.natural(y, np.arange(y.shape[0]) % 4),
@@ -38,6 +40,8 @@ KEYED = {
                                                   seed=0, **kw),
     "balanced_dirichlet": lambda **kw: partition.balanced_dirichlet(
         LABELS, 4, alpha=0.5, seed=0, **kw),
+    "extended_dirichlet": lambda **kw: partition.extended_dirichlet(
+        LABELS, 4, classes_per_client=3, alpha=0.5, seed=0, **kw),
 }
 
 

@@ -10,6 +10,10 @@ from partition_contract import assert_exact_cover
 from tff_niid import partition
 from tff_niid.partition import spec
 
+# Every name a spec may give a scheme (names and short forms).
+NAMES = ("['balanced_dirichlet', 'classes', 'dirichlet', 'extended_dirichlet', "
+         "'iid', 'label_quantity', 'natural', 'quantity', 'quantity_skew', "
+         "'shards']")
 FULL = ("dirichlet(alpha=0.1)+quantity(sigma=1.0)+key(slant, noise=0.2)"
         "+noise(rate=0.2, mode=pair)+feature_noise(sigma=0.5)")
 
@@ -35,9 +39,14 @@ def test_full_composition(mnist, tmp_path):
 
 @pytest.mark.parametrize("text,scheme", [
     ("iid", "iid"), ("shards(per_client=3)", "shards"),
-    ("classes(2)+key(ink)", "label_quantity"), ("dirichlet(0.5)", "dirichlet"),
+    ("shards(shards_per_client=3)+quantity(sigma=1, min_size=3)", "shards"),
+    ("classes(2)+key(ink)", "label_quantity"),
+    ("label_quantity(2)+quantity(alpha=1, min_size=2)", "label_quantity"),
+    ("dirichlet(0.5)", "dirichlet"),
     ("balanced_dirichlet(alpha=1)", "balanced_dirichlet"),
+    ("extended_dirichlet(2, alpha=0.5)+key(slant)", "extended_dirichlet"),
     ("quantity(alpha=0.5)", "quantity_skew"),
+    ("quantity_skew(sigma=1)", "quantity_skew"),
     ("natural(ids=region)", "natural"),
 ])
 def test_every_base(mnist, text, scheme):
@@ -120,8 +129,12 @@ def test_attribute_key(text, name):
     ("dirichlet(1)+key(ink)+key(width)", "twice"),
     ("dirichlet(beta=1)", "no parameter 'beta'"),
     ("key(ink)", "no base scheme"), ("dirichlet(alpha=1", "unbalanced"),
-    ("quantity(alpha=1, sigma=2)", "exactly one"), ("", "non-empty"),
-    ("dirichlet(0.5, self_balancing=true)+quantity(alpha=1)", "replaces"),
+    ("quantity(alpha=1, sigma=2)", "quantity_skew.*exactly one"),
+    ("dirichlet(1)+quantity(min_size=2)", r"^quantity\(...\) needs exactly"),
+    ("", "non-empty"),
+    ("dirichlet(0.5, self_balancing=true)+quantity(alpha=1)",
+     r"drawn as balanced_dirichlet .* no \['self_balancing'\]"),
+    ("dirichlet(0.5, min_size=10)+quantity(alpha=1)", r"no \['min_size'\]"),
     ("dirichlet(0.5, balance=true)", "no parameter 'balance'"),
 ])
 def test_parse_errors(text, message):
@@ -163,15 +176,13 @@ def test_resolve_errors(mnist):
      "dirichlet(...): cannot read value None"),
     ('{"base": {"scheme": "dirichlet"}}', "dirichlet(...) needs alpha."),
     ('{"base": {"scheme": "dirchlet", "alpha": 1}}',
-     "spec base 'scheme' must be one of ['balanced_dirichlet', 'classes', "
-     "'dirichlet', 'iid', 'natural', 'quantity', 'shards']; got 'dirchlet'."),
+     f"spec base 'scheme' must be one of {NAMES}; got 'dirchlet'."),
     ('{"base": "iid"}', "spec component 'base' must be an object of "
      "parameters; got 'iid'."),
     # A missing base raised KeyError.
     ('{"noise": {"rate": 0.1}}', "spec has no 'base', e.g. {\"base\": "
      "{\"scheme\": \"dirichlet\", \"alpha\": 0.5}}; schemes: "
-     "['balanced_dirichlet', 'classes', 'dirichlet', 'iid', 'natural', "
-     "'quantity', 'shards']."),
+     f"{NAMES}."),
     ('{"base": ', "spec is not valid JSON: Expecting value"),
 ])
 def test_json_spec_is_checked_like_a_string(text, message):
@@ -210,16 +221,16 @@ def test_a_parameter_given_twice(text):
                           "parameter once.")
 
 
-@pytest.mark.parametrize("base", ["iid", "quantity(sigma=1)",
-                                  "natural(ids=region)"])
-def test_key_with_a_base_that_ignores_it(base):
-  scheme = base.split("(")[0]
+@pytest.mark.parametrize("base,scheme", [
+    ("iid", "iid"), ("quantity(sigma=1)", "quantity_skew"),
+    ("natural(ids=region)", "natural")])
+def test_key_with_a_base_that_ignores_it(base, scheme):
   with pytest.raises(ValueError) as e:
     spec.parse(f"{base}+key(ink)")
   assert str(e.value) == (
       "key(...) orders samples within each class, which only the label-skew "
-      "bases ['shards', 'classes', 'dirichlet', 'balanced_dirichlet'] take; "
-      f"{scheme} does not.")
+      "bases ['shards', 'label_quantity', 'dirichlet', 'balanced_dirichlet', "
+      f"'extended_dirichlet'] take; {scheme} does not.")
 
 
 def test_400_digit_alpha():
@@ -230,3 +241,83 @@ def test_400_digit_alpha():
                      r"got 1000000000000000000000000000000000000000\.\.\. "
                      r"\(401 characters\)\."):
     spec.resolve(f"dirichlet({huge})", np.arange(100) % 10, 10, seed=0)
+
+
+@pytest.mark.parametrize("text", [
+    "shards(per_client=2)+quantity(sigma=1.5, min_size=2)",
+    "classes(k=2)+quantity(alpha=0.5, min_size=4)",
+])
+def test_quantity_gives_the_sizes(mnist_labels, text):
+  # quantity(...) draws the sizes from seed stream 3, then the base takes
+  # them as `sizes=`.
+  part = spec.resolve(text, mnist_labels, 100, seed=5)
+  canonical = spec.parse(text)
+  base = dict(canonical["base"])
+  scheme = partition.registry.SCHEMES[base.pop("scheme")]
+  stream = np.random.SeedSequence([5, 3]).generate_state(1)[0]
+  sizes = partition.quantity_sizes(
+      60000, 100, rng=np.random.default_rng(int(stream)),
+      **canonical["quantity"])
+  direct = scheme.function(mnist_labels, 100, seed=5, sizes=sizes, **base)
+  assert np.array_equal(part.indices, direct.indices)
+  assert np.array_equal(part.offsets, direct.offsets)
+
+
+@pytest.mark.parametrize("scheme,values,expected", [
+    ("dirichlet", dict(alpha=0.5, min_size=1, shards_per_client=2,
+                       sigma=None), "dirichlet(alpha=0.5, min_size=1)"),
+    ("iid", dict(alpha=0.5, min_size=1), "iid"),
+    ("shards", dict(shards_per_client=3, key="width", key_noise=0.0),
+     "shards(shards_per_client=3)+key(name=width)"),
+    ("classes", dict(classes_per_client=2, key="ink", key_noise=0.5),
+     "label_quantity(classes_per_client=2)+key(name=ink, noise=0.5)"),
+    ("quantity_skew", dict(alpha=None, sigma=1.0, min_size=5),
+     "quantity_skew(min_size=5, sigma=1.0)"),
+])
+def test_shortcut(scheme, values, expected):
+  assert spec.shortcut(scheme, **values) == expected
+
+
+@pytest.mark.parametrize("scheme,values,message", [
+    ("dirchlet", {}, "unknown scheme 'dirchlet'"),
+    ("dirichlet", {}, "dirichlet(...) needs alpha."),
+    ("iid", dict(key="ink"), "key(...) orders samples within each class"),
+    ("quantity_skew", dict(alpha=0.5, sigma=1.0),
+     "quantity_skew(...) needs exactly one of alpha= or sigma=."),
+])
+def test_shortcut_errors(scheme, values, message):
+  with pytest.raises(ValueError) as e:
+    spec.shortcut(scheme, **values)
+  assert str(e.value).startswith(message)
+
+
+def test_schemes_without_sizes_refuse_quantity():
+  with pytest.raises(ValueError) as e:
+    spec.parse("extended_dirichlet(2, alpha=1)+quantity(sigma=1)")
+  assert str(e.value) == (
+      "quantity(...) gives client sizes, so it combines only with the schemes "
+      "that take them, ['shards', 'label_quantity', 'dirichlet', "
+      "'balanced_dirichlet'], not extended_dirichlet; use quantity_skew(...) "
+      "(short form quantity(...)) alone as the base for quantity skew with "
+      "IID labels.")
+
+
+@pytest.mark.parametrize("text,message", [
+    ("classes(k=2, classes_per_client=3)",
+     "classes(...) gives classes_per_client twice; give each parameter once."),
+    ("shards(foo=1)", "shards(...) has no parameter 'foo'; valid: "
+     "['shards_per_client']; per_client for shards_per_client."),
+    ("classes()", "classes(...) needs classes_per_client."),
+    ('{"base": {"scheme": "classes", "kk": 2}}',
+     "classes(...) has no parameter 'kk'; valid: ['classes_per_client']; k "
+     "for classes_per_client."),
+])
+def test_short_form_errors(text, message):
+  with pytest.raises(ValueError) as e:
+    spec.parse(text)
+  assert str(e.value) == message
+
+
+def test_dict_form_takes_short_forms():
+  assert spec.parse({"base": {"scheme": "classes", "k": 2}}) == {
+      "base": {"scheme": "label_quantity", "classes_per_client": 2}}

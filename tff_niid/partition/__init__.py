@@ -2,19 +2,23 @@
 
 Every scheme is a pure function
 `scheme(labels, num_clients, *, <params>, seed) -> Partition` (`natural`
-takes per-sample ids instead of a client count). Importing this package never
-imports TensorFlow; matplotlib is imported only inside `plots` functions.
+takes per-sample ids instead of a client count), listed by name in
+`registry.SCHEMES`, which the spec grammar (`spec`) reads. Importing this
+package never imports TensorFlow; matplotlib is imported only inside `plots`
+functions.
 """
 
 from tff_niid.partition import attributes
 from tff_niid.partition import metrics
 from tff_niid.partition import plots
+from tff_niid.partition import registry
 from tff_niid.partition import spec
 from tff_niid.partition.balanced_dirichlet import balanced_dirichlet
 from tff_niid.partition.core import fingerprint
 from tff_niid.partition.core import load
 from tff_niid.partition.core import Partition
 from tff_niid.partition.dirichlet import dirichlet
+from tff_niid.partition.extended_dirichlet import extended_dirichlet
 from tff_niid.partition.iid import iid
 from tff_niid.partition.label_quantity import label_quantity
 from tff_niid.partition.match_test import match_test

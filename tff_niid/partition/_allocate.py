@@ -155,29 +155,78 @@ def resample(draw, *, min_size, alternative):
       "draws from a different distribution.")
 
 
-def transport(row_sums, col_sums):
-  """An integer matrix with the given row and column sums (equal totals).
+def transport_cells(row_sums, col_sums):
+  """The north-west-corner rule, vectorised: lay rows and columns as
+  consecutive intervals on [0, total) (equal totals) and intersect them.
 
-  The north-west-corner rule, vectorised: lay rows and columns as consecutive
-  intervals on [0, total) and intersect them. Returns a dense matrix.
+  Returns (rows, cols, amounts): the nonzero cells of an integer matrix with
+  the given row and column sums, in order along [0, total), so row i's cells
+  are a run of consecutive columns.
   """
   row_sums = np.asarray(row_sums, dtype=np.int64)
   col_sums = np.asarray(col_sums, dtype=np.int64)
-  out = np.zeros((row_sums.shape[0], col_sums.shape[0]), dtype=np.int64)
-  total = row_sums.sum()
-  if total != col_sums.sum():
+  if row_sums.sum() != col_sums.sum():
     raise AssertionError("internal error: transport totals differ")
-  if total == 0:
-    return out
   row_cum, col_cum = np.cumsum(row_sums), np.cumsum(col_sums)
   cuts = np.union1d(row_cum, col_cum)
   lengths = np.diff(cuts, prepend=0)
   keep = lengths > 0
   starts = (cuts - lengths)[keep]
-  rows = np.searchsorted(row_cum, starts, side="right")
-  cols = np.searchsorted(col_cum, starts, side="right")
-  np.add.at(out, (rows, cols), lengths[keep])
+  return (np.searchsorted(row_cum, starts, side="right"),
+          np.searchsorted(col_cum, starts, side="right"), lengths[keep])
+
+
+def transport(row_sums, col_sums):
+  """The dense integer matrix of `transport_cells` (equal totals)."""
+  out = np.zeros((len(row_sums), len(col_sums)), dtype=np.int64)
+  rows, cols, amounts = transport_cells(row_sums, col_sums)
+  np.add.at(out, (rows, cols), amounts)
   return out
+
+
+# Iterations `fit_counts` allows the proportional fitting.
+MAX_FIT_ITERATIONS = 1000
+
+
+def fit_counts(support, row_sums, col_sums):
+  """An integer matrix on `support` with exact column sums and row sums as
+  close to `row_sums` as the support allows (equal totals).
+
+  Iterative proportional fitting (alternately scaling rows and columns of the
+  support to their sums, at most MAX_FIT_ITERATIONS times, until every row is
+  within 0.5 or the rows stop improving) finds the real matrix a_i * b_j on
+  the support with both sums whenever one exists; each column is then
+  rounded cumulatively (exact column sums, so every sample is assigned),
+  which moves a row by less than its number of support cells. Where no such
+  matrix exists (a row larger than its columns can hold) the rows end as
+  near as the fitting got. A column none of whose rows can take anything is
+  split evenly over its support.
+  """
+  row_sums = np.asarray(row_sums, dtype=np.float64)
+  col_sums = np.asarray(col_sums, dtype=np.int64)
+  fitted = np.array(support, dtype=np.float64)
+  previous = np.inf
+  for _ in range(MAX_FIT_ITERATIONS):
+    fitted *= _ratio(row_sums, fitted.sum(axis=1))[:, None]
+    fitted *= _ratio(col_sums, fitted.sum(axis=0))[None, :]
+    errors = np.abs(fitted.sum(axis=1) - row_sums)
+    # Done, or stuck at the nearest the support allows (no exact fit).
+    if errors.max() <= 0.5 or errors.sum() > previous * (1 - 1e-6):
+      break
+    previous = errors.sum()
+  stranded = (fitted.sum(axis=0) == 0) & (col_sums > 0)
+  fitted[:, stranded] = np.asarray(support, dtype=np.float64)[:, stranded]
+  shares = np.cumsum(fitted, axis=0) * _ratio(col_sums, fitted.sum(axis=0))
+  counts = np.diff(np.rint(shares).astype(np.int64), axis=0, prepend=0)
+  if not np.array_equal(counts.sum(axis=0), col_sums):
+    raise AssertionError("internal error: a column without support")
+  return counts
+
+
+def _ratio(target, current):
+  """target / current, 0 where current is 0 (an empty row or column)."""
+  return np.divide(target, current, out=np.zeros(current.shape),
+                   where=current > 0)
 
 
 def enforce_min_size(counts, min_size):

@@ -147,3 +147,21 @@ def check_per_sample(name, values, num_samples):
   if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
     raise ValueError(f"`{name}` contains NaN or infinite values.")
   return arr
+
+
+def check_sizes(sizes, num_clients, num_samples, *, minimum=1, why=None):
+  """Checks prescribed client sizes: `num_clients` integers >= `minimum`
+  summing to `num_samples` (every sample assigned); returns them as int64.
+  `why` says why the minimum, when it is above 1."""
+  arr = np.asarray(sizes)
+  if (arr.shape != (num_clients,) or arr.dtype == bool or
+      not np.issubdtype(arr.dtype, np.integer) or arr.sum() != num_samples):
+    raise ValueError(
+        f"`sizes` must be {num_clients} integers summing to {num_samples} "
+        f"(one size per client); got shape {arr.shape}, dtype {arr.dtype}, "
+        f"sum {arr.sum() if arr.size else 0}.")
+  if arr.min() < minimum:
+    reason = f" ({why})" if why else ""
+    raise ValueError(f"`sizes` must be >= {minimum}{reason}; client "
+                     f"{int(np.argmin(arr))} has {arr.min()}.")
+  return arr.astype(np.int64)

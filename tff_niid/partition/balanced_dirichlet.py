@@ -104,17 +104,11 @@ def balanced_dirichlet(labels, num_clients, *, alpha, seed, sizes=None,
     sizes = np.full(num_clients, n // num_clients)
     sizes[:n % num_clients] += 1
   else:
-    sizes = np.asarray(sizes)
-    if (sizes.shape != (num_clients,) or
-        not np.issubdtype(sizes.dtype, np.integer) or sizes.min() < 1 or
-        sizes.sum() != n):
-      raise ValueError(
-          f"`sizes` must be {num_clients} integers >= 1 summing to {n}; got "
-          f"shape {sizes.shape}, sum {sizes.sum()}.")
+    sizes = _checks.check_sizes(sizes, num_clients, n)
   rng = np.random.default_rng(seed)
   mix = dirichlet_rows(rng, alpha, num_clients, num_classes)
   class_sizes = np.bincount(labels, minlength=num_classes)
-  remaining = sizes.astype(np.int64).copy()
+  remaining = sizes.astype(np.int64)
   counts = np.zeros((num_clients, num_classes), dtype=np.int64)
   for c in rng.permutation(num_classes):
     counts[:, c] = capped_split(class_sizes[c], mix[:, c], remaining)

@@ -59,29 +59,47 @@ def _rounded_counts(rng, alpha, class_sizes, num_clients):
   return np.diff(bounds.astype(np.int64), axis=1, prepend=0).T
 
 
-def _sequential_counts(rng, alpha, class_sizes, num_clients, self_balancing):
+def sequential_counts(rng, alpha, class_sizes, num_clients, self_balancing,
+                      holds=None, start=None):
   """One pass of NIID-Bench's per-class loop: a clients x classes counts matrix.
 
   Class by class, in order 0, 1, ..., K-1: client shares ~ Dir(alpha); with
   `self_balancing`, the share of every client already holding >= N /
   num_clients samples is set to 0 and the others renormalised; the class is
   cut at floor(cumsum(shares) * n_k) (`_allocate.floor_split`).
+
+  The extended Dirichlet strategy (`extended_dirichlet`) restricts each class
+  to its holders, `holds[:, k]`: the Dirichlet over all clients renormalised
+  over the holders, the last holder taking the floor cut's remainder; and
+  starts from counts already reserved, `start`, which count towards the
+  balancing. Should balancing zero every holder of a class (all already at
+  N / num_clients; common with few holders per class), the whole class goes
+  to its last holder, as in the authors' loop: its shares are then 0 / 0,
+  the NaN cuts cast to an integer that no slice reaches (INT64_MIN on x86,
+  0 on ARM), and its remainder step gives the class to the last holder.
   """
   num_classes = class_sizes.shape[0]
   # Dir(alpha) renormalised over a subset of clients is the subset's
   # normalised Gamma(alpha) draws. In logs a zeroed share is -inf, and the
   # kept shares never underflow to 0 / 0 at small alpha.
   log_g = _log_gamma_rows(rng, alpha, num_classes, num_clients)
-  fair_size = class_sizes.sum() / num_clients
-  counts = np.zeros((num_clients, num_classes), dtype=np.int64)
-  sizes = np.zeros(num_clients, dtype=np.int64)
+  counts = (np.zeros((num_clients, num_classes), dtype=np.int64)
+            if start is None else np.array(start, dtype=np.int64))
+  sizes = counts.sum(axis=1)
+  fair_size = (class_sizes.sum() + sizes.sum()) / num_clients
   # Empty classes are skipped: balancing might have zeroed every client.
   for k in np.flatnonzero(class_sizes):
-    log_shares = (np.where(sizes < fair_size, log_g[k], -np.inf)
-                  if self_balancing else log_g[k])
-    counts[:, k] = _allocate.floor_split(class_sizes[k],
-                                         _normalise_logs(log_shares))
-    sizes += counts[:, k]
+    members = slice(None) if holds is None else np.flatnonzero(holds[:, k])
+    log_shares = log_g[k, members]
+    if self_balancing:
+      below = sizes[members] < fair_size
+      # No holder below: the whole class to the last (see docstring).
+      log_shares = np.where(below if below.any() else
+                            np.arange(below.shape[0]) == below.shape[0] - 1,
+                            log_shares, -np.inf)
+    piece = _allocate.floor_split(class_sizes[k], _normalise_logs(log_shares))
+    counts[members, k] += piece
+    sizes[members] += piece
   return counts
 
 
@@ -161,8 +179,8 @@ def dirichlet(labels, num_clients, *, alpha, seed, min_size=1, key=None,
                                          MIN_SIZE_POLICIES)
   rng = np.random.default_rng(seed)
   class_sizes = np.bincount(labels, minlength=num_classes)
-  sequential = lambda: _sequential_counts(rng, alpha, class_sizes,
-                                          num_clients, self_balancing)
+  sequential = lambda: sequential_counts(rng, alpha, class_sizes,
+                                         num_clients, self_balancing)
   if min_size_policy == "resample":
 
     def draw():

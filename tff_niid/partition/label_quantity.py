@@ -1,5 +1,7 @@
 """#C=k label-quantity skew: each client holds exactly k classes."""
 
+from __future__ import annotations
+
 import numpy as np
 
 from tff_niid.partition import _allocate
@@ -7,8 +9,11 @@ from tff_niid.partition import _checks
 from tff_niid.partition import core
 
 
-def label_quantity(labels, num_clients, *, classes_per_client, seed, key=None,
-                   key_noise=0.0):
+def label_quantity(labels: np.ndarray, num_clients: int, *,
+                   classes_per_client: int, seed: int,
+                   sizes: np.ndarray | None = None,
+                   key: np.ndarray | None = None,
+                   key_noise: float = 0.0) -> core.Partition:
   """Each client gets exactly `classes_per_client` distinct labels.
 
   NIID-Bench's quantity-based label imbalance "#C=k" (Li et al. 2022,
@@ -22,6 +27,18 @@ def label_quantity(labels, num_clients, *, classes_per_client, seed, key=None,
   round robin so that every label is held; NIID-Bench has no counterpart
   there (its `np.array_split` of a label nobody drew into 0 parts raises).
 
+  With `sizes` (e.g. from `quantity_sizes`: lognormal or Dirichlet client
+  sizes, as the FedProx paper's MNIST, Li et al. 2020: 2 digits per device,
+  "power-law" sizes), the labels are chosen as above and each label is split
+  among its holders so that client sizes match `sizes` where the labels'
+  sample counts allow it: each holder first gets one sample of each of its
+  labels, then the rest by iterative proportional fitting
+  (`_allocate.fit_counts`). Client i then has sizes[i] samples up to k
+  (rounding within each label); where the labels' samples cannot give every
+  holder its size (e.g. a client drawn larger than its labels' samples
+  minus what their other holders need), sizes are as near as the fitting
+  comes.
+
   Guarantees: every client holds exactly k labels, each with >= 1 sample;
   every label is held, so every sample is assigned (ValueError when
   k * num_clients < K, as then some label cannot be held); same seed ->
@@ -32,6 +49,8 @@ def label_quantity(labels, num_clients, *, classes_per_client, seed, key=None,
     num_clients: number of clients.
     classes_per_client: k, 1 <= k <= K.
     seed: non-negative integer seed.
+    sizes: optional target client sizes, integers >= k summing to
+      len(labels).
     key, key_noise: optional within-class ordering (see `dirichlet`).
   """
   labels, num_classes = _checks.check_labels(labels)
@@ -43,6 +62,10 @@ def label_quantity(labels, num_clients, *, classes_per_client, seed, key=None,
     raise ValueError(f"`classes_per_client`={k} exceeds the {num_classes} "
                      "classes in `labels`.")
   seed = _checks.check_seed(seed)
+  if sizes is not None:
+    sizes = _checks.check_sizes(
+        sizes, num_clients, n, minimum=k,
+        why=f"a client holds >= 1 sample of each of its {k} classes")
   key, key_noise = _allocate.check_key(key, key_noise, n)
   rng = np.random.default_rng(seed)
   # Required labels make every label held: client i gets label i mod K as in
@@ -68,15 +91,21 @@ def label_quantity(labels, num_clients, *, classes_per_client, seed, key=None,
     raise ValueError(
         f"label(s) {short.tolist()} have fewer samples than the clients "
         "drawn to hold them; use fewer clients or fewer classes_per_client.")
-  # Even split of class c among its holders: the j-th holder gets
-  # floor(n_c / h_c) plus one for the first (n_c mod h_c) holders.
-  rank = np.cumsum(holds, axis=0) - 1
-  base = np.where(holders > 0, class_sizes // np.maximum(holders, 1), 0)
-  extra = rank < np.where(holders > 0, class_sizes % np.maximum(holders, 1), 0)
-  counts = np.where(holds, base + extra, 0)
-  indices, offsets = _allocate.assign_by_counts(
-      labels, num_classes, counts, rng, key=key, key_noise=key_noise)
   params = {"num_clients": num_clients, "classes_per_client": k,
             "key": key is not None, "key_noise": key_noise}
+  if sizes is None:
+    # Even split of class c among its holders: the j-th holder gets
+    # floor(n_c / h_c) plus one for the first (n_c mod h_c) holders.
+    rank = np.cumsum(holds, axis=0) - 1
+    base = np.where(holders > 0, class_sizes // np.maximum(holders, 1), 0)
+    extra = rank < np.where(holders > 0,
+                            class_sizes % np.maximum(holders, 1), 0)
+    counts = np.where(holds, base + extra, 0)
+  else:
+    params["sizes"] = "given"
+    counts = holds + _allocate.fit_counts(holds, sizes - k,
+                                          class_sizes - holders)
+  indices, offsets = _allocate.assign_by_counts(
+      labels, num_classes, counts, rng, key=key, key_noise=key_noise)
   return core.make_partition(labels, indices, offsets, scheme="label_quantity",
                              params=params, seed=seed)

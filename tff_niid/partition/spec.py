@@ -5,30 +5,31 @@ A spec is components joined by `+`:
     dirichlet(alpha=0.1)+quantity(sigma=1.0)+key(slant, noise=0.2)
         +noise(rate=0.2, mode=pair)+feature_noise(sigma=0.5)
 
-Exactly one *base* label scheme:
-  iid                        uniform split
-  shards(per_client=2)       McMahan et al. pathological shards
-  classes(k=2)               NIID-Bench #C=k (`label_quantity`)
-  dirichlet(alpha, min_size=1, self_balancing=false, min_size_policy=repair)
-                             min_size_policy=repair|resample
-  balanced_dirichlet(alpha)
+Exactly one *base*: a scheme of `registry.SCHEMES`, written with its function
+name and parameter names, e.g. `label_quantity(classes_per_client=2)`
+(`python -m tff_niid.partition` prints them all with their defaults). The first argument may go without its name when the scheme has a
+required parameter (`dirichlet(0.5)`). Short forms of older specs are kept as
+aliases and mean the same partition:
+  classes(k=2)            label_quantity(classes_per_client=2)
+  shards(per_client=2)    shards(shards_per_client=2)
+  quantity(alpha=0.5)     quantity_skew(alpha=0.5)
+`natural(ids=NAME | kmeans=K)` names its per-sample ids by key name (`keys=`
+or an image attribute) or asks for k-means clusters of the images; it
+ignores num_clients.
+
+Optional *modifiers*, each at most once, parameters read from the functions
+they call:
   quantity(alpha= | sigma=, min_size=1, min_size_policy=reserve)
-                             quantity skew alone (IID labels);
-                             min_size_policy=reserve|resample
-  natural(ids=NAME | kmeans=K)            one client per id; ignores
-                                          num_clients
-and optional *modifiers* (each at most once):
-  quantity(alpha= | sigma=, min_size=1, min_size_policy=reserve)
-                             with dirichlet/balanced_dirichlet: client sizes
-                             from quantity skew, client-side Dirichlet label
-                             mix (`balanced_dirichlet(sizes=...)`)
+                             client sizes from `quantity_sizes`, for a base
+                             that takes `sizes=` (shards, label_quantity,
+                             balanced_dirichlet; dirichlet is then drawn as
+                             balanced_dirichlet, its client-side label mix)
   key(NAME, noise=0)         within-class order by an image attribute (ink,
-                             slant, width) or a user array in `keys`; only
-                             with shards, classes, dirichlet or
-                             balanced_dirichlet (the others take no key)
+                             slant, width) or a user array in `keys`; for
+                             the bases that take `key=`
   noise(rate= | ramp=(lo,hi), mode=symmetric|pair, noisy_clients=1)
-                             per-client label noise, on a random fraction
-                             `noisy_clients` of the clients
+                             per-client label noise (`label_noise`), on a
+                             random fraction `noisy_clients` of the clients
   feature_noise(sigma=)      NIID-Bench feature-noise levels
 
 Values are numbers, `true`/`false`, bare words (names, modes) or `(a, b)`
@@ -36,60 +37,74 @@ tuples; each parameter at most once. NIID-Bench's schemes (Li et al. 2022,
 utils.py `partition_data`; beta=0.5, noise=0.1) have the same distribution as:
   noniid-labeldir    dirichlet(alpha=0.5, min_size=10, self_balancing=true,
                                min_size_policy=resample)
-  noniid-#label1..3  classes(k=1) .. classes(k=3)   (num_clients >= K)
-  iid-diff-quantity  quantity(alpha=0.5, min_size=10, min_size_policy=resample)
+  noniid-#label1..3  label_quantity(classes_per_client=1 .. 3)
+                     (num_clients >= K)
+  iid-diff-quantity  quantity_skew(alpha=0.5, min_size=10,
+                                   min_size_policy=resample)
   homo, --noise=0.1  iid+feature_noise(sigma=0.1)   (same partition and
                      per-client stds; NIID-Bench redraws the noise at every
                      read and evaluates on noisy test copies, while
                      `clientdata` fixes each client's noise and keeps the
                      test set clean)
+and the extended Dirichlet strategy of Li & Lyu 2023 (ExDir, C=2, alpha=0.5)
+as `extended_dirichlet(classes_per_client=2, alpha=0.5, min_size=10,
+min_size_policy=resample)`.
 
 The dict form is what `parse` returns, e.g.
   {"base": {"scheme": "dirichlet", "alpha": 0.1},
    "quantity": {"sigma": 1.0}, "key": {"name": "slant", "noise": 0.2},
    "noise": {"rate": 0.2, "mode": "pair"}, "feature_noise": {"sigma": 0.5}}
 and `to_string` turns it back into the canonical string recorded in the
-partition's manifest. A dict or JSON spec is checked as strictly as a string:
-unknown components or parameters, a key given twice and values other than
-numbers, booleans, bare words (or spec text for one, e.g. "0.5") and lists
-are refused.
+partition's manifest (function and parameter names, sorted parameters). A
+dict or JSON spec is checked as strictly as a string: unknown components or
+parameters, a key given twice and values other than numbers, booleans, bare
+words (or spec text for one, e.g. "0.5") and lists are refused.
 """
 
+from __future__ import annotations
+
+import dataclasses
 import json
 import re
+from typing import Any, Callable, Union
 
 import numpy as np
 
 from tff_niid.partition import attributes
+from tff_niid.partition import core
 from tff_niid.partition import noise as noise_lib
-from tff_niid.partition.balanced_dirichlet import balanced_dirichlet
-from tff_niid.partition.dirichlet import dirichlet
-from tff_niid.partition.iid import iid
-from tff_niid.partition.label_quantity import label_quantity
-from tff_niid.partition.natural import natural
+from tff_niid.partition import registry
 from tff_niid.partition.quantity_skew import quantity_sizes
-from tff_niid.partition.quantity_skew import quantity_skew
-from tff_niid.partition.shards import shards
 
-# Component -> (allowed parameters, required parameters, positional name).
-_BASES = {
-    "iid": ((), (), None),
-    "shards": (("per_client",), (), None),
-    "classes": (("k",), ("k",), "k"),
-    "dirichlet": (("alpha", "min_size", "self_balancing", "min_size_policy"),
-                  ("alpha",), "alpha"),
-    "balanced_dirichlet": (("alpha",), ("alpha",), "alpha"),
-    "quantity": (("alpha", "sigma", "min_size", "min_size_policy"), (), None),
-    "natural": (("ids", "kmeans"), (), None),
-}
-_MODIFIERS = {
-    "quantity": (("alpha", "sigma", "min_size", "min_size_policy"), (), None),
-    "key": (("name", "noise"), ("name",), "name"),
-    "noise": (("rate", "ramp", "mode", "noisy_clients"), (), None),
-    "feature_noise": (("sigma",), ("sigma",), "sigma"),
-}
-# The bases that take `key=` (the label-skew schemes).
-_KEYED_BASES = ("shards", "classes", "dirichlet", "balanced_dirichlet")
+Spec = Union[str, dict]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Modifier:
+  """A modifier component: its spec parameters, as `registry.Scheme`'s."""
+  name: str
+  params: tuple[registry.Param, ...]
+  param_aliases: dict[str, str] = dataclasses.field(default_factory=dict)
+
+  @property
+  def param_names(self) -> tuple[str, ...]:
+    return tuple(p.name for p in self.params)
+
+
+# In canonical order. quantity(...) and noise(...) forward their parameters to
+# the functions they call; key(...) names a per-sample array.
+_MODIFIERS = {m.name: m for m in (
+    _Modifier("quantity", registry.spec_params(
+        quantity_sizes, supplied=("num_samples", "num_clients", "rng"))),
+    _Modifier("key", (registry.Param("name"), registry.Param("noise", 0.0))),
+    _Modifier("noise", registry.spec_params(
+        noise_lib.label_noise,
+        supplied=("labels", "partition", "rates", "num_classes", "seed"))),
+    _Modifier("feature_noise", registry.spec_params(
+        noise_lib.feature_noise_levels, supplied=("num_clients",))),
+)}
+# A component with both draws client sizes from one law: exactly one.
+_SIZE_LAWS = ("alpha", "sigma")
 _COMPONENT = re.compile(r"\s*([a-z_]+)\s*(?:\((.*?)\))?\s*$", re.S)
 
 
@@ -138,47 +153,56 @@ def _split_top(text, sep):
   return parts
 
 
-def _checked_params(name, raw_params, table, read):
-  """`name`'s parameters with values read by `read`, or ValueError for an
-  unknown or missing parameter or an unreadable value."""
-  allowed, required, _ = table[name]
+def _valid_text(component):
+  """The parameter names of a component, for error messages."""
+  short = "".join(f"; {alias} for {name}"
+                  for alias, name in component.param_aliases.items())
+  return f"{list(component.param_names) or 'none'}{short}"
+
+
+def _checked_params(written, component, raw_params, read):
+  """`component`'s parameters (short forms renamed) with values read by
+  `read`; ValueError for an unknown, repeated or missing parameter or an
+  unreadable value. `written` is the component's name as the spec gave it."""
   params = {}
-  for k, v in raw_params.items():
-    if k not in allowed:
-      raise ValueError(f"{name}(...) has no parameter {k!r}; valid: "
-                       f"{list(allowed) or 'none'}.")
+  for given, value in raw_params:
+    name = component.param_aliases.get(given, given)
+    if name not in component.param_names:
+      raise ValueError(f"{written}(...) has no parameter {given!r}; valid: "
+                       f"{_valid_text(component)}.")
+    if name in params:
+      raise ValueError(f"{written}(...) gives {name} twice; give each "
+                       "parameter once.")
     try:
-      params[k] = read(v)
+      params[name] = read(value)
     except ValueError as e:
-      raise ValueError(f"{name}(...): {e}") from None
-  missing = [k for k in required if k not in params]
+      raise ValueError(f"{written}(...): {e}") from None
+  missing = [p.name for p in component.params
+             if p.required and p.name not in params]
   if missing:
-    raise ValueError(f"{name}(...) needs {', '.join(missing)}.")
+    raise ValueError(f"{written}(...) needs {', '.join(missing)}.")
   return params
 
 
-def _parse_component(text, table, where):
+def _parse_component(text, component, where):
   match = _COMPONENT.match(text)
   if not match:
     raise ValueError(f"spec component {where} {text.strip()!r} is not "
                      "'name' or 'name(arg=value, ...)'.")
-  name, body = match.group(1), match.group(2) or ""
-  allowed, _, positional = table[name]
-  raw_params = {}
+  written, body = match.group(1), match.group(2) or ""
+  # The first argument may be unnamed: the first required parameter.
+  positional = next((p.name for p in component.params if p.required), None)
+  raw_params = []
   for i, arg in enumerate(a for a in _split_top(body, ",") if a.strip()):
     if "=" in arg:
-      k, v = arg.split("=", 1)
-      k = k.strip()
+      name, value = arg.split("=", 1)
+      raw_params.append((name.strip(), value))
     elif i == 0 and positional:
-      k, v = positional, arg
+      raw_params.append((positional, arg))
     else:
-      raise ValueError(f"{name}(...): argument {arg.strip()!r} needs a name "
-                       f"(one of {list(allowed)}).")
-    if k in raw_params:
-      raise ValueError(f"{name}(...) gives {k} twice; give each parameter "
-                       "once.")
-    raw_params[k] = v
-  return name, _checked_params(name, raw_params, table, _value)
+      raise ValueError(f"{written}(...): argument {arg.strip()!r} needs a "
+                       f"name (one of {list(component.param_names)}).")
+  return _checked_params(written, component, raw_params, _value)
 
 
 def _parse_string(spec):
@@ -189,23 +213,23 @@ def _parse_string(spec):
   for position, text in enumerate(parts, 1):
     match = _COMPONENT.match(text)
     name = match.group(1) if match else text.strip()
-    is_base = name in _BASES and "base" not in result and not (
-        name == "quantity" and position > 1)
-    if is_base:
-      name, params = _parse_component(text, _BASES, f"#{position}")
-      result["base"] = {"scheme": name, **params}
+    scheme = registry.lookup(name)
+    # A name that is also a modifier's (quantity) is the base only first.
+    if scheme and "base" not in result and not (name in _MODIFIERS and
+                                                position > 1):
+      result["base"] = {"scheme": scheme.name, **_parse_component(
+          text, scheme, f"#{position}")}
     elif name in _MODIFIERS:
-      name, params = _parse_component(text, _MODIFIERS, f"#{position}")
       if name in result:
         raise ValueError(f"spec has {name}(...) twice.")
-      result[name] = params
+      result[name] = _parse_component(text, _MODIFIERS[name], f"#{position}")
     else:
-      valid = sorted(set(_BASES) | set(_MODIFIERS))
+      valid = sorted(set(registry.names()) | set(_MODIFIERS))
       raise ValueError(f"unknown spec component {name!r} (#{position}); "
                        f"valid: {valid}.")
   if "base" not in result:
     raise ValueError(f"spec {spec!r} has no base scheme; start with one of "
-                     f"{sorted(_BASES)}.")
+                     f"{registry.names()}.")
   return result
 
 
@@ -218,23 +242,24 @@ def _parse_dict(spec):
   if "base" not in spec:
     raise ValueError(
         "spec has no 'base', e.g. {\"base\": {\"scheme\": \"dirichlet\", "
-        f"\"alpha\": 0.5}}}}; schemes: {sorted(_BASES)}.")
+        f"\"alpha\": 0.5}}}}; schemes: {registry.names()}.")
   result = {}
-  for component, raw_params in spec.items():
+  for name, raw_params in spec.items():
     if not isinstance(raw_params, dict):
-      raise ValueError(f"spec component {component!r} must be an object of "
+      raise ValueError(f"spec component {name!r} must be an object of "
                        f"parameters; got {raw_params!r}.")
-    if component == "base":
-      raw_params = dict(raw_params)
-      scheme = raw_params.pop("scheme", None)
-      if not isinstance(scheme, str) or scheme not in _BASES:
+    raw_params = dict(raw_params)
+    if name == "base":
+      written = raw_params.pop("scheme", None)
+      scheme = registry.lookup(written) if isinstance(written, str) else None
+      if scheme is None:
         raise ValueError(f"spec base 'scheme' must be one of "
-                         f"{sorted(_BASES)}; got {scheme!r}.")
-      result["base"] = {"scheme": scheme, **_checked_params(
-          scheme, raw_params, _BASES, _json_value)}
+                         f"{registry.names()}; got {written!r}.")
+      result["base"] = {"scheme": scheme.name, **_checked_params(
+          written, scheme, raw_params.items(), _json_value)}
     else:
-      result[component] = _checked_params(component, raw_params, _MODIFIERS,
-                                           _json_value)
+      result[name] = _checked_params(name, _MODIFIERS[name],
+                                     raw_params.items(), _json_value)
   return result
 
 
@@ -248,7 +273,48 @@ def _unique_keys(pairs):
   return dict(pairs)
 
 
-def parse(spec):
+def _drawn_scheme(canonical):
+  """The registered scheme the spec calls: its base, or with quantity(...)
+  the scheme that draws the base with given client sizes."""
+  scheme = registry.SCHEMES[canonical["base"]["scheme"]]
+  return registry.SCHEMES[scheme.sized] if "quantity" in canonical else scheme
+
+
+def _check_combination(canonical):
+  """ValueError for components that do not combine."""
+  base = canonical["base"]
+  scheme = registry.SCHEMES[base["scheme"]]
+  if "quantity" in canonical:
+    sized = [s.name for s in registry.SCHEMES.values() if s.sized]
+    if scheme.sized is None:
+      raise ValueError(
+          f"quantity(...) gives client sizes, so it combines only with the "
+          f"schemes that take them, {sized}, not {scheme.name}; use "
+          "quantity_skew(...) (short form quantity(...)) alone as the base "
+          "for quantity skew with IID labels.")
+    drawn = registry.SCHEMES[scheme.sized]
+    dropped = sorted(set(base) - {"scheme"} - set(drawn.param_names))
+    if dropped:
+      raise ValueError(
+          f"with quantity(...), {scheme.name} is drawn as {drawn.name} with "
+          f"the given client sizes (a client-side label mix), which has no "
+          f"{dropped}; drop them or the quantity(...).")
+  if "key" in canonical and not _drawn_scheme(canonical).takes_key:
+    keyed = [s.name for s in registry.SCHEMES.values() if s.takes_key]
+    raise ValueError(
+        f"key(...) orders samples within each class, which only the "
+        f"label-skew bases {keyed} take; {scheme.name} does not.")
+  for name, params in [("base", base)] + [(m, canonical[m]) for m in
+                                          _MODIFIERS if m in canonical]:
+    component = scheme if name == "base" else _MODIFIERS[name]
+    if set(_SIZE_LAWS) <= set(component.param_names) and (
+        ("alpha" in params) == ("sigma" in params)):
+      written = scheme.name if name == "base" else name
+      raise ValueError(f"{written}(...) needs exactly one of alpha= or "
+                       "sigma=.")
+
+
+def parse(spec: Spec) -> dict:
   """Canonical dict form of a spec string, dict or JSON string.
 
   Raises:
@@ -262,36 +328,16 @@ def parse(spec):
     except json.JSONDecodeError as e:
       raise ValueError(f"spec is not valid JSON: {e}") from None
   if isinstance(spec, dict):
-    result = _parse_dict(spec)
+    canonical = _parse_dict(spec)
   elif isinstance(spec, str) and spec.strip():
-    result = _parse_string(spec)
+    canonical = _parse_string(spec)
   else:
     raise ValueError("a partition spec must be a non-empty string or dict.")
-  scheme = result["base"]["scheme"]
-  if "key" in result and scheme not in _KEYED_BASES:
-    raise ValueError(
-        f"key(...) orders samples within each class, which only the "
-        f"label-skew bases {list(_KEYED_BASES)} take; {scheme} does not.")
-  if "quantity" in result and scheme not in (
-      "dirichlet", "balanced_dirichlet"):
-    raise ValueError(
-        "quantity(...) combines only with dirichlet or balanced_dirichlet "
-        f"(not {scheme}); use quantity(...) alone as the base for quantity "
-        "skew with IID labels.")
-  per_class = {"self_balancing", "min_size_policy"} & set(result["base"])
-  if "quantity" in result and per_class:
-    raise ValueError(
-        f"dirichlet's {sorted(per_class)} apply to its per-class draw, which "
-        "quantity(...) replaces by a client-side label mix; drop them or the "
-        "quantity(...).")
-  quantities = [result["base"]] if scheme == "quantity" else []
-  quantities += [result["quantity"]] if "quantity" in result else []
-  if any(("alpha" in q) == ("sigma" in q) for q in quantities):
-    raise ValueError("quantity(...) needs exactly one of alpha= or sigma=.")
-  return result
+  _check_combination(canonical)
+  return canonical
 
 
-def attribute_key(spec):
+def attribute_key(spec: Spec) -> str | None:
   """The image attribute a spec's key(...) orders classes by, or None (no key,
   or a user key array) -- what `metrics.summary(key=...)` needs to report the
   within-class key dispersion."""
@@ -299,40 +345,65 @@ def attribute_key(spec):
   return name if name in attributes.ATTRIBUTES else None
 
 
-def _args(params):
-  def fmt(v):
-    if isinstance(v, list):
-      return f"({', '.join(fmt(x) for x in v)})"
-    return str(v).lower() if isinstance(v, bool) else str(v)
-  return ", ".join(f"{k}={fmt(v)}" for k, v in sorted(params.items()))
+def _call(name, params):
+  args = ", ".join(f"{k}={registry.format_value(v)}"
+                   for k, v in sorted(params.items()))
+  return f"{name}({args})" if args else name
 
 
-def to_string(canonical):
+def to_string(canonical: dict) -> str:
   """The spec string of a canonical dict (stable: sorted parameters)."""
   base = dict(canonical["base"])
-  parts = [f"{base.pop('scheme')}({_args(base)})"]
-  for name in ("quantity", "key", "noise", "feature_noise"):
-    if name in canonical:
-      parts.append(f"{name}({_args(canonical[name])})")
+  parts = [_call(base.pop("scheme"), base)]
+  parts += [_call(name, canonical[name]) for name in _MODIFIERS
+            if name in canonical]
   return "+".join(parts)
+
+
+def shortcut(scheme: str, **values: Any) -> str:
+  """The canonical spec a binary's per-scheme flags stand for.
+
+  E.g. `shortcut("dirichlet", alpha=0.5, min_size=1, shards_per_client=2)` is
+  "dirichlet(alpha=0.5, min_size=1)": `values` are flag values named after
+  scheme parameters; those `scheme` does not take, and None, are left out.
+  `key`/`key_noise` become key(...) (refused by schemes without a key).
+
+  Raises:
+    ValueError: an unknown scheme, or values that do not make a valid spec.
+  """
+  found = registry.lookup(scheme)
+  if found is None:
+    raise ValueError(f"unknown scheme {scheme!r}; valid: "
+                     f"{registry.names()}.")
+  canonical = {"base": {"scheme": found.name, **{
+      k: v for k, v in values.items()
+      if k in found.param_names and v is not None}}}
+  if values.get("key") is not None:
+    canonical["key"] = {"name": values["key"]}
+    if values.get("key_noise"):
+      canonical["key"]["noise"] = values["key_noise"]
+  return to_string(parse(canonical))
 
 
 def _sub_seed(seed, stream):
   return int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
 
 
-def resolve(spec, labels, num_clients, *, seed, images=None, keys=None):
+def resolve(spec: Spec, labels: np.ndarray, num_clients: int, *, seed: int,
+            images: np.ndarray | None = None,
+            keys: dict[str, np.ndarray] | None = None) -> core.Partition:
   """Builds the Partition a spec describes.
 
   Args:
     spec: spec string, dict or JSON (see module docstring).
     labels: 1-D integer labels.
     num_clients: number of clients (ignored by `natural`).
-    seed: non-negative integer seed (label/feature noise use seeds derived
-      from it).
+    seed: non-negative integer seed (client sizes, label and feature noise
+      use seeds derived from it).
     images: (N, 28, 28) images, needed by `key(ink|slant|width)` and
       `natural(kmeans=K)`.
-    keys: optional {name: per-sample array} for `key(NAME)` / `natural(ids=NAME)`.
+    keys: optional {name: per-sample array} for `key(NAME)` /
+      `natural(ids=NAME)`.
 
   Returns:
     A `Partition` with `spec` set to the canonical string, and
@@ -352,43 +423,21 @@ def resolve(spec, labels, num_clients, *, seed, images=None, keys=None):
                      f"{sorted(attributes.ATTRIBUTES)} nor in keys "
                      f"{sorted(keys)}.")
 
-  base = dict(canonical["base"])
-  scheme = base.pop("scheme")
-  key_args = {}
-  if "key" in canonical:
-    key_args = {"key": named_array(canonical["key"]["name"]),
-                "key_noise": canonical["key"].get("noise", 0.0)}
-  if scheme == "iid":
-    part = iid(labels, num_clients, seed=seed)
-  elif scheme == "shards":
-    part = shards(labels, num_clients, shards_per_client=base.get(
-        "per_client", 2), seed=seed, **key_args)
-  elif scheme == "classes":
-    part = label_quantity(labels, num_clients, classes_per_client=base["k"],
-                          seed=seed, **key_args)
-  elif scheme == "quantity":
-    part = quantity_skew(labels, num_clients, seed=seed, **base)
-  elif scheme == "natural":
-    if ("ids" in base) == ("kmeans" in base):
-      raise ValueError("natural(...) needs exactly one of ids=NAME or kmeans=K.")
-    if "ids" in base:
-      ids = named_array(base["ids"])
-    else:
-      if images is None:
-        raise ValueError("natural(kmeans=K) needs the images (images=...).")
-      ids = attributes.kmeans_clusters(images, base["kmeans"], seed=seed)
-    part = natural(labels, ids)
-  elif "quantity" in canonical:  # dirichlet-family label mix + quantity sizes
-    sizes = quantity_sizes(np.asarray(labels).shape[0], num_clients,
-                           rng=np.random.default_rng(_sub_seed(seed, 3)),
-                           **canonical["quantity"])
-    part = balanced_dirichlet(labels, num_clients, alpha=base["alpha"],
-                              sizes=sizes, seed=seed, **key_args)
-  elif scheme == "dirichlet":
-    part = dirichlet(labels, num_clients, seed=seed, **base, **key_args)
+  params = dict(canonical["base"])
+  scheme = registry.SCHEMES[params.pop("scheme")]
+  if scheme.name == "natural":
+    part = _resolve_natural(labels, params, named_array, images, seed)
   else:
-    part = balanced_dirichlet(labels, num_clients, alpha=base["alpha"],
-                              seed=seed, **key_args)
+    if "key" in canonical:
+      params["key"] = named_array(canonical["key"]["name"])
+      params["key_noise"] = canonical["key"].get("noise", 0.0)
+    if "quantity" in canonical:
+      params["sizes"] = quantity_sizes(
+          np.asarray(labels).shape[0], num_clients,
+          rng=np.random.default_rng(_sub_seed(seed, 3)),
+          **canonical["quantity"])
+    part = _drawn_scheme(canonical).function(labels, num_clients, seed=seed,
+                                             **params)
   changes = {"spec": to_string(canonical)}
   if "noise" in canonical:
     changes["noisy_labels"], _ = noise_lib.label_noise(
@@ -397,3 +446,17 @@ def resolve(spec, labels, num_clients, *, seed, images=None, keys=None):
     changes["feature_noise"] = noise_lib.feature_noise_levels(
         len(part), canonical["feature_noise"]["sigma"])
   return part.replace(**changes)
+
+
+def _resolve_natural(labels, params, named_array: Callable, images, seed):
+  """natural(ids=NAME | kmeans=K): one client per id of a named array or per
+  k-means cluster of the images."""
+  ids, kmeans = params.get("ids"), params.get("kmeans")
+  if (ids is None) == (kmeans is None):
+    raise ValueError("natural(...) needs exactly one of ids=NAME or kmeans=K.")
+  if ids is not None:
+    return registry.SCHEMES["natural"].function(labels, named_array(ids))
+  if images is None:
+    raise ValueError("natural(kmeans=K) needs the images (images=...).")
+  return registry.SCHEMES["natural"].function(
+      labels, attributes.kmeans_clusters(images, kmeans, seed=seed))

@@ -1,0 +1,159 @@
+"""The scheme registry: read from the signatures, and what the spec grammar,
+the binaries and the README take from it."""
+
+import inspect
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from partition_contract import assert_exact_cover
+from partition_contract import assert_rejects_bad_labels
+from partition_contract import assert_seeded
+from tff_niid import partition
+from tff_niid.partition import registry
+from tff_niid.partition import spec
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+LABELS = np.random.default_rng(0).permutation(np.repeat(np.arange(10), 300))
+KEYS = {"region": np.arange(LABELS.shape[0]) % 7}
+
+# A spec of every registered scheme (a new scheme needs one here).
+EXAMPLES = {
+    "iid": "iid",
+    "shards": "shards(shards_per_client=3)",
+    "label_quantity": "label_quantity(classes_per_client=2)",
+    "dirichlet": "dirichlet(alpha=0.5, min_size=5)",
+    "balanced_dirichlet": "balanced_dirichlet(alpha=0.5)",
+    "extended_dirichlet": "extended_dirichlet(classes_per_client=2, alpha=1)",
+    "quantity_skew": "quantity_skew(sigma=1.0, min_size=5)",
+    "natural": "natural(ids=region)",
+}
+
+
+def test_every_scheme_has_an_example():
+  assert set(EXAMPLES) == set(registry.SCHEMES)
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_every_scheme_keeps_the_contract(name):
+  make = lambda seed, labels=LABELS: spec.resolve(
+      EXAMPLES[name], labels, 20, seed=seed, keys=KEYS)
+  part = make(0)
+  assert part.scheme == name
+  assert_exact_cover(part, LABELS.shape[0])
+  if name != "natural":  # deterministic: one client per id
+    assert_seeded(make)
+    assert_rejects_bad_labels(lambda y: registry.SCHEMES[name].function(
+        y, 1, seed=0, **{k: v for k, v in spec.parse(EXAMPLES[name])[
+            "base"].items() if k != "scheme"}))
+
+
+def test_params_are_read_from_the_signature():
+  dirichlet = registry.SCHEMES["dirichlet"]
+  assert [(p.name, p.default) for p in dirichlet.params] == [
+      ("alpha", registry.REQUIRED), ("min_size", 1),
+      ("self_balancing", False), ("min_size_policy", "repair")]
+  assert dirichlet.params[0].required and not dirichlet.params[1].required
+  assert dirichlet.takes_key and dirichlet.sized == "balanced_dirichlet"
+  assert dirichlet.summary == inspect.getdoc(
+      partition.dirichlet).splitlines()[0]
+  assert registry.SCHEMES["iid"].params == ()
+  assert not registry.SCHEMES["iid"].takes_key
+  assert registry.SCHEMES["iid"].sized is None
+  # A scheme takes quantity(...) by taking `sizes=`.
+  for name in ("shards", "label_quantity", "balanced_dirichlet"):
+    assert registry.SCHEMES[name].sized == name
+
+
+@pytest.mark.parametrize("name", sorted(registry.SCHEMES))
+def test_a_spec_names_exactly_the_function_and_its_parameters(name):
+  scheme = registry.SCHEMES[name]
+  assert scheme.function.__name__ == name
+  assert getattr(partition, name) is scheme.function
+  supplied = {"labels", "num_clients", "seed", "key", "key_noise", "sizes"}
+  if name != "natural":  # its ids are named, or k-means clusters
+    assert set(scheme.param_names) == (
+        set(inspect.signature(scheme.function).parameters) - supplied)
+  # Every parameter under its own name, in a string and a dict (a size law
+  # takes one of alpha and sigma).
+  values = {p.name: "1" for p in scheme.params}
+  if {"alpha", "sigma"} <= set(values):
+    del values["sigma"]
+  text = f"{name}({', '.join(f'{k}={v}' for k, v in values.items())})"
+  expected = {"scheme": name, **{k: 1 for k in values}}
+  assert spec.parse(text)["base"] == expected
+  assert spec.parse({"base": {"scheme": name, **values}})["base"] == expected
+
+
+@pytest.mark.parametrize("short,canonical", [
+    ("classes(k=2)", "label_quantity(classes_per_client=2)"),
+    ("classes(2)", "label_quantity(classes_per_client=2)"),
+    ("shards(per_client=2)", "shards(shards_per_client=2)"),
+    ("quantity(alpha=0.5, min_size=10, min_size_policy=resample)",
+     "quantity_skew(alpha=0.5, min_size=10, min_size_policy=resample)"),
+    ("classes(k=2)+key(width)+quantity(sigma=2)",
+     "label_quantity(classes_per_client=2)+quantity(sigma=2)"
+     "+key(name=width)"),
+])
+def test_short_forms_are_aliases(short, canonical):
+  assert spec.to_string(spec.parse(short)) == canonical
+  assert spec.parse(short) == spec.parse(canonical)
+  a = spec.resolve(short, LABELS, 20, seed=3, keys={"width": LABELS * 0.5})
+  b = spec.resolve(canonical, LABELS, 20, seed=3, keys={"width": LABELS * 0.5})
+  assert np.array_equal(a.indices, b.indices)
+  assert np.array_equal(a.offsets, b.offsets)
+  assert a.spec == b.spec == canonical
+
+
+def test_lookup_and_names():
+  assert registry.lookup("classes") is registry.SCHEMES["label_quantity"]
+  assert registry.lookup("quantity") is registry.SCHEMES["quantity_skew"]
+  assert registry.lookup("dirchlet") is None
+  assert registry.names() == sorted(
+      list(registry.SCHEMES) + ["classes", "quantity"])
+
+
+def test_describe_lists_every_scheme():
+  text = registry.describe()
+  for s in registry.SCHEMES.values():
+    assert s.signature_text() in text and s.summary in text
+  assert ("dirichlet(alpha, min_size=1, self_balancing=false, "
+          "min_size_policy=repair)") in text
+  assert "short form: classes(k=)" in text
+  assert "+quantity(...) as balanced_dirichlet" in text
+
+
+def test_markdown_table_has_a_row_per_scheme():
+  rows = registry.markdown_table().splitlines()
+  assert len(rows) == 2 + len(registry.SCHEMES)
+  assert rows[3].startswith("| `shards(shards_per_client=2)` | "
+                            "`shards(per_client=)` | yes | yes |")
+
+
+_TABLE = re.compile(r"<!-- scheme table: python -m tff_niid\.partition "
+                    r"--markdown -->\n(.*?)\n\n", re.S)
+
+
+def test_readme_scheme_table_is_the_registry():
+  with open(os.path.join(REPO, "README.md")) as f:
+    found = _TABLE.search(f.read())
+  if found is None:
+    pytest.skip("README.md has no generated scheme table yet (a line "
+                "'<!-- scheme table: python -m tff_niid.partition --markdown "
+                "-->' followed by the command's output).")
+  assert found.group(1) == registry.markdown_table(), (
+      "README.md's scheme table differs from the registry: replace it with "
+      "the output of `python -m tff_niid.partition --markdown`.")
+
+
+@pytest.mark.parametrize("args,shows", [
+    ([], registry.describe()), (["--markdown"], registry.markdown_table())])
+def test_command_prints_the_registry(args, shows):
+  out = subprocess.run([sys.executable, "-m", "tff_niid.partition", *args],
+                       capture_output=True, text=True, check=True)
+  assert out.stdout == shows + "\n" and not out.stderr

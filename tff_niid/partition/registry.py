@@ -1,0 +1,191 @@
+"""Every partition scheme by name: the one table the spec grammar, the binaries
+and the docs read.
+
+A scheme is a function `scheme(labels, num_clients, *, <params>, seed) ->
+Partition`. `Scheme.of` reads from its signature what a spec may set: every
+parameter except those the spec machinery supplies itself (`labels`,
+`num_clients`, `seed`, and the arrays of the modifiers: `key`/`key_noise` from
+key(...), `sizes` from quantity(...)), with its default (none: required);
+whether the scheme takes `key=` (then key(...) applies) and `sizes=` (then
+quantity(...) applies); and its summary, the docstring's first line.
+
+Adding a scheme: its module, one line in `SCHEMES` below, one test file. The
+spec grammar, `experiments/partition.py --list_schemes` (`describe`; also
+`python -m tff_niid.partition`) and the README's scheme table
+(`markdown_table`; `python -m tff_niid.partition --markdown`) follow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from typing import Any, Callable
+
+from tff_niid.partition.balanced_dirichlet import balanced_dirichlet
+from tff_niid.partition.dirichlet import dirichlet
+from tff_niid.partition.extended_dirichlet import extended_dirichlet
+from tff_niid.partition.iid import iid
+from tff_niid.partition.label_quantity import label_quantity
+from tff_niid.partition.natural import natural
+from tff_niid.partition.quantity_skew import quantity_skew
+from tff_niid.partition.shards import shards
+
+# The default of a required parameter.
+REQUIRED = inspect.Parameter.empty
+
+# Signature parameters a spec does not name: the data and client count, the
+# seed (arguments of `spec.resolve`) and the arrays the modifiers supply.
+_SUPPLIED = ("labels", "num_clients", "seed", "key", "key_noise", "sizes")
+
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+  """A parameter a spec may set: its name and default (REQUIRED if none)."""
+  name: str
+  default: Any = REQUIRED
+
+  @property
+  def required(self) -> bool:
+    return self.default is REQUIRED
+
+
+def format_value(value: Any) -> str:
+  """A value as spec text: true/false, bare words, (a, b) for sequences."""
+  if isinstance(value, (list, tuple)):
+    return f"({', '.join(format_value(v) for v in value)})"
+  return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def spec_params(function: Callable[..., Any],
+                supplied: tuple[str, ...] = _SUPPLIED) -> tuple[Param, ...]:
+  """The parameters of `function` a spec sets by name (all but `supplied`)."""
+  return tuple(Param(p.name, p.default)
+               for p in inspect.signature(function).parameters.values()
+               if p.name not in supplied)
+
+
+@dataclasses.dataclass(frozen=True)
+class Scheme:
+  """A registered scheme (build with `Scheme.of`).
+
+  Attributes:
+    name: the function's name, which specs use.
+    function: the scheme.
+    params: what a spec may set (read from the signature).
+    summary: the docstring's first line.
+    takes_key: the function takes `key=`/`key_noise=` (key(...) applies).
+    sized: the scheme a spec with quantity(...) calls with `sizes=`: this one
+      if it takes `sizes=`, else None (quantity(...) does not apply) or the
+      name given to `Scheme.of`.
+    aliases: other names a spec may use (short forms kept for old specs).
+    param_aliases: {short name: parameter name} a spec may use.
+  """
+  name: str
+  function: Callable[..., Any]
+  params: tuple[Param, ...]
+  summary: str
+  takes_key: bool
+  sized: str | None
+  aliases: tuple[str, ...] = ()
+  param_aliases: dict[str, str] = dataclasses.field(default_factory=dict)
+
+  @classmethod
+  def of(cls, function: Callable[..., Any], *, aliases: tuple[str, ...] = (),
+         param_aliases: dict[str, str] | None = None, sized: str | None = None,
+         params: tuple[Param, ...] | None = None) -> Scheme:
+    """The registry entry of `function`, read from its signature.
+
+    Args:
+      function: the scheme function.
+      aliases, param_aliases: short forms a spec may use.
+      sized: for a scheme without `sizes=`, the registered scheme that draws
+        it with given client sizes (quantity(...)).
+      params: overrides the spec parameters read from the signature (for a
+        scheme whose arguments are not spec values).
+    """
+    signature = inspect.signature(function).parameters
+    if "sizes" in signature:
+      sized = function.__name__
+    return cls(name=function.__name__, function=function,
+               params=spec_params(function) if params is None else params,
+               summary=inspect.getdoc(function).splitlines()[0],
+               takes_key="key" in signature, sized=sized, aliases=aliases,
+               param_aliases=dict(param_aliases or {}))
+
+  @property
+  def param_names(self) -> tuple[str, ...]:
+    return tuple(p.name for p in self.params)
+
+  def signature_text(self) -> str:
+    """`name(param, param=default, ...)` as a spec writes it."""
+    args = [p.name if p.required else f"{p.name}={format_value(p.default)}"
+            for p in self.params]
+    return f"{self.name}({', '.join(args)})" if args else self.name
+
+  def short_forms(self) -> str:
+    """The aliases and parameter aliases, e.g. `classes(k=)`."""
+    renames = ", ".join(f"{short}=" for short in self.param_aliases)
+    names = self.aliases or ((self.name,) if renames else ())
+    return ", ".join(f"{name}({renames})" if renames else name
+                     for name in names)
+
+
+SCHEMES: dict[str, Scheme] = {s.name: s for s in (
+    Scheme.of(iid),
+    Scheme.of(shards, param_aliases={"per_client": "shards_per_client"}),
+    Scheme.of(label_quantity, aliases=("classes",),
+              param_aliases={"k": "classes_per_client"}),
+    # With client sizes, the Dirichlet label mix is drawn per client.
+    Scheme.of(dirichlet, sized="balanced_dirichlet"),
+    Scheme.of(balanced_dirichlet),
+    Scheme.of(extended_dirichlet),
+    Scheme.of(quantity_skew, aliases=("quantity",)),
+    # A spec names the ids by key name (`keys=` of spec.resolve), or asks
+    # for k-means clusters of the images; exactly one, checked on resolve.
+    Scheme.of(natural, params=(Param("ids", None), Param("kmeans", None))),
+)}
+
+_BY_ALIAS = {alias: s for s in SCHEMES.values() for alias in s.aliases}
+
+
+def lookup(name: str) -> Scheme | None:
+  """The scheme a spec calls `name` (its name or an alias), or None."""
+  return SCHEMES.get(name) or _BY_ALIAS.get(name)
+
+
+def names() -> list[str]:
+  """Every name a spec may give a scheme (names and aliases), sorted."""
+  return sorted(set(SCHEMES) | set(_BY_ALIAS))
+
+
+def describe() -> str:
+  """One block per scheme: signature, summary, short forms, modifiers (what
+  `experiments/partition.py --list_schemes` prints)."""
+  blocks = []
+  for s in SCHEMES.values():
+    extras = []
+    if s.short_forms():
+      extras.append(f"short form: {s.short_forms()}")
+    if s.takes_key:
+      extras.append("+key(...)")
+    if s.sized:
+      extras.append("+quantity(...)" + (f" as {s.sized}" if s.sized != s.name
+                                        else ""))
+    blocks.append(f"{s.signature_text()}\n    {s.summary}" +
+                  (f"\n    {'; '.join(extras)}" if extras else ""))
+  return "\n".join(blocks)
+
+
+def markdown_table() -> str:
+  """The README's scheme table, generated from the registry."""
+  rows = ["| scheme (spec) | short form | +key | +quantity | what |",
+          "|---|---|:-:|:-:|---|"]
+  for s in SCHEMES.values():
+    sized = "" if s.sized is None else (
+        "yes" if s.sized == s.name else f"as `{s.sized}`")
+    short = f"`{s.short_forms()}`" if s.short_forms() else ""
+    rows.append(f"| `{s.signature_text()}` | {short} | "
+                f"{'yes' if s.takes_key else ''} | {sized} | "
+                f"{s.summary.replace('|', '/')} |")
+  return "\n".join(rows)
+
