@@ -18,6 +18,14 @@ Prints two markdown tables:
    (time), and the peak memory it allocates during the call (tracemalloc,
    which sees numpy's allocations; the result is included) vs the label
    array's size.
+3. The combined label schemes on the MNIST train labels, 100 and 1,000
+   clients: `extended_dirichlet` (k classes per client, Dirichlet shares;
+   default and the ExDir setting), #C=k and shards with lognormal client
+   sizes (the FedProx paper's MNIST setting), next to #C=k and shards with
+   their own sizes; each spec resolved as `spec.resolve` does (parse, sizes,
+   partition), repeats interleaved over the specs (median and fastest).
+
+`--parts` picks tables (default all three), e.g. `--parts=combined`.
 """
 
 import os
@@ -32,6 +40,7 @@ import numpy as np
 
 from tff_niid import datasets
 from tff_niid import partition
+from tff_niid.partition import spec
 
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed repeats per measurement "
                                 "(the median is reported).")
@@ -46,6 +55,24 @@ _LARGE_SAMPLES = flags.DEFINE_integer("large_samples", 10_000_000,
                                       "Synthetic labels in part 2.")
 _LARGE_CLIENTS = flags.DEFINE_integer("large_clients", 10_000,
                                       "Clients in part 2.")
+_PARTS = flags.DEFINE_multi_enum(
+    "parts", ["niid_bench", "large", "combined"],
+    ["niid_bench", "large", "combined"], "Tables to print (parts 1-3).")
+
+# Part 3: what each spec stands for, and the spec.
+_COMBINED_SPECS = (
+    ("#C=2", "label_quantity(classes_per_client=2)"),
+    ("#C=2, lognormal sizes (FedProx MNIST)",
+     "label_quantity(classes_per_client=2)+quantity(sigma=2, min_size=2)"),
+    ("shards", "shards(shards_per_client=2)"),
+    ("shards, lognormal sizes (FedProx MNIST)",
+     "shards(shards_per_client=2)+quantity(sigma=2, min_size=2)"),
+    ("extended Dirichlet, default",
+     "extended_dirichlet(alpha=0.5, classes_per_client=2)"),
+    ("extended Dirichlet, ExDir (min size 10 by redraws)",
+     "extended_dirichlet(alpha=0.5, classes_per_client=2, min_size=10, "
+     "min_size_policy=resample)"),
+)
 
 # NIID-Bench's fixed minimum client size for noniid-labeldir.
 _MIN_REQUIRE_SIZE = 10
@@ -181,13 +208,56 @@ def compare_with_argsort(num_samples, num_clients):
         "| < 3 |")
 
 
+def _resolve_seconds(text, labels, num_clients):
+  """Seconds to resolve `text`, and its ValueError's message (or None)."""
+  start = time.perf_counter()
+  try:
+    spec.resolve(text, labels, num_clients, seed=0)
+  except ValueError as e:
+    return time.perf_counter() - start, str(e)
+  return time.perf_counter() - start, None
+
+
+def time_combined_schemes(labels):
+  client_counts = (100, 1000)
+  times = {(text, n): [] for _, text in _COMBINED_SPECS for n in client_counts}
+  refused = {}
+  for _ in range(_REPEATS.value):
+    for (text, n), runs in times.items():
+      seconds, error = _resolve_seconds(text, labels, n)
+      runs.append(seconds)
+      if error:
+        refused[(text, n)] = error
+  print(f"## Combined label schemes: MNIST train labels "
+        f"({labels.shape[0]:,}), time per partition\n")
+  print(f"Median (fastest) of {_REPEATS.value} repeats, interleaved over the "
+        "specs; `spec.resolve` (parse, client sizes, partition), seed 0.\n")
+  print("| scheme | spec | 100 clients (ms) | 1,000 clients (ms) |")
+  print("|---|---|---:|---:|")
+  for what, text in _COMBINED_SPECS:
+    cells = []
+    for n in client_counts:
+      ms = statistics.median(times[(text, n)]) * 1e3
+      fastest = min(times[(text, n)]) * 1e3
+      cells.append(f"{ms:.2f} ({fastest:.2f})" if (text, n) not in refused
+                   else f"ValueError after {ms:,.0f} ms")
+    print(f"| {what} | `{text}` | {' | '.join(cells)} |", flush=True)
+  print()
+  for (text, n), message in refused.items():
+    print(f"ValueError for `{text}` at {n:,} clients: {message}\n")
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   print(f"<!-- python {platform.python_version()}, numpy {np.__version__}, "
         f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M')} -->\n")
-  compare_with_niid_bench(datasets.load("mnist").train_labels)
-  compare_with_argsort(_LARGE_SAMPLES.value, _LARGE_CLIENTS.value)
+  if "niid_bench" in _PARTS.value:
+    compare_with_niid_bench(datasets.load("mnist").train_labels)
+  if "large" in _PARTS.value:
+    compare_with_argsort(_LARGE_SAMPLES.value, _LARGE_CLIENTS.value)
+  if "combined" in _PARTS.value:
+    time_combined_schemes(datasets.load("mnist").train_labels)
 
 
 if __name__ == "__main__":
