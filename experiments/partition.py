@@ -5,6 +5,11 @@ Examples:
       --num_clients=100 --output_dir=runs/part_dir01_slant
   python experiments/partition.py --scheme=shards --num_clients=100 \
       --output_dir=runs/part_shards
+  python experiments/partition.py --list_schemes
+
+--spec is the way in; --scheme and its flags are a shortcut for the spec they
+stand for (`partition.spec.shortcut`), and --list_schemes prints the schemes
+of `partition.registry` with their parameters and defaults.
 
 Writes <output_dir>/partition/ (load with tff_niid.partition.load or pass to
 experiments/train.py --partition_file), summary.txt (the table printed),
@@ -33,13 +38,17 @@ _DATA_DIR = flags.DEFINE_string("data_dir", None,
 _SPEC = flags.DEFINE_string(
     "spec", None, "Composition spec (see tff_niid.partition.spec); overrides "
     "--scheme and its flags.")
+_LIST_SCHEMES = flags.DEFINE_bool(
+    "list_schemes", False, "Print the schemes (name, parameters, defaults, "
+    "summary) and exit.")
 _SCHEME = flags.DEFINE_enum(
-    "scheme", "dirichlet", ["iid", "shards", "label_quantity", "dirichlet",
-                            "balanced_dirichlet", "quantity_skew"],
-    "Scheme when no --spec is given.")
+    "scheme", "dirichlet", list(partition_lib.registry.SCHEMES),
+    "Scheme when no --spec is given; the flags below named after its "
+    "parameters set them.")
 _ALPHA = flags.DEFINE_float("alpha", 0.5, "Dirichlet concentration.")
 _SIGMA = flags.DEFINE_float("sigma", None,
-                            "Lognormal sigma (quantity_skew; else --alpha).")
+                            "Lognormal sigma (quantity_skew; replaces "
+                            "--alpha).")
 _SHARDS_PER_CLIENT = flags.DEFINE_integer("shards_per_client", 2, "Shards.")
 _CLASSES_PER_CLIENT = flags.DEFINE_integer("classes_per_client", 2, "#C=k.")
 _MIN_SIZE = flags.DEFINE_integer("min_size", 1, "Minimum client size.")
@@ -50,64 +59,45 @@ _KEY_NOISE = flags.DEFINE_float("key_noise", 0.0,
 _NUM_CLIENTS = flags.DEFINE_integer("num_clients", 100, "Number of clients.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Output directory.")
-flags.mark_flag_as_required("output_dir")
 
 
-def _key_name():
-  """The image attribute ordering classes: --key, or key(...) in --spec."""
+def _spec_text():
+  """--spec, or the spec --scheme and its flags stand for."""
   if _SPEC.value:
-    return partition_lib.spec.attribute_key(_SPEC.value)
-  return _KEY.value
-
-
-def _from_flags(labels, key_values):
-  n, seed = _NUM_CLIENTS.value, _SEED.value
-  key = {}
-  if key_values is not None:
-    key = {"key": key_values, "key_noise": _KEY_NOISE.value}
-  scheme = _SCHEME.value
-  if scheme == "iid":
-    return partition_lib.iid(labels, n, seed=seed)
-  if scheme == "shards":
-    return partition_lib.shards(labels, n, seed=seed,
-                                shards_per_client=_SHARDS_PER_CLIENT.value,
-                                **key)
-  if scheme == "label_quantity":
-    return partition_lib.label_quantity(
-        labels, n, classes_per_client=_CLASSES_PER_CLIENT.value, seed=seed,
-        **key)
-  if scheme == "dirichlet":
-    return partition_lib.dirichlet(labels, n, alpha=_ALPHA.value,
-                                   min_size=_MIN_SIZE.value, seed=seed, **key)
-  if scheme == "balanced_dirichlet":
-    return partition_lib.balanced_dirichlet(labels, n, alpha=_ALPHA.value,
-                                            seed=seed, **key)
-  size_law = ({"sigma": _SIGMA.value} if _SIGMA.value is not None
-              else {"alpha": _ALPHA.value})
-  return partition_lib.quantity_skew(labels, n, seed=seed,
-                                     min_size=_MIN_SIZE.value, **size_law)
+    return _SPEC.value
+  # --sigma replaces --alpha's default for a size law (quantity_skew).
+  alpha = None if _SIGMA.value is not None else _ALPHA.value
+  return partition_lib.spec.shortcut(
+      _SCHEME.value, alpha=alpha, sigma=_SIGMA.value,
+      shards_per_client=_SHARDS_PER_CLIENT.value,
+      classes_per_client=_CLASSES_PER_CLIENT.value, min_size=_MIN_SIZE.value,
+      key=_KEY.value, key_noise=_KEY_NOISE.value)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  if _LIST_SCHEMES.value:
+    print(partition_lib.registry.describe())
+    return
   out = _OUTPUT_DIR.value
+  if not out:
+    raise app.UsageError("--output_dir is required (or --list_schemes).")
   if rundir.is_run(out):
     sys.exit(f"ERROR: {out} holds a training run; writing a partition there "
              "would replace its hparams.txt and partition/, and the run could "
              "no longer be resumed. Choose another --output_dir.")
   try:
+    spec_text = _spec_text()
     data = datasets.load(_DATASET.value, _DATA_DIR.value)
-    key_name = _key_name()
+    key_name = partition_lib.spec.attribute_key(spec_text)
     key_values = (None if key_name is None else
                   partition_lib.attributes.attribute(key_name,
                                                      data.train_images))
-    if _SPEC.value:
-      part = partition_lib.spec.resolve(_SPEC.value, data.train_labels,
-                                        _NUM_CLIENTS.value, seed=_SEED.value,
-                                        images=data.train_images)
-    else:
-      part = _from_flags(data.train_labels, key_values)
+    part = partition_lib.spec.resolve(
+        spec_text, data.train_labels, _NUM_CLIENTS.value, seed=_SEED.value,
+        images=data.train_images,
+        keys=None if key_name is None else {key_name: key_values})
   except ValueError as e:
     raise app.UsageError(str(e)) from None
   try:
@@ -127,8 +117,7 @@ def main(argv):
     f.write(flags.FLAGS.flags_into_string())
   plots = partition_lib.plots.plot_all(part, data.train_labels, out)
   print(f"{data.name}: {part}")
-  if part.spec:
-    print(f"spec: {part.spec}")
+  print(f"spec: {part.spec}")
   print(table)
   print(f"partition: {part_dir}")
   print("plots: " + ", ".join(plots))

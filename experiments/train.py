@@ -5,9 +5,11 @@ Example (the README's main job):
       --num_clients=100 --clients_per_round=10 --rounds=15 --model=cnn \
       --root_output_dir=runs --experiment_name=demo
 
-The partition comes from --partition (iid|dirichlet with --alpha), a
-composition spec (--partition_spec, see tff_niid.partition.spec) or a saved
-partition (--partition_file, checked against the dataset's labels).
+The partition comes from a composition spec (--partition_spec, see
+tff_niid.partition.spec) or a saved partition (--partition_file, checked
+against the dataset's labels); --partition with --alpha/--min_size is a
+shortcut for the spec they stand for (e.g. --partition=dirichlet --alpha=0.5
+--min_size=1 is dirichlet(alpha=0.5, min_size=1)).
 
 Writes <root_output_dir>/<experiment_name>/: hparams.txt (a flagfile that
 reruns the experiment), partition/ (+ partition summary and plots),
@@ -49,8 +51,9 @@ _DATA_DIR = flags.DEFINE_string(
     "data_dir", None, "Directory with the idx .gz files (default: "
     "$TFF_NIID_DATA, then ../shared/data/<dataset>).")
 _PARTITION = flags.DEFINE_enum(
-    "partition", "dirichlet", ["iid", "dirichlet"],
-    "Partition scheme (ignored with --partition_spec / --partition_file).")
+    "partition", "dirichlet", list(partition_lib.registry.SCHEMES),
+    "Shortcut for --partition_spec: this scheme, with --alpha and --min_size "
+    "where it takes them (ignored with --partition_spec / --partition_file).")
 _ALPHA = flags.DEFINE_float("alpha", 0.5, "Dirichlet concentration.")
 _MIN_SIZE = flags.DEFINE_integer("min_size", 1,
                                  "Minimum samples per client (dirichlet).")
@@ -170,15 +173,10 @@ def _build_partition(data):
   labels = data.train_labels
   if _PARTITION_FILE.value:
     return partition_lib.load(_PARTITION_FILE.value, labels=labels)
-  if _PARTITION_SPEC.value:
-    from tff_niid.partition import spec  # pylint: disable=g-import-not-at-top
-    return spec.resolve(_PARTITION_SPEC.value, labels, _NUM_CLIENTS.value,
-                        seed=_SEED.value, images=data.train_images)
-  if _PARTITION.value == "iid":
-    return partition_lib.iid(labels, _NUM_CLIENTS.value, seed=_SEED.value)
-  return partition_lib.dirichlet(labels, _NUM_CLIENTS.value,
-                                 alpha=_ALPHA.value, min_size=_MIN_SIZE.value,
-                                 seed=_SEED.value)
+  spec_text = _PARTITION_SPEC.value or partition_lib.spec.shortcut(
+      _PARTITION.value, alpha=_ALPHA.value, min_size=_MIN_SIZE.value)
+  return partition_lib.spec.resolve(spec_text, labels, _NUM_CLIENTS.value,
+                                    seed=_SEED.value, images=data.train_images)
 
 
 def _describe_partition(part, data, output_dir):
