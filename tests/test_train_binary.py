@@ -203,7 +203,8 @@ def test_partition_spec_with_noise(tmp_path):
                             "--experiment_name=s"], tmp_path)
   assert code == 0, out
   saved = partition_lib.load(str(tmp_path / "s" / "partition"))
-  assert saved.spec.startswith("classes(k=2)+key(name=width)")
+  assert saved.spec.startswith(
+      "label_quantity(classes_per_client=2)+key(name=width)")
   assert saved.noisy_labels is not None and saved.feature_noise is not None
   assert "client acc mean" in out
   assert os.path.exists(tmp_path / "s" / "partition_label_mix.png")
