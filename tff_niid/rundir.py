@@ -25,6 +25,8 @@ Every refusal is a `RunDirError` whose message is one line saying what
 differs and what to do.
 """
 
+from __future__ import annotations
+
 import hashlib
 import json
 import os
@@ -77,6 +79,7 @@ class RunLock:
     # anywhere numpy does, calls `is_run`).
     import fcntl  # pylint: disable=g-import-not-at-top
     self.path = os.path.join(run_dir, LOCK_FILE)
+    self._fd: int | None = None
     try:
       os.makedirs(run_dir, exist_ok=True)
       fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -5,8 +5,11 @@ be valid, so a researcher sees the mistake in their own call, not a traceback
 from deep inside numpy.
 """
 
+from __future__ import annotations
+
 import math
 import numbers
+from typing import cast
 
 import numpy as np
 
@@ -61,7 +64,7 @@ def check_num_clients(num_clients, num_samples):
       isinstance(num_clients, bool)):
     raise ValueError(
         f"`num_clients` must be an integer; got {num_clients!r}.")
-  if not 1 <= num_clients <= num_samples:
+  if not 1 <= int(num_clients) <= num_samples:
     raise ValueError(
         f"`num_clients` must be between 1 and the number of samples "
         f"({num_samples}); got {num_clients}.")
@@ -76,7 +79,7 @@ def check_positive(name, value, *, integer=False, allow_zero=False):
     raise ValueError(f"`{name}` must be {kind}; got {_short_repr(value)}.")
   try:
     # Integers stay exact, whatever their size.
-    number = int(value) if integer else float(value)
+    number = int(cast(int, value)) if integer else float(value)
   except OverflowError:
     raise ValueError(f"`{name}` is too large for a float; got "
                      f"{_short_repr(value)}.") from None
@@ -99,7 +102,7 @@ def check_range(name, value, low, high, reason):
 
 def check_fraction(name, value):
   if (isinstance(value, bool) or not isinstance(value, numbers.Real) or
-      not 0.0 <= value <= 1.0):
+      not 0.0 <= float(value) <= 1.0):
     raise ValueError(
         f"`{name}` must be a number in [0, 1]; got {_short_repr(value)}.")
   return float(value)

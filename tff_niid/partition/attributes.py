@@ -12,6 +12,8 @@ On MNIST-like 28x28 uint8 images:
 All are vectorised and processed in chunks to bound memory.
 """
 
+from __future__ import annotations
+
 import numpy as np
 
 _CHUNK = 10000
@@ -30,13 +32,13 @@ def _chunks(images):
     yield images[start:start + _CHUNK].astype(np.float32)
 
 
-def ink(images):
+def ink(images: np.ndarray) -> np.ndarray:
   """Mean pixel intensity of each image, in [0, 1]."""
   images = _check_images(images)
   return np.concatenate([c.mean(axis=(1, 2)) / 255.0 for c in _chunks(images)])
 
 
-def slant(images):
+def slant(images: np.ndarray) -> np.ndarray:
   """Second-moment shear mu11 / mu02 of each image (0 for blank images)."""
   images = _check_images(images)
   h, w = images.shape[1:]
@@ -55,11 +57,11 @@ def slant(images):
   return np.concatenate(out).astype(np.float64)
 
 
-def width(images, threshold=128):
+def width(images: np.ndarray, threshold: int = 128) -> np.ndarray:
   """Bounding-box width (pixels) of pixels >= threshold (0 if none)."""
   images = _check_images(images)
-  cols = (images >= threshold).any(axis=1)  # (N, W)
-  has_ink = cols.any(axis=1)
+  cols = np.any(images >= threshold, axis=1)  # (N, W)
+  has_ink = np.any(cols, axis=1)
   first = np.argmax(cols, axis=1)
   last = cols.shape[1] - 1 - np.argmax(cols[:, ::-1], axis=1)
   return np.where(has_ink, last - first + 1, 0).astype(np.float64)
@@ -72,7 +74,8 @@ def _pooled(images):
   return cropped.reshape(n, ph, 4, pw, 4).mean(axis=(2, 4)).reshape(n, -1)
 
 
-def kmeans_clusters(images, k, *, seed, iters=20):
+def kmeans_clusters(images: np.ndarray, k: int, *, seed: int,
+                    iters: int = 20) -> np.ndarray:
   """Cluster ids (0..k-1) of k-means on 7x7 pooled images; deterministic."""
   images = _check_images(images)
   if not isinstance(k, (int, np.integer)) or not 1 <= k <= images.shape[0]:
@@ -97,7 +100,7 @@ def kmeans_clusters(images, k, *, seed, iters=20):
 ATTRIBUTES = {"ink": ink, "slant": slant, "width": width}
 
 
-def attribute(name, images):
+def attribute(name: str, images: np.ndarray) -> np.ndarray:
   """The built-in attribute `name` of each image."""
   if name not in ATTRIBUTES:
     raise ValueError(f"unknown image attribute {name!r}; choose one of "

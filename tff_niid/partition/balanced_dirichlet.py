@@ -1,5 +1,7 @@
 """Dirichlet label mix per client with prescribed (e.g. equal) client sizes."""
 
+from __future__ import annotations
+
 import numpy as np
 
 from tff_niid.partition import _allocate
@@ -68,8 +70,10 @@ def capped_split(total, weights, caps):
   return x
 
 
-def balanced_dirichlet(labels, num_clients, *, alpha, seed, sizes=None,
-                       key=None, key_noise=0.0):
+def balanced_dirichlet(labels: np.ndarray, num_clients: int, *, alpha: float,
+                       seed: int, sizes: np.ndarray | None = None,
+                       key: np.ndarray | None = None,
+                       key_noise: float = 0.0) -> core.Partition:
   """Client label mixes q_i ~ Dir(alpha * 1_K) with fixed client sizes.
 
   The client-side Dirichlet of Flower Datasets' InnerDirichletPartitioner

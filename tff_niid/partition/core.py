@@ -14,6 +14,8 @@ deletes anything it did not write, and every Partition -- made by a scheme,
 `replace`d or loaded -- passes the same invariant check (`validate`).
 """
 
+from __future__ import annotations
+
 import collections.abc
 import contextlib
 import hashlib
@@ -249,7 +251,8 @@ class Partition(collections.abc.Sequence):
 
   def _write_files(self, directory):
     """Writes arrays.npz and manifest.json (with the arrays' SHA-256)."""
-    arrays = {"indices": self.indices, "offsets": self.offsets}
+    arrays: dict[str, np.ndarray] = {"indices": self.indices,
+                                     "offsets": self.offsets}
     if self.client_names is not None:
       arrays["client_names"] = np.asarray(self.client_names, dtype=np.str_)
     if self.noisy_labels is not None:
@@ -257,7 +260,7 @@ class Partition(collections.abc.Sequence):
     if self.feature_noise is not None:
       arrays["feature_noise"] = self.feature_noise
     arrays_path = os.path.join(directory, _ARRAYS)
-    np.savez(arrays_path, **arrays)
+    np.savez(arrays_path, **arrays)  # type: ignore[arg-type]  # numpy stubs
     manifest = self.manifest()
     manifest["arrays_sha256"] = _sha256_file(arrays_path)
     with open(os.path.join(directory, _MANIFEST), "w") as f:
@@ -336,7 +339,7 @@ def _repeated(indices, num_samples):
 
 
 # Every manifest field and its JSON type(s); `save` has always written all.
-_MANIFEST_TYPES = {
+_MANIFEST_TYPES: dict[str, type | tuple[type, ...]] = {
     "format_version": int, "tff_niid_version": str, "scheme": str,
     "params": dict, "seed": (int, type(None)), "spec": (str, type(None)),
     "num_clients": int, "num_samples": int, "num_assigned": int,

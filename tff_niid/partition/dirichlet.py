@@ -1,5 +1,7 @@
 """Label-distribution skew by a per-class Dirichlet over clients."""
 
+from __future__ import annotations
+
 import numpy as np
 
 from tff_niid.partition import _allocate
@@ -21,7 +23,7 @@ ALPHA_RANGE = (1e-300, 1e300)
 MIN_SIZE_POLICIES = ("repair", "resample")
 
 
-def check_alpha(alpha):
+def check_alpha(alpha: float) -> float:
   """The Dirichlet concentration as a float, or ValueError (every scheme
   that draws from a Dirichlet checks its alpha here)."""
   return _checks.check_range("alpha", alpha, *ALPHA_RANGE,
@@ -43,7 +45,8 @@ def _normalise_logs(log_g):
   return weights / weights.sum(axis=-1, keepdims=True)
 
 
-def dirichlet_rows(rng, alpha, rows, cols):
+def dirichlet_rows(rng: np.random.Generator, alpha: float, rows: int,
+                   cols: int) -> np.ndarray:
   """`rows` draws of Dir(alpha * 1_cols), finite and fast for any alpha in
   ALPHA_RANGE."""
   if alpha >= _LOG_SPACE_BELOW:
@@ -59,8 +62,10 @@ def _rounded_counts(rng, alpha, class_sizes, num_clients):
   return np.diff(bounds.astype(np.int64), axis=1, prepend=0).T
 
 
-def sequential_counts(rng, alpha, class_sizes, num_clients, self_balancing,
-                      holds=None, start=None):
+def sequential_counts(rng: np.random.Generator, alpha: float,
+                      class_sizes: np.ndarray, num_clients: int,
+                      self_balancing: bool, holds: np.ndarray | None = None,
+                      start: np.ndarray | None = None) -> np.ndarray:
   """One pass of NIID-Bench's per-class loop: a clients x classes counts matrix.
 
   Class by class, in order 0, 1, ..., K-1: client shares ~ Dir(alpha); with
@@ -103,8 +108,10 @@ def sequential_counts(rng, alpha, class_sizes, num_clients, self_balancing,
   return counts
 
 
-def dirichlet(labels, num_clients, *, alpha, seed, min_size=1, key=None,
-              key_noise=0.0, self_balancing=False, min_size_policy="repair"):
+def dirichlet(labels: np.ndarray, num_clients: int, *, alpha: float, seed: int,
+              min_size: int = 1, key: np.ndarray | None = None,
+              key_noise: float = 0.0, self_balancing: bool = False,
+              min_size_policy: str = "repair") -> core.Partition:
   """Per class c, client shares p_c ~ Dir(alpha * 1); client i gets p_ci * n_c.
 
   The label-skew partition of Hsu et al. 2019 ("Measuring the Effects of

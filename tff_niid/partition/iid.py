@@ -1,12 +1,15 @@
 """IID partition: a uniformly random split into near-equal clients."""
 
+from __future__ import annotations
+
 import numpy as np
 
 from tff_niid.partition import _checks
 from tff_niid.partition import core
 
 
-def iid(labels, num_clients, *, seed):
+def iid(labels: np.ndarray, num_clients: int, *,
+        seed: int) -> core.Partition:
   """Splits the samples uniformly at random into `num_clients` clients.
 
   The IID baseline of McMahan et al. 2017 ("Communication-Efficient Learning

@@ -1,12 +1,14 @@
 """Natural partition: one client per distinct id (writer, region, cluster)."""
 
+from __future__ import annotations
+
 import numpy as np
 
 from tff_niid.partition import _checks
 from tff_niid.partition import core
 
 
-def natural(labels, ids):
+def natural(labels: np.ndarray, ids: np.ndarray) -> core.Partition:
   """One client per distinct value of `ids`; the data defines the clients.
 
   Like LEAF's FEMNIST (one client per writer, Caldas et al. 2018): pass any

@@ -9,9 +9,12 @@ of n adds Gaussian noise of std sigma * i / (n - 1) to its inputs; the noise
 itself is applied in the TFF input pipeline (`tff_niid.clientdata`).
 """
 
+from __future__ import annotations
+
 import numpy as np
 
 from tff_niid.partition import _checks
+from tff_niid.partition import core
 
 MODES = ("symmetric", "pair")
 
@@ -40,8 +43,12 @@ def _client_rates(num_clients, rate, rates, ramp):
   return values
 
 
-def label_noise(labels, partition, *, rate=None, rates=None, ramp=None,
-                noisy_clients=None, mode="symmetric", num_classes=None, seed):
+def label_noise(labels: np.ndarray, partition: core.Partition, *,
+                rate: float | None = None, rates: np.ndarray | None = None,
+                ramp: tuple[float, float] | None = None,
+                noisy_clients: float | None = None, mode: str = "symmetric",
+                num_classes: int | None = None,
+                seed: int) -> tuple[np.ndarray, np.ndarray]:
   """Flips exactly round(rate_i * n_i) random labels of each client i.
 
   Args:
@@ -107,7 +114,7 @@ def label_noise(labels, partition, *, rate=None, rates=None, ramp=None,
   return noisy, flipped
 
 
-def feature_noise_levels(num_clients, sigma):
+def feature_noise_levels(num_clients: int, sigma: float) -> np.ndarray:
   """NIID-Bench feature-noise skew: client i gets std sigma * i / (n - 1).
 
   The levels of NIID-Bench experiments.py (`noise_type="level"`: `noise /

@@ -1,5 +1,7 @@
 """Quantity skew: unequal client sizes, IID labels within each client."""
 
+from __future__ import annotations
+
 import numpy as np
 
 from tff_niid.partition import _allocate
@@ -17,8 +19,10 @@ MIN_SIZE_POLICIES = ("reserve", "resample")
 MAX_SIGMA = 50.0
 
 
-def quantity_sizes(num_samples, num_clients, *, alpha=None, sigma=None,
-                   min_size=1, min_size_policy="reserve", rng):
+def quantity_sizes(num_samples: int, num_clients: int, *,
+                   alpha: float | None = None, sigma: float | None = None,
+                   min_size: int = 1, min_size_policy: str = "reserve",
+                   rng: np.random.Generator) -> np.ndarray:
   """Client sizes summing to `num_samples`, each >= min_size.
 
   Exactly one of: `alpha` in [1e-300, 1e300] -> shares ~ Dir(alpha)
@@ -72,8 +76,10 @@ def quantity_sizes(num_samples, num_clients, *, alpha=None, sigma=None,
   return _allocate.resample(draw, min_size=min_size, alternative="reserve")
 
 
-def quantity_skew(labels, num_clients, *, alpha=None, sigma=None, seed,
-                  min_size=1, min_size_policy="reserve"):
+def quantity_skew(labels: np.ndarray, num_clients: int, *,
+                  alpha: float | None = None, sigma: float | None = None,
+                  seed: int, min_size: int = 1,
+                  min_size_policy: str = "reserve") -> core.Partition:
   """Clients of unequal size (see `quantity_sizes`), labels IID within each.
 
   Guarantees: every sample belongs to exactly one client; every client has at

@@ -277,7 +277,9 @@ def _drawn_scheme(canonical):
   """The registered scheme the spec calls: its base, or with quantity(...)
   the scheme that draws the base with given client sizes."""
   scheme = registry.SCHEMES[canonical["base"]["scheme"]]
-  return registry.SCHEMES[scheme.sized] if "quantity" in canonical else scheme
+  if "quantity" in canonical and scheme.sized is not None:
+    return registry.SCHEMES[scheme.sized]
+  return scheme
 
 
 def _check_combination(canonical):
@@ -438,7 +440,7 @@ def resolve(spec: Spec, labels: np.ndarray, num_clients: int, *, seed: int,
           **canonical["quantity"])
     part = _drawn_scheme(canonical).function(labels, num_clients, seed=seed,
                                              **params)
-  changes = {"spec": to_string(canonical)}
+  changes: dict[str, object] = {"spec": to_string(canonical)}
   if "noise" in canonical:
     changes["noisy_labels"], _ = noise_lib.label_noise(
         labels, part, seed=_sub_seed(seed, 1), **canonical["noise"])
