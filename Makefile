@@ -30,6 +30,7 @@ test: env
 	$(MAKE) --no-print-directory test-core
 
 test-core: core-env
+	$(CORE_PY) -m mypy
 	$(CORE_PY) -m pytest -q $(CORE_TESTS)
 
 # Also the long tests (marked slow), not run in CI.
