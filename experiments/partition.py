@@ -11,12 +11,14 @@ Examples:
 stand for (`partition.spec.shortcut`), and --list_schemes prints the schemes
 of `partition.registry` with their parameters and defaults.
 
-Writes <output_dir>/partition/ (load with tff_niid.partition.load or pass to
-experiments/train.py --partition_file), summary.txt (the table printed),
-label_mix.png, sizes.png, divergence.png and hparams.txt. Refuses an
---output_dir holding a training run (experiments/train.py), whose hparams.txt
-and partition/ it would replace. Needs only numpy (+ matplotlib for the
-plots): TensorFlow is not imported.
+Writes into <output_dir> the partition report that experiments/train.py
+writes into a run (`tff_niid.partition.report`): partition/ (load it with
+tff_niid.partition.load or pass it to train.py --partition_file),
+partition_summary.txt (the table printed) and the plots
+partition_{label_mix,sizes,divergence}.png; and hparams.txt. Refuses an
+--output_dir holding a training run, whose hparams.txt and partition/ it
+would replace. Needs only numpy (+ matplotlib for the plots): TensorFlow is
+not imported.
 """
 
 import os
@@ -25,9 +27,7 @@ import sys
 from absl import app
 from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from tff_niid import datasets  # pylint: disable=g-import-not-at-top
+from tff_niid import datasets
 from tff_niid import partition as partition_lib
 from tff_niid import rundir
 
@@ -60,6 +60,11 @@ _NUM_CLIENTS = flags.DEFINE_integer("num_clients", 100, "Number of clients.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Output directory.")
 
+flags.register_multi_flags_validator(
+    ["output_dir", "list_schemes"],
+    lambda f: f["output_dir"] or f["list_schemes"],
+    message="--output_dir is required (or --list_schemes).")
+
 
 def _spec_text():
   """--spec, or the spec --scheme and its flags stand for."""
@@ -81,46 +86,35 @@ def main(argv):
     print(partition_lib.registry.describe())
     return
   out = _OUTPUT_DIR.value
-  if not out:
-    raise app.UsageError("--output_dir is required (or --list_schemes).")
   if rundir.is_run(out):
     sys.exit(f"ERROR: {out} holds a training run; writing a partition there "
              "would replace its hparams.txt and partition/, and the run could "
              "no longer be resumed. Choose another --output_dir.")
   try:
     spec_text = _spec_text()
+    partition_lib.spec.parse(spec_text)  # a bad spec fails before the data
     data = datasets.load(_DATASET.value, _DATA_DIR.value)
-    key_name = partition_lib.spec.attribute_key(spec_text)
-    key_values = (None if key_name is None else
-                  partition_lib.attributes.attribute(key_name,
-                                                     data.train_images))
     part = partition_lib.spec.resolve(
         spec_text, data.train_labels, _NUM_CLIENTS.value, seed=_SEED.value,
-        images=data.train_images,
-        keys=None if key_name is None else {key_name: key_values})
+        images=data.train_images)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
   try:
-    os.makedirs(out, exist_ok=True)
-    # A re-run replaces its own earlier partition, as it does summary.txt and
-    # the plots; save refuses anything else at <output_dir>/partition.
-    part_dir = part.save(os.path.join(out, "partition"), overwrite=True)
+    # A re-run replaces its own earlier partition and report; anything else
+    # at <output_dir>/partition is refused.
+    report = partition_lib.report.write(part, data.train_labels, out,
+                                        images=data.train_images)
   except OSError as e:
     raise app.UsageError(f"cannot write to {out}: {e.strerror}") from None
   except ValueError as e:
     raise app.UsageError(str(e)) from None
-  table = partition_lib.metrics.format_table(
-      partition_lib.metrics.summary(part, data.train_labels, key=key_values))
-  with open(os.path.join(out, "summary.txt"), "w") as f:
-    f.write(table + "\n")
   with open(os.path.join(out, "hparams.txt"), "w") as f:
     f.write(flags.FLAGS.flags_into_string())
-  plots = partition_lib.plots.plot_all(part, data.train_labels, out)
   print(f"{data.name}: {part}")
   print(f"spec: {part.spec}")
-  print(table)
-  print(f"partition: {part_dir}")
-  print("plots: " + ", ".join(plots))
+  print(report.table)
+  print(f"partition: {report.partition_dir}")
+  print("plots: " + ", ".join(report.plots))
 
 
 if __name__ == "__main__":

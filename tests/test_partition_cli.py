@@ -1,9 +1,11 @@
-"""experiments/partition.py on real MNIST, without TensorFlow."""
+"""experiments/partition.py without TensorFlow (on real MNIST where it reads
+the data)."""
 
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import files
@@ -31,15 +33,18 @@ def test_spec_run_writes_everything(mnist, tmp_path):
   assert result.returncode == 0, result.stderr
   assert "TF_IMPORTED False" in result.stdout
   assert "key_dispersion" in result.stdout and "js_mean" in result.stdout
-  for name in ("summary.txt", "hparams.txt", "label_mix.png", "sizes.png",
-               "divergence.png"):
+  for name in ("partition_summary.txt", "hparams.txt",
+               "partition_label_mix.png", "partition_sizes.png",
+               "partition_divergence.png"):
     assert os.path.getsize(out / name) > 0
+  assert (out / "partition_summary.txt").read_text() in result.stdout
   part = partition.load(str(out / "partition"), labels=mnist.train_labels)
   assert len(part) == 50 and part.noisy_labels is not None
   assert part.spec.startswith("dirichlet(alpha=0.1")
 
 
-def test_scheme_flags(tmp_path):
+def test_scheme_flags(mnist, tmp_path):
+  del mnist  # the binary reads the files
   result = _run("--scheme=label_quantity", "--classes_per_client=3",
                 "--num_clients=20", f"--output_dir={tmp_path}")
   assert result.returncode == 0, result.stderr
@@ -55,12 +60,13 @@ def test_bad_spec_is_one_line(tmp_path):
 
 @pytest.mark.parametrize("marker", [rundir.LOCK_FILE, results.METRICS_FILE],
                          ids=["run", "run_from_before_locks"])
-def test_refuses_a_training_runs_directory(mnist, tmp_path, marker):
+def test_refuses_a_training_runs_directory(tmp_path, marker):
   run_dir = tmp_path / "run"
   run_dir.mkdir()
   (run_dir / "hparams.txt").write_text("--experiment_name=run\n")
   (run_dir / marker).write_text("")
-  partition.iid(mnist.train_labels, 10, seed=0).save(str(run_dir / "partition"))
+  partition.iid(np.arange(100) % 10, 10, seed=0).save(
+      str(run_dir / "partition"))
   before = files.snapshot(run_dir)
   result = _run("--num_clients=20", f"--output_dir={run_dir}")
   assert result.returncode != 0

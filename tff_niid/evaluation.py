@@ -58,8 +58,8 @@ class Evaluator:
                                   test_accuracy=float(np.mean(correct)))
     if self._clients is not None:
       sizes = self._clients.sizes
-      owner = np.repeat(np.arange(sizes.shape[0]), sizes)
-      per_client = (np.bincount(owner, weights=correct[self._clients.indices],
+      per_client = (np.bincount(self._clients.client_of_position(),
+                                weights=correct[self._clients.indices],
                                 minlength=sizes.shape[0]) /
                     np.maximum(sizes, 1))
       out["client_accuracy_mean"] = float(np.mean(per_client))

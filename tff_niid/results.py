@@ -17,6 +17,8 @@ import statistics
 import textwrap
 from typing import Any, Callable, Optional, Sequence
 
+from tff_niid.partition import report as partition_report
+
 # A `read_run` result; a grid cell is a dict with dataset, partition,
 # algorithm (and seed) next to its "run".
 Run = dict[str, Any]
@@ -370,7 +372,7 @@ def keyed_values(items: Sequence[str],
 def read_partition_summary(run_dir: str) -> dict[str, float]:
   """{metric: value} of a run's partition_summary.txt (its `name value`
   lines; {} without the file)."""
-  path = os.path.join(run_dir, "partition_summary.txt")
+  path = os.path.join(run_dir, partition_report.SUMMARY_FILE)
   if not os.path.exists(path):
     return {}
   metrics = {}

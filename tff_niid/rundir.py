@@ -40,7 +40,7 @@ from tff_niid import results
 HPARAMS_FILE = "hparams.txt"
 IDENTITY_FILE = "run_identity.json"
 LOCK_FILE = "run.lock"
-PARTITION_DIR = "partition"
+PARTITION_DIR = partition_lib.report.PARTITION_DIR
 
 _START_OVER = ("use another --experiment_name, or delete the directory to "
                "start over.")

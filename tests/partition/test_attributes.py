@@ -1,4 +1,4 @@
-"""Image style attributes on real MNIST."""
+"""Image style attributes (their meaning: on real MNIST)."""
 
 import numpy as np
 import pytest
@@ -30,8 +30,8 @@ def test_blank_and_bad_images():
     attributes.ink(np.zeros((28, 28)))
 
 
-def test_kmeans_deterministic(mnist):
-  x = mnist.train_images[:3000]
+def test_kmeans_deterministic(images):
+  x = images[:3000]
   a = attributes.kmeans_clusters(x, 10, seed=0)
   b = attributes.kmeans_clusters(x, 10, seed=0)
   assert np.array_equal(a, b) and set(a.tolist()) <= set(range(10))

@@ -12,13 +12,13 @@ from tff_niid import partition
 from tff_niid.partition import core
 
 
-def test_round_trip_keeps_everything(mnist_labels, tmp_path):
-  part = partition.dirichlet(mnist_labels, 20, alpha=0.5, seed=3).replace(
-      noisy_labels=(mnist_labels + 1) % 10,
+def test_round_trip_keeps_everything(labels, tmp_path):
+  part = partition.dirichlet(labels, 20, alpha=0.5, seed=3).replace(
+      noisy_labels=(labels + 1) % 10,
       feature_noise=np.linspace(0, 1, 20), spec="dirichlet(alpha=0.5)",
       client_names=[f"c{i}" for i in range(20)])
   path = part.save(str(tmp_path / "p"))
-  back = partition.load(path, labels=mnist_labels)
+  back = partition.load(path, labels=labels)
   for field in ("indices", "offsets", "noisy_labels", "feature_noise"):
     assert np.array_equal(getattr(back, field), getattr(part, field))
   assert back.client_names == part.client_names
@@ -117,11 +117,11 @@ def test_save_to_an_unwritable_place(tmp_path):
   assert tree_snapshot(tmp_path) == before
 
 
-def test_load_against_other_dataset(mnist_labels, fashion_mnist, tmp_path):
-  part = partition.iid(mnist_labels, 10, seed=0)
+def test_load_against_other_dataset(labels, balanced_labels, tmp_path):
+  part = partition.iid(labels, 10, seed=0)
   part.save(str(tmp_path / "p"))
   with pytest.raises(ValueError, match="fingerprint"):
-    partition.load(str(tmp_path / "p"), labels=fashion_mnist.train_labels)
+    partition.load(str(tmp_path / "p"), labels=balanced_labels)
 
 
 def _resave_arrays(path, **arrays):
@@ -134,8 +134,8 @@ def _resave_arrays(path, **arrays):
   json.dump(manifest, open(manifest_path, "w"))
 
 
-def test_tampering_is_detected(mnist_labels, tmp_path):
-  part = partition.iid(mnist_labels[:100], 4, seed=0)
+def test_tampering_is_detected(labels, tmp_path):
+  part = partition.iid(labels[:100], 4, seed=0)
   path = part.save(str(tmp_path / "p"))
   with open(os.path.join(path, "arrays.npz"), "r+b") as f:
     f.seek(200)
@@ -173,16 +173,16 @@ def test_tampering_is_detected(mnist_labels, tmp_path):
     partition.load(path)
 
 
-def test_no_pickle_in_file(mnist_labels, tmp_path):
-  part = partition.iid(mnist_labels[:50], 2, seed=0).replace(
+def test_no_pickle_in_file(labels, tmp_path):
+  part = partition.iid(labels[:50], 2, seed=0).replace(
       client_names=["a", "b"])
   path = part.save(str(tmp_path / "p"))
   with np.load(os.path.join(path, "arrays.npz"), allow_pickle=False) as data:
     assert sorted(data.files) == ["client_names", "indices", "offsets"]
 
 
-def test_sequence_protocol(mnist_labels):
-  part = partition.iid(mnist_labels, 5, seed=0)
+def test_sequence_protocol(labels):
+  part = partition.iid(labels, 5, seed=0)
   assert len(part) == 5 and len(part[1:3]) == 2
   assert np.array_equal(part[-1], part[4])
   with pytest.raises(IndexError):

@@ -13,41 +13,41 @@ from tff_niid import partition
 
 @pytest.mark.parametrize("alpha", [1e-3, 1e-2, 0.1, 1.0, 10.0, 1e3])
 @pytest.mark.parametrize("num_clients", [1, 10, 100, 1000, 10000])
-def test_cover_and_min_size_sweep(mnist_labels, alpha, num_clients):
+def test_cover_and_min_size_sweep(labels, alpha, num_clients):
   min_size = min(5, 60000 // num_clients)
-  part = partition.dirichlet(mnist_labels, num_clients, alpha=alpha,
+  part = partition.dirichlet(labels, num_clients, alpha=alpha,
                              min_size=min_size, seed=0)
   assert len(part) == num_clients
   assert_exact_cover(part, 60000)
   assert part.sizes.min() >= min_size
 
 
-def test_fashion_mnist(fashion_mnist):
-  part = partition.dirichlet(fashion_mnist.train_labels, 100, alpha=0.1,
+def test_balanced_classes(balanced_labels):
+  part = partition.dirichlet(balanced_labels, 100, alpha=0.1,
                              min_size=10, seed=4)
   assert_exact_cover(part, 60000)
   assert part.sizes.min() >= 10
 
 
-def test_skew_grows_as_alpha_shrinks(mnist_labels):
+def test_skew_grows_as_alpha_shrinks(labels):
   js = [partition.metrics.summary(
-      partition.dirichlet(mnist_labels, 100, alpha=a, seed=0),
-      mnist_labels)["js_mean"] for a in (100.0, 1.0, 0.1, 0.01)]
+      partition.dirichlet(labels, 100, alpha=a, seed=0),
+      labels)["js_mean"] for a in (100.0, 1.0, 0.1, 0.01)]
   assert all(x < y for x, y in zip(js, js[1:])), js
   assert js[0] < 0.01 and js[-1] > 0.6
 
 
-def test_min_size_infeasible(mnist_labels):
+def test_min_size_infeasible(labels):
   with pytest.raises(ValueError, match="min_size"):
-    partition.dirichlet(mnist_labels, 10000, alpha=0.5, min_size=7, seed=0)
+    partition.dirichlet(labels, 10000, alpha=0.5, min_size=7, seed=0)
   with pytest.raises(ValueError, match="min_size"):
-    partition.dirichlet(mnist_labels, 10, alpha=0.5, min_size=0, seed=0)
+    partition.dirichlet(labels, 10, alpha=0.5, min_size=0, seed=0)
 
 
 @pytest.mark.parametrize("alpha", [0, -1, float("nan"), float("inf"), "a"])
-def test_bad_alpha(mnist_labels, alpha):
+def test_bad_alpha(labels, alpha):
   with pytest.raises(ValueError, match="alpha"):
-    partition.dirichlet(mnist_labels, 10, alpha=alpha, seed=0)
+    partition.dirichlet(labels, 10, alpha=alpha, seed=0)
 
 
 @pytest.mark.parametrize("alpha,message", [
@@ -67,44 +67,42 @@ def test_alpha_outside_float_range(alpha, message):
   assert str(e.value) == message
 
 
-def test_bad_input(mnist_labels):
+def test_bad_input(labels):
   assert_rejects_bad_labels(lambda y: partition.dirichlet(y, 1, alpha=1, seed=0))
   assert_rejects_bad_num_clients(
-      lambda y, n: partition.dirichlet(y, n, alpha=1, seed=0), mnist_labels)
+      lambda y, n: partition.dirichlet(y, n, alpha=1, seed=0), labels)
   with pytest.raises(ValueError, match="key"):
-    partition.dirichlet(mnist_labels, 10, alpha=1, seed=0, key=np.zeros(5))
+    partition.dirichlet(labels, 10, alpha=1, seed=0, key=np.zeros(5))
   with pytest.raises(ValueError, match="key_noise"):
-    partition.dirichlet(mnist_labels, 10, alpha=1, seed=0,
+    partition.dirichlet(labels, 10, alpha=1, seed=0,
                         key=np.zeros(60000), key_noise=2)
 
 
-def test_seeded(mnist_labels):
-  assert_seeded(lambda s: partition.dirichlet(mnist_labels, 50, alpha=0.3,
+def test_seeded(labels):
+  assert_seeded(lambda s: partition.dirichlet(labels, 50, alpha=0.3,
                                               seed=s))
 
 
-def test_key_orders_clients_within_class(mnist):
-  labels = mnist.train_labels
-  ink = mnist.train_images.reshape(60000, -1).mean(axis=1)
+def test_key_orders_clients_within_class(labels, key):
   make = lambda **kw: partition.dirichlet(labels, 50, alpha=1.0, seed=2, **kw)
-  random_part, keyed = make(), make(key=ink)
-  half_noisy, full_noise = make(key=ink, key_noise=0.5), make(key=ink,
+  random_part, keyed = make(), make(key=key)
+  half_noisy, full_noise = make(key=key, key_noise=0.5), make(key=key,
                                                               key_noise=1.0)
   # The key changes only who gets which sample of a class, not label counts.
   assert np.array_equal(
       partition.metrics.label_counts(random_part, labels),
       partition.metrics.label_counts(keyed, labels))
-  ratios = [within_class_std_ratio(p, labels, ink)
+  ratios = [within_class_std_ratio(p, labels, key)
             for p in (keyed, half_noisy, full_noise, random_part)]
   assert ratios[0] < 0.3 and ratios[0] < ratios[1] < ratios[2]
   assert abs(ratios[2] - ratios[3]) < 0.05 and ratios[3] > 0.9
-  assert partition.metrics.key_dispersion(keyed, labels, ink) == pytest.approx(
+  assert partition.metrics.key_dispersion(keyed, labels, key) == pytest.approx(
       ratios[0], rel=1e-9)
 
 
-def test_categorical_key(mnist_labels):
+def test_categorical_key(labels):
   region = np.array(["north", "south", "east"])[np.arange(60000) % 3]
-  part = partition.dirichlet(mnist_labels, 30, alpha=10.0, seed=0, key=region)
+  part = partition.dirichlet(labels, 30, alpha=10.0, seed=0, key=region)
   assert_exact_cover(part, 60000)
   # Sorted by region within class: most clients see a single region.
   single = sum(len(set(region[part[i]])) == 1 for i in range(30))
@@ -112,10 +110,10 @@ def test_categorical_key(mnist_labels):
 
 
 @pytest.mark.parametrize("alpha", [1e-12, 1e-30, 1e-300])
-def test_extremely_small_alpha_finishes(mnist_labels, alpha):
+def test_extremely_small_alpha_finishes(labels, alpha):
   # numpy's Dirichlet sampler stalls below ~1e-11; the log-space draw does not.
-  part = partition.dirichlet(mnist_labels, 10, alpha=alpha, seed=0)
+  part = partition.dirichlet(labels, 10, alpha=alpha, seed=0)
   assert_exact_cover(part, 60000)
   # Each class goes (almost) entirely to one client.
-  counts = partition.metrics.label_counts(part, mnist_labels)
+  counts = partition.metrics.label_counts(part, labels)
   assert (counts.max(axis=0) >= 0.99 * counts.sum(axis=0)).all()

@@ -130,14 +130,14 @@ def test_the_comparison_sees_another_distribution():
     (10, 1, 0.5, "reserve"), (37, 2, 0.1, "reserve"), (100, 3, 1.0, "reserve"),
     (1000, 2, 0.5, "reserve"), (10, 1, 0.5, "resample"),
     (37, 3, 1.0, "resample"), (100, 5, 1.0, "resample")])
-def test_guarantees(mnist_labels, num_clients, k, alpha, policy):
+def test_guarantees(labels, num_clients, k, alpha, policy):
   min_size = 5
   part = partition.extended_dirichlet(
-      mnist_labels, num_clients, classes_per_client=k, alpha=alpha, seed=1,
+      labels, num_clients, classes_per_client=k, alpha=alpha, seed=1,
       min_size=min_size, min_size_policy=policy)
   assert_exact_cover(part, 60000)
   assert part.sizes.min() >= min_size
-  counts = partition.metrics.label_counts(part, mnist_labels)
+  counts = partition.metrics.label_counts(part, labels)
   assert (counts > 0).sum(axis=1).max() <= k
   assert part.params["min_size_policy"] == policy
 
@@ -186,16 +186,14 @@ def test_balancing_caps_the_largest_client():
   assert make(True) < 300 + 600 < make(False)
 
 
-def test_seeded_key_and_bad_input(mnist):
-  labels = mnist.train_labels
+def test_seeded_key_and_bad_input(labels, key):
   make = lambda s, **kw: partition.extended_dirichlet(
       labels, 50, classes_per_client=2, alpha=0.5, seed=s, **kw)
   assert_seeded(make)
-  width = partition.attributes.width(mnist.train_images)
-  assert (within_class_std_ratio(make(0, key=width), labels, width) <
-          0.5 * within_class_std_ratio(make(0), labels, width))
+  assert (within_class_std_ratio(make(0, key=key), labels, key) <
+          0.5 * within_class_std_ratio(make(0), labels, key))
   assert np.array_equal(
-      partition.metrics.label_counts(make(0, key=width), labels),
+      partition.metrics.label_counts(make(0, key=key), labels),
       partition.metrics.label_counts(make(0), labels))
   assert_rejects_bad_labels(lambda y: partition.extended_dirichlet(
       y, 1, classes_per_client=1, alpha=1, seed=0))

@@ -11,33 +11,33 @@ from tff_niid import partition
 
 
 @pytest.mark.parametrize("num_clients", [1, 7, 100, 10000, 60000])
-def test_cover_and_sizes(mnist_labels, num_clients):
-  part = partition.iid(mnist_labels, num_clients, seed=0)
+def test_cover_and_sizes(labels, num_clients):
+  part = partition.iid(labels, num_clients, seed=0)
   assert len(part) == num_clients
   assert_exact_cover(part, 60000)
   assert part.sizes.max() - part.sizes.min() <= 1
 
 
-def test_label_mix_close_to_global(fashion_mnist):
-  part = partition.iid(fashion_mnist.train_labels, 10, seed=0)
-  counts = partition.metrics.label_counts(part, fashion_mnist.train_labels)
+def test_label_mix_close_to_global(balanced_labels):
+  part = partition.iid(balanced_labels, 10, seed=0)
+  counts = partition.metrics.label_counts(part, balanced_labels)
   assert counts.min() > 500  # each client ~600 per class
 
 
-def test_seeded(mnist_labels):
-  assert_seeded(lambda s: partition.iid(mnist_labels, 10, seed=s))
+def test_seeded(labels):
+  assert_seeded(lambda s: partition.iid(labels, 10, seed=s))
 
 
-def test_bad_input(mnist_labels):
+def test_bad_input(labels):
   assert_rejects_bad_labels(lambda y: partition.iid(y, 1, seed=0))
   assert_rejects_bad_num_clients(
-      lambda y, n: partition.iid(y, n, seed=0), mnist_labels)
+      lambda y, n: partition.iid(y, n, seed=0), labels)
   for seed in (-1, 1.5, None):
     with pytest.raises(ValueError, match="seed"):
-      partition.iid(mnist_labels, 10, seed=seed)
+      partition.iid(labels, 10, seed=seed)
 
 
-def test_any_int_dtype(mnist_labels):
-  a = partition.iid(mnist_labels.astype(np.uint8), 10, seed=0)
-  b = partition.iid(mnist_labels.astype(np.int32), 10, seed=0)
+def test_any_int_dtype(labels):
+  a = partition.iid(labels.astype(np.uint8), 10, seed=0)
+  b = partition.iid(labels.astype(np.int32), 10, seed=0)
   assert np.array_equal(a.indices, b.indices)

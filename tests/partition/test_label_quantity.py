@@ -14,11 +14,11 @@ from tff_niid.partition import spec
 
 @pytest.mark.parametrize("k", [1, 2, 3, 5, 10])
 @pytest.mark.parametrize("num_clients", [10, 37, 100, 1000])
-def test_exactly_k_classes(mnist_labels, k, num_clients):
-  part = partition.label_quantity(mnist_labels, num_clients,
+def test_exactly_k_classes(labels, k, num_clients):
+  part = partition.label_quantity(labels, num_clients,
                                   classes_per_client=k, seed=0)
   assert_exact_cover(part, 60000)
-  counts = partition.metrics.label_counts(part, mnist_labels)
+  counts = partition.metrics.label_counts(part, labels)
   assert ((counts > 0).sum(axis=1) == k).all()
   # Each class split evenly (+-1) among its holders.
   for c in range(10):
@@ -26,32 +26,32 @@ def test_exactly_k_classes(mnist_labels, k, num_clients):
     assert held.max() - held.min() <= 1
 
 
-def test_fewer_clients_than_classes(fashion_mnist):
-  part = partition.label_quantity(fashion_mnist.train_labels, 4,
+def test_fewer_clients_than_classes(balanced_labels):
+  part = partition.label_quantity(balanced_labels, 4,
                                   classes_per_client=3, seed=0)
   assert_exact_cover(part, 60000)
   with pytest.raises(ValueError, match="cannot cover"):
-    partition.label_quantity(fashion_mnist.train_labels, 4,
+    partition.label_quantity(balanced_labels, 4,
                              classes_per_client=2, seed=0)
 
 
-def test_niid_bench_first_label_rule(mnist_labels):
-  part = partition.label_quantity(mnist_labels, 20, classes_per_client=2,
+def test_niid_bench_first_label_rule(labels):
+  part = partition.label_quantity(labels, 20, classes_per_client=2,
                                   seed=3)
-  counts = partition.metrics.label_counts(part, mnist_labels)
+  counts = partition.metrics.label_counts(part, labels)
   assert all(counts[i, i % 10] > 0 for i in range(20))
 
 
-def test_seeded_and_bad_input(mnist_labels):
+def test_seeded_and_bad_input(labels):
   assert_seeded(lambda s: partition.label_quantity(
-      mnist_labels, 30, classes_per_client=2, seed=s))
+      labels, 30, classes_per_client=2, seed=s))
   assert_rejects_bad_labels(lambda y: partition.label_quantity(
       y, 1, classes_per_client=1, seed=0))
   assert_rejects_bad_num_clients(lambda y, n: partition.label_quantity(
-      y, n, classes_per_client=1, seed=0), mnist_labels)
+      y, n, classes_per_client=1, seed=0), labels)
   for k in (0, 11, 1.5):
     with pytest.raises(ValueError, match="classes_per_client"):
-      partition.label_quantity(mnist_labels, 10, classes_per_client=k, seed=0)
+      partition.label_quantity(labels, 10, classes_per_client=k, seed=0)
   with pytest.raises(ValueError, match="fewer samples"):
     partition.label_quantity(np.repeat(np.arange(10), 3), 30,
                              classes_per_client=10, seed=0)
@@ -137,46 +137,46 @@ def lognormal_sizes(num_clients, sigma, min_size=2):
 
 @pytest.mark.parametrize("num_clients,k,sigma", [
     (100, 2, 1.0), (1000, 2, 2.0), (37, 3, 0.5), (10000, 2, 1.0)])
-def test_given_sizes_are_met_where_the_classes_allow(mnist_labels,
+def test_given_sizes_are_met_where_the_classes_allow(labels,
                                                      num_clients, k, sigma):
   sizes = lognormal_sizes(num_clients, sigma, min_size=k)
-  part = partition.label_quantity(mnist_labels, num_clients,
+  part = partition.label_quantity(labels, num_clients,
                                   classes_per_client=k, sizes=sizes, seed=0)
   assert_exact_cover(part, 60000)
   assert np.abs(part.sizes - sizes).max() <= k
-  counts = partition.metrics.label_counts(part, mnist_labels)
+  counts = partition.metrics.label_counts(part, labels)
   assert ((counts > 0).sum(axis=1) == k).all()
   assert part.params["sizes"] == "given"
 
 
-def test_given_sizes_the_classes_cannot_hold(mnist_labels):
+def test_given_sizes_the_classes_cannot_hold(labels):
   # 100 clients, sigma 2: a client drawn at 5,842 shares its 2 classes with
   # ~19 holders each; no partition with these sizes exists (linear program),
   # yet every client keeps exactly 2 classes and every sample is assigned.
   sizes = lognormal_sizes(100, 2.0)
-  part = partition.label_quantity(mnist_labels, 100, classes_per_client=2,
+  part = partition.label_quantity(labels, 100, classes_per_client=2,
                                   sizes=sizes, seed=0)
   assert_exact_cover(part, 60000)
-  counts = partition.metrics.label_counts(part, mnist_labels)
+  counts = partition.metrics.label_counts(part, labels)
   assert ((counts > 0).sum(axis=1) == 2).all()
   assert np.corrcoef(part.sizes, sizes)[0, 1] > 0.9
 
 
-def test_fedprox_mnist_spec(mnist_labels):
+def test_fedprox_mnist_spec(labels):
   # FedProx (Li et al. 2020) MNIST: 1,000 devices, 2 digits each, power-law
   # (lognormal sigma 2) sizes.
   text = "classes(k=2)+quantity(sigma=2, min_size=2)"
-  part = spec.resolve(text, mnist_labels, 1000, seed=0)
+  part = spec.resolve(text, labels, 1000, seed=0)
   assert part.spec == ("label_quantity(classes_per_client=2)"
                        "+quantity(min_size=2, sigma=2)")
   assert_exact_cover(part, 60000)
-  counts = partition.metrics.label_counts(part, mnist_labels)
+  counts = partition.metrics.label_counts(part, labels)
   assert ((counts > 0).sum(axis=1) == 2).all()
-  assert partition.metrics.summary(part, mnist_labels)["size_gini"] > 0.6
-  assert_seeded(lambda s: spec.resolve(text, mnist_labels, 1000, seed=s))
+  assert partition.metrics.summary(part, labels)["size_gini"] > 0.6
+  assert_seeded(lambda s: spec.resolve(text, labels, 1000, seed=s))
 
 
-def test_given_sizes_bad_input(mnist_labels):
+def test_given_sizes_bad_input(labels):
   sizes = lognormal_sizes(30, 1.0, min_size=3)
   for bad, message in (
       (sizes[:-1], "`sizes` must be 30 integers summing to 60000"),
@@ -184,5 +184,5 @@ def test_given_sizes_bad_input(mnist_labels):
        r"`sizes` must be >= 3 \(a client holds >= 1 sample of each of its 3 "
        r"classes\); client 0 has 2.")):
     with pytest.raises(ValueError, match=message):
-      partition.label_quantity(mnist_labels, 30, classes_per_client=3,
+      partition.label_quantity(labels, 30, classes_per_client=3,
                                sizes=bad, seed=0)

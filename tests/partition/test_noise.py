@@ -7,50 +7,50 @@ from tff_niid import partition
 
 
 @pytest.fixture(scope="module")
-def part(mnist_labels):
-  return partition.dirichlet(mnist_labels, 40, alpha=0.5, seed=0)
+def part(labels):
+  return partition.dirichlet(labels, 40, alpha=0.5, seed=0)
 
 
 @pytest.mark.parametrize("mode", ["symmetric", "pair"])
-def test_exact_rates_and_modes(mnist_labels, part, mode):
-  noisy, flipped = partition.label_noise(mnist_labels, part, rate=0.2,
+def test_exact_rates_and_modes(labels, part, mode):
+  noisy, flipped = partition.label_noise(labels, part, rate=0.2,
                                          mode=mode, seed=0)
-  assert noisy is not mnist_labels and (mnist_labels >= 0).all()
-  assert np.array_equal(noisy != mnist_labels, flipped)
+  assert noisy is not labels and (labels >= 0).all()
+  assert np.array_equal(noisy != labels, flipped)
   for i in range(len(part)):
     assert flipped[part[i]].sum() == round(0.2 * part.sizes[i])
   if mode == "pair":
-    assert ((mnist_labels[flipped] + 1) % 10 == noisy[flipped]).all()
+    assert ((labels[flipped] + 1) % 10 == noisy[flipped]).all()
   else:  # symmetric: every other class is a target
-    assert len(np.unique(noisy[flipped & (mnist_labels == 3)])) == 9
+    assert len(np.unique(noisy[flipped & (labels == 3)])) == 9
 
 
-def test_ramp_and_per_client_rates(mnist_labels, part):
-  _, flipped = partition.label_noise(mnist_labels, part, ramp=(0.0, 0.4),
+def test_ramp_and_per_client_rates(labels, part):
+  _, flipped = partition.label_noise(labels, part, ramp=(0.0, 0.4),
                                      seed=0)
   rates = [flipped[part[i]].mean() for i in range(len(part))]
   assert rates[0] == 0 and abs(rates[-1] - 0.4) < 0.01
   per_client = np.where(np.arange(40) < 20, 0.0, 0.5)
-  _, flipped = partition.label_noise(mnist_labels, part, rates=per_client,
+  _, flipped = partition.label_noise(labels, part, rates=per_client,
                                      seed=0)
   assert flipped[np.concatenate(part[:20])].sum() == 0
 
 
-def test_noisy_clients_keep_their_rate_and_the_rest_stay_clean(mnist_labels,
+def test_noisy_clients_keep_their_rate_and_the_rest_stay_clean(labels,
                                                                 part):
-  _, everyone = partition.label_noise(mnist_labels, part, rate=0.4, seed=0)
-  _, flipped = partition.label_noise(mnist_labels, part, rate=0.4,
+  _, everyone = partition.label_noise(labels, part, rate=0.4, seed=0)
+  _, flipped = partition.label_noise(labels, part, rate=0.4,
                                      noisy_clients=0.25, seed=0)
   noisy = [i for i in range(len(part)) if flipped[part[i]].any()]
   assert len(noisy) == 10
   for i in noisy:  # the same flips as when every client is noisy
     assert np.array_equal(flipped[part[i]], everyone[part[i]])
-  _, other_seed = partition.label_noise(mnist_labels, part, rate=0.4,
+  _, other_seed = partition.label_noise(labels, part, rate=0.4,
                                         noisy_clients=0.25, seed=1)
   assert noisy != [i for i in range(len(part)) if other_seed[part[i]].any()]
 
 
-def test_bad_arguments(mnist_labels, part):
+def test_bad_arguments(labels, part):
   for kwargs, message in [(dict(), "exactly one"),
                           (dict(rate=0.1, ramp=(0, 1)), "exactly one"),
                           (dict(rate=1.5), "rate"),
@@ -58,28 +58,28 @@ def test_bad_arguments(mnist_labels, part):
                           (dict(rate=0.1, mode="flip"), "mode"),
                           (dict(rate=0.1, noisy_clients=2), "noisy_clients")]:
     with pytest.raises(ValueError, match=message):
-      partition.label_noise(mnist_labels, part, seed=0, **kwargs)
+      partition.label_noise(labels, part, seed=0, **kwargs)
 
 
 @pytest.mark.parametrize("num_classes", [5, 20, 2.5, True])
-def test_num_classes_must_match_the_labels(mnist_labels, part, num_classes):
+def test_num_classes_must_match_the_labels(labels, part, num_classes):
   # 5 folded classes together, 20 made labels 10..19, 2.5 drew from [1, 2.5).
   with pytest.raises(ValueError) as e:
-    partition.label_noise(mnist_labels, part, rate=0.1, seed=0,
+    partition.label_noise(labels, part, rate=0.1, seed=0,
                           num_classes=num_classes)
   assert str(e.value) == (
       f"`num_classes`={num_classes!r} does not match `labels`, whose class "
       "ids run 0..9 (10 classes): flips choose among those; omit num_classes.")
-  given, default = (partition.label_noise(mnist_labels, part, rate=0.1, seed=0,
+  given, default = (partition.label_noise(labels, part, rate=0.1, seed=0,
                                           **kw)[0]
                     for kw in (dict(num_classes=10), {}))
   assert np.array_equal(given, default)
 
 
 @pytest.mark.parametrize("ramp", [0.3, (0.1,), (0.1, 0.2, 0.3), "ab"])
-def test_ramp_must_be_a_pair(mnist_labels, part, ramp):
+def test_ramp_must_be_a_pair(labels, part, ramp):
   with pytest.raises(ValueError) as e:
-    partition.label_noise(mnist_labels, part, ramp=ramp, seed=0)
+    partition.label_noise(labels, part, ramp=ramp, seed=0)
   assert str(e.value) == ("`ramp` must be a pair (low, high) of rates in "
                           f"[0, 1]; got {ramp!r}.")
 

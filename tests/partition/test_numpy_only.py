@@ -1,11 +1,18 @@
-"""tff_niid.partition and tff_niid.datasets never import TensorFlow."""
+"""The numpy core never imports TensorFlow, TFF or (until a plot is drawn)
+matplotlib."""
 
 import subprocess
 import sys
 
+import pytest
 
-def test_no_tensorflow_or_matplotlib_import():
-  code = ("import sys; import tff_niid.partition, tff_niid.datasets; "
+NUMPY_CORE = ("tff_niid.partition", "tff_niid.datasets", "tff_niid.download",
+              "tff_niid.results", "tff_niid.rundir")
+
+
+@pytest.mark.parametrize("module", NUMPY_CORE)
+def test_no_tensorflow_or_matplotlib_import(module):
+  code = (f"import sys; import {module}; "
           "bad = [m for m in ('tensorflow', 'tensorflow_federated', "
           "'matplotlib') if m in sys.modules]; print(bad); "
           "sys.exit(1 if bad else 0)")

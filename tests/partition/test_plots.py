@@ -5,10 +5,10 @@ import os
 from tff_niid import partition
 
 
-def test_plot_all_many_clients(mnist_labels, tmp_path):
-  part = partition.dirichlet(mnist_labels, 10000, alpha=0.1, min_size=2,
+def test_plot_all_many_clients(labels, tmp_path):
+  part = partition.dirichlet(labels, 10000, alpha=0.1, min_size=2,
                              seed=0)
-  paths = partition.plots.plot_all(part, mnist_labels, str(tmp_path),
+  paths = partition.plots.plot_all(part, labels, str(tmp_path),
                                    prefix="p_")
   assert [os.path.basename(p) for p in paths] == [
       "p_label_mix.png", "p_sizes.png", "p_divergence.png"]

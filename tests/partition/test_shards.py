@@ -12,18 +12,18 @@ from tff_niid import partition
 from tff_niid.partition import spec
 
 
-def test_mcmahan_setting(mnist_labels):
-  part = partition.shards(mnist_labels, 100, shards_per_client=2, seed=0)
+def test_mcmahan_setting(labels):
+  part = partition.shards(labels, 100, shards_per_client=2, seed=0)
   assert_exact_cover(part, 60000)
   assert (part.sizes == 600).all()  # 2 shards of 300
-  classes = (partition.metrics.label_counts(part, mnist_labels) > 0).sum(1)
+  classes = (partition.metrics.label_counts(part, labels) > 0).sum(1)
   assert classes.max() <= 4 and np.median(classes) == 2
 
 
 @pytest.mark.parametrize("num_clients,spc", [(1, 1), (7, 3), (1000, 2),
                                              (10000, 5)])
-def test_sweep(fashion_mnist, num_clients, spc):
-  part = partition.shards(fashion_mnist.train_labels, num_clients,
+def test_sweep(balanced_labels, num_clients, spc):
+  part = partition.shards(balanced_labels, num_clients,
                           shards_per_client=spc, seed=1)
   assert_exact_cover(part, 60000)
   shard = 60000 / (num_clients * spc)
@@ -31,23 +31,22 @@ def test_sweep(fashion_mnist, num_clients, spc):
   assert part.sizes.max() <= spc * np.ceil(shard)
 
 
-def test_seeded_and_bad_input(mnist_labels):
-  assert_seeded(lambda s: partition.shards(mnist_labels, 50, seed=s))
+def test_seeded_and_bad_input(labels):
+  assert_seeded(lambda s: partition.shards(labels, 50, seed=s))
   assert_rejects_bad_labels(lambda y: partition.shards(y, 1, seed=0))
   assert_rejects_bad_num_clients(lambda y, n: partition.shards(y, n, seed=0),
-                                 mnist_labels)
+                                 labels)
   with pytest.raises(ValueError, match="shards"):
-    partition.shards(mnist_labels, 60000, shards_per_client=2, seed=0)
+    partition.shards(labels, 60000, shards_per_client=2, seed=0)
   with pytest.raises(ValueError, match="shards_per_client"):
-    partition.shards(mnist_labels, 10, shards_per_client=0, seed=0)
+    partition.shards(labels, 10, shards_per_client=0, seed=0)
 
 
-def test_key_makes_shards_style_ranges(mnist):
-  width = partition.attributes.width(mnist.train_images)
-  keyed = partition.shards(mnist.train_labels, 100, seed=0, key=width)
-  plain = partition.shards(mnist.train_labels, 100, seed=0)
-  assert (within_class_std_ratio(keyed, mnist.train_labels, width) <
-          0.5 * within_class_std_ratio(plain, mnist.train_labels, width))
+def test_key_makes_shards_style_ranges(labels, key):
+  keyed = partition.shards(labels, 100, seed=0, key=key)
+  plain = partition.shards(labels, 100, seed=0)
+  assert (within_class_std_ratio(keyed, labels, key) <
+          0.5 * within_class_std_ratio(plain, labels, key))
 
 
 def lognormal_sizes(num_clients, sigma, seed=0, min_size=2):
@@ -58,14 +57,14 @@ def lognormal_sizes(num_clients, sigma, seed=0, min_size=2):
 
 @pytest.mark.parametrize("num_clients,spc,sigma", [
     (100, 2, 1.0), (1000, 2, 2.0), (37, 3, 0.5), (10000, 1, 1.0)])
-def test_given_sizes(mnist_labels, num_clients, spc, sigma):
+def test_given_sizes(labels, num_clients, spc, sigma):
   sizes = lognormal_sizes(num_clients, sigma, min_size=spc)
-  part = partition.shards(mnist_labels, num_clients, shards_per_client=spc,
+  part = partition.shards(labels, num_clients, shards_per_client=spc,
                           sizes=sizes, seed=0)
   assert_exact_cover(part, 60000)
   assert np.array_equal(part.sizes, sizes)
   assert part.params["sizes"] == "given"
-  classes = (partition.metrics.label_counts(part, mnist_labels) > 0).sum(1)
+  classes = (partition.metrics.label_counts(part, labels) > 0).sum(1)
   # Shards are runs of the label-sorted samples: each of the 9 class
   # boundaries adds a class to at most one shard, a shard larger than a
   # class (~6,000) may span more.
@@ -73,28 +72,27 @@ def test_given_sizes(mnist_labels, num_clients, spc, sigma):
   assert classes[small].sum() <= small.shape[0] * spc + 9
 
 
-def test_given_sizes_fedprox_mnist(mnist_labels):
+def test_given_sizes_fedprox_mnist(labels):
   # FedProx (Li et al. 2020) MNIST: 1,000 devices, power-law sizes, 2 digits.
   part = spec.resolve("shards(per_client=2)+quantity(sigma=2, min_size=2)",
-                      mnist_labels, 1000, seed=0)
+                      labels, 1000, seed=0)
   assert_exact_cover(part, 60000)
   assert part.spec == ("shards(shards_per_client=2)"
                        "+quantity(min_size=2, sigma=2)")
-  classes = (partition.metrics.label_counts(part, mnist_labels) > 0).sum(1)
+  classes = (partition.metrics.label_counts(part, labels) > 0).sum(1)
   assert np.median(classes) == 2 and classes.max() <= 4
-  assert partition.metrics.summary(part, mnist_labels)["size_gini"] > 0.6
+  assert partition.metrics.summary(part, labels)["size_gini"] > 0.6
 
 
-def test_given_sizes_seeded_keyed_and_checked(mnist):
-  labels, sizes = mnist.train_labels, lognormal_sizes(50, 1.0)
+def test_given_sizes_seeded_keyed_and_checked(labels, key):
+  sizes = lognormal_sizes(50, 1.0)
   assert_seeded(lambda s: partition.shards(labels, 50, sizes=sizes, seed=s))
-  width = partition.attributes.width(mnist.train_images)
-  keyed = partition.shards(labels, 50, sizes=sizes, seed=0, key=width)
+  keyed = partition.shards(labels, 50, sizes=sizes, seed=0, key=key)
   plain = partition.shards(labels, 50, sizes=sizes, seed=0)
   assert np.array_equal(partition.metrics.label_counts(keyed, labels),
                         partition.metrics.label_counts(plain, labels))
-  assert (within_class_std_ratio(keyed, labels, width) <
-          0.5 * within_class_std_ratio(plain, labels, width))
+  assert (within_class_std_ratio(keyed, labels, key) <
+          0.5 * within_class_std_ratio(plain, labels, key))
   for bad, message in (
       (sizes[:-1], "`sizes` must be 50 integers summing to 60000"),
       (sizes * 2, "sum 120000"), (sizes.astype(float), "dtype float64"),

@@ -1,4 +1,4 @@
-"""Composition specs on real MNIST."""
+"""Composition specs: grammar, canonical forms, resolution."""
 
 import json
 import re
@@ -18,22 +18,20 @@ FULL = ("dirichlet(alpha=0.1)+quantity(sigma=1.0)+key(slant, noise=0.2)"
         "+noise(rate=0.2, mode=pair)+feature_noise(sigma=0.5)")
 
 
-def test_full_composition(mnist, tmp_path):
-  part = spec.resolve(FULL, mnist.train_labels, 50, seed=0,
-                      images=mnist.train_images)
+def test_full_composition(labels, images, tmp_path):
+  part = spec.resolve(FULL, labels, 50, seed=0, images=images)
   assert_exact_cover(part, 60000)
   assert part.spec == spec.to_string(spec.parse(FULL))
-  assert abs((part.noisy_labels != mnist.train_labels).mean() - 0.2) < 0.001
+  assert abs((part.noisy_labels != labels).mean() - 0.2) < 0.001
   np.testing.assert_allclose(part.feature_noise,
                              partition.feature_noise_levels(50, 0.5))
   assert part.sizes.max() > 5 * part.sizes.min()  # quantity skew
   back = partition.load(part.save(str(tmp_path / "p")),
-                        labels=mnist.train_labels)
+                        labels=labels)
   assert back.spec == part.spec
   assert np.array_equal(back.noisy_labels, part.noisy_labels)
   assert np.array_equal(back.feature_noise, part.feature_noise)
-  again = spec.resolve(part.spec, mnist.train_labels, 50, seed=0,
-                       images=mnist.train_images)
+  again = spec.resolve(part.spec, labels, 50, seed=0, images=images)
   assert np.array_equal(again.indices, part.indices)
 
 
@@ -49,18 +47,17 @@ def test_full_composition(mnist, tmp_path):
     ("quantity_skew(sigma=1)", "quantity_skew"),
     ("natural(ids=region)", "natural"),
 ])
-def test_every_base(mnist, text, scheme):
+def test_every_base(labels, images, text, scheme):
   keys = {"region": np.arange(60000) % 7}
-  part = spec.resolve(text, mnist.train_labels, 30, seed=0,
-                      images=mnist.train_images, keys=keys)
+  part = spec.resolve(text, labels, 30, seed=0, images=images, keys=keys)
   assert part.scheme == scheme
   assert_exact_cover(part, 60000)
 
 
-def test_noise_on_a_fraction_of_clients(mnist):
+def test_noise_on_a_fraction_of_clients(labels):
   part = spec.resolve("iid+noise(rate=0.4, noisy_clients=0.5)",
-                      mnist.train_labels, 10, seed=0)
-  rates = [np.mean(part.noisy_labels[c] != mnist.train_labels[c])
+                      labels, 10, seed=0)
+  rates = [np.mean(part.noisy_labels[c] != labels[c])
            for c in part]
   assert sorted(np.round(rates, 3)) == [0.0] * 5 + [0.4] * 5
   assert "noisy_clients=0.5" in part.spec
@@ -70,8 +67,7 @@ NIID_BENCH_DIR = ("dirichlet(alpha=0.5, min_size=10, self_balancing=true, "
                   "min_size_policy=resample)")
 
 
-def test_niid_bench_dirichlet_and_quantity(mnist):
-  labels = mnist.train_labels
+def test_niid_bench_dirichlet_and_quantity(labels):
   canonical = spec.parse(NIID_BENCH_DIR)
   assert canonical["base"] == {
       "scheme": "dirichlet", "alpha": 0.5, "min_size": 10,
@@ -142,14 +138,13 @@ def test_parse_errors(text, message):
     spec.parse(text)
 
 
-def test_resolve_errors(mnist):
-  labels = mnist.train_labels
+def test_resolve_errors(labels, images):
   with pytest.raises(ValueError, match="needs the images"):
     spec.resolve("dirichlet(1)+key(ink)", labels, 10, seed=0)
   with pytest.raises(ValueError, match="unknown key"):
     spec.resolve("dirichlet(1)+key(zip)", labels, 10, seed=0)
   with pytest.raises(ValueError, match="label-skew"):
-    spec.resolve("iid+key(ink)", labels, 10, seed=0, images=mnist.train_images)
+    spec.resolve("iid+key(ink)", labels, 10, seed=0, images=images)
   with pytest.raises(ValueError, match="min_size_policy.*'repair', 'resample'"):
     spec.resolve("dirichlet(0.5, min_size_policy=redraw)", labels, 10, seed=0)
   with pytest.raises(ValueError, match="self_balancing.*true/false"):
@@ -247,10 +242,10 @@ def test_400_digit_alpha():
     "shards(per_client=2)+quantity(sigma=1.5, min_size=2)",
     "classes(k=2)+quantity(alpha=0.5, min_size=4)",
 ])
-def test_quantity_gives_the_sizes(mnist_labels, text):
+def test_quantity_gives_the_sizes(labels, text):
   # quantity(...) draws the sizes from seed stream 3, then the base takes
   # them as `sizes=`.
-  part = spec.resolve(text, mnist_labels, 100, seed=5)
+  part = spec.resolve(text, labels, 100, seed=5)
   canonical = spec.parse(text)
   base = dict(canonical["base"])
   scheme = partition.registry.SCHEMES[base.pop("scheme")]
@@ -258,7 +253,7 @@ def test_quantity_gives_the_sizes(mnist_labels, text):
   sizes = partition.quantity_sizes(
       60000, 100, rng=np.random.default_rng(int(stream)),
       **canonical["quantity"])
-  direct = scheme.function(mnist_labels, 100, seed=5, sizes=sizes, **base)
+  direct = scheme.function(labels, 100, seed=5, sizes=sizes, **base)
   assert np.array_equal(part.indices, direct.indices)
   assert np.array_equal(part.offsets, direct.offsets)
 

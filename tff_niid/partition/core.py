@@ -121,12 +121,18 @@ class Partition(collections.abc.Sequence):
       return list(self.client_names)
     return [str(i) for i in range(len(self))]
 
+  def client_of_position(self) -> np.ndarray:
+    """The client holding each entry of `indices` (int64, same length):
+    client i at positions offsets[i]:offsets[i + 1]. Unlike `owner`, defined
+    for overlapping partitions too."""
+    return np.repeat(np.arange(len(self)), self.sizes)
+
   def owner(self):
     """Per-sample client id (-1 for samples no client holds); disjoint only."""
     if not self.disjoint:
       raise ValueError("owner() needs a disjoint partition.")
     out = np.full(self.num_samples, -1, dtype=np.int64)
-    out[self.indices] = np.repeat(np.arange(len(self)), self.sizes)
+    out[self.indices] = self.client_of_position()
     return out
 
   def __repr__(self):

@@ -23,15 +23,12 @@ import numpy as np
 from tff_niid.partition import _checks
 
 
-def _owner(partition):
-  return np.repeat(np.arange(len(partition)), partition.sizes)
-
-
 def label_counts(partition, labels, num_classes=None):
   """(num_clients x num_classes) int64 matrix of label counts per client."""
   labels, k = _checks.check_labels(labels)
   num_classes = num_classes or k
-  cells = _owner(partition) * num_classes + labels[partition.indices]
+  cells = (partition.client_of_position() * num_classes +
+           labels[partition.indices])
   return np.bincount(cells, minlength=len(partition) * num_classes).reshape(
       len(partition), num_classes)
 
@@ -100,7 +97,7 @@ def key_dispersion(partition, labels, key):
   idx = partition.indices
   k = key[idx].astype(np.float64)
   c = labels[idx]
-  cells = _owner(partition) * num_classes + c
+  cells = partition.client_of_position() * num_classes + c
   m = len(partition) * num_classes
 
   def std_by(groups, size):

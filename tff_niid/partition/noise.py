@@ -97,11 +97,10 @@ def label_noise(labels: np.ndarray, partition: core.Partition, *,
   sizes = partition.sizes
   num_flips = np.rint(client_rates * sizes).astype(np.int64)
   # Rank each client's samples by a random score; flip the lowest ranks.
-  owner = np.repeat(np.arange(len(partition)), sizes)
-  order = np.lexsort((rng.random(owner.shape[0]), owner))
+  owner = partition.client_of_position()
+  order = np.lexsort((rng.random(len(owner)), owner))
   rank = np.empty_like(order)
-  rank[order] = np.arange(order.shape[0]) - np.repeat(partition.offsets[:-1],
-                                                      sizes)
+  rank[order] = np.arange(order.shape[0]) - partition.offsets[owner]
   chosen = partition.indices[rank < num_flips[owner]]
   noisy = labels.copy()
   if mode == "pair":

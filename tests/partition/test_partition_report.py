@@ -1,0 +1,56 @@
+"""partition.report.write: the report both binaries write."""
+
+import os
+
+import pytest
+
+from partition_contract import tree_snapshot
+from tff_niid import partition
+from tff_niid import results
+from tff_niid.partition import report
+from tff_niid.partition import spec
+
+KEYED = "dirichlet(alpha=0.5)+key(slant)+noise(rate=0.1)"
+
+
+def test_writes_the_partition_its_table_and_plots(labels, images, tmp_path):
+  part = spec.resolve(KEYED, labels, 20, seed=0, images=images)
+  written = report.write(part, labels, str(tmp_path), images=images)
+  assert sorted(os.listdir(tmp_path)) == [
+      "partition", "partition_divergence.png", "partition_label_mix.png",
+      "partition_sizes.png", "partition_summary.txt"]
+  assert written.partition_dir == str(tmp_path / "partition")
+  assert partition.load(written.partition_dir, labels=labels).spec == part.spec
+  assert written.plots == [str(tmp_path / f"partition_{name}.png")
+                           for name in ("label_mix", "sizes", "divergence")]
+  assert (tmp_path / "partition_summary.txt").read_text() == (
+      written.table + "\n")
+  # The table is what the results tooling reads back from committed runs.
+  summary = partition.metrics.summary(
+      part, labels, key=partition.attributes.slant(images))
+  read = results.read_partition_summary(str(tmp_path))
+  assert list(read) == list(summary)
+  assert read["key_dispersion"] == pytest.approx(summary["key_dispersion"],
+                                                 abs=1e-4)
+
+
+def test_key_dispersion_needs_an_attribute_key_and_the_images(
+    labels, images, tmp_path):
+  keyed = spec.resolve(KEYED, labels, 20, seed=0, images=images)
+  plain = spec.resolve("dirichlet(alpha=0.5)", labels, 20, seed=0)
+  for part, given, reported in ((keyed, None, False), (plain, images, False),
+                                (keyed, images, True)):
+    table = report.write(part, labels, str(tmp_path), images=given).table
+    assert ("key_dispersion" in table) == reported
+
+
+def test_a_rerun_replaces_its_report_and_nothing_else(labels, tmp_path):
+  first, second = (partition.iid(labels, n, seed=0) for n in (4, 5))
+  report.write(first, labels, str(tmp_path))
+  report.write(second, labels, str(tmp_path))
+  assert len(partition.load(str(tmp_path / "partition"))) == 5
+  (tmp_path / "partition" / "notes.txt").write_text("mine")
+  before = tree_snapshot(tmp_path)
+  with pytest.raises(ValueError, match="not a saved partition"):
+    report.write(first, labels, str(tmp_path))
+  assert tree_snapshot(tmp_path) == before

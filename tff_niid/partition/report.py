@@ -1,0 +1,71 @@
+"""A partition's report: the partition saved, its metrics table and plots.
+
+Both binaries describe a partition this way, experiments/train.py in a run
+directory at the run's first start and experiments/partition.py in its
+--output_dir, so the files are the same whoever wrote them:
+
+  partition/               the saved partition (`partition.load`)
+  partition_summary.txt    the `metrics.summary` table (committed with every
+                           run, read back by `results.read_partition_summary`)
+  partition_label_mix.png, partition_sizes.png, partition_divergence.png
+                           `plots.plot_all`
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+
+from tff_niid.partition import attributes
+from tff_niid.partition import core
+from tff_niid.partition import metrics
+from tff_niid.partition import plots
+from tff_niid.partition import spec
+
+PARTITION_DIR = "partition"
+SUMMARY_FILE = "partition_summary.txt"
+PLOT_PREFIX = "partition_"
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+  """What `write` wrote: the summary table (also in SUMMARY_FILE), the saved
+  partition's directory and the plot files."""
+  table: str
+  partition_dir: str
+  plots: list[str]
+
+
+def write(part: core.Partition, labels: np.ndarray, directory: str, *,
+          images: np.ndarray | None = None) -> Report:
+  """Saves `part` into `directory` with its summary table and plots.
+
+  The table reports the within-class key dispersion when the partition's
+  spec orders classes by an image attribute (e.g. `key(slant)`) and the
+  `images` it was made from are given.
+
+  Args:
+    part: the partition.
+    labels: the true labels it was made from.
+    directory: where to write (created if missing). A partition saved at
+      directory/partition before is replaced; anything else there is refused
+      (`Partition.save`).
+    images: the images it was made from (for the key dispersion).
+
+  Raises:
+    ValueError: directory/partition holds something other than a saved
+      partition.
+    OSError: the directory cannot be written.
+  """
+  partition_dir = part.save(os.path.join(directory, PARTITION_DIR),
+                            overwrite=True)
+  key_name = spec.attribute_key(part.spec) if part.spec else None
+  key = (attributes.attribute(key_name, images)
+         if key_name and images is not None else None)
+  table = metrics.format_table(metrics.summary(part, labels, key=key))
+  with open(os.path.join(directory, SUMMARY_FILE), "w") as f:
+    f.write(table + "\n")
+  return Report(table, partition_dir,
+                plots.plot_all(part, labels, directory, prefix=PLOT_PREFIX))
