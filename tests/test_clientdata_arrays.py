@@ -1,5 +1,5 @@
 """ClientData from any arrays: shapes, dtypes, and the same datasets on the
-driver and on a worker (issue 15)."""
+driver and on a worker."""
 
 import collections
 

@@ -36,7 +36,7 @@ def _flag(path, name):
   raise AssertionError(f"{path} has no --{name}")
 
 
-def test_the_issue_experiments_have_configs():
+def test_the_paper_experiments_have_configs():
   names = {os.path.basename(p) for p in GRID_CONFIGS}
   assert {"mcmahan2017.cfg", "niid_bench.cfg", "key_rules.cfg",
           "label_noise.cfg"} <= names

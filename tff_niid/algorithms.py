@@ -53,6 +53,12 @@ class Hyperparameters:
   clients_per_round: int = 10
 
 
+def default_client_weighting(algorithm: str) -> str:
+  """"uniform" for dp_fedavg (whose privacy analysis bounds each client's
+  contribution), else "num_examples"."""
+  return "uniform" if algorithm == "dp_fedavg" else "num_examples"
+
+
 def validate(algorithm: str, hp: Hyperparameters) -> None:
   """Raises ValueError for unknown names and incompatible combinations."""
   if algorithm not in ALGORITHMS:

@@ -1,0 +1,105 @@
+"""tff_niid.experiment.run in process: what experiments/train.py does once
+its flags are parsed (the binary itself: test_train_binary)."""
+
+import os
+
+import pytest
+
+import files
+from tff_niid import experiment
+from tff_niid import partition as partition_lib
+from tff_niid import results
+from tff_niid import rundir
+from tff_niid import training
+
+# What train.py records as hparams.txt; rounds may change on resume.
+FLAGFILE = "--client_lr=0.05\n--rounds={rounds}\n"
+
+
+def _config(run_dir, rounds=2, **changes):
+  return experiment.ExperimentConfig(**dict(
+      dict(output_dir=str(run_dir), num_clients=10, model="logreg",
+           partition_spec="classes(k=2)",
+           loop=training.LoopConfig(rounds=rounds, clients_per_round=3,
+                                    batch_size=10,
+                                    max_examples_per_client=50)),
+      **changes))
+
+
+def _run(run_dir, rounds=2, flagfile=None, **changes):
+  """(summary, logged lines) of experiment.run."""
+  lines = []
+  summary = experiment.run(
+      _config(run_dir, rounds, **changes),
+      flagfile=flagfile or FLAGFILE.format(rounds=rounds), log=lines.append)
+  return summary, lines
+
+
+def _without_lock(snapshot):
+  # Every start takes the lock, writing its pid, before it checks anything.
+  return {k: v for k, v in snapshot.items() if k != rundir.LOCK_FILE}
+
+
+def test_first_start_writes_the_run_and_a_resume_continues_it(mnist,
+                                                              tmp_path):
+  run_dir = tmp_path / "run"
+  summary, lines = _run(run_dir)
+  assert summary["rounds_run"] == 2 and summary["stopped"] == "completed"
+  assert lines[0].startswith("mnist: Partition(scheme='label_quantity'")
+  report = (run_dir / "partition_summary.txt").read_text()
+  assert lines[1] + "\n" == report and "js_mean" in report
+  assert lines[-1].startswith("done (completed): 2 rounds, final test "
+                              "accuracy ")
+  assert (run_dir / "hparams.txt").read_text() == FLAGFILE.format(rounds=2)
+  assert rundir.has_identity(str(run_dir))
+  saved = partition_lib.load(str(run_dir / "partition"),
+                             labels=mnist.train_labels)
+  assert saved.spec == "label_quantity(classes_per_client=2)"
+  for name in ("label_mix", "sizes", "divergence"):
+    assert (run_dir / f"partition_{name}.png").exists()
+
+  report_written = os.stat(run_dir / "partition_summary.txt").st_mtime_ns
+  summary, lines = _run(run_dir, rounds=3)
+  assert f"resuming after round 2 from {run_dir / 'checkpoints'}" in lines
+  assert "js_mean" not in "".join(lines)  # the report is the first start's
+  assert os.stat(run_dir / "partition_summary.txt").st_mtime_ns == (
+      report_written)
+  assert [row["round"] for row in results.read_metrics(str(run_dir))] == [
+      1, 2, 3]
+  assert summary["rounds_run"] == 3
+
+
+def test_a_start_that_is_not_the_run_changes_nothing(mnist, tmp_path):
+  del mnist  # run reads the files
+  run_dir = tmp_path / "run"
+  _run(run_dir, rounds=1)
+  before = _without_lock(files.snapshot(run_dir))
+  with pytest.raises(rundir.RunDirError, match=r"other flags "
+                     r"\(--client_lr=0.05->0.1\)"):
+    _run(run_dir, rounds=1, flagfile="--client_lr=0.1\n--rounds=1\n")
+  with pytest.raises(rundir.RunDirError, match="another partition"):
+    _run(run_dir, rounds=1, partition_spec="classes(k=3)")
+  assert _without_lock(files.snapshot(run_dir)) == before
+
+
+@pytest.mark.parametrize("changes,message", [
+    (dict(partition_spec="classes(kk=2)"), "no parameter 'kk'"),
+    (dict(num_clients=2, partition_spec="iid"), "--clients_per_round=3 "
+     "exceeds the partition's 2 clients."),
+    (dict(dataset="fashion_mnist", data_dir="/nonexistent"),
+     "fashion_mnist not found"),
+    (dict(partition_spec=None, partition_file="/nonexistent"),
+     "not a saved partition"),
+])
+def test_a_config_that_cannot_run_writes_nothing(mnist, tmp_path, changes,
+                                                 message):
+  del mnist  # run reads the files
+  with pytest.raises(experiment.ConfigError, match=message):
+    _run(tmp_path / "run", **changes)
+  assert not os.path.exists(tmp_path / "run")
+
+
+def test_exactly_one_partition_source(tmp_path):
+  with pytest.raises(ValueError, match="exactly one of partition_spec and "
+                     "partition_file"):
+    _config(tmp_path, partition_file="p")

@@ -1,0 +1,208 @@
+"""One training experiment: from its configuration to its run directory.
+
+`run(config, flagfile=...)` is everything experiments/train.py does after
+parsing its flags:
+
+  1. load the dataset and build the partition (a spec, or a saved partition
+     checked against the dataset's labels), check the algorithm's
+     hyperparameters: `ConfigError` before anything is written;
+  2. lock the run directory and check that it holds nothing or this run
+     (`tff_niid.rundir`: `RunDirError`, and nothing is changed);
+  3. record the flags (hparams.txt) and, at the run's first start, the
+     partition report (`partition.report`) and the run identity;
+  4. build the process, evaluator and loop, and train or resume
+     (`training.train`), locally or on `workers`.
+"""
+
+from __future__ import annotations
+
+from tff_niid import _requires_tff  # pylint: disable=g-bad-import-order,unused-import
+
+import contextlib
+import dataclasses
+import functools
+import os
+from typing import Any, Callable, Optional
+
+from tff_niid import algorithms
+from tff_niid import clientdata
+from tff_niid import datasets
+from tff_niid import evaluation
+from tff_niid import models
+from tff_niid import partition as partition_lib
+from tff_niid import rundir
+from tff_niid import training
+from tff_niid import workers
+
+# The flags of experiments/train.py that a resumed run may change: they
+# change how far and how verbosely it runs, or where from, not what it
+# computes.
+RESUMABLE_FLAGS = ("rounds", "quiet", "stop_at_target", "target_accuracy",
+                   "eval_every", "data_dir", "workers")
+
+# Test images a smoke run evaluates on: it checks the path, not the model.
+_SMOKE_TEST_IMAGES = 1000
+
+
+class ConfigError(ValueError):
+  """The configuration cannot run (bad data, partition or values); nothing
+  was written. The message is one line."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+  """One experiment (experiments/train.py's flags, by the same names).
+
+  The partition is `partition_spec` (`partition.spec`, resolved with
+  `num_clients` and `loop.seed`) or `partition_file` (a saved partition):
+  exactly one is given. `loop.seed` also seeds the model initialisation and
+  the feature noise. `smoke` cuts the loop to `LoopConfig.smoke()` and the
+  test set to its first 1,000 images.
+  """
+  output_dir: str
+  loop: training.LoopConfig
+  hparams: algorithms.Hyperparameters = algorithms.Hyperparameters()
+  algorithm: str = "fedavg"
+  model: str = "cnn"
+  dataset: str = "mnist"
+  data_dir: Optional[str] = None
+  partition_spec: Optional[str] = None
+  partition_file: Optional[str] = None
+  num_clients: int = 100
+  client_eval: bool = False
+  dp_delta: Optional[float] = None  # default 1 / number of clients
+  workers: Optional[str] = None  # `workers.parse_workers_flag`
+  smoke: bool = False
+  quiet: bool = False
+
+  def __post_init__(self):
+    if (self.partition_spec is None) == (self.partition_file is None):
+      raise ValueError("give exactly one of partition_spec and "
+                       "partition_file.")
+
+  @property
+  def seed(self) -> int:
+    return self.loop.seed
+
+
+def _inputs(config: ExperimentConfig) -> tuple[datasets.Dataset,
+                                               partition_lib.Partition]:
+  """The dataset and partition to train on, or ConfigError."""
+  try:
+    algorithms.validate(config.algorithm, config.hparams)
+    data = datasets.load(config.dataset, config.data_dir)
+    if config.partition_spec is None:
+      part = partition_lib.load(config.partition_file,
+                                labels=data.train_labels)
+    else:
+      part = partition_lib.spec.resolve(
+          config.partition_spec, data.train_labels, config.num_clients,
+          seed=config.seed, images=data.train_images)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+  if config.loop.clients_per_round > len(part):
+    raise ConfigError(f"--clients_per_round={config.loop.clients_per_round} "
+                      f"exceeds the partition's {len(part)} clients.")
+  return data, part
+
+
+def _execution(config: ExperimentConfig,
+               log: Callable[[str], None]) -> contextlib.AbstractContextManager:
+  """Where TFF computations run: `config.workers`, else a local worker
+  (started by `training.train`)."""
+  if not config.workers:
+    return contextlib.nullcontext()
+  try:
+    addresses, _ = workers.parse_workers_flag(
+        config.workers, log_dir=os.path.join(config.output_dir, "worker_logs"))
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+  log(f"running on TFF workers {', '.join(addresses)}")
+  return workers.use_workers(addresses)
+
+
+def _train(config: ExperimentConfig, data: datasets.Dataset,
+           part: partition_lib.Partition,
+           log: Callable[[str], None]) -> dict[str, Any]:
+  """Trains on `part` of `data` in `config.output_dir` (locked by the
+  caller); returns `training.train`'s summary."""
+  client_data = clientdata.to_client_data(part, data.train_images,
+                                          data.train_labels,
+                                          feature_noise_seed=config.seed)
+  process = algorithms.build_process(
+      config.algorithm,
+      models.build_model_fn(config.model, clientdata.BATCH_SPEC,
+                            seed=config.seed), config.hparams)
+  test_count = (_SMOKE_TEST_IMAGES if config.smoke else
+                len(data.test_labels))
+  test_images = data.test_images[:test_count]
+  test_labels = data.test_labels[:test_count]
+  client_test = (partition_lib.match_test(part, data.train_labels,
+                                          test_labels, seed=config.seed)
+                 if config.client_eval else None)
+  evaluator = evaluation.Evaluator(config.model, test_images, test_labels,
+                                   client_test_partition=client_test)
+  accountant = None
+  if config.algorithm == "dp_fedavg":
+    noise_multiplier = config.hparams.dp_noise_multiplier
+    assert noise_multiplier is not None  # algorithms.validate checked it
+    accountant = algorithms.PrivacyAccountant(
+        noise_multiplier, len(part), config.loop.clients_per_round,
+        config.dp_delta or 1.0 / len(part))
+  loop = config.loop.smoke() if config.smoke else config.loop
+  with _execution(config, log):
+    summary = training.train(process, client_data, loop,
+                             output_dir=config.output_dir,
+                             evaluator=evaluator, accountant=accountant,
+                             log=log, quiet=config.quiet)
+  final = summary["final_test_accuracy"]
+  log(f"done ({summary['stopped']}): {summary['rounds_run']} rounds, final "
+      f"test accuracy {final if final is None else round(final, 4)}"
+      + (f", rounds to {loop.target_accuracy}: {summary['rounds_to_target']}"
+         if loop.target_accuracy is not None else "")
+      + (f", epsilon {summary['dp_epsilon']:.3f} at delta "
+         f"{summary['dp_delta']:.2g}" if "dp_epsilon" in summary else "")
+      + f". Results in {os.path.abspath(config.output_dir)}")
+  return summary
+
+
+def run(config: ExperimentConfig, *, flagfile: str,
+        log: Callable[[str], None] = functools.partial(print, flush=True)
+        ) -> dict[str, Any]:
+  """Runs the experiment, or resumes it from its run directory.
+
+  Args:
+    config: the experiment.
+    flagfile: the command that made `config`, as a flagfile (absl's
+      `flags.FLAGS.flags_into_string()`): recorded as the run's hparams.txt,
+      and compared with the one recorded when resuming, which may differ
+      only in RESUMABLE_FLAGS.
+    log: callable for the progress lines.
+
+  Returns:
+    The run's summary (`training.train`, also in summary.json).
+
+  Raises:
+    ConfigError: bad data, partition, hyperparameters or workers (before
+      anything is written, except for a bad `workers`).
+    rundir.RunDirError: the run directory is locked by another process, or
+      holds a run with other flags, data or partition; nothing was changed.
+    training.TrainingDivergedError, KeyboardInterrupt: as `training.train`
+      (the last good round's state is kept).
+  """
+  data, part = _inputs(config)
+  # Nothing is written into output_dir before it is locked and its run, if
+  # any, checked to be this one.
+  with rundir.lock(config.output_dir):
+    rundir.check_resume(config.output_dir, flagfile, data, part,
+                        resumable=RESUMABLE_FLAGS)
+    rundir.write_hparams(config.output_dir, flagfile)
+    log(f"{data.name}: {part}")
+    if not rundir.has_identity(config.output_dir):  # first start, or older
+      # A partition saved there already (by a run from before identities)
+      # was checked by check_resume to be this one.
+      log(partition_lib.report.write(part, data.train_labels,
+                                     config.output_dir,
+                                     images=data.train_images).table)
+      rundir.record_identity(config.output_dir, data, part)
+    return _train(config, data, part, log)
