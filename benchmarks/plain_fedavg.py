@@ -34,7 +34,10 @@ class PlainFedAvg:
     """SGD over `dataset` from the model's current weights; example count."""
     count = tf.constant(0, tf.int64)
     variables = self._model.trainable_variables
-    for batch in dataset:
+    # An iterator loop, as TFF's DATASET_ITERATOR: `for batch in dataset`
+    # becomes a dataset reduction whose function is instantiated on every
+    # call, measured 2-3x slower per client of 60 examples.
+    for batch in iter(dataset):
       with tf.GradientTape() as tape:
         loss = self._loss(batch["y"], self._model(batch["x"], training=True))
       for var, grad in zip(variables, tape.gradient(loss, variables)):

@@ -1,109 +1,223 @@
-"""TFF FedAvg round vs the same work in plain TensorFlow, side by side.
+"""TFF FedAvg rounds (tff_niid) vs the same work in plain TensorFlow.
 
-  python benchmarks/training_bench.py
+  .venv/bin/python benchmarks/training_bench.py [--repeats=3]
 
-Same client datasets (tff_niid.clientdata), model, batch size, epochs and SGD
-learning rate. The plain loop trains each sampled client from the global
-weights with a `tf.function` SGD loop and averages the client weights by
-example count: the compute floor of a FedAvg round on this machine. Repeats
-are interleaved (A, B, A, B, ...) after one untimed warm-up round each, and
-medians reported, so background load hits both sides alike.
+Every comparison is measured side by side in one run: the variants of a round
+shape take turns (A, B, C, A, B, C, ...) after one untimed warm-up round
+each, and medians are reported, so background load hits all alike. All
+variants train the same clients on the same batches (same shuffle seeds),
+with SGD at learning rate 0.05 on the clients:
 
-Sections: (1) TFF (iterator loop) vs TFF (TFF's default reduce loop) vs plain
-TF, per model; (2) TFF round time vs clients per round; (3) 1 vs 2 local
-TFF workers.
+- plain TF: `plain_fedavg.PlainFedAvg`, FedAvg written out in plain
+  TensorFlow (local SGD per client, average weighted by example count), the
+  floor of a FedAvg round on this machine;
+- TFF (tff_niid): a round as `training.train` runs it: client datasets built
+  on the worker from ids (`clientdata.RoundInputs`);
+- TFF, datasets sent: the same process fed datasets built here, which TFF
+  serializes with their data into the round's request (what tff_niid did
+  before its rounds sent ids).
+
+A timed round includes making its inputs: datasets for plain TF and for
+TFF with datasets sent, ids for tff_niid (whose worker then makes the
+datasets). Sections: (1) round time per round shape; (2) bytes sent to the
+worker per round against cohort size; (3) one vs two local workers; (4) the
+settings of the TFF worker: how many client computations it runs at once
+(`--max_concurrent_computation_calls`, default 4 x cores) and TensorFlow's
+threads (as `grid.py --cell_threads=1` sets them). The last line is
+machine-readable: `tff/plain throughput: 10=.. 50=.. 100=.. 500=..` (2NN,
+B=10, E=1).
 """
 
+import dataclasses
 import os
 import statistics
+import sys
+import tempfile
 import time
+from typing import Any, Callable
+from unittest import mock
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 from absl import logging
-import numpy as np
-import tensorflow as tf
 import tensorflow_federated as tff
 
-from tff_niid import algorithms
+from benchmarks import plain_fedavg
+from benchmarks import wire
 from tff_niid import clientdata
 from tff_niid import datasets
 from tff_niid import models
 from tff_niid import partition
 from tff_niid import runtime
+from tff_niid import training
 from tff_niid import workers
 
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repeats per variant.")
-_CLIENTS = flags.DEFINE_integer("clients_per_round", 10, "Clients per round.")
-_BATCH = flags.DEFINE_integer("batch_size", 10, "Batch size.")
 _LR = 0.05
+_COHORTS = (10, 50, 100, 500)  # 2NN, B=10, E=1: the machine-readable line
+_ONE_THREAD = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+# name: (runtime.LocalWorker arguments, environment of the worker)
+_WORKER_SETTINGS = {
+    "default": ({}, {}),
+    "max_concurrent_computation_calls=2": (
+        {"max_concurrent_computation_calls": 2}, {}),
+    "1 TF thread": ({}, _ONE_THREAD),
+    "1 TF thread, max_concurrent_computation_calls=2": (
+        {"max_concurrent_computation_calls": 2}, _ONE_THREAD),
+}
 
 
-def _client_datasets(client_data, ids, seed):
-  return [clientdata.preprocess(client_data.create_tf_dataset_for_client(c),
-                                batch_size=_BATCH.value, seed=seed)
-          for c in ids]
+@dataclasses.dataclass(frozen=True)
+class Shape:
+  """A round: `model` on the first `clients` clients of `client_data`."""
+  name: str
+  model: str
+  client_data: clientdata.PartitionClientData
+  clients: int
+  batch_size: int
+  local_epochs: int = 1
+
+  @property
+  def client_ids(self) -> list[str]:
+    return self.client_data.client_ids[:self.clients]
+
+  def seeds(self, repeat: int) -> list[int]:
+    return [training._shuffle_seed(0, repeat, int(c))  # pylint: disable=protected-access
+            for c in self.client_ids]
+
+  @property
+  def examples(self) -> int:
+    return sum(len(self.client_data.client_input(c, 0)["indices"])
+               for c in self.client_ids)
+
+  def datasets(self, repeat: int) -> list[Any]:
+    return [clientdata.preprocess(
+        self.client_data.create_tf_dataset_for_client(c),
+        batch_size=self.batch_size, local_epochs=self.local_epochs, seed=s)
+            for c, s in zip(self.client_ids, self.seeds(repeat))]
 
 
-def _tff_round_fn(model_name, loop):
-  """A callable running one TFF FedAvg round on given datasets."""
-  process = tff.learning.algorithms.build_weighted_fed_avg(
-      models.build_model_fn(model_name, clientdata.BATCH_SPEC),
-      client_optimizer_fn=tff.learning.optimizers.build_sgdm(_LR),
-      server_optimizer_fn=tff.learning.optimizers.build_sgdm(1.0),
-      loop_implementation=loop)
-  state = [process.initialize()]
+# A variant runs the round of repeat number r, inputs included.
+Variant = Callable[[int], None]
 
-  def run(data):
-    state[0] = process.next(state[0], data).state
+
+def _tff_variant(shape: Shape, client_data: Any) -> Variant:
+  """Rounds as `training.train` runs them on `client_data`: ids for a
+  PartitionClientData, datasets for any other ClientData."""
+  rounds = clientdata.RoundInputs(
+      training.build_fedavg(models.build_model_fn(
+          shape.model, clientdata.BATCH_SPEC), client_lr=_LR),
+      client_data, batch_size=shape.batch_size,
+      local_epochs=shape.local_epochs)
+  state = [rounds.process.initialize()]
+
+  def run(repeat):
+    state[0] = rounds.process.next(
+        state[0], rounds(shape.client_ids, shape.seeds(repeat))).state
+
   return run
 
 
-def _plain_round_fn(model_name):
-  """One FedAvg round in plain TF: local SGD per client, weighted average."""
-  model = models.create_keras_model(model_name)
-  loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-  global_weights = [v.numpy() for v in model.trainable_variables]
-
-  @tf.function
-  def train_client(dataset):
-    count = tf.constant(0, tf.int64)
-    for batch in dataset:
-      with tf.GradientTape() as tape:
-        loss = loss_fn(batch["y"], model(batch["x"], training=True))
-      grads = tape.gradient(loss, model.trainable_variables)
-      for var, grad in zip(model.trainable_variables, grads):
-        var.assign_sub(_LR * grad)
-      count += tf.shape(batch["y"], out_type=tf.int64)[0]
-    return count
-
-  def run(data):
-    total, weighted = 0, [np.zeros_like(w) for w in global_weights]
-    for dataset in data:
-      for var, w in zip(model.trainable_variables, global_weights):
-        var.assign(w)
-      n = int(train_client(dataset))
-      total += n
-      for acc, var in zip(weighted, model.trainable_variables):
-        acc += n * var.numpy()
-    global_weights[:] = [w / total for w in weighted]
-  return run
+def _sent_as_values(client_data: clientdata.PartitionClientData) -> Any:
+  """The same clients as a generic ClientData: their datasets are sent."""
+  return tff.simulation.datasets.ClientData.from_clients_and_tf_fn(
+      client_data.client_ids, client_data.serializable_dataset_fn)
 
 
-def _interleaved_medians(variants, make_data, repeats):
-  """{name: median seconds}: warm-up once each, then alternate variants."""
-  times = {name: [] for name in variants}
-  for name, fn in variants.items():
-    fn(make_data(0))
+def _plain_variant(shape: Shape) -> Variant:
+  fedavg = plain_fedavg.PlainFedAvg(shape.model, client_lr=_LR)
+  return lambda r: fedavg.round(shape.datasets(r))
+
+
+def _interleaved_medians(variants: dict[str, Variant],
+                         repeats: int) -> dict[str, float]:
+  """{name: median seconds}: one warm-up each, then the variants in turn."""
+  times: dict[str, list[float]] = {name: [] for name in variants}
+  for variant in variants.values():
+    variant(0)
   for r in range(1, repeats + 1):
-    for name, fn in variants.items():
-      data = make_data(r)
+    for name, variant in variants.items():
       start = time.perf_counter()
-      fn(data)
+      variant(r)
       times[name].append(time.perf_counter() - start)
   return {name: statistics.median(t) for name, t in times.items()}
+
+
+def _in_context(variant: Variant, context: Any) -> Variant:
+  """`variant` run in the TFF execution context `context`."""
+
+  def in_context(repeat):
+    with tff.framework.get_context_stack().install(context):
+      variant(repeat)
+
+  return in_context
+
+
+def _bytes_sent(variant: Variant) -> dict[str, int]:
+  with wire.recorded_requests() as requests:
+    variant(0)
+  return wire.sent_bytes(requests)
+
+
+def _local_worker_context(worker_args: dict[str, Any],
+                          environment: dict[str, str]) -> tuple[Any, Any]:
+  """(LocalWorker, its execution context), the default context unchanged;
+  the worker starts with `environment` added to ours (TensorFlow reads its
+  thread counts there)."""
+  default = tff.framework.get_context_stack().current
+  with mock.patch.dict(os.environ, environment):
+    worker = runtime.use_local_worker(**worker_args)
+  context = tff.framework.get_context_stack().current
+  tff.framework.set_default_context(default)
+  return worker, context
+
+
+def _print_round_table(variants: dict[Shape, dict[str, Variant]]
+                       ) -> dict[int, float]:
+  """Section 1; returns {2NN clients per round: TFF / plain throughput}."""
+  print(f"## FedAvg rounds on MNIST, Dirichlet(0.5) clients (100 clients; "
+        f"1,000 for 500 per round; NIID-Bench: IID, 10 clients), SGD "
+        f"{_LR}; median of {_REPEATS.value} interleaved repeats\n")
+  print("| round shape | examples | plain TF (s) | TFF, tff_niid (s) | "
+        "TFF / plain throughput | TFF, datasets sent (s) | sent / plain |")
+  print("|---|---:|---:|---:|---:|---:|---:|")
+  ratios = {}
+  for shape, fns in variants.items():
+    med = _interleaved_medians(fns, _REPEATS.value)
+    ratio = med["plain"] / med["tff"]
+    if shape.model == "2nn":
+      ratios[shape.clients] = ratio
+    print(f"| {shape.name} | {shape.examples:,} | {med['plain']:.2f} | "
+          f"{med['tff']:.2f} | {ratio:.2f} | {med['sent']:.2f} | "
+          f"{med['plain'] / med['sent']:.2f} |", flush=True)
+  return ratios
+
+
+def _print_bytes_table(variants: dict[Shape, dict[str, Variant]]) -> None:
+  print("\n## Bytes sent to the worker per round: computation + values "
+        "(MB)\n")
+  print("| round shape | examples | ids (tff_niid) | datasets sent |")
+  print("|---|---:|---:|---:|")
+  mb = lambda sizes: (f"{sizes['computation'] / 1e6:.2f} + "
+                      f"{sizes['values'] / 1e6:.2f}")
+  for shape, fns in variants.items():
+    print(f"| {shape.name} | {shape.examples:,} | "
+          f"{mb(_bytes_sent(fns['tff']))} | {mb(_bytes_sent(fns['sent']))} |",
+          flush=True)
+
+
+def _print_settings_table(title: str, variants: dict[str, Variant]) -> None:
+  """Interleaved medians of `variants`, which include "plain"."""
+  med = _interleaved_medians(variants, _REPEATS.value)
+  print(f"\n## {title}\n")
+  print("| variant | s/round | plain / this |")
+  print("|---|---:|---:|")
+  for name, seconds in med.items():
+    print(f"| {name} | {seconds:.2f} | {med['plain'] / seconds:.2f} |",
+          flush=True)
 
 
 def main(argv):
@@ -112,62 +226,61 @@ def main(argv):
   runtime.install_cleanup()
   runtime.use_local_worker()
   mnist = datasets.load("mnist")
-  part = partition.dirichlet(mnist.train_labels, 100, alpha=0.5, seed=0)
-  cd = clientdata.to_client_data(part, mnist.train_images, mnist.train_labels)
-  ids = cd.client_ids[:_CLIENTS.value]
-  examples = int(part.sizes[:_CLIENTS.value].sum())
-  make_data = lambda r: _client_datasets(cd, ids, seed=r)
-  loops = tff.learning.LoopImplementation
+  labels = mnist.train_labels
+  worker_data_dir = tempfile.mkdtemp(prefix="training_bench_")
+  client_data = lambda part: clientdata.to_client_data(
+      part, mnist.train_images, labels, worker_data_dir=worker_data_dir)
+  dir100 = client_data(partition.dirichlet(labels, 100, alpha=0.5, seed=0))
+  dir1000 = client_data(partition.dirichlet(labels, 1000, alpha=0.5, seed=0))
+  iid10 = client_data(partition.iid(labels, 10, seed=0))
+  shapes = [Shape(f"2NN, B=10, E=1, {k} clients", "2nn",
+                  dir1000 if k > 100 else dir100, k, 10) for k in _COHORTS]
+  shapes += [Shape(f"CNN, B=10, E=1, {k} clients", "cnn", dir100, k, 10)
+             for k in (10, 100)]
+  shapes.append(Shape("NIID-Bench CNN, B=64, E=10, 2 clients x 6,000",
+                      "niid_cnn", iid10, 2, 64, 10))
+  two_nn = {shape.clients: shape for shape in shapes[:len(_COHORTS)]}
 
-  print(f"## FedAvg round: {_CLIENTS.value} clients ({examples} examples), "
-        f"B={_BATCH.value}, E=1, Dirichlet(0.5) MNIST\n")
-  print("| model | plain TF (s) | TFF iterator (s) | TFF reduce (s) | "
-        "TFF iterator throughput / plain | reduce / plain |")
-  print("|---|---:|---:|---:|---:|---:|")
-  # All TFF processes first: TFF builds Keras models inside a tf.compat.v1
+  # Every TFF process first: TFF builds Keras models inside a tf.compat.v1
   # Graph, which invalidates Keras models created before (BUILD_NOTES.md).
-  variants = {name: {"iterator": _tff_round_fn(name, loops.DATASET_ITERATOR),
-                     "reduce": _tff_round_fn(name, loops.DATASET_REDUCE)}
-              for name in ("2nn", "cnn")}
-  for model_name, fns in variants.items():
-    fns["plain"] = _plain_round_fn(model_name)
-  for model_name, fns in variants.items():
-    med = _interleaved_medians(fns, make_data, _REPEATS.value)
-    print(f"| {model_name} | {med['plain']:.2f} | {med['iterator']:.2f} | "
-          f"{med['reduce']:.2f} | {med['plain'] / med['iterator']:.2f} | "
-          f"{med['plain'] / med['reduce']:.2f} |", flush=True)
+  variants = {shape: {"tff": _tff_variant(shape, shape.client_data),
+                      "sent": _tff_variant(shape,
+                                           _sent_as_values(shape.client_data))}
+              for shape in shapes}
+  started = []
+  worker_variants = {}
+  for count in (1, 2):
+    addresses, new_workers = workers.parse_workers_flag(f"local:{count}")
+    started += new_workers
+    worker_variants[f"{count} worker(s)"] = _in_context(
+        _tff_variant(two_nn[100], two_nn[100].client_data),
+        workers.remote_execution_context(addresses))
+  cnn_10 = shapes[len(_COHORTS)]
+  settings_variants: dict[Shape, dict[str, Variant]] = {
+      two_nn[10]: {}, two_nn[100]: {}, cnn_10: {}}
+  for name, (worker_args, environment) in _WORKER_SETTINGS.items():
+    worker, context = _local_worker_context(worker_args, environment)
+    started.append(worker)
+    for shape, by_name in settings_variants.items():
+      by_name[name] = _in_context(_tff_variant(shape, shape.client_data),
+                                  context)
+  for shape, fns in variants.items():
+    fns["plain"] = _plain_variant(shape)
+  worker_variants["plain"] = _plain_variant(two_nn[100])
+  for shape, by_name in settings_variants.items():
+    by_name["plain"] = _plain_variant(shape)
 
-  print("\n## TFF round time vs clients per round (2nn, iterator loop)\n")
-  print("| clients per round | s/round | s/client |")
-  print("|---:|---:|---:|")
-  for k in (10, 50, 100):
-    run = _tff_round_fn("2nn", loops.DATASET_ITERATOR)
-    med = _interleaved_medians(
-        {"tff": run},
-        lambda r: _client_datasets(cd, cd.client_ids[:k], seed=r),  # pylint: disable=cell-var-from-loop
-        _REPEATS.value)["tff"]
-    print(f"| {k} | {med:.2f} | {med / k:.3f} |", flush=True)
-
-  print("\n## 1 vs 2 local TFF workers (2nn, same clients)\n")
-  hp = algorithms.Hyperparameters(client_lr=_LR)
-  results = {}
-  for label, count in (("1 worker", 1), ("2 workers", 2)):
-    addresses, started = workers.parse_workers_flag(f"local:{count}")
-    with workers.use_workers(addresses):
-      process = algorithms.build_process(
-          "fedavg", models.build_model_fn("2nn", clientdata.BATCH_SPEC), hp)
-      state = [process.initialize()]
-
-      def run(data, process=process, state=state):
-        state[0] = process.next(state[0], data).state
-      results[label] = _interleaved_medians({label: run}, make_data,
-                                            _REPEATS.value)[label]
-    for worker in started:
-      worker.stop()
-  print("| workers | s/round |")
-  print("|---|---:|")
-  for label, seconds in results.items():
-    print(f"| {label} | {seconds:.2f} |")
+  ratios = _print_round_table(variants)
+  _print_bytes_table({shape: variants[shape] for shape in two_nn.values()})
+  _print_settings_table(f"1 vs 2 local TFF workers ({two_nn[100].name}, "
+                        "ids-only rounds)", worker_variants)
+  for shape, by_name in settings_variants.items():
+    _print_settings_table(f"TFF worker settings ({shape.name}, ids-only "
+                          "rounds)", by_name)
+  for worker in started:
+    worker.stop()
+  print("\ntff/plain throughput: " + " ".join(
+      f"{k}={ratios[k]:.2f}" for k in _COHORTS))
 
 
 if __name__ == "__main__":
