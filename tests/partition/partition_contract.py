@@ -1,6 +1,5 @@
 """Assertions every partition scheme's tests share (the common contract)."""
 
-import os
 
 import numpy as np
 import pytest
@@ -63,16 +62,3 @@ def within_class_std_ratio(part, labels, key):
       den += len(sel) * key[labels == c].std()
   return num / den
 
-
-def tree_snapshot(root):
-  """{path under root: file bytes, or None for a directory}: equal snapshots
-  mean nothing under root was added, removed or changed."""
-  found = {}
-  for directory, subdirs, names in os.walk(root):
-    for name in subdirs:
-      found[os.path.relpath(os.path.join(directory, name), root)] = None
-    for name in names:
-      path = os.path.join(directory, name)
-      with open(path, "rb") as f:
-        found[os.path.relpath(path, root)] = f.read()
-  return found

@@ -7,7 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from partition_contract import tree_snapshot
+import files
+
 from tff_niid import partition
 from tff_niid.partition import core
 
@@ -32,11 +33,11 @@ def test_overwrite_replaces_only_a_saved_partition(tmp_path):
   labels = np.arange(200) % 10
   first, second = (partition.iid(labels, n, seed=0) for n in (4, 5))
   path = first.save(str(tmp_path / "p"))
-  before = tree_snapshot(tmp_path)
+  before = files.snapshot(tmp_path)
   with pytest.raises(ValueError, match=r"already holds a saved partition; "
                      r"pass overwrite=True to replace it"):
     second.save(path)
-  assert tree_snapshot(tmp_path) == before
+  assert files.snapshot(tmp_path) == before
   assert second.save(path, overwrite=True) == path
   assert len(partition.load(path)) == 5
   # Nothing left beside it: the old files and the temporary directories go.
@@ -44,12 +45,12 @@ def test_overwrite_replaces_only_a_saved_partition(tmp_path):
   assert sorted(os.listdir(path)) == ["arrays.npz", "manifest.json"]
   # A saved partition with anything else in it is not replaced.
   (tmp_path / "p" / "notes.txt").write_text("mine")
-  before = tree_snapshot(tmp_path)
+  before = files.snapshot(tmp_path)
   with pytest.raises(ValueError, match=r"non-empty directory \('arrays.npz', "
                      r"'manifest.json', 'notes.txt'\) that is not a saved "
                      "partition"):
     first.save(path, overwrite=True)
-  assert tree_snapshot(tmp_path) == before
+  assert files.snapshot(tmp_path) == before
 
 
 @pytest.mark.parametrize("overwrite", [False, True])
@@ -62,7 +63,7 @@ def test_save_never_deletes_what_it_did_not_write(tmp_path, monkeypatch,
   (tmp_path / "a_file").write_text("data")
   os.symlink(results, tmp_path / "link")
   monkeypatch.chdir(results)
-  before = tree_snapshot(tmp_path)
+  before = files.snapshot(tmp_path)
   for path, message in [
       ("", "`path` must name a directory to save the partition to; got ''."),
       (".", f"cannot save the partition to {results}: it is a non-empty "
@@ -77,7 +78,7 @@ def test_save_never_deletes_what_it_did_not_write(tmp_path, monkeypatch,
     with pytest.raises(ValueError) as e:
       part.save(path, overwrite=overwrite)
     assert message in str(e.value)
-    assert tree_snapshot(tmp_path) == before
+    assert files.snapshot(tmp_path) == before
 
 
 def test_save_into_an_empty_directory(tmp_path):
@@ -91,7 +92,7 @@ def test_failed_save_changes_nothing(tmp_path, monkeypatch):
   labels = np.arange(100) % 10
   old = partition.iid(labels, 4, seed=0)
   path = old.save(str(tmp_path / "p"))
-  before = tree_snapshot(tmp_path)
+  before = files.snapshot(tmp_path)
 
   def disk_full(*args, **kwargs):
     del args, kwargs
@@ -103,18 +104,18 @@ def test_failed_save_changes_nothing(tmp_path, monkeypatch):
     with pytest.raises(OSError, match=f"cannot save the partition to "
                        f"{target}: No space left on device"):
       new.save(target, overwrite=overwrite)
-    assert tree_snapshot(tmp_path) == before  # no half-written files
+    assert files.snapshot(tmp_path) == before  # no half-written files
 
 
 def test_save_to_an_unwritable_place(tmp_path):
   (tmp_path / "a_file").write_text("data")
-  before = tree_snapshot(tmp_path)
+  before = files.snapshot(tmp_path)
   target = str(tmp_path / "a_file" / "p")
   with pytest.raises(OSError) as e:
     partition.iid(np.arange(100) % 10, 4, seed=0).save(target)
   assert f"cannot save the partition to {target}: " in str(e.value)
   assert "\n" not in str(e.value)
-  assert tree_snapshot(tmp_path) == before
+  assert files.snapshot(tmp_path) == before
 
 
 def test_load_against_other_dataset(labels, balanced_labels, tmp_path):
@@ -255,12 +256,12 @@ def test_malformed_manifest_is_one_clear_line(tmp_path, edit, message):
   path = partition.iid(np.arange(100) % 10, 4, seed=0).save(
       str(tmp_path / "p"))
   _with_manifest(path, edit)
-  before = tree_snapshot(tmp_path)
+  before = files.snapshot(tmp_path)
   with pytest.raises(ValueError) as e:
     partition.load(path)
   assert message.format(os.path.join(path, "manifest.json")) in str(e.value)
   assert "\n" not in str(e.value)
-  assert tree_snapshot(tmp_path) == before
+  assert files.snapshot(tmp_path) == before
 
 
 def test_huge_num_samples_in_manifest_allocates_nothing(tmp_path):

@@ -4,7 +4,8 @@ import os
 
 import pytest
 
-from partition_contract import tree_snapshot
+import files
+
 from tff_niid import partition
 from tff_niid import results
 from tff_niid.partition import report
@@ -50,7 +51,7 @@ def test_a_rerun_replaces_its_report_and_nothing_else(labels, tmp_path):
   report.write(second, labels, str(tmp_path))
   assert len(partition.load(str(tmp_path / "partition"))) == 5
   (tmp_path / "partition" / "notes.txt").write_text("mine")
-  before = tree_snapshot(tmp_path)
+  before = files.snapshot(tmp_path)
   with pytest.raises(ValueError, match="not a saved partition"):
     report.write(first, labels, str(tmp_path))
-  assert tree_snapshot(tmp_path) == before
+  assert files.snapshot(tmp_path) == before
