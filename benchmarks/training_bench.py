@@ -22,7 +22,8 @@ TFF with datasets sent, ids for tff_niid (whose worker then makes the
 datasets). Sections: (1) round time per round shape; (2) bytes sent to the
 worker per round against cohort size; (3) one vs two local workers; (4) the
 settings of the TFF worker: how many client computations it runs at once
-(`--max_concurrent_computation_calls`, default 4 x cores) and TensorFlow's
+(`--max_concurrent_computation_calls`: worker_binary's default 4 x cores
+against tff_niid's one per core) and TensorFlow's
 threads (as `grid.py --cell_threads=1` sets them). The last line is
 machine-readable: `tff/plain throughput: 10=.. 50=.. 100=.. 500=..` (2NN,
 B=10, E=1).
@@ -61,12 +62,12 @@ _COHORTS = (10, 50, 100, 500)  # 2NN, B=10, E=1: the machine-readable line
 _ONE_THREAD = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
 # name: (runtime.LocalWorker arguments, environment of the worker)
 _WORKER_SETTINGS = {
-    "default": ({}, {}),
-    "max_concurrent_computation_calls=2": (
-        {"max_concurrent_computation_calls": 2}, {}),
-    "1 TF thread": ({}, _ONE_THREAD),
-    "1 TF thread, max_concurrent_computation_calls=2": (
-        {"max_concurrent_computation_calls": 2}, _ONE_THREAD),
+    "worker_binary default (4 x cores calls)": (
+        {"max_concurrent_computation_calls": -1}, {}),
+    "1 call per core (tff_niid default)": ({}, {}),
+    "1 TF thread, 4 x cores calls": (
+        {"max_concurrent_computation_calls": -1}, _ONE_THREAD),
+    "1 TF thread, 1 call per core": ({}, _ONE_THREAD),
 }
 
 

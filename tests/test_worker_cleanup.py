@@ -158,6 +158,10 @@ def test_local_worker_listens_on_loopback_only():
   worker = runtime.LocalWorker()
   try:
     assert worker.listening and not worker.exposed, worker.listening
+    # One client computation per core: worker_binary's own 4 x cores made
+    # one-thread rounds several times slower (docs/benchmarks.md).
+    assert (f"--max_concurrent_computation_calls={os.cpu_count()}"
+            in worker.process.args)
     # Refused on this machine's other addresses (none beyond loopback is
     # served).
     others = [a.address for addrs in psutil.net_if_addrs().values()

@@ -150,11 +150,24 @@ class LocalWorker:
     process: its `subprocess.Popen`.
     listening: the local addresses it listens on (read from the kernel).
     exposed: whether any of them is reachable from other machines.
+
+  Args:
+    loopback: keep the worker on 127.0.0.1 with the LD_PRELOAD bind shim.
+    log_path: append the worker's output there (default: discarded).
+    max_concurrent_computation_calls: client computations the worker runs at
+      once; None: one per core; -1: worker_binary's default (4 x cores).
+    ready_timeout: seconds to wait for the worker to answer.
   """
 
   def __init__(self, *, loopback: bool = True, log_path: Optional[str] = None,
-               max_concurrent_computation_calls: int = -1,
+               max_concurrent_computation_calls: Optional[int] = None,
                ready_timeout: float = 60.0):
+    if max_concurrent_computation_calls is None:
+      # worker_binary's own default (-1) runs 4 x cores computations at
+      # once; on one TensorFlow thread per process (grid.py --cell_threads=1)
+      # that made a NIID-Bench round 4x slower than with one call per core,
+      # with bit-identical weights (docs/benchmarks.md).
+      max_concurrent_computation_calls = os.cpu_count() or 1
     self.port = portpicker.pick_unused_port()
     self.address = f"127.0.0.1:{self.port}"
     env = dict(os.environ)
