@@ -95,7 +95,7 @@ class Shape:
                for c in self.client_ids)
 
   def datasets(self, repeat: int) -> list[Any]:
-    return [clientdata.preprocess(
+    return [clientdata.local_training_batches(
         self.client_data.create_tf_dataset_for_client(c),
         batch_size=self.batch_size, local_epochs=self.local_epochs, seed=s)
             for c, s in zip(self.client_ids, self.seeds(repeat))]

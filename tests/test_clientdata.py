@@ -74,11 +74,11 @@ def test_rejects_labels_of_another_dataset(mnist, fashion_mnist):
     raise AssertionError("expected ValueError")
 
 
-def test_preprocess_batches_and_is_deterministic(mnist):
+def test_local_training_batches_are_deterministic(mnist):
   part = partition_lib.iid(mnist.train_labels, 100, seed=0)
   cd = clientdata.to_client_data(part, mnist.train_images, mnist.train_labels)
   ds = cd.create_tf_dataset_for_client("5")
-  run = lambda: [b["y"].numpy() for b in clientdata.preprocess(
+  run = lambda: [b["y"].numpy() for b in clientdata.local_training_batches(
       ds, batch_size=32, local_epochs=2, seed=7)]
   a, b = run(), run()
   assert sum(len(x) for x in a) == 2 * part.sizes[5]
@@ -104,7 +104,8 @@ def test_capped_client_sees_all_its_classes(mnist):
   # Client samples are stored grouped by class; a cap must still draw from all.
   part = partition_lib.iid(mnist.train_labels, 10, seed=0)
   cd = clientdata.to_client_data(part, mnist.train_images, mnist.train_labels)
-  ds = clientdata.preprocess(cd.create_tf_dataset_for_client("0"),
-                             batch_size=100, seed=1, max_examples=100)
+  ds = clientdata.local_training_batches(cd.create_tf_dataset_for_client("0"),
+                                         batch_size=100, seed=1,
+                                         max_examples=100)
   (batch,) = list(ds)
   assert len(np.unique(batch["y"].numpy())) == 10

@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from tff_niid import clientdata
+from tff_niid import models
 from tff_niid import partition as partition_lib
 
 N = 120
@@ -94,8 +95,9 @@ def test_a_worker_builds_the_driver_batches(labels, tmp_path, shape, dtype):
                                  worker_data_dir=str(tmp_path))
   on_worker = cd.training_dataset_computation(batch_size=7, local_epochs=2)
   for cid in cd.client_ids:
-    driver = clientdata.preprocess(cd.create_tf_dataset_for_client(cid),
-                                   batch_size=7, local_epochs=2, seed=11)
+    driver = clientdata.local_training_batches(
+        cd.create_tf_dataset_for_client(cid), batch_size=7, local_epochs=2,
+        seed=11)
     worker = on_worker(cd.client_input(cid, 11))
     pairs = list(zip(driver, worker, strict=True))
     assert all(np.array_equal(a["x"], b["x"]) and np.array_equal(a["y"], b["y"])
@@ -108,3 +110,26 @@ def test_test_dataset_scales_like_clients(mnist):
   np.testing.assert_array_equal(
       batch["x"].numpy(),
       mnist.test_images[:50].astype(np.float32)[..., np.newaxis] / 255.0)
+
+
+@pytest.mark.parametrize("x,message", [
+    (np.zeros((N, 5), np.float32), r"shape \(None, 28, 28, 1\).*\(None, 5\)"),
+    (np.zeros((N, 28, 28, 3), np.uint8), r"\(None, 28, 28, 3\)"),
+    (np.zeros((N, 28, 28), np.float64), r"float32 batches.*float64"),
+], ids=["features", "colour", "float64_images"])
+def test_models_check_their_input(labels, x, message):
+  part = partition_lib.iid(labels, 4, seed=0)
+  spec = clientdata.batch_spec(clientdata.to_client_data(
+      part, x, labels).element_type_structure)
+  with pytest.raises(ValueError, match=message):
+    models.build_model_fn("cnn", spec)
+
+
+def test_models_take_28x28_grayscale(labels):
+  part = partition_lib.iid(labels, 4, seed=0)
+  x = np.zeros((N, 28, 28), np.uint8)
+  spec = clientdata.batch_spec(clientdata.to_client_data(
+      part, x, labels).element_type_structure)
+  assert callable(models.build_model_fn("2nn", spec))
+  with pytest.raises(ValueError, match="unknown model 'resnet'"):
+    models.build_model_fn("resnet", spec)

@@ -116,8 +116,8 @@ def test_same_weights_as_fedavg_in_plain_tensorflow(mnist, tmp_path):
     # grow (measured: 1e-3 after the second of these rounds).
     plain.weights = _weights(rounds, state)
     state = rounds.process.next(state, rounds(clients, seeds)).state
-    plain.round([clientdata.preprocess(cd.create_tf_dataset_for_client(c),
-                                       batch_size=10, seed=s)
+    plain.round([clientdata.local_training_batches(
+        cd.create_tf_dataset_for_client(c), batch_size=10, seed=s)
                  for c, s in zip(clients, seeds)])
     diff = max(float(np.abs(a - b).max())
                for a, b in zip(_weights(rounds, state), plain.weights))

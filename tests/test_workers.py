@@ -23,8 +23,9 @@ def _two_rounds(client_data):
       client_lr=0.05)
   state = process.initialize()
   for round_num in range(2):
-    data = [clientdata.preprocess(client_data.create_tf_dataset_for_client(
-        str(c)), batch_size=20, seed=round_num, max_examples=100)
+    data = [clientdata.local_training_batches(
+        client_data.create_tf_dataset_for_client(str(c)), batch_size=20,
+        seed=round_num, max_examples=100)
             for c in range(round_num, round_num + 6)]
     state = process.next(state, data).state
   return [np.asarray(w) for w in process.get_model_weights(state).trainable]

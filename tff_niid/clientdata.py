@@ -12,9 +12,9 @@ arrays (`element_spec`): x has the shape of one row of `x`, grayscale images
 gaining a channel axis (H, W, 1); uint8 values are scaled to float32 in
 [0, 1], other integers cast to float32, and floats passed through unchanged;
 the partition's feature noise, if any, is added. Labels of any integer type
-become int64. Training shuffling, epochs and batching are in `preprocess`,
-applied per round with a seed derived from (seed, round, client), so runs are
-reproducible and resumable.
+become int64. Training shuffling, epochs and batching are in
+`local_training_batches`, applied per round with a seed derived from (seed,
+round, client), so runs are reproducible and resumable.
 
 A round's client datasets are built in one of two places (`RoundInputs`):
 
@@ -29,8 +29,8 @@ A round's client datasets are built in one of two places (`RoundInputs`):
   (`export_arrays`): a worker holding other data has no file of that name and
   fails naming it. The datasets are the same, batch for batch, as on the
   driver.
-- on the driver, for any other ClientData: `preprocess`ed datasets, which TFF
-  serializes with their data into every round's request.
+- on the driver, for any other ClientData: `local_training_batches`
+  datasets, which TFF serializes with their data into every round's request.
 """
 
 from tff_niid import _requires_tff  # pylint: disable=g-bad-import-order,unused-import
@@ -59,7 +59,7 @@ def batch_spec(element_spec: Any) -> Any:
       lambda s: tf.TensorSpec((None,) + tuple(s.shape), s.dtype), element_spec)
 
 
-# What `preprocess` yields for MNIST / Fashion-MNIST.
+# What `local_training_batches` yields for MNIST / Fashion-MNIST.
 BATCH_SPEC = batch_spec(ELEMENT_SPEC)
 
 
@@ -259,11 +259,12 @@ class PartitionClientData(tff.simulation.datasets.ClientData):
   def training_dataset_computation(self, *, batch_size: int,
                                    local_epochs: int = 1,
                                    max_examples: Optional[int] = None) -> Any:
-    """A TFF computation `client_input -> preprocess`ed client dataset.
+    """A TFF computation `client_input -> client's training batches`.
 
     It runs on the worker, reading the arrays from `worker_data_dir` (exported
     there from this process first), and yields the same batches as
-    `preprocess(create_tf_dataset_for_client(id), seed=shuffle_seed, ...)`.
+    `local_training_batches(create_tf_dataset_for_client(id),
+    seed=shuffle_seed, ...)`.
     """
     x_path, y_path = self.export_arrays()
     noisy = self._partition.noisy_labels is not None
@@ -278,10 +279,10 @@ class PartitionClientData(tff.simulation.datasets.ClientData):
       elements = _client_elements(
           rows, labels, (client_input["noise_std"], client_input["noise_seed"])
           if noise else None)
-      return preprocess(tf.data.Dataset.from_tensor_slices(elements),
-                        batch_size=batch_size, local_epochs=local_epochs,
-                        seed=client_input["shuffle_seed"],
-                        max_examples=max_examples)
+      return local_training_batches(
+          tf.data.Dataset.from_tensor_slices(elements), batch_size=batch_size,
+          local_epochs=local_epochs, seed=client_input["shuffle_seed"],
+          max_examples=max_examples)
 
     return client_dataset
 
@@ -325,7 +326,7 @@ def to_client_data(partition: Any, x: Any, y: Any, *,
 _FULL_SHUFFLE = 100_000
 
 
-def preprocess(dataset: tf.data.Dataset, *, batch_size: int,
+def local_training_batches(dataset: tf.data.Dataset, *, batch_size: int,
                local_epochs: int = 1, seed: Any = None,
                max_examples: Optional[int] = None) -> tf.data.Dataset:
   """Local training pipeline: full shuffle -> repeat(epochs) -> batch.
@@ -352,15 +353,15 @@ class RoundInputs:
   client data's `training_dataset_computation`, and a round's inputs are the
   clients' `client_input`s: the datasets are built on the workers. For any
   other ClientData, `process` is the given one and the inputs are
-  `preprocess`ed datasets built here. Either way the same clients and seeds
-  give the same batches, and `process` keeps the given one's state.
+  `local_training_batches` datasets built here. Either way the same clients
+  and seeds give the same batches, and `process` keeps the given one's state.
   """
 
   def __init__(self, process: Any, client_data: Any, *, batch_size: int,
                local_epochs: int = 1, max_examples: Optional[int] = None):
     self._client_data = client_data
     self._on_workers = isinstance(client_data, PartitionClientData)
-    self._preprocess_args: dict[str, Any] = dict(
+    self._batching_args: dict[str, Any] = dict(
         batch_size=batch_size, local_epochs=local_epochs,
         max_examples=max_examples)
     self.process = process
@@ -368,7 +369,7 @@ class RoundInputs:
       self.process = (
           tff.simulation.compose_dataset_computation_with_learning_process(
               client_data.training_dataset_computation(
-                  **self._preprocess_args), process))
+                  **self._batching_args), process))
 
   def __call__(self, client_ids: Sequence[str],
                shuffle_seeds: Sequence[int]) -> list[Any]:
@@ -376,8 +377,9 @@ class RoundInputs:
     if self._on_workers:
       return [self._client_data.client_input(cid, seed)
               for cid, seed in zip(client_ids, shuffle_seeds)]
-    return [preprocess(self._client_data.create_tf_dataset_for_client(cid),
-                       seed=seed, **self._preprocess_args)
+    return [local_training_batches(
+        self._client_data.create_tf_dataset_for_client(cid), seed=seed,
+        **self._batching_args)
             for cid, seed in zip(client_ids, shuffle_seeds)]
 
 

@@ -1,12 +1,17 @@
 """Keras 2 models for 28x28 grayscale inputs, and their TFF wrappers.
 
 Inputs are float32 batches of shape (B, 28, 28, 1) scaled to [0, 1] (see
-`tff_niid.clientdata.preprocess`); labels are int64 class ids.
+`tff_niid.clientdata.local_training_batches`); labels are integer class
+ids.
+`build_model_fn` checks the client data's spec and says what it expected:
+data of other shapes (`clientdata.to_client_data` takes any arrays) needs its
+own model.
 """
 
 from tff_niid import _requires_tff  # pylint: disable=g-bad-import-order,unused-import
 
 import collections
+from typing import Any, Callable
 
 import tensorflow as tf
 import tensorflow_federated as tff
@@ -73,18 +78,61 @@ MODELS = collections.OrderedDict(
     cnn=_cnn, **{"2nn": _two_nn}, niid_cnn=_niid_bench_cnn, logreg=_logistic)
 
 
-def create_keras_model(name, seed=0):
+def create_keras_model(name: str, seed: int = 0) -> tf.keras.Model:
   """An uncompiled Keras model producing logits. Names: see `MODELS`."""
   if name not in MODELS:
     raise ValueError(f"unknown model {name!r}; choose one of {list(MODELS)}.")
+  layers = MODELS[name](seed)
   return tf.keras.Sequential(
-      [tf.keras.layers.InputLayer(input_shape=INPUT_SHAPE)] + MODELS[name](seed),
-      name=name)
+      [tf.keras.layers.InputLayer(input_shape=INPUT_SHAPE)] + layers, name=name)
 
 
-def build_model_fn(name, input_spec, seed=0):
+def check_input_spec(name: str, input_spec: Any) -> None:
+  """Raises ValueError unless `input_spec` is what the models take.
+
+  Args:
+    name: a model name (`MODELS`), named in the message.
+    input_spec: `OrderedDict(x=TensorSpec, y=TensorSpec)` of batches, e.g.
+      `clientdata.batch_spec(client_data.element_type_structure)`.
+  """
+  try:
+    x_spec, y_spec = input_spec["x"], input_spec["y"]
+  except (KeyError, TypeError) as e:
+    raise ValueError(f"model {name!r} needs an input spec with keys 'x' and "
+                     f"'y' (batches of images and labels); got "
+                     f"{input_spec!r}.") from e
+  expected = (None,) + INPUT_SHAPE
+  if (x_spec.shape.rank != len(expected)
+      or tuple(x_spec.shape[1:]) != INPUT_SHAPE
+      or x_spec.dtype != tf.float32):
+    raise ValueError(
+        f"model {name!r} takes float32 batches of shape {expected} "
+        "(28x28 grayscale images scaled to [0, 1]); the data gives "
+        f"{x_spec.dtype.name} {tuple(x_spec.shape)}. Reshape the arrays "
+        "before to_client_data, or build your own model_fn for them "
+        "(tff.learning.models.from_keras_model with input_spec="
+        "clientdata.batch_spec(client_data.element_type_structure)).")
+  if not y_spec.dtype.is_integer:
+    raise ValueError(f"model {name!r} takes integer class labels; the data "
+                     f"gives {y_spec.dtype.name}.")
+
+
+def build_model_fn(name: str, input_spec: Any,
+                   seed: int = 0) -> Callable[[], Any]:
   """A no-arg `model_fn` for `tff.learning` algorithms (a fresh model each
-  call, as TFF requires)."""
+  call, as TFF requires).
+
+  Args:
+    name: a model name (`MODELS`).
+    input_spec: the spec of the client batches (`check_input_spec`).
+    seed: seed of the weight initialisers.
+
+  Raises:
+    ValueError: for an unknown model, or batches the model cannot take.
+  """
+  if name not in MODELS:
+    raise ValueError(f"unknown model {name!r}; choose one of {list(MODELS)}.")
+  check_input_spec(name, input_spec)
 
   def model_fn():
     return tff.learning.models.from_keras_model(
