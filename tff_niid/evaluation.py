@@ -10,12 +10,14 @@ the per-client metrics from it.
 from tff_niid import _requires_tff  # pylint: disable=g-bad-import-order,unused-import
 
 import collections
+from typing import Any, Optional
 
 import numpy as np
 import tensorflow as tf
 
 from tff_niid import clientdata
 from tff_niid import models
+from tff_niid.partition import Partition
 
 
 class Evaluator:
@@ -27,11 +29,13 @@ class Evaluator:
   per-client accuracies (`client_accuracy_mean`, `client_accuracy_p10`).
   """
 
-  def __init__(self, model_name, images, labels, *,
-               client_test_partition=None, batch_size=1000):
+  def __init__(self, model_name: str, images: np.ndarray, labels: np.ndarray,
+               *, client_test_partition: Optional[Partition] = None,
+               batch_size: int = 1000):
     # Built at the first call: TFF builds its models in a tf.compat.v1 Graph,
     # which invalidates Keras models created before (BUILD_NOTES.md).
-    self._model_name, self._model = model_name, None
+    self._model_name = model_name
+    self._model: Optional[tf.keras.Model] = None
     self._labels = np.asarray(labels, dtype=np.int64)
     self._inputs = clientdata.test_dataset(images, labels, batch_size).map(
         lambda e: e["x"]).cache()
@@ -40,13 +44,13 @@ class Evaluator:
       client_test_partition.check_labels(labels)
 
   @property
-  def metric_names(self):
+  def metric_names(self) -> list[str]:
     names = ["test_loss", "test_accuracy"]
     if self._clients is not None:
       names += ["client_accuracy_mean", "client_accuracy_p10"]
     return names
 
-  def __call__(self, model_weights):
+  def __call__(self, model_weights: Any) -> dict[str, float]:
     if self._model is None:
       self._model = models.create_keras_model(self._model_name)
     model_weights.assign_weights_to(self._model)

@@ -25,7 +25,7 @@ import json
 import math
 import os
 import time
-from typing import Optional
+from typing import Any, Callable, Coroutine, Optional, Protocol, Sequence
 
 import numpy as np
 import tensorflow_federated as tff
@@ -45,14 +45,26 @@ TENSORBOARD_DIR = "tensorboard"
 # run to completion on a private thread instead (made at first use: importing
 # this module starts no thread).
 @functools.lru_cache(maxsize=None)
-def _async_thread():
+def _async_thread() -> concurrent.futures.ThreadPoolExecutor:
   return concurrent.futures.ThreadPoolExecutor(
       max_workers=1, thread_name_prefix="tff_niid_async")
 
 
-def _run(coroutine):
+def _run(coroutine: Coroutine[Any, Any, Any]) -> Any:
   """Runs a coroutine to completion from synchronous code (also in Jupyter)."""
   return _async_thread().submit(asyncio.run, coroutine).result()
+
+
+class RoundEvaluator(Protocol):
+  """What `train` calls to evaluate a round's model (e.g.
+  `evaluation.Evaluator`)."""
+
+  @property
+  def metric_names(self) -> Sequence[str]:
+    """The keys of every returned dict, in column order."""
+
+  def __call__(self, model_weights: Any) -> dict[str, float]:
+    """Metrics of `tff.learning.models.ModelWeights`."""
 
 
 class TrainingDivergedError(RuntimeError):
@@ -74,7 +86,7 @@ class LoopConfig:
   target_accuracy: Optional[float] = None
   stop_at_target: bool = False
 
-  def smoke(self):
+  def smoke(self) -> "LoopConfig":
     """This loop cut to seconds (at most 2 rounds of 1 epoch on at most 32
     examples per client): checks that a command runs, not what it learns."""
     return dataclasses.replace(
@@ -82,25 +94,27 @@ class LoopConfig:
         max_examples_per_client=min(self.max_examples_per_client or 32, 32))
 
 
-def build_fedavg(model_fn, *, client_lr, server_lr=1.0, client_momentum=0.0):
+def build_fedavg(model_fn: Callable[[], Any], *, client_lr: float,
+                 server_lr: float = 1.0, client_momentum: float = 0.0) -> Any:
   """Weighted FedAvg with SGD: `algorithms.build_process("fedavg", ...)`."""
   return algorithms.build_process("fedavg", model_fn, algorithms.Hyperparameters(
       client_lr=client_lr, server_lr=server_lr,
       client_momentum=client_momentum))
 
 
-def _shuffle_seed(seed, round_num, client_position):
+def _shuffle_seed(seed: int, round_num: int, client_position: int) -> int:
   """A per (run seed, round, client) shuffle seed, stable across resumes."""
   return int(np.random.SeedSequence(
       [seed, round_num, client_position]).generate_state(1)[0])
 
 
-def _format_duration(seconds):
+def _format_duration(seconds: float) -> str:
   seconds = int(round(seconds))
   return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-def _load_latest_valid(manager, structure, log, where):
+def _load_latest_valid(manager: Any, structure: Any, log: Callable[[str], Any],
+                       where: str) -> tuple[Any, int]:
   """(state, round) of the newest readable checkpoint, or (None, 0).
 
   A checkpoint cut short (e.g. the process was killed while saving) or
@@ -128,7 +142,7 @@ def _load_latest_valid(manager, structure, log, where):
   return None, 0
 
 
-def load_checkpoint(output_dir, process):
+def load_checkpoint(output_dir: str, process: Any) -> tuple[int, Any]:
   """(round, state) of the newest checkpoint of a run, e.g. to get its final
   model with `process.get_model_weights(state)`; (0, None) if none."""
   manager = tff.program.FileProgramStateManager(
@@ -137,7 +151,8 @@ def load_checkpoint(output_dir, process):
   return (version, state) if state is not None else (0, None)
 
 
-def _summary(output_dir, config, stopped_reason, epsilon_delta):
+def _summary(output_dir: str, config: LoopConfig, stopped_reason: str,
+             epsilon_delta: Optional[float]) -> dict[str, Any]:
   rows = results.read_metrics(output_dir)
   rounds, accuracies = results.accuracy_curve(rows)
   summary = collections.OrderedDict(
@@ -162,8 +177,12 @@ def _summary(output_dir, config, stopped_reason, epsilon_delta):
   return summary
 
 
-def train(process, client_data, config, *, output_dir, evaluator=None,
-          accountant=None, log=print, quiet=False):
+def train(process: Any, client_data: Any, config: LoopConfig, *,
+          output_dir: str,
+          evaluator: Optional[RoundEvaluator] = None,
+          accountant: Optional[algorithms.PrivacyAccountant] = None,
+          log: Callable[[str], Any] = print,
+          quiet: bool = False) -> dict[str, Any]:
   """Runs (or resumes) training and writes metrics, checkpoints and summary.
 
   Args:
@@ -173,9 +192,9 @@ def train(process, client_data, config, *, output_dir, evaluator=None,
     output_dir: experiment directory; holds `metrics.csv`, `summary.json`,
       `checkpoints/` and `tensorboard/`. If it holds checkpoints, training
       resumes after the newest readable one.
-    evaluator: optional callable `ModelWeights -> {name: float}` (e.g.
-      `tff_niid.evaluation.Evaluator`), run every `eval_every` rounds and at
-      the last round; must return `test_accuracy` for targets.
+    evaluator: optional `RoundEvaluator` (e.g. `evaluation.Evaluator`), run
+      every `eval_every` rounds and at the last round; must return
+      `test_accuracy` for targets.
     accountant: optional `algorithms.PrivacyAccountant`: adds `dp_epsilon`.
     log: callable for progress lines.
     quiet: only log resume/stop events and the first and last round.
@@ -296,7 +315,8 @@ def train(process, client_data, config, *, output_dir, evaluator=None,
                   accountant.delta if accountant is not None else None)
 
 
-def _progress_line(row, round_num, rounds, round_times):
+def _progress_line(row: dict[str, float], round_num: int, rounds: int,
+                   round_times: list[float]) -> str:
   parts = [f"round {round_num}/{rounds}",
            f"train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.4f}"]
   if not math.isnan(row.get("test_accuracy", math.nan)):
