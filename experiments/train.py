@@ -11,7 +11,6 @@ The flags are one `tff_niid.experiment.ExperimentConfig`, which
 (e.g. dirichlet(alpha=0.5, min_size=1)).
 """
 
-import dataclasses
 import os
 import sys
 
@@ -134,46 +133,14 @@ flags.register_multi_flags_validator(
     message="--clients_per_round exceeds --num_clients.")
 
 
-def _partition_spec(values):
-  """--partition_spec, else (without --partition_file) the spec --partition,
-  --alpha and --min_size stand for."""
-  if values["partition_spec"] or values["partition_file"]:
-    return values["partition_spec"]
-  return partition_lib.spec.shortcut(values["partition"], alpha=values["alpha"],
-                                     min_size=values["min_size"])
-
-
 @flags.multi_flags_validator(["partition", "alpha", "min_size",
                               "partition_spec", "partition_file"])
 def _shortcut_is_a_spec(values):
   try:
-    _partition_spec(values)
+    experiment.partition_spec_of_flags(values)
   except ValueError as e:
     raise flags.ValidationError(str(e)) from None
   return True
-
-
-def _from_flags(cls, values, **others):
-  """A `cls` dataclass whose fields named after flags take their `values`
-  (others: `others`, else their defaults)."""
-  named = {f.name: values[f.name] for f in dataclasses.fields(cls)
-           if f.name in values}
-  return cls(**dict(named, **others))
-
-
-def _config():
-  """The experiment the flags describe."""
-  values = flags.FLAGS.flag_values_dict()
-  return _from_flags(
-      experiment.ExperimentConfig, values,
-      output_dir=os.path.join(values["root_output_dir"],
-                              values["experiment_name"]),
-      partition_spec=_partition_spec(values),
-      hparams=_from_flags(
-          algorithms.Hyperparameters, values, client_weighting=(
-              values["client_weighting"] or
-              algorithms.default_client_weighting(values["algorithm"]))),
-      loop=_from_flags(training.LoopConfig, values))
 
 
 def main(argv):
@@ -181,7 +148,9 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)  # TFF logs every model build at INFO
   try:
-    experiment.run(_config(), flagfile=flags.FLAGS.flags_into_string())
+    config = experiment.ExperimentConfig.from_flag_values(
+        flags.FLAGS.flag_values_dict())
+    experiment.run(config, flagfile=flags.FLAGS.flags_into_string())
   except experiment.ConfigError as e:
     raise app.UsageError(str(e)) from None
   except (rundir.RunDirError, training.TrainingDivergedError) as e:

@@ -103,3 +103,42 @@ def test_exactly_one_partition_source(tmp_path):
   with pytest.raises(ValueError, match="exactly one of partition_spec and "
                      "partition_file"):
     _config(tmp_path, partition_file="p")
+
+
+def _flag_values(**changes):
+  """experiments/train.py's flag values with its defaults (those read by
+  ExperimentConfig.from_flag_values)."""
+  return dict(dict(
+      dataset="mnist", data_dir=None, partition="dirichlet", alpha=0.5,
+      min_size=1, partition_spec=None, partition_file=None, num_clients=100,
+      client_eval=False, algorithm="fedavg", model="cnn",
+      clients_per_round=10, rounds=10, local_epochs=1, batch_size=10,
+      max_examples_per_client=None, client_lr=0.05, client_momentum=0.0,
+      server_lr=1.0, server_momentum=0.9, adaptive_epsilon=1e-3,
+      proximal_strength=0.01, client_weight_decay=0.0, client_weighting=None,
+      dp_noise_multiplier=None, dp_clip=None, dp_delta=None, eval_every=1,
+      target_accuracy=None, stop_at_target=False, checkpoint_every=1, seed=0,
+      root_output_dir="runs", experiment_name="fedavg", workers=None,
+      smoke=False, quiet=False), **changes)
+
+
+def test_config_from_flag_values():
+  config = experiment.ExperimentConfig.from_flag_values(_flag_values(
+      rounds=7, seed=3, client_lr=0.1, experiment_name="x"))
+  assert config.output_dir == os.path.join("runs", "x")
+  assert config.partition_spec == "dirichlet(alpha=0.5, min_size=1)"
+  assert (config.loop.rounds, config.seed) == (7, 3)
+  assert config.hparams.client_lr == 0.1
+  assert config.hparams.client_weighting == "num_examples"
+  dp = experiment.ExperimentConfig.from_flag_values(_flag_values(
+      algorithm="dp_fedavg", partition="classes", partition_spec="iid"))
+  assert dp.partition_spec == "iid"  # the spec wins over the shortcut
+  assert dp.hparams.client_weighting == "uniform"
+  saved = experiment.ExperimentConfig.from_flag_values(_flag_values(
+      partition_file="p"))
+  assert (saved.partition_spec, saved.partition_file) == (None, "p")
+
+
+def test_shortcut_a_scheme_cannot_take_is_refused():
+  with pytest.raises(ValueError, match="unknown scheme"):
+    experiment.partition_spec_of_flags(_flag_values(partition="nope"))

@@ -84,6 +84,45 @@ class ExperimentConfig:
   def seed(self) -> int:
     return self.loop.seed
 
+  @classmethod
+  def from_flag_values(cls, values: dict[str, Any]) -> ExperimentConfig:
+    """The experiment experiments/train.py's flag values describe.
+
+    Fields take the flag of their name; the output directory is
+    <root_output_dir>/<experiment_name>; without --partition_spec or
+    --partition_file, the partition is the spec --partition, --alpha and
+    --min_size stand for (`partition_spec_of_flags`); the client weighting
+    defaults to the algorithm's (`algorithms.default_client_weighting`).
+    """
+    return _from_values(
+        cls, values,
+        output_dir=os.path.join(values["root_output_dir"],
+                                values["experiment_name"]),
+        partition_spec=partition_spec_of_flags(values),
+        hparams=_from_values(
+            algorithms.Hyperparameters, values, client_weighting=(
+                values["client_weighting"] or
+                algorithms.default_client_weighting(values["algorithm"]))),
+        loop=_from_values(training.LoopConfig, values))
+
+
+def partition_spec_of_flags(values: dict[str, Any]) -> Optional[str]:
+  """--partition_spec, else (without --partition_file) the spec of the
+  shortcut --partition with --alpha and --min_size; ValueError if that
+  scheme cannot take them."""
+  if values.get("partition_spec") or values.get("partition_file"):
+    return values.get("partition_spec")
+  return partition_lib.spec.shortcut(values["partition"], alpha=values["alpha"],
+                                     min_size=values["min_size"])
+
+
+def _from_values(cls: Any, values: dict[str, Any], **others: Any) -> Any:
+  """A `cls` dataclass whose fields named in `values` take those values
+  (the rest: `others`, else their defaults)."""
+  named = {f.name: values[f.name] for f in dataclasses.fields(cls)
+           if f.name in values}
+  return cls(**dict(named, **others))
+
 
 def _inputs(config: ExperimentConfig) -> tuple[datasets.Dataset,
                                                partition_lib.Partition]:
