@@ -1,5 +1,6 @@
 """Models, evaluation and the training loop on real MNIST."""
 
+import asyncio
 import json
 import os
 
@@ -98,3 +99,37 @@ def test_nan_loss_in_round_1_stops_without_a_checkpoint(mnist, tmp_path):
   assert str(e.value).startswith("round 1: the model update is NaN/inf")
   assert str(e.value).endswith(
       "stopped. No checkpoint had been saved yet; try a lower learning rate.")
+
+
+def test_interrupt_during_a_save_keeps_that_round(mnist, tmp_path,
+                                                  monkeypatch):
+  # Ctrl-C while the main thread waits for round 2's checkpoint: the save goes
+  # on in training's async thread; the interrupt must neither write round 2
+  # again (TFF refuses an existing version) nor lose it.
+  part = partition_lib.iid(mnist.train_labels, 4, seed=0)
+  cd = clientdata.to_client_data(part, mnist.train_images, mnist.train_labels)
+  process = training.build_fedavg(
+      models.build_model_fn("logreg", clientdata.BATCH_SPEC), client_lr=0.1)
+  config = training.LoopConfig(rounds=3, clients_per_round=2, batch_size=10,
+                               max_examples_per_client=20)
+  run = training._run  # pylint: disable=protected-access
+  saves = []
+
+  def interrupted_on_second_save(coroutine):
+    if coroutine.__qualname__.endswith("save"):
+      saves.append(coroutine)
+      if len(saves) == 2:  # round 2: started, then Ctrl-C while waiting
+        training._async_thread().submit(  # pylint: disable=protected-access
+            asyncio.run, coroutine)
+        raise KeyboardInterrupt
+    return run(coroutine)
+
+  monkeypatch.setattr(training, "_run", interrupted_on_second_save)
+  lines = []
+  with pytest.raises(KeyboardInterrupt):
+    training.train(process, cd, config, output_dir=str(tmp_path),
+                   log=lines.append)
+  assert lines[-1].startswith("interrupted: state of round 2 saved")
+  assert sorted(os.listdir(tmp_path / training.CHECKPOINT_DIR)) == [
+      "round_1", "round_2"]
+  assert training.load_checkpoint(str(tmp_path), process)[0] == 2

@@ -243,6 +243,9 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
   else:
     log(f"resuming after round {saved_round} from {checkpoint_dir}")
   completed_round = saved_round
+  # The round whose save was started last: a Ctrl-C while `_run` waits for a
+  # save interrupts the wait, not the save, which goes on in the async thread.
+  save_started = saved_round
   round_times = []
   stopped = "completed"
   # Rounds run `round_inputs.process`: for tff_niid's ClientData it builds the
@@ -292,6 +295,7 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
       state, completed_round = output.state, round_num
       if (round_num % config.checkpoint_every == 0 or
           round_num == config.rounds):
+        save_started = round_num
         _run(state_manager.save(state, round_num))
         saved_round = round_num
       reached = (config.target_accuracy is not None and
@@ -303,10 +307,15 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
         log(f"round {round_num}: test accuracy {row['test_accuracy']:.4f} >= "
             f"target {config.target_accuracy}; stopping.")
         if saved_round != round_num:
+          save_started = round_num
           _run(state_manager.save(state, round_num))
         break
   except KeyboardInterrupt:
-    if completed_round > saved_round:
+    if save_started == completed_round > saved_round:
+      # Its save is under way: let it finish rather than write the round
+      # twice (TFF refuses an existing version).
+      _async_thread().submit(lambda: None).result()
+    elif completed_round > saved_round:
       _run(state_manager.save(state, completed_round))
     log(f"interrupted: state of round {completed_round} saved; rerun the same "
         "command to resume.")
