@@ -97,17 +97,17 @@ def main(argv):
     part = partition_lib.spec.resolve(
         spec_text, data.train_labels, _NUM_CLIENTS.value, seed=_SEED.value,
         images=data.train_images)
-  except ValueError as e:
-    raise app.UsageError(str(e)) from None
+  except ValueError as e:  # one line, not absl's usage text
+    sys.exit(f"ERROR: {e}")
   try:
     # A re-run replaces its own earlier partition and report; anything else
     # at <output_dir>/partition is refused.
     report = partition_lib.report.write(part, data.train_labels, out,
                                         images=data.train_images)
   except OSError as e:
-    raise app.UsageError(f"cannot write to {out}: {e.strerror}") from None
+    sys.exit(f"ERROR: cannot write to {out}: {e.strerror}")
   except ValueError as e:
-    raise app.UsageError(str(e)) from None
+    sys.exit(f"ERROR: {e}")
   with open(os.path.join(out, "hparams.txt"), "w") as f:
     f.write(flags.FLAGS.flags_into_string())
   print(f"{data.name}: {part}")

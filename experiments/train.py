@@ -151,9 +151,10 @@ def main(argv):
     config = experiment.ExperimentConfig.from_flag_values(
         flags.FLAGS.flag_values_dict())
     experiment.run(config, flagfile=flags.FLAGS.flags_into_string())
-  except experiment.ConfigError as e:
-    raise app.UsageError(str(e)) from None
-  except (rundir.RunDirError, training.TrainingDivergedError) as e:
+  except (experiment.ConfigError, rundir.RunDirError,
+          training.TrainingDivergedError) as e:
+    # One line, not absl's usage text: the flags parsed, their values or the
+    # data do not fit.
     sys.exit(f"ERROR: {e}")
   except KeyboardInterrupt:
     sys.exit(130)

@@ -54,8 +54,9 @@ def test_scheme_flags(mnist, tmp_path):
 def test_bad_spec_is_one_line(tmp_path):
   result = _run("--spec=dirichlet(beta=2)", f"--output_dir={tmp_path}")
   assert result.returncode != 0
-  assert "no parameter 'beta'" in result.stderr
-  assert "Traceback" not in result.stderr
+  assert result.stderr.startswith("ERROR: ") and "no parameter 'beta'" in (
+      result.stderr)
+  assert result.stderr.count("\n") == 1  # one line, no usage text
 
 
 @pytest.mark.parametrize("marker", [rundir.LOCK_FILE, results.METRICS_FILE],

@@ -84,6 +84,7 @@ def test_bad_flags_give_one_clear_line(args, message, tmp_path):
   assert code != 0
   assert message in out
   assert "Traceback" not in out
+  assert "\nflags:\n" not in out  # no absl usage text burying the line
   assert not os.path.exists(tmp_path / "fedavg")  # the run directory
 
 
