@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tff_niid import clientdata
 from tff_niid import evaluation
@@ -133,3 +134,27 @@ def test_interrupt_during_a_save_keeps_that_round(mnist, tmp_path,
   assert sorted(os.listdir(tmp_path / training.CHECKPOINT_DIR)) == [
       "round_1", "round_2"]
   assert training.load_checkpoint(str(tmp_path), process)[0] == 2
+
+
+def test_initializers():
+  default = models.create_keras_model("2nn", seed=3)
+  # The default is Keras' own: Glorot uniform kernels, zero biases.
+  keras_default = tf.keras.Sequential(
+      [tf.keras.layers.InputLayer(input_shape=models.INPUT_SHAPE),
+       tf.keras.layers.Flatten()] +
+      [tf.keras.layers.Dense(units, activation=activation,
+                             kernel_initializer=tf.keras.initializers
+                             .GlorotUniform(seed=3))
+       for units, activation in ((200, "relu"), (200, "relu"), (10, None))])
+  for a, b in zip(default.get_weights(), keras_default.get_weights()):
+    np.testing.assert_array_equal(a, b)
+  tutorial = models.create_keras_model("2nn", seed=3,
+                                       initializer="truncated_normal_0.1")
+  kernels = np.concatenate([w.ravel() for w in tutorial.get_weights()[0::2]])
+  biases = np.concatenate([w.ravel() for w in tutorial.get_weights()[1::2]])
+  assert np.abs(kernels).max() <= 0.2
+  # A normal of std 0.1 truncated at 2 std has std 0.1 * 0.880.
+  assert kernels.std() == pytest.approx(0.0880, rel=0.02)
+  assert np.all(biases == np.float32(0.1))
+  with pytest.raises(ValueError, match="unknown initializer 'he'"):
+    models.build_model_fn("2nn", clientdata.BATCH_SPEC, initializer="he")

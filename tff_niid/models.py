@@ -20,69 +20,93 @@ NUM_CLASSES = 10
 INPUT_SHAPE = (28, 28, 1)
 
 
-def _cnn(seed):
+def _cnn(init: dict[str, Any]) -> list[tf.keras.layers.Layer]:
   """CNN of McMahan et al. 2017, Sec. 3 ("Communication-Efficient Learning of
   Deep Networks from Decentralized Data"): two 5x5 conv layers (32, 64
   channels) each followed by 2x2 max pooling, a 512-unit ReLU layer and a
   softmax output; 1,663,370 parameters."""
-  init = tf.keras.initializers.GlorotUniform(seed=seed)
   return [
       tf.keras.layers.Conv2D(32, 5, padding="same", activation="relu",
-                             kernel_initializer=init),
+                             **init),
       tf.keras.layers.MaxPool2D(2),
       tf.keras.layers.Conv2D(64, 5, padding="same", activation="relu",
-                             kernel_initializer=init),
+                             **init),
       tf.keras.layers.MaxPool2D(2),
       tf.keras.layers.Flatten(),
-      tf.keras.layers.Dense(512, activation="relu", kernel_initializer=init),
-      tf.keras.layers.Dense(NUM_CLASSES, kernel_initializer=init),
+      tf.keras.layers.Dense(512, activation="relu", **init),
+      tf.keras.layers.Dense(NUM_CLASSES, **init),
   ]
 
 
-def _two_nn(seed):
+def _two_nn(init: dict[str, Any]) -> list[tf.keras.layers.Layer]:
   """2NN of McMahan et al. 2017: 784-200-200-10 MLP with ReLU; 199,210
   parameters."""
-  init = tf.keras.initializers.GlorotUniform(seed=seed)
   return [
       tf.keras.layers.Flatten(),
-      tf.keras.layers.Dense(200, activation="relu", kernel_initializer=init),
-      tf.keras.layers.Dense(200, activation="relu", kernel_initializer=init),
-      tf.keras.layers.Dense(NUM_CLASSES, kernel_initializer=init),
+      tf.keras.layers.Dense(200, activation="relu", **init),
+      tf.keras.layers.Dense(200, activation="relu", **init),
+      tf.keras.layers.Dense(NUM_CLASSES, **init),
   ]
 
 
-def _niid_bench_cnn(seed):
+def _niid_bench_cnn(init: dict[str, Any]) -> list[tf.keras.layers.Layer]:
   """The "simple CNN" of NIID-Bench (Li et al. 2022) for MNIST/FMNIST:
   conv(6, 5x5) -> pool -> conv(16, 5x5) -> pool -> 120 -> 84 -> 10."""
-  init = tf.keras.initializers.GlorotUniform(seed=seed)
   return [
-      tf.keras.layers.Conv2D(6, 5, activation="relu", kernel_initializer=init),
+      tf.keras.layers.Conv2D(6, 5, activation="relu", **init),
       tf.keras.layers.MaxPool2D(2),
-      tf.keras.layers.Conv2D(16, 5, activation="relu", kernel_initializer=init),
+      tf.keras.layers.Conv2D(16, 5, activation="relu", **init),
       tf.keras.layers.MaxPool2D(2),
       tf.keras.layers.Flatten(),
-      tf.keras.layers.Dense(120, activation="relu", kernel_initializer=init),
-      tf.keras.layers.Dense(84, activation="relu", kernel_initializer=init),
-      tf.keras.layers.Dense(NUM_CLASSES, kernel_initializer=init),
+      tf.keras.layers.Dense(120, activation="relu", **init),
+      tf.keras.layers.Dense(84, activation="relu", **init),
+      tf.keras.layers.Dense(NUM_CLASSES, **init),
   ]
 
 
-def _logistic(seed):
+def _logistic(init: dict[str, Any]) -> list[tf.keras.layers.Layer]:
   """Multinomial logistic regression baseline (7,850 parameters)."""
-  init = tf.keras.initializers.GlorotUniform(seed=seed)
   return [tf.keras.layers.Flatten(),
-          tf.keras.layers.Dense(NUM_CLASSES, kernel_initializer=init)]
+          tf.keras.layers.Dense(NUM_CLASSES, **init)]
 
+
+# Weight initialisations by name: the initializer arguments of every Conv2D
+# and Dense layer, made from the model seed.
+INITIALIZERS: dict[str, Callable[[int], dict[str, Any]]] = {
+    # Keras' default: Glorot uniform kernels, zero biases.
+    "glorot_uniform": lambda seed: dict(
+        kernel_initializer=tf.keras.initializers.GlorotUniform(seed=seed)),
+    # TensorFlow's MNIST tutorials of 2015-16 ("Deep MNIST for Experts"):
+    # kernels from a normal of std 0.1 truncated at 2 std, biases 0.1.
+    "truncated_normal_0.1": lambda seed: dict(
+        kernel_initializer=tf.keras.initializers.TruncatedNormal(
+            stddev=0.1, seed=seed),
+        bias_initializer=tf.keras.initializers.Constant(0.1)),
+}
 
 MODELS = collections.OrderedDict(
     cnn=_cnn, **{"2nn": _two_nn}, niid_cnn=_niid_bench_cnn, logreg=_logistic)
 
 
-def create_keras_model(name: str, seed: int = 0) -> tf.keras.Model:
-  """An uncompiled Keras model producing logits. Names: see `MODELS`."""
+def _check_names(name: str, initializer: str) -> None:
   if name not in MODELS:
     raise ValueError(f"unknown model {name!r}; choose one of {list(MODELS)}.")
-  layers = MODELS[name](seed)
+  if initializer not in INITIALIZERS:
+    raise ValueError(f"unknown initializer {initializer!r}; choose one of "
+                     f"{list(INITIALIZERS)}.")
+
+
+def create_keras_model(name: str, seed: int = 0,
+                       initializer: str = "glorot_uniform") -> tf.keras.Model:
+  """An uncompiled Keras model producing logits.
+
+  Args:
+    name: one of `MODELS`.
+    seed: seed of the weight initialisation.
+    initializer: one of `INITIALIZERS`.
+  """
+  _check_names(name, initializer)
+  layers = MODELS[name](INITIALIZERS[initializer](seed))
   return tf.keras.Sequential(
       [tf.keras.layers.InputLayer(input_shape=INPUT_SHAPE)] + layers, name=name)
 
@@ -117,26 +141,27 @@ def check_input_spec(name: str, input_spec: Any) -> None:
                      f"gives {y_spec.dtype.name}.")
 
 
-def build_model_fn(name: str, input_spec: Any,
-                   seed: int = 0) -> Callable[[], Any]:
+def build_model_fn(name: str, input_spec: Any, seed: int = 0,
+                   initializer: str = "glorot_uniform") -> Callable[[], Any]:
   """A no-arg `model_fn` for `tff.learning` algorithms (a fresh model each
   call, as TFF requires).
 
   Args:
     name: a model name (`MODELS`).
     input_spec: the spec of the client batches (`check_input_spec`).
-    seed: seed of the weight initialisers.
+    seed: seed of the weight initialisation.
+    initializer: one of `INITIALIZERS`.
 
   Raises:
-    ValueError: for an unknown model, or batches the model cannot take.
+    ValueError: for an unknown model or initializer, or batches the model
+      cannot take.
   """
-  if name not in MODELS:
-    raise ValueError(f"unknown model {name!r}; choose one of {list(MODELS)}.")
+  _check_names(name, initializer)
   check_input_spec(name, input_spec)
 
   def model_fn():
     return tff.learning.models.from_keras_model(
-        create_keras_model(name, seed),
+        create_keras_model(name, seed, initializer),
         loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         input_spec=input_spec,
         metrics=[tf.keras.metrics.SparseCategoricalAccuracy()])
