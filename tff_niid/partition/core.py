@@ -70,11 +70,17 @@ class Partition(collections.abc.Sequence):
     client_names: optional client ids (e.g. writer ids for `natural`).
     noisy_labels: optional full-length label array with per-client label noise.
     feature_noise: optional per-client Gaussian noise std for the inputs.
+    feature_noise_redraw: whether that noise is drawn afresh every time a
+      sample is read, as NIID-Bench's `AddGaussianNoise` transform does (Li
+      et al. 2022), instead of once per sample (False, the default; a
+      different distribution). Only recorded here: `tff_niid.clientdata`
+      and `tff_niid.evaluation` apply it.
   """
 
   def __init__(self, indices, offsets, *, scheme, params, seed, num_samples,
                labels_fingerprint, disjoint=True, client_names=None,
-               noisy_labels=None, feature_noise=None, spec=None):
+               noisy_labels=None, feature_noise=None,
+               feature_noise_redraw=False, spec=None):
     self.indices = np.asarray(indices, dtype=np.int64)
     self.offsets = np.asarray(offsets, dtype=np.int64)
     self.scheme = scheme
@@ -89,6 +95,7 @@ class Partition(collections.abc.Sequence):
                          np.asarray(noisy_labels, dtype=np.int64))
     self.feature_noise = (None if feature_noise is None else
                           np.asarray(feature_noise, dtype=np.float64))
+    self.feature_noise_redraw = feature_noise_redraw
     self.spec = spec
     self.validate()
 
@@ -165,6 +172,12 @@ class Partition(collections.abc.Sequence):
     if (self.feature_noise is not None and
         self.feature_noise.shape != (n,)):
       raise ValueError("feature_noise must have one std per client.")
+    if not isinstance(self.feature_noise_redraw, bool):
+      raise ValueError(f"feature_noise_redraw must be True or False; got "
+                       f"{self.feature_noise_redraw!r}.")
+    if self.feature_noise_redraw and self.feature_noise is None:
+      raise ValueError("feature_noise_redraw needs feature_noise (the "
+                       "per-client stds to redraw with).")
     if (self.noisy_labels is not None and
         self.noisy_labels.shape != (self.num_samples,)):
       raise ValueError("noisy_labels must have one label per sample.")
@@ -187,7 +200,8 @@ class Partition(collections.abc.Sequence):
         params=self.params, seed=self.seed, num_samples=self.num_samples,
         labels_fingerprint=self.labels_fingerprint, disjoint=self.disjoint,
         client_names=self.client_names, noisy_labels=self.noisy_labels,
-        feature_noise=self.feature_noise, spec=self.spec)
+        feature_noise=self.feature_noise,
+        feature_noise_redraw=self.feature_noise_redraw, spec=self.spec)
     fields.update(changes)
     return Partition(**fields)
 
@@ -207,6 +221,7 @@ class Partition(collections.abc.Sequence):
         "has_client_names": self.client_names is not None,
         "has_noisy_labels": self.noisy_labels is not None,
         "has_feature_noise": self.feature_noise is not None,
+        "feature_noise_redraw": self.feature_noise_redraw,
     }
 
   def save(self, path, *, overwrite=False):
@@ -353,6 +368,11 @@ _MANIFEST_TYPES: dict[str, type | tuple[type, ...]] = {
     "has_noisy_labels": bool, "has_feature_noise": bool,
     "arrays_sha256": str,
 }
+# Manifest fields added later, absent from older manifests: their JSON type
+# and the value an older manifest means.
+_LATER_MANIFEST_FIELDS: dict[str, tuple[type, object]] = {
+    "feature_noise_redraw": (bool, False),
+}
 
 
 def _read_manifest(manifest_path):
@@ -382,6 +402,11 @@ def _read_manifest(manifest_path):
         isinstance(value, bool) and types is not bool):
       raise ValueError(f"corrupt partition manifest {manifest_path}: "
                        f"{name!r} has the wrong type ({value!r}).")
+  for name, (field_type, default) in _LATER_MANIFEST_FIELDS.items():
+    manifest.setdefault(name, default)
+    if not isinstance(manifest[name], field_type):
+      raise ValueError(f"corrupt partition manifest {manifest_path}: "
+                       f"{name!r} has the wrong type ({manifest[name]!r}).")
   for name in ("num_clients", "num_samples"):
     if manifest[name] < 1:
       raise ValueError(f"corrupt partition manifest {manifest_path}: "
@@ -460,6 +485,7 @@ def load(path, *, labels=None):
                     if "client_names" in arrays else None),
       noisy_labels=arrays.get("noisy_labels"),
       feature_noise=arrays.get("feature_noise"),
+      feature_noise_redraw=manifest["feature_noise_redraw"],
       spec=manifest["spec"])
   if labels is not None:
     part.check_labels(labels)

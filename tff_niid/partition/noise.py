@@ -6,7 +6,9 @@ to c+1 mod K (Han et al. 2018, "Co-teaching: Robust Training of Deep Neural
 Networks with Extremely Noisy Labels"; per-client rates as in FedCorr, Xu et
 al. 2022). Feature-noise skew follows NIID-Bench (Li et al. 2022): client i
 of n adds Gaussian noise of std sigma * i / (n - 1) to its inputs; the noise
-itself is applied in the TFF input pipeline (`tff_niid.clientdata`).
+itself is applied in the TFF input pipeline (`tff_niid.clientdata`), drawn
+once per sample or, with `Partition.feature_noise_redraw`, afresh at every
+read as NIID-Bench does.
 """
 
 from __future__ import annotations
@@ -117,10 +119,14 @@ def feature_noise_levels(num_clients: int, sigma: float) -> np.ndarray:
   """NIID-Bench feature-noise skew: client i gets std sigma * i / (n - 1).
 
   The levels of NIID-Bench experiments.py (`noise_type="level"`: `noise /
-  (n_parties - 1) * party_id`). NIID-Bench adds fresh noise at every read
-  (a torchvision transform) and, with noise > 0, evaluates on the test set
-  copied once per party with that party's noise; `tff_niid.clientdata` fixes
-  each client's noise and evaluation uses the clean test set.
+  (n_parties - 1) * party_id`; party 0 is clean). NIID-Bench adds fresh
+  noise at every read (utils.py `AddGaussianNoise`, after `ToTensor`: pixels
+  in [0, 1], no clipping, no normalisation for MNIST/FMNIST) and, with
+  noise > 0, evaluates on the test set copied once per party with that
+  party's noise, also fresh at every read. The spec
+  `feature_noise(sigma=..., redraw=true)` (`Partition.feature_noise_redraw`)
+  does both; without `redraw`, `tff_niid.clientdata` draws each sample's
+  noise once and evaluation uses the clean test set.
   """
   num_clients = _checks.check_positive("num_clients", num_clients,
                                        integer=True)

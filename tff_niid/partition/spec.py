@@ -30,7 +30,15 @@ they call:
   noise(rate= | ramp=(lo,hi), mode=symmetric|pair, noisy_clients=1)
                              per-client label noise (`label_noise`), on a
                              random fraction `noisy_clients` of the clients
-  feature_noise(sigma=)      NIID-Bench feature-noise levels
+  feature_noise(sigma=, redraw=false)
+                             NIID-Bench feature-noise levels: client i of n
+                             gets Gaussian input noise of std
+                             sigma * i / (n - 1); with redraw=true it is
+                             drawn afresh at every read and the test set is
+                             evaluated as n noisy copies, as NIID-Bench does
+                             (`Partition.feature_noise_redraw`); by default
+                             it is drawn once per sample and the test set
+                             is clean, a different distribution
 
 Values are numbers, `true`/`false`, bare words (names, modes) or `(a, b)`
 tuples; each parameter at most once. NIID-Bench's schemes (Li et al. 2022,
@@ -41,11 +49,9 @@ utils.py `partition_data`; beta=0.5, noise=0.1) have the same distribution as:
                      (num_clients >= K)
   iid-diff-quantity  quantity_skew(alpha=0.5, min_size=10,
                                    min_size_policy=resample)
-  homo, --noise=0.1  iid+feature_noise(sigma=0.1)   (same partition and
-                     per-client stds; NIID-Bench redraws the noise at every
-                     read and evaluates on noisy test copies, while
-                     `clientdata` fixes each client's noise and keeps the
-                     test set clean)
+  homo, --noise=0.1  iid+feature_noise(sigma=0.1, redraw=true)
+                     (noise_type="level"; its "space" type, noise on one
+                     image patch per party, is not reproduced)
 and the extended Dirichlet strategy of Li & Lyu 2023 (ExDir, C=2, alpha=0.5)
 as `extended_dirichlet(classes_per_client=2, alpha=0.5, min_size=10,
 min_size_policy=resample)`.
@@ -101,7 +107,8 @@ _MODIFIERS = {m.name: m for m in (
         noise_lib.label_noise,
         supplied=("labels", "partition", "rates", "num_classes", "seed"))),
     _Modifier("feature_noise", registry.spec_params(
-        noise_lib.feature_noise_levels, supplied=("num_clients",))),
+        noise_lib.feature_noise_levels, supplied=("num_clients",)) +
+              (registry.Param("redraw", False),)),
 )}
 # A component with both draws client sizes from one law: exactly one.
 _SIZE_LAWS = ("alpha", "sigma")
@@ -314,6 +321,10 @@ def _check_combination(canonical):
       written = scheme.name if name == "base" else name
       raise ValueError(f"{written}(...) needs exactly one of alpha= or "
                        "sigma=.")
+  redraw = canonical.get("feature_noise", {}).get("redraw", False)
+  if not isinstance(redraw, bool):
+    raise ValueError(f"feature_noise(...): redraw must be true or false; got "
+                     f"{registry.format_value(redraw)}.")
 
 
 def parse(spec: Spec) -> dict:
@@ -409,7 +420,8 @@ def resolve(spec: Spec, labels: np.ndarray, num_clients: int, *, seed: int,
 
   Returns:
     A `Partition` with `spec` set to the canonical string, and
-    `noisy_labels` / `feature_noise` when the spec asks for them.
+    `noisy_labels` / `feature_noise` (and `feature_noise_redraw`) when the
+    spec asks for them.
   """
   canonical = parse(spec)
   keys = keys or {}
@@ -447,6 +459,8 @@ def resolve(spec: Spec, labels: np.ndarray, num_clients: int, *, seed: int,
   if "feature_noise" in canonical:
     changes["feature_noise"] = noise_lib.feature_noise_levels(
         len(part), canonical["feature_noise"]["sigma"])
+    changes["feature_noise_redraw"] = canonical["feature_noise"].get(
+        "redraw", False)
   return part.replace(**changes)
 
 
