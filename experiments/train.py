@@ -54,6 +54,8 @@ flags.DEFINE_bool(
 flags.DEFINE_enum("algorithm", "fedavg", list(algorithms.ALGORITHMS),
                   "Algorithm.")
 flags.DEFINE_enum("model", "cnn", list(models.MODELS), "Model.")
+flags.DEFINE_enum("initializer", "glorot_uniform", list(models.INITIALIZERS),
+                  "Weight initialisation (models.INITIALIZERS).")
 flags.DEFINE_integer("clients_per_round", 10, "Clients sampled per round.",
                      lower_bound=1)
 flags.DEFINE_integer("rounds", 10, "Training rounds.", lower_bound=1)

@@ -64,6 +64,7 @@ class ExperimentConfig:
   hparams: algorithms.Hyperparameters = algorithms.Hyperparameters()
   algorithm: str = "fedavg"
   model: str = "cnn"
+  initializer: str = "glorot_uniform"  # `models.INITIALIZERS`
   dataset: str = "mnist"
   data_dir: Optional[str] = None
   partition_spec: Optional[str] = None
@@ -171,7 +172,8 @@ def _train(config: ExperimentConfig, data: datasets.Dataset,
   process = algorithms.build_process(
       config.algorithm,
       models.build_model_fn(config.model, clientdata.BATCH_SPEC,
-                            seed=config.seed), config.hparams)
+                            seed=config.seed,
+                            initializer=config.initializer), config.hparams)
   test_count = (_SMOKE_TEST_IMAGES if config.smoke else
                 len(data.test_labels))
   test_images = data.test_images[:test_count]
