@@ -10,11 +10,26 @@ a `tf.gather` of its index slice, built only when the client is asked for, so
 Elements are `OrderedDict(x=..., y=int64)`, their spec following from the
 arrays (`element_spec`): x has the shape of one row of `x`, grayscale images
 gaining a channel axis (H, W, 1); uint8 values are scaled to float32 in
-[0, 1], other integers cast to float32, and floats passed through unchanged;
-the partition's feature noise, if any, is added. Labels of any integer type
-become int64. Training shuffling, epochs and batching are in
-`local_training_batches`, applied per round with a seed derived from (seed,
-round, client), so runs are reproducible and resumable.
+[0, 1], other integers cast to float32, and floats passed through unchanged.
+Labels of any integer type become int64. Training shuffling, epochs and
+batching are in `local_training_batches`, applied per round with a seed
+derived from (seed, round, client), so runs are reproducible and resumable.
+
+Feature noise (NIID-Bench's noise-based feature skew, Li et al. 2022: client
+i's inputs get Gaussian noise of std `partition.feature_noise[i]`, added to
+the features above, not clipped) comes in two modes:
+
+- fixed (the default): drawn once per sample from `feature_noise_seed` and
+  the client, part of the client's elements; every epoch and round sees the
+  same noisy image. Not NIID-Bench's distribution.
+- redrawn (`partition.feature_noise_redraw`, spec
+  `feature_noise(sigma=..., redraw=true)`): drawn afresh every time a sample
+  is read, as NIID-Bench's `AddGaussianNoise` transform does. The elements
+  stay clean and `local_training_batches(..., feature_noise_std=
+  per_read_noise_std(client))` adds the noise batch by batch, from stateless
+  seeds derived from the shuffle seed (itself a function of the run seed,
+  round and client) and the batch's number in the client's stream of
+  epochs: deterministic, so resumed runs repeat rounds bit for bit.
 
 A round's client datasets are built in one of two places (`RoundInputs`):
 
@@ -23,8 +38,8 @@ A round's client datasets are built in one of two places (`RoundInputs`):
   (`tff.simulation.compose_dataset_computation_with_learning_process`, TFF's
   pattern for building datasets where they are used), so a round sends per
   client only its example indices and its shuffle seed (plus its labels if the
-  partition has label noise, and its noise scale and seed if it has feature
-  noise). Each worker memory-maps the arrays from files in its data directory
+  partition has label noise, its noise std and its noise seed if it has fixed
+  feature noise, its noise std if it has redrawn feature noise). Each worker memory-maps the arrays from files in its data directory
   (`worker_data_dir`), named by the SHA-256 of their content
   (`export_arrays`): a worker holding other data has no file of that name and
   fails naming it. The datasets are the same, batch for batch, as on the
@@ -89,8 +104,8 @@ def _features(rows: tf.Tensor) -> tf.Tensor:
 def _client_elements(rows: tf.Tensor, labels: tf.Tensor,
                      noise: Optional[tuple[tf.Tensor, tf.Tensor]] = None
                      ) -> collections.OrderedDict:
-  """One client's elements: its rows of x as features, plus Gaussian noise of
-  std noise[0] drawn from the stateless seed noise[1]."""
+  """One client's elements: its rows of x as features, plus fixed Gaussian
+  noise of std noise[0] drawn from the stateless seed noise[1]."""
   x = _features(rows)
   if noise is not None:
     std, seed = noise
@@ -158,7 +173,12 @@ def _memory_mapped(path: str, like: np.ndarray) -> tf.Tensor:
 
 
 class PartitionClientData(tff.simulation.datasets.ClientData):
-  """The clients of a `Partition` over arrays (made by `to_client_data`)."""
+  """The clients of a `Partition` over arrays (made by `to_client_data`).
+
+  With fixed feature noise, a client's dataset holds its noisy features; with
+  redrawn feature noise (`Partition.feature_noise_redraw`) it holds the clean
+  ones, and training adds the noise per read (`per_read_noise_std`).
+  """
 
   def __init__(self, partition: Any, x: Any, y: Any, *,
                feature_noise_seed: int = 0,
@@ -170,6 +190,11 @@ class PartitionClientData(tff.simulation.datasets.ClientData):
     self._labels = self._y if partition.noisy_labels is None else (
         partition.noisy_labels)
     self._feature_noise_seed = feature_noise_seed
+    # Which feature noise the client datasets carry (fixed), or training adds
+    # per read (redrawn).
+    self._fixed_noise = (partition.feature_noise is not None and
+                         not partition.feature_noise_redraw)
+    self._redrawn_noise = partition.feature_noise_redraw
     self._worker_data_dir = worker_data_dir or default_worker_data_dir()
     self._exported: Optional[tuple[str, str]] = None
     self._client_ids = partition.client_ids
@@ -199,8 +224,8 @@ class PartitionClientData(tff.simulation.datasets.ClientData):
     labels_t = tf.constant(self._labels)
     indices_t = tf.constant(self._partition.indices)
     offsets_t = tf.constant(self._partition.offsets)
-    noise_t = (None if self._partition.feature_noise is None else
-               tf.constant(self._partition.feature_noise, dtype=tf.float32))
+    noise_t = (tf.constant(self._partition.feature_noise, dtype=tf.float32)
+               if self._fixed_noise else None)
     if self._partition.client_names is None:
       position_of = lambda cid: tf.strings.to_number(cid, out_type=tf.int64)
     else:
@@ -221,6 +246,15 @@ class PartitionClientData(tff.simulation.datasets.ClientData):
 
     return dataset_fn
 
+  def per_read_noise_std(self, client_id: str) -> Optional[np.float32]:
+    """The std of the feature noise `local_training_batches` must redraw at
+    every read of `client_id`'s samples (its `feature_noise_std=`), or None
+    when the partition's feature noise is not redrawn (none, or fixed in the
+    client's dataset)."""
+    if not self._redrawn_noise:
+      return None
+    return np.float32(self._partition.feature_noise[self._positions[client_id]])
+
   @property
   def client_input_spec(self) -> collections.OrderedDict:
     """The spec of `client_input`: what a round sends per client."""
@@ -231,6 +265,7 @@ class PartitionClientData(tff.simulation.datasets.ClientData):
       spec["labels"] = tf.TensorSpec([None], tf.int64)
     if self._partition.feature_noise is not None:
       spec["noise_std"] = tf.TensorSpec([], tf.float32)
+    if self._fixed_noise:
       spec["noise_seed"] = tf.TensorSpec([2], tf.int64)
     return spec
 
@@ -238,7 +273,8 @@ class PartitionClientData(tff.simulation.datasets.ClientData):
                    shuffle_seed: int) -> collections.OrderedDict:
     """What a round on workers sends for `client_id`: its example indices and
     `shuffle_seed`; its (noisy) labels if the partition has label noise; its
-    noise std and noise seed if it has feature noise."""
+    noise std if it has feature noise, and the noise seed if that noise is
+    fixed (redrawn noise is seeded by `shuffle_seed`)."""
     i = self._positions[client_id]
     indices = self._partition[i]
     values = collections.OrderedDict(indices=indices,
@@ -247,6 +283,7 @@ class PartitionClientData(tff.simulation.datasets.ClientData):
       values["labels"] = self._labels[indices]
     if self._partition.feature_noise is not None:
       values["noise_std"] = np.float32(self._partition.feature_noise[i])
+    if self._fixed_noise:
       values["noise_seed"] = np.array([self._feature_noise_seed, i], np.int64)
     return values
 
@@ -264,11 +301,11 @@ class PartitionClientData(tff.simulation.datasets.ClientData):
     It runs on the worker, reading the arrays from `worker_data_dir` (exported
     there from this process first), and yields the same batches as
     `local_training_batches(create_tf_dataset_for_client(id),
-    seed=shuffle_seed, ...)`.
+    seed=shuffle_seed, feature_noise_std=per_read_noise_std(id), ...)`.
     """
     x_path, y_path = self.export_arrays()
     noisy = self._partition.noisy_labels is not None
-    noise = self._partition.feature_noise is not None
+    fixed_noise, redrawn_noise = self._fixed_noise, self._redrawn_noise
 
     @tff.tensorflow.computation(self.client_input_spec)
     def client_dataset(client_input):
@@ -278,11 +315,13 @@ class PartitionClientData(tff.simulation.datasets.ClientData):
                 tf.gather(_memory_mapped(y_path, self._y), indices))
       elements = _client_elements(
           rows, labels, (client_input["noise_std"], client_input["noise_seed"])
-          if noise else None)
+          if fixed_noise else None)
       return local_training_batches(
           tf.data.Dataset.from_tensor_slices(elements), batch_size=batch_size,
           local_epochs=local_epochs, seed=client_input["shuffle_seed"],
-          max_examples=max_examples)
+          max_examples=max_examples,
+          feature_noise_std=(client_input["noise_std"] if redrawn_noise
+                             else None))
 
     return client_dataset
 
@@ -297,13 +336,15 @@ def to_client_data(partition: Any, x: Any, y: Any, *,
     partition: a `tff_niid.partition.Partition` made from `y`. If it carries
       `noisy_labels`, clients train on those; if it carries `feature_noise`,
       client i's features get Gaussian noise of std `feature_noise[i]`
-      (NIID-Bench feature-noise skew), fixed per client and
-      `feature_noise_seed`.
+      (NIID-Bench feature-noise skew): fixed per sample from the client and
+      `feature_noise_seed`, or, with `feature_noise_redraw`, redrawn at every
+      read (module docstring).
     x: array (N, ...): images (N, H, W) or (N, H, W, C), features (N, D), ...
       of integers or floats (see the module docstring for the conversion).
     y: integer array (N,), the true labels the partition was made from
       (checked against the partition's fingerprint).
-    feature_noise_seed: seed of the per-client feature noise.
+    feature_noise_seed: seed of the fixed feature noise (redrawn noise is
+      seeded by the training shuffle seeds).
     worker_data_dir: where TFF workers read x and y when they build the
       client datasets (`RoundInputs`); default `default_worker_data_dir()`.
       Relative: each worker resolves it against its working directory.
@@ -326,24 +367,65 @@ def to_client_data(partition: Any, x: Any, y: Any, *,
 _FULL_SHUFFLE = 100_000
 
 
+# Mixed into the shuffle seed for the per-read noise, so that its stateless
+# draws are a stream of their own.
+_PER_READ_NOISE_STREAM = 1
+
+
+def _with_per_read_noise(batches: tf.data.Dataset, std: Any,
+                         seed: Any) -> tf.data.Dataset:
+  """`batches` with Gaussian noise of std `std` (float32) added to every
+  batch's x, drawn from a stateless seed of (`seed`, batch number)."""
+  base_seed = tf.stack([tf.cast(seed, tf.int64),
+                        tf.constant(_PER_READ_NOISE_STREAM, tf.int64)])
+  std = tf.convert_to_tensor(std, tf.float32)
+
+  def add_noise(batch_number, batch):
+    x = batch["x"]
+    noise = tf.random.stateless_normal(
+        tf.shape(x), dtype=x.dtype, alg="philox",
+        seed=tf.random.experimental.stateless_fold_in(
+            base_seed, batch_number, alg="philox"))
+    noisy = collections.OrderedDict(batch)
+    noisy["x"] = x + tf.cast(std, x.dtype) * noise
+    return noisy
+
+  return batches.enumerate().map(add_noise)
+
+
 def local_training_batches(dataset: tf.data.Dataset, *, batch_size: int,
-               local_epochs: int = 1, seed: Any = None,
-               max_examples: Optional[int] = None) -> tf.data.Dataset:
+                           local_epochs: int = 1, seed: Any = None,
+                           max_examples: Optional[int] = None,
+                           feature_noise_std: Any = None) -> tf.data.Dataset:
   """Local training pipeline: full shuffle -> repeat(epochs) -> batch.
 
   With `max_examples`, a random subset of that many samples (fixed for the
   given seed) is used. The order is reshuffled each epoch from `seed` (an int
   or an int64 scalar tensor), so the same (seed, round, client) always yields
   the same batches.
+
+  With `feature_noise_std` (a float32 scalar, e.g.
+  `PartitionClientData.per_read_noise_std`), Gaussian noise of that std is
+  added to every batch's x as it is read: fresh for every sample in every
+  epoch, as NIID-Bench's `AddGaussianNoise` transform (Li et al. 2022), and
+  a function of (`seed`, the batch's number in the stream of epochs) only.
+
+  Raises:
+    ValueError: `feature_noise_std` without a `seed`.
   """
+  if feature_noise_std is not None and seed is None:
+    raise ValueError("feature_noise_std needs a seed: the per-read noise is "
+                     "drawn from it, so that rounds can be repeated.")
   if max_examples:
     dataset = dataset.shuffle(_FULL_SHUFFLE, seed=seed,
                               reshuffle_each_iteration=False).take(max_examples)
-  return (dataset.shuffle(_FULL_SHUFFLE, seed=seed,
-                          reshuffle_each_iteration=True)
-          .repeat(local_epochs)
-          .batch(batch_size)
-          .prefetch(tf.data.AUTOTUNE))
+  batches = (dataset.shuffle(_FULL_SHUFFLE, seed=seed,
+                             reshuffle_each_iteration=True)
+             .repeat(local_epochs)
+             .batch(batch_size))
+  if feature_noise_std is not None:
+    batches = _with_per_read_noise(batches, feature_noise_std, seed)
+  return batches.prefetch(tf.data.AUTOTUNE)
 
 
 class RoundInputs:
@@ -353,8 +435,10 @@ class RoundInputs:
   client data's `training_dataset_computation`, and a round's inputs are the
   clients' `client_input`s: the datasets are built on the workers. For any
   other ClientData, `process` is the given one and the inputs are
-  `local_training_batches` datasets built here. Either way the same clients
-  and seeds give the same batches, and `process` keeps the given one's state.
+  `local_training_batches` datasets built here (without per-read noise:
+  only a `PartitionClientData` knows its clients' noise). Either way the same
+  clients and seeds give the same batches, and `process` keeps the given
+  one's state.
   """
 
   def __init__(self, process: Any, client_data: Any, *, batch_size: int,
@@ -385,7 +469,8 @@ class RoundInputs:
 
 def test_dataset(x: Any, y: Any, batch_size: int = 1000) -> tf.data.Dataset:
   """A centralized evaluation dataset: the features of `x` as in client
-  datasets (without noise), int64 labels, batched."""
+  datasets (without noise; `evaluation.noisy_test_copies` adds NIID-Bench's),
+  int64 labels, batched."""
   return tf.data.Dataset.from_tensor_slices(
       _client_elements(tf.constant(np.asarray(x)),
                        tf.constant(np.asarray(y, dtype=np.int64)))
