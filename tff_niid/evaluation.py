@@ -5,12 +5,19 @@ client's test split (federated evaluation) equals slicing one set of
 predictions on the full test set by the clients' test indices. We predict once
 per evaluation with a plain Keras model and derive both the centralized and
 the per-client metrics from it.
+
+For NIID-Bench's noise-based feature skew (Li et al. 2022, "Federated
+Learning on Non-IID Data Silos: An Experimental Study", ICDE; experiments.py
+builds `test_dl_global` when `noise > 0`), the test set is evaluated as the
+concatenation of one copy per client, copy i with client i's Gaussian noise
+drawn afresh for every evaluation (`noisy_test_copies`).
 """
 
 from tff_niid import _requires_tff  # pylint: disable=g-bad-import-order,unused-import
 
 import collections
-from typing import Any, Optional
+import hashlib
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 import tensorflow as tf
@@ -18,6 +25,55 @@ import tensorflow as tf
 from tff_niid import clientdata
 from tff_niid import models
 from tff_niid.partition import Partition
+
+# Noise stds, one per test-set copy.
+Stds = Union[Sequence[float], np.ndarray]
+
+
+def noisy_test_copies(inputs: tf.data.Dataset, stds: Stds,
+                      seed: Sequence[int]) -> tf.data.Dataset:
+  """The batches of `inputs` once per std, copy i plus noise of std stds[i].
+
+  NIID-Bench's global test set under feature noise: every party's copy of
+  the test set with that party's `AddGaussianNoise` (added to the [0, 1]
+  features, not clipped), concatenated in party order.
+
+  Args:
+    inputs: batches of model inputs (e.g. `clientdata.test_dataset`'s x).
+    stds: the noise std of each copy (cast to float32); a copy of std 0 is
+      `inputs` exactly.
+    seed: two int64 values; copy i's batch b is drawn from the stateless seed
+      (seed, i, b), so the same seed gives the same copies.
+
+  Returns:
+    len(stds) copies of `inputs`' batches, one after the other.
+  """
+  stds_t = tf.constant(np.asarray(stds, np.float32))
+  base_seed = tf.constant(seed, tf.int64)
+
+  def noisy_copy(copy):
+    copy_seed = tf.random.experimental.stateless_fold_in(base_seed, copy,
+                                                         alg="philox")
+    std = stds_t[copy]
+
+    def add_noise(batch_number, x):
+      noise = tf.random.stateless_normal(
+          tf.shape(x), dtype=x.dtype, alg="philox",
+          seed=tf.random.experimental.stateless_fold_in(
+              copy_seed, batch_number, alg="philox"))
+      return x + tf.cast(std, x.dtype) * noise
+
+    return inputs.enumerate().map(add_noise)
+
+  return tf.data.Dataset.range(len(stds)).flat_map(noisy_copy)
+
+
+def _weights_digest(model_weights: Any) -> int:
+  """A non-negative int64 fingerprint of a model's weights."""
+  digest = hashlib.sha256()
+  for w in list(model_weights.trainable) + list(model_weights.non_trainable):
+    digest.update(np.ascontiguousarray(w).tobytes())
+  return int.from_bytes(digest.digest()[:8], "little") >> 1
 
 
 class Evaluator:
@@ -27,11 +83,21 @@ class Evaluator:
   `tff_niid.partition.Partition` over the test labels, e.g. from
   `partition.match_test`) is given, the mean and 10th percentile of the
   per-client accuracies (`client_accuracy_mean`, `client_accuracy_p10`).
+
+  With `noisy_copy_stds` (NIID-Bench's evaluation under redrawn feature
+  noise, `Partition.feature_noise_redraw`), the test set is the concatenation
+  of `noisy_test_copies`, copy i with noise of std noisy_copy_stds[i], and a
+  client's split is read from its own copy. The noise is drawn afresh for
+  every model evaluated, from `noise_seed` and a digest of the model's
+  weights: the same weights (e.g. a round repeated after a resume) give the
+  same metrics, each round's new weights new noise.
   """
 
   def __init__(self, model_name: str, images: np.ndarray, labels: np.ndarray,
                *, client_test_partition: Optional[Partition] = None,
-               batch_size: int = 1000):
+               batch_size: int = 1000,
+               noisy_copy_stds: Optional[Stds] = None,
+               noise_seed: int = 0):
     # Built at the first call: TFF builds its models in a tf.compat.v1 Graph,
     # which invalidates Keras models created before (BUILD_NOTES.md).
     self._model_name = model_name
@@ -42,6 +108,20 @@ class Evaluator:
     self._clients = client_test_partition
     if client_test_partition is not None:
       client_test_partition.check_labels(labels)
+    self._copy_stds = (None if noisy_copy_stds is None else
+                       np.asarray(noisy_copy_stds, np.float32))
+    self._noise_seed = noise_seed
+    if self._copy_stds is not None:
+      if self._copy_stds.ndim != 1 or not self._copy_stds.size:
+        raise ValueError(f"noisy_copy_stds must list one std per copy; got "
+                         f"{noisy_copy_stds!r}.")
+      if (client_test_partition is not None and
+          len(client_test_partition) != self._copy_stds.size):
+        raise ValueError(
+            f"client_test_partition has {len(client_test_partition)} clients "
+            f"but noisy_copy_stds {self._copy_stds.size} copies: client i "
+            "is evaluated on copy i.")
+      self._labels = np.tile(self._labels, self._copy_stds.size)
 
   @property
   def metric_names(self) -> list[str]:
@@ -54,7 +134,12 @@ class Evaluator:
     if self._model is None:
       self._model = models.create_keras_model(self._model_name)
     model_weights.assign_weights_to(self._model)
-    logits = self._model.predict(self._inputs, verbose=0)
+    inputs = self._inputs
+    if self._copy_stds is not None:
+      inputs = noisy_test_copies(
+          inputs, self._copy_stds,
+          seed=(self._noise_seed, _weights_digest(model_weights)))
+    logits = self._model.predict(inputs, verbose=0)
     loss = tf.keras.losses.sparse_categorical_crossentropy(
         self._labels, logits, from_logits=True)
     correct = (np.argmax(logits, axis=1) == self._labels).astype(np.float64)
@@ -62,8 +147,13 @@ class Evaluator:
                                   test_accuracy=float(np.mean(correct)))
     if self._clients is not None:
       sizes = self._clients.sizes
-      per_client = (np.bincount(self._clients.client_of_position(),
-                                weights=correct[self._clients.indices],
+      owners = self._clients.client_of_position()
+      # Client i's split, from copy i when there are noisy copies.
+      client_correct = (correct[self._clients.indices]
+                        if self._copy_stds is None else
+                        correct.reshape(self._copy_stds.size, -1)[
+                            owners, self._clients.indices])
+      per_client = (np.bincount(owners, weights=client_correct,
                                 minlength=sizes.shape[0]) /
                     np.maximum(sizes, 1))
       out["client_accuracy_mean"] = float(np.mean(per_client))

@@ -56,8 +56,11 @@ class ExperimentConfig:
   The partition is `partition_spec` (`partition.spec`, resolved with
   `num_clients` and `loop.seed`) or `partition_file` (a saved partition):
   exactly one is given. `loop.seed` also seeds the model initialisation and
-  the feature noise. `smoke` cuts the loop to `LoopConfig.smoke()` and the
-  test set to its first 1,000 images.
+  the feature noise; with redrawn feature noise
+  (`Partition.feature_noise_redraw`) the test set is evaluated as one noisy
+  copy per client, as NIID-Bench does (`evaluation.Evaluator`). `smoke` cuts
+  the loop to `LoopConfig.smoke()` and the test set to its first 1,000
+  images.
   """
   output_dir: str
   loop: training.LoopConfig
@@ -181,8 +184,13 @@ def _train(config: ExperimentConfig, data: datasets.Dataset,
   client_test = (partition_lib.match_test(part, data.train_labels,
                                           test_labels, seed=config.seed)
                  if config.client_eval else None)
-  evaluator = evaluation.Evaluator(config.model, test_images, test_labels,
-                                   client_test_partition=client_test)
+  # Redrawn feature noise: NIID-Bench's test set, one noisy copy per client.
+  evaluator = evaluation.Evaluator(
+      config.model, test_images, test_labels,
+      client_test_partition=client_test,
+      noisy_copy_stds=(part.feature_noise if part.feature_noise_redraw else
+                       None),
+      noise_seed=config.seed)
   accountant = None
   if config.algorithm == "dp_fedavg":
     noise_multiplier = config.hparams.dp_noise_multiplier
