@@ -152,6 +152,27 @@ def check_per_sample(name, values, num_samples):
   return arr
 
 
+def check_min_size(min_size, num_clients, num_samples):
+  """`min_size` as an int >= 1 that every one of `num_clients` clients can
+  have out of `num_samples`, or ValueError."""
+  min_size = check_positive("min_size", min_size, integer=True)
+  if num_clients * min_size > num_samples:
+    raise ValueError(
+        f"`min_size`={min_size} cannot be met: {num_clients} clients x "
+        f"{min_size} > {num_samples} samples; use min_size <= "
+        f"{num_samples // num_clients}.")
+  return min_size
+
+
+def check_classes_per_client(classes_per_client, num_classes):
+  """`classes_per_client` as an int in 1..num_classes, or ValueError."""
+  k = check_positive("classes_per_client", classes_per_client, integer=True)
+  if k > num_classes:
+    raise ValueError(f"`classes_per_client`={k} exceeds the {num_classes} "
+                     "classes in `labels`.")
+  return k
+
+
 def check_sizes(sizes, num_clients, num_samples, *, minimum=1, why=None):
   """Checks prescribed client sizes: `num_clients` integers >= `minimum`
   summing to `num_samples` (every sample assigned); returns them as int64.

@@ -175,11 +175,7 @@ def dirichlet(labels: np.ndarray, num_clients: int, *, alpha: float, seed: int,
   num_clients = _checks.check_num_clients(num_clients, n)
   alpha = check_alpha(alpha)
   seed = _checks.check_seed(seed)
-  min_size = _checks.check_positive("min_size", min_size, integer=True)
-  if num_clients * min_size > n:
-    raise ValueError(
-        f"`min_size`={min_size} cannot be met: {num_clients} clients x "
-        f"{min_size} > {n} samples; use min_size <= {n // num_clients}.")
+  min_size = _checks.check_min_size(min_size, num_clients, n)
   key, key_noise = _allocate.check_key(key, key_noise, n)
   self_balancing = _checks.check_bool("self_balancing", self_balancing)
   min_size_policy = _checks.check_choice("min_size_policy", min_size_policy,

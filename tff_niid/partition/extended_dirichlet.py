@@ -135,11 +135,7 @@ def extended_dirichlet(labels: np.ndarray, num_clients: int, *,
   labels, num_classes = _checks.check_labels(labels)
   n = labels.shape[0]
   num_clients = _checks.check_num_clients(num_clients, n)
-  k = _checks.check_positive("classes_per_client", classes_per_client,
-                             integer=True)
-  if k > num_classes:
-    raise ValueError(f"`classes_per_client`={k} exceeds the {num_classes} "
-                     "classes in `labels`.")
+  k = _checks.check_classes_per_client(classes_per_client, num_classes)
   if k * num_clients < num_classes:
     raise ValueError(
         f"{num_clients} clients x {k} classes cannot hold all {num_classes} "
@@ -147,11 +143,7 @@ def extended_dirichlet(labels: np.ndarray, num_clients: int, *,
         f"{-(-num_classes // num_clients)}.")
   alpha = check_alpha(alpha)
   seed = _checks.check_seed(seed)
-  min_size = _checks.check_positive("min_size", min_size, integer=True)
-  if num_clients * min_size > n:
-    raise ValueError(
-        f"`min_size`={min_size} cannot be met: {num_clients} clients x "
-        f"{min_size} > {n} samples; use min_size <= {n // num_clients}.")
+  min_size = _checks.check_min_size(min_size, num_clients, n)
   self_balancing = _checks.check_bool("self_balancing", self_balancing)
   min_size_policy = _checks.check_choice("min_size_policy", min_size_policy,
                                          MIN_SIZE_POLICIES)

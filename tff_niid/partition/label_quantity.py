@@ -56,11 +56,7 @@ def label_quantity(labels: np.ndarray, num_clients: int, *,
   labels, num_classes = _checks.check_labels(labels)
   n = labels.shape[0]
   num_clients = _checks.check_num_clients(num_clients, n)
-  k = _checks.check_positive("classes_per_client", classes_per_client,
-                             integer=True)
-  if k > num_classes:
-    raise ValueError(f"`classes_per_client`={k} exceeds the {num_classes} "
-                     "classes in `labels`.")
+  k = _checks.check_classes_per_client(classes_per_client, num_classes)
   seed = _checks.check_seed(seed)
   if sizes is not None:
     sizes = _checks.check_sizes(

@@ -44,13 +44,9 @@ def quantity_sizes(num_samples: int, num_clients: int, *,
   if (alpha is None) == (sigma is None):
     raise ValueError("give exactly one of `alpha` (Dirichlet sizes) or "
                      "`sigma` (lognormal sizes).")
-  min_size = _checks.check_positive("min_size", min_size, integer=True)
+  min_size = _checks.check_min_size(min_size, num_clients, num_samples)
   min_size_policy = _checks.check_choice("min_size_policy", min_size_policy,
                                          MIN_SIZE_POLICIES)
-  if num_clients * min_size > num_samples:
-    raise ValueError(
-        f"`min_size`={min_size} cannot be met: {num_clients} clients x "
-        f"{min_size} > {num_samples} samples.")
   if alpha is not None:
     alpha = check_alpha(alpha)
     draw_shares = lambda: dirichlet_rows(rng, alpha, 1, num_clients)[0]
