@@ -229,3 +229,8 @@ def test_partition_checksum_is_what_the_partition_assigns(mnist, tmp_path):
                                        seed=0)
   assert rundir.partition_checksum(part.replace(noisy_labels=noisy)) != (
       rundir.partition_checksum(part))
+  fixed = part.replace(feature_noise=partition_lib.feature_noise_levels(
+      10, 0.1))
+  redrawn = fixed.replace(feature_noise_redraw=True)
+  assert len({rundir.partition_checksum(p)
+              for p in (part, fixed, redrawn)}) == 3

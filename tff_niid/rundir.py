@@ -164,7 +164,8 @@ def changed_flags(previous, current, *, resumable=(), known_flags=None):
 
 def partition_checksum(part):
   """SHA-256 of what a partition assigns: every client's indices and name,
-  and its label and feature noise (not how it was made)."""
+  its label and feature noise and whether that noise is redrawn per read
+  (not how it was made)."""
   digest = hashlib.sha256()
   for field, dtype in (("offsets", "<i8"), ("indices", "<i8"),
                        ("noisy_labels", "<i8"), ("feature_noise", "<f8")):
@@ -174,6 +175,8 @@ def partition_checksum(part):
       digest.update(np.ascontiguousarray(values, dtype=dtype).tobytes())
   if part.client_names is not None:
     digest.update(json.dumps(part.client_names).encode())
+  if part.feature_noise_redraw:  # only then: older checksums stay valid
+    digest.update(b"feature_noise_redraw")
   return digest.hexdigest()
 
 
