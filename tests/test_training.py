@@ -156,5 +156,17 @@ def test_initializers():
   # A normal of std 0.1 truncated at 2 std has std 0.1 * 0.880.
   assert kernels.std() == pytest.approx(0.0880, rel=0.02)
   assert np.all(biases == np.float32(0.1))
+  # PyTorch's nn.Conv2d / nn.Linear default: kernels and biases uniform on
+  # +-1/sqrt(fan_in) (niid_cnn: fan-ins 1*5*5, 6*5*5, 16*4*4, 120, 84).
+  torch_like = models.create_keras_model("niid_cnn", seed=3,
+                                         initializer="pytorch_default")
+  weights = torch_like.get_weights()
+  for fan_in, kernel, bias in zip((25, 150, 256, 120, 84), weights[0::2],
+                                  weights[1::2]):
+    bound = 1 / np.sqrt(fan_in)
+    assert np.prod(kernel.shape[:-1]) == fan_in
+    for values in (kernel, bias):
+      assert np.abs(values).max() <= bound
+    assert kernel.std() == pytest.approx(bound / np.sqrt(3), rel=0.1)
   with pytest.raises(ValueError, match="unknown initializer 'he'"):
     models.build_model_fn("2nn", clientdata.BATCH_SPEC, initializer="he")

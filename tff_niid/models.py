@@ -11,8 +11,10 @@ own model.
 from tff_niid import _requires_tff  # pylint: disable=g-bad-import-order,unused-import
 
 import collections
+import math
 from typing import Any, Callable
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
@@ -20,68 +22,92 @@ NUM_CLASSES = 10
 INPUT_SHAPE = (28, 28, 1)
 
 
-def _cnn(init: dict[str, Any]) -> list[tf.keras.layers.Layer]:
+def _cnn() -> list[tf.keras.layers.Layer]:
   """CNN of McMahan et al. 2017, Sec. 3 ("Communication-Efficient Learning of
   Deep Networks from Decentralized Data"): two 5x5 conv layers (32, 64
   channels) each followed by 2x2 max pooling, a 512-unit ReLU layer and a
   softmax output; 1,663,370 parameters."""
   return [
-      tf.keras.layers.Conv2D(32, 5, padding="same", activation="relu",
-                             **init),
+      tf.keras.layers.Conv2D(32, 5, padding="same", activation="relu"),
       tf.keras.layers.MaxPool2D(2),
-      tf.keras.layers.Conv2D(64, 5, padding="same", activation="relu",
-                             **init),
+      tf.keras.layers.Conv2D(64, 5, padding="same", activation="relu"),
       tf.keras.layers.MaxPool2D(2),
       tf.keras.layers.Flatten(),
-      tf.keras.layers.Dense(512, activation="relu", **init),
-      tf.keras.layers.Dense(NUM_CLASSES, **init),
+      tf.keras.layers.Dense(512, activation="relu"),
+      tf.keras.layers.Dense(NUM_CLASSES),
   ]
 
 
-def _two_nn(init: dict[str, Any]) -> list[tf.keras.layers.Layer]:
+def _two_nn() -> list[tf.keras.layers.Layer]:
   """2NN of McMahan et al. 2017: 784-200-200-10 MLP with ReLU; 199,210
   parameters."""
   return [
       tf.keras.layers.Flatten(),
-      tf.keras.layers.Dense(200, activation="relu", **init),
-      tf.keras.layers.Dense(200, activation="relu", **init),
-      tf.keras.layers.Dense(NUM_CLASSES, **init),
+      tf.keras.layers.Dense(200, activation="relu"),
+      tf.keras.layers.Dense(200, activation="relu"),
+      tf.keras.layers.Dense(NUM_CLASSES),
   ]
 
 
-def _niid_bench_cnn(init: dict[str, Any]) -> list[tf.keras.layers.Layer]:
+def _niid_bench_cnn() -> list[tf.keras.layers.Layer]:
   """The "simple CNN" of NIID-Bench (Li et al. 2022) for MNIST/FMNIST:
   conv(6, 5x5) -> pool -> conv(16, 5x5) -> pool -> 120 -> 84 -> 10."""
   return [
-      tf.keras.layers.Conv2D(6, 5, activation="relu", **init),
+      tf.keras.layers.Conv2D(6, 5, activation="relu"),
       tf.keras.layers.MaxPool2D(2),
-      tf.keras.layers.Conv2D(16, 5, activation="relu", **init),
+      tf.keras.layers.Conv2D(16, 5, activation="relu"),
       tf.keras.layers.MaxPool2D(2),
       tf.keras.layers.Flatten(),
-      tf.keras.layers.Dense(120, activation="relu", **init),
-      tf.keras.layers.Dense(84, activation="relu", **init),
-      tf.keras.layers.Dense(NUM_CLASSES, **init),
+      tf.keras.layers.Dense(120, activation="relu"),
+      tf.keras.layers.Dense(84, activation="relu"),
+      tf.keras.layers.Dense(NUM_CLASSES),
   ]
 
 
-def _logistic(init: dict[str, Any]) -> list[tf.keras.layers.Layer]:
+def _logistic() -> list[tf.keras.layers.Layer]:
   """Multinomial logistic regression baseline (7,850 parameters)."""
   return [tf.keras.layers.Flatten(),
-          tf.keras.layers.Dense(NUM_CLASSES, **init)]
+          tf.keras.layers.Dense(NUM_CLASSES)]
 
 
-# Weight initialisations by name: the initializer arguments of every Conv2D
-# and Dense layer, made from the model seed.
-INITIALIZERS: dict[str, Callable[[int], dict[str, Any]]] = {
-    # Keras' default: Glorot uniform kernels, zero biases.
-    "glorot_uniform": lambda seed: dict(
-        kernel_initializer=tf.keras.initializers.GlorotUniform(seed=seed)),
-    # TensorFlow's MNIST tutorials of 2015-16 ("Deep MNIST for Experts"):
-    # kernels from a normal of std 0.1 truncated at 2 std, biases 0.1.
-    "truncated_normal_0.1": lambda seed: dict(
-        kernel_initializer=tf.keras.initializers.TruncatedNormal(
-            stddev=0.1, seed=seed),
-        bias_initializer=tf.keras.initializers.Constant(0.1)),
+def _glorot_uniform(seed: int, layer: int, fan_in: int) -> dict[str, Any]:
+  """Keras' default: Glorot uniform kernels, zero biases."""
+  del layer, fan_in  # one seeded initializer for every layer, as Keras's own
+  return dict(kernel_initializer=tf.keras.initializers.GlorotUniform(seed))
+
+
+def _truncated_normal(seed: int, layer: int, fan_in: int) -> dict[str, Any]:
+  """TensorFlow's MNIST tutorials of 2015-16 ("Deep MNIST for Experts"):
+  kernels from a normal of std 0.1 truncated at 2 std, biases 0.1."""
+  del layer, fan_in
+  return dict(
+      kernel_initializer=tf.keras.initializers.TruncatedNormal(
+          stddev=0.1, seed=seed),
+      bias_initializer=tf.keras.initializers.Constant(0.1))
+
+
+def _pytorch_default(seed: int, layer: int, fan_in: int) -> dict[str, Any]:
+  """PyTorch's default for nn.Linear / nn.Conv2d (what NIID-Bench's and
+  Flower's models use): kernels kaiming_uniform(a=sqrt(5)) and biases, both
+  uniform on +-1/sqrt(fan_in); VarianceScaling(1/3, fan_in, uniform) has
+  that bound."""
+  bound = 1.0 / math.sqrt(fan_in)
+  kernel_seed, bias_seed = np.random.SeedSequence([seed, layer]).generate_state(
+      2)
+  return dict(
+      kernel_initializer=tf.keras.initializers.VarianceScaling(
+          1.0 / 3.0, mode="fan_in", distribution="uniform",
+          seed=int(kernel_seed)),
+      bias_initializer=tf.keras.initializers.RandomUniform(
+          -bound, bound, seed=int(bias_seed)))
+
+
+# Weight initialisations by name: (model seed, index of the layer among those
+# with weights, the layer's fan-in) -> initializer arguments of that layer.
+INITIALIZERS: dict[str, Callable[[int, int, int], dict[str, Any]]] = {
+    "glorot_uniform": _glorot_uniform,
+    "truncated_normal_0.1": _truncated_normal,
+    "pytorch_default": _pytorch_default,
 }
 
 MODELS = collections.OrderedDict(
@@ -106,7 +132,18 @@ def create_keras_model(name: str, seed: int = 0,
     initializer: one of `INITIALIZERS`.
   """
   _check_names(name, initializer)
-  layers = MODELS[name](INITIALIZERS[initializer](seed))
+  layers = MODELS[name]()
+  # Set before the layers are built; fan-in = input channels x kernel area.
+  shape = (None,) + INPUT_SHAPE
+  index = 0
+  for layer in layers:
+    if isinstance(layer, (tf.keras.layers.Conv2D, tf.keras.layers.Dense)):
+      fan_in = shape[-1] * int(np.prod(getattr(layer, "kernel_size", (1,))))
+      for attribute, value in INITIALIZERS[initializer](seed, index,
+                                                        fan_in).items():
+        setattr(layer, attribute, value)
+      index += 1
+    shape = layer.compute_output_shape(shape)
   return tf.keras.Sequential(
       [tf.keras.layers.InputLayer(input_shape=INPUT_SHAPE)] + layers, name=name)
 
