@@ -52,6 +52,8 @@ import portpicker
 import psutil
 import tensorflow_federated as tff
 
+from tff_niid import compilation
+
 WORKER_BINARY = os.path.join(os.path.dirname(tff.__file__), "data",
                              "worker_binary")
 GRPC_OPTIONS = [("grpc.max_message_length", 2_000_000_000),
@@ -241,8 +243,10 @@ def executor_factory(stub: Any,
 
 
 def _context_args(factory: Any) -> dict[str, Any]:
+  # TFF's compiler plus grappler's CPU fusions: the same weights, faster
+  # CNN steps (tff_niid.compilation).
   return dict(executor_fn=factory,
-              compiler_fn=tff.backends.native.desugar_and_transform_to_native,
+              compiler_fn=compilation.desugar_and_transform_to_native,
               transform_args=tff.tensorflow.transform_args,
               transform_result=tff.tensorflow.transform_result)
 
