@@ -428,6 +428,7 @@ def _blocks(root):
       "mcmahan_lr": _grid_report("mcmahan2017_lr"),
       "mcmahan_2nn_init": _grid_report("mcmahan2017_2nn_init"),
       "niid_bench_paper": _grid_report("niid_bench_paper"),
+      "niid_bench_glorot": _grid_report("niid_bench_glorot"),
       "niid_bench_table": _niid_bench_table,
       "niid_bench_curves": _niid_bench_curves,
       "fedprox_sign": _fedprox_sign,
