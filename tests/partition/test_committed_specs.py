@@ -5,7 +5,8 @@ Runs resume from their hparams.txt (`--partition_spec=...`) across sessions,
 so these strings must keep giving bit-identical partitions whatever the spec
 grammar becomes. The digests were computed with the code of commit c4583e7
 (before the scheme registry), in the TFF venv (numpy 1.25.2), over MNIST and
-Fashion-MNIST, 10 and 100 clients, seeds 0-2; `test_the_pinned_specs_are_
+Fashion-MNIST, 10 and 100 clients, seeds 0-2 (a spec added later: with the
+code of the commit that added it); `test_the_pinned_specs_are_
 every_committed_spec` keeps the list complete.
 """
 
@@ -53,6 +54,7 @@ PINNED = [
     (NIID_BENCH_DIRICHLET, "f10cd471a0d28035"),
     ("iid", "7b097d25758c623c"),
     ("iid+feature_noise(sigma=0.1)", "f8258ced758a0e72"),
+    ("iid+feature_noise(sigma=0.1, redraw=true)", "2fe218e27324bc6a"),
     ("iid+noise(ramp=(0, 0.8))", "67d07ccbb0ecd3f8"),
     ("iid+noise(rate=0.2)", "8cf581cca8c1b2f2"),
     ("iid+noise(rate=0.2, mode=pair)", "fd5dbac84fc90659"),
@@ -98,6 +100,8 @@ def digest(text, data):
                   part.feature_noise):
       if array is not None:
         h.update(np.ascontiguousarray(array).tobytes())
+    if part.feature_noise_redraw:  # only then: the older pins stand
+      h.update(b"feature_noise_redraw")
   return h.hexdigest()[:16]
 
 
