@@ -19,14 +19,19 @@ with SGD at learning rate 0.05 on the clients:
 
 A timed round includes making its inputs: datasets for plain TF and for
 TFF with datasets sent, ids for tff_niid (whose worker then makes the
-datasets). Sections: (1) round time per round shape; (2) bytes sent to the
-worker per round against cohort size; (3) one vs two local workers; (4) the
-settings of the TFF worker: how many client computations it runs at once
+datasets). Sections (`--sections`): (1) `rounds`: round time per round
+shape; (2) `bytes`: bytes sent to the worker per round against cohort size;
+(3) `workers`: one vs two local workers; (4) `settings`: the settings of the
+TFF worker: how many client computations it runs at once
 (`--max_concurrent_computation_calls`: worker_binary's default 4 x cores
 against tff_niid's one per core) and TensorFlow's
-threads (as `grid.py --cell_threads=1` sets them). The last line is
-machine-readable: `tff/plain throughput: 10=.. 50=.. 100=.. 500=..` (2NN,
-B=10, E=1).
+threads (as `grid.py --cell_threads=1` sets them); (5) `compiler`: CNN rounds
+compiled by TFF's own compiler against tff_niid's (`tff_niid.compilation`,
+which adds grappler's CPU fusions), with plain TF, in wall seconds and in CPU
+seconds of this process and its workers together (less sensitive than wall
+time to other processes' load). The last line is machine-readable:
+`tff/plain throughput: 10=.. 50=.. 100=.. 500=..` (2NN, B=10, E=1), printed
+when `rounds` is among the sections.
 """
 
 import dataclasses
@@ -44,6 +49,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 from absl import logging
+import psutil
 import tensorflow_federated as tff
 
 from benchmarks import plain_fedavg
@@ -57,6 +63,10 @@ from tff_niid import training
 from tff_niid import workers
 
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repeats per variant.")
+_ALL_SECTIONS = ["rounds", "bytes", "workers", "settings", "compiler"]
+_SECTIONS = flags.DEFINE_multi_enum(
+    "sections", _ALL_SECTIONS, _ALL_SECTIONS,
+    "Sections to run (see the module docstring); repeat the flag for several.")
 _LR = 0.05
 _COHORTS = (10, 50, 100, 500)  # 2NN, B=10, E=1: the machine-readable line
 _ONE_THREAD = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
@@ -133,18 +143,36 @@ def _plain_variant(shape: Shape) -> Variant:
   return lambda r: fedavg.round(shape.datasets(r))
 
 
-def _interleaved_medians(variants: dict[str, Variant],
-                         repeats: int) -> dict[str, float]:
-  """{name: median seconds}: one warm-up each, then the variants in turn."""
-  times: dict[str, list[float]] = {name: [] for name in variants}
+def _cpu_seconds() -> float:
+  """User + system CPU seconds so far of this process and its live children
+  (the TFF workers)."""
+  me = psutil.Process()
+  return sum(sum(p.cpu_times()[:2]) for p in [me] + me.children(recursive=True))
+
+
+def _interleaved_runs(variants: dict[str, Variant], repeats: int
+                      ) -> dict[str, tuple[float, float]]:
+  """{name: (median wall seconds, median CPU seconds of this process and its
+  workers)}: one warm-up each, then the variants in turn."""
+  wall: dict[str, list[float]] = {name: [] for name in variants}
+  cpu: dict[str, list[float]] = {name: [] for name in variants}
   for variant in variants.values():
     variant(0)
   for r in range(1, repeats + 1):
     for name, variant in variants.items():
-      start = time.perf_counter()
+      cpu_start, start = _cpu_seconds(), time.perf_counter()
       variant(r)
-      times[name].append(time.perf_counter() - start)
-  return {name: statistics.median(t) for name, t in times.items()}
+      wall[name].append(time.perf_counter() - start)
+      cpu[name].append(_cpu_seconds() - cpu_start)
+  return {name: (statistics.median(wall[name]), statistics.median(cpu[name]))
+          for name in variants}
+
+
+def _interleaved_medians(variants: dict[str, Variant],
+                         repeats: int) -> dict[str, float]:
+  """{name: median wall seconds} of `_interleaved_runs`."""
+  return {name: wall for name, (wall, _) in
+          _interleaved_runs(variants, repeats).items()}
 
 
 def _in_context(variant: Variant, context: Any) -> Variant:
@@ -221,11 +249,39 @@ def _print_settings_table(title: str, variants: dict[str, Variant]) -> None:
           flush=True)
 
 
+def _tff_compiler_context() -> Any:
+  """A context on the default context's worker that compiles with TFF's own
+  compiler (tff_niid's before `tff_niid.compilation`)."""
+  return tff.framework.SyncExecutionContext(
+      executor_fn=tff.framework.get_context_stack().current.executor_factory,
+      compiler_fn=tff.backends.native.desugar_and_transform_to_native,
+      transform_args=tff.tensorflow.transform_args,
+      transform_result=tff.tensorflow.transform_result)
+
+
+def _print_compiler_table(variants: dict[Shape, dict[str, Variant]]) -> None:
+  """Section 5: per shape, TFF's compiler vs tff_niid's vs plain TF."""
+  print(f"\n## CNN rounds compiled by TFF's compiler vs tff_niid's "
+        f"(tff_niid.compilation), ids-only rounds; median of "
+        f"{_REPEATS.value} interleaved repeats; CPU = this process and its "
+        f"workers\n")
+  print("| round shape | variant | wall (s) | CPU (s) | plain / this, wall "
+        "| plain / this, CPU |")
+  print("|---|---|---:|---:|---:|---:|")
+  for shape, fns in variants.items():
+    runs = _interleaved_runs(fns, _REPEATS.value)
+    plain_wall, plain_cpu = runs["plain"]
+    for name, (wall, cpu) in runs.items():
+      print(f"| {shape.name} | {name} | {wall:.2f} | {cpu:.2f} | "
+            f"{plain_wall / wall:.2f} | {plain_cpu / cpu:.2f} |", flush=True)
+
+
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
   runtime.install_cleanup()
   runtime.use_local_worker()
+  sections = set(_SECTIONS.value)
   mnist = datasets.load("mnist")
   labels = mnist.train_labels
   worker_data_dir = tempfile.mkdtemp(prefix="training_bench_")
@@ -241,47 +297,65 @@ def main(argv):
   shapes.append(Shape("NIID-Bench CNN, B=64, E=10, 2 clients x 6,000",
                       "niid_cnn", iid10, 2, 64, 10))
   two_nn = {shape.clients: shape for shape in shapes[:len(_COHORTS)]}
+  cnn_10 = shapes[len(_COHORTS)]
 
   # Every TFF process first: TFF builds Keras models inside a tf.compat.v1
   # Graph, which invalidates Keras models created before (BUILD_NOTES.md).
   variants = {shape: {"tff": _tff_variant(shape, shape.client_data),
                       "sent": _tff_variant(shape,
                                            _sent_as_values(shape.client_data))}
-              for shape in shapes}
+              for shape in shapes
+              if sections & {"rounds", "bytes"}}
   started = []
-  worker_variants = {}
-  for count in (1, 2):
-    addresses, new_workers = workers.parse_workers_flag(f"local:{count}")
-    started += new_workers
-    worker_variants[f"{count} worker(s)"] = _in_context(
-        _tff_variant(two_nn[100], two_nn[100].client_data),
-        workers.remote_execution_context(addresses))
-  cnn_10 = shapes[len(_COHORTS)]
-  settings_variants: dict[Shape, dict[str, Variant]] = {
-      two_nn[10]: {}, two_nn[100]: {}, cnn_10: {}}
-  for name, (worker_args, environment) in _WORKER_SETTINGS.items():
-    worker, context = _local_worker_context(worker_args, environment)
-    started.append(worker)
-    for shape, by_name in settings_variants.items():
-      by_name[name] = _in_context(_tff_variant(shape, shape.client_data),
-                                  context)
+  worker_variants: dict[str, Variant] = {}
+  if "workers" in sections:
+    for count in (1, 2):
+      addresses, new_workers = workers.parse_workers_flag(f"local:{count}")
+      started += new_workers
+      worker_variants[f"{count} worker(s)"] = _in_context(
+          _tff_variant(two_nn[100], two_nn[100].client_data),
+          workers.remote_execution_context(addresses))
+  settings_variants: dict[Shape, dict[str, Variant]] = {}
+  if "settings" in sections:
+    settings_variants = {two_nn[10]: {}, two_nn[100]: {}, cnn_10: {}}
+    for name, (worker_args, environment) in _WORKER_SETTINGS.items():
+      worker, context = _local_worker_context(worker_args, environment)
+      started.append(worker)
+      for shape, by_name in settings_variants.items():
+        by_name[name] = _in_context(_tff_variant(shape, shape.client_data),
+                                    context)
+  compiler_variants: dict[Shape, dict[str, Variant]] = {}
+  if "compiler" in sections:
+    tff_compiler = _tff_compiler_context()
+    compiler_variants = {shape: {
+        "TFF's compiler": _in_context(_tff_variant(shape, shape.client_data),
+                                      tff_compiler),
+        "tff_niid's compiler": _tff_variant(shape, shape.client_data)}
+                         for shape in (cnn_10, shapes[-1])}
   for shape, fns in variants.items():
     fns["plain"] = _plain_variant(shape)
-  worker_variants["plain"] = _plain_variant(two_nn[100])
-  for shape, by_name in settings_variants.items():
-    by_name["plain"] = _plain_variant(shape)
+  if worker_variants:
+    worker_variants["plain"] = _plain_variant(two_nn[100])
+  for by_shape in (settings_variants, compiler_variants):
+    for shape, by_name in by_shape.items():
+      by_name["plain"] = _plain_variant(shape)
 
-  ratios = _print_round_table(variants)
-  _print_bytes_table({shape: variants[shape] for shape in two_nn.values()})
-  _print_settings_table(f"1 vs 2 local TFF workers ({two_nn[100].name}, "
-                        "ids-only rounds)", worker_variants)
+  ratios = _print_round_table(variants) if "rounds" in sections else None
+  if "bytes" in sections:
+    _print_bytes_table({shape: variants[shape] for shape in two_nn.values()})
+  if worker_variants:
+    _print_settings_table(f"1 vs 2 local TFF workers ({two_nn[100].name}, "
+                          "ids-only rounds)", worker_variants)
   for shape, by_name in settings_variants.items():
     _print_settings_table(f"TFF worker settings ({shape.name}, ids-only "
                           "rounds)", by_name)
+  if compiler_variants:
+    _print_compiler_table(compiler_variants)
   for worker in started:
     worker.stop()
-  print("\ntff/plain throughput: " + " ".join(
-      f"{k}={ratios[k]:.2f}" for k in _COHORTS))
+  if ratios is not None:
+    print("\ntff/plain throughput: " + " ".join(
+        f"{k}={ratios[k]:.2f}" for k in _COHORTS))
 
 
 if __name__ == "__main__":

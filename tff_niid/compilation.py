@@ -53,8 +53,9 @@ def _graph_nodes(graph_def: Any) -> list[Any]:
 
 
 def _rewrite_graphs(comp: Any, rewrite: Any) -> Any:
-  """`comp` with `rewrite(graph_def)` applied to the graph of each of its
-  TensorFlow computations (in place; the cache key is not updated)."""
+  """`comp` with `rewrite` (which edits a GraphDef in place) applied to a copy
+  of the graph of each of its TensorFlow computations; cache keys are left
+  as they were."""
 
   def transform(block):
     if not (isinstance(block, tff.framework.CompiledComputation) and
