@@ -1,6 +1,6 @@
 """TFF FedAvg rounds (tff_niid) vs the same work in plain TensorFlow.
 
-  .venv/bin/python benchmarks/training_bench.py [--repeats=3]
+  .venv/bin/python -m benchmarks.training_bench [--repeats=3]
 
 Every comparison is measured side by side in one run: the variants of a round
 shape take turns (A, B, C, A, B, C, ...) after one untimed warm-up round
@@ -37,14 +37,12 @@ when `rounds` is among the sections.
 import dataclasses
 import os
 import statistics
-import sys
 import tempfile
 import time
 from typing import Any, Callable
 from unittest import mock
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags

@@ -1,6 +1,6 @@
 """Where a TFF worker's CPU goes in a CNN round, per compiler: a perf profile.
 
-  .venv/bin/python benchmarks/worker_profile.py [--rounds=3] [--epochs=2]
+  .venv/bin/python -m benchmarks.worker_profile [--rounds=3] [--epochs=2]
 
 One client of the NIID-Bench shape (simple CNN `niid_cnn`, MNIST IID over 10
 clients: 6,000 examples, B=64, SGD 0.05) trains on one local worker, the
@@ -20,13 +20,11 @@ import re
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from typing import Any, Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
