@@ -72,7 +72,7 @@ def _logistic() -> list[tf.keras.layers.Layer]:
 
 def _glorot_uniform(seed: int, layer: int, fan_in: int) -> dict[str, Any]:
   """Keras' default: Glorot uniform kernels, zero biases."""
-  del layer, fan_in  # one seeded initializer for every layer, as Keras's own
+  del layer, fan_in  # the same seed in every layer, as before this option
   return dict(kernel_initializer=tf.keras.initializers.GlorotUniform(seed))
 
 
