@@ -58,6 +58,11 @@ _PAPER = flags.DEFINE_multi_string(
     "paper", [], "The paper's own accuracy, mean ± std over its runs, shown "
     "next to a cell's mean ± std over --seeds, as "
     "DATASET/PARTITION/ALGORITHM=MEAN±STD in percent (repeat the flag).")
+_REFERENCE_BEST = flags.DEFINE_multi_string(
+    "reference_best", [], "A published accuracy of the best round, mean ± "
+    "std over its runs (as some re-runs report it), shown next to the best "
+    "round of a cell's seeds, as DATASET/PARTITION/ALGORITHM=MEAN±STD in "
+    "percent (repeat the flag; needs --seeds).")
 _REFERENCE_ROUNDS = flags.DEFINE_multi_string(
     "reference_rounds", [], "A published number of rounds to the target "
     "accuracy, as DATASET/PARTITION/ALGORITHM=ROUNDS (repeat the flag).")
@@ -204,10 +209,21 @@ def main(argv):
                          "exist (run from the repository root).")
   if _JOBS.value < 1:
     raise app.UsageError("--jobs must be >= 1.")
+  if _REFERENCE_BEST.value and _SEEDS.value is None:
+    raise app.UsageError("--reference_best needs --seeds (it is compared "
+                         "with the mean ± std of the seeds' best rounds).")
   partitions = _partitions()
   references = _references(_REFERENCE, lambda v: float(v) / 100)
   reference_rounds = _references(_REFERENCE_ROUNDS, float)
-  paper = _references(_PAPER, results.parse_mean_std)
+  seed_references = [
+      results.Reference(name, statistic, values)
+      for name, statistic, values in (
+          ("paper", "final", _references(_PAPER, results.parse_mean_std)),
+          ("reference", "final", {k: (100 * v, None)
+                                  for k, v in references.items()}),
+          ("reference best", "best",
+           _references(_REFERENCE_BEST, results.parse_mean_std)))
+      if values]
   extra_flags = _algorithm_flags()
   grid_dir = os.path.join(_ROOT_OUTPUT_DIR.value, _GRID_NAME.value)
   os.makedirs(os.path.join(grid_dir, "logs"), exist_ok=True)
@@ -276,9 +292,12 @@ def main(argv):
     if not_run:
       table += f"\n\nNot run: {', '.join(not_run)}."
   else:
-    table, progress = results.seed_table(cells, paper=paper, rerun=references)
-    table = (f"Finished cells only, mean ± sample std over seeds; the last "
-             f"column is a single-seed re-run.\n\n{table}\n\n"
+    table, progress = results.seed_table(cells, references=seed_references)
+    table = (f"Finished cells only, mean ± sample std over seeds. A value "
+             f"without ± is a single run (one seed of ours, or a one-run "
+             f"reference): its spread is unknown and counts as 0 in the "
+             f"combined std (— when both sides are single runs)."
+             f"\n\n{table}\n\n"
              f"## Progress\n\n{progress}")
   cells = [c for c in cells if c["run"]["metrics"]]
   title = _TITLE.value or _GRID_NAME.value

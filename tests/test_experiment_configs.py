@@ -73,6 +73,7 @@ def test_config_runs_in_smoke_mode(config, tmp_path):
     ("--algorithm_flags=fedavgm=server_lr", "expected ALGORITHM=--flag"),
     ("--only_partitions=missing", "not in the grid's partitions"),
     ("--sweep=client_lr", "expected FLAG=V1,V2"),
+    ("--reference_best=mnist/iid/fedavg=99±1", "--reference_best needs --seeds"),
 ])
 def test_malformed_grid_flags_are_one_line_errors(bad_flag, message, tmp_path):
   run = _grid([f"--flagfile={GRID_CONFIGS[0]}", bad_flag,

@@ -30,7 +30,7 @@ def _run(finals, requested=10, seconds=3600.0):
                       "stopped": "completed", "train_seconds": seconds}}
 
 
-def test_seed_table_gives_mean_std_paper_difference_and_progress():
+def test_seed_table_sets_references_beside_mean_std_and_progress():
   key = dict(dataset="mnist", partition="iid", algorithm="fedavg")
   cells = [dict(key, seed=0, run=_run([0.5] * 6 + [0.97, 0.98, 0.99, 0.98],
                                       seconds=1800)),
@@ -38,15 +38,28 @@ def test_seed_table_gives_mean_std_paper_difference_and_progress():
                                       seconds=5400)),
            dict(key, seed=2, run=_run([0.5] * 3)),  # unfinished: left out
            dict(key, partition="c1", seed=0, run=_run([], requested=10))]
-  table, progress = results.seed_table(
-      cells, paper={("mnist", "iid", "fedavg"): (98.0, 1.0)},
-      rerun={("mnist", "iid", "fedavg"): 0.991}, last=4)
+  table, progress = results.seed_table(cells, references=[
+      results.Reference("paper", "final",
+                        {("mnist", "iid", "fedavg"): (98.0, 1.0)}),
+      results.Reference("re-run", "final",
+                        {("mnist", "iid", "fedavg"): (99.1, None)}),
+      results.Reference("re-run best", "best",
+                        {("mnist", "iid", "fedavg"): (99.5, 0.5)})], last=4)
   rows = table.splitlines()
   assert len(rows) == 3  # header, rule, the one finished group
+  assert rows[0] == (
+      "| dataset | partition | algorithm | seeds | final acc % | mean of last "
+      "4 rounds % | best round acc % | paper % | (final − paper) / combined "
+      "std | re-run % | (final − re-run) / combined std | re-run best % | "
+      "(best − re-run best) / combined std |")
   # final: 98 and 96 -> 97.0 ± 1.414; last 4: 98 and 96 -> 97.0 ± 1.414;
-  # (97 - 98) / hypot(1.414, 1.0) = -0.577.
+  # best: 99 and 97 -> 98.0 ± 1.414.
+  # (97 - 98) / hypot(1.414, 1.0) = -0.577; (97 - 99.1) / 1.414 = -1.48
+  # (a single run's spread counts as 0); (98 - 99.5) / hypot(1.414, 0.5)
+  # = -1.00.
   assert rows[2] == ("| mnist | iid | fedavg | 2 | 97.0 ± 1.4 | 97.0 ± 1.4 | "
-                     "98.0 ± 1.0 | -0.6 | 99.1 |")
+                     "98.0 ± 1.4 | 98.0 ± 1.0 | -0.6 | 99.1 | -1.5 | "
+                     "99.5 ± 0.5 | -1.0 |")
   assert progress.splitlines()[2:] == [
       "| mnist | iid | fedavg | 2 | 2 | 1.00 |",
       "| mnist | c1 | fedavg | 0 | 0 | — |"]

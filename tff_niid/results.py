@@ -9,6 +9,7 @@ directory of runs named `<dataset>_<partition>_<algorithm>`.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import itertools
 import json
 import math
@@ -145,15 +146,48 @@ def _format_mean_std(mean: Optional[float], std: Optional[float],
           else f"{scale * mean:.1f} ± {scale * std:.1f}")
 
 
+def _std_units(mean: float, std: Optional[float], ref: MeanStd) -> str:
+  """(mean − ref mean) / sqrt(std² + ref std²), signed. A std of None is a
+  single run's, whose spread is unknown: it counts as 0. — when the combined
+  std is 0 (two single runs)."""
+  ref_mean, ref_std = ref
+  combined = math.hypot(std or 0.0, ref_std or 0.0)
+  return "—" if combined == 0 else f"{(mean - ref_mean) / combined:+.1f}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+  """Published accuracies set beside a seeded grid's cells (`seed_table`).
+
+  Attributes:
+    name: its column, e.g. "paper".
+    statistic: which accuracy of ours it is compared with: "final" (after the
+      last round) or "best" (the best evaluated round), as the source reports.
+    values: {(dataset, partition, algorithm): (mean %, std % or None)}; None
+      for a single run.
+  """
+  name: str
+  statistic: str
+  values: dict[CellKey, MeanStd]
+
+  def __post_init__(self):
+    if self.statistic not in ("final", "best"):
+      raise ValueError(f"statistic must be 'final' or 'best'; got "
+                       f"{self.statistic!r}.")
+
+
 def seed_summary(runs: Sequence[Run],
                  last: int = 5) -> Optional[dict[str, Any]]:
-  """Final and last-`last`-rounds test accuracy of finished runs over seeds.
+  """Test accuracy of finished runs over seeds: final, mean of the last
+  `last` evaluated rounds, and best evaluated round.
 
-  Returns {"n": seeds, "final": (mean, std), "last": (mean, std), "hours":
-  mean training hours}, std None for one seed; None when no run is finished.
+  Returns {"n": seeds, "final": (mean, std), "last": (mean, std), "best":
+  (mean, std), "hours": mean training hours}, std None for one seed; None
+  when no run is finished.
   """
   finals: list[float] = []
   lasts: list[float] = []
+  bests: list[float] = []
   hours: list[float] = []
   for run in runs:
     if not finished(run):
@@ -161,44 +195,43 @@ def seed_summary(runs: Sequence[Run],
     _, accuracies = accuracy_curve(run["metrics"])
     finals.append(accuracies[-1])
     lasts.append(statistics.fmean(accuracies[-last:]))
+    bests.append(max(accuracies))
     hours.append(run["summary"].get("train_seconds", math.nan) / 3600)
   if not finals:
     return None
   return {"n": len(finals), "final": _mean_std(finals),
-          "last": _mean_std(lasts), "hours": statistics.fmean(hours)}
+          "last": _mean_std(lasts), "best": _mean_std(bests),
+          "hours": statistics.fmean(hours)}
 
 
-def seed_table(cells: Sequence[Cell], *,
-               paper: Optional[dict[CellKey, MeanStd]] = None,
-               rerun: Optional[dict[CellKey, float]] = None,
+def seed_table(cells: Sequence[Cell], *, references: Sequence[Reference] = (),
                last: int = 5) -> tuple[str, str]:
-  """Mean ± std over seeds per (dataset, partition, algorithm), beside the
-  paper's mean ± std and a re-run's value.
+  """Mean ± std over seeds per (dataset, partition, algorithm), beside
+  published references.
 
   Args:
     cells: dicts with dataset, partition, algorithm, seed and run (`read_run`).
-    paper: optional {(dataset, partition, algorithm): (mean %, std % or
-      None)}; the difference column is (ours − paper) / sqrt(std_ours² +
-      std_paper²), in units of the combined std (— when either std is
-      missing).
-    rerun: optional {(dataset, partition, algorithm): accuracy in [0, 1]}.
+    references: each adds its value and a difference column: (ours − its
+      mean) / sqrt(std_ours² + std_ref²), in units of the combined std, ours
+      being the statistic it reports (final or best round).
     last: rounds averaged for the "last rounds" column.
 
   Returns:
     (markdown table of finished cells, markdown progress table of all).
   """
-  paper = paper or {}
-  rerun = rerun or {}
   groups: dict[CellKey, list[Cell]] = {}
   for cell in cells:
     key = (cell["dataset"], cell["partition"], cell["algorithm"])
     groups.setdefault(key, []).append(cell)
-  header = ["dataset", "partition", "algorithm", "seeds", "final acc %",
-            f"mean of last {last} rounds %"]
-  if paper:
-    header += ["paper %", "(final − paper) / combined std"]
-  if rerun:
-    header.append("re-run %")
+  statistics_shown = ["final", "last"] + (
+      ["best"] if any(r.statistic == "best" for r in references) else [])
+  titles = {"final": "final acc %", "last": f"mean of last {last} rounds %",
+            "best": "best round acc %"}
+  header = ["dataset", "partition", "algorithm", "seeds"] + [
+      titles[s] for s in statistics_shown]
+  for reference in references:
+    header += [f"{reference.name} %",
+               f"({reference.statistic} − {reference.name}) / combined std"]
   rows, progress = [], []
   for key, members in groups.items():
     stats = seed_summary([c["run"] for c in members], last)
@@ -208,21 +241,14 @@ def seed_table(cells: Sequence[Cell], *,
                                  f"{stats['hours']:.2f}" if stats else "—"])
     if not stats:
       continue
-    row = list(key) + [str(stats["n"]), _format_mean_std(*stats["final"]),
-                       _format_mean_std(*stats["last"])]
-    if paper:
-      ref = paper.get(key)
-      row.append("—" if ref is None else _format_mean_std(ref[0], ref[1],
-                                                          scale=1))
-      ours_mean, ours_std = stats["final"]
-      if ref is None or ref[1] is None or ours_std is None:
-        row.append("—")
-      else:
-        combined = math.hypot(100 * ours_std, ref[1])
-        row.append("—" if combined == 0 else
-                   f"{(100 * ours_mean - ref[0]) / combined:+.1f}")
-    if rerun:
-      row.append(_format_mean_std(rerun.get(key), None))
+    row = list(key) + [str(stats["n"])] + [
+        _format_mean_std(*stats[s]) for s in statistics_shown]
+    for reference in references:
+      ref = reference.values.get(key)
+      mean, std = stats[reference.statistic]
+      row += (["—", "—"] if ref is None else [
+          _format_mean_std(*ref, scale=1),
+          _std_units(100 * mean, None if std is None else 100 * std, ref)])
     rows.append(row)
   return table(header, rows, left=3), table(
       ["dataset", "partition", "algorithm", "seeds done", "seeds to do",
