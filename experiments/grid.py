@@ -242,7 +242,9 @@ def main(argv):
     cells.append(cell)
     if _REPORT_ONLY.value:
       continue
-    if results.finished(results.read_run(run_dir), _ROUNDS.value):
+    # A smoke run cuts every run to its own few rounds, whatever --rounds.
+    rounds = None if _SMOKE.value else _ROUNDS.value
+    if results.finished(results.read_run(run_dir), rounds):
       print(f"[{name}] finished earlier, skipped", flush=True)
       continue
     variant_flags = extra_flags.get(algorithm, [])
