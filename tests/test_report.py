@@ -84,6 +84,20 @@ def test_grid_cells_follow_grid_py_names(tmp_path):
     results.sweep_variants(["client_lr"])
 
 
+def test_read_flagfile_reads_nested_flagfiles_in_place(tmp_path):
+  (tmp_path / "configs").mkdir()
+  (tmp_path / "configs" / "base.cfg").write_text(
+      "--grid_name=base\n--seeds=0\n--reference=a/b/c=1\n")
+  (tmp_path / "configs" / "variant.cfg").write_text(
+      "--reference=a/b/c=0\n--flagfile=configs/base.cfg\n"
+      "--grid_name=variant\n")
+  flags = results.read_flagfile(tmp_path / "configs" / "variant.cfg",
+                                str(tmp_path))
+  # absl's order: the nested file's flags where its --flagfile line is.
+  assert flags == {"reference": ["a/b/c=0", "a/b/c=1"],
+                   "grid_name": ["base", "variant"], "seeds": ["0"]}
+
+
 def test_curve_statistics():
   rows = [{"round": float(r), "test_accuracy": a}
           for r, a in enumerate([0.5, 0.9, 0.7, float("nan"), 0.95], 1)]
@@ -94,6 +108,19 @@ def test_curve_statistics():
   drop, at = results.largest_drop(rows)
   assert (round(drop, 6), at) == (0.2, 3)
   assert results.largest_drop(rows[:2]) == (0.0, None)
+
+
+def test_crossing_round_counts_as_mcmahan_et_al():
+  rows = [{"round": float(r), "test_accuracy": a}
+          for r, a in enumerate([0.90, 0.96, 0.95, 0.98, 0.97], 1)]
+  # Monotone curve 0.90, 0.96, 0.96, 0.98: crosses 0.97 halfway between
+  # rounds 3 and 4; evaluated every 2nd round, halfway between 2 and 4.
+  assert results.crossing_round(rows, 0.97) == pytest.approx(3.5)
+  assert results.crossing_round(rows, 0.97, every=2) == pytest.approx(3.0)
+  assert results.crossing_round(rows, 0.90) == 1.0
+  assert results.crossing_round(rows, 0.99) is None
+  with pytest.raises(ValueError, match="every"):
+    results.crossing_round(rows, 0.97, every=0)
 
 
 def test_round_times_and_partition_summary(tmp_path):

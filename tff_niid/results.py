@@ -304,11 +304,13 @@ def plot_curves(cells: Sequence[Cell], path: str,
   plt.close(fig)
 
 
-def read_flagfile(path: str) -> dict[str, list[str]]:
+def read_flagfile(path: str, root: str = ".") -> dict[str, list[str]]:
   """{flag name: [values]} of the `--name=value` lines of an absl flagfile.
 
   Comment (#) and blank lines, and flags without a value (--flag, --noflag),
-  are skipped; a repeated flag keeps its values in order.
+  are skipped; a repeated flag keeps its values in order. A nested
+  `--flagfile=PATH` is read in its place, as absl reads it, with PATH taken
+  relative to `root` (absl's: the current directory).
   """
   values: dict[str, list[str]] = {}
   with open(path) as f:
@@ -316,7 +318,12 @@ def read_flagfile(path: str) -> dict[str, list[str]]:
       line = line.strip()
       if line.startswith("--") and "=" in line:
         name, _, value = line[2:].partition("=")
-        values.setdefault(name, []).append(value)
+        if name == "flagfile":
+          for nested, nested_values in read_flagfile(
+              os.path.join(root, value), root).items():
+            values.setdefault(nested, []).extend(nested_values)
+        else:
+          values.setdefault(name, []).append(value)
   return values
 
 
@@ -424,6 +431,31 @@ def first_round_at(rows: Sequence[dict[str, float]],
   """The first evaluated round with test accuracy >= `accuracy`, or None."""
   return next((r for r, a in zip(*accuracy_curve(rows)) if a >= accuracy),
               None)
+
+
+def crossing_round(rows: Sequence[dict[str, float]], accuracy: float, *,
+                   every: int = 1) -> Optional[float]:
+  """Rounds to `accuracy` counted as McMahan et al. 2017 count them (Sec. 3):
+  the test-accuracy curve made monotone (best accuracy so far), and the round
+  where it crosses `accuracy` interpolated linearly between the evaluated
+  rounds on either side. `every` keeps only the rounds that are multiples of
+  it, as if the run were evaluated that often. The first kept round when it
+  is already at `accuracy`; None if the curve never gets there."""
+  if every < 1:
+    raise ValueError(f"every must be >= 1; got {every}.")
+  previous: Optional[tuple[int, float]] = None
+  best = -math.inf
+  for r, a in zip(*accuracy_curve(rows)):
+    if r % every:
+      continue
+    best = max(best, a)
+    if best >= accuracy:
+      if previous is None:
+        return float(r)
+      r0, a0 = previous
+      return r0 + (accuracy - a0) / (best - a0) * (r - r0)
+    previous = (r, best)
+  return None
 
 
 def largest_drop(
