@@ -63,10 +63,6 @@ _MCMAHAN_RATIOS = (  # label, numerator (partition, variant), denominator
     ("CNN, IID: FedSGD / FedAvg E=1", ("iid", "cnn_fedsgd"),
      ("iid", "cnn_E1_B10")),
 )
-# McMahan et al. 2017 (arXiv 1602.05629v4) give the 2NN row E=1, B=10,
-# C=0.1 twice: Table 1 (mcmahan2017.cfg's --reference_rounds) and Table 4
-# (row FedAvg, E=1, B=10, u=60), whose rounds to 97% are quoted here.
-_MCMAHAN_TABLE4_2NN = {"iid": 92, "shards": 831}
 # Evaluation intervals at which the paper's count is replayed on our curves.
 _CROSSING_EVERY = (1, 10, 50, 100)
 # The algorithms of the superseded 10-round NIID-Bench grid: its
@@ -105,6 +101,12 @@ def _best(run):
 def _fall(run):
   fall, at = results.largest_drop(run["metrics"])
   return "none" if at is None else f"{100 * fall:.2f} ({at})"
+
+
+def _falls_over(run, points):
+  """The rounds after which test accuracy fell by more than `points`."""
+  rounds = [str(at) for _, at in results.drops(run["metrics"], points / 100)]
+  return ", ".join(rounds) or "none"
 
 
 def _grid_configs(root):
@@ -250,11 +252,12 @@ def _mcmahan_curves(root):
                 [_percent(results.accuracy_at(metrics, r))
                  for r in _MCMAHAN_ROUNDS] +
                 ["—" if first is None else str(first), _best(cell["run"]),
-                 _fall(cell["run"])])
+                 _fall(cell["run"]), _falls_over(cell["run"], 5)])
   return results.table(
       ["variant", "partition"] + [f"round {r}" for r in _MCMAHAN_ROUNDS] +
       ["first round ≥ 97%", "best % (round)",
-       "largest fall, points (round)"], rows, left=2)
+       "largest fall, points (round)",
+       "rounds ending a fall of more than 5 points"], rows, left=2)
 
 
 def _mean_std_values(values, digits=0):
@@ -273,7 +276,9 @@ def _mcmahan_2nn_seeds(root):
   """Rounds to 97% of the 2NN rows over seeds: our first round at the target
   and the paper's count (monotone curve, interpolated crossing) replayed at
   several evaluation intervals, beside the paper's two tables."""
-  _, cells = _config_cells(root, "mcmahan2017_2nn.cfg")
+  config, cells = _config_cells(root, "mcmahan2017_2nn.cfg")
+  # Its --reference_rounds: Table 1's (from mcmahan2017.cfg), then Table 4's.
+  table4 = results.keyed_values(config["reference_rounds"], int)
   _, targets, table1 = _mcmahan(root)
   target = targets["2nn_E1_B10"]
   rows = []
@@ -283,7 +288,7 @@ def _mcmahan_2nn_seeds(root):
     if not metrics:
       rows.append([partition, "0"] + ["—"] * (1 + len(_CROSSING_EVERY)) + [
           str(table1[("mnist", partition, "2nn_E1_B10")]),
-          str(_MCMAHAN_TABLE4_2NN[partition])])
+          str(table4[("mnist", partition, "2nn_E1_B10")])])
       continue
     rows.append(
         [partition, str(len(metrics)),
@@ -293,9 +298,9 @@ def _mcmahan_2nn_seeds(root):
                            for m in metrics], digits=1)
          for every in _CROSSING_EVERY] +
         [str(table1[("mnist", partition, "2nn_E1_B10")]),
-         str(_MCMAHAN_TABLE4_2NN[partition])])
+         str(table4[("mnist", partition, "2nn_E1_B10")])])
   return results.table(
-      ["partition", "seeds", "first round ≥ 97%: mean ± std (per seed)"] +
+      ["partition", "seeds done", "first round ≥ 97%: mean ± std (per seed)"] +
       [f"paper's count, evaluated every {'round' if every == 1 else every} "
        f"{'' if every == 1 else 'rounds'}".strip()
        for every in _CROSSING_EVERY] +

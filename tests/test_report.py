@@ -108,6 +108,8 @@ def test_curve_statistics():
   drop, at = results.largest_drop(rows)
   assert (round(drop, 6), at) == (0.2, 3)
   assert results.largest_drop(rows[:2]) == (0.0, None)
+  assert results.drops(rows) == [(pytest.approx(0.2), 3)]
+  assert results.drops(rows, larger_than=0.25) == []
 
 
 def test_crossing_round_counts_as_mcmahan_et_al():

@@ -37,7 +37,8 @@ def test_seed_table_sets_references_beside_mean_std_and_progress():
            dict(key, seed=1, run=_run([0.5] * 6 + [0.95, 0.96, 0.97, 0.96],
                                       seconds=5400)),
            dict(key, seed=2, run=_run([0.5] * 3)),  # unfinished: left out
-           dict(key, partition="c1", seed=0, run=_run([], requested=10))]
+           dict(key, partition="c1", seed=0, run=_run([], requested=10)),
+           dict(key, partition="c2", seed=0, run=_run([0.9] * 10))]
   table, progress = results.seed_table(cells, references=[
       results.Reference("paper", "final",
                         {("mnist", "iid", "fedavg"): (98.0, 1.0)}),
@@ -46,7 +47,7 @@ def test_seed_table_sets_references_beside_mean_std_and_progress():
       results.Reference("re-run best", "best",
                         {("mnist", "iid", "fedavg"): (99.5, 0.5)})], last=4)
   rows = table.splitlines()
-  assert len(rows) == 3  # header, rule, the one finished group
+  assert len(rows) == 4  # header, rule, the two finished groups
   assert rows[0] == (
       "| dataset | partition | algorithm | seeds | final acc % | mean of last "
       "4 rounds % | best round acc % | paper % | (final − paper) / combined "
@@ -60,9 +61,13 @@ def test_seed_table_sets_references_beside_mean_std_and_progress():
   assert rows[2] == ("| mnist | iid | fedavg | 2 | 97.0 ± 1.4 | 97.0 ± 1.4 | "
                      "98.0 ± 1.4 | 98.0 ± 1.0 | -0.6 | 99.1 | -1.5 | "
                      "99.5 ± 0.5 | -1.0 |")
+  # One seed: no spread of ours to measure differences by.
+  assert rows[3] == ("| mnist | c2 | fedavg | 1 | 90.0 | 90.0 | 90.0 | — | — "
+                     "| — | — | — | — |")
   assert progress.splitlines()[2:] == [
       "| mnist | iid | fedavg | 2 | 2 | 1.00 |",
-      "| mnist | c1 | fedavg | 0 | 0 | — |"]
+      "| mnist | c1 | fedavg | 0 | 0 | — |",
+      "| mnist | c2 | fedavg | 1 | — | 1.00 |"]
 
 
 def test_mean_std_parses_paper_notation():

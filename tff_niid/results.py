@@ -147,11 +147,13 @@ def _format_mean_std(mean: Optional[float], std: Optional[float],
 
 
 def _std_units(mean: float, std: Optional[float], ref: MeanStd) -> str:
-  """(mean − ref mean) / sqrt(std² + ref std²), signed. A std of None is a
-  single run's, whose spread is unknown: it counts as 0. — when the combined
-  std is 0 (two single runs)."""
+  """(mean − ref mean) / sqrt(std² + ref std²), signed; — while ours is one
+  seed (std None: no spread to measure by). A reference without std is a
+  single run whose spread is unknown: it counts as 0."""
   ref_mean, ref_std = ref
-  combined = math.hypot(std or 0.0, ref_std or 0.0)
+  if std is None:
+    return "—"
+  combined = math.hypot(std, ref_std or 0.0)
   return "—" if combined == 0 else f"{(mean - ref_mean) / combined:+.1f}"
 
 
@@ -213,7 +215,8 @@ def seed_table(cells: Sequence[Cell], *, references: Sequence[Reference] = (),
     cells: dicts with dataset, partition, algorithm, seed and run (`read_run`).
     references: each adds its value and a difference column: (ours − its
       mean) / sqrt(std_ours² + std_ref²), in units of the combined std, ours
-      being the statistic it reports (final or best round).
+      being the statistic it reports (final or best round); — until ours has
+      two seeds.
     last: rounds averaged for the "last rounds" column.
 
   Returns:
@@ -440,7 +443,8 @@ def crossing_round(rows: Sequence[dict[str, float]], accuracy: float, *,
   where it crosses `accuracy` interpolated linearly between the evaluated
   rounds on either side. `every` keeps only the rounds that are multiples of
   it, as if the run were evaluated that often. The first kept round when it
-  is already at `accuracy`; None if the curve never gets there."""
+  is already at `accuracy` (an upper bound: runs are not evaluated before
+  round 1); None if the curve never gets there."""
   if every < 1:
     raise ValueError(f"every must be >= 1; got {every}.")
   previous: Optional[tuple[int, float]] = None
@@ -458,16 +462,22 @@ def crossing_round(rows: Sequence[dict[str, float]], accuracy: float, *,
   return None
 
 
+def drops(rows: Sequence[dict[str, float]],
+          larger_than: float = 0.0) -> list[tuple[float, int]]:
+  """[(fall, round)] of every fall of test accuracy from one evaluated round
+  to the next by more than `larger_than` (round: the lower one), in order."""
+  rounds, accuracies = accuracy_curve(rows)
+  return [(accuracies[i - 1] - accuracies[i], rounds[i])
+          for i in range(1, len(rounds))
+          if accuracies[i - 1] - accuracies[i] > larger_than]
+
+
 def largest_drop(
     rows: Sequence[dict[str, float]]) -> tuple[float, Optional[int]]:
   """(fall, round) of the largest fall of test accuracy from one evaluated
-  round to the next (round: the lower one); (0.0, None) if it never falls."""
-  rounds, accuracies = accuracy_curve(rows)
-  drop: tuple[float, Optional[int]] = (0.0, None)
-  for i in range(1, len(rounds)):
-    if accuracies[i - 1] - accuracies[i] > drop[0]:
-      drop = (accuracies[i - 1] - accuracies[i], rounds[i])
-  return drop
+  round to the next (round: the lower one; the first if tied); (0.0, None)
+  if it never falls."""
+  return max(drops(rows), key=lambda drop: drop[0], default=(0.0, None))
 
 
 def round_times(runs: Sequence[Run]) -> Optional[dict[str, Any]]:
