@@ -125,6 +125,34 @@ def test_crossing_round_counts_as_mcmahan_et_al():
     results.crossing_round(rows, 0.97, every=0)
 
 
+def test_rounds_by_code_follows_the_grid_log_headers():
+  log = "\n".join([
+      "=== 2026-11-30T11:00:00Z grid.py --flagfile=g.cfg",
+      "[a_s0] round 1/5 | test acc 0.1",
+      "=== 2026-11-30T12:00:00Z code aaa111: grid.py --flagfile=g.cfg",
+      "[a_s0] round 2/5 | test acc 0.2",
+      "[a_s0] round 3/5 | test acc 0.3",
+      "[a_s0_x] round 4/5 | test acc 0.3",
+      "=== 2026-11-30T13:00:00Z code bbb222: grid.py --flagfile=g.cfg",
+      "[a_s0] resuming after round 2 from ...",
+      "[a_s0] round 3/5 | test acc 0.3",  # round 3 again: replaces aaa111's
+      "[a_s0] round 4/5 | test acc 0.4",
+      "[a_s0] round 5/5 | test acc 0.5"])
+  assert results.rounds_by_code(log, "a_s0") == [
+      (1, 1, None), (2, 2, "aaa111"), (3, 5, "bbb222")]
+  assert results.rounds_by_code(log, "b_s0") == []
+  # A finished cell run again under its name, resumed from rounds the log
+  # did not see: those rounds are not attributed.
+  again = log + "\n" + "\n".join([
+      "[a_s0] done (completed): 5 rounds",
+      "=== 2026-11-30T14:00:00Z code ccc333: grid.py --flagfile=g.cfg",
+      "[a_s0] resuming after round 2 from ...",
+      "[a_s0] round 3/5 | test acc 0.3",
+      "[a_s0] round 4/5 | test acc 0.4"])
+  assert results.rounds_by_code(again, "a_s0") == [(1, 2, None),
+                                                   (3, 4, "ccc333")]
+
+
 def test_round_times_and_partition_summary(tmp_path):
   _write_run(tmp_path / "a", [0.1] * 9, seconds=1.0)
   _write_run(tmp_path / "b", [0.1], seconds=3600.0)

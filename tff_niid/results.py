@@ -14,6 +14,7 @@ import itertools
 import json
 import math
 import os
+import re
 import statistics
 import textwrap
 from typing import Any, Callable, Optional, Sequence
@@ -388,6 +389,59 @@ def grid_cells(grid_dir: str,
                               seed=seed, run_dir=run_dir,
                               run=read_run(run_dir)))
   return cells
+
+
+def rounds_by_code(grid_log: str,
+                   cell: str) -> list[tuple[int, int, Optional[str]]]:
+  """[(first round, last round, code commit)] of the rounds `cell` ran, in
+  order, from the grid.log that tools/run_grid.sh appends to: each
+  invocation's header (`=== <time> code <commit>: ...`) names the commit its
+  frozen copy of the code was archived from. The commit is None for rounds
+  the log does not attribute: under a header that names none, or done
+  before the run the log resumes (e.g. by a run outside the grid). Rounds run
+  again after a resume replace the earlier ones; a cell that finished
+  (`done`) and appears again is a new run of that name, and starts afresh."""
+  header = re.compile(r"=== \S+ code (\w+):")
+  event = re.compile(
+      rf"\[{re.escape(cell)}\] (?:round (\d+)/|resuming after round (\d+)"
+      r"|(done) )")
+  spans: list[tuple[int, int, Optional[str]]] = []
+  code: Optional[str] = None
+  done = False
+
+  def keep_until(r: int) -> None:
+    nonlocal spans
+    spans = [(first, min(last, r), c) for first, last, c in spans
+             if first <= r]
+
+  for line in grid_log.splitlines():
+    if line.startswith("=== "):
+      match = header.match(line)
+      code = match.group(1) if match else None
+      continue
+    match = event.match(line)
+    if not match:
+      continue
+    ran, resumed, finished = match.groups()
+    if finished:
+      done = True
+      continue
+    if done:
+      spans, done = [], False
+    if resumed:
+      r = int(resumed)
+      keep_until(r)
+      covered = spans[-1][1] if spans else 0
+      if covered < r:
+        spans.append((covered + 1, r, None))
+      continue
+    r = int(ran)
+    if spans and spans[-1][2] == code and r == spans[-1][1] + 1:
+      spans[-1] = (spans[-1][0], r, code)
+    else:
+      keep_until(r - 1)
+      spans.append((r, r, code))
+  return spans
 
 
 def keyed_values(items: Sequence[str],
