@@ -295,10 +295,10 @@ def main(argv):
       table += f"\n\nNot run: {', '.join(not_run)}."
   else:
     table, progress = results.seed_table(cells, references=seed_references)
-    table = (f"Finished cells only, mean ± sample std over seeds. The "
-             f"differences wait for two seeds of ours (—); a reference "
-             f"without ± is a single run, its unknown spread counted as 0 "
-             f"in the combined std."
+    note = (" The differences wait for two seeds of ours (—); a reference "
+            "without ± is a single run, its unknown spread counted as 0 in "
+            "the combined std." if seed_references else "")
+    table = (f"Finished cells only, mean ± sample std over seeds.{note}"
              f"\n\n{table}\n\n"
              f"## Progress\n\n{progress}")
   cells = [c for c in cells if c["run"]["metrics"]]

@@ -487,6 +487,7 @@ def _blocks(root):
       "mcmahan_lr": _grid_report("mcmahan2017_lr"),
       "mcmahan_2nn_init": _grid_report("mcmahan2017_2nn_init"),
       "mcmahan_2nn_seeds": _mcmahan_2nn_seeds,
+      "mcmahan_2nn_grid": _grid_report("mcmahan2017_2nn"),
       "niid_bench_paper": _grid_report("niid_bench_paper"),
       "niid_bench_glorot": _grid_report("niid_bench_glorot"),
       "niid_bench_table": _niid_bench_table,
