@@ -283,26 +283,21 @@ def _mcmahan_2nn_seeds(root):
   target = targets["2nn_E1_B10"]
   rows = []
   for partition in dict.fromkeys(c["partition"] for c in cells):
+    key = ("mnist", partition, "2nn_E1_B10")
     metrics = [c["run"]["metrics"] for c in cells
                if c["partition"] == partition and results.finished(c["run"])]
-    if not metrics:
-      rows.append([partition, "0"] + ["—"] * (1 + len(_CROSSING_EVERY)) + [
-          str(table1[("mnist", partition, "2nn_E1_B10")]),
-          str(table4[("mnist", partition, "2nn_E1_B10")])])
-      continue
-    rows.append(
-        [partition, str(len(metrics)),
-         _mean_std_values([results.first_round_at(m, target)
-                           for m in metrics])] +
-        [_mean_std_values([results.crossing_round(m, target, every=every)
-                           for m in metrics], digits=1)
-         for every in _CROSSING_EVERY] +
-        [str(table1[("mnist", partition, "2nn_E1_B10")]),
-         str(table4[("mnist", partition, "2nn_E1_B10")])])
+    counts = ([_mean_std_values([results.first_round_at(m, target)
+                                 for m in metrics])] +
+              [_mean_std_values([results.crossing_round(m, target, every=e)
+                                 for m in metrics], digits=1)
+               for e in _CROSSING_EVERY]
+              if metrics else ["—"] * (1 + len(_CROSSING_EVERY)))
+    rows.append([partition, str(len(metrics))] + counts +
+                [str(table1[key]), str(table4[key])])
   return results.table(
       ["partition", "seeds done", "first round ≥ 97%: mean ± std (per seed)"] +
-      [f"paper's count, evaluated every {'round' if every == 1 else every} "
-       f"{'' if every == 1 else 'rounds'}".strip()
+      ["paper's count, evaluated every " +
+       ("round" if every == 1 else f"{every} rounds")
        for every in _CROSSING_EVERY] +
       ["paper, Table 1 (quoted)", "paper, Table 4 (quoted)"], rows, left=1)
 
