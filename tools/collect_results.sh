@@ -47,6 +47,8 @@ for cell in "$src"/*/; do
   done
   [[ -f "$src/logs/$name.log" ]] && grep -v "^20[0-9][0-9]-.*\] \|^To enable the following\|^WARNING: All log messages" \
     "$src/logs/$name.log" > "$dest/$name/log.txt" || true
-  [[ -f "$src/grid.log" ]] && code_txt "$src/grid.log" "$name" "$dest/$name/code.txt"
+  if [[ -f "$src/grid.log" ]]; then
+    code_txt "$src/grid.log" "$name" "$dest/$name/code.txt"
+  fi
 done
 echo "copied to $dest"
