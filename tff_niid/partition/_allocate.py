@@ -125,9 +125,18 @@ def floor_split(total, shares):
   .astype(int)[:-1]` (truncation, not rounding) and the last part takes the
   remainder; this returns the part sizes. Part i is >= floor(shares_i *
   total) up to float error, so a share s with s * total >= m gives >= m.
+
+  One departure: the parts after the last positive share are empty. Their
+  cuts are `total` in exact arithmetic, but the float sum before them can
+  fall an ulp short of 1, and whether it does depends on the last bit of the
+  log / exp that made the shares, which differs between CPUs and numpy
+  builds (AVX-512 kernels); truncation then gave one sample to a zero-share
+  client (a client self-balancing has closed) on some machines and not on
+  others. Cutting them at `total` makes the split the same everywhere.
   """
   cuts = (np.cumsum(shares) * total).astype(np.int64)
-  cuts[-1] = total
+  positive = np.flatnonzero(shares > 0)
+  cuts[positive[-1] if positive.size else -1:] = total
   return np.diff(cuts, prepend=0)
 
 

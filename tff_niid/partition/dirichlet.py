@@ -71,7 +71,8 @@ def sequential_counts(rng: np.random.Generator, alpha: float,
   Class by class, in order 0, 1, ..., K-1: client shares ~ Dir(alpha); with
   `self_balancing`, the share of every client already holding >= N /
   num_clients samples is set to 0 and the others renormalised; the class is
-  cut at floor(cumsum(shares) * n_k) (`_allocate.floor_split`).
+  cut at floor(cumsum(shares) * n_k) (`_allocate.floor_split`, which leaves
+  the zeroed clients empty even where the float cut falls an ulp short).
 
   The extended Dirichlet strategy (`extended_dirichlet`) restricts each class
   to its holders, `holds[:, k]`: the Dirichlet over all clients renormalised
