@@ -30,3 +30,12 @@ def marked_processes(marker):
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
       pass
   return found
+
+
+def survivors(marker, grace=10.0):
+  """The marked processes still alive `grace` seconds from now (none: returns
+  at once). A process that has closed its pipes, or been sent a signal by
+  the kernel when its parent died, can still be exiting for a moment on a
+  busy machine; one that outlives the grace was left behind."""
+  _, alive = psutil.wait_procs(marked_processes(marker), timeout=grace)
+  return alive

@@ -24,7 +24,7 @@ def _grid(args, timeout=1800):
   run = subprocess.run([sys.executable, GRID] + args, cwd=REPO, env=env,
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        text=True, timeout=timeout, check=False)
-  assert not processes.marked_processes(marker), run.stdout
+  assert not processes.survivors(marker), run.stdout
   return run
 
 
@@ -95,4 +95,4 @@ def test_sigterm_to_the_grid_stops_its_cells(tmp_path):
   grid.terminate()
   out, _ = grid.communicate(timeout=180)
   assert grid.returncode == 143, out
-  assert not processes.marked_processes(marker), out
+  assert not processes.survivors(marker), out

@@ -133,4 +133,4 @@ def test_sign_check_binary_prints_the_table_and_leaves_no_process():
                         "--mus=1"], env=env, capture_output=True, text=True,
                        timeout=300, check=True).stdout
   assert "| 0 (FedAvg) | — |" in out and "| 1 |" in out, out
-  assert not processes.marked_processes(marker)
+  assert not processes.survivors(marker)

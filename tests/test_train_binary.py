@@ -58,7 +58,7 @@ class Run:
 def _run(args, cwd, timeout=300):
   run = Run(args, cwd)
   code, out = run.finish(timeout)
-  assert not processes.marked_processes(run.marker), out
+  assert not processes.survivors(run.marker), out
   return code, out
 
 
@@ -137,7 +137,7 @@ def test_second_process_on_a_run_is_refused(tmp_path):
   first.wait_for("round ")  # still training
   first.proc.send_signal(signal.SIGINT)
   code, out = first.finish()
-  assert not processes.marked_processes(first.marker), out
+  assert not processes.survivors(first.marker), out
   assert code == 130, out
   rounds = [int(row["round"]) for row in results.read_metrics(
       str(tmp_path / "r"))]
@@ -187,7 +187,7 @@ def test_ctrl_c_saves_state_and_resumes(tmp_path):
   run.wait_for("round 2/")
   run.proc.send_signal(signal.SIGINT)
   code, out = run.finish()
-  assert not processes.marked_processes(run.marker), out
+  assert not processes.survivors(run.marker), out
   assert code == 130 and "state of round" in out, out
   saved = os.listdir(tmp_path / "c" / training.CHECKPOINT_DIR)
   assert saved and all(name.startswith(training.CHECKPOINT_PREFIX)

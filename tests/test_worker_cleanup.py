@@ -61,7 +61,7 @@ def _finish(proc, marker):
   # communicate() returns only when every holder of the pipe has closed it:
   # an orphaned worker_binary would make this time out.
   out, _ = proc.communicate(timeout=120)
-  assert not processes.marked_processes(marker), out
+  assert not processes.survivors(marker), out
   return proc.returncode, out
 
 
