@@ -15,40 +15,40 @@ mkdir -p "$dest"
 for f in results.md accuracy_curves.png grid_flags.txt; do
   [[ -f "$src/$f" ]] && cp "$src/$f" "$dest/"
 done
-finished() {
-  python3 -c 'import json, sys
-s = json.load(open(sys.argv[1]))
-sys.exit(not (s["stopped"].startswith("reached target")
-              or s["rounds_run"] >= s["rounds_requested"]))' "$1"
-}
 py="$repo/.venv/bin/python"
 [[ -x "$py" ]] || py=python3
-code_txt() {  # GRID_LOG CELL OUT
-  PYTHONPATH="$repo" "$py" - "$@" <<'EOF'
-import sys
+# One pass over the grid in Python: prints the finished cells' names and
+# writes each one's code.txt (grid.log is read once).
+finished_cells=$(PYTHONPATH="$repo" "$py" - "$src" "$dest" <<'EOF'
+import os, sys
 from tff_niid import results
-spans = results.rounds_by_code(open(sys.argv[1]).read(), sys.argv[2])
-if spans:
-  with open(sys.argv[3], "w") as f:
-    f.write("Code that ran this cell's rounds (tools/run_grid.sh runs a git "
-            "archive of the commit; from the grid's grid.log):\n")
-    for first, last, code in spans:
-      f.write(f"rounds {first}-{last}: "
-              f"{code or 'not recorded in grid.log'}\n")
+src, dest = sys.argv[1:]
+log_path = os.path.join(src, "grid.log")
+grid_log = open(log_path).read() if os.path.isfile(log_path) else None
+for name in sorted(os.listdir(src)):
+  run_dir = os.path.join(src, name)
+  if not (os.path.isfile(os.path.join(run_dir, "metrics.csv")) and
+          results.finished(results.read_run(run_dir))):
+    continue
+  print(name)
+  spans = results.rounds_by_code(grid_log, name) if grid_log else []
+  if spans:
+    os.makedirs(os.path.join(dest, name), exist_ok=True)
+    with open(os.path.join(dest, name, "code.txt"), "w") as f:
+      f.write("Code that ran this cell's rounds (tools/run_grid.sh runs a git "
+              "archive of the commit; from the grid's grid.log):\n")
+      for first, last, code in spans:
+        f.write(f"rounds {first}-{last}: "
+                f"{code or 'not recorded in grid.log'}\n")
 EOF
-}
-for cell in "$src"/*/; do
-  name=$(basename "$cell")
-  [[ -f "$cell/metrics.csv" && -f "$cell/summary.json" ]] || continue
-  finished "$cell/summary.json" || continue
+)
+for name in $finished_cells; do
+  cell="$src/$name"
   mkdir -p "$dest/$name"
   for f in metrics.csv summary.json hparams.txt partition_summary.txt; do
     [[ -f "$cell/$f" ]] && cp "$cell/$f" "$dest/$name/"
   done
   [[ -f "$src/logs/$name.log" ]] && grep -v "^20[0-9][0-9]-.*\] \|^To enable the following\|^WARNING: All log messages" \
     "$src/logs/$name.log" > "$dest/$name/log.txt" || true
-  if [[ -f "$src/grid.log" ]]; then
-    code_txt "$src/grid.log" "$name" "$dest/$name/code.txt"
-  fi
 done
 echo "copied to $dest"
