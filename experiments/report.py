@@ -30,7 +30,6 @@ from concurrent import futures
 import difflib
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -266,10 +265,9 @@ def _mean_std_values(values, digits=0):
   missing = sum(v is None for v in values)
   if missing:
     return f"not reached ({missing} of {len(values)})"
-  mean = statistics.fmean(values)
-  spread = (f" ± {statistics.stdev(values):.1f}" if len(values) > 1 else "")
   listed = ", ".join(f"{v:.{digits}f}" for v in values)
-  return f"{mean:.1f}{spread} ({listed})"
+  return (f"{results.format_mean_std(*results.mean_std(values), scale=1)} "
+          f"({listed})")
 
 
 def _mcmahan_2nn_seeds(root):

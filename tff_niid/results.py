@@ -133,14 +133,15 @@ def parse_mean_std(text: str) -> MeanStd:
       float(std.strip().rstrip("%")) if std.strip() else None)
 
 
-def _mean_std(values: Sequence[float]) -> MeanStd:
+def mean_std(values: Sequence[float]) -> MeanStd:
   """(mean, sample std or None for one value) of a non-empty list."""
   return (statistics.fmean(values),
           statistics.stdev(values) if len(values) > 1 else None)
 
 
-def _format_mean_std(mean: Optional[float], std: Optional[float],
-                     scale: float = 100) -> str:
+def format_mean_std(mean: Optional[float], std: Optional[float],
+                    scale: float = 100) -> str:
+  """"m ± s" of scale × each, one decimal; "m" without std; "—" without mean."""
   if mean is None:
     return "—"
   return (f"{scale * mean:.1f}" if std is None
@@ -202,8 +203,8 @@ def seed_summary(runs: Sequence[Run],
     hours.append(run["summary"].get("train_seconds", math.nan) / 3600)
   if not finals:
     return None
-  return {"n": len(finals), "final": _mean_std(finals),
-          "last": _mean_std(lasts), "best": _mean_std(bests),
+  return {"n": len(finals), "final": mean_std(finals),
+          "last": mean_std(lasts), "best": mean_std(bests),
           "hours": statistics.fmean(hours)}
 
 
@@ -246,12 +247,12 @@ def seed_table(cells: Sequence[Cell], *, references: Sequence[Reference] = (),
     if not stats:
       continue
     row = list(key) + [str(stats["n"])] + [
-        _format_mean_std(*stats[s]) for s in statistics_shown]
+        format_mean_std(*stats[s]) for s in statistics_shown]
     for reference in references:
       ref = reference.values.get(key)
       mean, std = stats[reference.statistic]
       row += (["—", "—"] if ref is None else [
-          _format_mean_std(*ref, scale=1),
+          format_mean_std(*ref, scale=1),
           _std_units(100 * mean, None if std is None else 100 * std, ref)])
     rows.append(row)
   return table(header, rows, left=3), table(
