@@ -38,7 +38,8 @@ def test_seed_table_sets_references_beside_mean_std_and_progress():
                                       seconds=5400)),
            dict(key, seed=2, run=_run([0.5] * 3)),  # unfinished: left out
            dict(key, partition="c1", seed=0, run=_run([], requested=10)),
-           dict(key, partition="c2", seed=0, run=_run([0.9] * 10))]
+           dict(key, partition="c2", seed=0, run=_run([0.9] * 10,
+                                                      seconds=10800))]
   table, progress = results.seed_table(cells, references=[
       results.Reference("paper", "final",
                         {("mnist", "iid", "fedavg"): (98.0, 1.0)}),
@@ -67,7 +68,12 @@ def test_seed_table_sets_references_beside_mean_std_and_progress():
   assert progress.splitlines()[2:] == [
       "| mnist | iid | fedavg | 2 | 2 | 1.00 |",
       "| mnist | c1 | fedavg | 0 | 0 | — |",
-      "| mnist | c2 | fedavg | 1 | — | 1.00 |"]
+      "| mnist | c2 | fedavg | 1 | — | 3.00 |",
+      "",
+      # iid's cell to do at its own 1.00 h, c1's at the median of 1.00, 3.00.
+      "3 of 5 cells done; the 2 to do need about 3 cell-hours (each its "
+      "group's hours per cell above, or their median, 2.00, where none has "
+      "finished; contended times)."]
 
 
 def test_mean_std_parses_paper_notation():

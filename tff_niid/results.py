@@ -238,12 +238,15 @@ def seed_table(cells: Sequence[Cell], *, references: Sequence[Reference] = (),
     header += [f"{reference.name} %",
                f"({reference.statistic} − {reference.name}) / combined std"]
   rows, progress = [], []
+  # (cells done, cells to do, hours per cell or None) per group.
+  remaining: list[tuple[int, int, Optional[float]]] = []
   for key, members in groups.items():
     stats = seed_summary([c["run"] for c in members], last)
     done = stats["n"] if stats else 0
     to_do = [str(c["seed"]) for c in members if not finished(c["run"])]
     progress.append(list(key) + [str(done), ", ".join(to_do) or "—",
                                  f"{stats['hours']:.2f}" if stats else "—"])
+    remaining.append((done, len(to_do), stats["hours"] if stats else None))
     if not stats:
       continue
     row = list(key) + [str(stats["n"])] + [
@@ -257,7 +260,26 @@ def seed_table(cells: Sequence[Cell], *, references: Sequence[Reference] = (),
     rows.append(row)
   return table(header, rows, left=3), table(
       ["dataset", "partition", "algorithm", "seeds done", "seeds to do",
-       "hours per cell"], progress, left=3)
+       "hours per cell"], progress, left=3) + "\n\n" + _progress_total(
+           remaining)
+
+
+def _progress_total(remaining: Sequence[tuple[int, int, Optional[float]]]
+                    ) -> str:
+  """The progress table's total from (cells done, cells to do, hours per
+  cell or None) per group: a cell to do costs its group's mean hours, or the
+  median over groups where none has finished."""
+  done = sum(d for d, _, _ in remaining)
+  to_do = sum(t for _, t, _ in remaining)
+  head = f"{done} of {done + to_do} cells done"
+  known = [hours for _, _, hours in remaining if hours is not None]
+  if not to_do or not known:
+    return head + "."
+  fallback = statistics.median(known)
+  hours = sum(t * (fallback if h is None else h) for _, t, h in remaining)
+  return (f"{head}; the {to_do} to do need about {hours:.0f} cell-hours (each "
+          f"its group's hours per cell above, or their median, {fallback:.2f}, "
+          "where none has finished; contended times).")
 
 
 def plot_curves(cells: Sequence[Cell], path: str,
