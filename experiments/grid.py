@@ -301,8 +301,12 @@ def main(argv):
     table = (f"Finished cells only, mean ± sample std over seeds.{note}"
              f"\n\n{table}\n\n"
              f"## Progress\n\n{progress}")
-  cells = [c for c in cells if c["run"]["metrics"]]
   title = _TITLE.value or _GRID_NAME.value
+  if _SEEDS.value is not None and seed_references:
+    results.plot_references(cells, seed_references,
+                            os.path.join(grid_dir, "references.png"),
+                            title=title)
+  cells = [c for c in cells if c["run"]["metrics"]]
   with open(os.path.join(grid_dir, "results.md"), "w") as f:
     command = " ".join(a for a in sys.argv if a != "--report_only")
     f.write(f"# {title}\n\nGrid command: `{command}` (each cell's "

@@ -8,7 +8,8 @@
    experiments/results/<grid_name>/ (made by tools/collect_results.sh),
    `experiments/grid.py --flagfile=<config>
    --root_output_dir=experiments/results --report_only` rewrites its
-   results.md and accuracy_curves.png from the committed cells (a cell not
+   results.md and plots (accuracy_curves.png; references.png for a seeded
+   grid with references) from the committed cells (a cell not
    committed is listed as not run, or as to do in a seeded grid's progress
    table).
 2. Every block of experiments/results/README.md between the lines
@@ -49,7 +50,7 @@ _RESULTS = os.path.join("experiments", "results")
 _GRID = os.path.join("experiments", "grid.py")
 _README = os.path.join(_RESULTS, "README.md")
 _TEXT_OUTPUTS = ("README.md", "results.md")
-_PLOT = "accuracy_curves.png"
+_PLOTS = ("accuracy_curves.png", "references.png")
 
 # The 2NN rows of McMahan et al. were run as two train.py runs, into their own
 # directory (<partition>/), before the grid had the 2nn_E1_B10 variant.
@@ -513,7 +514,7 @@ def _stale(copy):
   stale = []
   for directory, _, names in os.walk(os.path.join(copy, _RESULTS)):
     for name in names:
-      if name not in _TEXT_OUTPUTS + (_PLOT,):
+      if name not in _TEXT_OUTPUTS + _PLOTS:
         continue
       relative = os.path.relpath(os.path.join(directory, name), copy)
       committed = os.path.join(_REPO, relative)

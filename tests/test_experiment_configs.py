@@ -4,6 +4,7 @@ in --smoke mode end to end, with its report, and no TFF process left over."""
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -60,6 +61,11 @@ def test_config_runs_in_smoke_mode(config, tmp_path):
   report = (grid_dir / "results.md").read_text().split("## Progress")[0]
   assert report.count("\n| ") - 1 == len(cells)
   assert (grid_dir / "accuracy_curves.png").stat().st_size > 10_000
+  with open(config) as f:
+    text = f.read()
+  if "\n--seeds=" in text and re.search(r"^--(paper|reference|reference_best)=",
+                                        text, re.M):
+    assert (grid_dir / "references.png").stat().st_size > 10_000
 
   again = _grid([f"--flagfile={config}", "--smoke",
                  f"--root_output_dir={tmp_path}"])

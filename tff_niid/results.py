@@ -331,6 +331,74 @@ def plot_curves(cells: Sequence[Cell], path: str,
   plt.close(fig)
 
 
+def plot_references(cells: Sequence[Cell], references: Sequence[Reference],
+                    path: str, title: Optional[str] = None,
+                    last: int = 5) -> None:
+  """Ours against published references, one panel per (dataset, algorithm):
+  per partition, our final and best round (mean ± sample std over finished
+  seeds, filled markers) beside each reference's value (hollow markers, in
+  the colour of the statistic it reports). Writes a PNG to `path`; panels
+  without any value are left out."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
+  groups: dict[CellKey, list[Run]] = {}
+  for cell in cells:
+    groups.setdefault((cell["dataset"], cell["partition"], cell["algorithm"]),
+                      []).append(cell["run"])
+  ours = {key: stats for key, runs in groups.items()
+          if (stats := seed_summary(runs, last)) is not None}
+  colours = {"final": "C0", "best": "C1"}
+  # (label, statistic, hollow, {key: (mean %, std % or None)}) per series.
+  series = [(f"ours, {statistic} (seeds: n)", statistic, False,
+             {key: (100 * stats[statistic][0],
+                    None if stats[statistic][1] is None
+                    else 100 * stats[statistic][1])
+              for key, stats in ours.items()})
+            for statistic in ("final", "best")]
+  series += [(f"{r.name} ({r.statistic})", r.statistic, True, r.values)
+             for r in references]
+  partitions = list(dict.fromkeys(key[1] for key in groups))
+  with_values = {(d, a) for _, _, _, values in series for d, _, a in values}
+  panels = [panel for panel in dict.fromkeys((k[0], k[2]) for k in groups)
+            if panel in with_values]
+  if not panels:
+    return
+  fig, axes = plt.subplots(len(panels), 1, squeeze=False, sharey=True,
+                           figsize=(max(6.0, 1.1 * len(partitions) + 2),
+                                    2.8 * len(panels)))
+  width = 0.8 / len(series)
+  for ax, (dataset, algorithm) in zip(axes[:, 0], panels):
+    for i, (label, statistic, hollow, values) in enumerate(series):
+      keys = [(x - 0.4 + width * (i + 0.5), (dataset, p, algorithm))
+              for x, p in enumerate(partitions)
+              if (dataset, p, algorithm) in values]
+      if not keys:
+        continue
+      ax.errorbar([x for x, _ in keys], [values[k][0] for _, k in keys],
+                  yerr=[values[k][1] or 0.0 for _, k in keys],
+                  fmt="s" if hollow else "o", color=colours[statistic],
+                  capsize=3, label=label,
+                  markerfacecolor="white" if hollow else colours[statistic])
+      if not hollow:
+        for x, key in keys:
+          ax.annotate(str(ours[key]["n"]), (x, values[key][0]),
+                      textcoords="offset points", xytext=(4, -10), fontsize=7)
+    ax.set_xticks(range(len(partitions)), partitions)
+    ax.set_xlim(-0.5, len(partitions) - 0.5)
+    ax.set_title(f"{dataset} · {algorithm}", fontsize=9)
+    ax.set_ylabel("test accuracy %")
+    ax.grid(alpha=0.3, axis="y")
+  axes[0, 0].legend(fontsize=7, loc="lower left")
+  if title:
+    fig.suptitle(textwrap.fill(title, int(12 * fig.get_figwidth())),
+                 fontsize=10)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
 def read_flagfile(path: str, root: str = ".") -> dict[str, list[str]]:
   """{flag name: [values]} of the `--name=value` lines of an absl flagfile.
 
