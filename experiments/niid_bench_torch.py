@@ -1,0 +1,206 @@
+"""NIID-Bench's FedAvg as its own PyTorch code runs it, on a tff_niid partition.
+
+  sudo apt-get install python3-torch python3-absl   # Debian's CPU PyTorch
+  PYTHONPATH=. /usr/bin/python3 experiments/niid_bench_torch.py \
+      --partition_spec='classes(k=1)' --seed=0 --experiment_name=mnist_c1_s0
+
+The cross-framework check of the NIID-Bench grid (experiments/results/
+README.md, section 2.1): the same cell as `configs/niid_bench_train.cfg`, but
+trained the way Xtra-Computing/NIID-Bench's `experiments.py` trains it
+(its `train_net`, `local_train_net` and FedAvg loop), in PyTorch instead of
+TFF, so a gap between our TFF cells and PyTorch re-runs of NIID-Bench can be
+told apart from a gap between frameworks:
+
+- model: NIID-Bench's `SimpleCNNMNIST` (conv 6@5x5, max-pool, conv 16@5x5,
+  max-pool, fc 120, 84, 10), PyTorch's default initialisation, seeded by
+  `torch.manual_seed(--seed)`;
+- clients: every round each of the partition's clients starts from the
+  global model and runs `--local_epochs` epochs of `torch.optim.SGD(lr,
+  momentum, weight_decay)` (a new optimizer each round, so momentum starts
+  at zero) over its samples, reshuffled every epoch, in batches of
+  `--batch_size` with a smaller last batch (DataLoader(shuffle=True,
+  drop_last=False));
+- server: the new global model is the clients' models averaged with weights
+  proportional to their sample counts; it is tested on the whole test set
+  after every round.
+
+Inputs are the pixels scaled to [0, 1] (NIID-Bench's `ToTensor()`); the
+partition is `tff_niid.partition.spec.resolve(--partition_spec, ...,
+seed=--seed)`, the one train.py draws for the same spec and seed (feature
+noise is not supported). One thread (`--threads`). The output directory
+holds metrics.csv and summary.json in train.py's format (so
+`tff_niid.results` reads it) and a checkpoint after every round, from which
+a killed run resumes where it stopped.
+"""
+
+import csv
+import json
+import os
+import time
+
+from absl import app
+from absl import flags
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from tff_niid import datasets
+from tff_niid import partition as partition_lib
+
+_DATASET = flags.DEFINE_enum("dataset", "mnist", ["mnist", "fashion_mnist"],
+                             "Dataset.")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "Directory with the idx "
+                                "files (default as train.py's).")
+_PARTITION_SPEC = flags.DEFINE_string("partition_spec", "classes(k=1)",
+                                      "Partition spec (as train.py's).")
+_NUM_CLIENTS = flags.DEFINE_integer("num_clients", 10, "Clients, all in "
+                                    "every round.", lower_bound=1)
+_ROUNDS = flags.DEFINE_integer("rounds", 50, "Rounds.", lower_bound=1)
+_LOCAL_EPOCHS = flags.DEFINE_integer("local_epochs", 10, "Local epochs.",
+                                     lower_bound=1)
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Client batch size.",
+                                   lower_bound=1)
+_LR = flags.DEFINE_float("client_lr", 0.01, "Client SGD learning rate.")
+_MOMENTUM = flags.DEFINE_float("client_momentum", 0.9, "Client SGD momentum.")
+_WEIGHT_DECAY = flags.DEFINE_float("client_weight_decay", 1e-5,
+                                   "Client SGD weight decay.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the partition, the "
+                             "initialisation and the shuffling.")
+_THREADS = flags.DEFINE_integer("threads", 1, "torch threads.", lower_bound=1)
+_ROOT_OUTPUT_DIR = flags.DEFINE_string("root_output_dir", "runs/torch",
+                                       "Root of the output directories.")
+_EXPERIMENT_NAME = flags.DEFINE_string("experiment_name", "niid_bench_torch",
+                                       "Output directory name.")
+
+_CHECKPOINT = "checkpoint.pt"
+
+
+class SimpleCNNMNIST(nn.Module):
+  """NIID-Bench's `SimpleCNNMNIST(input_dim=256, hidden_dims=[120, 84])`."""
+
+  def __init__(self):
+    super().__init__()
+    self.conv1 = nn.Conv2d(1, 6, 5)
+    self.pool = nn.MaxPool2d(2, 2)
+    self.conv2 = nn.Conv2d(6, 16, 5)
+    self.fc1 = nn.Linear(16 * 4 * 4, 120)
+    self.fc2 = nn.Linear(120, 84)
+    self.fc3 = nn.Linear(84, 10)
+
+  def forward(self, x):
+    x = self.pool(F.relu(self.conv1(x)))
+    x = self.pool(F.relu(self.conv2(x)))
+    x = x.view(-1, 16 * 4 * 4)
+    x = F.relu(self.fc1(x))
+    x = F.relu(self.fc2(x))
+    return self.fc3(x)
+
+
+def _pixels(images: np.ndarray) -> torch.Tensor:
+  return torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
+
+
+def _local_train(model, images, labels, generator):
+  """NIID-Bench's `train_net` for one client: E epochs of momentum SGD."""
+  optimizer = torch.optim.SGD(model.parameters(), lr=_LR.value,
+                              momentum=_MOMENTUM.value,
+                              weight_decay=_WEIGHT_DECAY.value)
+  model.train()
+  for _ in range(_LOCAL_EPOCHS.value):
+    order = torch.randperm(len(labels), generator=generator)
+    for batch in torch.split(order, _BATCH_SIZE.value):
+      optimizer.zero_grad()
+      loss = F.cross_entropy(model(images[batch]), labels[batch])
+      loss.backward()
+      optimizer.step()
+
+
+def _test(model, images, labels):
+  model.eval()
+  with torch.no_grad():
+    logits = torch.cat([model(x) for x in torch.split(images, 2000)])
+  return ((logits.argmax(1) == labels).double().mean().item(),
+          F.cross_entropy(logits, labels).item())
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  torch.set_num_threads(_THREADS.value)
+  out_dir = os.path.join(_ROOT_OUTPUT_DIR.value, _EXPERIMENT_NAME.value)
+  os.makedirs(out_dir, exist_ok=True)
+  data = datasets.load(_DATASET.value, _DATA_DIR.value)
+  part = partition_lib.spec.resolve(
+      _PARTITION_SPEC.value, data.train_labels, _NUM_CLIENTS.value,
+      seed=_SEED.value, images=data.train_images)
+  if part.feature_noise is not None:
+    raise app.UsageError("feature noise is not supported here.")
+  train_x, train_y = _pixels(data.train_images), torch.from_numpy(
+      data.train_labels.astype(np.int64))
+  test_x, test_y = _pixels(data.test_images), torch.from_numpy(
+      data.test_labels.astype(np.int64))
+  clients = [torch.from_numpy(part[i]) for i in range(len(part))]
+  sizes = torch.tensor([len(c) for c in clients], dtype=torch.float64)
+  weights = (sizes / sizes.sum()).tolist()
+
+  torch.manual_seed(_SEED.value)
+  global_model = SimpleCNNMNIST()
+  generator = torch.Generator().manual_seed(_SEED.value)
+  rows, train_seconds = [], 0.0
+  checkpoint_path = os.path.join(out_dir, _CHECKPOINT)
+  hparams = {name: flags.FLAGS[name].value for name in (
+      "dataset", "partition_spec", "num_clients", "rounds", "local_epochs",
+      "batch_size", "client_lr", "client_momentum", "client_weight_decay",
+      "seed", "threads")}
+  if os.path.exists(checkpoint_path):
+    saved = torch.load(checkpoint_path)
+    if saved["hparams"] != hparams:
+      raise app.UsageError(f"{out_dir} holds a run with other flags: "
+                           f"{saved['hparams']}")
+    global_model.load_state_dict(saved["model"])
+    generator.set_state(saved["generator"])
+    rows, train_seconds = saved["rows"], saved["train_seconds"]
+    print(f"resumed after round {len(rows)}", flush=True)
+  with open(os.path.join(out_dir, "hparams.txt"), "w") as f:
+    f.write("".join(f"--{k}={v}\n" for k, v in hparams.items()))
+
+  local_model = SimpleCNNMNIST()
+  for round_num in range(len(rows) + 1, _ROUNDS.value + 1):
+    start = time.monotonic()
+    global_state = {k: v.clone() for k, v in
+                    global_model.state_dict().items()}
+    average = {k: torch.zeros_like(v) for k, v in global_state.items()}
+    for client, weight in zip(clients, weights):
+      local_model.load_state_dict(global_state)
+      _local_train(local_model, train_x[client], train_y[client], generator)
+      for k, v in local_model.state_dict().items():
+        average[k] += weight * v
+    global_model.load_state_dict(average)
+    seconds = time.monotonic() - start
+    train_seconds += seconds
+    accuracy, loss = _test(global_model, test_x, test_y)
+    rows.append({"round": round_num, "round_seconds": seconds,
+                 "test_accuracy": accuracy, "test_loss": loss})
+    torch.save({"hparams": hparams, "model": global_model.state_dict(),
+                "generator": generator.get_state(), "rows": rows,
+                "train_seconds": train_seconds}, checkpoint_path + ".tmp")
+    os.replace(checkpoint_path + ".tmp", checkpoint_path)
+    with open(os.path.join(out_dir, "metrics.csv"), "w", newline="") as f:
+      writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+      writer.writeheader()
+      writer.writerows(rows)
+    print(f"round {round_num}/{_ROUNDS.value} | test loss {loss:.4f} "
+          f"acc {accuracy:.4f} | {seconds:.1f} s", flush=True)
+  accuracies = [r["test_accuracy"] for r in rows]
+  with open(os.path.join(out_dir, "summary.json"), "w") as f:
+    json.dump({"rounds_requested": _ROUNDS.value, "rounds_run": len(rows),
+               "stopped": "completed", "train_seconds": train_seconds,
+               "final_test_accuracy": accuracies[-1],
+               "best_test_accuracy": max(accuracies),
+               "framework": f"torch {torch.__version__}"}, f, indent=2)
+  print("done", flush=True)
+
+
+if __name__ == "__main__":
+  app.run(main)
