@@ -357,6 +357,45 @@ def _grid_report(grid):
   return block
 
 
+def _niid_bench_torch(root):
+  """MNIST #C=1 FedAvg: our TFF cells (niid_bench_paper) beside NIID-Bench's
+  loop in PyTorch (experiments/niid_bench_torch.py, niid_bench_torch/), per
+  seed and as mean ± std of the finished seeds, and Flower's multi-run best."""
+  config, cells = _config_cells(root, "niid_bench.cfg")
+  tff_runs = {c["seed"]: c["run"] for c in cells
+              if (c["dataset"], c["partition"], c["algorithm"]) ==
+              ("mnist", "c1", "fedavg")}
+  torch_dir = os.path.join(root, _RESULTS, "niid_bench_torch")
+  torch_runs = {seed: results.read_run(
+      os.path.join(torch_dir, f"mnist_c1_s{seed}")) for seed in tff_runs}
+  rows = []
+  for name, runs in (("TFF (tff_niid), `niid_bench_paper/`", tff_runs),
+                     ("PyTorch (NIID-Bench's loop), `niid_bench_torch/`",
+                      torch_runs)):
+    done = {seed: run for seed, run in runs.items() if results.finished(run)}
+    per_seed = []
+    for seed, run in done.items():
+      _, accuracies = results.accuracy_curve(run["metrics"])
+      above = results.first_round_at(run["metrics"], 0.2)
+      per_seed.append(f"s{seed}: {100 * accuracies[-1]:.1f} / "
+                      f"{100 * max(accuracies):.1f} / "
+                      f"{above if above is not None else 'never'}")
+    stats = results.seed_summary(list(done.values()))
+    rows.append([name, str(len(done))] + (
+        [results.format_mean_std(*stats["final"]),
+         results.format_mean_std(*stats["best"])] if stats else ["—", "—"]) +
+                ["; ".join(per_seed) or "—"])
+  flower = dict(results.keyed_values(config["reference_best"],
+                                     results.parse_mean_std))
+  mean, std = flower[("mnist", "c1", "fedavg")]
+  rows.append(["Flower's re-run (quoted, `--reference_best`)",
+               "runs: not stated", "—",
+               results.format_mean_std(mean, std, scale=1), "—"])
+  return results.table(
+      ["implementation", "seeds finished", "final acc %", "best round acc %",
+       "per seed: final % / best % / first round ≥ 20%"], rows, left=1)
+
+
 def _fedprox_sign(root):
   """fedprox_sign/output.txt without its command line."""
   with open(os.path.join(root, _RESULTS, "fedprox_sign", "output.txt")) as f:
@@ -484,6 +523,7 @@ def _blocks(root):
       "mcmahan_2nn_grid": _grid_report("mcmahan2017_2nn"),
       "niid_bench_paper": _grid_report("niid_bench_paper"),
       "niid_bench_glorot": _grid_report("niid_bench_glorot"),
+      "niid_bench_torch": _niid_bench_torch,
       "niid_bench_table": _niid_bench_table,
       "niid_bench_curves": _niid_bench_curves,
       "fedprox_sign": _fedprox_sign,
