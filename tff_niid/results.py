@@ -282,13 +282,32 @@ def _progress_total(remaining: Sequence[tuple[int, int, Optional[float]]]
           "where none has finished; contended times).")
 
 
+def _pyplot() -> Any:
+  """matplotlib.pyplot on the file-only Agg backend, imported when a plot is
+  drawn (reports are read without matplotlib)."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  return plt
+
+
+def _save_figure(plt: Any, fig: Any, path: str,
+                 title: Optional[str]) -> None:
+  """Titles (wrapped to the width), lays out, writes a PNG and closes `fig`."""
+  if title:
+    # About 12 characters of a 10 pt title per inch of figure width.
+    fig.suptitle(textwrap.fill(title, int(12 * fig.get_figwidth())),
+                 fontsize=10)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
 def plot_curves(cells: Sequence[Cell], path: str,
                 title: Optional[str] = None) -> None:
   """Test accuracy vs round: one panel per (dataset, partition), one line per
   algorithm. Writes a PNG to `path`."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = _pyplot()
 
   panels: dict[tuple[str, str], list[Cell]] = {}
   for cell in cells:
@@ -322,13 +341,7 @@ def plot_curves(cells: Sequence[Cell], path: str,
     else:
       axes.flat[len(panels) - 1].legend(handles, labels, loc="best",
                                         fontsize=8)
-  if title:
-    # About 12 characters of a 10 pt title per inch of figure width.
-    fig.suptitle(textwrap.fill(title, int(12 * fig.get_figwidth())),
-                 fontsize=10)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  _save_figure(plt, fig, path, title)
 
 
 def plot_references(cells: Sequence[Cell], references: Sequence[Reference],
@@ -339,9 +352,7 @@ def plot_references(cells: Sequence[Cell], references: Sequence[Reference],
   seeds, filled markers) beside each reference's value (hollow markers, in
   the colour of the statistic it reports). Writes a PNG to `path`; panels
   without any value are left out."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = _pyplot()
 
   groups: dict[CellKey, list[Run]] = {}
   for cell in cells:
@@ -391,12 +402,7 @@ def plot_references(cells: Sequence[Cell], references: Sequence[Reference],
     ax.set_ylabel("test accuracy %")
     ax.grid(alpha=0.3, axis="y")
   axes[0, 0].legend(fontsize=7, loc="lower left")
-  if title:
-    fig.suptitle(textwrap.fill(title, int(12 * fig.get_figwidth())),
-                 fontsize=10)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  _save_figure(plt, fig, path, title)
 
 
 def read_flagfile(path: str, root: str = ".") -> dict[str, list[str]]:
