@@ -1,4 +1,4 @@
-"""Grid throughput on this machine: two one-thread cells vs one two-thread cell.
+"""Training throughput: two one-thread grid cells vs one two-thread cell.
 
   .venv/bin/python -m benchmarks.cell_threads_bench [--rounds=3] [--repeats=1]
 
@@ -11,8 +11,9 @@ round, E=10, B=64), cut to `--rounds` rounds.
 
 Side by side in one run: the two layouts take turns (one, two, one, two, ...)
 `--repeats` times. A cell's speed is the median of its `round_seconds`
-(metrics.csv) over rounds 2.. (round 1 includes tracing and compiling); a
-layout's throughput is the sum over its concurrent cells of rounds per hour.
+(metrics.csv: a round's training, without its evaluation and checkpoint)
+over rounds 2.. (round 1 includes tracing and compiling); a layout's
+training throughput is the sum over its concurrent cells of rounds per hour.
 Printed: each layout's throughput per repeat and the ratio two/one (> 1: the
 grid's layout is faster). Run it on an otherwise idle machine: the load
 average is printed first, since other work running beside it skews both

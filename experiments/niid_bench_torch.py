@@ -27,16 +27,21 @@ told apart from a gap between frameworks:
 Inputs are the pixels scaled to [0, 1] (NIID-Bench's `ToTensor()`); the
 partition is `tff_niid.partition.spec.resolve(--partition_spec, ...,
 seed=--seed)`, the one train.py draws for the same spec and seed (feature
-noise is not supported). One thread (`--threads`). The output directory
-holds metrics.csv and summary.json in train.py's format (so
+noise and label noise are refused). `--seed` seeds the partition, the
+initialisation and the shuffles: the same distribution as NIID-Bench's
+`--init_seed`, not the same draws (NIID-Bench draws its clients' nets and
+shuffles from one global stream). One thread (`--threads`). The output
+directory holds metrics.csv and summary.json in train.py's format (so
 `tff_niid.results` reads it) and a checkpoint after every round, from which
-a killed run resumes where it stopped.
+a killed run resumes where it stopped, to the same numbers on the same torch
+build and thread count.
 """
 
-import csv
+import dataclasses
 import json
 import os
 import time
+from typing import Any
 
 from absl import app
 from absl import flags
@@ -97,31 +102,91 @@ class SimpleCNNMNIST(nn.Module):
     return self.fc3(x)
 
 
+@dataclasses.dataclass(frozen=True)
+class ClientTraining:
+  """NIID-Bench's `train_net` settings: E epochs of SGD with momentum and
+  weight decay, in batches of `batch_size`."""
+  epochs: int
+  batch_size: int
+  lr: float
+  momentum: float
+  weight_decay: float
+
+
 def _pixels(images: np.ndarray) -> torch.Tensor:
   return torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
 
 
-def _local_train(model, images, labels, generator):
-  """NIID-Bench's `train_net` for one client: E epochs of momentum SGD."""
-  optimizer = torch.optim.SGD(model.parameters(), lr=_LR.value,
-                              momentum=_MOMENTUM.value,
-                              weight_decay=_WEIGHT_DECAY.value)
+def _local_train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                 training: ClientTraining, generator: torch.Generator) -> None:
+  """NIID-Bench's `train_net` for one client: a new optimizer (momentum from
+  zero), then per epoch a fresh shuffle cut into batches, the last smaller."""
+  optimizer = torch.optim.SGD(model.parameters(), lr=training.lr,
+                              momentum=training.momentum,
+                              weight_decay=training.weight_decay)
   model.train()
-  for _ in range(_LOCAL_EPOCHS.value):
+  for _ in range(training.epochs):
     order = torch.randperm(len(labels), generator=generator)
-    for batch in torch.split(order, _BATCH_SIZE.value):
+    for batch in torch.split(order, training.batch_size):
       optimizer.zero_grad()
       loss = F.cross_entropy(model(images[batch]), labels[batch])
       loss.backward()
       optimizer.step()
 
 
-def _test(model, images, labels):
+def _fedavg_round(global_model: nn.Module, local_model: nn.Module,
+                  clients: list[tuple[torch.Tensor, torch.Tensor, float]],
+                  training: ClientTraining,
+                  generator: torch.Generator) -> None:
+  """One round over every client: each trains from the global model; the
+  global model becomes their average weighted by sample share."""
+  global_state = {k: v.clone() for k, v in global_model.state_dict().items()}
+  average = {k: torch.zeros_like(v) for k, v in global_state.items()}
+  for images, labels, weight in clients:
+    local_model.load_state_dict(global_state)
+    _local_train(local_model, images, labels, training, generator)
+    for k, v in local_model.state_dict().items():
+      average[k] += weight * v
+  global_model.load_state_dict(average)
+
+
+def _test(model: nn.Module, images: torch.Tensor,
+          labels: torch.Tensor) -> tuple[float, float]:
+  """(accuracy, mean cross-entropy) on the whole test set."""
   model.eval()
   with torch.no_grad():
     logits = torch.cat([model(x) for x in torch.split(images, 2000)])
   return ((logits.argmax(1) == labels).double().mean().item(),
           F.cross_entropy(logits, labels).item())
+
+
+def _write_atomically(path: str, text: str) -> None:
+  with open(path + ".tmp", "w") as f:
+    f.write(text)
+  os.replace(path + ".tmp", path)
+
+
+def _metrics_csv(rows: list[dict[str, Any]]) -> str:
+  lines = [",".join(rows[0])]
+  lines += [",".join(str(row[k]) for k in rows[0]) for row in rows]
+  return "\n".join(lines) + "\n"
+
+
+def _clients(data: datasets.Dataset, spec: str, num_clients: int, seed: int
+             ) -> list[tuple[torch.Tensor, torch.Tensor, float]]:
+  """(images, labels, sample share) per client of the partition train.py
+  draws for `spec` and `seed`; ValueError for noise this loop lacks."""
+  part = partition_lib.spec.resolve(spec, data.train_labels, num_clients,
+                                    seed=seed, images=data.train_images)
+  if part.feature_noise is not None or part.noisy_labels is not None:
+    raise ValueError(f"{spec!r}: feature or label noise is not supported "
+                     "here.")
+  images = _pixels(data.train_images)
+  labels = torch.from_numpy(data.train_labels.astype(np.int64))
+  total = sum(len(part[i]) for i in range(len(part)))
+  return [(images[torch.from_numpy(part[i])],
+           labels[torch.from_numpy(part[i])], len(part[i]) / total)
+          for i in range(len(part))]
 
 
 def main(argv):
@@ -131,23 +196,21 @@ def main(argv):
   out_dir = os.path.join(_ROOT_OUTPUT_DIR.value, _EXPERIMENT_NAME.value)
   os.makedirs(out_dir, exist_ok=True)
   data = datasets.load(_DATASET.value, _DATA_DIR.value)
-  part = partition_lib.spec.resolve(
-      _PARTITION_SPEC.value, data.train_labels, _NUM_CLIENTS.value,
-      seed=_SEED.value, images=data.train_images)
-  if part.feature_noise is not None:
-    raise app.UsageError("feature noise is not supported here.")
-  train_x, train_y = _pixels(data.train_images), torch.from_numpy(
-      data.train_labels.astype(np.int64))
-  test_x, test_y = _pixels(data.test_images), torch.from_numpy(
-      data.test_labels.astype(np.int64))
-  clients = [torch.from_numpy(part[i]) for i in range(len(part))]
-  sizes = torch.tensor([len(c) for c in clients], dtype=torch.float64)
-  weights = (sizes / sizes.sum()).tolist()
+  try:
+    clients = _clients(data, _PARTITION_SPEC.value, _NUM_CLIENTS.value,
+                       _SEED.value)
+  except ValueError as e:
+    raise app.UsageError(str(e)) from None
+  test_x = _pixels(data.test_images)
+  test_y = torch.from_numpy(data.test_labels.astype(np.int64))
+  training = ClientTraining(_LOCAL_EPOCHS.value, _BATCH_SIZE.value, _LR.value,
+                            _MOMENTUM.value, _WEIGHT_DECAY.value)
 
   torch.manual_seed(_SEED.value)
   global_model = SimpleCNNMNIST()
   generator = torch.Generator().manual_seed(_SEED.value)
-  rows, train_seconds = [], 0.0
+  rows: list[dict[str, Any]] = []
+  train_seconds = 0.0
   checkpoint_path = os.path.join(out_dir, _CHECKPOINT)
   hparams = {name: flags.FLAGS[name].value for name in (
       "dataset", "partition_spec", "num_clients", "rounds", "local_epochs",
@@ -162,43 +225,34 @@ def main(argv):
     generator.set_state(saved["generator"])
     rows, train_seconds = saved["rows"], saved["train_seconds"]
     print(f"resumed after round {len(rows)}", flush=True)
-  with open(os.path.join(out_dir, "hparams.txt"), "w") as f:
-    f.write("".join(f"--{k}={v}\n" for k, v in hparams.items()))
+  _write_atomically(os.path.join(out_dir, "hparams.txt"),
+                    "".join(f"--{k}={v}\n" for k, v in hparams.items()))
 
   local_model = SimpleCNNMNIST()
   for round_num in range(len(rows) + 1, _ROUNDS.value + 1):
     start = time.monotonic()
-    global_state = {k: v.clone() for k, v in
-                    global_model.state_dict().items()}
-    average = {k: torch.zeros_like(v) for k, v in global_state.items()}
-    for client, weight in zip(clients, weights):
-      local_model.load_state_dict(global_state)
-      _local_train(local_model, train_x[client], train_y[client], generator)
-      for k, v in local_model.state_dict().items():
-        average[k] += weight * v
-    global_model.load_state_dict(average)
+    _fedavg_round(global_model, local_model, clients, training, generator)
     seconds = time.monotonic() - start
     train_seconds += seconds
     accuracy, loss = _test(global_model, test_x, test_y)
     rows.append({"round": round_num, "round_seconds": seconds,
                  "test_accuracy": accuracy, "test_loss": loss})
+    # metrics.csv first: a kill between the two leaves it a row ahead of the
+    # checkpoint, and the resumed run rewrites that row with the same values.
+    _write_atomically(os.path.join(out_dir, "metrics.csv"), _metrics_csv(rows))
     torch.save({"hparams": hparams, "model": global_model.state_dict(),
                 "generator": generator.get_state(), "rows": rows,
                 "train_seconds": train_seconds}, checkpoint_path + ".tmp")
     os.replace(checkpoint_path + ".tmp", checkpoint_path)
-    with open(os.path.join(out_dir, "metrics.csv"), "w", newline="") as f:
-      writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-      writer.writeheader()
-      writer.writerows(rows)
     print(f"round {round_num}/{_ROUNDS.value} | test loss {loss:.4f} "
           f"acc {accuracy:.4f} | {seconds:.1f} s", flush=True)
   accuracies = [r["test_accuracy"] for r in rows]
-  with open(os.path.join(out_dir, "summary.json"), "w") as f:
-    json.dump({"rounds_requested": _ROUNDS.value, "rounds_run": len(rows),
-               "stopped": "completed", "train_seconds": train_seconds,
-               "final_test_accuracy": accuracies[-1],
-               "best_test_accuracy": max(accuracies),
-               "framework": f"torch {torch.__version__}"}, f, indent=2)
+  _write_atomically(os.path.join(out_dir, "summary.json"), json.dumps({
+      "rounds_requested": _ROUNDS.value, "rounds_run": len(rows),
+      "stopped": "completed", "train_seconds": train_seconds,
+      "final_test_accuracy": accuracies[-1],
+      "best_test_accuracy": max(accuracies),
+      "framework": f"torch {torch.__version__}"}, indent=2))
   print("done", flush=True)
 
 

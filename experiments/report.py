@@ -357,6 +357,25 @@ def _grid_report(grid):
   return block
 
 
+def _check_torch_run(run_dir, run, train, expected):
+  """Raises ValueError unless the PyTorch run in `run_dir` ran the grid's
+  cell: the train flagfile's settings (`train`) and `expected` flags."""
+  if run["summary"] is None:
+    return
+  ran = {k: v[-1] for k, v in results.read_flagfile(
+      os.path.join(run_dir, "hparams.txt")).items()}
+  expected = dict(expected, **{k: train[k][-1] for k in (
+      "num_clients", "rounds", "local_epochs", "batch_size", "client_lr",
+      "client_momentum", "client_weight_decay")})
+  for name, value in expected.items():
+    same = (ran.get(name) == value if name in ("dataset", "partition_spec")
+            else ran.get(name) is not None and
+            float(ran[name]) == float(value))
+    if not same:
+      raise ValueError(f"{run_dir}: --{name}={ran.get(name)}, but the grid's "
+                       f"cell has {value}")
+
+
 def _niid_bench_torch(root):
   """MNIST #C=1 FedAvg: our TFF cells (niid_bench_paper) beside NIID-Bench's
   loop in PyTorch (experiments/niid_bench_torch.py, niid_bench_torch/), per
@@ -368,6 +387,14 @@ def _niid_bench_torch(root):
   torch_dir = os.path.join(root, _RESULTS, "niid_bench_torch")
   torch_runs = {seed: results.read_run(
       os.path.join(torch_dir, f"mnist_c1_s{seed}")) for seed in tff_runs}
+  train = results.read_flagfile(
+      os.path.join(root, config["train_flagfile"][-1]), root)
+  c1_spec = next(spec for name, _, spec in (
+      p.partition("=") for p in config["partition"]) if name == "c1")
+  for seed, run in torch_runs.items():
+    _check_torch_run(os.path.join(torch_dir, f"mnist_c1_s{seed}"), run, train,
+                     dict(dataset="mnist", partition_spec=c1_spec,
+                          seed=str(seed)))
   rows = []
   for name, runs in (("TFF (tff_niid), `niid_bench_paper/`", tff_runs),
                      ("PyTorch (NIID-Bench's loop), `niid_bench_torch/`",

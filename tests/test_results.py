@@ -71,9 +71,17 @@ def test_seed_table_sets_references_beside_mean_std_and_progress():
       "| mnist | c2 | fedavg | 1 | — | 3.00 |",
       "",
       # iid's cell to do at its own 1.00 h, c1's at the median of 1.00, 3.00.
-      "3 of 5 cells done; the 2 to do need about 3 cell-hours (each its "
-      "group's hours per cell above, or their median, 2.00, where none has "
-      "finished; contended times)."]
+      "3 of 5 cells done; the 2 to do need about 3 training cell-hours "
+      "(each its group's hours per cell above, or their median, 2.00, where "
+      "none has finished; contended times)."]
+
+
+def test_progress_total_when_all_or_none_are_done():
+  key = dict(dataset="mnist", partition="iid", algorithm="fedavg")
+  _, progress = results.seed_table([dict(key, seed=0, run=_run([0.9] * 10))])
+  assert progress.splitlines()[-1] == "1 of 1 cells done."
+  _, progress = results.seed_table([dict(key, seed=0, run=_run([0.9] * 3))])
+  assert progress.splitlines()[-1] == "0 of 1 cells done."
 
 
 def test_mean_std_parses_paper_notation():

@@ -272,14 +272,16 @@ def _progress_total(remaining: Sequence[tuple[int, int, Optional[float]]]
   done = sum(d for d, _, _ in remaining)
   to_do = sum(t for _, t, _ in remaining)
   head = f"{done} of {done + to_do} cells done"
-  known = [hours for _, _, hours in remaining if hours is not None]
+  known = [hours for _, _, hours in remaining
+           if hours is not None and math.isfinite(hours)]
   if not to_do or not known:
     return head + "."
   fallback = statistics.median(known)
-  hours = sum(t * (fallback if h is None else h) for _, t, h in remaining)
-  return (f"{head}; the {to_do} to do need about {hours:.0f} cell-hours (each "
-          f"its group's hours per cell above, or their median, {fallback:.2f}, "
-          "where none has finished; contended times).")
+  hours = sum(t * (h if h is not None and math.isfinite(h) else fallback)
+              for _, t, h in remaining)
+  return (f"{head}; the {to_do} to do need about {hours:.0f} training "
+          "cell-hours (each its group's hours per cell above, or their median, "
+          f"{fallback:.2f}, where none has finished; contended times).")
 
 
 def _pyplot() -> Any:

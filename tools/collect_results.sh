@@ -20,15 +20,24 @@ py="$repo/.venv/bin/python"
 # One pass over the grid in Python: prints the finished cells' names and
 # writes each one's code.txt (grid.log is read once).
 finished_cells=$(PYTHONPATH="$repo" "$py" - "$src" "$dest" <<'EOF'
-import os, sys
+import json, os, sys
 from tff_niid import results
 src, dest = sys.argv[1:]
 log_path = os.path.join(src, "grid.log")
 grid_log = open(log_path).read() if os.path.isfile(log_path) else None
 for name in sorted(os.listdir(src)):
   run_dir = os.path.join(src, name)
+  summary_path = os.path.join(run_dir, results.SUMMARY_FILE)
   if not (os.path.isfile(os.path.join(run_dir, "metrics.csv")) and
-          results.finished(results.read_run(run_dir))):
+          os.path.isfile(summary_path)):
+    continue  # not a run, or one still running
+  try:
+    with open(summary_path) as f:
+      finished = results.finished({"summary": json.load(f), "metrics": []})
+  except (OSError, ValueError, KeyError) as e:
+    print(f"{name}: skipped, unreadable summary ({e})", file=sys.stderr)
+    continue
+  if not finished:
     continue
   print(name)
   spans = results.rounds_by_code(grid_log, name) if grid_log else []
