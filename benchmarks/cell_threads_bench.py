@@ -1,6 +1,6 @@
 """Training throughput: two one-thread grid cells vs one two-thread cell.
 
-  .venv/bin/python -m benchmarks.cell_threads_bench [--rounds=3] [--repeats=1]
+  .venv/bin/python -m benchmarks.cell_threads_bench [--rounds=4] [--repeats=1]
 
 The NIID-Bench grid (experiments/configs/niid_bench.cfg) runs `--jobs=2
 --cell_threads=1`: two cells at a time, each on one TensorFlow thread. This
@@ -9,10 +9,11 @@ threads (`--jobs=1 --cell_threads=2`), on the grid's own cell: train.py with
 `niid_bench_train.cfg` (simple CNN, MNIST IID over 10 clients, all in every
 round, E=10, B=64), cut to `--rounds` rounds.
 
-Side by side in one run: the two layouts take turns (one, two, one, two, ...)
-`--repeats` times. A cell's speed is the median of its `round_seconds`
+Side by side in one run: the two layouts take turns `--repeats` times, in
+ABBA order. A cell's speed is the median of its `round_seconds`
 (metrics.csv: a round's training, without its evaluation and checkpoint)
-over rounds 2.. (round 1 includes tracing and compiling); a layout's
+over rounds 2 to R−1 (round 1 includes tracing and compiling; in round R
+the other cell may have finished already); a layout's
 training throughput is the sum over its concurrent cells of rounds per hour.
 Printed: each layout's throughput per repeat and the ratio two/one (> 1: the
 grid's layout is faster). Run it on an otherwise idle machine: the load
@@ -31,7 +32,8 @@ from absl import app
 from absl import flags
 
 _ROUNDS = flags.DEFINE_integer(
-    "rounds", 3, "Rounds per cell (round 1 is not timed).", lower_bound=2)
+    "rounds", 4, "Rounds per cell R (rounds 2 to R-1 are timed).",
+    lower_bound=3)
 _REPEATS = flags.DEFINE_integer("repeats", 1, "Turns of each layout.",
                                 lower_bound=1)
 _LOCAL_EPOCHS = flags.DEFINE_integer(
@@ -43,7 +45,8 @@ _TRAIN_FLAGFILE = flags.DEFINE_string(
 
 _TRAIN = os.path.join(os.path.dirname(__file__), "..", "experiments",
                       "train.py")
-# (cells run at once, TensorFlow threads of each): the grid's layout second.
+# (cells run at once, TensorFlow threads of each), in the order of a repeat
+# that runs them A, B (the next runs B, A).
 _LAYOUTS = {"one two-thread cell": (1, 2), "two one-thread cells": (2, 1)}
 
 
@@ -62,7 +65,7 @@ def _seconds_per_round(run_dir: str) -> float:
     seconds = [float(row["round_seconds"]) for row in csv.DictReader(f)]
   if len(seconds) != _ROUNDS.value:
     raise RuntimeError(f"{run_dir}: {len(seconds)} of {_ROUNDS.value} rounds")
-  return statistics.median(seconds[1:])
+  return statistics.median(seconds[1:-1])
 
 
 def _rounds_per_hour(cells: int, threads: int, root_dir: str) -> float:
@@ -89,7 +92,8 @@ def main(argv):
         f"{os.cpu_count()} cores", flush=True)
   throughput = {layout: [] for layout in _LAYOUTS}
   for repeat in range(_REPEATS.value):
-    for layout, (cells, threads) in _LAYOUTS.items():
+    order = list(_LAYOUTS.items())
+    for layout, (cells, threads) in order[::-1] if repeat % 2 else order:
       with tempfile.TemporaryDirectory() as root_dir:
         throughput[layout].append(_rounds_per_hour(cells, threads, root_dir))
       print(f"repeat {repeat + 1}: {layout}: "

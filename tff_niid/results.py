@@ -222,7 +222,9 @@ def seed_table(cells: Sequence[Cell], *, references: Sequence[Reference] = (),
     last: rounds averaged for the "last rounds" column.
 
   Returns:
-    (markdown table of finished cells, markdown progress table of all).
+    (markdown table of finished cells, markdown progress table of all cells
+    followed by a line of totals: cells done, and the training cell-hours
+    the rest need).
   """
   groups: dict[CellKey, list[Cell]] = {}
   for cell in cells:
@@ -363,15 +365,16 @@ def plot_references(cells: Sequence[Cell], references: Sequence[Reference],
   ours = {key: stats for key, runs in groups.items()
           if (stats := seed_summary(runs, last)) is not None}
   colours = {"final": "C0", "best": "C1"}
-  # (label, statistic, hollow, {key: (mean %, std % or None)}) per series.
-  series = [(f"ours, {statistic} (seeds: n)", statistic, False,
-             {key: (100 * stats[statistic][0],
-                    None if stats[statistic][1] is None
-                    else 100 * stats[statistic][1])
-              for key, stats in ours.items()})
-            for statistic in ("final", "best")]
-  series += [(f"{r.name} ({r.statistic})", r.statistic, True, r.values)
-             for r in references]
+  # (label, statistic, marker or None for ours, {key: (mean %, std % or
+  # None)}) per series; each reference has a marker of its own.
+  series: list[tuple[str, str, Optional[str], dict[CellKey, MeanStd]]] = [
+      (f"ours, {statistic} (seeds: n)", statistic, None,
+       {key: (100 * stats[statistic][0], None if stats[statistic][1] is None
+              else 100 * stats[statistic][1])
+        for key, stats in ours.items()})
+      for statistic in ("final", "best")]
+  series += [(f"{r.name} ({r.statistic} round)", r.statistic, marker,
+              r.values) for r, marker in zip(references, "s^Dv")]
   partitions = list(dict.fromkeys(key[1] for key in groups))
   with_values = {(d, a) for _, _, _, values in series for d, _, a in values}
   panels = [panel for panel in dict.fromkeys((k[0], k[2]) for k in groups)
@@ -383,7 +386,7 @@ def plot_references(cells: Sequence[Cell], references: Sequence[Reference],
                                     2.8 * len(panels)))
   width = 0.8 / len(series)
   for ax, (dataset, algorithm) in zip(axes[:, 0], panels):
-    for i, (label, statistic, hollow, values) in enumerate(series):
+    for i, (label, statistic, marker, values) in enumerate(series):
       keys = [(x - 0.4 + width * (i + 0.5), (dataset, p, algorithm))
               for x, p in enumerate(partitions)
               if (dataset, p, algorithm) in values]
@@ -391,10 +394,11 @@ def plot_references(cells: Sequence[Cell], references: Sequence[Reference],
         continue
       ax.errorbar([x for x, _ in keys], [values[k][0] for _, k in keys],
                   yerr=[values[k][1] or 0.0 for _, k in keys],
-                  fmt="s" if hollow else "o", color=colours[statistic],
+                  fmt=marker or "o", color=colours[statistic],
                   capsize=3, label=label,
-                  markerfacecolor="white" if hollow else colours[statistic])
-      if not hollow:
+                  markerfacecolor=colours[statistic] if marker is None
+                  else "white")
+      if marker is None:
         for x, key in keys:
           ax.annotate(str(ours[key]["n"]), (x, values[key][0]),
                       textcoords="offset points", xytext=(4, -10), fontsize=7)
@@ -403,7 +407,12 @@ def plot_references(cells: Sequence[Cell], references: Sequence[Reference],
     ax.set_title(f"{dataset} · {algorithm}", fontsize=9)
     ax.set_ylabel("test accuracy %")
     ax.grid(alpha=0.3, axis="y")
-  axes[0, 0].legend(fontsize=7, loc="lower left")
+  legend: dict[str, Any] = {}  # each series once, whatever panels hold it
+  for ax in axes[:, 0]:
+    for handle, label in zip(*ax.get_legend_handles_labels()):
+      legend.setdefault(label, handle)
+  axes[0, 0].legend(list(legend.values()), list(legend), fontsize=7,
+                    loc="lower left")
   _save_figure(plt, fig, path, title)
 
 
