@@ -34,7 +34,9 @@ shuffles from one global stream). One thread (`--threads`). The output
 directory holds metrics.csv and summary.json in train.py's format (so
 `tff_niid.results` reads it) and a checkpoint after every round, from which
 a killed run resumes where it stopped, to the same numbers on the same torch
-build and thread count.
+build and thread count (a resume on another torch version is refused; the
+thread count is a flag, compared with the rest). One process at a time per
+output directory (`tff_niid.rundir.lock`, as train.py).
 """
 
 import dataclasses
@@ -52,6 +54,7 @@ from torch.nn import functional as F
 
 from tff_niid import datasets
 from tff_niid import partition as partition_lib
+from tff_niid import rundir
 
 _DATASET = flags.DEFINE_enum("dataset", "mnist", ["mnist", "fashion_mnist"],
                              "Dataset.")
@@ -194,7 +197,16 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   torch.set_num_threads(_THREADS.value)
   out_dir = os.path.join(_ROOT_OUTPUT_DIR.value, _EXPERIMENT_NAME.value)
-  os.makedirs(out_dir, exist_ok=True)
+  try:
+    run_lock = rundir.lock(out_dir)
+  except rundir.RunDirError as e:
+    raise app.UsageError(str(e)) from None
+  with run_lock:
+    _run(out_dir)
+
+
+def _run(out_dir: str) -> None:
+  """Trains (or resumes) the run in `out_dir`, whose lock the caller holds."""
   data = datasets.load(_DATASET.value, _DATA_DIR.value)
   try:
     clients = _clients(data, _PARTITION_SPEC.value, _NUM_CLIENTS.value,
@@ -218,6 +230,14 @@ def main(argv):
       "seed", "threads")}
   if os.path.exists(checkpoint_path):
     saved = torch.load(checkpoint_path)
+    # Checkpoints from before the version was stored: the runs of this
+    # machine's Debian torch, the only build they were made with.
+    saved_torch = saved.get("torch", "1.13.0a0")
+    if saved_torch != str(torch.__version__):
+      raise app.UsageError(f"{out_dir} was trained with torch {saved_torch}, "
+                           f"this is torch {torch.__version__}: a resume "
+                           "would mix two builds' numerics; start over in "
+                           "another --experiment_name.")
     if saved["hparams"] != hparams:
       raise app.UsageError(f"{out_dir} holds a run with other flags: "
                            f"{saved['hparams']}")
@@ -240,7 +260,8 @@ def main(argv):
     # metrics.csv first: a kill between the two leaves it a row ahead of the
     # checkpoint, and the resumed run rewrites that row with the same values.
     _write_atomically(os.path.join(out_dir, "metrics.csv"), _metrics_csv(rows))
-    torch.save({"hparams": hparams, "model": global_model.state_dict(),
+    torch.save({"hparams": hparams, "torch": str(torch.__version__),
+                "model": global_model.state_dict(),
                 "generator": generator.get_state(), "rows": rows,
                 "train_seconds": train_seconds}, checkpoint_path + ".tmp")
     os.replace(checkpoint_path + ".tmp", checkpoint_path)

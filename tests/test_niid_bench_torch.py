@@ -1,6 +1,7 @@
 """experiments/niid_bench_torch.py (NIID-Bench's FedAvg loop in PyTorch) on
-real MNIST: its output reads as a train.py run, and a run killed after a
-round resumes to the same numbers. Runs under Debian's Python with its
+real MNIST: its output reads as a train.py run, a second process is kept out
+of a live run's directory, and a run killed after a round resumes to the same
+numbers. Runs under Debian's Python with its
 python3-torch and python3-absl; skipped where they are not installed."""
 
 import csv
@@ -37,10 +38,16 @@ def _command(root, name, local_epochs=1):
 
 
 def _kill_after_round_1(command, env):
+  """Runs `command` until round 1 is saved, checks that a second start in the
+  same directory is refused meanwhile, then SIGKILLs the first."""
   process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
   for line in process.stdout:
     if line.startswith("round 1/2"):  # printed once round 1 is saved
+      second = subprocess.run(command, env=env, capture_output=True,
+                              text=True, check=False)
+      assert second.returncode != 0
+      assert f"in use by another process (pid {process.pid})" in second.stderr
       process.send_signal(signal.SIGKILL)
       break
   process.wait()
