@@ -295,10 +295,16 @@ def main(argv):
       table += f"\n\nNot run: {', '.join(not_run)}."
   else:
     table, progress = results.seed_table(cells, references=seed_references)
-    note = (" The differences wait for two seeds of ours (—); a reference "
-            "without ± is a single run, its unknown spread counted as 0 in "
-            "the combined std." if seed_references else "")
-    table = (f"Finished cells only, mean ± sample std over seeds.{note}"
+    note = (" Each difference is ours − the reference in points; in "
+            "parentheses, divided by the combined std sqrt(s_ours² + "
+            "s_ref²), shown only where both sides have a std: two seeds of "
+            "ours or more (with two, a std of one degree of freedom: an "
+            "effect size, not a test), and a reference with ± (without, it "
+            "is one run of unknown spread)." if seed_references else "")
+    table = ("Finished cells only: mean ± sample std over the `seeds` "
+             "finished seeds; \"mean of last 5 rounds\" is per seed the mean "
+             "test accuracy of its last 5 evaluated rounds, then mean ± std "
+             f"over seeds.{note}"
              f"\n\n{table}\n\n"
              f"## Progress\n\n{progress}")
   title = _TITLE.value or _GRID_NAME.value
@@ -308,9 +314,10 @@ def main(argv):
                             title=title)
   cells = [c for c in cells if c["run"]["metrics"]]
   with open(os.path.join(grid_dir, "results.md"), "w") as f:
-    command = " ".join(a for a in sys.argv if a != "--report_only")
-    f.write(f"# {title}\n\nGrid command: `{command}` (each cell's "
-            f"hparams.txt is its exact train.py flagfile)\n\n{table}\n")
+    command = " ".join(sys.argv)
+    f.write(f"# {title}\n\nWritten by `{command}` (each cell's hparams.txt "
+            "is its exact train.py flagfile; cells run by tools/run_grid.sh "
+            f"name their code in code.txt)\n\n{table}\n")
   results.plot_curves(cells, os.path.join(grid_dir, "accuracy_curves.png"),
                       title=title)
   print(table, flush=True)

@@ -31,6 +31,7 @@ from concurrent import futures
 import difflib
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -65,6 +66,10 @@ _MCMAHAN_RATIOS = (  # label, numerator (partition, variant), denominator
 )
 # Evaluation intervals at which the paper's count is replayed on our curves.
 _CROSSING_EVERY = (1, 10, 50, 100)
+_NIID_BENCH_ROUNDS = 50  # NIID-Bench's protocol, that of its references
+# The grids of the McMahan rows run as the paper ran them (section 1.1-1.3).
+_MCMAHAN_LIKE_FOR_LIKE = ("mcmahan2017_lr.cfg", "mcmahan2017_fedsgd_lr.cfg",
+                          "mcmahan2017_2nn.cfg")
 # The algorithms of the superseded 10-round NIID-Bench grid: its
 # grid_flags.txt records only its last invocation's --algorithms=fedprox.
 _NIID_BENCH_ALGORITHMS = "fedavg,fedprox,fedavgm"
@@ -271,10 +276,64 @@ def _mean_std_values(values, digits=0):
           f"({listed})")
 
 
+def _mcmahan_progress(root):
+  """Cells done and to do of the like-for-like McMahan grids, per grid,
+  partition and variant, with the mean training hours of the finished ones
+  (where a row has none, those of the same variant on the grid's other
+  partitions, marked) and the total (`results.progress_total`)."""
+  rows, remaining = [], []
+  for config_name in _MCMAHAN_LIKE_FOR_LIKE:
+    config, cells = _config_cells(root, config_name)
+    grid = config["grid_name"][-1]
+    for variant in config["algorithms"][-1].split(","):
+      by_partition = {}
+      for cell in cells:
+        if cell["algorithm"].startswith(variant):
+          by_partition.setdefault(cell["partition"], []).append(cell)
+      hours = {p: [c["run"]["summary"]["train_seconds"] / 3600
+                   for c in members if results.finished(c["run"])]
+               for p, members in by_partition.items()}
+      for partition, members in by_partition.items():
+        done = len(hours[partition])
+        elsewhere = [h for p, hs in hours.items() if p != partition
+                     for h in hs]
+        if done:
+          mean_hours = statistics.fmean(hours[partition])
+          shown = f"{mean_hours:.2f}"
+        elif elsewhere:
+          mean_hours = statistics.fmean(elsewhere)
+          shown = f"{mean_hours:.2f} (other partitions')"
+        else:
+          mean_hours, shown = None, "—"
+        rows.append([f"[{grid}/]({grid}/)", partition, variant, str(done),
+                     str(len(members) - done), shown])
+        remaining.append((done, len(members) - done, mean_hours))
+  return results.table(
+      ["grid", "partition", "variant", "cells done", "cells to do",
+       "hours per cell"], rows, left=3) + "\n\n" + results.progress_total(
+           remaining)
+
+
+def _crossing_rounds(metrics, target, every):
+  """The paper's count over seeds (`_mean_std_values`), unless a seed's curve
+  is already at `target` at its first round kept at this interval: that count
+  is only an upper bound, "≤ round" per such seed, and no mean is taken."""
+  counts = [results.crossing_round(m, target, every=every) for m in metrics]
+  first_kept = [next(r for r in results.accuracy_curve(m)[0] if r % every == 0)
+                for m in metrics]
+  if not any(c == f for c, f in zip(counts, first_kept)):
+    return _mean_std_values(counts, digits=1)
+  return ", ".join(
+      f"≤ {f}" if c == f else "not reached" if c is None else f"{c:.1f}"
+      for c, f in zip(counts, first_kept)) + (
+          f" (≤: at {100 * target:g}% when first kept)")
+
+
 def _mcmahan_2nn_seeds(root):
   """Rounds to 97% of the 2NN rows over seeds: our first round at the target
   and the paper's count (monotone curve, interpolated crossing) replayed at
-  several evaluation intervals, beside the paper's two tables."""
+  several evaluation intervals (upper bounds where the first kept round is
+  already at the target), beside the paper's two tables."""
   config, cells = _config_cells(root, "mcmahan2017_2nn.cfg")
   # Its --reference_rounds: Table 1's (from mcmahan2017.cfg), then Table 4's.
   table4 = results.keyed_values(config["reference_rounds"], int)
@@ -287,9 +346,7 @@ def _mcmahan_2nn_seeds(root):
                if c["partition"] == partition and results.finished(c["run"])]
     counts = ([_mean_std_values([results.first_round_at(m, target)
                                  for m in metrics])] +
-              [_mean_std_values([results.crossing_round(m, target, every=e)
-                                 for m in metrics], digits=1)
-               for e in _CROSSING_EVERY]
+              [_crossing_rounds(metrics, target, e) for e in _CROSSING_EVERY]
               if metrics else ["—"] * (1 + len(_CROSSING_EVERY)))
     rows.append([partition, str(len(metrics))] + counts +
                 [str(table1[key]), str(table4[key])])
@@ -313,7 +370,13 @@ def _niid_bench(root):
 
 
 def _niid_bench_table(root):
-  return results.markdown_table(*_niid_bench(root))
+  """The superseded grid's table; the 50-round references only beside the
+  cells that ran 50 rounds."""
+  cells, references = _niid_bench(root)
+  full = {(c["dataset"], c["partition"], c["algorithm"]) for c in cells
+          if len(c["run"]["metrics"]) >= _NIID_BENCH_ROUNDS}
+  return results.markdown_table(
+      cells, {k: v for k, v in references.items() if k in full})
 
 
 def _niid_bench_curves(root):
@@ -353,7 +416,7 @@ def _grid_report(grid):
       lines = f.read().splitlines()
     return "\n".join("##" + line if line.startswith("#") else line
                      for line in lines
-                     if not line.startswith(("# ", "Grid command:")))
+                     if not line.startswith(("# ", "Written by `")))
   return block
 
 
@@ -545,6 +608,8 @@ def _blocks(root):
       "mcmahan_ratios": _mcmahan_ratios,
       "mcmahan_curves": _mcmahan_curves,
       "mcmahan_lr": _grid_report("mcmahan2017_lr"),
+      "mcmahan_fedsgd_lr": _grid_report("mcmahan2017_fedsgd_lr"),
+      "mcmahan_progress": _mcmahan_progress,
       "mcmahan_2nn_init": _grid_report("mcmahan2017_2nn_init"),
       "mcmahan_2nn_seeds": _mcmahan_2nn_seeds,
       "mcmahan_2nn_grid": _grid_report("mcmahan2017_2nn"),

@@ -42,7 +42,8 @@ def test_seed_table_sets_references_beside_mean_std_and_progress():
                                                       seconds=10800))]
   table, progress = results.seed_table(cells, references=[
       results.Reference("paper", "final",
-                        {("mnist", "iid", "fedavg"): (98.0, 1.0)}),
+                        {("mnist", "iid", "fedavg"): (98.0, 1.0),
+                         ("mnist", "c2", "fedavg"): (91.0, 0.5)}),
       results.Reference("re-run", "final",
                         {("mnist", "iid", "fedavg"): (99.1, None)}),
       results.Reference("re-run best", "best",
@@ -51,24 +52,24 @@ def test_seed_table_sets_references_beside_mean_std_and_progress():
   assert len(rows) == 4  # header, rule, the two finished groups
   assert rows[0] == (
       "| dataset | partition | algorithm | seeds | final acc % | mean of last "
-      "4 rounds % | best round acc % | paper % | (final − paper) / combined "
-      "std | re-run % | (final − re-run) / combined std | re-run best % | "
-      "(best − re-run best) / combined std |")
+      "4 rounds % | best round acc % | paper % | final − paper: points "
+      "(combined stds) | re-run % | final − re-run: points (combined stds) | "
+      "re-run best % | best − re-run best: points (combined stds) |")
   # final: 98 and 96 -> 97.0 ± 1.414; last 4: 98 and 96 -> 97.0 ± 1.414;
   # best: 99 and 97 -> 98.0 ± 1.414.
-  # (97 - 98) / hypot(1.414, 1.0) = -0.577; (97 - 99.1) / 1.414 = -1.48
-  # (a single run's spread counts as 0); (98 - 99.5) / hypot(1.414, 0.5)
-  # = -1.00.
+  # (97 - 98) / hypot(1.414, 1.0) = -0.577; 97 - 99.1 = -2.1 points, no
+  # std units (a single run's spread is unknown); (98 - 99.5) /
+  # hypot(1.414, 0.5) = -1.00.
   assert rows[2] == ("| mnist | iid | fedavg | 2 | 97.0 ± 1.4 | 97.0 ± 1.4 | "
-                     "98.0 ± 1.4 | 98.0 ± 1.0 | -0.6 | 99.1 | -1.5 | "
-                     "99.5 ± 0.5 | -1.0 |")
-  # One seed: no spread of ours to measure differences by.
-  assert rows[3] == ("| mnist | c2 | fedavg | 1 | 90.0 | 90.0 | 90.0 | — | — "
-                     "| — | — | — | — |")
+                     "98.0 ± 1.4 | 98.0 ± 1.0 | -1.0 (-0.6) | 99.1 | -2.1 | "
+                     "99.5 ± 0.5 | -1.5 (-1.0) |")
+  # One seed of ours: the difference in points only.
+  assert rows[3] == ("| mnist | c2 | fedavg | 1 | 90.0 | 90.0 | 90.0 | "
+                     "91.0 ± 0.5 | -1.0 | — | — | — | — |")
   assert progress.splitlines()[2:] == [
-      "| mnist | iid | fedavg | 2 | 2 | 1.00 |",
-      "| mnist | c1 | fedavg | 0 | 0 | — |",
-      "| mnist | c2 | fedavg | 1 | — | 3.00 |",
+      "| mnist | iid | fedavg | 0, 1 | 2 | 1.00 |",
+      "| mnist | c1 | fedavg | — | 0 | — |",
+      "| mnist | c2 | fedavg | 0 | — | 3.00 |",
       "",
       # iid's cell to do at its own 1.00 h, c1's at the median of 1.00, 3.00.
       "3 of 5 cells done; the 2 to do need about 3 training cell-hours "

@@ -148,15 +148,16 @@ def format_mean_std(mean: Optional[float], std: Optional[float],
           else f"{scale * mean:.1f} ± {scale * std:.1f}")
 
 
-def _std_units(mean: float, std: Optional[float], ref: MeanStd) -> str:
-  """(mean − ref mean) / sqrt(std² + ref std²), signed; — while ours is one
-  seed (std None: no spread to measure by). A reference without std is a
-  single run whose spread is unknown: it counts as 0."""
+def _difference(mean: float, std: Optional[float], ref: MeanStd) -> str:
+  """"ours − ref" in points, followed in parentheses by that difference over
+  sqrt(std² + ref std²) when both sides have a std: ours from two seeds or
+  more (std None for one), the reference from several runs (a reference
+  without std is one run, whose spread is unknown)."""
   ref_mean, ref_std = ref
-  if std is None:
-    return "—"
-  combined = math.hypot(std, ref_std or 0.0)
-  return "—" if combined == 0 else f"{(mean - ref_mean) / combined:+.1f}"
+  points = f"{mean - ref_mean:+.1f}"
+  if std is None or ref_std is None or math.hypot(std, ref_std) == 0:
+    return points
+  return f"{points} ({(mean - ref_mean) / math.hypot(std, ref_std):+.1f})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,10 +216,10 @@ def seed_table(cells: Sequence[Cell], *, references: Sequence[Reference] = (),
 
   Args:
     cells: dicts with dataset, partition, algorithm, seed and run (`read_run`).
-    references: each adds its value and a difference column: (ours − its
-      mean) / sqrt(std_ours² + std_ref²), in units of the combined std, ours
-      being the statistic it reports (final or best round); — until ours has
-      two seeds.
+    references: each adds its value and a difference column: ours − its
+      mean in points, ours being the statistic it reports (final or best
+      round), followed in parentheses by the difference in units of the
+      combined std sqrt(std_ours² + std_ref²) where both sides have a std.
     last: rounds averaged for the "last rounds" column.
 
   Returns:
@@ -238,17 +239,20 @@ def seed_table(cells: Sequence[Cell], *, references: Sequence[Reference] = (),
       titles[s] for s in statistics_shown]
   for reference in references:
     header += [f"{reference.name} %",
-               f"({reference.statistic} − {reference.name}) / combined std"]
+               f"{reference.statistic} − {reference.name}: points (combined "
+               "stds)"]
   rows, progress = [], []
   # (cells done, cells to do, hours per cell or None) per group.
   remaining: list[tuple[int, int, Optional[float]]] = []
   for key, members in groups.items():
     stats = seed_summary([c["run"] for c in members], last)
-    done = stats["n"] if stats else 0
+    done = [str(c["seed"]) for c in members if finished(c["run"])]
     to_do = [str(c["seed"]) for c in members if not finished(c["run"])]
-    progress.append(list(key) + [str(done), ", ".join(to_do) or "—",
+    progress.append(list(key) + [", ".join(done) or "—",
+                                 ", ".join(to_do) or "—",
                                  f"{stats['hours']:.2f}" if stats else "—"])
-    remaining.append((done, len(to_do), stats["hours"] if stats else None))
+    remaining.append((len(done), len(to_do),
+                      stats["hours"] if stats else None))
     if not stats:
       continue
     row = list(key) + [str(stats["n"])] + [
@@ -258,17 +262,17 @@ def seed_table(cells: Sequence[Cell], *, references: Sequence[Reference] = (),
       mean, std = stats[reference.statistic]
       row += (["—", "—"] if ref is None else [
           format_mean_std(*ref, scale=1),
-          _std_units(100 * mean, None if std is None else 100 * std, ref)])
+          _difference(100 * mean, None if std is None else 100 * std, ref)])
     rows.append(row)
   return table(header, rows, left=3), table(
       ["dataset", "partition", "algorithm", "seeds done", "seeds to do",
-       "hours per cell"], progress, left=3) + "\n\n" + _progress_total(
+       "hours per cell"], progress, left=3) + "\n\n" + progress_total(
            remaining)
 
 
-def _progress_total(remaining: Sequence[tuple[int, int, Optional[float]]]
-                    ) -> str:
-  """The progress table's total from (cells done, cells to do, hours per
+def progress_total(remaining: Sequence[tuple[int, int, Optional[float]]]
+                   ) -> str:
+  """A progress table's total from (cells done, cells to do, hours per
   cell or None) per group: a cell to do costs its group's mean hours, or the
   median over groups where none has finished."""
   done = sum(d for d, _, _ in remaining)
@@ -309,8 +313,10 @@ def _save_figure(plt: Any, fig: Any, path: str,
 
 def plot_curves(cells: Sequence[Cell], path: str,
                 title: Optional[str] = None) -> None:
-  """Test accuracy vs round: one panel per (dataset, partition), one line per
-  algorithm. Writes a PNG to `path`."""
+  """Test accuracy vs round: one panel per (dataset, partition), one colour
+  per algorithm, one line style per seed (when cells have seeds), and a grey
+  dotted line at a cell's target accuracy, if its run had one. Writes a PNG
+  to `path`."""
   plt = _pyplot()
 
   panels: dict[tuple[str, str], list[Cell]] = {}
@@ -320,20 +326,34 @@ def plot_curves(cells: Sequence[Cell], path: str,
   rows = math.ceil(len(panels) / columns) or 1
   fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 2.9 * rows),
                            squeeze=False, sharey=True)
-  # One colour per algorithm across panels, one legend entry each.
+  # One colour per algorithm and one style per seed across panels, one legend
+  # entry each.
   algorithms = list(dict.fromkeys(cell["algorithm"] for cell in cells))
+  seeds = sorted({cell["seed"] for cell in cells
+                  if cell.get("seed") is not None})
+  styles = ["-", "--", ":", "-."]
   legend: dict[str, Any] = {}
   for ax, ((dataset, partition), members) in zip(axes.flat, panels.items()):
     for cell in members:
       rounds, accuracies = accuracy_curve(cell["run"]["metrics"])
       if rounds:
+        seed = cell.get("seed")
+        style = "-" if seed is None else styles[seeds.index(seed) % 4]
         (line,) = ax.plot(rounds, [100 * a for a in accuracies],
                           color=f"C{algorithms.index(cell['algorithm']) % 10}",
+                          linestyle=style,
                           marker="." if len(rounds) < 30 else None)
         legend.setdefault(cell["algorithm"], line)
+      target = (cell["run"]["summary"] or {}).get("target_accuracy")
+      if target is not None:
+        ax.axhline(100 * target, color="0.5", linestyle=":", linewidth=0.8)
     ax.set_title(f"{dataset} · {partition}", fontsize=9)
     ax.set_xlabel("round")
     ax.grid(alpha=0.3)
+  if len(seeds) > 1:
+    for seed in seeds:
+      legend[f"seed {seed}"] = plt.Line2D(
+          [], [], color="0.3", linestyle=styles[seeds.index(seed) % 4])
   for ax in axes[:, 0]:
     ax.set_ylabel("test accuracy %")
   for ax in list(axes.flat)[len(panels):]:
@@ -373,7 +393,7 @@ def plot_references(cells: Sequence[Cell], references: Sequence[Reference],
               else 100 * stats[statistic][1])
         for key, stats in ours.items()})
       for statistic in ("final", "best")]
-  series += [(f"{r.name} ({r.statistic} round)", r.statistic, marker,
+  series += [(f"{r.name} (vs our {r.statistic})", r.statistic, marker,
               r.values) for r, marker in zip(references, "s^Dv")]
   partitions = list(dict.fromkeys(key[1] for key in groups))
   with_values = {(d, a) for _, _, _, values in series for d, _, a in values}

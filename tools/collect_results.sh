@@ -2,7 +2,8 @@
 # Copies a grid's small, readable outputs into experiments/results/<grid>/:
 # the report, curves, flags, and per FINISHED cell (all its rounds run, or
 # stopped at its target) metrics.csv, summary.json, hparams.txt,
-# partition_summary.txt and the log, and code.txt: the commits whose frozen
+# partition_summary.txt, the log, provenance.txt (a note, written by hand,
+# on a cell begun elsewhere) and code.txt: the commits whose frozen
 # code (tools/run_grid.sh) ran its rounds, from the grid's grid.log; cells
 # still running are left out. Checkpoints, TensorBoard
 # events and partition arrays stay in runs/ (they are rebuilt by the command).
@@ -54,7 +55,7 @@ EOF
 for name in $finished_cells; do
   cell="$src/$name"
   mkdir -p "$dest/$name"
-  for f in metrics.csv summary.json hparams.txt partition_summary.txt; do
+  for f in metrics.csv summary.json hparams.txt partition_summary.txt provenance.txt; do
     [[ -f "$cell/$f" ]] && cp "$cell/$f" "$dest/$name/"
   done
   [[ -f "$src/logs/$name.log" ]] && grep -v "^20[0-9][0-9]-.*\] \|^To enable the following\|^WARNING: All log messages" \
