@@ -319,13 +319,14 @@ def _crossing_rounds(metrics, target, every):
   is already at `target` at its first round kept at this interval: that count
   is only an upper bound, "≤ round" per such seed, and no mean is taken."""
   counts = [results.crossing_round(m, target, every=every) for m in metrics]
-  first_kept = [next(r for r in results.accuracy_curve(m)[0] if r % every == 0)
-                for m in metrics]
-  if not any(c == f for c, f in zip(counts, first_kept)):
+  first_kept = [next((r for r in results.accuracy_curve(m)[0]
+                      if r % every == 0), None) for m in metrics]
+  censored = [c is not None and c == f for c, f in zip(counts, first_kept)]
+  if not any(censored):
     return _mean_std_values(counts, digits=1)
   return ", ".join(
-      f"≤ {f}" if c == f else "not reached" if c is None else f"{c:.1f}"
-      for c, f in zip(counts, first_kept)) + (
+      f"≤ {f}" if bound else "not reached" if c is None else f"{c:.1f}"
+      for c, f, bound in zip(counts, first_kept, censored)) + (
           f" (≤: at {100 * target:g}% when first kept)")
 
 
