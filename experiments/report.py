@@ -31,7 +31,6 @@ from concurrent import futures
 import difflib
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -290,18 +289,18 @@ def _mcmahan_progress(root):
       for cell in cells:
         if cell["algorithm"].startswith(variant):
           by_partition.setdefault(cell["partition"], []).append(cell)
-      hours = {p: [c["run"]["summary"]["train_seconds"] / 3600
-                   for c in members if results.finished(c["run"])]
-               for p, members in by_partition.items()}
       for partition, members in by_partition.items():
-        done = len(hours[partition])
-        elsewhere = [h for p, hs in hours.items() if p != partition
-                     for h in hs]
-        if done:
-          mean_hours = statistics.fmean(hours[partition])
+        # seed_summary: the finished runs' count and mean training hours.
+        own = results.seed_summary([c["run"] for c in members])
+        others = results.seed_summary([
+            c["run"] for p, cs in by_partition.items() if p != partition
+            for c in cs])
+        done = own["n"] if own else 0
+        if own:
+          mean_hours = own["hours"]
           shown = f"{mean_hours:.2f}"
-        elif elsewhere:
-          mean_hours = statistics.fmean(elsewhere)
+        elif others:
+          mean_hours = others["hours"]
           shown = f"{mean_hours:.2f} (other partitions')"
         else:
           mean_hours, shown = None, "—"
