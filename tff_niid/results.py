@@ -246,8 +246,9 @@ def seed_table(cells: Sequence[Cell], *, references: Sequence[Reference] = (),
   remaining: list[tuple[int, int, Optional[float]]] = []
   for key, members in groups.items():
     stats = seed_summary([c["run"] for c in members], last)
-    done = [str(c["seed"]) for c in members if finished(c["run"])]
-    to_do = [str(c["seed"]) for c in members if not finished(c["run"])]
+    done, to_do = [], []
+    for cell in members:
+      (done if finished(cell["run"]) else to_do).append(str(cell["seed"]))
     progress.append(list(key) + [", ".join(done) or "—",
                                  ", ".join(to_do) or "—",
                                  f"{stats['hours']:.2f}" if stats else "—"])
@@ -334,6 +335,10 @@ def plot_curves(cells: Sequence[Cell], path: str,
   styles = ["-", "--", ":", "-."]
   legend: dict[str, Any] = {}
   for ax, ((dataset, partition), members) in zip(axes.flat, panels.items()):
+    targets = {(cell["run"]["summary"] or {}).get("target_accuracy")
+               for cell in members} - {None}
+    for target in sorted(targets):
+      ax.axhline(100 * target, color="0.5", linestyle=":", linewidth=0.8)
     for cell in members:
       rounds, accuracies = accuracy_curve(cell["run"]["metrics"])
       if rounds:
@@ -344,9 +349,6 @@ def plot_curves(cells: Sequence[Cell], path: str,
                           linestyle=style,
                           marker="." if len(rounds) < 30 else None)
         legend.setdefault(cell["algorithm"], line)
-      target = (cell["run"]["summary"] or {}).get("target_accuracy")
-      if target is not None:
-        ax.axhline(100 * target, color="0.5", linestyle=":", linewidth=0.8)
     ax.set_title(f"{dataset} · {partition}", fontsize=9)
     ax.set_xlabel("round")
     ax.grid(alpha=0.3)
