@@ -246,7 +246,8 @@ def seed_table(cells: Sequence[Cell], *, references: Sequence[Reference] = (),
   remaining: list[tuple[int, int, Optional[float]]] = []
   for key, members in groups.items():
     stats = seed_summary([c["run"] for c in members], last)
-    done, to_do = [], []
+    done: list[str] = []
+    to_do: list[str] = []
     for cell in members:
       (done if finished(cell["run"]) else to_do).append(str(cell["seed"]))
     progress.append(list(key) + [", ".join(done) or "—",
@@ -335,8 +336,9 @@ def plot_curves(cells: Sequence[Cell], path: str,
   styles = ["-", "--", ":", "-."]
   legend: dict[str, Any] = {}
   for ax, ((dataset, partition), members) in zip(axes.flat, panels.items()):
-    targets = {(cell["run"]["summary"] or {}).get("target_accuracy")
-               for cell in members} - {None}
+    targets = {float(target) for cell in members
+               if (target := (cell["run"]["summary"] or {}).get(
+                   "target_accuracy")) is not None}
     for target in sorted(targets):
       ax.axhline(100 * target, color="0.5", linestyle=":", linewidth=0.8)
     for cell in members:
