@@ -28,6 +28,7 @@ TensorFlow.
 """
 
 from concurrent import futures
+import csv
 import difflib
 import os
 import shutil
@@ -486,6 +487,52 @@ def _niid_bench_torch(root):
        "per seed: final % / best % / first round ≥ 20%"], rows, left=1)
 
 
+def _niid_bench_batching(root):
+  """Local steps per round of each NIID-Bench partition, ours against
+  NIID-Bench's per-epoch batching (batching_steps/steps.csv), after checking
+  that its partitions are the committed cells' (smallest and largest
+  client against their partition_summary.txt)."""
+  path = os.path.join(root, _RESULTS, "batching_steps", "steps.csv")
+  with open(path, newline="") as f:
+    rows = list(csv.DictReader(f))
+  by_key = {(r["dataset"], r["partition"], int(r["seed"])): r for r in rows}
+  _, cells = _config_cells(root, "niid_bench.cfg")
+  checked = 0
+  for cell in cells:
+    summary = results.read_partition_summary(cell["run_dir"])
+    if not summary:
+      continue
+    row = by_key.get((cell["dataset"], cell["partition"], cell["seed"]))
+    if row is None or (int(row["size_min"]), int(row["size_max"])) != (
+        summary["size_min"], summary["size_max"]):
+      sys.exit(f"{path} does not match {cell['run_dir']}'s partition: rerun "
+               "experiments/batching_steps.py (its docstring).")
+    checked += 1
+  groups = {}
+  for row in rows:
+    groups.setdefault((row["dataset"], row["partition"]), []).append(row)
+  table_rows = []
+  for (dataset, partition), members in groups.items():
+    smallest = min(members, key=lambda r: float(r["smallest_step_ratio"]))
+    table_rows.append([
+        dataset, partition, ", ".join(r["seed"] for r in members),
+        ", ".join(f"{r['steps_ours']} / {r['steps_niid_bench']}"
+                  for r in members),
+        f"{100 * min(float(r['weighted_step_ratio']) for r in members):.1f}",
+        f"{100 * float(smallest['smallest_step_ratio']):.1f} "
+        f"({smallest['smallest_ratio_client_size']} samples)"])
+  first = rows[0]
+  return results.table(
+      ["dataset", "partition", "seeds", "steps per round, ours / NIID-Bench "
+       "(per seed)", "ours as % of NIID-Bench's, client-weighted (lowest "
+       "seed)", "lowest client's % (its size)"], table_rows, left=3) + (
+           f"\n\nE={first['local_epochs']}, B={first['batch_size']}, "
+           f"{first['clients']} clients. The partitions are those the cells "
+           f"trained on: their smallest and largest client agree with the "
+           f"`partition_summary.txt` of all {checked} committed cells of "
+           "`niid_bench_paper/`.")
+
+
 def _fedprox_sign(root):
   """fedprox_sign/output.txt without its command line."""
   with open(os.path.join(root, _RESULTS, "fedprox_sign", "output.txt")) as f:
@@ -616,6 +663,7 @@ def _blocks(root):
       "niid_bench_paper": _grid_report("niid_bench_paper"),
       "niid_bench_glorot": _grid_report("niid_bench_glorot"),
       "niid_bench_torch": _niid_bench_torch,
+      "niid_bench_batching": _niid_bench_batching,
       "niid_bench_table": _niid_bench_table,
       "niid_bench_curves": _niid_bench_curves,
       "fedprox_sign": _fedprox_sign,

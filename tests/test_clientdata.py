@@ -1,5 +1,8 @@
 """Partition -> TFF ClientData on real MNIST."""
 
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -8,6 +11,8 @@ import tensorflow_federated as tff
 
 from tff_niid import clientdata
 from tff_niid import partition as partition_lib
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_elements_match_partition(mnist):
@@ -84,6 +89,34 @@ def test_local_training_batches_are_deterministic(mnist):
   assert sum(len(x) for x in a) == 2 * part.sizes[5]
   assert all(np.array_equal(x, y) for x, y in zip(a, b))
   assert a[0].shape == (32,)
+
+
+def test_local_steps_counts_the_batches_of_streamed_epochs():
+  # NIID-Bench's DataLoader would take 10 * ceil(n / 64) steps: more for every
+  # size not a multiple of 64 (for 16 samples, 10 against 3);
+  # experiments/batching_steps.py sets the two counts side by side.
+  for size in (1, 16, 63, 64, 65, 130, 5958):
+    batches = list(clientdata.local_training_batches(
+        tf.data.Dataset.range(size), batch_size=64, local_epochs=10, seed=3))
+    assert len(batches) == clientdata.local_steps(
+        size, batch_size=64, local_epochs=10), size
+    assert all(len(b) == 64 for b in batches[:-1])
+    assert sum(len(b) for b in batches) == 10 * size
+
+
+def test_batching_steps_csv_is_what_its_command_writes(tmp_path):
+  # The report's batching table reads this CSV; the command draws the
+  # NIID-Bench grid's partitions from the real datasets and counts steps.
+  output = tmp_path / "steps.csv"
+  run = subprocess.run(
+      [sys.executable, os.path.join(REPO, "experiments", "batching_steps.py"),
+       f"--output={output}"], cwd=REPO, stdout=subprocess.PIPE,
+      stderr=subprocess.STDOUT, text=True, timeout=600, check=False)
+  assert run.returncode == 0, run.stdout[-5000:]
+  committed = os.path.join(REPO, "experiments", "results", "batching_steps",
+                           "steps.csv")
+  with open(committed) as f:
+    assert output.read_text() == f.read()
 
 
 def test_sql_export_round_trip(mnist, tmp_path):

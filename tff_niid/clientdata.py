@@ -52,6 +52,7 @@ from tff_niid import _requires_tff  # pylint: disable=g-bad-import-order,unused-
 
 import collections
 import hashlib
+import math
 import os
 from typing import Any, Optional, Sequence
 
@@ -426,6 +427,17 @@ def local_training_batches(dataset: tf.data.Dataset, *, batch_size: int,
   if feature_noise_std is not None:
     batches = _with_per_read_noise(batches, feature_noise_std, seed)
   return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def local_steps(num_examples: int, *, batch_size: int,
+                local_epochs: int = 1) -> int:
+  """Batches `local_training_batches` yields for a client of `num_examples`
+  samples (without `max_examples`): its epochs are streamed into batches, so
+  only the round's last batch can be short, and a round takes
+  ceil(epochs * n / batch_size) steps. (A loop batching each epoch on its
+  own, as NIID-Bench's DataLoader does, takes epochs * ceil(n / batch_size).)
+  """
+  return math.ceil(local_epochs * num_examples / batch_size)
 
 
 class RoundInputs:
