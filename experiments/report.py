@@ -64,12 +64,21 @@ _MCMAHAN_RATIOS = (  # label, numerator (partition, variant), denominator
     ("CNN, IID: FedSGD / FedAvg E=1", ("iid", "cnn_fedsgd"),
      ("iid", "cnn_E1_B10")),
 )
+# Per McMahan variant: its rate-selection grid, the rate flag it sweeps, and
+# the grid running the selected rate over seeds (None until configured).
+_MCMAHAN_SELECTION = {
+    "2nn_E1_B10": ("mcmahan2017_lr.cfg", "client_lr", "mcmahan2017_2nn.cfg"),
+    "cnn_E5_B10": ("mcmahan2017_lr.cfg", "client_lr", None),
+    "cnn_E1_B10": ("mcmahan2017_lr.cfg", "client_lr", None),
+    "cnn_fedsgd": ("mcmahan2017_fedsgd_lr.cfg", "server_lr",
+                   "mcmahan2017_fedsgd.cfg"),
+}
 # Evaluation intervals at which the paper's count is replayed on our curves.
 _CROSSING_EVERY = (1, 10, 50, 100)
 _NIID_BENCH_ROUNDS = 50  # NIID-Bench's protocol, that of its references
 # The grids of the McMahan rows run as the paper ran them (section 1.1-1.3).
 _MCMAHAN_LIKE_FOR_LIKE = ("mcmahan2017_lr.cfg", "mcmahan2017_fedsgd_lr.cfg",
-                          "mcmahan2017_2nn.cfg")
+                          "mcmahan2017_2nn.cfg", "mcmahan2017_fedsgd.cfg")
 # The algorithms of the superseded 10-round NIID-Bench grid: its
 # grid_flags.txt records only its last invocation's --algorithms=fedprox.
 _NIID_BENCH_ALGORITHMS = "fedavg,fedprox,fedavgm"
@@ -312,6 +321,78 @@ def _mcmahan_progress(root):
       ["grid", "partition", "variant", "cells done", "cells to do",
        "hours per cell"], rows, left=3) + "\n\n" + results.progress_total(
            remaining)
+
+
+def _selected_rate(cells, rate_flag, target):
+  """(selected rate or None, its status) among a row's selection cells, by
+  mcmahan2017_lr.cfg's rule: of the finished rates reaching `target`, the
+  fewest rounds; if none does, the highest best-so-far accuracy."""
+  prefix = f"_{rate_flag}"
+  finished = {}
+  for cell in cells:
+    if results.finished(cell["run"]):
+      rate = float(cell["algorithm"].rpartition(prefix)[2])
+      metrics = cell["run"]["metrics"]
+      reached = results.first_round_at(metrics, target)
+      finished[rate] = ((0, reached) if reached is not None else
+                        (1, -max(results.accuracy_curve(metrics)[1])))
+  if not finished:
+    return None, f"0 of {len(cells)} rates run"
+  rate = min(finished, key=finished.get)
+  if len(finished) < len(cells):
+    return None, (f"{len(finished)} of {len(cells)} rates run; best so far "
+                  f"{rate:g}")
+  edge = rate in (min(finished), max(finished))
+  return rate, f"{rate:g} ({'at the grid edge' if edge else 'bracketed'})"
+
+
+def _mcmahan_like_for_like(root):
+  """Per row of the paper's tables: its rate selection's state, and the
+  selected rate's runs over seeds (first round at the target, as ours
+  counts, and the paper's count on a curve evaluated every round)."""
+  cells, targets, paper = _mcmahan(root)
+  rows = []
+  for cell in cells:
+    variant, partition = cell["algorithm"], cell["partition"]
+    target = targets[variant]
+    selection_config, rate_flag, seeds_config = _MCMAHAN_SELECTION[variant]
+    _, selection = _config_cells(root, selection_config)
+    rate, status = _selected_rate(
+        [c for c in selection if c["partition"] == partition and
+         c["algorithm"].startswith(f"{variant}_{rate_flag}")],
+        rate_flag, target)
+    runs, first, crossing, ratio = "not configured yet", "—", "—", "—"
+    if seeds_config is not None:
+      config, seeded = _config_cells(root, seeds_config)
+      flag = f"{variant}=--{rate_flag}="
+      # The last value wins, as in absl (the seeds grid's over the nested
+      # mcmahan2017.cfg's).
+      run_rate = float([f for f in config["algorithm_flags"]
+                        if f.startswith(flag)][-1][len(flag):])
+      metrics = [c["run"]["metrics"] for c in seeded
+                 if c["partition"] == partition and c["algorithm"] == variant
+                 and results.finished(c["run"])]
+      runs = f"rate {run_rate:g}: {len(metrics)} of " + str(sum(
+          c["partition"] == partition and c["algorithm"] == variant
+          for c in seeded)) + " seeds done"
+      if rate is not None and run_rate != rate:
+        runs += f" (not the selected {rate:g})"
+      if metrics:
+        counts = [results.first_round_at(m, target) for m in metrics]
+        first = _mean_std_values(counts)
+        crossing = _crossing_rounds(metrics, target, 1)
+        reference = paper[("mnist", partition, variant)]
+        if None not in counts:
+          ratio = f"{sum(counts) / len(counts) / reference:.2f}"
+    rows.append([variant, partition, _percent(target),
+                 str(paper[("mnist", partition, variant)]), status, runs,
+                 first, crossing, ratio])
+  return results.table(
+      ["variant", "partition", "target %", "paper: rounds (quoted)",
+       "selected rate", "runs over seeds",
+       "first round at target: mean ± std (per seed)",
+       "paper's count on our evaluated rounds",
+       "here (first round, mean) / paper"], rows, left=2)
 
 
 def _crossing_rounds(metrics, target, every):
@@ -651,6 +732,7 @@ def _blocks(root):
   """{README block name: markdown} from the committed files under `root`."""
   builders = {
       "timing": _timing,
+      "mcmahan_like_for_like": _mcmahan_like_for_like,
       "mcmahan_rounds": _mcmahan_rounds,
       "mcmahan_ratios": _mcmahan_ratios,
       "mcmahan_curves": _mcmahan_curves,
