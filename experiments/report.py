@@ -324,25 +324,18 @@ def _mcmahan_progress(root):
 
 
 def _selected_rate(cells, rate_flag, target):
-  """(selected rate or None, its status) among a row's selection cells, by
-  mcmahan2017_lr.cfg's rule: of the finished rates reaching `target`, the
-  fewest rounds; if none does, the highest best-so-far accuracy."""
+  """(selected rate or None, its status) among a row's selection cells
+  (`results.select_rate` over the finished ones, once all are)."""
   prefix = f"_{rate_flag}"
-  finished = {}
-  for cell in cells:
-    if results.finished(cell["run"]):
-      rate = float(cell["algorithm"].rpartition(prefix)[2])
-      metrics = cell["run"]["metrics"]
-      reached = results.first_round_at(metrics, target)
-      finished[rate] = ((0, reached) if reached is not None else
-                        (1, -max(results.accuracy_curve(metrics)[1])))
-  if not finished:
+  curves = {float(c["algorithm"].rpartition(prefix)[2]): c["run"]["metrics"]
+            for c in cells if results.finished(c["run"])}
+  if not curves:
     return None, f"0 of {len(cells)} rates run"
-  rate = min(finished, key=finished.get)
-  if len(finished) < len(cells):
-    return None, (f"{len(finished)} of {len(cells)} rates run; best so far "
+  rate = results.select_rate(curves, target)
+  if len(curves) < len(cells):
+    return None, (f"{len(curves)} of {len(cells)} rates run; best so far "
                   f"{rate:g}")
-  edge = rate in (min(finished), max(finished))
+  edge = rate in (min(curves), max(curves))
   return rate, f"{rate:g} ({'at the grid edge' if edge else 'bracketed'})"
 
 

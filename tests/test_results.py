@@ -1,5 +1,7 @@
 """Reports from run directories (numpy-free: runs without TensorFlow)."""
 
+import pytest
+
 from tff_niid import results
 
 
@@ -89,3 +91,19 @@ def test_mean_std_parses_paper_notation():
   assert results.parse_mean_std("98.9%±0.1%") == (98.9, 0.1)
   assert results.parse_mean_std("81.2+-1.5") == (81.2, 1.5)
   assert results.parse_mean_std("10.0") == (10.0, None)
+
+
+def test_select_rate_follows_the_papers_tuning():
+  def curve(*accuracies):
+    return [{"round": float(r), "test_accuracy": a}
+            for r, a in enumerate(accuracies, 1)]
+  # Reaching the target first wins, whatever the final accuracy; a tie goes
+  # to the smaller rate.
+  assert results.select_rate({0.1: curve(0.5, 0.97, 0.99),
+                              0.2: curve(0.97, 0.2, 0.1),
+                              0.4: curve(0.97, 0.3)}, 0.97) == 0.2
+  # None reaches it: the highest best-so-far accuracy, not the final one.
+  assert results.select_rate({0.1: curve(0.90, 0.95),
+                              0.2: curve(0.96, 0.50)}, 0.97) == 0.2
+  with pytest.raises(ValueError, match="no runs"):
+    results.select_rate({}, 0.97)

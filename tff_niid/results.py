@@ -648,6 +648,25 @@ def crossing_round(rows: Sequence[dict[str, float]], accuracy: float, *,
   return None
 
 
+def select_rate(curves: dict[float, Sequence[dict[str, float]]],
+                target: float) -> float:
+  """The learning rate McMahan et al. 2017's tuning would report, from
+  {rate: metrics rows} of runs on a common horizon: of the rates whose test
+  accuracy reaches `target`, the one in the fewest rounds (first evaluated
+  round at it; a tie goes to the smaller rate); if none does, the highest
+  best-so-far accuracy (the paper makes curves monotone). ValueError
+  without curves."""
+  if not curves:
+    raise ValueError("no runs to select a rate from.")
+  def rank(rate: float) -> tuple[int, float, float]:
+    reached = first_round_at(curves[rate], target)
+    if reached is not None:
+      return (0, reached, rate)
+    return (1, -max(accuracy_curve(curves[rate])[1], default=-math.inf),
+            rate)
+  return min(curves, key=rank)
+
+
 def drops(rows: Sequence[dict[str, float]],
           larger_than: float = 0.0) -> list[tuple[float, int]]:
   """[(fall, round)] of every fall of test accuracy from one evaluated round
