@@ -29,6 +29,7 @@ from absl import app
 from absl import flags
 
 from tff_niid import results
+from tff_niid import rundir
 
 _TRAIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train.py")
 
@@ -229,7 +230,7 @@ def main(argv):
   os.makedirs(os.path.join(grid_dir, "logs"), exist_ok=True)
   if not _REPORT_ONLY.value:
     with open(os.path.join(grid_dir, "grid_flags.txt"), "w") as f:
-      f.write(flags.FLAGS.flags_into_string())
+      f.write(rundir.binary_flagfile())
 
   cells = []
   pending = []

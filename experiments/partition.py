@@ -109,7 +109,7 @@ def main(argv):
   except ValueError as e:
     sys.exit(f"ERROR: {e}")
   with open(os.path.join(out, "hparams.txt"), "w") as f:
-    f.write(flags.FLAGS.flags_into_string())
+    f.write(rundir.binary_flagfile())
   print(f"{data.name}: {part}")
   print(f"spec: {part.spec}")
   print(report.table)

@@ -152,7 +152,7 @@ def main(argv):
   try:
     config = experiment.ExperimentConfig.from_flag_values(
         flags.FLAGS.flag_values_dict())
-    experiment.run(config, flagfile=flags.FLAGS.flags_into_string())
+    experiment.run(config, flagfile=rundir.binary_flagfile())
   except (experiment.ConfigError, rundir.RunDirError,
           training.TrainingDivergedError) as e:
     # One line, not absl's usage text: the flags parsed, their values or the

@@ -234,3 +234,34 @@ def test_partition_checksum_is_what_the_partition_assigns(mnist, tmp_path):
   redrawn = fixed.replace(feature_noise_redraw=True)
   assert len({rundir.partition_checksum(p)
               for p in (part, fixed, redrawn)}) == 3
+
+
+def test_hparams_hold_the_binarys_flags_and_old_ones_still_resume(tmp_path):
+  # train.py records only its own flags; a run whose hparams.txt also holds
+  # absl's and TensorFlow's (as before) resumes with the same train flags.
+  script = tmp_path / "binary.py"
+  script.write_text(
+      "import sys\n"
+      "from absl import app, flags, logging\n"
+      "from tff_niid import rundir\n"
+      "flags.DEFINE_float('client_lr', 0.1, 'rate')\n"
+      "flags.DEFINE_string('partition_file', None, 'file')\n"
+      "def main(argv):\n"
+      "  logging.set_verbosity(logging.WARNING)\n"
+      "  own = rundir.binary_flagfile()\n"
+      "  print(own, end='')\n"
+      "  old = flags.FLAGS.flags_into_string()\n"
+      "  assert len(old) > len(own) and own in old\n"
+      "  assert not rundir.changed_flags(old, own)\n"
+      "  print(rundir.changed_flags(old.replace('client_lr=0.1', "
+      "'client_lr=0.2') + '--partition_file=x\\n', own))\n"
+      "app.run(main)\n")
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  run = subprocess.run([sys.executable, str(script), "--client_lr=0.1"],
+                       env=dict(os.environ, PYTHONPATH=repo),
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True, timeout=120, check=False)
+  assert run.returncode == 0, run.stdout
+  assert run.stdout.splitlines() == [
+      "--client_lr=0.1",
+      "['--client_lr=0.2->0.1', '--partition_file=x->None']"]

@@ -222,8 +222,8 @@ def run(config: ExperimentConfig, *, flagfile: str,
 
   Args:
     config: the experiment.
-    flagfile: the command that made `config`, as a flagfile (absl's
-      `flags.FLAGS.flags_into_string()`): recorded as the run's hparams.txt,
+    flagfile: the command that made `config`, as a flagfile
+      (`rundir.binary_flagfile()`): recorded as the run's hparams.txt,
       and compared with the one recorded when resuming, which may differ
       only in RESUMABLE_FLAGS.
     log: callable for the progress lines.

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 
 from absl import flags
 import numpy as np
@@ -138,16 +139,43 @@ def parse_flagfile(text, known_flags=None):
   return values
 
 
+def binary_flagfile(flag_values=None, binary=None):
+  """The flags the running binary defines, with their values, as a flagfile
+  sorted by name: what its hparams.txt records. Flags of the libraries it
+  loads (absl's logging and testing flags, TensorFlow's) are left out: they
+  do not change what it computes.
+
+  Args:
+    flag_values: an absl `FlagValues` (default flags.FLAGS), parsed.
+    binary: the module defining the binary's flags; absl's name for the
+      running script (sys.argv[0]) by default.
+  """
+  flag_values = flags.FLAGS if flag_values is None else flag_values
+  own = flag_values.get_flags_for_module(binary or sys.argv[0])
+  # As absl's flags_into_string: flags without a value are left out.
+  return "".join(f"{flag.serialize()}\n"
+                 for flag in sorted(own, key=lambda flag: flag.name)
+                 if flag.value is not None)
+
+
 def changed_flags(previous, current, *, resumable=(), known_flags=None):
   """`--name=old->new` for the flags of two flagfiles that differ, except
-  the `resumable` ones. A flag absent from one side (None, or defined after
-  the run started) counts as its default in `known_flags` (an absl
-  `FlagValues`, default flags.FLAGS)."""
+  the `resumable` ones. `current` is this start's (`binary_flagfile`). A
+  flag absent from one side (None, or defined after the run started) counts
+  as its default in `known_flags` (an absl `FlagValues`, default
+  flags.FLAGS). Flags of `previous` that the binary does not define (the
+  library flags older hparams.txt files recorded, or flags since removed)
+  are not compared: the binary's are those of the modules defining
+  `current`'s."""
   known_flags = flags.FLAGS if known_flags is None else known_flags
   before = parse_flagfile(previous, known_flags)
   after = parse_flagfile(current, known_flags)
+  binary = {known_flags.find_module_defining_flag(name)
+            for name in after if name in known_flags}
   changed = []
-  for name in sorted(set(before) | set(after)):
+  for name in sorted(set(after) | {
+      name for name in before if name in known_flags and
+      known_flags.find_module_defining_flag(name) in binary}):
     if name in resumable:
       continue
     default = None
@@ -278,7 +306,7 @@ def check_resume(run_dir, flagfile, data, part, *, resumable=(),
 
   Args:
     run_dir: the run directory.
-    flagfile: this start's flags (`flags.FLAGS.flags_into_string()`).
+    flagfile: this start's flags (`binary_flagfile()`).
     data: this start's `datasets.Dataset`.
     part: the `partition.Partition` this start trains on.
     resumable: names of the flags that may change on resume.
