@@ -10,12 +10,14 @@ DataLoader (drop_last=False) batches each epoch on its own: E ceil(n / B).
 For every (dataset, partition, seed) of a grid config, this draws the
 partition the grid's cells train on (`partition.spec.resolve` with the
 train flagfile's --num_clients and the seed, as experiments/train.py does)
-and writes one CSV row: the smallest and largest client (report.py checks
-them against the committed cells' partition_summary.txt), both step counts
-summed over clients, their ratio averaged with FedAvg's client weights
-(n / N), and the client with the smallest ratio. experiments/report.py
-renders it. Needs no training: the
-partitions are drawn in a second or two each.
+and writes one CSV row: its clients and samples, the smallest and largest
+client (report.py checks them against the committed cells'
+partition_summary.txt), both step counts summed over clients, their ratio
+averaged with FedAvg's client weights (n / N), and the client with the
+smallest ratio. E, B and the number of clients are the train flagfile's
+(the grid's --algorithm_flags do not change them in niid_bench.cfg).
+experiments/report.py renders the CSV. Needs no training: the partitions
+are drawn in a second or two each.
 """
 
 import csv
@@ -33,15 +35,19 @@ from tff_niid import results
 
 _GRID_CONFIG = flags.DEFINE_string(
     "grid_config", "experiments/configs/niid_bench.cfg",
-    "grid.py flagfile: its --datasets, --partition, --seeds and "
-    "--train_flagfile (its --num_clients, --local_epochs, --batch_size).")
+    "grid.py flagfile, relative to the repository root (as are the paths "
+    "in it): its --datasets, --partition, --seeds and --train_flagfile (its "
+    "--num_clients, --local_epochs, --batch_size).")
 _DATA_DIR = flags.DEFINE_string("data_dir", None,
                                 "Directory with the idx .gz files.")
 _OUTPUT = flags.DEFINE_string("output", None, "CSV file to write.")
 flags.mark_flag_as_required("output")
 
-FIELDS = ("dataset", "partition", "seed", "clients", "size_min", "size_max",
-          "local_epochs", "batch_size", "steps_ours", "steps_niid_bench",
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+FIELDS = ("dataset", "partition", "seed", "clients", "samples", "size_min",
+          "size_max", "local_epochs", "batch_size", "steps_ours",
+          "steps_niid_bench",
           "weighted_step_ratio", "smallest_step_ratio",
           "smallest_ratio_client_size")
 
@@ -56,8 +62,12 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   try:
-    grid = results.read_flagfile(_GRID_CONFIG.value)
-    train = results.read_flagfile(grid["train_flagfile"][-1])
+    # Paths in configs are relative to the repository root, as grid.py
+    # runs them.
+    grid = results.read_flagfile(os.path.join(_REPO, _GRID_CONFIG.value),
+                                 _REPO)
+    train = results.read_flagfile(
+        os.path.join(_REPO, grid["train_flagfile"][-1]), _REPO)
     dataset_names = grid["datasets"][-1].split(",")
   except (OSError, KeyError) as e:
     raise app.UsageError(f"--grid_config={_GRID_CONFIG.value}: {e}") from None
@@ -86,7 +96,8 @@ def main(argv):
       smallest = int(np.argmin(ratios))
       rows.append(dict(
           dataset=dataset, partition=name, seed=seed, clients=len(sizes),
-          size_min=int(sizes.min()), size_max=int(sizes.max()),
+          samples=int(sizes.sum()), size_min=int(sizes.min()),
+          size_max=int(sizes.max()),
           local_epochs=epochs, batch_size=batch_size,
           steps_ours=int(ours.sum()), steps_niid_bench=int(niid_bench.sum()),
           weighted_step_ratio=f"{np.sum(sizes / sizes.sum() * ratios):.4f}",

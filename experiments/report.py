@@ -285,14 +285,24 @@ def _mean_std_values(values, digits=0):
           f"({listed})")
 
 
+def _hours_per_round(runs):
+  """Training hours per round over the finished `runs`, or None."""
+  done = [r["summary"] for r in runs if results.finished(r)]
+  rounds = sum(d["rounds_run"] for d in done)
+  return (sum(d.get("train_seconds", 0.0) for d in done) / 3600 / rounds
+          if rounds else None)
+
+
 def _mcmahan_progress(root):
   """Cells done and to do of the like-for-like McMahan grids, per grid,
-  partition and variant, with the mean training hours of the finished ones
-  (where a row has none, those of the same variant on the grid's other
-  partitions, marked) and the total (`results.progress_total`)."""
+  partition and variant, with the mean training hours of the finished ones.
+  Where a row has none: those of the same variant on the grid's other
+  partitions; else, for a grid run to its target or --rounds, an upper
+  bound: --rounds at the variant's hours per round in the other grids. Then
+  the total (`results.progress_total`)."""
+  grids = [_config_cells(root, name) for name in _MCMAHAN_LIKE_FOR_LIKE]
   rows, remaining = [], []
-  for config_name in _MCMAHAN_LIKE_FOR_LIKE:
-    config, cells = _config_cells(root, config_name)
+  for config, cells in grids:
     grid = config["grid_name"][-1]
     for variant in config["algorithms"][-1].split(","):
       by_partition = {}
@@ -305,6 +315,9 @@ def _mcmahan_progress(root):
         others = results.seed_summary([
             c["run"] for p, cs in by_partition.items() if p != partition
             for c in cs])
+        per_round = _hours_per_round([
+            c["run"] for other, other_cells in grids if other is not config
+            for c in other_cells if c["algorithm"].startswith(variant)])
         done = own["n"] if own else 0
         if own:
           mean_hours = own["hours"]
@@ -312,6 +325,10 @@ def _mcmahan_progress(root):
         elif others:
           mean_hours = others["hours"]
           shown = f"{mean_hours:.2f} (other partitions')"
+        elif per_round is not None:
+          mean_hours = per_round * int(config["rounds"][-1])
+          shown = (f"≤ {mean_hours:.1f} ({config['rounds'][-1]} rounds at "
+                   "the variant's hours per round in the other grids)")
         else:
           mean_hours, shown = None, "—"
         rows.append([f"[{grid}/]({grid}/)", partition, variant, str(done),
@@ -324,64 +341,83 @@ def _mcmahan_progress(root):
 
 
 def _selected_rate(cells, rate_flag, target):
-  """(selected rate or None, its status) among a row's selection cells
-  (`results.select_rate` over the finished ones, once all are)."""
+  """(selected rate or None, its status) among a row's selection cells:
+  `results.select_rate` (ties to the smaller rate) over the finished ones,
+  once all are and all ran the same horizon; "bracketed" when a lower and a
+  higher rate were run."""
   prefix = f"_{rate_flag}"
-  curves = {float(c["algorithm"].rpartition(prefix)[2]): c["run"]["metrics"]
-            for c in cells if results.finished(c["run"])}
-  if not curves:
+  done = [c for c in cells if results.finished(c["run"])]
+  if not done:
     return None, f"0 of {len(cells)} rates run"
+  curves = {float(c["algorithm"].rpartition(prefix)[2]): c["run"]["metrics"]
+            for c in done}
   rate = results.select_rate(curves, target)
-  if len(curves) < len(cells):
-    return None, (f"{len(curves)} of {len(cells)} rates run; best so far "
+  if len(done) < len(cells):
+    return None, (f"{len(done)} of {len(cells)} rates run; best so far "
                   f"{rate:g}")
+  if len({c["run"]["summary"]["rounds_requested"] for c in done}) > 1:
+    return None, "not selected: the rates ran different horizons"
   edge = rate in (min(curves), max(curves))
   return rate, f"{rate:g} ({'at the grid edge' if edge else 'bracketed'})"
+
+
+def _run_rate(config, variant, rate_flag):
+  """The rate a grid config runs `variant` at: the last value of its
+  --algorithm_flags for it wins, as in absl (a config's own over those of
+  the config it nests)."""
+  flag = f"{variant}=--{rate_flag}="
+  values = [f[len(flag):] for f in config["algorithm_flags"]
+            if f.startswith(flag)]
+  if not values:
+    sys.exit(f"{config['grid_name'][-1]}: no --algorithm_flags={flag}...")
+  return float(values[-1])
 
 
 def _mcmahan_like_for_like(root):
   """Per row of the paper's tables: its rate selection's state, and the
   selected rate's runs over seeds (first round at the target, as ours
-  counts, and the paper's count on a curve evaluated every round)."""
+  counts, and the paper's count on the evaluated rounds: every 5th for
+  FedSGD)."""
   cells, targets, paper = _mcmahan(root)
+  grids = {name: _config_cells(root, name) for name in
+           {n for entry in _MCMAHAN_SELECTION.values() for n in
+            (entry[0], entry[2]) if n is not None}}
   rows = []
   for cell in cells:
     variant, partition = cell["algorithm"], cell["partition"]
     target = targets[variant]
+    reference = paper[("mnist", partition, variant)]
     selection_config, rate_flag, seeds_config = _MCMAHAN_SELECTION[variant]
-    _, selection = _config_cells(root, selection_config)
     rate, status = _selected_rate(
-        [c for c in selection if c["partition"] == partition and
+        [c for c in grids[selection_config][1]
+         if c["partition"] == partition and
          c["algorithm"].startswith(f"{variant}_{rate_flag}")],
         rate_flag, target)
     runs, first, crossing, ratio = "not configured yet", "—", "—", "—"
     if seeds_config is not None:
-      config, seeded = _config_cells(root, seeds_config)
-      flag = f"{variant}=--{rate_flag}="
-      # The last value wins, as in absl (the seeds grid's over the nested
-      # mcmahan2017.cfg's).
-      run_rate = float([f for f in config["algorithm_flags"]
-                        if f.startswith(flag)][-1][len(flag):])
-      metrics = [c["run"]["metrics"] for c in seeded
-                 if c["partition"] == partition and c["algorithm"] == variant
-                 and results.finished(c["run"])]
-      runs = f"rate {run_rate:g}: {len(metrics)} of " + str(sum(
-          c["partition"] == partition and c["algorithm"] == variant
-          for c in seeded)) + " seeds done"
-      if rate is not None and run_rate != rate:
+      config, seeded = grids[seeds_config]
+      run_rate = _run_rate(config, variant, rate_flag)
+      row_cells = [c for c in seeded
+                   if c["partition"] == partition and c["algorithm"] == variant]
+      metrics = [c["run"]["metrics"] for c in row_cells
+                 if results.finished(c["run"])]
+      runs = (f"rate {run_rate:g}: {len(metrics)} of {len(row_cells)} seeds "
+              "done")
+      if rate is None:
+        runs += " (its selection is unfinished)"
+      elif run_rate != rate:
         runs += f" (not the selected {rate:g})"
       if metrics:
         counts = [results.first_round_at(m, target) for m in metrics]
         first = _mean_std_values(counts)
         crossing = _crossing_rounds(metrics, target, 1)
-        reference = paper[("mnist", partition, variant)]
         if None not in counts:
           ratio = f"{sum(counts) / len(counts) / reference:.2f}"
-    rows.append([variant, partition, _percent(target),
-                 str(paper[("mnist", partition, variant)]), status, runs,
-                 first, crossing, ratio])
+    rows.append([variant, partition, _percent(target), str(reference), status,
+                 runs, first, crossing, ratio])
   return results.table(
-      ["variant", "partition", "target %", "paper: rounds (quoted)",
+      ["variant", "partition", "target %",
+       "paper: rounds (quoted; 2NN Table 1, CNN and FedSGD Table 2)",
        "selected rate", "runs over seeds",
        "first round at target: mean ± std (per seed)",
        "paper's count on our evaluated rounds",
@@ -567,8 +603,15 @@ def _niid_bench_batching(root):
   that its partitions are the committed cells' (smallest and largest
   client against their partition_summary.txt)."""
   path = os.path.join(root, _RESULTS, "batching_steps", "steps.csv")
+  rerun = "rerun experiments/batching_steps.py (its docstring)"
+  if not os.path.exists(path):
+    sys.exit(f"{path} is missing: {rerun}.")
   with open(path, newline="") as f:
     rows = list(csv.DictReader(f))
+  setups = {(r["local_epochs"], r["batch_size"], r["clients"]) for r in rows}
+  if len(setups) != 1:
+    sys.exit(f"{path}: expected one (E, B, clients) setup, got {setups}: "
+             f"{rerun}.")
   by_key = {(r["dataset"], r["partition"], int(r["seed"])): r for r in rows}
   _, cells = _config_cells(root, "niid_bench.cfg")
   checked = 0
@@ -579,8 +622,8 @@ def _niid_bench_batching(root):
     row = by_key.get((cell["dataset"], cell["partition"], cell["seed"]))
     if row is None or (int(row["size_min"]), int(row["size_max"])) != (
         summary["size_min"], summary["size_max"]):
-      sys.exit(f"{path} does not match {cell['run_dir']}'s partition: rerun "
-               "experiments/batching_steps.py (its docstring).")
+      sys.exit(f"{path} does not match {cell['run_dir']}'s partition: "
+               f"{rerun}.")
     checked += 1
   groups = {}
   for row in rows:
@@ -588,23 +631,26 @@ def _niid_bench_batching(root):
   table_rows = []
   for (dataset, partition), members in groups.items():
     smallest = min(members, key=lambda r: float(r["smallest_step_ratio"]))
+    total = int(smallest["samples"])
     table_rows.append([
         dataset, partition, ", ".join(r["seed"] for r in members),
         ", ".join(f"{r['steps_ours']} / {r['steps_niid_bench']}"
                   for r in members),
         f"{100 * min(float(r['weighted_step_ratio']) for r in members):.1f}",
         f"{100 * float(smallest['smallest_step_ratio']):.1f} "
-        f"({smallest['smallest_ratio_client_size']} samples)"])
-  first = rows[0]
+        f"({smallest['smallest_ratio_client_size']} samples, "
+        f"{100 * int(smallest['smallest_ratio_client_size']) / total:.2f}%)"])
+  (epochs, batch_size, clients), = setups
   return results.table(
       ["dataset", "partition", "seeds", "steps per round, ours / NIID-Bench "
        "(per seed)", "ours as % of NIID-Bench's, client-weighted (lowest "
-       "seed)", "lowest client's % (its size)"], table_rows, left=3) + (
-           f"\n\nE={first['local_epochs']}, B={first['batch_size']}, "
-           f"{first['clients']} clients. The partitions are those the cells "
-           f"trained on: their smallest and largest client agree with the "
-           f"`partition_summary.txt` of all {checked} committed cells of "
-           "`niid_bench_paper/`.")
+       "seed)", "lowest client's %, its size and share of the samples (lowest "
+       "seed)"], table_rows, left=3) + (
+           f"\n\nE={epochs}, B={batch_size}, {clients} clients. The "
+           "partitions are drawn as the grid's cells draw them: where a "
+           "committed cell exists, its smallest and largest client agree "
+           f"with its `partition_summary.txt` ({checked} cells of "
+           "`niid_bench_paper/`).")
 
 
 def _fedprox_sign(root):
