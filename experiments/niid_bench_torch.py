@@ -116,25 +116,34 @@ class ClientTraining:
   weight_decay: float
 
 
-def _pixels(images: np.ndarray) -> torch.Tensor:
+def pixels(images: np.ndarray) -> torch.Tensor:
   return torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
 
 
-def _local_train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-                 training: ClientTraining, generator: torch.Generator) -> None:
-  """NIID-Bench's `train_net` for one client: a new optimizer (momentum from
-  zero), then per epoch a fresh shuffle cut into batches, the last smaller."""
+def epoch_batches(num_samples: int, training: ClientTraining,
+                  generator: torch.Generator) -> list[torch.Tensor]:
+  """The sample indices of a client's batches in one round, as NIID-Bench's
+  DataLoader(shuffle=True, drop_last=False) draws them: per epoch a fresh
+  shuffle cut into batches of `batch_size`, the last smaller."""
+  return [batch for _ in range(training.epochs)
+          for batch in torch.split(torch.randperm(num_samples,
+                                                  generator=generator),
+                                   training.batch_size)]
+
+
+def local_train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                training: ClientTraining, batches: list[torch.Tensor]) -> None:
+  """NIID-Bench's `train_net` for one client on the given batches: a new
+  optimizer (momentum from zero), then one SGD step per batch."""
   optimizer = torch.optim.SGD(model.parameters(), lr=training.lr,
                               momentum=training.momentum,
                               weight_decay=training.weight_decay)
   model.train()
-  for _ in range(training.epochs):
-    order = torch.randperm(len(labels), generator=generator)
-    for batch in torch.split(order, training.batch_size):
-      optimizer.zero_grad()
-      loss = F.cross_entropy(model(images[batch]), labels[batch])
-      loss.backward()
-      optimizer.step()
+  for batch in batches:
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(images[batch]), labels[batch])
+    loss.backward()
+    optimizer.step()
 
 
 def _fedavg_round(global_model: nn.Module, local_model: nn.Module,
@@ -147,7 +156,8 @@ def _fedavg_round(global_model: nn.Module, local_model: nn.Module,
   average = {k: torch.zeros_like(v) for k, v in global_state.items()}
   for images, labels, weight in clients:
     local_model.load_state_dict(global_state)
-    _local_train(local_model, images, labels, training, generator)
+    local_train(local_model, images, labels, training,
+                epoch_batches(len(labels), training, generator))
     for k, v in local_model.state_dict().items():
       average[k] += weight * v
   global_model.load_state_dict(average)
@@ -184,7 +194,7 @@ def _clients(data: datasets.Dataset, spec: str, num_clients: int, seed: int
   if part.feature_noise is not None or part.noisy_labels is not None:
     raise ValueError(f"{spec!r}: feature or label noise is not supported "
                      "here.")
-  images = _pixels(data.train_images)
+  images = pixels(data.train_images)
   labels = torch.from_numpy(data.train_labels.astype(np.int64))
   total = sum(len(part[i]) for i in range(len(part)))
   return [(images[torch.from_numpy(part[i])],
@@ -213,7 +223,7 @@ def _run(out_dir: str) -> None:
                        _SEED.value)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
-  test_x = _pixels(data.test_images)
+  test_x = pixels(data.test_images)
   test_y = torch.from_numpy(data.test_labels.astype(np.int64))
   training = ClientTraining(_LOCAL_EPOCHS.value, _BATCH_SIZE.value, _LR.value,
                             _MOMENTUM.value, _WEIGHT_DECAY.value)

@@ -1,13 +1,15 @@
 """experiments/niid_bench_torch.py (NIID-Bench's FedAvg loop in PyTorch) on
 real MNIST: its output reads as a train.py run, a second process is kept out
-of a live run's directory, and a run killed after a round resumes to the same
-numbers. Runs under Debian's Python with its
+of a live run's directory, a run killed after a round resumes to the same
+numbers, and experiments/client_update_check.py finds TFF's local update
+equal to its `local_train`'s. Runs under Debian's Python with its
 python3-torch and python3-absl; skipped where they are not installed."""
 
 import csv
 import os
 import signal
 import subprocess
+import sys
 
 import pytest
 
@@ -81,3 +83,26 @@ def test_output_reads_as_a_run_and_a_killed_run_resumes_identically(
   assert again.returncode == 0, again.stderr[-3000:]
   assert "resumed after round 1" in again.stdout
   assert _accuracies(tmp_path / "killed") == _accuracies(tmp_path / "whole")
+
+
+def test_tff_and_pytorch_compute_the_same_client_update():
+  """From the same weights over the same batches (one client of #C=2, two
+  epochs of 300 samples), TFF's FedAvg client and NIID-Bench's `train_net`
+  agree to float rounding at every horizon, while another shuffle of the
+  same round moves the weights measurably: the check tells the two apart."""
+  check = subprocess.run(
+      [sys.executable, os.path.join(_REPO, "experiments",
+                                    "client_update_check.py"),
+       "--partition_spec=classes(k=2)", "--max_examples=300",
+       "--local_epochs=2", f"--torch_python={_PYTHON}"],
+      capture_output=True, text=True, check=False)
+  assert check.returncode == 0, check.stderr[-3000:]
+  rows = {}
+  for line in check.stdout.splitlines():
+    if line.startswith("| TFF vs"):
+      cells = [c.strip() for c in line.strip("|").split("|")]
+      rows[(cells[0], int(cells[1]))] = float(cells[4])
+  assert [steps for name, steps in rows if "PyTorch" in name] == [1, 5, 10]
+  assert all(relative < 1e-5 for (name, _), relative in rows.items()
+             if "PyTorch" in name)
+  assert rows[("TFF vs TFF, another shuffle", 10)] > 1e-4

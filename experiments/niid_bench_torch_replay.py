@@ -1,0 +1,99 @@
+"""Replays one client's local training in PyTorch, as niid_bench_torch.py.
+
+  PYTHONPATH=. /usr/bin/python3 experiments/niid_bench_torch_replay.py \
+      --input=replay_in.npz --output=replay_out.npz
+
+The PyTorch half of experiments/client_update_check.py, which writes the
+input and reads the output: from the given initial weights, NIID-Bench's
+`train_net` (niid_bench_torch.py's `local_train`) over the given batches,
+once per horizon (its first `horizons[i]` batches), each time from the
+initial weights.
+
+The weights are exchanged in Keras' layout (the order and shapes of
+`tff_niid.models`' niid_cnn trainable variables) and converted here:
+convolution kernels (h, w, in, out) <-> (out, in, h, w), dense kernels
+transposed, and the first dense layer's inputs reordered, since Keras
+flattens the (4, 4, 16) feature map height-width-channel and PyTorch
+channel-height-width.
+
+Input arrays: `weights_0` ... `weights_9`, `images` (uint8, the client's
+samples), `labels`, `orders` (a shuffle of the samples per epoch, cut into
+batches of the batch size, the last smaller, as NIID-Bench's DataLoader),
+`horizons`, and `training` (epochs, batch size, lr, momentum, weight decay).
+Output: `horizon{k}_weights_{i}` in Keras' layout.
+"""
+
+from absl import app
+from absl import flags
+import numpy as np
+import torch
+
+from experiments import niid_bench_torch
+
+_INPUT = flags.DEFINE_string("input", None, "The .npz to replay.")
+_OUTPUT = flags.DEFINE_string("output", None, "Where to write the weights.")
+flags.mark_flags_as_required(["input", "output"])
+
+# SimpleCNNMNIST's first dense layer reads 16 channels of 4 x 4.
+_FLAT_SHAPE = (4, 4, 16)
+
+
+def _to_torch(weights: list[np.ndarray]) -> list[torch.Tensor]:
+  """Keras-layout niid_cnn weights as SimpleCNNMNIST's parameters, in order."""
+  out = []
+  for i, w in enumerate(weights):
+    if w.ndim == 4:  # convolution kernel
+      w = w.transpose(3, 2, 0, 1)
+    elif w.ndim == 2 and i == 4:  # first dense layer: reorder its inputs
+      w = w.reshape(_FLAT_SHAPE + (-1,)).transpose(3, 2, 0, 1).reshape(
+          w.shape[1], -1)
+    elif w.ndim == 2:
+      w = w.T
+    out.append(torch.from_numpy(np.ascontiguousarray(w)))
+  return out
+
+
+def _to_keras(params: list[torch.Tensor]) -> list[np.ndarray]:
+  """The inverse of `_to_torch`."""
+  out = []
+  for i, p in enumerate(params):
+    w = p.detach().numpy()
+    if w.ndim == 4:
+      w = w.transpose(2, 3, 1, 0)
+    elif w.ndim == 2 and i == 4:
+      h, wd, c = _FLAT_SHAPE
+      w = w.reshape(-1, c, h, wd).transpose(2, 3, 1, 0).reshape(h * wd * c, -1)
+    elif w.ndim == 2:
+      w = w.T
+    out.append(np.array(w))  # a copy: w may share the parameter's memory
+  return out
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  torch.set_num_threads(1)
+  given = np.load(_INPUT.value)
+  initial = [given[f"weights_{i}"] for i in range(10)]
+  epochs, batch_size, lr, momentum, weight_decay = given["training"].tolist()
+  training = niid_bench_torch.ClientTraining(int(epochs), int(batch_size), lr,
+                                             momentum, weight_decay)
+  images = niid_bench_torch.pixels(given["images"])
+  labels = torch.from_numpy(given["labels"].astype(np.int64))
+  batches = [batch for order in torch.from_numpy(given["orders"])
+             for batch in torch.split(order, training.batch_size)]
+  model = niid_bench_torch.SimpleCNNMNIST()
+  out = {}
+  for horizon in given["horizons"].tolist():
+    with torch.no_grad():
+      for param, value in zip(model.parameters(), _to_torch(initial)):
+        param.copy_(value)
+    niid_bench_torch.local_train(model, images, labels, training,
+                                 batches[:horizon])
+    for i, w in enumerate(_to_keras(list(model.parameters()))):
+      out[f"horizon{horizon}_weights_{i}"] = w
+  np.savez(_OUTPUT.value, **out)
+
+
+if __name__ == "__main__":
+  app.run(main)
