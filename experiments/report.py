@@ -653,11 +653,14 @@ def _niid_bench_batching(root):
            "`niid_bench_paper/`).")
 
 
-def _fedprox_sign(root):
-  """fedprox_sign/output.txt without its command line."""
-  with open(os.path.join(root, _RESULTS, "fedprox_sign", "output.txt")) as f:
-    lines = f.read().splitlines()
-  return "\n".join(line for line in lines if not line.startswith("$ "))
+def _command_output(directory):
+  """A builder of `directory`/output.txt (a command's stdout, each run
+  headed by a "$ command   # at commit" line) without the command lines."""
+  def build(root):
+    with open(os.path.join(root, _RESULTS, directory, "output.txt")) as f:
+      lines = f.read().strip().splitlines()
+    return "\n".join(line for line in lines if not line.startswith("$ "))
+  return build
 
 
 def _partitions(cells, metrics):
@@ -784,10 +787,11 @@ def _blocks(root):
       "niid_bench_paper": _grid_report("niid_bench_paper"),
       "niid_bench_glorot": _grid_report("niid_bench_glorot"),
       "niid_bench_torch": _niid_bench_torch,
+      "client_update_check": _command_output("client_update_check"),
       "niid_bench_batching": _niid_bench_batching,
       "niid_bench_table": _niid_bench_table,
       "niid_bench_curves": _niid_bench_curves,
-      "fedprox_sign": _fedprox_sign,
+      "fedprox_sign": _command_output("fedprox_sign"),
       "key_rules_partitions": _key_rules_partitions,
       "key_rules_accuracy": _key_rules_accuracy,
       "key_rules_key_cost": _key_rules_key_cost,
