@@ -26,6 +26,7 @@ shuffle does to the same round.
 """
 
 import collections
+import dataclasses
 import os
 import subprocess
 import tempfile
@@ -36,6 +37,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from experiments import niid_bench_flags
 from tff_niid import algorithms
 from tff_niid import clientdata
 from tff_niid import datasets
@@ -45,29 +47,11 @@ from tff_niid import runtime
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-_DATASET = flags.DEFINE_enum("dataset", "mnist", ["mnist", "fashion_mnist"],
-                             "Dataset.")
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "Directory with the idx "
-                                "files (default as train.py's).")
-_PARTITION_SPEC = flags.DEFINE_string("partition_spec", "classes(k=1)",
-                                      "Partition spec (as train.py's).")
-_NUM_CLIENTS = flags.DEFINE_integer("num_clients", 10, "Clients of the "
-                                    "partition.", lower_bound=1)
 _CLIENT = flags.DEFINE_integer("client", 0, "The client that trains.",
                                lower_bound=0)
 _MAX_EXAMPLES = flags.DEFINE_integer("max_examples", None, "Only the "
                                      "client's first this many samples.",
                                      lower_bound=1)
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of the partition, the "
-                             "initialisation and the batches.")
-_LOCAL_EPOCHS = flags.DEFINE_integer("local_epochs", 10, "Local epochs.",
-                                     lower_bound=1)
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Batch size.",
-                                   lower_bound=1)
-_LR = flags.DEFINE_float("client_lr", 0.01, "Client SGD learning rate.")
-_MOMENTUM = flags.DEFINE_float("client_momentum", 0.9, "Client SGD momentum.")
-_WEIGHT_DECAY = flags.DEFINE_float("client_weight_decay", 1e-5,
-                                   "Client SGD weight decay.")
 _TORCH_PYTHON = flags.DEFINE_string("torch_python", "/usr/bin/python3",
                                     "A Python with torch and absl.")
 
@@ -75,18 +59,17 @@ _MODEL = "niid_cnn"
 _INITIALIZER = "pytorch_default"
 
 
-def _epoch_orders(num_samples: int, rng: np.random.Generator) -> np.ndarray:
+def _epoch_orders(num_samples: int, epochs: int,
+                  rng: np.random.Generator) -> np.ndarray:
   """A shuffle of the client's samples per epoch: (epochs, samples)."""
-  return np.stack([rng.permutation(num_samples)
-                   for _ in range(_LOCAL_EPOCHS.value)])
+  return np.stack([rng.permutation(num_samples) for _ in range(epochs)])
 
 
 def _batches(x: np.ndarray, y: np.ndarray, orders: np.ndarray,
-             steps: int) -> tf.data.Dataset:
+             batch_size: int, steps: int) -> tf.data.Dataset:
   """The first `steps` batches NIID-Bench's DataLoader yields for these
-  epoch orders: each epoch's order cut into batches of --batch_size, the
+  epoch orders: each epoch's order cut into batches of `batch_size`, the
   last smaller."""
-  batch_size = _BATCH_SIZE.value
   x, y = tf.constant(x), tf.constant(y)
   return (tf.data.Dataset.from_tensor_slices(orders)
           .flat_map(lambda order: tf.data.Dataset.from_tensor_slices(
@@ -111,17 +94,45 @@ def _predictions(model: tf.keras.Model, weights: list[np.ndarray],
                    axis=1)
 
 
+def _replay_in_torch(initial: list[np.ndarray], images: np.ndarray,
+                     labels: np.ndarray, orders: np.ndarray,
+                     horizons: list[int],
+                     training: niid_bench_flags.ClientTraining
+                     ) -> dict[int, list[np.ndarray]]:
+  """{horizon: weights} of niid_bench_torch_replay.py, run by --torch_python:
+  NIID-Bench's `train_net` from `initial` over the first `horizon` batches."""
+  with tempfile.TemporaryDirectory() as tmp:
+    given, replayed = (os.path.join(tmp, name) for name in ("in.npz",
+                                                            "out.npz"))
+    np.savez(given, images=images, labels=labels, orders=orders,
+             horizons=np.array(horizons),
+             training=np.array(dataclasses.astuple(training)),
+             **{f"weights_{i}": w for i, w in enumerate(initial)})
+    subprocess.run(
+        [_TORCH_PYTHON.value,
+         os.path.join(_REPO, "experiments", "niid_bench_torch_replay.py"),
+         f"--input={given}", f"--output={replayed}"],
+        env=dict(os.environ, PYTHONPATH=_REPO), check=True)
+    with np.load(replayed) as out:
+      return {h: [out[f"horizon{h}_weights_{i}"] for i in range(len(initial))]
+              for h in horizons}
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)  # TFF logs every model build at INFO
   runtime.install_cleanup()
   runtime.use_local_worker()
+  training = niid_bench_flags.client_training()
+  seed = niid_bench_flags.SEED.value
+  spec = niid_bench_flags.PARTITION_SPEC.value
   try:
-    data = datasets.load(_DATASET.value, _DATA_DIR.value)
-    part = partition_lib.spec.resolve(
-        _PARTITION_SPEC.value, data.train_labels, _NUM_CLIENTS.value,
-        seed=_SEED.value, images=data.train_images)
+    data = datasets.load(niid_bench_flags.DATASET.value,
+                         niid_bench_flags.DATA_DIR.value)
+    part = partition_lib.spec.resolve(spec, data.train_labels,
+                                      niid_bench_flags.NUM_CLIENTS.value,
+                                      seed=seed, images=data.train_images)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
   if _CLIENT.value >= len(part):
@@ -136,59 +147,45 @@ def main(argv):
   # the same values in numpy and TensorFlow), and PyTorch's in the replay.
   x = (images.astype(np.float32) / 255.0)[..., np.newaxis]
   y = labels.astype(np.int64)
-  rng = np.random.default_rng(_SEED.value)
-  orders, other_orders = (_epoch_orders(len(labels), rng) for _ in range(2))
-  steps_per_epoch = -(-len(labels) // _BATCH_SIZE.value)
-  steps = steps_per_epoch * _LOCAL_EPOCHS.value
+  rng = np.random.default_rng(seed)
+  orders, other_orders = (_epoch_orders(len(labels), training.epochs, rng)
+                          for _ in range(2))
+  steps_per_epoch = -(-len(labels) // training.batch_size)
+  steps = steps_per_epoch * training.epochs
   horizons = sorted({1, steps_per_epoch, steps})
 
   hp = algorithms.Hyperparameters(
-      client_lr=_LR.value, client_momentum=_MOMENTUM.value,
-      client_weight_decay=_WEIGHT_DECAY.value, server_lr=1.0)
+      client_lr=training.lr, client_momentum=training.momentum,
+      client_weight_decay=training.weight_decay, server_lr=1.0)
   process = algorithms.build_process(
-      "fedavg", models.build_model_fn(_MODEL, clientdata.BATCH_SPEC,
-                                      seed=_SEED.value,
+      "fedavg", models.build_model_fn(_MODEL, clientdata.BATCH_SPEC, seed=seed,
                                       initializer=_INITIALIZER), hp)
   state = process.initialize()
 
-  def tff_round(batches: tf.data.Dataset) -> list[np.ndarray]:
+  def tff_round(orders: np.ndarray, steps: int) -> list[np.ndarray]:
+    batches = _batches(x, y, orders, training.batch_size, steps)
     new_state = process.next(state, [batches]).state
     return [np.asarray(w) for w in
             process.get_model_weights(new_state).trainable]
 
   initial = [np.asarray(w) for w in process.get_model_weights(state).trainable]
-  tff_weights = {h: tff_round(_batches(x, y, orders, h)) for h in horizons}
-  other_shuffle = tff_round(_batches(x, y, other_orders, steps))
+  tff_weights = {h: tff_round(orders, h) for h in horizons}
+  other_shuffle = tff_round(other_orders, steps)
 
-  with tempfile.TemporaryDirectory() as tmp:
-    given, replayed = (os.path.join(tmp, name) for name in ("in.npz",
-                                                            "out.npz"))
-    np.savez(given, images=images, labels=labels, orders=orders,
-             horizons=np.array(horizons),
-             training=np.array([_LOCAL_EPOCHS.value, _BATCH_SIZE.value,
-                                _LR.value, _MOMENTUM.value,
-                                _WEIGHT_DECAY.value]),
-             **{f"weights_{i}": w for i, w in enumerate(initial)})
-    subprocess.run(
-        [_TORCH_PYTHON.value,
-         os.path.join(_REPO, "experiments", "niid_bench_torch_replay.py"),
-         f"--input={given}", f"--output={replayed}"],
-        env=dict(os.environ, PYTHONPATH=_REPO), check=True)
-    with np.load(replayed) as out:
-      torch_weights = {h: [out[f"horizon{h}_weights_{i}"]
-                           for i in range(len(initial))] for h in horizons}
-
-  keras_model = models.create_keras_model(_MODEL, _SEED.value, _INITIALIZER)
+  torch_weights = _replay_in_torch(initial, images, labels, orders, horizons,
+                                   training)
+  keras_model = models.create_keras_model(_MODEL, seed, _INITIALIZER)
   test_x = (data.test_images.astype(np.float32) / 255.0)[..., np.newaxis]
   print(f"One client's round, TFF vs PyTorch from the same weights over the "
-        f"same batches: {_DATASET.value} {_PARTITION_SPEC.value!r}, client "
-        f"{_CLIENT.value} ({len(labels)} samples), seed {_SEED.value}, "
-        f"{_MODEL} ({_INITIALIZER} initialisation), SGD {_LR.value:g} "
-        f"momentum {_MOMENTUM.value:g} weight decay {_WEIGHT_DECAY.value:g}, "
-        f"B={_BATCH_SIZE.value}, E={_LOCAL_EPOCHS.value}\n")
-  print("| compared | steps | TFF update: \\|\\|w - w0\\|\\| | max \\|difference\\| "
-        "| \\|\\|difference\\|\\| / \\|\\|update\\|\\| | test images classified "
-        "alike |")
+        f"same batches: {niid_bench_flags.DATASET.value} {spec!r}, client "
+        f"{_CLIENT.value} ({len(labels)} samples), seed {seed}, {_MODEL} "
+        f"({_INITIALIZER} initialisation), SGD {training.lr:g} momentum "
+        f"{training.momentum:g} weight decay {training.weight_decay:g}, "
+        f"B={training.batch_size}, E={training.epochs}\n")
+  print("| compared | steps | TFF update: \\|\\|w - w0\\|\\| "
+        "| max \\|difference\\| "
+        "| \\|\\|difference\\|\\| / \\|\\|update\\|\\| "
+        "| test images classified alike |")
   print("|---|---:|---:|---:|---:|---:|")
 
   def row(name, steps, a, b):

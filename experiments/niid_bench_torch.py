@@ -39,7 +39,6 @@ thread count is a flag, compared with the rest). One process at a time per
 output directory (`tff_niid.rundir.lock`, as train.py).
 """
 
-import dataclasses
 import json
 import os
 import time
@@ -52,29 +51,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from experiments import niid_bench_flags
 from tff_niid import datasets
 from tff_niid import partition as partition_lib
 from tff_niid import rundir
 
-_DATASET = flags.DEFINE_enum("dataset", "mnist", ["mnist", "fashion_mnist"],
-                             "Dataset.")
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "Directory with the idx "
-                                "files (default as train.py's).")
-_PARTITION_SPEC = flags.DEFINE_string("partition_spec", "classes(k=1)",
-                                      "Partition spec (as train.py's).")
-_NUM_CLIENTS = flags.DEFINE_integer("num_clients", 10, "Clients, all in "
-                                    "every round.", lower_bound=1)
 _ROUNDS = flags.DEFINE_integer("rounds", 50, "Rounds.", lower_bound=1)
-_LOCAL_EPOCHS = flags.DEFINE_integer("local_epochs", 10, "Local epochs.",
-                                     lower_bound=1)
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Client batch size.",
-                                   lower_bound=1)
-_LR = flags.DEFINE_float("client_lr", 0.01, "Client SGD learning rate.")
-_MOMENTUM = flags.DEFINE_float("client_momentum", 0.9, "Client SGD momentum.")
-_WEIGHT_DECAY = flags.DEFINE_float("client_weight_decay", 1e-5,
-                                   "Client SGD weight decay.")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of the partition, the "
-                             "initialisation and the shuffling.")
 _THREADS = flags.DEFINE_integer("threads", 1, "torch threads.", lower_bound=1)
 _ROOT_OUTPUT_DIR = flags.DEFINE_string("root_output_dir", "runs/torch",
                                        "Root of the output directories.")
@@ -105,22 +87,12 @@ class SimpleCNNMNIST(nn.Module):
     return self.fc3(x)
 
 
-@dataclasses.dataclass(frozen=True)
-class ClientTraining:
-  """NIID-Bench's `train_net` settings: E epochs of SGD with momentum and
-  weight decay, in batches of `batch_size`."""
-  epochs: int
-  batch_size: int
-  lr: float
-  momentum: float
-  weight_decay: float
-
-
 def pixels(images: np.ndarray) -> torch.Tensor:
   return torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
 
 
-def epoch_batches(num_samples: int, training: ClientTraining,
+def epoch_batches(num_samples: int,
+                  training: niid_bench_flags.ClientTraining,
                   generator: torch.Generator) -> list[torch.Tensor]:
   """The sample indices of a client's batches in one round, as NIID-Bench's
   DataLoader(shuffle=True, drop_last=False) draws them: per epoch a fresh
@@ -132,7 +104,8 @@ def epoch_batches(num_samples: int, training: ClientTraining,
 
 
 def local_train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-                training: ClientTraining, batches: list[torch.Tensor]) -> None:
+                training: niid_bench_flags.ClientTraining,
+                batches: list[torch.Tensor]) -> None:
   """NIID-Bench's `train_net` for one client on the given batches: a new
   optimizer (momentum from zero), then one SGD step per batch."""
   optimizer = torch.optim.SGD(model.parameters(), lr=training.lr,
@@ -148,7 +121,7 @@ def local_train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
 
 def _fedavg_round(global_model: nn.Module, local_model: nn.Module,
                   clients: list[tuple[torch.Tensor, torch.Tensor, float]],
-                  training: ClientTraining,
+                  training: niid_bench_flags.ClientTraining,
                   generator: torch.Generator) -> None:
   """One round over every client: each trains from the global model; the
   global model becomes their average weighted by sample share."""
@@ -217,20 +190,21 @@ def main(argv):
 
 def _run(out_dir: str) -> None:
   """Trains (or resumes) the run in `out_dir`, whose lock the caller holds."""
-  data = datasets.load(_DATASET.value, _DATA_DIR.value)
+  data = datasets.load(niid_bench_flags.DATASET.value,
+                       niid_bench_flags.DATA_DIR.value)
   try:
-    clients = _clients(data, _PARTITION_SPEC.value, _NUM_CLIENTS.value,
-                       _SEED.value)
+    clients = _clients(data, niid_bench_flags.PARTITION_SPEC.value,
+                       niid_bench_flags.NUM_CLIENTS.value,
+                       niid_bench_flags.SEED.value)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
   test_x = pixels(data.test_images)
   test_y = torch.from_numpy(data.test_labels.astype(np.int64))
-  training = ClientTraining(_LOCAL_EPOCHS.value, _BATCH_SIZE.value, _LR.value,
-                            _MOMENTUM.value, _WEIGHT_DECAY.value)
+  training = niid_bench_flags.client_training()
 
-  torch.manual_seed(_SEED.value)
+  torch.manual_seed(niid_bench_flags.SEED.value)
   global_model = SimpleCNNMNIST()
-  generator = torch.Generator().manual_seed(_SEED.value)
+  generator = torch.Generator().manual_seed(niid_bench_flags.SEED.value)
   rows: list[dict[str, Any]] = []
   train_seconds = 0.0
   checkpoint_path = os.path.join(out_dir, _CHECKPOINT)

@@ -28,6 +28,7 @@ from absl import flags
 import numpy as np
 import torch
 
+from experiments import niid_bench_flags
 from experiments import niid_bench_torch
 
 _INPUT = flags.DEFINE_string("input", None, "The .npz to replay.")
@@ -76,8 +77,8 @@ def main(argv):
   given = np.load(_INPUT.value)
   initial = [given[f"weights_{i}"] for i in range(10)]
   epochs, batch_size, lr, momentum, weight_decay = given["training"].tolist()
-  training = niid_bench_torch.ClientTraining(int(epochs), int(batch_size), lr,
-                                             momentum, weight_decay)
+  training = niid_bench_flags.ClientTraining(int(epochs), int(batch_size),
+                                             lr, momentum, weight_decay)
   images = niid_bench_torch.pixels(given["images"])
   labels = torch.from_numpy(given["labels"].astype(np.int64))
   batches = [batch for order in torch.from_numpy(given["orders"])
