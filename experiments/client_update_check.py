@@ -20,9 +20,16 @@ the client's; PyTorch replays the same batches from the same weights
 Printed, per horizon (the first step, the first epoch, the whole round):
 how far TFF's update moved the weights, how far PyTorch's weights are from
 TFF's (max |difference| and the L2 norm relative to the update), and the
-share of test images both models classify alike. For scale, the last row
-compares TFF with itself on another draw of the batches: what a different
-shuffle does to the same round.
+share of test images both models classify alike. For scale, two more rows
+at the whole round: PyTorch against itself in float64 over the same
+batches (what float rounding alone does) and TFF against itself on another
+draw of the batches (what a different shuffle does).
+
+Not covered: tff_niid's own input pipeline batches across epoch boundaries
+(`clientdata.local_training_batches`; here the batches are NIID-Bench's),
+the averaging over several clients and the evaluation; and the PyTorch side
+is niid_bench_torch.py's transcription of NIID-Bench's `train_net`, not
+NIID-Bench's own file.
 """
 
 import collections
@@ -49,8 +56,9 @@ _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 _CLIENT = flags.DEFINE_integer("client", 0, "The client that trains.",
                                lower_bound=0)
-_MAX_EXAMPLES = flags.DEFINE_integer("max_examples", None, "Only the "
-                                     "client's first this many samples.",
+_MAX_EXAMPLES = flags.DEFINE_integer("max_examples", None, "Only this many "
+                                     "of the client's samples, drawn at "
+                                     "random (seeded by --seed).",
                                      lower_bound=1)
 _TORCH_PYTHON = flags.DEFINE_string("torch_python", "/usr/bin/python3",
                                     "A Python with torch and absl.")
@@ -94,34 +102,56 @@ def _predictions(model: tf.keras.Model, weights: list[np.ndarray],
                    axis=1)
 
 
-def _replay_in_torch(initial: list[np.ndarray], images: np.ndarray,
+def _check_torch_python() -> None:
+  """UsageError unless --torch_python imports torch and absl."""
+  try:
+    found = subprocess.run([_TORCH_PYTHON.value, "-c", "import torch, absl"],
+                           capture_output=True, check=False).returncode == 0
+  except OSError:
+    found = False
+  if not found:
+    raise app.UsageError(
+        f"--torch_python={_TORCH_PYTHON.value} cannot import torch and absl "
+        "(Debian: apt-get install python3-torch python3-absl).")
+
+
+def _model_inputs(images: np.ndarray) -> np.ndarray:
+  """`images` as tff_niid's client datasets feed them to the model."""
+  dataset = clientdata.test_dataset(images, np.zeros(len(images), np.int64),
+                                    batch_size=len(images))
+  return next(iter(dataset))["x"].numpy()
+
+
+def _replay_in_torch(initial: list[np.ndarray], x: np.ndarray,
                      labels: np.ndarray, orders: np.ndarray,
                      horizons: list[int],
                      training: niid_bench_flags.ClientTraining
-                     ) -> dict[int, list[np.ndarray]]:
-  """{horizon: weights} of niid_bench_torch_replay.py, run by --torch_python:
-  NIID-Bench's `train_net` from `initial` over the first `horizon` batches."""
+                     ) -> tuple[dict[int, list[np.ndarray]], list[np.ndarray]]:
+  """niid_bench_torch_replay.py, run by --torch_python: ({horizon: weights
+  after NIID-Bench's `train_net` from `initial` over the first `horizon`
+  batches}, the weights after all of them in float64)."""
   with tempfile.TemporaryDirectory() as tmp:
-    given, replayed = (os.path.join(tmp, name) for name in ("in.npz",
-                                                            "out.npz"))
-    np.savez(given, images=images, labels=labels, orders=orders,
-             horizons=np.array(horizons),
-             training=np.array(dataclasses.astuple(training)),
+    input_path, output_path = (os.path.join(tmp, name)
+                               for name in ("in.npz", "out.npz"))
+    np.savez(input_path, x=x, labels=labels, orders=orders,
+             horizons=np.array(horizons), **dataclasses.asdict(training),
              **{f"weights_{i}": w for i, w in enumerate(initial)})
     subprocess.run(
         [_TORCH_PYTHON.value,
          os.path.join(_REPO, "experiments", "niid_bench_torch_replay.py"),
-         f"--input={given}", f"--output={replayed}"],
+         f"--input={input_path}", f"--output={output_path}"],
         env=dict(os.environ, PYTHONPATH=_REPO), check=True)
-    with np.load(replayed) as out:
-      return {h: [out[f"horizon{h}_weights_{i}"] for i in range(len(initial))]
-              for h in horizons}
+    with np.load(output_path) as out:
+      return ({h: [out[f"horizon{h}_weights_{i}"] for i in range(len(initial))]
+               for h in horizons},
+              [out[f"float64_weights_{i}"] for i in range(len(initial))])
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)  # TFF logs every model build at INFO
+  _check_torch_python()
   runtime.install_cleanup()
   runtime.use_local_worker()
   training = niid_bench_flags.client_training()
@@ -140,17 +170,17 @@ def main(argv):
                          f"{len(part)} clients.")
   if part.feature_noise is not None or part.noisy_labels is not None:
     raise app.UsageError("feature or label noise is not supported here.")
-  indices = part[_CLIENT.value][:_MAX_EXAMPLES.value]
-  images, labels = data.train_images[indices], data.train_labels[indices]
-
-  # The model's inputs as clientdata makes them (pixels / 255 in float32,
-  # the same values in numpy and TensorFlow), and PyTorch's in the replay.
-  x = (images.astype(np.float32) / 255.0)[..., np.newaxis]
-  y = labels.astype(np.int64)
+  indices = part[_CLIENT.value]
+  if _MAX_EXAMPLES.value is not None:
+    # A random subset: a client's indices are grouped by class.
+    indices = np.sort(np.random.default_rng([seed, 1]).choice(
+        indices, min(_MAX_EXAMPLES.value, len(indices)), replace=False))
+  x = _model_inputs(data.train_images[indices])
+  y = data.train_labels[indices].astype(np.int64)
   rng = np.random.default_rng(seed)
-  orders, other_orders = (_epoch_orders(len(labels), training.epochs, rng)
+  orders, other_orders = (_epoch_orders(len(y), training.epochs, rng)
                           for _ in range(2))
-  steps_per_epoch = -(-len(labels) // training.batch_size)
+  steps_per_epoch = -(-len(y) // training.batch_size)
   steps = steps_per_epoch * training.epochs
   horizons = sorted({1, steps_per_epoch, steps})
 
@@ -172,23 +202,22 @@ def main(argv):
   tff_weights = {h: tff_round(orders, h) for h in horizons}
   other_shuffle = tff_round(other_orders, steps)
 
-  torch_weights = _replay_in_torch(initial, images, labels, orders, horizons,
-                                   training)
+  torch_weights, torch_float64 = _replay_in_torch(initial, x, y, orders,
+                                                  horizons, training)
   keras_model = models.create_keras_model(_MODEL, seed, _INITIALIZER)
-  test_x = (data.test_images.astype(np.float32) / 255.0)[..., np.newaxis]
+  test_x = _model_inputs(data.test_images)
   print(f"One client's round, TFF vs PyTorch from the same weights over the "
         f"same batches: {niid_bench_flags.DATASET.value} {spec!r}, client "
-        f"{_CLIENT.value} ({len(labels)} samples), seed {seed}, {_MODEL} "
+        f"{_CLIENT.value} ({len(y)} samples), seed {seed}, {_MODEL} "
         f"({_INITIALIZER} initialisation), SGD {training.lr:g} momentum "
         f"{training.momentum:g} weight decay {training.weight_decay:g}, "
         f"B={training.batch_size}, E={training.epochs}\n")
-  print("| compared | steps | TFF update: \\|\\|w - w0\\|\\| "
-        "| max \\|difference\\| "
-        "| \\|\\|difference\\|\\| / \\|\\|update\\|\\| "
+  print("| a vs b | steps | update \\|\\|a - w0\\|\\| | max \\|a - b\\| "
+        "| \\|\\|a - b\\|\\| / \\|\\|a - w0\\|\\| "
         "| test images classified alike |")
   print("|---|---:|---:|---:|---:|---:|")
 
-  def row(name, steps, a, b):
+  def print_row(name, steps, a, b):
     update = _distance(a, initial)[1]
     max_diff, norm_diff = _distance(a, b)
     alike = np.mean(_predictions(keras_model, a, test_x) ==
@@ -197,9 +226,12 @@ def main(argv):
           f"{norm_diff / update:.2e} | {100 * alike:.2f}% |", flush=True)
 
   for h in horizons:
-    row("TFF vs PyTorch, same batches", h, tff_weights[h], torch_weights[h])
-  row("TFF vs TFF, another shuffle", steps, tff_weights[steps],
-      other_shuffle)
+    print_row("TFF vs PyTorch, same batches", h, tff_weights[h],
+              torch_weights[h])
+  print_row("PyTorch vs PyTorch in float64, same batches", steps,
+            torch_weights[steps], torch_float64)
+  print_row("TFF vs TFF, another shuffle", steps, tff_weights[steps],
+            other_shuffle)
 
 
 if __name__ == "__main__":

@@ -5,9 +5,10 @@
 
 The PyTorch half of experiments/client_update_check.py, which writes the
 input and reads the output: from the given initial weights, NIID-Bench's
-`train_net` (niid_bench_torch.py's `local_train`) over the given batches,
-once per horizon (its first `horizons[i]` batches), each time from the
-initial weights.
+`train_net` as niid_bench_torch.py transcribes it (`local_train`) over the
+given batches, once per horizon (its first `horizons[i]` batches), each time
+from the initial weights; then the whole round again in float64, to show
+what float rounding alone does.
 
 The weights are exchanged in Keras' layout (the order and shapes of
 `tff_niid.models`' niid_cnn trainable variables) and converted here:
@@ -16,12 +17,16 @@ transposed, and the first dense layer's inputs reordered, since Keras
 flattens the (4, 4, 16) feature map height-width-channel and PyTorch
 channel-height-width.
 
-Input arrays: `weights_0` ... `weights_9`, `images` (uint8, the client's
-samples), `labels`, `orders` (a shuffle of the samples per epoch, cut into
-batches of the batch size, the last smaller, as NIID-Bench's DataLoader),
-`horizons`, and `training` (epochs, batch size, lr, momentum, weight decay).
-Output: `horizon{k}_weights_{i}` in Keras' layout.
+Input arrays: `weights_0`, `weights_1`, ... (Keras' layout), `x` (the
+client's model inputs, (samples, 28, 28, 1) float32, as tff_niid makes
+them), `labels`, `orders` (a shuffle of the samples per epoch, each cut
+into batches of the batch size, the last smaller, as NIID-Bench's
+DataLoader), `horizons`, and the fields of `niid_bench_flags.ClientTraining`
+by name. Output: `horizon{k}_weights_{i}` and `float64_weights_{i}`, in
+Keras' layout.
 """
+
+import dataclasses
 
 from absl import app
 from absl import flags
@@ -35,8 +40,10 @@ _INPUT = flags.DEFINE_string("input", None, "The .npz to replay.")
 _OUTPUT = flags.DEFINE_string("output", None, "Where to write the weights.")
 flags.mark_flags_as_required(["input", "output"])
 
-# SimpleCNNMNIST's first dense layer reads 16 channels of 4 x 4.
+# SimpleCNNMNIST's first dense layer reads 16 channels of 4 x 4; its kernel
+# is the fifth weight (after two convolutions' kernels and biases).
 _FLAT_SHAPE = (4, 4, 16)
+_FIRST_DENSE = 4
 
 
 def _to_torch(weights: list[np.ndarray]) -> list[torch.Tensor]:
@@ -45,7 +52,7 @@ def _to_torch(weights: list[np.ndarray]) -> list[torch.Tensor]:
   for i, w in enumerate(weights):
     if w.ndim == 4:  # convolution kernel
       w = w.transpose(3, 2, 0, 1)
-    elif w.ndim == 2 and i == 4:  # first dense layer: reorder its inputs
+    elif i == _FIRST_DENSE:  # reorder its inputs
       w = w.reshape(_FLAT_SHAPE + (-1,)).transpose(3, 2, 0, 1).reshape(
           w.shape[1], -1)
     elif w.ndim == 2:
@@ -61,7 +68,7 @@ def _to_keras(params: list[torch.Tensor]) -> list[np.ndarray]:
     w = p.detach().numpy()
     if w.ndim == 4:
       w = w.transpose(2, 3, 1, 0)
-    elif w.ndim == 2 and i == 4:
+    elif i == _FIRST_DENSE:
       h, wd, c = _FLAT_SHAPE
       w = w.reshape(-1, c, h, wd).transpose(2, 3, 1, 0).reshape(h * wd * c, -1)
     elif w.ndim == 2:
@@ -70,29 +77,44 @@ def _to_keras(params: list[torch.Tensor]) -> list[np.ndarray]:
   return out
 
 
+def _train(model: torch.nn.Module, initial: list[np.ndarray], x: torch.Tensor,
+           labels: torch.Tensor, training: niid_bench_flags.ClientTraining,
+           batches: list[torch.Tensor]) -> list[np.ndarray]:
+  """`local_train` from `initial` over `batches`; the weights after."""
+  with torch.no_grad():
+    for param, value in zip(model.parameters(), _to_torch(initial)):
+      param.copy_(value)
+  niid_bench_torch.local_train(model, x, labels, training, batches)
+  return _to_keras(list(model.parameters()))
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   torch.set_num_threads(1)
   given = np.load(_INPUT.value)
-  initial = [given[f"weights_{i}"] for i in range(10)]
-  epochs, batch_size, lr, momentum, weight_decay = given["training"].tolist()
-  training = niid_bench_flags.ClientTraining(int(epochs), int(batch_size),
-                                             lr, momentum, weight_decay)
-  images = niid_bench_torch.pixels(given["images"])
+  initial = [given[f"weights_{i}"] for i in
+             range(sum(name.startswith("weights_") for name in given.files))]
+  training = niid_bench_flags.ClientTraining(**{
+      field.name: given[field.name].item()
+      for field in dataclasses.fields(niid_bench_flags.ClientTraining)})
+  # (N, 28, 28, 1) to (N, 1, 28, 28) with a new axis, as niid_bench_torch's
+  # `pixels`: a transposed array would keep channels-last strides, which
+  # torch carries through the convolutions to SimpleCNNMNIST's `view`.
+  x = torch.from_numpy(np.ascontiguousarray(given["x"][..., 0])).unsqueeze(1)
   labels = torch.from_numpy(given["labels"].astype(np.int64))
   batches = [batch for order in torch.from_numpy(given["orders"])
              for batch in torch.split(order, training.batch_size)]
-  model = niid_bench_torch.SimpleCNNMNIST()
   out = {}
+  model = niid_bench_torch.SimpleCNNMNIST()
   for horizon in given["horizons"].tolist():
-    with torch.no_grad():
-      for param, value in zip(model.parameters(), _to_torch(initial)):
-        param.copy_(value)
-    niid_bench_torch.local_train(model, images, labels, training,
-                                 batches[:horizon])
-    for i, w in enumerate(_to_keras(list(model.parameters()))):
+    for i, w in enumerate(_train(model, initial, x, labels, training,
+                                 batches[:horizon])):
       out[f"horizon{horizon}_weights_{i}"] = w
+  # _to_torch's float32 values copied into float64 parameters: the same start.
+  for i, w in enumerate(_train(model.double(), initial, x.double(), labels,
+                               training, batches)):
+    out[f"float64_weights_{i}"] = w
   np.savez(_OUTPUT.value, **out)
 
 

@@ -659,7 +659,10 @@ def _command_output(directory):
   def build(root):
     with open(os.path.join(root, _RESULTS, directory, "output.txt")) as f:
       lines = f.read().strip().splitlines()
-    return "\n".join(line for line in lines if not line.startswith("$ "))
+    # Without the command lines, and one blank line between paragraphs.
+    kept = [line for line in lines if not line.startswith("$ ")]
+    return "\n".join(line for i, line in enumerate(kept)
+                     if line or (i and kept[i - 1]))
   return build
 
 

@@ -86,8 +86,8 @@ def test_output_reads_as_a_run_and_a_killed_run_resumes_identically(
 
 
 def test_tff_and_pytorch_compute_the_same_client_update():
-  """From the same weights over the same batches (one client of #C=2, two
-  epochs of 300 samples), TFF's FedAvg client and NIID-Bench's `train_net`
+  """From the same weights over the same batches (300 random samples of a
+  #C=2 client, two epochs), TFF's FedAvg client and NIID-Bench's `train_net`
   agree to float rounding at every horizon, while another shuffle of the
   same round moves the weights measurably: the check tells the two apart."""
   check = subprocess.run(
@@ -97,12 +97,25 @@ def test_tff_and_pytorch_compute_the_same_client_update():
        "--local_epochs=2", f"--torch_python={_PYTHON}"],
       capture_output=True, text=True, check=False)
   assert check.returncode == 0, check.stderr[-3000:]
+  assert "(300 samples)" in check.stdout
   rows = {}
   for line in check.stdout.splitlines():
-    if line.startswith("| TFF vs"):
+    if line.startswith("| TFF vs") or line.startswith("| PyTorch vs"):
       cells = [c.strip() for c in line.strip("|").split("|")]
       rows[(cells[0], int(cells[1]))] = float(cells[4])
-  assert [steps for name, steps in rows if "PyTorch" in name] == [1, 5, 10]
-  assert all(relative < 1e-5 for (name, _), relative in rows.items()
-             if "PyTorch" in name)
+  same = {steps: relative for (name, steps), relative in rows.items()
+          if name == "TFF vs PyTorch, same batches"}
+  assert list(same) == [1, 5, 10]
+  assert max(same.values()) < 1e-5
+  assert rows[("PyTorch vs PyTorch in float64, same batches", 10)] < 1e-5
   assert rows[("TFF vs TFF, another shuffle", 10)] > 1e-4
+
+
+def test_a_python_without_torch_is_refused_before_training():
+  check = subprocess.run(
+      [sys.executable, os.path.join(_REPO, "experiments",
+                                    "client_update_check.py"),
+       f"--torch_python={sys.executable}"],
+      capture_output=True, text=True, check=False)
+  assert check.returncode != 0
+  assert "cannot import torch and absl" in check.stderr
