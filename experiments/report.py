@@ -551,7 +551,8 @@ def _check_torch_run(run_dir, run, train, expected):
 
 
 def _niid_bench_torch(root):
-  """MNIST #C=1 FedAvg: our TFF cells (niid_bench_paper) beside NIID-Bench's
+  """MNIST #C=1 FedAvg: our TFF cells (niid_bench_paper; and with
+  NIID-Bench's per-epoch batching, niid_bench_per_epoch) beside NIID-Bench's
   loop in PyTorch (experiments/niid_bench_torch.py, niid_bench_torch/), per
   seed and as mean ± std of the finished seeds, and Flower's multi-run best."""
   config, cells = _config_cells(root, "niid_bench.cfg")
@@ -569,10 +570,14 @@ def _niid_bench_torch(root):
     _check_torch_run(os.path.join(torch_dir, f"mnist_c1_s{seed}"), run, train,
                      dict(dataset="mnist", partition_spec=c1_spec,
                           seed=str(seed)))
+  per_epoch_runs = {c["seed"]: c["run"] for c in _config_cells(
+      root, "niid_bench_per_epoch.cfg")[1]}
   rows = []
-  for name, runs in (("TFF (tff_niid), `niid_bench_paper/`", tff_runs),
-                     ("PyTorch (NIID-Bench's loop), `niid_bench_torch/`",
-                      torch_runs)):
+  for name, runs in (
+      ("TFF (tff_niid), streamed batches, `niid_bench_paper/`", tff_runs),
+      ("TFF, NIID-Bench's per-epoch batches, `niid_bench_per_epoch/`",
+       per_epoch_runs),
+      ("PyTorch (NIID-Bench's loop), `niid_bench_torch/`", torch_runs)):
     done = {seed: run for seed, run in runs.items() if results.finished(run)}
     per_seed = []
     for seed, run in done.items():

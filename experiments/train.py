@@ -64,6 +64,11 @@ flags.DEFINE_integer("batch_size", 10, "Client batch size (B).", lower_bound=1)
 flags.DEFINE_integer(
     "max_examples_per_client", None, "Use at most this many (random) "
     "examples per client per round (quick runs).", lower_bound=1)
+flags.DEFINE_bool(
+    "per_epoch_batches", False, "Batch each local epoch on its own, a short "
+    "batch ending every epoch, as PyTorch's DataLoader and NIID-Bench do "
+    "(default: the E epochs are streamed into batches, only the round's last "
+    "batch short).")
 flags.DEFINE_float("client_lr", 0.05, "Client SGD learning rate.")
 flags.DEFINE_float("client_momentum", 0.0, "Client SGD momentum.",
                    lower_bound=0.0, upper_bound=1.0)

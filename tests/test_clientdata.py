@@ -104,6 +104,23 @@ def test_local_steps_counts_the_batches_of_streamed_epochs():
     assert sum(len(b) for b in batches) == 10 * size
 
 
+def test_per_epoch_batches_cut_each_epoch_as_niid_benchs_dataloader():
+  for size in (1, 16, 63, 64, 65, 130):
+    batches = [b.numpy() for b in clientdata.local_training_batches(
+        tf.data.Dataset.range(size), batch_size=64, local_epochs=3, seed=3,
+        per_epoch_batches=True)]
+    per_epoch = -(-size // 64)
+    assert len(batches) == 3 * per_epoch == clientdata.local_steps(
+        size, batch_size=64, local_epochs=3, per_epoch_batches=True), size
+    epochs = [batches[e * per_epoch:(e + 1) * per_epoch] for e in range(3)]
+    for epoch in epochs:  # every sample once per epoch; only the last short
+      assert sorted(np.concatenate(epoch)) == list(range(size))
+      assert all(len(b) == 64 for b in epoch[:-1])
+  # Reshuffled every epoch.
+  assert not np.array_equal(np.concatenate(epochs[0]),
+                            np.concatenate(epochs[1]))
+
+
 def test_batching_steps_csv_is_what_its_command_writes(tmp_path):
   # The report's batching table reads this CSV; the command draws the
   # NIID-Bench grid's partitions from the real datasets and counts steps.

@@ -49,11 +49,13 @@ def fixture_noisy_client_data(mnist, tmp_path_factory):
       worker_data_dir=str(tmp_path_factory.mktemp("arrays")))
 
 
+@pytest.mark.parametrize("per_epoch_batches", [False, True])
 def test_datasets_on_the_worker_give_the_driver_rounds_bit_for_bit(
-    noisy_client_data):
+    noisy_client_data, per_epoch_batches):
   as_values = tff.simulation.datasets.ClientData.from_clients_and_tf_fn(
       noisy_client_data.client_ids, noisy_client_data.serializable_dataset_fn)
-  args = dict(batch_size=20, local_epochs=2, max_examples=100)
+  args = dict(batch_size=30, local_epochs=2, max_examples=100,
+              per_epoch_batches=per_epoch_batches)
   on_worker = clientdata.RoundInputs(_process(), noisy_client_data, **args)
   from_driver = clientdata.RoundInputs(_process(), as_values, **args)
   clients = ["3", "8", "11", "19"]

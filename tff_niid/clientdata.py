@@ -296,7 +296,8 @@ class PartitionClientData(tff.simulation.datasets.ClientData):
 
   def training_dataset_computation(self, *, batch_size: int,
                                    local_epochs: int = 1,
-                                   max_examples: Optional[int] = None) -> Any:
+                                   max_examples: Optional[int] = None,
+                                   per_epoch_batches: bool = False) -> Any:
     """A TFF computation `client_input -> client's training batches`.
 
     It runs on the worker, reading the arrays from `worker_data_dir` (exported
@@ -322,7 +323,8 @@ class PartitionClientData(tff.simulation.datasets.ClientData):
           local_epochs=local_epochs, seed=client_input["shuffle_seed"],
           max_examples=max_examples,
           feature_noise_std=(client_input["noise_std"] if redrawn_noise
-                             else None))
+                             else None),
+          per_epoch_batches=per_epoch_batches)
 
     return client_dataset
 
@@ -397,8 +399,16 @@ def _with_per_read_noise(batches: tf.data.Dataset, std: Any,
 def local_training_batches(dataset: tf.data.Dataset, *, batch_size: int,
                            local_epochs: int = 1, seed: Any = None,
                            max_examples: Optional[int] = None,
-                           feature_noise_std: Any = None) -> tf.data.Dataset:
+                           feature_noise_std: Any = None,
+                           per_epoch_batches: bool = False) -> tf.data.Dataset:
   """Local training pipeline: full shuffle -> repeat(epochs) -> batch.
+
+  The epochs are streamed into batches, so only the round's last batch can
+  be short. With `per_epoch_batches`, each epoch is batched on its own
+  (shuffle -> batch -> repeat: every epoch ends with a short batch when
+  `batch_size` does not divide the client's samples), as PyTorch's
+  DataLoader(shuffle=True, drop_last=False) and so NIID-Bench (Li et al.
+  2022) batch.
 
   With `max_examples`, a random subset of that many samples (fixed for the
   given seed) is used. The order is reshuffled each epoch from `seed` (an int
@@ -420,23 +430,25 @@ def local_training_batches(dataset: tf.data.Dataset, *, batch_size: int,
   if max_examples:
     dataset = dataset.shuffle(_FULL_SHUFFLE, seed=seed,
                               reshuffle_each_iteration=False).take(max_examples)
-  batches = (dataset.shuffle(_FULL_SHUFFLE, seed=seed,
+  shuffled = dataset.shuffle(_FULL_SHUFFLE, seed=seed,
                              reshuffle_each_iteration=True)
-             .repeat(local_epochs)
-             .batch(batch_size))
+  if per_epoch_batches:
+    batches = shuffled.batch(batch_size).repeat(local_epochs)
+  else:
+    batches = shuffled.repeat(local_epochs).batch(batch_size)
   if feature_noise_std is not None:
     batches = _with_per_read_noise(batches, feature_noise_std, seed)
   return batches.prefetch(tf.data.AUTOTUNE)
 
 
-def local_steps(num_examples: int, *, batch_size: int,
-                local_epochs: int = 1) -> int:
+def local_steps(num_examples: int, *, batch_size: int, local_epochs: int = 1,
+                per_epoch_batches: bool = False) -> int:
   """Batches `local_training_batches` yields for a client of `num_examples`
-  samples (without `max_examples`): its epochs are streamed into batches, so
-  only the round's last batch can be short, and a round takes
-  ceil(epochs * n / batch_size) steps. (A loop batching each epoch on its
-  own, as NIID-Bench's DataLoader does, takes epochs * ceil(n / batch_size).)
-  """
+  samples (without `max_examples`): ceil(epochs * n / batch_size) with the
+  epochs streamed into batches, epochs * ceil(n / batch_size) with
+  `per_epoch_batches` (NIID-Bench's DataLoader)."""
+  if per_epoch_batches:
+    return local_epochs * math.ceil(num_examples / batch_size)
   return math.ceil(local_epochs * num_examples / batch_size)
 
 
@@ -454,12 +466,13 @@ class RoundInputs:
   """
 
   def __init__(self, process: Any, client_data: Any, *, batch_size: int,
-               local_epochs: int = 1, max_examples: Optional[int] = None):
+               local_epochs: int = 1, max_examples: Optional[int] = None,
+               per_epoch_batches: bool = False):
     self._client_data = client_data
     self._on_workers = isinstance(client_data, PartitionClientData)
     self._batching_args: dict[str, Any] = dict(
         batch_size=batch_size, local_epochs=local_epochs,
-        max_examples=max_examples)
+        max_examples=max_examples, per_epoch_batches=per_epoch_batches)
     self.process = process
     if self._on_workers:
       self.process = (

@@ -83,6 +83,7 @@ class LoopConfig:
   checkpoint_every: int = 1
   checkpoints_to_keep: int = 3
   max_examples_per_client: Optional[int] = None
+  per_epoch_batches: bool = False
   target_accuracy: Optional[float] = None
   stop_at_target: bool = False
 
@@ -253,7 +254,8 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
   round_inputs = clientdata.RoundInputs(
       process, client_data, batch_size=config.batch_size,
       local_epochs=config.local_epochs,
-      max_examples=config.max_examples_per_client)
+      max_examples=config.max_examples_per_client,
+      per_epoch_batches=config.per_epoch_batches)
   try:
     for round_num in range(saved_round + 1, config.rounds + 1):
       sampled = sample_clients(round_num, config.clients_per_round)
