@@ -6,7 +6,8 @@
 tff_niid streams a client's E local epochs into batches of B
 (`clientdata.local_training_batches`), so a client of n samples takes
 `clientdata.local_steps` = ceil(E n / B) steps per round; NIID-Bench's
-DataLoader (drop_last=False) batches each epoch on its own: E ceil(n / B).
+DataLoader (drop_last=False) batches each epoch on its own: E ceil(n / B)
+(`local_steps(per_epoch_batches=True)`, train.py's --per_epoch_batches).
 For every (dataset, partition, seed) of a grid config, this draws the
 partition the grid's cells train on (`partition.spec.resolve` with the
 train flagfile's --num_clients and the seed, as experiments/train.py does)
@@ -88,10 +89,11 @@ def main(argv):
                                         seed=int(seed),
                                         images=data.train_images)
       sizes = np.asarray(part.sizes)
-      ours = np.array([clientdata.local_steps(int(n), batch_size=batch_size,
-                                              local_epochs=epochs)
-                       for n in sizes])
-      niid_bench = epochs * np.ceil(sizes / batch_size).astype(int)
+      ours, niid_bench = (np.array([
+          clientdata.local_steps(int(n), batch_size=batch_size,
+                                 local_epochs=epochs,
+                                 per_epoch_batches=per_epoch_batches)
+          for n in sizes]) for per_epoch_batches in (False, True))
       ratios = ours / niid_bench
       smallest = int(np.argmin(ratios))
       rows.append(dict(
