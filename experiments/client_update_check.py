@@ -11,11 +11,13 @@ the niid_cnn model with PyTorch's initialisation) and NIID-Bench's
 same local update? One client of the partition (`--partition_spec`,
 `--client`) trains with NIID-Bench's settings (SGD lr 0.01, momentum 0.9,
 weight decay 1e-5, B=64, E=10) from the model tff_niid initialises for
-`--seed`, over batches drawn as NIID-Bench's DataLoader draws them (per
-epoch a shuffle cut into batches, the last smaller). TFF runs a FedAvg
-round with this one client and server rate 1, so the new global model is
-the client's; PyTorch replays the same batches from the same weights
-(experiments/niid_bench_torch_replay.py, run by `--torch_python`).
+`--seed`, over the batches tff_niid's input pipeline makes with
+--per_epoch_batches (`clientdata.local_training_batches`: per epoch a
+shuffle cut into batches, the last smaller, as NIID-Bench's DataLoader).
+TFF runs a FedAvg round with this one client and server rate 1, so the new
+global model is the client's; PyTorch replays the same batches, sample for
+sample, from the same weights (experiments/niid_bench_torch_replay.py, run
+by `--torch_python`).
 
 Printed, per horizon (the first step, the first epoch, the whole round):
 how far TFF's update moved the weights, how far PyTorch's weights are from
@@ -25,11 +27,10 @@ at the whole round: PyTorch against itself in float64 over the same
 batches (what float rounding alone does) and TFF against itself on another
 draw of the batches (what a different shuffle does).
 
-Not covered: tff_niid's own input pipeline batches across epoch boundaries
-(`clientdata.local_training_batches`; here the batches are NIID-Bench's),
-the averaging over several clients and the evaluation; and the PyTorch side
-is niid_bench_torch.py's transcription of NIID-Bench's `train_net`, not
-NIID-Bench's own file.
+Not covered: tff_niid's default, streamed batching (the same pipeline
+without --per_epoch_batches), the averaging over several clients and the
+evaluation; and the PyTorch side is niid_bench_torch.py's transcription of
+NIID-Bench's `train_net`, not NIID-Bench's own file.
 """
 
 import collections
@@ -67,24 +68,23 @@ _MODEL = "niid_cnn"
 _INITIALIZER = "pytorch_default"
 
 
-def _epoch_orders(num_samples: int, epochs: int,
-                  rng: np.random.Generator) -> np.ndarray:
-  """A shuffle of the client's samples per epoch: (epochs, samples)."""
-  return np.stack([rng.permutation(num_samples) for _ in range(epochs)])
+def _client_batches(x: np.ndarray, y: np.ndarray,
+                    training: niid_bench_flags.ClientTraining,
+                    seed: int) -> tf.data.Dataset:
+  """The client's round as tff_niid's pipeline batches it with
+  --per_epoch_batches (`clientdata.local_training_batches`), each batch
+  also carrying its samples' `index`, for the PyTorch replay."""
+  elements = tf.data.Dataset.from_tensor_slices(collections.OrderedDict(
+      x=x, y=y, index=np.arange(len(y))))
+  return clientdata.local_training_batches(
+      elements, batch_size=training.batch_size, local_epochs=training.epochs,
+      seed=seed, per_epoch_batches=True)
 
 
-def _batches(x: np.ndarray, y: np.ndarray, orders: np.ndarray,
-             batch_size: int, steps: int) -> tf.data.Dataset:
-  """The first `steps` batches NIID-Bench's DataLoader yields for these
-  epoch orders: each epoch's order cut into batches of `batch_size`, the
-  last smaller."""
-  x, y = tf.constant(x), tf.constant(y)
-  return (tf.data.Dataset.from_tensor_slices(orders)
-          .flat_map(lambda order: tf.data.Dataset.from_tensor_slices(
-              order).batch(batch_size))
-          .take(steps)
-          .map(lambda batch: collections.OrderedDict(
-              x=tf.gather(x, batch), y=tf.gather(y, batch))))
+def _model_batches(batches: tf.data.Dataset) -> tf.data.Dataset:
+  """`batches` as the model takes them (x and y only)."""
+  return batches.map(lambda batch: collections.OrderedDict(x=batch["x"],
+                                                           y=batch["y"]))
 
 
 def _distance(a: list[np.ndarray], b: list[np.ndarray]) -> tuple[float, float]:
@@ -123,7 +123,7 @@ def _model_inputs(images: np.ndarray) -> np.ndarray:
 
 
 def _replay_in_torch(initial: list[np.ndarray], x: np.ndarray,
-                     labels: np.ndarray, orders: np.ndarray,
+                     labels: np.ndarray, batches: list[np.ndarray],
                      horizons: list[int],
                      training: niid_bench_flags.ClientTraining
                      ) -> tuple[dict[int, list[np.ndarray]], list[np.ndarray]]:
@@ -133,7 +133,8 @@ def _replay_in_torch(initial: list[np.ndarray], x: np.ndarray,
   with tempfile.TemporaryDirectory() as tmp:
     input_path, output_path = (os.path.join(tmp, name)
                                for name in ("in.npz", "out.npz"))
-    np.savez(input_path, x=x, labels=labels, orders=orders,
+    np.savez(input_path, x=x, labels=labels, order=np.concatenate(batches),
+             batch_sizes=np.array([len(b) for b in batches]),
              horizons=np.array(horizons), **dataclasses.asdict(training),
              **{f"weights_{i}": w for i, w in enumerate(initial)})
     subprocess.run(
@@ -177,11 +178,10 @@ def main(argv):
         indices, min(_MAX_EXAMPLES.value, len(indices)), replace=False))
   x = _model_inputs(data.train_images[indices])
   y = data.train_labels[indices].astype(np.int64)
-  rng = np.random.default_rng(seed)
-  orders, other_orders = (_epoch_orders(len(y), training.epochs, rng)
-                          for _ in range(2))
+  indices_in_batches = [batch["index"].numpy() for batch in
+                        _client_batches(x, y, training, seed)]
   steps_per_epoch = -(-len(y) // training.batch_size)
-  steps = steps_per_epoch * training.epochs
+  steps = len(indices_in_batches)
   horizons = sorted({1, steps_per_epoch, steps})
 
   hp = algorithms.Hyperparameters(
@@ -192,18 +192,20 @@ def main(argv):
                                       initializer=_INITIALIZER), hp)
   state = process.initialize()
 
-  def tff_round(orders: np.ndarray, steps: int) -> list[np.ndarray]:
-    batches = _batches(x, y, orders, training.batch_size, steps)
-    new_state = process.next(state, [batches]).state
+  def tff_round(shuffle_seed: int, steps: int) -> list[np.ndarray]:
+    # A new dataset each time: a seeded pipeline yields the same batches on
+    # every first iteration (as the worker makes it), not on re-iterations.
+    batches = _client_batches(x, y, training, shuffle_seed).take(steps)
+    new_state = process.next(state, [_model_batches(batches)]).state
     return [np.asarray(w) for w in
             process.get_model_weights(new_state).trainable]
 
   initial = [np.asarray(w) for w in process.get_model_weights(state).trainable]
-  tff_weights = {h: tff_round(orders, h) for h in horizons}
-  other_shuffle = tff_round(other_orders, steps)
+  tff_weights = {h: tff_round(seed, h) for h in horizons}
+  other_shuffle = tff_round(seed + 1, steps)
 
-  torch_weights, torch_float64 = _replay_in_torch(initial, x, y, orders,
-                                                  horizons, training)
+  torch_weights, torch_float64 = _replay_in_torch(
+      initial, x, y, indices_in_batches, horizons, training)
   keras_model = models.create_keras_model(_MODEL, seed, _INITIALIZER)
   test_x = _model_inputs(data.test_images)
   print(f"One client's round, TFF vs PyTorch from the same weights over the "

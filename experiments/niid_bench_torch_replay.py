@@ -19,11 +19,10 @@ channel-height-width.
 
 Input arrays: `weights_0`, `weights_1`, ... (Keras' layout), `x` (the
 client's model inputs, (samples, 28, 28, 1) float32, as tff_niid makes
-them), `labels`, `orders` (a shuffle of the samples per epoch, each cut
-into batches of the batch size, the last smaller, as NIID-Bench's
-DataLoader), `horizons`, and the fields of `niid_bench_flags.ClientTraining`
-by name. Output: `horizon{k}_weights_{i}` and `float64_weights_{i}`, in
-Keras' layout.
+them), `labels`, `order` and `batch_sizes` (the batches' sample indices,
+concatenated, and their lengths), `horizons`, and the fields of
+`niid_bench_flags.ClientTraining` by name. Output: `horizon{k}_weights_{i}`
+and `float64_weights_{i}`, in Keras' layout.
 """
 
 import dataclasses
@@ -103,8 +102,8 @@ def main(argv):
   # torch carries through the convolutions to SimpleCNNMNIST's `view`.
   x = torch.from_numpy(np.ascontiguousarray(given["x"][..., 0])).unsqueeze(1)
   labels = torch.from_numpy(given["labels"].astype(np.int64))
-  batches = [batch for order in torch.from_numpy(given["orders"])
-             for batch in torch.split(order, training.batch_size)]
+  batches = torch.split(torch.from_numpy(given["order"]),
+                        given["batch_sizes"].tolist())
   out = {}
   model = niid_bench_torch.SimpleCNNMNIST()
   for horizon in given["horizons"].tolist():
