@@ -21,11 +21,11 @@ by `--torch_python`).
 
 Printed, per horizon (the first step, the first epoch, the whole round):
 how far TFF's update moved the weights, how far PyTorch's weights are from
-TFF's (max |difference| and the L2 norm relative to the update), and the
-share of test images both models classify alike. For scale, two more rows
-at the whole round: PyTorch against itself in float64 over the same
-batches (what float rounding alone does) and TFF against itself on another
-draw of the batches (what a different shuffle does).
+TFF's (max |difference| and the L2 norm relative to the update), the same
+ratio for PyTorch in float32 against PyTorch in float64 (what float
+rounding alone does over those steps), and the share of test images both
+models classify alike. For scale, a last row compares TFF with itself on
+another draw of the batches (what a different shuffle does).
 
 Not covered: tff_niid's default, streamed batching (the same pipeline
 without --per_epoch_batches), the averaging over several clients and the
@@ -126,10 +126,10 @@ def _replay_in_torch(initial: list[np.ndarray], x: np.ndarray,
                      labels: np.ndarray, batches: list[np.ndarray],
                      horizons: list[int],
                      training: niid_bench_flags.ClientTraining
-                     ) -> tuple[dict[int, list[np.ndarray]], list[np.ndarray]]:
-  """niid_bench_torch_replay.py, run by --torch_python: ({horizon: weights
-  after NIID-Bench's `train_net` from `initial` over the first `horizon`
-  batches}, the weights after all of them in float64)."""
+                     ) -> dict[str, dict[int, list[np.ndarray]]]:
+  """niid_bench_torch_replay.py, run by --torch_python: {"float32" and
+  "float64": {horizon: the weights after NIID-Bench's `train_net` from
+  `initial` over the first `horizon` batches}}."""
   with tempfile.TemporaryDirectory() as tmp:
     input_path, output_path = (os.path.join(tmp, name)
                                for name in ("in.npz", "out.npz"))
@@ -143,9 +143,9 @@ def _replay_in_torch(initial: list[np.ndarray], x: np.ndarray,
          f"--input={input_path}", f"--output={output_path}"],
         env=dict(os.environ, PYTHONPATH=_REPO), check=True)
     with np.load(output_path) as out:
-      return ({h: [out[f"horizon{h}_weights_{i}"] for i in range(len(initial))]
-               for h in horizons},
-              [out[f"float64_weights_{i}"] for i in range(len(initial))])
+      return {precision: {h: [out[f"{precision}_horizon{h}_weights_{i}"]
+                              for i in range(len(initial))] for h in horizons}
+              for precision in ("float32", "float64")}
 
 
 def main(argv):
@@ -204,8 +204,8 @@ def main(argv):
   tff_weights = {h: tff_round(seed, h) for h in horizons}
   other_shuffle = tff_round(seed + 1, steps)
 
-  torch_weights, torch_float64 = _replay_in_torch(
-      initial, x, y, indices_in_batches, horizons, training)
+  torch_weights = _replay_in_torch(initial, x, y, indices_in_batches,
+                                   horizons, training)
   keras_model = models.create_keras_model(_MODEL, seed, _INITIALIZER)
   test_x = _model_inputs(data.test_images)
   print(f"One client's round, TFF vs PyTorch from the same weights over the "
@@ -216,24 +216,27 @@ def main(argv):
         f"B={training.batch_size}, E={training.epochs}\n")
   print("| a vs b | steps | update \\|\\|a - w0\\|\\| | max \\|a - b\\| "
         "| \\|\\|a - b\\|\\| / \\|\\|a - w0\\|\\| "
+        "| float rounding alone: PyTorch float32 vs float64, same ratio "
         "| test images classified alike |")
-  print("|---|---:|---:|---:|---:|---:|")
+  print("|---|---:|---:|---:|---:|---:|---:|")
 
-  def print_row(name, steps, a, b):
-    update = _distance(a, initial)[1]
-    max_diff, norm_diff = _distance(a, b)
+  def relative(a, b):
+    return _distance(a, b)[1] / _distance(a, initial)[1]
+
+  def print_row(name, steps, a, b, rounding):
     alike = np.mean(_predictions(keras_model, a, test_x) ==
                     _predictions(keras_model, b, test_x))
-    print(f"| {name} | {steps} | {update:.4g} | {max_diff:.2e} | "
-          f"{norm_diff / update:.2e} | {100 * alike:.2f}% |", flush=True)
+    print(f"| {name} | {steps} | {_distance(a, initial)[1]:.4g} | "
+          f"{_distance(a, b)[0]:.2e} | {relative(a, b):.2e} | {rounding} | "
+          f"{100 * alike:.2f}% |", flush=True)
 
   for h in horizons:
-    print_row("TFF vs PyTorch, same batches", h, tff_weights[h],
-              torch_weights[h])
-  print_row("PyTorch vs PyTorch in float64, same batches", steps,
-            torch_weights[steps], torch_float64)
+    in_float32, in_float64 = (torch_weights[p][h]
+                              for p in ("float32", "float64"))
+    print_row("TFF vs PyTorch, same batches", h, tff_weights[h], in_float32,
+              f"{relative(in_float32, in_float64):.2e}")
   print_row("TFF vs TFF, another shuffle", steps, tff_weights[steps],
-            other_shuffle)
+            other_shuffle, "—")
 
 
 if __name__ == "__main__":

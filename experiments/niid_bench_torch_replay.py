@@ -7,8 +7,8 @@ The PyTorch half of experiments/client_update_check.py, which writes the
 input and reads the output: from the given initial weights, NIID-Bench's
 `train_net` as niid_bench_torch.py transcribes it (`local_train`) over the
 given batches, once per horizon (its first `horizons[i]` batches), each time
-from the initial weights; then the whole round again in float64, to show
-what float rounding alone does.
+from the initial weights, in float32 and again in float64, to show what
+float rounding alone does.
 
 The weights are exchanged in Keras' layout (the order and shapes of
 `tff_niid.models`' niid_cnn trainable variables) and converted here:
@@ -21,8 +21,9 @@ Input arrays: `weights_0`, `weights_1`, ... (Keras' layout), `x` (the
 client's model inputs, (samples, 28, 28, 1) float32, as tff_niid makes
 them), `labels`, `order` and `batch_sizes` (the batches' sample indices,
 concatenated, and their lengths), `horizons`, and the fields of
-`niid_bench_flags.ClientTraining` by name. Output: `horizon{k}_weights_{i}`
-and `float64_weights_{i}`, in Keras' layout.
+`niid_bench_flags.ClientTraining` by name. Output:
+`float32_horizon{k}_weights_{i}` and `float64_horizon{k}_weights_{i}`, in
+Keras' layout.
 """
 
 import dataclasses
@@ -107,13 +108,15 @@ def main(argv):
   out = {}
   model = niid_bench_torch.SimpleCNNMNIST()
   for horizon in given["horizons"].tolist():
-    for i, w in enumerate(_train(model, initial, x, labels, training,
-                                 batches[:horizon])):
-      out[f"horizon{horizon}_weights_{i}"] = w
-  # _to_torch's float32 values copied into float64 parameters: the same start.
-  for i, w in enumerate(_train(model.double(), initial, x.double(), labels,
-                               training, batches)):
-    out[f"float64_weights_{i}"] = w
+    # float64 after float32: _to_torch's float32 values copied into float64
+    # parameters, the same start.
+    for precision, weights in (
+        ("float32", _train(model.float(), initial, x, labels, training,
+                           batches[:horizon])),
+        ("float64", _train(model.double(), initial, x.double(), labels,
+                           training, batches[:horizon]))):
+      for i, w in enumerate(weights):
+        out[f"{precision}_horizon{horizon}_weights_{i}"] = w
   np.savez(_OUTPUT.value, **out)
 
 

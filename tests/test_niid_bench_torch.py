@@ -100,15 +100,17 @@ def test_tff_and_pytorch_compute_the_same_client_update():
   assert "(300 samples)" in check.stdout
   rows = {}
   for line in check.stdout.splitlines():
-    if line.startswith("| TFF vs") or line.startswith("| PyTorch vs"):
+    if line.startswith("| TFF vs"):
       cells = [c.strip() for c in line.strip("|").split("|")]
-      rows[(cells[0], int(cells[1]))] = float(cells[4])
-  same = {steps: relative for (name, steps), relative in rows.items()
+      rows[(cells[0], int(cells[1]))] = (float(cells[4]), cells[5])
+  same = {steps: values for (name, steps), values in rows.items()
           if name == "TFF vs PyTorch, same batches"}
   assert list(same) == [1, 5, 10]
-  assert max(same.values()) < 1e-5
-  assert rows[("PyTorch vs PyTorch in float64, same batches", 10)] < 1e-5
-  assert rows[("TFF vs TFF, another shuffle", 10)] > 1e-4
+  # TFF against PyTorch; PyTorch in float32 against float64 (rounding of
+  # the float32 weights themselves, relative to a small update: larger).
+  assert all(relative < 1e-5 and float(rounding) < 1e-4
+             for relative, rounding in same.values())
+  assert rows[("TFF vs TFF, another shuffle", 10)][0] > 1e-4
 
 
 def test_a_python_without_torch_is_refused_before_training():
