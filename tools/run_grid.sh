@@ -12,7 +12,9 @@
 #   experiments/results/<grid_name>/ are copied back first, so the grid skips
 #   them on a fresh machine; an interrupted cell resumes from its checkpoint
 #   when its run directory survived, else it restarts;
-# - log: $GRID_ROOT/<grid_name>/grid.log; the pid is printed.
+# - log: $GRID_ROOT/<grid_name>/grid.log; the pid is printed;
+# - GRID_WAIT=1 runs the grid in the foreground and exits with its status
+#   (tools/run_queue.sh runs grids one after another this way).
 # Collect finished cells with tools/collect_results.sh $GRID_ROOT/<grid_name>.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,7 +39,11 @@ cd "$code"
 # The data is looked up beside the repository, not beside the copy.
 export TFF_NIID_DATA=${TFF_NIID_DATA:-$(cd "$repo/.." && pwd)/shared/data}
 echo "=== $(date -u +%FT%TZ) code $commit: grid.py --flagfile=$config --root_output_dir=$root $*" >> "$root/$grid/grid.log"
-PYTHONPATH="$code" nohup "$repo/.venv/bin/python" experiments/grid.py \
-  --flagfile="$config" --root_output_dir="$root" "$@" \
-  >> "$root/$grid/grid.log" 2>&1 < /dev/null &
+run=(env PYTHONPATH="$code" "$repo/.venv/bin/python" experiments/grid.py
+  --flagfile="$config" --root_output_dir="$root" "$@")
+if [[ "${GRID_WAIT:-0}" == 1 ]]; then
+  echo "grid $grid running: log $root/$grid/grid.log, code $code"
+  exec "${run[@]}" >> "$root/$grid/grid.log" 2>&1 < /dev/null
+fi
+nohup "${run[@]}" >> "$root/$grid/grid.log" 2>&1 < /dev/null &
 echo "grid $grid started: pid $!, log $root/$grid/grid.log, code $code"

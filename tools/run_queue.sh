@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs a queue of grids one after another, in the background: each line of
+# the queue file is `CONFIG [grid.py flags]` for tools/run_grid.sh (blank
+# lines and `#` comments skipped); a step starts when the one before it ends,
+# whatever its exit status. A step whose cells are all finished (committed
+# under experiments/results/, or in $GRID_ROOT) returns at once, so the same
+# command resumes the queue on a fresh machine.
+#
+#   tools/run_queue.sh experiments/configs/queue_mcmahan.txt
+#
+# - each step archives HEAD when it starts (tools/run_grid.sh): commit first;
+# - log: $GRID_ROOT/queue-<queue file name>.log (default GRID_ROOT as in
+#   run_grid.sh); each grid also logs to its own grid.log;
+# - stop: `kill -TERM -- -<pgid>` with the process group printed at start
+#   (the queue and its running grid; a cell resumes from its last
+#   checkpointed round).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+queue=${1:?usage: tools/run_queue.sh QUEUE_FILE}
+[[ -f "$repo/$queue" ]] || { echo "no queue file $repo/$queue" >&2; exit 1; }
+root=$(mkdir -p "${GRID_ROOT:-$repo/../runs/paper}" && cd "${GRID_ROOT:-$repo/../runs/paper}" && pwd)
+log="$root/queue-$(basename "$queue" .txt).log"
+steps=$(grep -v '^[[:space:]]*\(#\|$\)' "$repo/$queue")
+[[ -n "$steps" ]] || { echo "$queue lists no step" >&2; exit 1; }
+run_steps() {
+  while read -r -a step; do
+    echo "=== $(date -u +%FT%TZ) step: ${step[*]}"
+    status=0
+    GRID_ROOT="$root" GRID_WAIT=1 "$repo/tools/run_grid.sh" "${step[@]}" || status=$?
+    echo "=== $(date -u +%FT%TZ) step ended, exit status $status"
+  done <<< "$steps"
+  echo "=== $(date -u +%FT%TZ) queue done"
+}
+export -f run_steps
+export repo root steps
+setsid nohup bash -c run_steps >> "$log" 2>&1 < /dev/null &
+echo "queue $queue started: process group $!, log $log"
