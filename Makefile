@@ -8,13 +8,17 @@ CORE_TESTS := tests/partition tests/test_datasets.py tests/test_partition_cli.py
   tests/test_download.py \
   tests/test_notebook.py
 
-.PHONY: env core-env demo test test-core test-all bench clean
+.PHONY: env core-env torch-env demo test test-core test-all bench clean
 
 env:
 	@bash tools/install_env.sh
 
 core-env:
 	@bash tools/install_core_env.sh
+
+# CPU PyTorch for the NIID-Bench cross-checks (experiments/niid_bench_torch.py).
+torch-env:
+	@bash tools/install_torch_env.sh
 
 # A short real FedAvg run: MNIST CNN, 100 clients, Dirichlet(0.5) label skew.
 demo: env
@@ -24,8 +28,9 @@ demo: env
 	  --root_output_dir=runs --experiment_name=demo
 
 # The CI suite (.ci/run calls exactly this): everything in the locked TFF
-# environment, then the numpy core in a TFF-free venv with the newest numpy.
-test: env
+# environment (with PyTorch beside it for the NIID-Bench cross-checks), then
+# the numpy core in a TFF-free venv with the newest numpy.
+test: env torch-env
 	$(PY) -m pytest -q tests
 	$(MAKE) --no-print-directory test-core
 
@@ -41,4 +46,4 @@ bench: env
 	$(PY) benchmarks/partition_bench.py
 
 clean:
-	rm -rf .venv .venv-core runs .pytest_cache
+	rm -rf .venv .venv-core .venv-torch runs .pytest_cache

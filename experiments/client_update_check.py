@@ -1,8 +1,8 @@
 """One client's local training in TFF and in NIID-Bench's PyTorch loop, from
 the same weights over the same batches.
 
-  .venv/bin/python experiments/client_update_check.py   # needs /usr/bin/python3
-                                                         # with torch and absl
+  make torch-env   # .venv-torch: CPU PyTorch (requirements/torch-lock.txt)
+  .venv/bin/python experiments/client_update_check.py
 
 The cross-framework check of experiments/results/README.md, section 2.1
 (MNIST #C=1): do tff_niid's FedAvg process (`algorithms.build_process`,
@@ -61,8 +61,11 @@ _MAX_EXAMPLES = flags.DEFINE_integer("max_examples", None, "Only this many "
                                      "of the client's samples, drawn at "
                                      "random (seeded by --seed).",
                                      lower_bound=1)
-_TORCH_PYTHON = flags.DEFINE_string("torch_python", "/usr/bin/python3",
-                                    "A Python with torch and absl.")
+_TORCH_PYTHON = flags.DEFINE_string(
+    "torch_python",
+    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                 ".venv-torch", "bin", "python"),
+    "A Python with torch and absl (default: .venv-torch, `make torch-env`).")
 
 _MODEL = "niid_cnn"
 _INITIALIZER = "pytorch_default"
@@ -112,7 +115,7 @@ def _check_torch_python() -> None:
   if not found:
     raise app.UsageError(
         f"--torch_python={_TORCH_PYTHON.value} cannot import torch and absl "
-        "(Debian: apt-get install python3-torch python3-absl).")
+        "(`make torch-env` builds .venv-torch, the default).")
 
 
 def _model_inputs(images: np.ndarray) -> np.ndarray:

@@ -1,7 +1,7 @@
 """NIID-Bench's FedAvg as its own PyTorch code runs it, on a tff_niid partition.
 
-  sudo apt-get install python3-torch python3-absl   # Debian's CPU PyTorch
-  PYTHONPATH=. /usr/bin/python3 experiments/niid_bench_torch.py \
+  make torch-env   # .venv-torch: CPU PyTorch (requirements/torch-lock.txt)
+  PYTHONPATH=. .venv-torch/bin/python experiments/niid_bench_torch.py \
       --partition_spec='classes(k=1)' --seed=0 --experiment_name=mnist_c1_s0
 
 The cross-framework check of the NIID-Bench grid (experiments/results/

@@ -1,6 +1,6 @@
 """Replays one client's local training in PyTorch, as niid_bench_torch.py.
 
-  PYTHONPATH=. /usr/bin/python3 experiments/niid_bench_torch_replay.py \
+  PYTHONPATH=. .venv-torch/bin/python experiments/niid_bench_torch_replay.py \
       --input=replay_in.npz --output=replay_out.npz
 
 The PyTorch half of experiments/client_update_check.py, which writes the

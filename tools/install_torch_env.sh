@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Creates ./.venv-torch from requirements/torch-lock.txt: CPU PyTorch, absl and
+# numpy, for the NIID-Bench cross-checks in PyTorch (experiments/
+# niid_bench_torch.py and the update check). No TensorFlow: the two
+# frameworks run in separate processes. A stamp with the lock's hash makes a
+# second run a no-op. PYTHON chooses the interpreter (default python3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LOCK=requirements/torch-lock.txt
+VENV=.venv-torch
+STAMP=$VENV/.tff_niid-torch-installed
+want=$(sha256sum "$LOCK" | cut -d' ' -f1)
+if [[ -f $STAMP && $(cat "$STAMP") == "$want" && -x $VENV/bin/python ]]; then
+  exit 0
+fi
+start=$(date +%s)
+rm -rf "$VENV"
+"${PYTHON:-python3}" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -r "$LOCK"
+"$VENV/bin/python" -c 'import torch, absl, numpy'
+echo "$want" > "$STAMP"
+echo "[install] $VENV: torch $("$VENV/bin/python" -c 'import torch; print(torch.__version__)') in $(( $(date +%s) - start )) s"
