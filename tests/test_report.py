@@ -153,6 +153,33 @@ def test_rounds_by_code_follows_the_grid_log_headers():
                                                    (3, 4, "ccc333")]
 
 
+def test_a_cells_grid_log_lines_keep_its_spans_in_another_log():
+  """A parked cell's lines (tools/park_unfinished.sh), appended to a fresh
+  machine's grid.log before it resumes, attribute its rounds as the whole
+  log would."""
+  log = "\n".join([
+      "=== 2026-11-30T11:00:00Z code aaa111: grid.py --flagfile=g.cfg",
+      "[a_s0] round 1/5 | test acc 0.1",
+      "[b_s0] round 1/5 | test acc 0.1",
+      "[a_s0] round 2/5 | test acc 0.2",
+      "=== 2026-11-30T12:00:00Z code bbb222: grid.py --flagfile=g.cfg",
+      "[b_s0] round 2/5 | test acc 0.2",
+      "=== 2026-11-30T13:00:00Z code ccc333: grid.py --flagfile=g.cfg",
+      "[a_s0] resuming after round 2 from ...",
+      "[a_s0] round 3/5 | test acc 0.3",
+      "[a_s0_x] round 4/5 | test acc 0.3"])
+  kept = results.grid_log_of_cell(log, "a_s0")
+  assert kept.splitlines() == [log.splitlines()[i] for i in (0, 1, 3, 6, 7, 8)]
+  fresh = kept + "\n".join([
+      "=== 2026-12-01T09:00:00Z code ddd444: grid.py --flagfile=g.cfg",
+      "[a_s0] resuming after round 3 from ...",
+      "[a_s0] round 4/5 | test acc 0.4",
+      "[a_s0] round 5/5 | test acc 0.5"])
+  assert results.rounds_by_code(fresh, "a_s0") == [
+      (1, 2, "aaa111"), (3, 3, "ccc333"), (4, 5, "ddd444")]
+  assert results.grid_log_of_cell(log, "c_s0") == ""
+
+
 def test_round_times_and_partition_summary(tmp_path):
   _write_run(tmp_path / "a", [0.1] * 9, seconds=1.0)
   _write_run(tmp_path / "b", [0.1], seconds=3600.0)

@@ -10,6 +10,7 @@ from tff_niid import clientdata
 from tff_niid import models
 from tff_niid import partition as partition_lib
 from tff_niid import results
+from tff_niid import rundir
 from tff_niid import training
 
 def _final_weights(out, process):
@@ -46,7 +47,7 @@ def test_corrupt_latest_checkpoint_falls_back(setup, tmp_path):
   _run(setup, reference, 4)
   _run(setup, damaged, 3)
   # Damage round 3's checkpoint the way a kill during saving would.
-  ckpt = os.path.join(damaged, training.CHECKPOINT_DIR, "round_3")
+  ckpt = os.path.join(damaged, rundir.CHECKPOINT_DIR, "round_3")
   for root, _, files in os.walk(ckpt):
     for name in files:
       with open(os.path.join(root, name), "wb") as f:
@@ -65,8 +66,8 @@ def test_corrupt_latest_checkpoint_falls_back(setup, tmp_path):
 def test_all_checkpoints_unreadable_is_an_error(setup, tmp_path):
   out = str(tmp_path / "run")
   _run(setup, out, 2)
-  for name in os.listdir(os.path.join(out, training.CHECKPOINT_DIR)):
-    shutil.rmtree(os.path.join(out, training.CHECKPOINT_DIR, name))
-    os.makedirs(os.path.join(out, training.CHECKPOINT_DIR, name))
+  for name in os.listdir(os.path.join(out, rundir.CHECKPOINT_DIR)):
+    shutil.rmtree(os.path.join(out, rundir.CHECKPOINT_DIR, name))
+    os.makedirs(os.path.join(out, rundir.CHECKPOINT_DIR, name))
   with pytest.raises(RuntimeError, match="can be read"):
     _run(setup, out, 3)

@@ -18,6 +18,7 @@ import processes
 
 from tff_niid import partition as partition_lib
 from tff_niid import results
+from tff_niid import rundir
 from tff_niid import training
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -180,6 +181,36 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path):
   assert rows1 == rows2 and len(rows1) == rounds
 
 
+def test_a_parked_copy_resumes_elsewhere_bit_identically(tmp_path):
+  """`rundir.copy_resumable` (tools/park_unfinished.sh) keeps what a fresh
+  machine needs: a run stopped after round 2 of 4, copied without its
+  partition and TensorBoard events into another root, resumes there to the
+  weights and metrics of a run that went straight through."""
+  args = QUICK + ["--rounds=4"]
+  code, out = _run(args + [f"--root_output_dir={tmp_path}",
+                           "--experiment_name=straight"], tmp_path)
+  assert code == 0, out
+  code, out = _run(QUICK + ["--rounds=2", f"--root_output_dir={tmp_path}",
+                            "--experiment_name=stopped"], tmp_path)
+  assert code == 0, out
+  parked = tmp_path / "elsewhere" / "stopped"
+  assert rundir.copy_resumable(str(tmp_path / "stopped"), str(parked)) == 2
+  assert sorted(os.listdir(parked)) == [
+      rundir.CHECKPOINT_DIR, rundir.HPARAMS_FILE, results.METRICS_FILE,
+      rundir.IDENTITY_FILE]
+  assert os.listdir(parked / rundir.CHECKPOINT_DIR) == [
+      f"{rundir.CHECKPOINT_PREFIX}2"]
+  code, out = _run(args + [f"--root_output_dir={tmp_path / 'elsewhere'}",
+                           "--experiment_name=stopped"], tmp_path)
+  assert code == 0 and "resuming after round 2" in out, out
+  v1, w1, rows1 = _final(str(tmp_path / "straight"))
+  v2, w2, rows2 = _final(str(parked))
+  assert v1 == v2 == 4
+  assert all(np.array_equal(a, b) for a, b in zip(w1, w2))
+  assert rows1 == rows2 and len(rows1) == 4
+  assert rundir.copy_resumable(str(tmp_path / "nowhere"), str(parked)) is None
+
+
 def test_ctrl_c_saves_state_and_resumes(tmp_path):
   args = QUICK + [f"--root_output_dir={tmp_path}", "--rounds=200",
                   "--checkpoint_every=100", "--experiment_name=c"]
@@ -189,8 +220,8 @@ def test_ctrl_c_saves_state_and_resumes(tmp_path):
   code, out = run.finish()
   assert not processes.survivors(run.marker), out
   assert code == 130 and "state of round" in out, out
-  saved = os.listdir(tmp_path / "c" / training.CHECKPOINT_DIR)
-  assert saved and all(name.startswith(training.CHECKPOINT_PREFIX)
+  saved = os.listdir(tmp_path / "c" / rundir.CHECKPOINT_DIR)
+  assert saved and all(name.startswith(rundir.CHECKPOINT_PREFIX)
                        for name in saved)
   code, out = _run(args[:-3] + ["--rounds=4", "--checkpoint_every=100",
                                 "--experiment_name=c"], tmp_path)

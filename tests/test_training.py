@@ -13,6 +13,7 @@ from tff_niid import evaluation
 from tff_niid import models
 from tff_niid import partition as partition_lib
 from tff_niid import results
+from tff_niid import rundir
 from tff_niid import training
 
 
@@ -69,7 +70,7 @@ def test_summary_and_outputs(small_run):
       rows[1]["test_accuracy"], abs=1e-9)
   assert rows[1]["client_accuracy_p10"] <= rows[1]["client_accuracy_mean"]
   assert os.listdir(f"{out}/{training.TENSORBOARD_DIR}")
-  assert sorted(os.listdir(f"{out}/{training.CHECKPOINT_DIR}")) == [
+  assert sorted(os.listdir(f"{out}/{rundir.CHECKPOINT_DIR}")) == [
       "round_1", "round_2"]
 
 
@@ -96,7 +97,7 @@ def test_nan_loss_in_round_1_stops_without_a_checkpoint(mnist, tmp_path):
   rows = results.read_metrics(str(tmp_path))
   # It diverges in round 1, before any checkpoint: the message says so rather
   # than pointing at a "round 0" state that was never saved.
-  assert not rows and not os.listdir(tmp_path / training.CHECKPOINT_DIR)
+  assert not rows and not os.listdir(tmp_path / rundir.CHECKPOINT_DIR)
   assert str(e.value).startswith("round 1: the model update is NaN/inf")
   assert str(e.value).endswith(
       "stopped. No checkpoint had been saved yet; try a lower learning rate.")
@@ -131,7 +132,7 @@ def test_interrupt_during_a_save_keeps_that_round(mnist, tmp_path,
     training.train(process, cd, config, output_dir=str(tmp_path),
                    log=lines.append)
   assert lines[-1].startswith("interrupted: state of round 2 saved")
-  assert sorted(os.listdir(tmp_path / training.CHECKPOINT_DIR)) == [
+  assert sorted(os.listdir(tmp_path / rundir.CHECKPOINT_DIR)) == [
       "round_1", "round_2"]
   assert training.load_checkpoint(str(tmp_path), process)[0] == 2
 

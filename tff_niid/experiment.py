@@ -35,10 +35,11 @@ from tff_niid import training
 from tff_niid import workers
 
 # The flags of experiments/train.py that a resumed run may change: they
-# change how far and how verbosely it runs, or where from, not what it
-# computes.
+# change how far and how verbosely it runs, or where from (a run directory
+# moved to another root, e.g. parked on another machine, included), not what
+# it computes.
 RESUMABLE_FLAGS = ("rounds", "quiet", "stop_at_target", "target_accuracy",
-                   "eval_every", "data_dir", "workers")
+                   "eval_every", "data_dir", "workers", "root_output_dir")
 
 # Test images a smoke run evaluates on: it checks the path, not the model.
 _SMOKE_TEST_IMAGES = 1000

@@ -576,6 +576,25 @@ def rounds_by_code(grid_log: str,
   return spans
 
 
+def grid_log_of_cell(grid_log: str, cell: str) -> str:
+  """The lines of a grid.log (as `rounds_by_code` reads it) about `cell`:
+  its own lines, each run of them under the invocation header it followed.
+  Appended to another grid.log, they give `rounds_by_code` there the same
+  spans for `cell` (tools/park_unfinished.sh keeps them with a parked
+  cell)."""
+  prefix = f"[{cell}] "
+  kept, header = [], None
+  for line in grid_log.splitlines():
+    if line.startswith("=== "):
+      header = line
+    elif line.startswith(prefix):
+      if header is not None:
+        kept.append(header)
+        header = None
+      kept.append(line)
+  return "".join(line + "\n" for line in kept)
+
+
 def keyed_values(items: Sequence[str],
                  parse: Callable[[str], Any]) -> dict[CellKey, Any]:
   """{(dataset, partition, algorithm): parse(VALUE)} of items

@@ -14,6 +14,10 @@ started again. This module keeps that safe; it imports no TensorFlow.
                       what a start writes once the checks passed.
   is_run(path)        whether a directory holds a training run, which other
                       tools must not write into.
+  copy_resumable(run_dir, dest)
+                      what a start needs to resume a stopped run elsewhere
+                      (e.g. on a fresh machine): its newest checkpoint and
+                      records, without the partition or TensorBoard events.
 
 The run identity (`run_identity.json`, written at the first start) records
 the dataset's name, the fingerprint of its training labels, the SHA-256 of
@@ -27,10 +31,14 @@ differs and what to do.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
+import re
+import shutil
 import sys
+from typing import Optional
 
 from absl import flags
 import numpy as np
@@ -41,6 +49,9 @@ from tff_niid import results
 HPARAMS_FILE = "hparams.txt"
 IDENTITY_FILE = "run_identity.json"
 LOCK_FILE = "run.lock"
+# Written by `training.train`: one `round_<n>` directory per kept round.
+CHECKPOINT_DIR = "checkpoints"
+CHECKPOINT_PREFIX = "round_"
 PARTITION_DIR = partition_lib.report.PARTITION_DIR
 
 _START_OVER = ("use another --experiment_name, or delete the directory to "
@@ -335,3 +346,43 @@ def record_identity(run_dir, data, part):
               f, indent=2, sort_keys=True)
     f.write("\n")
   os.replace(path + ".tmp", path)
+
+
+def copy_resumable(run_dir: str, dest: str) -> Optional[int]:
+  """Copies into `dest` (replaced) what a start needs to resume the stopped
+  run in `run_dir` where it stopped, e.g. on another machine: the newest
+  checkpoint, `metrics.csv`'s rows up to that round, `hparams.txt` and the
+  run identity. Not the partition (the start rebuilds it from its flags and
+  `check_resume` compares its checksum with the identity's) nor the
+  TensorBoard events. The run must not be running: the run's lock is taken
+  while copying (`RunLockedError` otherwise).
+
+  Returns the checkpoint's round, or None (and `dest` untouched) when
+  `run_dir` holds no checkpoint. The newest checkpoint is taken as it is:
+  stop the run with SIGTERM, which lets a save in progress finish.
+  """
+  where = os.path.join(run_dir, CHECKPOINT_DIR)
+  pattern = re.compile(rf"{re.escape(CHECKPOINT_PREFIX)}(\d+)$")
+  saved = sorted(int(m.group(1)) for m in map(
+      pattern.match, os.listdir(where) if os.path.isdir(where) else []) if m)
+  if not saved:
+    return None
+  newest = saved[-1]
+  checkpoint = f"{CHECKPOINT_PREFIX}{newest}"
+  with lock(run_dir):
+    if os.path.exists(dest):
+      shutil.rmtree(dest)
+    shutil.copytree(os.path.join(where, checkpoint),
+                    os.path.join(dest, CHECKPOINT_DIR, checkpoint))
+    for name in (HPARAMS_FILE, IDENTITY_FILE):
+      if os.path.exists(os.path.join(run_dir, name)):
+        shutil.copy2(os.path.join(run_dir, name), dest)
+    with open(os.path.join(run_dir, results.METRICS_FILE), newline="") as f:
+      reader = csv.DictReader(f)
+      rows = [row for row in reader if int(row["round"]) <= newest]
+      fieldnames = reader.fieldnames or ["round"]
+    with open(os.path.join(dest, results.METRICS_FILE), "w", newline="") as f:
+      writer = csv.DictWriter(f, fieldnames=fieldnames)
+      writer.writeheader()
+      writer.writerows(rows)
+  return newest

@@ -33,10 +33,9 @@ import tensorflow_federated as tff
 from tff_niid import algorithms
 from tff_niid import clientdata
 from tff_niid import results
+from tff_niid import rundir
 from tff_niid import runtime
 
-CHECKPOINT_DIR = "checkpoints"
-CHECKPOINT_PREFIX = "round_"
 TENSORBOARD_DIR = "tensorboard"
 
 
@@ -130,9 +129,10 @@ def _load_latest_valid(manager: Any, structure: Any, log: Callable[[str], Any],
       return state, version
     except Exception as e:  # pylint: disable=broad-except
       # Moved aside (kept for inspection) so the round can be saved anew.
-      path = os.path.join(where, f"{CHECKPOINT_PREFIX}{version}")
-      os.replace(path, os.path.join(
-          where, f"unreadable_{CHECKPOINT_PREFIX}{version}_{int(time.time())}"))
+      path = os.path.join(where, f"{rundir.CHECKPOINT_PREFIX}{version}")
+      os.replace(path, os.path.join(where, f"unreadable_"
+                                    f"{rundir.CHECKPOINT_PREFIX}{version}_"
+                                    f"{int(time.time())}"))
       log(f"WARNING: checkpoint of round {version} is unreadable "
           f"({type(e).__name__}: {str(e)[:200]}); moved it aside and trying "
           "the previous one.")
@@ -147,7 +147,8 @@ def load_checkpoint(output_dir: str, process: Any) -> tuple[int, Any]:
   """(round, state) of the newest checkpoint of a run, e.g. to get its final
   model with `process.get_model_weights(state)`; (0, None) if none."""
   manager = tff.program.FileProgramStateManager(
-      os.path.join(output_dir, CHECKPOINT_DIR), prefix=CHECKPOINT_PREFIX)
+      os.path.join(output_dir, rundir.CHECKPOINT_DIR),
+      prefix=rundir.CHECKPOINT_PREFIX)
   state, version = _run(manager.load_latest(process.initialize()))
   return (version, state) if state is not None else (0, None)
 
@@ -220,9 +221,9 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
   sample_clients = tff.simulation.build_uniform_sampling_fn(
       client_ids, replace=False, random_seed=config.seed)
   os.makedirs(output_dir, exist_ok=True)
-  checkpoint_dir = os.path.join(output_dir, CHECKPOINT_DIR)
+  checkpoint_dir = os.path.join(output_dir, rundir.CHECKPOINT_DIR)
   state_manager = tff.program.FileProgramStateManager(
-      checkpoint_dir, prefix=CHECKPOINT_PREFIX,
+      checkpoint_dir, prefix=rundir.CHECKPOINT_PREFIX,
       keep_total=config.checkpoints_to_keep, keep_first=False)
   release_managers = [
       tff.program.CSVFileReleaseManager(

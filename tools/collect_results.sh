@@ -5,7 +5,8 @@
 # partition_summary.txt, the log, provenance.txt (a note, written by hand,
 # on a cell begun elsewhere) and code.txt: the commits whose frozen
 # code (tools/run_grid.sh) ran its rounds, from the grid's grid.log; cells
-# still running are left out. Checkpoints, TensorBoard
+# still running are left out (tools/park_unfinished.sh keeps those), and a
+# finished cell's parked copy is removed. Checkpoints, TensorBoard
 # events and partition arrays stay in runs/ (they are rebuilt by the command).
 #   tools/collect_results.sh runs/paper/niid_bench
 set -euo pipefail
@@ -58,6 +59,7 @@ for name in $finished_cells; do
   for f in metrics.csv summary.json hparams.txt partition_summary.txt provenance.txt; do
     [[ -f "$cell/$f" ]] && cp "$cell/$f" "$dest/$name/"
   done
+  rm -rf "$repo/experiments/unfinished/$(basename "$src")/$name"  # parked copy
   [[ -f "$src/logs/$name.log" ]] && grep -v "^20[0-9][0-9]-.*\] \|^To enable the following\|^WARNING: All log messages" \
     "$src/logs/$name.log" > "$dest/$name/log.txt" || true
 done

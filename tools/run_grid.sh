@@ -11,7 +11,9 @@
 #   the repository, outside the work tree); finished cells committed under
 #   experiments/results/<grid_name>/ are copied back first, so the grid skips
 #   them on a fresh machine; an interrupted cell resumes from its checkpoint
-#   when its run directory survived, else it restarts;
+#   when its run directory survived, or else from its copy parked under
+#   experiments/unfinished/<grid_name>/ (tools/park_unfinished.sh), which is
+#   put back with its log and its lines of grid.log; else it restarts;
 # - log: $GRID_ROOT/<grid_name>/grid.log; the pid is printed;
 # - GRID_WAIT=1 runs the grid in the foreground and exits with its status
 #   (tools/run_queue.sh runs grids one after another this way).
@@ -34,6 +36,18 @@ mkdir -p "$root/$grid"
 for cell in "$repo/experiments/results/$grid"/*/; do
   name=$(basename "$cell")
   [[ -f "$cell/summary.json" && ! -e "$root/$grid/$name" ]] && cp -r "$cell" "$root/$grid/$name"
+done
+for cell in "$repo/experiments/unfinished/$grid"/*/; do
+  [[ -d "$cell" ]] || continue
+  name=$(basename "$cell")
+  [[ -e "$root/$grid/$name" ]] && continue
+  run="$root/$grid/$name"
+  mkdir -p "$run" "$root/$grid/logs"
+  cp -r "$cell/." "$run/"
+  cat "$run/log.txt" >> "$root/$grid/logs/$name.log" 2>/dev/null || true
+  cat "$run/grid_log.txt" >> "$root/$grid/grid.log" 2>/dev/null || true
+  rm -f "$run/log.txt" "$run/grid_log.txt"
+  echo "$name: put back from experiments/unfinished/$grid"
 done
 cd "$code"
 # The data is looked up beside the repository, not beside the copy.

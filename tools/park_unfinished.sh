@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Parks a grid's unfinished cells in the repository, so that a fresh machine
+# resumes them where they stopped instead of from round 0:
+# experiments/unfinished/<grid>/<cell>/ gets each cell's newest checkpoint and
+# records (`tff_niid.rundir.copy_resumable`), its log (log.txt) and its lines
+# of the grid's grid.log (grid_log.txt, so code.txt can still name the code
+# that ran each round). tools/run_grid.sh puts a parked cell back when its
+# grid directory lacks it; tools/collect_results.sh drops the parked copy
+# once the cell is finished. Stop the grid first (SIGTERM: a save in progress
+# finishes); a running cell is refused by its lock.
+#   tools/park_unfinished.sh ../runs/paper/niid_bench_paper
+set -euo pipefail
+src=${1:?usage: tools/park_unfinished.sh GRID_DIR}
+repo=$(cd "$(dirname "$0")/.." && pwd)
+dest="$repo/experiments/unfinished/$(basename "$src")"
+PYTHONPATH="$repo" "$repo/.venv/bin/python" - "$src" "$dest" <<'PY'
+import json, os, shutil, sys
+from tff_niid import results, rundir
+src, dest = sys.argv[1:]
+log_path = os.path.join(src, "grid.log")
+grid_log = open(log_path).read() if os.path.isfile(log_path) else ""
+for name in sorted(os.listdir(src)):
+  run_dir = os.path.join(src, name)
+  if not (os.path.isdir(run_dir) and rundir.is_run(run_dir)):
+    continue
+  parked = os.path.join(dest, name)
+  if results.finished(results.read_run(run_dir)):
+    continue  # collect_results.sh commits it (and drops a parked copy)
+  round_num = rundir.copy_resumable(run_dir, parked)
+  if round_num is None:
+    continue
+  cell_log = os.path.join(src, "logs", name + ".log")
+  if os.path.isfile(cell_log):
+    shutil.copy2(cell_log, os.path.join(parked, "log.txt"))
+  with open(os.path.join(parked, "grid_log.txt"), "w") as f:
+    f.write(results.grid_log_of_cell(grid_log, name))
+  print(f"{name}: parked after round {round_num}")
+PY
