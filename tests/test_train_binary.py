@@ -193,7 +193,7 @@ def test_a_parked_copy_resumes_elsewhere_bit_identically(tmp_path):
   code, out = _run(QUICK + ["--rounds=2", f"--root_output_dir={tmp_path}",
                             "--experiment_name=stopped"], tmp_path)
   assert code == 0, out
-  parked = tmp_path / "elsewhere" / "stopped"
+  straight, parked = tmp_path / "straight", tmp_path / "elsewhere" / "stopped"
   assert rundir.copy_resumable(str(tmp_path / "stopped"), str(parked)) == 2
   assert sorted(os.listdir(parked)) == [
       rundir.CHECKPOINT_DIR, rundir.HPARAMS_FILE, results.METRICS_FILE,
@@ -203,7 +203,12 @@ def test_a_parked_copy_resumes_elsewhere_bit_identically(tmp_path):
   code, out = _run(args + [f"--root_output_dir={tmp_path / 'elsewhere'}",
                            "--experiment_name=stopped"], tmp_path)
   assert code == 0 and "resuming after round 2" in out, out
-  v1, w1, rows1 = _final(str(tmp_path / "straight"))
+  # The partition and its report are written again, as at the first start.
+  assert len({rundir.partition_checksum(partition_lib.load(
+      str(run / rundir.PARTITION_DIR))) for run in (parked, straight)}) == 1
+  assert ((parked / "partition_summary.txt").read_text() ==
+          (straight / "partition_summary.txt").read_text())
+  v1, w1, rows1 = _final(str(straight))
   v2, w2, rows2 = _final(str(parked))
   assert v1 == v2 == 4
   assert all(np.array_equal(a, b) for a, b in zip(w1, w2))

@@ -248,9 +248,12 @@ def run(config: ExperimentConfig, *, flagfile: str,
                         resumable=RESUMABLE_FLAGS)
     rundir.write_hparams(config.output_dir, flagfile)
     log(f"{data.name}: {part}")
-    if not rundir.has_identity(config.output_dir):  # first start, or older
-      # A partition saved there already (by a run from before identities)
-      # was checked by check_resume to be this one.
+    # The first start; a run from before identities (a partition saved
+    # there was checked by check_resume to be this one); or a run moved
+    # without its partition (`rundir.copy_resumable`; check_resume compared
+    # the partition with the identity's checksum).
+    if not (rundir.has_identity(config.output_dir) and os.path.isdir(
+        os.path.join(config.output_dir, rundir.PARTITION_DIR))):
       log(partition_lib.report.write(part, data.train_labels,
                                      config.output_dir,
                                      images=data.train_images).table)
