@@ -68,8 +68,8 @@ _MCMAHAN_RATIOS = (  # label, numerator (partition, variant), denominator
 # the grid running the selected rate over seeds (None until configured).
 _MCMAHAN_SELECTION = {
     "2nn_E1_B10": ("mcmahan2017_lr.cfg", "client_lr", "mcmahan2017_2nn.cfg"),
-    "cnn_E5_B10": ("mcmahan2017_lr.cfg", "client_lr", None),
-    "cnn_E1_B10": ("mcmahan2017_lr.cfg", "client_lr", None),
+    "cnn_E5_B10": ("mcmahan2017_lr.cfg", "client_lr", "mcmahan2017_cnn.cfg"),
+    "cnn_E1_B10": ("mcmahan2017_lr.cfg", "client_lr", "mcmahan2017_cnn.cfg"),
     "cnn_fedsgd": ("mcmahan2017_fedsgd_lr.cfg", "server_lr",
                    "mcmahan2017_fedsgd.cfg"),
 }
@@ -78,7 +78,8 @@ _CROSSING_EVERY = (1, 10, 50, 100)
 _NIID_BENCH_ROUNDS = 50  # NIID-Bench's protocol, that of its references
 # The grids of the McMahan rows run as the paper ran them (section 1.1-1.3).
 _MCMAHAN_LIKE_FOR_LIKE = ("mcmahan2017_lr.cfg", "mcmahan2017_fedsgd_lr.cfg",
-                          "mcmahan2017_2nn.cfg", "mcmahan2017_fedsgd.cfg")
+                          "mcmahan2017_2nn.cfg", "mcmahan2017_fedsgd.cfg",
+                          "mcmahan2017_cnn.cfg")
 # The algorithms of the superseded 10-round NIID-Bench grid: its
 # grid_flags.txt records only its last invocation's --algorithms=fedprox.
 _NIID_BENCH_ALGORITHMS = "fedavg,fedprox,fedavgm"

@@ -178,6 +178,15 @@ def test_a_cells_grid_log_lines_keep_its_spans_in_another_log():
   assert results.rounds_by_code(fresh, "a_s0") == [
       (1, 2, "aaa111"), (3, 3, "ccc333"), (4, 5, "ddd444")]
   assert results.grid_log_of_cell(log, "c_s0") == ""
+  # Lines from before any header stay unattributed in the other log.
+  headless = "\n".join([
+      "[a_s0] round 1/5 | test acc 0.1",
+      "=== 2026-11-30T11:00:00Z code aaa111: grid.py --flagfile=g.cfg",
+      "[a_s0] round 2/5 | test acc 0.2"])
+  fresh = ("=== 2026-12-01T09:00:00Z code ddd444: grid.py --flagfile=g.cfg\n" +
+           results.grid_log_of_cell(headless, "a_s0"))
+  assert results.rounds_by_code(fresh, "a_s0") == [(1, 1, None),
+                                                   (2, 2, "aaa111")]
 
 
 def test_round_times_and_partition_summary(tmp_path):

@@ -583,7 +583,9 @@ def grid_log_of_cell(grid_log: str, cell: str) -> str:
   spans for `cell` (tools/park_unfinished.sh keeps them with a parked
   cell)."""
   prefix = f"[{cell}] "
-  kept, header = [], None
+  # Lines before any header ran from code the log does not name; a header
+  # naming none keeps them unattributed where they are appended.
+  kept, header = [], "=== (no header in the original grid.log)"
   for line in grid_log.splitlines():
     if line.startswith("=== "):
       header = line

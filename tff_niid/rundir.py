@@ -52,6 +52,10 @@ LOCK_FILE = "run.lock"
 # Written by `training.train`: one `round_<n>` directory per kept round.
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_PREFIX = "round_"
+# The files of a checkpoint's SavedModel, the fingerprint written last.
+_SAVED_MODEL_FILES = ("saved_model.pb", os.path.join("variables",
+                                                     "variables.index"),
+                      "fingerprint.pb")
 PARTITION_DIR = partition_lib.report.PARTITION_DIR
 
 _START_OVER = ("use another --experiment_name, or delete the directory to "
@@ -358,16 +362,20 @@ def copy_resumable(run_dir: str, dest: str) -> Optional[int]:
   while copying (`RunLockedError` otherwise).
 
   Returns the checkpoint's round, or None (and `dest` untouched) when
-  `run_dir` holds no checkpoint. The newest checkpoint is taken as it is:
-  stop the run with SIGTERM, which lets a save in progress finish.
+  `run_dir` holds no complete checkpoint. Stop the run with SIGTERM, which
+  lets a save in progress finish; a checkpoint cut short by a kill (its
+  SavedModel files not all there) is passed over for the one before.
   """
   where = os.path.join(run_dir, CHECKPOINT_DIR)
   pattern = re.compile(rf"{re.escape(CHECKPOINT_PREFIX)}(\d+)$")
   saved = sorted(int(m.group(1)) for m in map(
       pattern.match, os.listdir(where) if os.path.isdir(where) else []) if m)
-  if not saved:
+  complete = [r for r in saved if all(
+      os.path.exists(os.path.join(where, f"{CHECKPOINT_PREFIX}{r}", name))
+      for name in _SAVED_MODEL_FILES)]
+  if not complete:
     return None
-  newest = saved[-1]
+  newest = complete[-1]
   checkpoint = f"{CHECKPOINT_PREFIX}{newest}"
   with lock(run_dir):
     if os.path.exists(dest):

@@ -221,6 +221,11 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
   sample_clients = tff.simulation.build_uniform_sampling_fn(
       client_ids, replace=False, random_seed=config.seed)
   os.makedirs(output_dir, exist_ok=True)
+  # An earlier start's summary is stale from here until this start writes
+  # its own (a run resumed with more --rounds is not finished meanwhile).
+  summary_path = os.path.join(output_dir, results.SUMMARY_FILE)
+  if os.path.exists(summary_path):
+    os.remove(summary_path)
   checkpoint_dir = os.path.join(output_dir, rundir.CHECKPOINT_DIR)
   state_manager = tff.program.FileProgramStateManager(
       checkpoint_dir, prefix=rundir.CHECKPOINT_PREFIX,

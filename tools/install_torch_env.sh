@@ -4,6 +4,9 @@
 # niid_bench_torch.py and the update check). No TensorFlow: the two
 # frameworks run in separate processes. A stamp with the lock's hash makes a
 # second run a no-op. PYTHON chooses the interpreter (default python3).
+# PyPI has no `+cpu` builds: they come from PyTorch's CPU index
+# (TORCH_INDEX_URL), or from a local wheel directory pip is configured with
+# (find-links; pip retries the index a few seconds when offline, then uses it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LOCK=requirements/torch-lock.txt
@@ -16,7 +19,8 @@ fi
 start=$(date +%s)
 rm -rf "$VENV"
 "${PYTHON:-python3}" -m venv "$VENV"
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -r "$LOCK"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps \
+  --extra-index-url "${TORCH_INDEX_URL:-https://download.pytorch.org/whl/cpu}" -r "$LOCK"
 "$VENV/bin/python" -c 'import torch, absl, numpy'
 echo "$want" > "$STAMP"
 echo "[install] $VENV: torch $("$VENV/bin/python" -c 'import torch; print(torch.__version__)') in $(( $(date +%s) - start )) s"

@@ -7,7 +7,9 @@
 # that ran each round). tools/run_grid.sh puts a parked cell back when its
 # grid directory lacks it; tools/collect_results.sh drops the parked copy
 # once the cell is finished. Stop the grid first (SIGTERM: a save in progress
-# finishes); a running cell is refused by its lock.
+# finishes); a cell still running is refused by its lock, reported, and the
+# others parked (exit status 1). To start a parked cell over, delete its
+# parked copy as well as its run directory.
 #   tools/park_unfinished.sh ../runs/paper/niid_bench_paper
 set -euo pipefail
 src=${1:?usage: tools/park_unfinished.sh GRID_DIR}
@@ -19,6 +21,7 @@ from tff_niid import results, rundir
 src, dest = sys.argv[1:]
 log_path = os.path.join(src, "grid.log")
 grid_log = open(log_path).read() if os.path.isfile(log_path) else ""
+failed = False
 for name in sorted(os.listdir(src)):
   run_dir = os.path.join(src, name)
   if not (os.path.isdir(run_dir) and rundir.is_run(run_dir)):
@@ -26,7 +29,12 @@ for name in sorted(os.listdir(src)):
   parked = os.path.join(dest, name)
   if results.finished(results.read_run(run_dir)):
     continue  # collect_results.sh commits it (and drops a parked copy)
-  round_num = rundir.copy_resumable(run_dir, parked)
+  try:
+    round_num = rundir.copy_resumable(run_dir, parked)
+  except rundir.RunDirError as e:
+    print(f"{name}: not parked: {e}", file=sys.stderr)
+    failed = True
+    continue
   if round_num is None:
     continue
   cell_log = os.path.join(src, "logs", name + ".log")
@@ -34,5 +42,8 @@ for name in sorted(os.listdir(src)):
     shutil.copy2(cell_log, os.path.join(parked, "log.txt"))
   with open(os.path.join(parked, "grid_log.txt"), "w") as f:
     f.write(results.grid_log_of_cell(grid_log, name))
-  print(f"{name}: parked after round {round_num}")
+  size = sum(os.path.getsize(os.path.join(d, f))
+             for d, _, files in os.walk(parked) for f in files)
+  print(f"{name}: parked after round {round_num} ({size / 1e6:.1f} MB)")
+sys.exit(1 if failed else 0)
 PY

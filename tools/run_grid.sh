@@ -33,21 +33,33 @@ if [[ ! -d "$code" ]]; then
   mv "$code.tmp" "$code"
 fi
 mkdir -p "$root/$grid"
-for cell in "$repo/experiments/results/$grid"/*/; do
-  name=$(basename "$cell")
-  [[ -f "$cell/summary.json" && ! -e "$root/$grid/$name" ]] && cp -r "$cell" "$root/$grid/$name"
-done
+newest_round() {  # of the checkpoints in run directory $1; 0 if none
+  ls "$1/checkpoints" 2>/dev/null | sed -n 's/^round_\([0-9]*\)$/\1/p' | sort -n | tail -1 | grep . || echo 0
+}
+# Parked cells first: one parked and also committed was taken past its
+# committed finish, and the parked state is the newer. A local run directory
+# behind its parked copy (parked on another machine since) is moved aside.
 for cell in "$repo/experiments/unfinished/$grid"/*/; do
   [[ -d "$cell" ]] || continue
   name=$(basename "$cell")
-  [[ -e "$root/$grid/$name" ]] && continue
-  run="$root/$grid/$name"
-  mkdir -p "$run" "$root/$grid/logs"
-  cp -r "$cell/." "$run/"
-  cat "$run/log.txt" >> "$root/$grid/logs/$name.log" 2>/dev/null || true
-  cat "$run/grid_log.txt" >> "$root/$grid/grid.log" 2>/dev/null || true
-  rm -f "$run/log.txt" "$run/grid_log.txt"
+  run_dir="$root/$grid/$name"
+  if [[ -e "$run_dir" ]]; then
+    here=$(newest_round "$run_dir") parked=$(newest_round "$cell")
+    (( here < parked )) || continue
+    mkdir -p "$root/stale/$grid"
+    mv "$run_dir" "$root/stale/$grid/$name-$(date +%s)"
+    echo "$name: $run_dir (round $here) is behind its parked copy (round $parked); moved to $root/stale/$grid/"
+  fi
+  mkdir -p "$run_dir" "$root/$grid/logs"
+  cp -r "$cell/." "$run_dir/"
+  cat "$run_dir/log.txt" >> "$root/$grid/logs/$name.log" 2>/dev/null || true
+  cat "$run_dir/grid_log.txt" >> "$root/$grid/grid.log" 2>/dev/null || true
+  rm -f "$run_dir/log.txt" "$run_dir/grid_log.txt"
   echo "$name: put back from experiments/unfinished/$grid"
+done
+for cell in "$repo/experiments/results/$grid"/*/; do
+  name=$(basename "$cell")
+  [[ -f "$cell/summary.json" && ! -e "$root/$grid/$name" ]] && cp -r "$cell" "$root/$grid/$name"
 done
 cd "$code"
 # The data is looked up beside the repository, not beside the copy.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs a queue of grids one after another, in the background: each line of
-# the queue file is `CONFIG [grid.py flags]` for tools/run_grid.sh (blank
-# lines and `#` comments skipped); a step starts when the one before it ends,
+# the queue file is `CONFIG [grid.py flags]` for tools/run_grid.sh, split at
+# spaces (no quoting; blank lines and `#` comments skipped), the config
+# relative to the repository; a step starts when the one before it ends,
 # whatever its exit status. A step whose cells are all finished (committed
 # under experiments/results/, or in $GRID_ROOT) returns at once, so the same
 # command resumes the queue on a fresh machine.
@@ -11,9 +12,10 @@
 # - each step archives HEAD when it starts (tools/run_grid.sh): commit first;
 # - log: $GRID_ROOT/queue-<queue file name>.log (default GRID_ROOT as in
 #   run_grid.sh); each grid also logs to its own grid.log;
-# - stop: `kill -TERM -- -<pgid>` with the process group printed at start
-#   (the queue and its running grid; a cell resumes from its last
-#   checkpointed round).
+# - one queue per queue file: a second start is refused while one runs;
+# - stop: tools/save_grids.sh (it also saves the grids' outputs), or
+#   `kill -TERM -- -<pgid>` with the process group printed at start (the
+#   queue and its running grid; a cell resumes from its last saved round).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 queue=${1:?usage: tools/run_queue.sh QUEUE_FILE}
@@ -26,12 +28,15 @@ run_steps() {
   while read -r -a step; do
     echo "=== $(date -u +%FT%TZ) step: ${step[*]}"
     status=0
-    GRID_ROOT="$root" GRID_WAIT=1 "$repo/tools/run_grid.sh" "${step[@]}" || status=$?
+    GRID_ROOT="$root" GRID_WAIT=1 "$repo/tools/run_grid.sh" "${step[@]}" < /dev/null || status=$?
     echo "=== $(date -u +%FT%TZ) step ended, exit status $status"
   done <<< "$steps"
   echo "=== $(date -u +%FT%TZ) queue done"
 }
 export -f run_steps
 export repo root steps
+exec 9>> "$log.lock"
+flock -n 9 || { echo "a queue of $queue is running already (lock $log.lock)" >&2; exit 1; }
+# The lock stays held by the background queue (it inherits descriptor 9).
 setsid nohup bash -c run_steps >> "$log" 2>&1 < /dev/null &
 echo "queue $queue started: process group $!, log $log"
