@@ -214,6 +214,9 @@ def test_a_parked_copy_resumes_elsewhere_bit_identically(tmp_path):
   assert all(np.array_equal(a, b) for a, b in zip(w1, w2))
   assert rows1 == rows2 and len(rows1) == 4
   assert rundir.copy_resumable(str(tmp_path / "nowhere"), str(parked)) is None
+  os.remove(tmp_path / "stopped" / rundir.IDENTITY_FILE)
+  with pytest.raises(rundir.RunDirError, match="resume it where it is"):
+    rundir.copy_resumable(str(tmp_path / "stopped"), str(tmp_path / "x"))
 
 
 def test_ctrl_c_saves_state_and_resumes(tmp_path):

@@ -375,6 +375,10 @@ def copy_resumable(run_dir: str, dest: str) -> Optional[int]:
       for name in _SAVED_MODEL_FILES)]
   if not complete:
     return None
+  if not has_identity(run_dir):  # without it, nothing would check the
+    # partition the copy is resumed on
+    raise RunDirError(f"{run_dir} has no {IDENTITY_FILE} (a run from before "
+                      "identities): resume it where it is first.")
   newest = complete[-1]
   checkpoint = f"{CHECKPOINT_PREFIX}{newest}"
   with lock(run_dir):
