@@ -585,7 +585,8 @@ def grid_log_of_cell(grid_log: str, cell: str) -> str:
   prefix = f"[{cell}] "
   # Lines before any header ran from code the log does not name; a header
   # naming none keeps them unattributed where they are appended.
-  kept, header = [], "=== (no header in the original grid.log)"
+  kept: list[str] = []
+  header: Optional[str] = "=== (no header in the original grid.log)"
   for line in grid_log.splitlines():
     if line.startswith("=== "):
       header = line
