@@ -31,7 +31,7 @@ demo: env
 # environment (with PyTorch beside it for the NIID-Bench cross-checks), then
 # the numpy core in a TFF-free venv with the newest numpy.
 test: env torch-env
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=20 tests
 	$(MAKE) --no-print-directory test-core
 
 test-core: core-env

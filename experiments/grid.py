@@ -11,7 +11,8 @@ flagfile plus --dataset, --partition_spec and --algorithm; its log goes to
 <root_output_dir>/<grid_name>/logs/. A finished cell is skipped and an
 interrupted one resumes from its checkpoint, so re-running the command
 continues the grid. At the end the grid directory gets results.md (a table,
-with reference accuracies when given) and accuracy_curves.png.
+with reference accuracies when given), accuracy_curves.png and, for a grid
+sweeping one numeric flag, sweep.png (`results.plot_sweep`).
 
 --smoke runs each partition, algorithm and dataset at least once (not the full
 product) for 2 tiny rounds: the check CI runs on every config.
@@ -239,7 +240,9 @@ def main(argv):
     name = results.cell_name(dataset, partition, algorithm + swept, seed)
     run_dir = os.path.join(grid_dir, name)
     cell = dict(dataset=dataset, partition=partition,
-                algorithm=algorithm + swept, seed=seed, run_dir=run_dir)
+                algorithm=algorithm + swept, variant=algorithm,
+                sweep=results.swept_values(sweep_flags), seed=seed,
+                run_dir=run_dir)
     cells.append(cell)
     if _REPORT_ONLY.value:
       continue
@@ -313,6 +316,9 @@ def main(argv):
     results.plot_references(cells, seed_references,
                             os.path.join(grid_dir, "references.png"),
                             title=title)
+  if len(_SWEEP.value) == 1:  # every cell: a line counts its unrun values
+    results.plot_sweep(cells, os.path.join(grid_dir, "sweep.png"),
+                       title=f"{title}: the sweep")
   cells = [c for c in cells if c["run"]["metrics"]]
   with open(os.path.join(grid_dir, "results.md"), "w") as f:
     command = " ".join(sys.argv)

@@ -9,7 +9,8 @@
    `experiments/grid.py --flagfile=<config>
    --root_output_dir=experiments/results --report_only` rewrites its
    results.md and plots (accuracy_curves.png; references.png for a seeded
-   grid with references) from the committed cells (a cell not
+   grid with references; sweep.png for a grid sweeping one numeric flag)
+   from the committed cells (a cell not
    committed is listed as not run, or as to do in a seeded grid's progress
    table).
 2. Every block of experiments/results/README.md between the lines
@@ -51,7 +52,7 @@ _RESULTS = os.path.join("experiments", "results")
 _GRID = os.path.join("experiments", "grid.py")
 _README = os.path.join(_RESULTS, "README.md")
 _TEXT_OUTPUTS = ("README.md", "results.md")
-_PLOTS = ("accuracy_curves.png", "references.png")
+_PLOTS = ("accuracy_curves.png", "references.png", "sweep.png")
 
 # The 2NN rows of McMahan et al. were run as two train.py runs, into their own
 # directory (<partition>/), before the grid had the 2nn_E1_B10 variant.

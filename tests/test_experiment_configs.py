@@ -66,6 +66,8 @@ def test_config_runs_in_smoke_mode(config, tmp_path):
   if "\n--seeds=" in text and re.search(r"^--(paper|reference|reference_best)=",
                                         text, re.M):
     assert (grid_dir / "references.png").stat().st_size > 10_000
+  if len(re.findall(r"^--sweep=", text, re.M)) == 1:
+    assert (grid_dir / "sweep.png").stat().st_size > 10_000
 
   again = _grid([f"--flagfile={config}", "--smoke",
                  f"--root_output_dir={tmp_path}"])

@@ -1,8 +1,12 @@
 """Reports from run directories (numpy-free: runs without TensorFlow)."""
 
+import os
+
 import pytest
 
 from tff_niid import results
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_markdown_table_compares_with_references():
@@ -107,3 +111,49 @@ def test_select_rate_follows_the_papers_tuning():
                               0.2: curve(0.96, 0.50)}, 0.97) == 0.2
   with pytest.raises(ValueError, match="no runs"):
     results.select_rate({}, 0.97)
+
+
+def _committed_grid(config, grid):
+  flags = results.read_flagfile(
+      os.path.join(REPO, "experiments", "configs", config), REPO)
+  return results.grid_cells(
+      os.path.join(REPO, "experiments", "results", grid), flags)
+
+
+def test_sweep_lines_select_as_the_report_on_the_committed_rate_grid(
+    tmp_path):
+  cells = _committed_grid("mcmahan2017_lr.cfg", "mcmahan2017_lr")
+  lines = {(l.partition, l.variant): l for l in results.sweep_lines(cells)}
+  two_nn = lines[("iid", "2nn_E1_B10")]
+  assert two_nn.flag == "client_lr" and two_nn.unfinished == 0
+  assert two_nn.values == sorted(two_nn.values) and len(two_nn.values) == 6
+  assert two_nn.target == pytest.approx(0.97)
+  # Each line's choice is select_rate over its cells' curves, and each point
+  # is its run's best evaluated accuracy and first round at the target.
+  for line in lines.values():
+    members = {float(c["sweep"]["client_lr"]): c["run"] for c in cells
+               if (c["partition"], c["variant"]) == (line.partition,
+                                                     line.variant)}
+    for value, best, reached in zip(line.values, line.best, line.reached):
+      rows = members[value]["metrics"]
+      assert best == max(results.accuracy_curve(rows)[1])
+      assert reached == results.first_round_at(rows, line.target)
+    if line.unfinished:
+      assert line.selected is None
+    else:
+      assert line.selected == results.select_rate(
+          {v: run["metrics"] for v, run in members.items()}, line.target)
+  assert results.plot_sweep(cells, str(tmp_path / "sweep.png"))
+  assert (tmp_path / "sweep.png").stat().st_size > 10_000
+
+
+def test_a_sweep_that_is_not_one_numeric_flag_is_not_plotted(tmp_path):
+  cells = _committed_grid("mcmahan2017_lr.cfg", "mcmahan2017_lr")
+  renamed = [dict(c, sweep={"model": "cnn"}) for c in cells]
+  with pytest.raises(ValueError, match="not all numbers"):
+    results.sweep_lines(renamed)
+  two_flags = [dict(c, sweep=dict(c["sweep"], seed="1")) for c in cells]
+  with pytest.raises(ValueError, match="sweeping one flag"):
+    results.sweep_lines(two_flags)
+  assert not results.plot_sweep(two_flags, str(tmp_path / "sweep.png"))
+  assert not (tmp_path / "sweep.png").exists()

@@ -440,6 +440,160 @@ def plot_references(cells: Sequence[Cell], references: Sequence[Reference],
   _save_figure(plt, fig, path, title)
 
 
+@dataclasses.dataclass(frozen=True)
+class SweepLine:
+  """One variant's finished runs over a swept flag's values, in one
+  (dataset, partition) and seed: a line of `plot_sweep`.
+
+  Attributes:
+    dataset, partition, variant, seed: the cells' (variant: the algorithm
+      without the sweep suffix; seed None in a grid without seeds).
+    flag: the swept train.py flag.
+    values: the finished cells' values, ascending.
+    best: per value, the best test accuracy over the evaluated rounds (the
+      best-so-far accuracy at the horizon, as McMahan et al. 2017 make
+      curves monotone).
+    reached: per value, the first evaluated round at the runs' target
+      accuracy, None where not reached or without a target.
+    horizon: the largest number of rounds the cells requested.
+    target: the runs' target accuracy, or None.
+    unfinished: how many of the line's cells are not finished.
+    selected: `select_rate`'s value once every cell is finished, else None.
+  """
+  dataset: str
+  partition: str
+  variant: str
+  seed: Optional[int]
+  flag: str
+  values: list[float]
+  best: list[float]
+  reached: list[Optional[int]]
+  horizon: int
+  target: Optional[float]
+  unfinished: int
+  selected: Optional[float]
+
+
+def sweep_lines(cells: Sequence[Cell]) -> list[SweepLine]:
+  """The cells of a grid with one numeric --sweep, as `SweepLine`s.
+
+  Args:
+    cells: dicts with dataset, partition, variant, sweep ({flag: value}, one
+      flag), seed and run (`read_run`), as `grid_cells` and grid.py make
+      them.
+
+  Returns:
+    One line per (dataset, partition, variant, seed) in the cells' order,
+    for those with a finished cell. Raises ValueError if the cells do not
+    sweep exactly one flag or a value is not a number.
+  """
+  flags_swept = {flag for cell in cells for flag in cell["sweep"]}
+  if len(flags_swept) != 1 or any(len(c["sweep"]) != 1 for c in cells):
+    raise ValueError(f"expected cells sweeping one flag; got "
+                     f"{sorted(flags_swept) or 'none'}.")
+  (flag,) = flags_swept
+  groups: dict[tuple[str, str, str, Optional[int]], list[Cell]] = {}
+  for cell in cells:
+    groups.setdefault((cell["dataset"], cell["partition"], cell["variant"],
+                       cell["seed"]), []).append(cell)
+  lines = []
+  for (dataset, partition, variant, seed), members in groups.items():
+    try:
+      runs = {float(c["sweep"][flag]): c["run"] for c in members}
+    except ValueError:
+      values = [c["sweep"][flag] for c in members]
+      raise ValueError(f"--sweep={flag}: {values} are not all numbers."
+                       ) from None
+    done = {value: run for value, run in sorted(runs.items())
+            if finished(run)}
+    if not done:
+      continue
+    targets = {run["summary"].get("target_accuracy") for run in done.values()}
+    target = targets.pop() if len(targets) == 1 else None
+    curves = {value: run["metrics"] for value, run in done.items()}
+    lines.append(SweepLine(
+        dataset=dataset, partition=partition, variant=variant, seed=seed,
+        flag=flag, values=list(done),
+        best=[max(accuracy_curve(rows)[1]) for rows in curves.values()],
+        reached=[None if target is None else first_round_at(rows, target)
+                 for rows in curves.values()],
+        horizon=max(run["summary"]["rounds_requested"]
+                    for run in done.values()),
+        target=target, unfinished=len(runs) - len(done),
+        selected=None if len(done) < len(runs) else select_rate(
+            curves, math.inf if target is None else target)))
+  return lines
+
+
+def plot_sweep(cells: Sequence[Cell], path: str,
+               title: Optional[str] = None) -> bool:
+  """Test error vs the swept value, for a grid sweeping one numeric flag
+  (`sweep_lines`): one panel per (dataset, partition), one colour per
+  variant (and line style per seed), error as 100 − the best evaluated
+  accuracy on log axes, each point labelled with its first round at the
+  target where reached, and the value `select_rate` picks ringed once a
+  line is complete. Writes a PNG to `path` and returns True; False (no file)
+  where the cells sweep several flags, non-numeric values, or none has
+  finished."""
+  try:
+    lines = sweep_lines(cells)
+  except ValueError:
+    return False
+  if not lines:
+    return False
+  plt = _pyplot()
+  panels: dict[tuple[str, str], list[SweepLine]] = {}
+  for line in lines:
+    panels.setdefault((line.dataset, line.partition), []).append(line)
+  columns = min(3, len(panels))
+  rows = math.ceil(len(panels) / columns)
+  fig, axes = plt.subplots(rows, columns, figsize=(4.4 * columns, 4.2 * rows),
+                           squeeze=False, sharey=True)
+  variants = list(dict.fromkeys(line.variant for line in lines))
+  seeds = sorted({line.seed for line in lines if line.seed is not None})
+  styles = ["-", "--", ":", "-."]
+  for ax, ((dataset, partition), members) in zip(axes.flat, panels.items()):
+    for target in sorted({l.target for l in members if l.target is not None}):
+      ax.axhline(100 * (1 - target), color="0.5", linestyle=":",
+                 linewidth=0.8)
+    for line in members:
+      colour = f"C{variants.index(line.variant) % 10}"
+      errors = [100 * (1 - b) for b in line.best]
+      label = (f"{line.variant}, {line.horizon} rounds"
+               + (f", seed {line.seed}" if line.seed is not None else "")
+               + (f" ({line.unfinished} unfinished)" if line.unfinished
+                  else ""))
+      ax.plot(line.values, errors, color=colour, marker="o",
+              linestyle="-" if line.seed is None
+              else styles[seeds.index(line.seed) % 4], label=label)
+      for value, error, reached in zip(line.values, errors, line.reached):
+        if reached is not None:
+          ax.annotate(f"r{reached}", (value, error), textcoords="offset "
+                      "points", xytext=(3, 4), fontsize=7, color=colour)
+      if line.selected is not None:
+        ax.plot([line.selected], [errors[line.values.index(line.selected)]],
+                marker="o", markersize=13, markerfacecolor="none",
+                markeredgecolor=colour, linestyle="none")
+    values = [v for line in members for v in line.values]
+    if min(values) > 0 and max(values) >= 10 * min(values):
+      ax.set_xscale("log")
+    if all(b < 1 for line in members for b in line.best):
+      ax.set_yscale("log")
+    ax.set_title(f"{dataset} · {partition}", fontsize=9)
+    ax.set_xlabel(members[0].flag)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2))
+  for ax in axes[:, 0]:
+    ax.set_ylabel("test error % (100 − best accuracy)")
+  for ax in list(axes.flat)[len(panels):]:
+    ax.axis("off")
+  fig.supxlabel("rN: first round at the target (dotted line); ringed: the "
+                "value chosen (fewest rounds to the target, else the best "
+                "accuracy)", fontsize=8)
+  _save_figure(plt, fig, path, title)
+  return True
+
+
 def read_flagfile(path: str, root: str = ".") -> dict[str, list[str]]:
   """{flag name: [values]} of the `--name=value` lines of an absl flagfile.
 
@@ -487,6 +641,11 @@ def sweep_variants(items: Sequence[str]) -> list[tuple[str, list[str]]]:
           for combo in itertools.product(*axes)]
 
 
+def swept_values(sweep_flags: Sequence[str]) -> dict[str, str]:
+  """{flag: value} of a `sweep_variants` entry's train.py flags."""
+  return dict(f[2:].split("=", 1) for f in sweep_flags)
+
+
 def grid_cells(grid_dir: str,
                grid_flags: dict[str, list[str]]) -> list[Cell]:
   """Every cell of a grid, named as experiments/grid.py names them.
@@ -500,9 +659,10 @@ def grid_cells(grid_dir: str,
       algorithms.
 
   Returns:
-    In grid.py's order, dicts with dataset, partition, spec, algorithm, seed
-    (None without --seeds), run_dir and run (`read_run`: no metrics for a cell
-    not run).
+    In grid.py's order, dicts with dataset, partition, spec, algorithm (the
+    variant and its sweep suffix), variant, sweep (`swept_values`), seed
+    (None without --seeds), run_dir and run (`read_run`: no metrics for a
+    cell not run).
   """
   def listed(name: str) -> list[str]:
     return grid_flags[name][-1].split(",")  # the last value wins, as in absl
@@ -513,11 +673,12 @@ def grid_cells(grid_dir: str,
     for dataset in listed("datasets"):
       for partition, _, spec in partitions:
         for algorithm in listed("algorithms"):
-          for suffix, _ in sweep_variants(grid_flags.get("sweep", [])):
+          for suffix, flags in sweep_variants(grid_flags.get("sweep", [])):
             run_dir = os.path.join(grid_dir, cell_name(
                 dataset, partition, algorithm + suffix, seed))
             cells.append(dict(dataset=dataset, partition=partition,
                               spec=spec, algorithm=algorithm + suffix,
+                              variant=algorithm, sweep=swept_values(flags),
                               seed=seed, run_dir=run_dir,
                               run=read_run(run_dir)))
   return cells
