@@ -342,25 +342,23 @@ def _mcmahan_progress(root):
            remaining)
 
 
-def _selected_rate(cells, rate_flag, target):
-  """(selected rate or None, its status) among a row's selection cells:
-  `results.select_rate` (ties to the smaller rate) over the finished ones,
-  once all are and all ran the same horizon; "bracketed" when a lower and a
-  higher rate were run."""
-  prefix = f"_{rate_flag}"
-  done = [c for c in cells if results.finished(c["run"])]
-  if not done:
+def _selected_rate(cells):
+  """(selected rate or None, its status) among a row's selection cells
+  (`results.SweepLine.chosen`: `results.select_rate`, ties to the smaller
+  rate, once all are finished on one horizon); "bracketed" when a lower and
+  a higher rate were run."""
+  lines = results.sweep_lines(cells)
+  if not lines:
     return None, f"0 of {len(cells)} rates run"
-  curves = {float(c["algorithm"].rpartition(prefix)[2]): c["run"]["metrics"]
-            for c in done}
-  rate = results.select_rate(curves, target)
-  if len(done) < len(cells):
-    return None, (f"{len(done)} of {len(cells)} rates run; best so far "
-                  f"{rate:g}")
-  if len({c["run"]["summary"]["rounds_requested"] for c in done}) > 1:
+  (line,) = lines
+  if line.unfinished:
+    return None, (f"{len(line.values)} of {len(cells)} rates run; best so "
+                  f"far {line.selected:g}")
+  if line.chosen is None:
     return None, "not selected: the rates ran different horizons"
-  edge = rate in (min(curves), max(curves))
-  return rate, f"{rate:g} ({'at the grid edge' if edge else 'bracketed'})"
+  edge = line.chosen in (line.values[0], line.values[-1])
+  return line.chosen, (f"{line.chosen:g} "
+                       f"({'at the grid edge' if edge else 'bracketed'})")
 
 
 def _run_rate(config, variant, rate_flag):
@@ -392,9 +390,7 @@ def _mcmahan_like_for_like(root):
     selection_config, rate_flag, seeds_config = _MCMAHAN_SELECTION[variant]
     rate, status = _selected_rate(
         [c for c in grids[selection_config][1]
-         if c["partition"] == partition and
-         c["algorithm"].startswith(f"{variant}_{rate_flag}")],
-        rate_flag, target)
+         if c["partition"] == partition and c["variant"] == variant])
     runs, first, crossing, ratio = "not configured yet", "—", "—", "—"
     if seeds_config is not None:
       config, seeded = grids[seeds_config]

@@ -138,11 +138,11 @@ def test_sweep_lines_select_as_the_report_on_the_committed_rate_grid(
       rows = members[value]["metrics"]
       assert best == max(results.accuracy_curve(rows)[1])
       assert reached == results.first_round_at(rows, line.target)
-    if line.unfinished:
-      assert line.selected is None
-    else:
-      assert line.selected == results.select_rate(
-          {v: run["metrics"] for v, run in members.items()}, line.target)
+    finished = {v: run["metrics"] for v, run in members.items()
+                if results.finished(run)}
+    assert line.selected == results.select_rate(finished, line.target)
+    assert line.chosen == (None if line.unfinished else line.selected)
+  assert lines[("iid", "cnn_E5_B10")].chosen == 0.215
   assert results.plot_sweep(cells, str(tmp_path / "sweep.png"))
   assert (tmp_path / "sweep.png").stat().st_size > 10_000
 

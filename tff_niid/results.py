@@ -455,10 +455,11 @@ class SweepLine:
       curves monotone).
     reached: per value, the first evaluated round at the runs' target
       accuracy, None where not reached or without a target.
-    horizon: the largest number of rounds the cells requested.
+    horizon: the rounds the finished cells requested; None if they differ.
     target: the runs' target accuracy, or None.
     unfinished: how many of the line's cells are not finished.
-    selected: `select_rate`'s value once every cell is finished, else None.
+    selected: `select_rate`'s value over the finished cells (the best so
+      far while some are unfinished).
   """
   dataset: str
   partition: str
@@ -468,10 +469,16 @@ class SweepLine:
   values: list[float]
   best: list[float]
   reached: list[Optional[int]]
-  horizon: int
+  horizon: Optional[int]
   target: Optional[float]
   unfinished: int
-  selected: Optional[float]
+  selected: float
+
+  @property
+  def chosen(self) -> Optional[float]:
+    """`selected` once every cell is finished on one horizon, else None."""
+    return (self.selected if not self.unfinished and self.horizon is not None
+            else None)
 
 
 def sweep_lines(cells: Sequence[Cell]) -> list[SweepLine]:
@@ -510,6 +517,7 @@ def sweep_lines(cells: Sequence[Cell]) -> list[SweepLine]:
       continue
     targets = {run["summary"].get("target_accuracy") for run in done.values()}
     target = targets.pop() if len(targets) == 1 else None
+    horizons = {run["summary"]["rounds_requested"] for run in done.values()}
     curves = {value: run["metrics"] for value, run in done.items()}
     lines.append(SweepLine(
         dataset=dataset, partition=partition, variant=variant, seed=seed,
@@ -517,11 +525,10 @@ def sweep_lines(cells: Sequence[Cell]) -> list[SweepLine]:
         best=[max(accuracy_curve(rows)[1]) for rows in curves.values()],
         reached=[None if target is None else first_round_at(rows, target)
                  for rows in curves.values()],
-        horizon=max(run["summary"]["rounds_requested"]
-                    for run in done.values()),
+        horizon=horizons.pop() if len(horizons) == 1 else None,
         target=target, unfinished=len(runs) - len(done),
-        selected=None if len(done) < len(runs) else select_rate(
-            curves, math.inf if target is None else target)))
+        selected=select_rate(curves,
+                             math.inf if target is None else target)))
   return lines
 
 
@@ -532,7 +539,7 @@ def plot_sweep(cells: Sequence[Cell], path: str,
   variant (and line style per seed), error as 100 − the best evaluated
   accuracy on log axes, each point labelled with its first round at the
   target where reached, and the value `select_rate` picks ringed once a
-  line is complete. Writes a PNG to `path` and returns True; False (no file)
+  line is complete (`SweepLine.chosen`). Writes a PNG to `path` and returns True; False (no file)
   where the cells sweep several flags, non-numeric values, or none has
   finished."""
   try:
@@ -559,7 +566,9 @@ def plot_sweep(cells: Sequence[Cell], path: str,
     for line in members:
       colour = f"C{variants.index(line.variant) % 10}"
       errors = [100 * (1 - b) for b in line.best]
-      label = (f"{line.variant}, {line.horizon} rounds"
+      label = (f"{line.variant}, "
+               + (f"{line.horizon} rounds" if line.horizon is not None
+                  else "mixed horizons")
                + (f", seed {line.seed}" if line.seed is not None else "")
                + (f" ({line.unfinished} unfinished)" if line.unfinished
                   else ""))
@@ -570,8 +579,8 @@ def plot_sweep(cells: Sequence[Cell], path: str,
         if reached is not None:
           ax.annotate(f"r{reached}", (value, error), textcoords="offset "
                       "points", xytext=(3, 4), fontsize=7, color=colour)
-      if line.selected is not None:
-        ax.plot([line.selected], [errors[line.values.index(line.selected)]],
+      if line.chosen is not None:
+        ax.plot([line.chosen], [errors[line.values.index(line.chosen)]],
                 marker="o", markersize=13, markerfacecolor="none",
                 markeredgecolor=colour, linestyle="none")
     values = [v for line in members for v in line.values]
