@@ -539,9 +539,9 @@ def plot_sweep(cells: Sequence[Cell], path: str,
   variant (and line style per seed), error as 100 − the best evaluated
   accuracy on log axes, each point labelled with its first round at the
   target where reached, and the value `select_rate` picks ringed once a
-  line is complete (`SweepLine.chosen`). Writes a PNG to `path` and returns True; False (no file)
-  where the cells sweep several flags, non-numeric values, or none has
-  finished."""
+  line is complete (`SweepLine.chosen`). Writes a PNG to `path` and returns
+  True; False (no file) where the cells sweep several flags, non-numeric
+  values, or none has finished."""
   try:
     lines = sweep_lines(cells)
   except ValueError:
@@ -560,7 +560,8 @@ def plot_sweep(cells: Sequence[Cell], path: str,
   seeds = sorted({line.seed for line in lines if line.seed is not None})
   styles = ["-", "--", ":", "-."]
   for ax, ((dataset, partition), members) in zip(axes.flat, panels.items()):
-    for target in sorted({l.target for l in members if l.target is not None}):
+    for target in sorted({member.target for member in members
+                          if member.target is not None}):
       ax.axhline(100 * (1 - target), color="0.5", linestyle=":",
                  linewidth=0.8)
     for line in members:
