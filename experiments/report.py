@@ -299,9 +299,11 @@ def _mcmahan_progress(root):
   """Cells done and to do of the like-for-like McMahan grids, per grid,
   partition and variant, with the mean training hours of the finished ones.
   Where a row has none: those of the same variant on the grid's other
-  partitions; else, for a grid run to its target or --rounds, an upper
-  bound: --rounds at the variant's hours per round in the other grids. Then
-  the total (`results.progress_total`)."""
+  partitions; else, for a grid run to its target or --rounds, the variant's
+  hours per round in the other grids times the paper's rounds to the target
+  (an estimate; where the paper quotes fewer than --rounds) beside the upper
+  bound, --rounds. Then the total (`results.progress_total`)."""
+  _, _, paper = _mcmahan(root)
   grids = [_config_cells(root, name) for name in _MCMAHAN_LIKE_FOR_LIKE]
   rows, remaining = [], []
   for config, cells in grids:
@@ -328,9 +330,15 @@ def _mcmahan_progress(root):
           mean_hours = others["hours"]
           shown = f"{mean_hours:.2f} (other partitions')"
         elif per_round is not None:
-          mean_hours = per_round * int(config["rounds"][-1])
-          shown = (f"≤ {mean_hours:.1f} ({config['rounds'][-1]} rounds at "
-                   "the variant's hours per round in the other grids)")
+          bound = int(config["rounds"][-1])
+          quoted = paper.get((members[0]["dataset"], partition, variant))
+          rounds = min(bound, quoted or bound)
+          mean_hours = per_round * rounds
+          basis = "at the variant's hours per round in the other grids"
+          shown = (f"~{mean_hours:.1f} (the paper's {quoted} rounds; ≤ "
+                   f"{per_round * bound:.1f} in {bound}; {basis})"
+                   if rounds < bound
+                   else f"≤ {mean_hours:.1f} ({bound} rounds {basis})")
         else:
           mean_hours, shown = None, "—"
         rows.append([f"[{grid}/]({grid}/)", partition, variant, str(done),
