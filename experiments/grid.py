@@ -12,7 +12,7 @@ flagfile plus --dataset, --partition_spec and --algorithm; its log goes to
 interrupted one resumes from its checkpoint, so re-running the command
 continues the grid. At the end the grid directory gets results.md (a table,
 with reference accuracies when given), accuracy_curves.png and, for a grid
-sweeping one numeric flag, sweep.png (`results.plot_sweep`).
+sweeping one numeric flag, sweep.png (`result_plots.plot_sweep`).
 
 --smoke runs each partition, algorithm and dataset at least once (not the full
 product) for 2 tiny rounds: the check CI runs on every config.
@@ -29,6 +29,7 @@ import time
 from absl import app
 from absl import flags
 
+from tff_niid import result_plots
 from tff_niid import results
 from tff_niid import rundir
 
@@ -313,11 +314,11 @@ def main(argv):
              f"## Progress\n\n{progress}")
   title = _TITLE.value or _GRID_NAME.value
   if _SEEDS.value is not None and seed_references:
-    results.plot_references(cells, seed_references,
+    result_plots.plot_references(cells, seed_references,
                             os.path.join(grid_dir, "references.png"),
                             title=title)
   if len(_SWEEP.value) == 1:  # every cell: a line counts its unrun values
-    results.plot_sweep(cells, os.path.join(grid_dir, "sweep.png"),
+    result_plots.plot_sweep(cells, os.path.join(grid_dir, "sweep.png"),
                        title=f"{title}: the sweep")
   cells = [c for c in cells if c["run"]["metrics"]]
   with open(os.path.join(grid_dir, "results.md"), "w") as f:
@@ -325,7 +326,7 @@ def main(argv):
     f.write(f"# {title}\n\nWritten by `{command}` (each cell's hparams.txt "
             "is its exact train.py flagfile; cells run by tools/run_grid.sh "
             f"name their code in code.txt)\n\n{table}\n")
-  results.plot_curves(cells, os.path.join(grid_dir, "accuracy_curves.png"),
+  result_plots.plot_curves(cells, os.path.join(grid_dir, "accuracy_curves.png"),
                       title=title)
   print(table, flush=True)
   if failures:

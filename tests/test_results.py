@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from tff_niid import result_plots
 from tff_niid import results
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -143,7 +144,7 @@ def test_sweep_lines_select_as_the_report_on_the_committed_rate_grid(
     assert line.selected == results.select_rate(finished, line.target)
     assert line.chosen == (None if line.unfinished else line.selected)
   assert lines[("iid", "cnn_E5_B10")].chosen == 0.215
-  assert results.plot_sweep(cells, str(tmp_path / "sweep.png"))
+  assert result_plots.plot_sweep(cells, str(tmp_path / "sweep.png"))
   assert (tmp_path / "sweep.png").stat().st_size > 10_000
 
 
@@ -155,5 +156,5 @@ def test_a_sweep_that_is_not_one_numeric_flag_is_not_plotted(tmp_path):
   two_flags = [dict(c, sweep=dict(c["sweep"], seed="1")) for c in cells]
   with pytest.raises(ValueError, match="sweeping one flag"):
     results.sweep_lines(two_flags)
-  assert not results.plot_sweep(two_flags, str(tmp_path / "sweep.png"))
+  assert not result_plots.plot_sweep(two_flags, str(tmp_path / "sweep.png"))
   assert not (tmp_path / "sweep.png").exists()

@@ -1,0 +1,236 @@
+"""Plots of runs and grids: accuracy curves, references, sweeps.
+
+The pictures `experiments/grid.py` writes beside a grid's results.md, drawn
+from what `tff_niid.results` reads back (no TensorFlow). matplotlib is
+imported when a plot is drawn, on its file-only Agg backend.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from typing import Any, Optional, Sequence
+
+from tff_niid import results
+
+
+def _pyplot() -> Any:
+  """matplotlib.pyplot on the file-only Agg backend, imported when a plot is
+  drawn (reports are read without matplotlib)."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  return plt
+
+
+def _save_figure(plt: Any, fig: Any, path: str,
+                 title: Optional[str]) -> None:
+  """Titles (wrapped to the width), lays out, writes a PNG and closes `fig`."""
+  if title:
+    # About 12 characters of a 10 pt title per inch of figure width.
+    fig.suptitle(textwrap.fill(title, int(12 * fig.get_figwidth())),
+                 fontsize=10)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def plot_curves(cells: Sequence[results.Cell], path: str,
+                title: Optional[str] = None) -> None:
+  """Test accuracy vs round: one panel per (dataset, partition), one colour
+  per algorithm, one line style per seed (when cells have seeds), and a grey
+  dotted line at a cell's target accuracy, if its run had one. Writes a PNG
+  to `path`."""
+  plt = _pyplot()
+
+  panels: dict[tuple[str, str], list[results.Cell]] = {}
+  for cell in cells:
+    panels.setdefault((cell["dataset"], cell["partition"]), []).append(cell)
+  columns = min(4, len(panels)) or 1
+  rows = math.ceil(len(panels) / columns) or 1
+  fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 2.9 * rows),
+                           squeeze=False, sharey=True)
+  # One colour per algorithm and one style per seed across panels, one legend
+  # entry each.
+  algorithms = list(dict.fromkeys(cell["algorithm"] for cell in cells))
+  seeds = sorted({cell["seed"] for cell in cells
+                  if cell.get("seed") is not None})
+  styles = ["-", "--", ":", "-."]
+  legend: dict[str, Any] = {}
+  for ax, ((dataset, partition), members) in zip(axes.flat, panels.items()):
+    targets = {float(target) for cell in members
+               if (target := (cell["run"]["summary"] or {}).get(
+                   "target_accuracy")) is not None}
+    for target in sorted(targets):
+      ax.axhline(100 * target, color="0.5", linestyle=":", linewidth=0.8)
+    for cell in members:
+      rounds, accuracies = results.accuracy_curve(cell["run"]["metrics"])
+      if rounds:
+        seed = cell.get("seed")
+        style = "-" if seed is None else styles[seeds.index(seed) % 4]
+        (line,) = ax.plot(rounds, [100 * a for a in accuracies],
+                          color=f"C{algorithms.index(cell['algorithm']) % 10}",
+                          linestyle=style,
+                          marker="." if len(rounds) < 30 else None)
+        legend.setdefault(cell["algorithm"], line)
+    ax.set_title(f"{dataset} · {partition}", fontsize=9)
+    ax.set_xlabel("round")
+    ax.grid(alpha=0.3)
+  if len(seeds) > 1:
+    for seed in seeds:
+      legend[f"seed {seed}"] = plt.Line2D(
+          [], [], color="0.3", linestyle=styles[seeds.index(seed) % 4])
+  for ax in axes[:, 0]:
+    ax.set_ylabel("test accuracy %")
+  for ax in list(axes.flat)[len(panels):]:
+    ax.axis("off")
+  if legend:
+    handles, labels = list(legend.values()), list(legend)
+    if rows * columns > len(panels):  # an empty slot holds the legend
+      fig.legend(handles, labels, loc="lower right", fontsize=8)
+    else:
+      axes.flat[len(panels) - 1].legend(handles, labels, loc="best",
+                                        fontsize=8)
+  _save_figure(plt, fig, path, title)
+
+
+def plot_references(cells: Sequence[results.Cell],
+                    references: Sequence[results.Reference],
+                    path: str, title: Optional[str] = None,
+                    last: int = 5) -> None:
+  """Ours against published references, one panel per (dataset, algorithm):
+  per partition, our final and best round (mean ± sample std over finished
+  seeds, filled markers) beside each reference's value (hollow markers, in
+  the colour of the statistic it reports). Writes a PNG to `path`; panels
+  without any value are left out."""
+  plt = _pyplot()
+
+  groups: dict[results.CellKey, list[results.Run]] = {}
+  for cell in cells:
+    groups.setdefault((cell["dataset"], cell["partition"], cell["algorithm"]),
+                      []).append(cell["run"])
+  ours = {key: stats for key, runs in groups.items()
+          if (stats := results.seed_summary(runs, last)) is not None}
+  colours = {"final": "C0", "best": "C1"}
+  # (label, statistic, marker or None for ours, {key: (mean %, std % or
+  # None)}) per series; each reference has a marker of its own.
+  series: list[tuple[str, str, Optional[str],
+                    dict[results.CellKey, results.MeanStd]]] = [
+      (f"ours, {statistic} (seeds: n)", statistic, None,
+       {key: (100 * stats[statistic][0], None if stats[statistic][1] is None
+              else 100 * stats[statistic][1])
+        for key, stats in ours.items()})
+      for statistic in ("final", "best")]
+  series += [(f"{r.name} (vs our {r.statistic})", r.statistic, marker,
+              r.values) for r, marker in zip(references, "s^Dv")]
+  partitions = list(dict.fromkeys(key[1] for key in groups))
+  with_values = {(d, a) for _, _, _, values in series for d, _, a in values}
+  panels = [panel for panel in dict.fromkeys((k[0], k[2]) for k in groups)
+            if panel in with_values]
+  if not panels:
+    return
+  fig, axes = plt.subplots(len(panels), 1, squeeze=False, sharey=True,
+                           figsize=(max(6.0, 1.1 * len(partitions) + 2),
+                                    2.8 * len(panels)))
+  width = 0.8 / len(series)
+  for ax, (dataset, algorithm) in zip(axes[:, 0], panels):
+    for i, (label, statistic, marker, values) in enumerate(series):
+      keys = [(x - 0.4 + width * (i + 0.5), (dataset, p, algorithm))
+              for x, p in enumerate(partitions)
+              if (dataset, p, algorithm) in values]
+      if not keys:
+        continue
+      ax.errorbar([x for x, _ in keys], [values[k][0] for _, k in keys],
+                  yerr=[values[k][1] or 0.0 for _, k in keys],
+                  fmt=marker or "o", color=colours[statistic],
+                  capsize=3, label=label,
+                  markerfacecolor=colours[statistic] if marker is None
+                  else "white")
+      if marker is None:
+        for x, key in keys:
+          ax.annotate(str(ours[key]["n"]), (x, values[key][0]),
+                      textcoords="offset points", xytext=(4, -10), fontsize=7)
+    ax.set_xticks(range(len(partitions)), partitions)
+    ax.set_xlim(-0.5, len(partitions) - 0.5)
+    ax.set_title(f"{dataset} · {algorithm}", fontsize=9)
+    ax.set_ylabel("test accuracy %")
+    ax.grid(alpha=0.3, axis="y")
+  legend: dict[str, Any] = {}  # each series once, whatever panels hold it
+  for ax in axes[:, 0]:
+    for handle, label in zip(*ax.get_legend_handles_labels()):
+      legend.setdefault(label, handle)
+  axes[0, 0].legend(list(legend.values()), list(legend), fontsize=7,
+                    loc="lower left")
+  _save_figure(plt, fig, path, title)
+
+
+def plot_sweep(cells: Sequence[results.Cell], path: str,
+               title: Optional[str] = None) -> bool:
+  """Test error vs the swept value, for a grid sweeping one numeric flag
+  (`sweep_lines`): one panel per (dataset, partition), one colour per
+  variant (and line style per seed), error as 100 − the best evaluated
+  accuracy on log axes, each point labelled with its first round at the
+  target where reached, and the value `select_rate` picks ringed once a
+  line is complete (`SweepLine.chosen`). Writes a PNG to `path` and returns
+  True; False (no file) where the cells sweep several flags, non-numeric
+  values, or none has finished."""
+  try:
+    lines = results.sweep_lines(cells)
+  except ValueError:
+    return False
+  if not lines:
+    return False
+  plt = _pyplot()
+  panels: dict[tuple[str, str], list[results.SweepLine]] = {}
+  for line in lines:
+    panels.setdefault((line.dataset, line.partition), []).append(line)
+  columns = min(3, len(panels))
+  rows = math.ceil(len(panels) / columns)
+  fig, axes = plt.subplots(rows, columns, figsize=(4.4 * columns, 4.2 * rows),
+                           squeeze=False, sharey=True)
+  variants = list(dict.fromkeys(line.variant for line in lines))
+  seeds = sorted({line.seed for line in lines if line.seed is not None})
+  styles = ["-", "--", ":", "-."]
+  for ax, ((dataset, partition), members) in zip(axes.flat, panels.items()):
+    for target in sorted({member.target for member in members
+                          if member.target is not None}):
+      ax.axhline(100 * (1 - target), color="0.5", linestyle=":",
+                 linewidth=0.8)
+    for line in members:
+      colour = f"C{variants.index(line.variant) % 10}"
+      errors = [100 * (1 - b) for b in line.best]
+      label = (f"{line.variant}, "
+               + (f"{line.horizon} rounds" if line.horizon is not None
+                  else "mixed horizons")
+               + (f", seed {line.seed}" if line.seed is not None else "")
+               + (f" ({line.unfinished} unfinished)" if line.unfinished
+                  else ""))
+      ax.plot(line.values, errors, color=colour, marker="o",
+              linestyle="-" if line.seed is None
+              else styles[seeds.index(line.seed) % 4], label=label)
+      for value, error, reached in zip(line.values, errors, line.reached):
+        if reached is not None:
+          ax.annotate(f"r{reached}", (value, error), textcoords="offset "
+                      "points", xytext=(3, 4), fontsize=7, color=colour)
+      if line.chosen is not None:
+        ax.plot([line.chosen], [errors[line.values.index(line.chosen)]],
+                marker="o", markersize=13, markerfacecolor="none",
+                markeredgecolor=colour, linestyle="none")
+    values = [v for line in members for v in line.values]
+    if min(values) > 0 and max(values) >= 10 * min(values):
+      ax.set_xscale("log")
+    if all(b < 1 for line in members for b in line.best):
+      ax.set_yscale("log")
+    ax.set_title(f"{dataset} · {partition}", fontsize=9)
+    ax.set_xlabel(members[0].flag)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2))
+  for ax in axes[:, 0]:
+    ax.set_ylabel("test error % (100 − best accuracy)")
+  for ax in list(axes.flat)[len(panels):]:
+    ax.axis("off")
+  fig.supxlabel("rN: first round at the target (dotted line); ringed: the "
+                "value chosen (fewest rounds to the target, else the best "
+                "accuracy)", fontsize=8)
+  _save_figure(plt, fig, path, title)
+  return True
