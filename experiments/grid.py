@@ -315,19 +315,24 @@ def main(argv):
   title = _TITLE.value or _GRID_NAME.value
   if _SEEDS.value is not None and seed_references:
     result_plots.plot_references(cells, seed_references,
-                            os.path.join(grid_dir, "references.png"),
-                            title=title)
-  if len(_SWEEP.value) == 1:  # every cell: a line counts its unrun values
-    result_plots.plot_sweep(cells, os.path.join(grid_dir, "sweep.png"),
-                       title=f"{title}: the sweep")
+                                 os.path.join(grid_dir, "references.png"),
+                                 title=title)
+  # Every cell: a sweep line counts its values not run yet. A sweep.png of
+  # an earlier grid that this one no longer draws would be stale.
+  sweep_plot = os.path.join(grid_dir, "sweep.png")
+  drawn = len(_SWEEP.value) == 1 and result_plots.plot_sweep(
+      cells, sweep_plot, title=f"{title}: the sweep")
+  if not drawn and os.path.exists(sweep_plot):
+    os.remove(sweep_plot)
   cells = [c for c in cells if c["run"]["metrics"]]
   with open(os.path.join(grid_dir, "results.md"), "w") as f:
     command = " ".join(sys.argv)
     f.write(f"# {title}\n\nWritten by `{command}` (each cell's hparams.txt "
             "is its exact train.py flagfile; cells run by tools/run_grid.sh "
             f"name their code in code.txt)\n\n{table}\n")
-  result_plots.plot_curves(cells, os.path.join(grid_dir, "accuracy_curves.png"),
-                      title=title)
+  result_plots.plot_curves(cells,
+                           os.path.join(grid_dir, "accuracy_curves.png"),
+                           title=title)
   print(table, flush=True)
   if failures:
     sys.exit("failed cells: " + "; ".join(failures))

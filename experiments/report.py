@@ -298,50 +298,73 @@ def _hours_per_round(runs):
 def _mcmahan_progress(root):
   """Cells done and to do of the like-for-like McMahan grids, per grid,
   partition and variant, with the mean training hours of the finished ones.
-  Where a row has none: those of the same variant on the grid's other
-  partitions; else, for a grid run to its target or --rounds, the variant's
-  hours per round in the other grids times the paper's rounds to the target
-  (an estimate; where the paper quotes fewer than --rounds) beside the upper
-  bound, --rounds. Then the total (`results.progress_total`)."""
-  _, _, paper = _mcmahan(root)
+  Where a row has none, an estimate:
+  - in a grid that runs each cell until its target (not a rate selection,
+    whose horizon is short; not --nostop_at_target), hours per round times
+    the grid's --reference_rounds, the paper's count, where it is below
+    --rounds; else --rounds, an upper bound. Hours per round: the variant's
+    finished cells in this grid, else in the other grids;
+  - else the mean hours of the variant's cells on the grid's other
+    partitions; else --rounds at the other grids' hours per round.
+  Then the total (`results.progress_total`)."""
   grids = [_config_cells(root, name) for name in _MCMAHAN_LIKE_FOR_LIKE]
   rows, remaining = [], []
   for config, cells in grids:
     grid = config["grid_name"][-1]
+    quoted_rounds = results.keyed_values(config.get("reference_rounds", []),
+                                         int)
+    # A rate selection's horizon is given on its command line.
+    bound = int(config["rounds"][-1]) if "rounds" in config else None
     for variant in config["algorithms"][-1].split(","):
+      to_target = (bound is not None and "sweep" not in config and
+                   f"{variant}=--nostop_at_target"
+                   not in config["algorithm_flags"])
       by_partition = {}
       for cell in cells:
         if cell["algorithm"].startswith(variant):
           by_partition.setdefault(cell["partition"], []).append(cell)
+      here = _hours_per_round([c["run"] for cs in by_partition.values()
+                               for c in cs])
+      elsewhere = _hours_per_round([
+          c["run"] for other, other_cells in grids if other is not config
+          for c in other_cells if c["algorithm"].startswith(variant)])
+      per_round, basis = (
+          (here, "this grid") if here is not None else (elsewhere,
+                                                        "the other grids"))
       for partition, members in by_partition.items():
         # seed_summary: the finished runs' count and mean training hours.
         own = results.seed_summary([c["run"] for c in members])
         others = results.seed_summary([
             c["run"] for p, cs in by_partition.items() if p != partition
             for c in cs])
-        per_round = _hours_per_round([
-            c["run"] for other, other_cells in grids if other is not config
-            for c in other_cells if c["algorithm"].startswith(variant)])
+        quoted = quoted_rounds.get((members[0]["dataset"], partition, variant))
         done = own["n"] if own else 0
         if own:
           mean_hours = own["hours"]
           shown = f"{mean_hours:.2f}"
+        elif to_target and per_round is not None:
+          per_hour = f"at the variant's hours per round in {basis}"
+          if quoted is not None and quoted < bound:
+            mean_hours = per_round * quoted
+            shown = (f"~{mean_hours:.1f} (the paper's {quoted} rounds, an "
+                     f"estimate; ≤ {per_round * bound:.1f} in {bound}; "
+                     f"{per_hour})")
+          else:
+            mean_hours = per_round * bound
+            shown = f"≤ {mean_hours:.1f} ({bound} rounds {per_hour})"
         elif others:
           mean_hours = others["hours"]
           shown = f"{mean_hours:.2f} (other partitions')"
-        elif per_round is not None:
-          bound = int(config["rounds"][-1])
-          quoted = paper.get((members[0]["dataset"], partition, variant))
-          rounds = min(bound, quoted or bound)
-          mean_hours = per_round * rounds
-          basis = "at the variant's hours per round in the other grids"
-          shown = (f"~{mean_hours:.1f} (the paper's {quoted} rounds; ≤ "
-                   f"{per_round * bound:.1f} in {bound}; {basis})"
-                   if rounds < bound
-                   else f"≤ {mean_hours:.1f} ({bound} rounds {basis})")
+        elif elsewhere is not None and bound is not None:
+          mean_hours = elsewhere * bound
+          shown = (f"≤ {mean_hours:.1f} ({bound} rounds at the variant's "
+                   "hours per round in the other grids)")
         else:
           mean_hours, shown = None, "—"
-        rows.append([f"[{grid}/]({grid}/)", partition, variant, str(done),
+        link = (f"[{grid}/]({grid}/)"
+                if os.path.isdir(os.path.join(root, _RESULTS, grid))
+                else f"{grid}/ (none finished)")
+        rows.append([link, partition, variant, str(done),
                      str(len(members) - done), shown])
         remaining.append((done, len(members) - done, mean_hours))
   return results.table(
@@ -350,15 +373,19 @@ def _mcmahan_progress(root):
            remaining)
 
 
-def _selected_rate(cells):
-  """(selected rate or None, its status) among a row's selection cells
-  (`results.SweepLine.chosen`: `results.select_rate`, ties to the smaller
-  rate, once all are finished on one horizon); "bracketed" when a lower and
-  a higher rate were run."""
-  lines = results.sweep_lines(cells)
+def _selected_rate(cells, rate_flag, target):
+  """(selected rate or None, its status) among a row's selection cells,
+  sweeping `rate_flag` (`results.SweepLine.chosen` with rounds counted to
+  `target`: `results.select_rate`, ties to the smaller rate, once all are
+  finished on one horizon); "bracketed" when a lower and a higher rate were
+  run."""
+  lines = results.sweep_lines(cells, target)
   if not lines:
     return None, f"0 of {len(cells)} rates run"
-  (line,) = lines
+  if len(lines) > 1 or lines[0].flag != rate_flag:
+    sys.exit(f"expected one selection line sweeping --{rate_flag}; got "
+             f"{[(line.dataset, line.seed, line.flag) for line in lines]}")
+  line = lines[0]
   if line.unfinished:
     return None, (f"{len(line.values)} of {len(cells)} rates run; best so "
                   f"far {line.selected:g}")
@@ -398,7 +425,8 @@ def _mcmahan_like_for_like(root):
     selection_config, rate_flag, seeds_config = _MCMAHAN_SELECTION[variant]
     rate, status = _selected_rate(
         [c for c in grids[selection_config][1]
-         if c["partition"] == partition and c["variant"] == variant])
+         if c["partition"] == partition and c["variant"] == variant],
+        rate_flag, target)
     runs, first, crossing, ratio = "not configured yet", "—", "—", "—"
     if seeds_config is not None:
       config, seeded = grids[seeds_config]

@@ -121,10 +121,11 @@ def _committed_grid(config, grid):
       os.path.join(REPO, "experiments", "results", grid), flags)
 
 
-def test_sweep_lines_select_as_the_report_on_the_committed_rate_grid(
+def test_sweep_lines_select_the_papers_way_on_the_committed_rate_grid(
     tmp_path):
   cells = _committed_grid("mcmahan2017_lr.cfg", "mcmahan2017_lr")
-  lines = {(l.partition, l.variant): l for l in results.sweep_lines(cells)}
+  lines = {(line.partition, line.variant): line
+           for line in results.sweep_lines(cells)}
   two_nn = lines[("iid", "2nn_E1_B10")]
   assert two_nn.flag == "client_lr" and two_nn.unfinished == 0
   assert two_nn.values == sorted(two_nn.values) and len(two_nn.values) == 6
@@ -158,3 +159,57 @@ def test_a_sweep_that_is_not_one_numeric_flag_is_not_plotted(tmp_path):
     results.sweep_lines(two_flags)
   assert not result_plots.plot_sweep(two_flags, str(tmp_path / "sweep.png"))
   assert not (tmp_path / "sweep.png").exists()
+
+
+def _sweep_cell(value, accuracies, *, rounds=None, target=0.97, seed=None):
+  """A grid cell sweeping client_lr; finished unless `rounds` > its rounds
+  run; `accuracies` None: never run."""
+  if accuracies is None:
+    return dict(dataset="mnist", partition="iid", variant="cnn", seed=seed,
+                sweep={"client_lr": value},
+                run={"metrics": [], "summary": None})
+  rows = [{"round": float(r), "test_accuracy": a}
+          for r, a in enumerate(accuracies, 1)]
+  summary = {"rounds_run": len(rows),
+             "rounds_requested": rounds or len(rows), "stopped": "completed"}
+  if target is not None:
+    summary["target_accuracy"] = target
+  return dict(dataset="mnist", partition="iid", variant="cnn", seed=seed,
+              sweep={"client_lr": value},
+              run={"metrics": rows, "summary": summary})
+
+
+def test_sweep_lines_wait_for_every_value_and_one_horizon():
+  (line,) = results.sweep_lines([_sweep_cell("0.1", [0.5, 0.98]),
+                                 _sweep_cell("0.2", [0.98, 0.99]),
+                                 _sweep_cell("0.4", None)])
+  assert (line.values, line.reached, line.unfinished) == ([0.1, 0.2],
+                                                          [2, 1], 1)
+  assert line.selected == 0.2 and line.chosen is None  # 0.4 not run yet
+  (line,) = results.sweep_lines([_sweep_cell("0.1", [0.5, 0.98]),
+                                 _sweep_cell("0.2", [0.98, 0.99, 0.99])])
+  assert line.horizon is None and line.chosen is None  # 2 and 3 rounds
+  assert results.sweep_lines([]) == []
+
+
+def test_sweep_lines_count_to_the_given_target_over_the_runs_own():
+  cells = [_sweep_cell("0.1", [0.90, 0.96], target=None),
+           _sweep_cell("0.2", [0.95, 0.95], target=None)]
+  (line,) = results.sweep_lines(cells)
+  assert line.target is None and line.selected == 0.1  # best accuracy
+  (line,) = results.sweep_lines(cells, 0.95)
+  assert line.reached == [2, 1] and line.chosen == 0.2  # fewest rounds
+
+
+def test_sweep_values_must_be_distinct_numbers():
+  with pytest.raises(ValueError, match="repeat a number"):
+    results.sweep_lines([_sweep_cell("0.1", [0.9]),
+                         _sweep_cell("0.10", [0.8])])
+
+
+def test_sweep_plot_draws_a_perfect_run_and_seeds(tmp_path):
+  cells = [_sweep_cell(v, a, seed=s) for s in (0, 1)
+           for v, a in (("0.1", [0.5, 1.0]), ("0.2", [0.9, 0.95]))]
+  assert len(results.sweep_lines(cells)) == 2  # a line per seed
+  assert result_plots.plot_sweep(cells, str(tmp_path / "sweep.png"))
+  assert (tmp_path / "sweep.png").stat().st_size > 10_000

@@ -167,13 +167,15 @@ def plot_references(cells: Sequence[results.Cell],
 def plot_sweep(cells: Sequence[results.Cell], path: str,
                title: Optional[str] = None) -> bool:
   """Test error vs the swept value, for a grid sweeping one numeric flag
-  (`sweep_lines`): one panel per (dataset, partition), one colour per
-  variant (and line style per seed), error as 100 − the best evaluated
-  accuracy on log axes, each point labelled with its first round at the
-  target where reached, and the value `select_rate` picks ringed once a
-  line is complete (`SweepLine.chosen`). Writes a PNG to `path` and returns
-  True; False (no file) where the cells sweep several flags, non-numeric
-  values, or none has finished."""
+  (`results.sweep_lines`): one panel per (dataset, partition), one colour
+  per variant (and line style per seed), error as 100 − the best evaluated
+  accuracy, each point labelled with its first round at the target where
+  reached, and the value `results.select_rate` picks ringed once a line is
+  complete (`SweepLine.chosen`). Axes are logarithmic where the values
+  allow: a panel's x where its values are positive and span a factor of
+  10, every panel's (shared) y where no error is 0. Writes a PNG to `path`
+  and returns True; False (no file) where the cells sweep several flags or
+  values that are not distinct numbers, or none has finished."""
   try:
     lines = results.sweep_lines(cells)
   except ValueError:
@@ -191,9 +193,11 @@ def plot_sweep(cells: Sequence[results.Cell], path: str,
   variants = list(dict.fromkeys(line.variant for line in lines))
   seeds = sorted({line.seed for line in lines if line.seed is not None})
   styles = ["-", "--", ":", "-."]
+  log_error = all(not b >= 1 for line in lines for b in line.best)  # NaN: no
   for ax, ((dataset, partition), members) in zip(axes.flat, panels.items()):
     for target in sorted({member.target for member in members
-                          if member.target is not None}):
+                          if member.target is not None and
+                          (member.target < 1 or not log_error)}):
       ax.axhline(100 * (1 - target), color="0.5", linestyle=":",
                  linewidth=0.8)
     for line in members:
@@ -219,7 +223,7 @@ def plot_sweep(cells: Sequence[results.Cell], path: str,
     values = [v for line in members for v in line.values]
     if min(values) > 0 and max(values) >= 10 * min(values):
       ax.set_xscale("log")
-    if all(b < 1 for line in members for b in line.best):
+    if log_error:
       ax.set_yscale("log")
     ax.set_title(f"{dataset} · {partition}", fontsize=9)
     ax.set_xlabel(members[0].flag)

@@ -21,7 +21,8 @@ from typing import Any, Callable, Optional, Sequence
 from tff_niid.partition import report as partition_report
 
 # A `read_run` result; a grid cell is a dict with dataset, partition,
-# algorithm (and seed) next to its "run".
+# algorithm (and seed; in a grid: variant and sweep, see `grid_cells`) next
+# to its "run".
 Run = dict[str, Any]
 Cell = dict[str, Any]
 CellKey = tuple[str, str, str]
@@ -301,13 +302,13 @@ class SweepLine:
       without the sweep suffix; seed None in a grid without seeds).
     flag: the swept train.py flag.
     values: the finished cells' values, ascending.
-    best: per value, the best test accuracy over the evaluated rounds (the
-      best-so-far accuracy at the horizon, as McMahan et al. 2017 make
-      curves monotone).
-    reached: per value, the first evaluated round at the runs' target
-      accuracy, None where not reached or without a target.
+    best: per value, the best test accuracy over the evaluated rounds (as
+      McMahan et al. 2017 make curves monotone; about the target for a run
+      that stopped on reaching it), NaN for a run without any.
+    reached: per value, the first evaluated round at `target`, None where
+      not reached or without a target.
     horizon: the rounds the finished cells requested; None if they differ.
-    target: the runs' target accuracy, or None.
+    target: the accuracy `reached` and `selected` count to, or None.
     unfinished: how many of the line's cells are not finished.
     selected: `select_rate`'s value over the finished cells (the best so
       far while some are unfinished).
@@ -332,19 +333,25 @@ class SweepLine:
             else None)
 
 
-def sweep_lines(cells: Sequence[Cell]) -> list[SweepLine]:
+def sweep_lines(cells: Sequence[Cell],
+                target: Optional[float] = None) -> list[SweepLine]:
   """The cells of a grid with one numeric --sweep, as `SweepLine`s.
 
   Args:
     cells: dicts with dataset, partition, variant, sweep ({flag: value}, one
       flag), seed and run (`read_run`), as `grid_cells` and grid.py make
       them.
+    target: the accuracy to count rounds to; None: each line's runs' own
+      `target_accuracy` (summary.json), if they agree, else none.
 
   Returns:
     One line per (dataset, partition, variant, seed) in the cells' order,
-    for those with a finished cell. Raises ValueError if the cells do not
-    sweep exactly one flag or a value is not a number.
+    for those with a finished cell (none for no cells). Raises ValueError if
+    the cells do not sweep exactly one flag, or a line's values are not
+    distinct numbers.
   """
+  if not cells:
+    return []
   flags_swept = {flag for cell in cells for flag in cell["sweep"]}
   if len(flags_swept) != 1 or any(len(c["sweep"]) != 1 for c in cells):
     raise ValueError(f"expected cells sweeping one flag; got "
@@ -356,30 +363,34 @@ def sweep_lines(cells: Sequence[Cell]) -> list[SweepLine]:
                        cell["seed"]), []).append(cell)
   lines = []
   for (dataset, partition, variant, seed), members in groups.items():
+    values = [c["sweep"][flag] for c in members]
     try:
-      runs = {float(c["sweep"][flag]): c["run"] for c in members}
+      runs = {float(value): c["run"] for value, c in zip(values, members)}
     except ValueError:
-      values = [c["sweep"][flag] for c in members]
       raise ValueError(f"--sweep={flag}: {values} are not all numbers."
                        ) from None
+    if len(runs) < len(members):
+      raise ValueError(f"--sweep={flag}: {values} repeat a number.")
     done = {value: run for value, run in sorted(runs.items())
             if finished(run)}
     if not done:
       continue
     targets = {run["summary"].get("target_accuracy") for run in done.values()}
-    target = targets.pop() if len(targets) == 1 else None
+    line_target = (target if target is not None else
+                   targets.pop() if len(targets) == 1 else None)
     horizons = {run["summary"]["rounds_requested"] for run in done.values()}
     curves = {value: run["metrics"] for value, run in done.items()}
     lines.append(SweepLine(
         dataset=dataset, partition=partition, variant=variant, seed=seed,
         flag=flag, values=list(done),
-        best=[max(accuracy_curve(rows)[1]) for rows in curves.values()],
-        reached=[None if target is None else first_round_at(rows, target)
-                 for rows in curves.values()],
+        best=[max(accuracy_curve(rows)[1], default=math.nan)
+              for rows in curves.values()],
+        reached=[None if line_target is None else
+                 first_round_at(rows, line_target) for rows in curves.values()],
         horizon=horizons.pop() if len(horizons) == 1 else None,
-        target=target, unfinished=len(runs) - len(done),
-        selected=select_rate(curves,
-                             math.inf if target is None else target)))
+        target=line_target, unfinished=len(runs) - len(done),
+        selected=select_rate(
+            curves, math.inf if line_target is None else line_target)))
   return lines
 
 
