@@ -66,13 +66,16 @@ _MCMAHAN_RATIOS = (  # label, numerator (partition, variant), denominator
      ("iid", "cnn_E1_B10")),
 )
 # Per McMahan variant: its rate-selection grid, the rate flag it sweeps, and
-# the grid running the selected rate over seeds (None until configured).
+# the grids running the selected rates over seeds (the one whose cells hold
+# a partition runs its row).
+_CNN_SEEDS = ("mcmahan2017_cnn.cfg", "mcmahan2017_cnn_shards.cfg")
 _MCMAHAN_SELECTION = {
-    "2nn_E1_B10": ("mcmahan2017_lr.cfg", "client_lr", "mcmahan2017_2nn.cfg"),
-    "cnn_E5_B10": ("mcmahan2017_lr.cfg", "client_lr", "mcmahan2017_cnn.cfg"),
-    "cnn_E1_B10": ("mcmahan2017_lr.cfg", "client_lr", "mcmahan2017_cnn.cfg"),
+    "2nn_E1_B10": ("mcmahan2017_lr.cfg", "client_lr",
+                   ("mcmahan2017_2nn.cfg",)),
+    "cnn_E5_B10": ("mcmahan2017_lr.cfg", "client_lr", _CNN_SEEDS),
+    "cnn_E1_B10": ("mcmahan2017_lr.cfg", "client_lr", _CNN_SEEDS),
     "cnn_fedsgd": ("mcmahan2017_fedsgd_lr.cfg", "server_lr",
-                   "mcmahan2017_fedsgd.cfg"),
+                   ("mcmahan2017_fedsgd.cfg",)),
 }
 # Evaluation intervals at which the paper's count is replayed on our curves.
 _CROSSING_EVERY = (1, 10, 50, 100)
@@ -80,7 +83,7 @@ _NIID_BENCH_ROUNDS = 50  # NIID-Bench's protocol, that of its references
 # The grids of the McMahan rows run as the paper ran them (section 1.1-1.3).
 _MCMAHAN_LIKE_FOR_LIKE = ("mcmahan2017_lr.cfg", "mcmahan2017_fedsgd_lr.cfg",
                           "mcmahan2017_2nn.cfg", "mcmahan2017_fedsgd.cfg",
-                          "mcmahan2017_cnn.cfg")
+                          *_CNN_SEEDS)
 # The algorithms of the superseded 10-round NIID-Bench grid: its
 # grid_flags.txt records only its last invocation's --algorithms=fedprox.
 _NIID_BENCH_ALGORITHMS = "fedavg,fedprox,fedavgm"
@@ -160,11 +163,16 @@ def _write_grid_reports(root):
 
 
 def _config_cells(root, config_name):
-  """(config flags, every cell of its grid under experiments/results)."""
+  """(config flags, every cell of its grid under experiments/results): of the
+  partitions the config's own --only_partitions keeps, if it sets one."""
   config = results.read_flagfile(os.path.join(root, _CONFIGS, config_name),
                                  root)
   grid_dir = os.path.join(root, _RESULTS, config["grid_name"][-1])
-  return config, results.grid_cells(grid_dir, config)
+  cells = results.grid_cells(grid_dir, config)
+  if "only_partitions" in config:
+    kept = config["only_partitions"][-1].split(",")
+    cells = [c for c in cells if c["partition"] in kept]
+  return config, cells
 
 
 def _timing(root):
@@ -321,13 +329,13 @@ def _mcmahan_progress(root):
                    not in config["algorithm_flags"])
       by_partition = {}
       for cell in cells:
-        if cell["algorithm"].startswith(variant):
+        if cell["variant"] == variant:
           by_partition.setdefault(cell["partition"], []).append(cell)
       here = _hours_per_round([c["run"] for cs in by_partition.values()
                                for c in cs])
       elsewhere = _hours_per_round([
           c["run"] for other, other_cells in grids if other is not config
-          for c in other_cells if c["algorithm"].startswith(variant)])
+          for c in other_cells if c["variant"] == variant])
       per_round, basis = (
           (here, "this grid") if here is not None else (elsewhere,
                                                         "the other grids"))
@@ -415,24 +423,27 @@ def _mcmahan_like_for_like(root):
   FedSGD)."""
   cells, targets, paper = _mcmahan(root)
   grids = {name: _config_cells(root, name) for name in
-           {n for entry in _MCMAHAN_SELECTION.values() for n in
-            (entry[0], entry[2]) if n is not None}}
+           {n for selection, _, seeds_configs in _MCMAHAN_SELECTION.values()
+            for n in (selection, *seeds_configs)}}
   rows = []
   for cell in cells:
     variant, partition = cell["algorithm"], cell["partition"]
     target = targets[variant]
     reference = paper[("mnist", partition, variant)]
-    selection_config, rate_flag, seeds_config = _MCMAHAN_SELECTION[variant]
+    selection_config, rate_flag, seeds_configs = _MCMAHAN_SELECTION[variant]
     rate, status = _selected_rate(
         [c for c in grids[selection_config][1]
          if c["partition"] == partition and c["variant"] == variant],
         rate_flag, target)
     runs, first, crossing, ratio = "not configured yet", "—", "—", "—"
-    if seeds_config is not None:
-      config, seeded = grids[seeds_config]
+    # The grid that runs this row (the configs' partitions do not overlap).
+    config, row_cells = next(
+        ((grids[name][0], row_cells) for name in seeds_configs
+         if (row_cells := [c for c in grids[name][1]
+                           if c["partition"] == partition and
+                           c["variant"] == variant])), (None, []))
+    if config is not None:
       run_rate = _run_rate(config, variant, rate_flag)
-      row_cells = [c for c in seeded
-                   if c["partition"] == partition and c["algorithm"] == variant]
       metrics = [c["run"]["metrics"] for c in row_cells
                  if results.finished(c["run"])]
       runs = (f"rate {run_rate:g}: {len(metrics)} of {len(row_cells)} seeds "
