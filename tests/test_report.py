@@ -29,6 +29,22 @@ def test_committed_report_is_up_to_date(tmp_path):
       f"experiments/report.py\n{run.stdout[-5000:]}")
 
 
+def test_every_mcmahan_row_runs_at_its_selected_rate():
+  # The like-for-like table (kept up to date by the test above) flags a row
+  # whose seeds grid runs another rate than its selection chose, or that no
+  # seeds grid holds.
+  with open(os.path.join(REPO, "experiments", "results", "README.md")) as f:
+    text = f.read()
+  start = text.index("<!-- generated:mcmahan_like_for_like -->")
+  block = text[start:text.index("<!-- end generated:mcmahan_like_for_like",
+                                start)]
+  rows = [line for line in block.splitlines()
+          if line.startswith("| ") and "---" not in line][1:]
+  assert len(rows) == 8  # 2NN, CNN E=5 and E=1, FedSGD; IID and shards
+  for row in rows:
+    assert "not the selected" not in row and "not configured" not in row, row
+
+
 def test_fill_generated_rewrites_blocks_and_keeps_prose():
   text = ("prose 1\n<!-- generated:a -->\nold\n<!-- end generated:a -->\n"
           "prose 2\n<!-- generated:b -->\n<!-- end generated:b -->\n")
