@@ -14,8 +14,10 @@ continues the grid. At the end the grid directory gets results.md (a table,
 with reference accuracies when given), accuracy_curves.png and, for a grid
 sweeping one numeric flag, sweep.png (`result_plots.plot_sweep`).
 
---smoke runs each partition, algorithm and dataset at least once (not the full
-product) for 2 tiny rounds: the check CI runs on every config.
+--smoke trains each algorithm and dataset at least once (not the full
+product) for 2 tiny rounds, and checks the partitions it did not train on with
+`train.py --check_only` (data, partition and hyperparameters, no training):
+the check CI runs on every config.
 """
 
 from concurrent import futures
@@ -92,8 +94,9 @@ _REPORT_ONLY = flags.DEFINE_bool(
     "report_only", False, "Run nothing; write the report from the cells' "
     "results so far (e.g. of a grid cut short).")
 _SMOKE = flags.DEFINE_bool(
-    "smoke", False, "Each partition, algorithm and dataset once, 2 tiny "
-    "rounds each (train.py --smoke).")
+    "smoke", False, "Each algorithm and dataset once, 2 tiny rounds each "
+    "(train.py --smoke); the partitions left over checked without training "
+    "(train.py --check_only).")
 
 flags.mark_flags_as_required(["grid_name", "train_flagfile"])
 
@@ -152,7 +155,8 @@ def _seeds():
 
 
 def _sweeps():
-  """[(algorithm-name suffix, train.py flags)] over the product of --sweep."""
+  """[(algorithm-name suffix, {train.py flag: value})] over the product of
+  --sweep."""
   try:
     return results.sweep_variants(_SWEEP.value)
   except ValueError as e:
@@ -160,16 +164,41 @@ def _sweeps():
 
 
 def _cells(partitions):
-  """The grid's cells (dataset, partition, algorithm, sweep, seed); in smoke
-  mode a diagonal covering every dataset, partition and algorithm."""
+  """(cells to train, cells to check only), each (dataset, partition,
+  algorithm, sweep, seed). In smoke mode a diagonal covering every dataset,
+  partition and algorithm: trained as far as it takes to cover every dataset
+  and algorithm, checked beyond (every kind of partition, noise and key is
+  trained in tests/test_train_binary.py; what a config adds is its specs,
+  and those the check draws on the data)."""
   if not _SMOKE.value:
     return [(d, p, a, w, s) for s, d, p, a, w in itertools.product(
-        _seeds(), _DATASETS.value, partitions, _ALGORITHMS.value, _sweeps())]
-  count = max(len(_DATASETS.value), len(partitions), len(_ALGORITHMS.value))
-  return [(_DATASETS.value[i % len(_DATASETS.value)],
-           partitions[i % len(partitions)],
-           _ALGORITHMS.value[i % len(_ALGORITHMS.value)], _sweeps()[0],
-           _seeds()[0]) for i in range(count)]
+        _seeds(), _DATASETS.value, partitions, _ALGORITHMS.value,
+        _sweeps())], []
+  trained = max(len(_DATASETS.value), len(_ALGORITHMS.value))
+  diagonal = [(_DATASETS.value[i % len(_DATASETS.value)],
+               partitions[i % len(partitions)],
+               _ALGORITHMS.value[i % len(_ALGORITHMS.value)], _sweeps()[0],
+               _seeds()[0])
+              for i in range(max(trained, len(partitions)))]
+  return diagonal[:trained], diagonal[trained:]
+
+
+def _command(grid_dir, name, dataset, spec, algorithm, swept, seed,
+             variant_flags):
+  """The train.py command of one cell."""
+  command = [sys.executable, _TRAIN, f"--flagfile={_TRAIN_FLAGFILE.value}",
+             f"--dataset={dataset}", f"--partition_spec={spec}",
+             f"--root_output_dir={grid_dir}", f"--experiment_name={name}"]
+  if not any(f.startswith("--algorithm=") for f in variant_flags):
+    command.append(f"--algorithm={algorithm}")
+  command += variant_flags + [f"--{f}={v}" for f, v in swept.items()]
+  if seed is not None:
+    command.append(f"--seed={seed}")
+  if _ROUNDS.value is not None:
+    command.append(f"--rounds={_ROUNDS.value}")
+  if _SMOKE.value:
+    command.append("--smoke")
+  return command
 
 
 def _run_cell(command, log_path, label, failures, live):
@@ -185,11 +214,30 @@ def _run_cell(command, log_path, label, failures, live):
     for line in process.stdout:
       log.write(line)
       log.flush()
-      if line.startswith(("round ", "done", "ERROR", "resum")):
+      if line.startswith(("round ", "done", "checked", "ERROR", "resum")):
         print(f"[{label}] {line.rstrip()}", flush=True)
   live.discard(process)
   if process.returncode:
     failures.append(f"{label} (exit {process.returncode}, see {log_path})")
+
+
+def _run_all(jobs, done_what):
+  """Runs the (command, log path, label) jobs, --jobs at a time; returns the
+  failures. On SIGTERM (SystemExit) or Ctrl-C, stops them and re-raises."""
+  failures, live = [], set()
+  start = time.monotonic()
+  pool = futures.ThreadPoolExecutor(_JOBS.value)
+  try:
+    runs = [pool.submit(_run_cell, *job, failures, live) for job in jobs]
+    for done, _ in enumerate(futures.as_completed(runs), 1):
+      print(f"{done}/{len(jobs)} {done_what}, "
+            f"{(time.monotonic() - start) / 60:.1f} min", flush=True)
+  except (KeyboardInterrupt, SystemExit) as stop:
+    pool.shutdown(wait=False, cancel_futures=True)
+    _stop_cells(list(live), forward_sigterm=isinstance(stop, SystemExit))
+    raise
+  pool.shutdown()
+  return failures
 
 
 def _stop_cells(processes, forward_sigterm):
@@ -234,15 +282,24 @@ def main(argv):
     with open(os.path.join(grid_dir, "grid_flags.txt"), "w") as f:
       f.write(rundir.binary_flagfile())
 
-  cells = []
-  pending = []
-  for dataset, (partition, spec), algorithm, (swept, sweep_flags), seed in (
-      _cells(partitions)):
-    name = results.cell_name(dataset, partition, algorithm + swept, seed)
+  trained, to_check = _cells(partitions)
+  # Run first: a config they refuse fails before any training.
+  checks = []
+  for dataset, (partition, spec), algorithm, (suffix, swept), seed in (
+      [] if _REPORT_ONLY.value else to_check):
+    name = results.cell_name(dataset, partition, algorithm + suffix, seed)
+    checks.append((_command(grid_dir, name, dataset, spec, algorithm, swept,
+                             seed, extra_flags.get(algorithm, [])) +
+                    ["--check_only"],
+                    os.path.join(grid_dir, "logs", name + ".check.log"),
+                    f"{name}, checked"))
+  cells, pending = [], []
+  for dataset, (partition, spec), algorithm, (suffix, swept), seed in trained:
+    name = results.cell_name(dataset, partition, algorithm + suffix, seed)
     run_dir = os.path.join(grid_dir, name)
     cell = dict(dataset=dataset, partition=partition,
-                algorithm=algorithm + swept, variant=algorithm,
-                sweep=results.swept_values(sweep_flags), seed=seed,
+                algorithm=algorithm + suffix, variant=algorithm,
+                sweep=swept, seed=seed,
                 run_dir=run_dir)
     cells.append(cell)
     if _REPORT_ONLY.value:
@@ -252,42 +309,23 @@ def main(argv):
     if results.finished(results.read_run(run_dir), rounds):
       print(f"[{name}] finished earlier, skipped", flush=True)
       continue
-    variant_flags = extra_flags.get(algorithm, [])
-    command = [sys.executable, _TRAIN, f"--flagfile={_TRAIN_FLAGFILE.value}",
-               f"--dataset={dataset}", f"--partition_spec={spec}",
-               f"--root_output_dir={grid_dir}", f"--experiment_name={name}"]
-    if not any(f.startswith("--algorithm=") for f in variant_flags):
-      command.append(f"--algorithm={algorithm}")
-    command += variant_flags + sweep_flags
-    if seed is not None:
-      command.append(f"--seed={seed}")
-    if _ROUNDS.value is not None:
-      command.append(f"--rounds={_ROUNDS.value}")
-    if _SMOKE.value:
-      command.append("--smoke")
-    pending.append((command, os.path.join(grid_dir, "logs", name + ".log"),
-                    name))
+    pending.append((_command(grid_dir, name, dataset, spec, algorithm, swept,
+                             seed, extra_flags.get(algorithm, [])),
+                    os.path.join(grid_dir, "logs", name + ".log"), name))
 
-  print(f"{len(cells)} cells, {len(pending)} to run, {_JOBS.value} at a time; "
-        f"results in {os.path.abspath(grid_dir)}", flush=True)
-  failures = []
-  live = set()
-  start = time.monotonic()
+  checked_only = (f"; {len(checks)} more partitions checked without training"
+                  if checks else "")
+  print(f"{len(cells)} cells, {len(pending)} to run{checked_only}, "
+        f"{_JOBS.value} at a time; results in {os.path.abspath(grid_dir)}",
+        flush=True)
   # Killing the grid stops its cells too (they keep their last checkpoint):
   # SIGTERM is forwarded; after Ctrl-C, which the cells get from the
   # terminal, they are given a minute to save and exit.
   signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-  pool = futures.ThreadPoolExecutor(_JOBS.value)
-  try:
-    runs = [pool.submit(_run_cell, *job, failures, live) for job in pending]
-    for done, _ in enumerate(futures.as_completed(runs), 1):
-      print(f"{done}/{len(pending)} cells run, "
-            f"{(time.monotonic() - start) / 60:.1f} min", flush=True)
-  except (KeyboardInterrupt, SystemExit) as stop:
-    pool.shutdown(wait=False, cancel_futures=True)
-    _stop_cells(list(live), forward_sigterm=isinstance(stop, SystemExit))
-    raise
-  pool.shutdown()
+  failures = _run_all(checks, "partitions checked")
+  if failures:
+    sys.exit("failed checks, nothing trained: " + "; ".join(failures))
+  failures = _run_all(pending, "cells run")
 
   for cell in cells:
     cell["run"] = results.read_run(cell["run_dir"])

@@ -113,6 +113,10 @@ flags.DEFINE_bool(
     "rounds of 1 local epoch on at most 32 examples per client, tested on "
     "1,000 test images (the numbers mean nothing; CI runs every experiment "
     "config this way).")
+flags.DEFINE_bool(
+    "check_only", False, "Check the command without training: load the "
+    "data, build the partition and check the hyperparameters, print the "
+    "partition; nothing is written.")
 flags.DEFINE_bool("quiet", False,
                   "Log only first/last rounds and events (for log files).")
 
@@ -157,7 +161,10 @@ def main(argv):
   try:
     config = experiment.ExperimentConfig.from_flag_values(
         flags.FLAGS.flag_values_dict())
-    experiment.run(config, flagfile=rundir.binary_flagfile())
+    if flags.FLAGS.check_only:
+      print(f"checked, not trained: {experiment.check(config)}", flush=True)
+    else:
+      experiment.run(config, flagfile=rundir.binary_flagfile())
   except (experiment.ConfigError, rundir.RunDirError,
           training.TrainingDivergedError) as e:
     # One line, not absl's usage text: the flags parsed, their values or the

@@ -43,16 +43,23 @@ def test_the_paper_experiments_have_configs():
           "label_noise.cfg"} <= names
 
 
+def _smoke(config, root, jobs=2):
+  run = _grid([f"--flagfile={config}", "--smoke", f"--root_output_dir={root}",
+               f"--jobs={jobs}"])
+  assert run.returncode == 0, run.stdout[-5000:]
+  return run
+
+
 @pytest.mark.parametrize("config", GRID_CONFIGS, ids=os.path.basename)
 def test_config_runs_in_smoke_mode(config, tmp_path):
-  run = _grid([f"--flagfile={config}", "--smoke",
-               f"--root_output_dir={tmp_path}", "--jobs=2"])
-  assert run.returncode == 0, run.stdout[-5000:]
+  run = _smoke(config, tmp_path)
   grid_dir = tmp_path / _flag(config, "grid_name")
   cells = [d for d in grid_dir.iterdir() if (d / "metrics.csv").exists()]
+  checked = run.stdout.count("] checked, not trained: ")
   with open(config) as f:
     partitions = sum(line.startswith("--partition=") for line in f)
-  assert len(cells) >= partitions  # the smoke diagonal covers every partition
+  # The smoke diagonal trains or checks every partition.
+  assert cells and len(cells) + checked >= partitions
   for cell in cells:
     summary = json.loads((cell / "summary.json").read_text())
     assert summary["rounds_run"] == 2, cell
@@ -69,10 +76,33 @@ def test_config_runs_in_smoke_mode(config, tmp_path):
   if len(re.findall(r"^--sweep=", text, re.M)) == 1:
     assert (grid_dir / "sweep.png").stat().st_size > 10_000
 
-  again = _grid([f"--flagfile={config}", "--smoke",
-                 f"--root_output_dir={tmp_path}"])
-  assert again.returncode == 0, again.stdout[-3000:]
-  assert again.stdout.count("finished earlier, skipped") == len(cells)
+
+def test_smoke_run_again_skips_its_cells_and_checks_again(tmp_path):
+  # mcmahan2017_2nn.cfg: one dataset, one algorithm, two partitions: one
+  # cell trained, the other partition checked; run again, the cell is
+  # skipped and the check runs again (it writes nothing).
+  config = os.path.join(REPO, "experiments", "configs", "mcmahan2017_2nn.cfg")
+  for skipped in (0, 1):
+    run = _smoke(config, tmp_path)
+    assert ("1 cells, " in run.stdout and
+            "; 1 more partitions checked without training" in run.stdout)
+    assert run.stdout.count("finished earlier, skipped") == skipped
+    assert run.stdout.count(
+        "[mnist_shards_2nn_E1_B10_s0, checked] checked, not trained: mnist: "
+        "Partition(scheme='shards', num_clients=100, ") == 1
+  assert sorted(p.name for p in (tmp_path / "mcmahan2017_2nn").iterdir()) == [
+      "accuracy_curves.png", "grid_flags.txt", "logs", "mnist_iid_2nn_E1_B10_s0",
+      "results.md"]
+
+
+def test_smoke_check_refuses_an_infeasible_partition(tmp_path):
+  run = _grid([f"--flagfile={GRID_CONFIGS[0]}", "--smoke",
+               "--partition=too_many=classes(k=11)",
+               f"--root_output_dir={tmp_path}", "--jobs=2"])
+  assert run.returncode == 1
+  assert "[mnist_too_many_fedprox, checked] ERROR: " in run.stdout
+  assert "failed checks, nothing trained: mnist_too_many_fedprox" in run.stdout
+  assert "round 1/" not in run.stdout
 
 
 @pytest.mark.parametrize("bad_flag, message", [
@@ -93,9 +123,11 @@ def test_malformed_grid_flags_are_one_line_errors(bad_flag, message, tmp_path):
 
 def test_sigterm_to_the_grid_stops_its_cells(tmp_path):
   env, marker = processes.marked_env()
+  # One partition: no check runs before the cells train.
   grid = subprocess.Popen(
       [sys.executable, GRID, f"--flagfile={GRID_CONFIGS[0]}", "--smoke",
-       f"--root_output_dir={tmp_path}", "--jobs=2"], cwd=REPO, env=env,
+       "--only_partitions=mix", f"--root_output_dir={tmp_path}", "--jobs=2"],
+      cwd=REPO, env=env,
       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
   for line in grid.stdout:  # a cell has started training
     if line.startswith("[") and "round " in line:

@@ -89,6 +89,21 @@ def test_bad_flags_give_one_clear_line(args, message, tmp_path):
   assert not os.path.exists(tmp_path / "fedavg")  # the run directory
 
 
+def test_check_only_draws_the_partition_and_writes_nothing(tmp_path):
+  spec = "classes(k=2)+noise(rate=0.2)"
+  code, out = _run(QUICK + [f"--root_output_dir={tmp_path}", "--check_only",
+                            f"--partition_spec={spec}"], tmp_path)
+  assert code == 0, out
+  assert ("checked, not trained: mnist: Partition(scheme='label_quantity', "
+          "num_clients=20, num_samples=60000") in out
+  assert os.listdir(tmp_path) == []
+  code, out = _run(QUICK + [f"--root_output_dir={tmp_path}", "--check_only",
+                            "--partition_spec=classes(k=11)"], tmp_path)
+  assert code == 1 and "Traceback" not in out
+  assert "\nERROR: `classes_per_client`=11 exceeds the 10 classes" in out
+  assert os.listdir(tmp_path) == []
+
+
 def test_partition_file_of_another_dataset(fashion_mnist, tmp_path):
   part = partition_lib.iid(fashion_mnist.train_labels, 20, seed=0)
   part.save(str(tmp_path / "fmnist_part"))

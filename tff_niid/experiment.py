@@ -216,6 +216,20 @@ def _train(config: ExperimentConfig, data: datasets.Dataset,
   return summary
 
 
+def check(config: ExperimentConfig) -> str:
+  """Step 1 of `run` alone: loads the data, builds the partition and checks
+  the hyperparameters; writes nothing and trains nothing.
+
+  Returns:
+    `run`'s line on the data and partition ("mnist: Partition(...)").
+
+  Raises:
+    ConfigError: as `run`.
+  """
+  data, part = _inputs(config)
+  return f"{data.name}: {part}"
+
+
 def run(config: ExperimentConfig, *, flagfile: str,
         log: Callable[[str], None] = functools.partial(print, flush=True)
         ) -> dict[str, Any]:

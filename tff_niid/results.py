@@ -425,10 +425,10 @@ def cell_name(dataset: str, partition: str, algorithm: str,
   return name if seed is None else f"{name}_s{seed}"
 
 
-def sweep_variants(items: Sequence[str]) -> list[tuple[str, list[str]]]:
-  """[(algorithm-name suffix, train.py flags)] over the product of grid.py
-  --sweep items FLAG=V1,V2,... ([("", [])] without any). Raises ValueError
-  on another form."""
+def sweep_variants(items: Sequence[str]) -> list[tuple[str, dict[str, str]]]:
+  """[(algorithm-name suffix, {train.py flag: value})] over the product of
+  grid.py --sweep items FLAG=V1,V2,... ([("", {})] without any). Raises
+  ValueError on another form."""
   axes = []
   for item in items:
     flag, sep, values = item.partition("=")
@@ -436,14 +436,9 @@ def sweep_variants(items: Sequence[str]) -> list[tuple[str, list[str]]]:
     listed = [v.strip() for v in values.split(",") if v.strip()]
     if not sep or not flag or flag.startswith("-") or not listed:
       raise ValueError(f"--sweep={item!r}: expected FLAG=V1,V2,...")
-    axes.append([(f"_{flag}{v}", f"--{flag}={v}") for v in listed])
-  return [("".join(suffix for suffix, _ in combo), [f for _, f in combo])
+    axes.append([(flag, v) for v in listed])
+  return [("".join(f"_{flag}{v}" for flag, v in combo), dict(combo))
           for combo in itertools.product(*axes)]
-
-
-def swept_values(sweep_flags: Sequence[str]) -> dict[str, str]:
-  """{flag: value} of a `sweep_variants` entry's train.py flags."""
-  return dict(f[2:].split("=", 1) for f in sweep_flags)
 
 
 def grid_cells(grid_dir: str,
@@ -460,7 +455,7 @@ def grid_cells(grid_dir: str,
 
   Returns:
     In grid.py's order, dicts with dataset, partition, spec, algorithm (the
-    variant and its sweep suffix), variant, sweep (`swept_values`), seed
+    variant and its sweep suffix), variant, sweep ({flag: value}), seed
     (None without --seeds), run_dir and run (`read_run`: no metrics for a
     cell not run).
   """
@@ -473,12 +468,12 @@ def grid_cells(grid_dir: str,
     for dataset in listed("datasets"):
       for partition, _, spec in partitions:
         for algorithm in listed("algorithms"):
-          for suffix, flags in sweep_variants(grid_flags.get("sweep", [])):
+          for suffix, swept in sweep_variants(grid_flags.get("sweep", [])):
             run_dir = os.path.join(grid_dir, cell_name(
                 dataset, partition, algorithm + suffix, seed))
             cells.append(dict(dataset=dataset, partition=partition,
                               spec=spec, algorithm=algorithm + suffix,
-                              variant=algorithm, sweep=swept_values(flags),
+                              variant=algorithm, sweep=swept,
                               seed=seed, run_dir=run_dir,
                               run=read_run(run_dir)))
   return cells
