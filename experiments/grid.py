@@ -167,9 +167,10 @@ def _cells(partitions):
   """(cells to train, cells to check only), each (dataset, partition,
   algorithm, sweep, seed). In smoke mode a diagonal covering every dataset,
   partition and algorithm: trained as far as it takes to cover every dataset
-  and algorithm, checked beyond (every kind of partition, noise and key is
-  trained in tests/test_train_binary.py; what a config adds is its specs,
-  and those the check draws on the data)."""
+  and algorithm, checked beyond: what a config adds is its specs, and the
+  check draws them on the data (the training paths of label noise, keys and
+  feature noise are trained in tests/test_train_binary.py, redrawn feature
+  noise in tests/test_feature_noise_redraw.py)."""
   if not _SMOKE.value:
     return [(d, p, a, w, s) for s, d, p, a, w in itertools.product(
         _seeds(), _DATASETS.value, partitions, _ALGORITHMS.value,
@@ -313,8 +314,8 @@ def main(argv):
                              seed, extra_flags.get(algorithm, [])),
                     os.path.join(grid_dir, "logs", name + ".log"), name))
 
-  checked_only = (f"; {len(checks)} more partitions checked without training"
-                  if checks else "")
+  checked_only = (f"; {len(checks)} more partitions to check without "
+                  "training" if checks else "")
   print(f"{len(cells)} cells, {len(pending)} to run{checked_only}, "
         f"{_JOBS.value} at a time; results in {os.path.abspath(grid_dir)}",
         flush=True)

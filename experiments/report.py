@@ -436,12 +436,15 @@ def _mcmahan_like_for_like(root):
          if c["partition"] == partition and c["variant"] == variant],
         rate_flag, target)
     runs, first, crossing, ratio = "not configured yet", "—", "—", "—"
-    # The grid that runs this row (the configs' partitions do not overlap).
-    config, row_cells = next(
-        ((grids[name][0], row_cells) for name in seeds_configs
-         if (row_cells := [c for c in grids[name][1]
-                           if c["partition"] == partition and
-                           c["variant"] == variant])), (None, []))
+    # The grid that runs this row.
+    holding = [(grids[name][0], row_cells) for name in seeds_configs
+               if (row_cells := [c for c in grids[name][1]
+                                 if c["partition"] == partition and
+                                 c["variant"] == variant])]
+    if len(holding) > 1:
+      sys.exit(f"{variant} on {partition}: run by more than one of "
+               f"{seeds_configs}")
+    config, row_cells = holding[0] if holding else (None, [])
     if config is not None:
       run_rate = _run_rate(config, variant, rate_flag)
       metrics = [c["run"]["metrics"] for c in row_cells

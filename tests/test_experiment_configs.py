@@ -12,6 +12,8 @@ import pytest
 
 import processes
 
+from tff_niid import results
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GRID = os.path.join(REPO, "experiments", "grid.py")
 GRID_CONFIGS = sorted(
@@ -50,16 +52,33 @@ def _smoke(config, root, jobs=2):
   return run
 
 
+def _smoke_names(config, partition):
+  """The cell names the smoke diagonal may give `partition` of `config`."""
+  flags = results.read_flagfile(config, REPO)
+  seeds = flags["seeds"][-1].split(",")[0] if "seeds" in flags else None
+  suffix = results.sweep_variants(flags.get("sweep", []))[0][0]
+  return {results.cell_name(d, partition, a + suffix,
+                            None if seeds is None else int(seeds))
+          for d in flags["datasets"][-1].split(",")
+          for a in flags["algorithms"][-1].split(",")}
+
+
 @pytest.mark.parametrize("config", GRID_CONFIGS, ids=os.path.basename)
 def test_config_runs_in_smoke_mode(config, tmp_path):
   run = _smoke(config, tmp_path)
   grid_dir = tmp_path / _flag(config, "grid_name")
   cells = [d for d in grid_dir.iterdir() if (d / "metrics.csv").exists()]
-  checked = run.stdout.count("] checked, not trained: ")
-  with open(config) as f:
-    partitions = sum(line.startswith("--partition=") for line in f)
-  # The smoke diagonal trains or checks every partition.
-  assert cells and len(cells) + checked >= partitions
+  checked = re.findall(r"^\[(\S+), checked\] checked, not trained: ",
+                       run.stdout, re.M)
+  # The smoke diagonal trains or checks every partition the config runs.
+  flags = results.read_flagfile(config, REPO)
+  partitions = [p.partition("=")[0] for p in flags["partition"]]
+  if "only_partitions" in flags:
+    partitions = flags["only_partitions"][-1].split(",")
+  ran = {c.name for c in cells} | set(checked)
+  assert cells
+  for partition in partitions:
+    assert _smoke_names(config, partition) & ran, partition
   for cell in cells:
     summary = json.loads((cell / "summary.json").read_text())
     assert summary["rounds_run"] == 2, cell
@@ -84,8 +103,8 @@ def test_smoke_run_again_skips_its_cells_and_checks_again(tmp_path):
   config = os.path.join(REPO, "experiments", "configs", "mcmahan2017_2nn.cfg")
   for skipped in (0, 1):
     run = _smoke(config, tmp_path)
-    assert ("1 cells, " in run.stdout and
-            "; 1 more partitions checked without training" in run.stdout)
+    assert re.search(r"^1 cells, .*; 1 more partitions to check without "
+                     "training", run.stdout, re.M)
     assert run.stdout.count("finished earlier, skipped") == skipped
     assert run.stdout.count(
         "[mnist_shards_2nn_E1_B10_s0, checked] checked, not trained: mnist: "
@@ -96,7 +115,10 @@ def test_smoke_run_again_skips_its_cells_and_checks_again(tmp_path):
 
 
 def test_smoke_check_refuses_an_infeasible_partition(tmp_path):
-  run = _grid([f"--flagfile={GRID_CONFIGS[0]}", "--smoke",
+  # key_rules.cfg: 6 partitions and 5 algorithms, one more partition here,
+  # the last two checked (the 7th with the 2nd algorithm).
+  config = os.path.join(REPO, "experiments", "configs", "key_rules.cfg")
+  run = _grid([f"--flagfile={config}", "--smoke",
                "--partition=too_many=classes(k=11)",
                f"--root_output_dir={tmp_path}", "--jobs=2"])
   assert run.returncode == 1

@@ -96,6 +96,10 @@ def test_grid_cells_follow_grid_py_names(tmp_path):
   assert [os.path.basename(c["run_dir"]) for c in swept] == [
       f"mnist_iid_{a}_client_lr{lr}_local_epochs1_s0"
       for a in ("fedavg", "fedprox") for lr in ("0.1", "0.2")]
+  assert [c["sweep"] for c in swept[:2]] == [
+      {"client_lr": "0.1", "local_epochs": "1"},
+      {"client_lr": "0.2", "local_epochs": "1"}]
+  assert results.sweep_variants([]) == [("", {})]
   with pytest.raises(ValueError, match="expected FLAG=V1,V2"):
     results.sweep_variants(["client_lr"])
 

@@ -224,7 +224,7 @@ def check(config: ExperimentConfig) -> str:
     `run`'s line on the data and partition ("mnist: Partition(...)").
 
   Raises:
-    ConfigError: as `run`.
+    ConfigError: as `run`, except that `workers` is not checked.
   """
   data, part = _inputs(config)
   return f"{data.name}: {part}"
