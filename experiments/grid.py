@@ -102,24 +102,10 @@ flags.mark_flags_as_required(["grid_name", "train_flagfile"])
 
 
 def _partitions():
-  parsed = []
-  for item in _PARTITIONS.value:
-    name, sep, spec = item.partition("=")
-    if not sep or not name.strip() or not spec.strip():
-      raise app.UsageError(f"--partition={item!r}: expected NAME=SPEC.")
-    parsed.append((name.strip(), spec.strip()))
-  names = [name for name, _ in parsed]
-  if len(set(names)) != len(names):
-    raise app.UsageError(f"partition names repeat: {names}.")
-  if not parsed:
-    raise app.UsageError("give at least one --partition=NAME=SPEC.")
-  if _ONLY_PARTITIONS.value is not None:
-    unknown = set(_ONLY_PARTITIONS.value) - set(names)
-    if unknown:
-      raise app.UsageError(f"--only_partitions: {sorted(unknown)} not in the "
-                           f"grid's partitions {names}.")
-    parsed = [p for p in parsed if p[0] in _ONLY_PARTITIONS.value]
-  return parsed
+  try:
+    return results.grid_partitions(_PARTITIONS.value, _ONLY_PARTITIONS.value)
+  except ValueError as e:
+    raise app.UsageError(str(e)) from None
 
 
 def _algorithm_flags():
@@ -184,9 +170,12 @@ def _cells(partitions):
   return diagonal[:trained], diagonal[trained:]
 
 
-def _command(grid_dir, name, dataset, spec, algorithm, swept, seed,
-             variant_flags):
-  """The train.py command of one cell."""
+def _command(grid_dir, cell, extra_flags):
+  """(name, train.py command) of one cell of `_cells`; `extra_flags`:
+  `_algorithm_flags`."""
+  dataset, (partition, spec), algorithm, (suffix, swept), seed = cell
+  name = results.cell_name(dataset, partition, algorithm + suffix, seed)
+  variant_flags = extra_flags.get(algorithm, [])
   command = [sys.executable, _TRAIN, f"--flagfile={_TRAIN_FLAGFILE.value}",
              f"--dataset={dataset}", f"--partition_spec={spec}",
              f"--root_output_dir={grid_dir}", f"--experiment_name={name}"]
@@ -199,7 +188,7 @@ def _command(grid_dir, name, dataset, spec, algorithm, swept, seed,
     command.append(f"--rounds={_ROUNDS.value}")
   if _SMOKE.value:
     command.append("--smoke")
-  return command
+  return name, command
 
 
 def _run_cell(command, log_path, label, failures, live):
@@ -286,23 +275,19 @@ def main(argv):
   trained, to_check = _cells(partitions)
   # Run first: a config they refuse fails before any training.
   checks = []
-  for dataset, (partition, spec), algorithm, (suffix, swept), seed in (
-      [] if _REPORT_ONLY.value else to_check):
-    name = results.cell_name(dataset, partition, algorithm + suffix, seed)
-    checks.append((_command(grid_dir, name, dataset, spec, algorithm, swept,
-                             seed, extra_flags.get(algorithm, [])) +
-                    ["--check_only"],
-                    os.path.join(grid_dir, "logs", name + ".check.log"),
-                    f"{name}, checked"))
+  for cell in [] if _REPORT_ONLY.value else to_check:
+    name, command = _command(grid_dir, cell, extra_flags)
+    checks.append((command + ["--check_only"],
+                   os.path.join(grid_dir, "logs", name + ".check.log"),
+                   f"{name}, checked"))
   cells, pending = [], []
-  for dataset, (partition, spec), algorithm, (suffix, swept), seed in trained:
-    name = results.cell_name(dataset, partition, algorithm + suffix, seed)
+  for cell in trained:
+    dataset, (partition, _), algorithm, (suffix, swept), seed = cell
+    name, command = _command(grid_dir, cell, extra_flags)
     run_dir = os.path.join(grid_dir, name)
-    cell = dict(dataset=dataset, partition=partition,
-                algorithm=algorithm + suffix, variant=algorithm,
-                sweep=swept, seed=seed,
-                run_dir=run_dir)
-    cells.append(cell)
+    cells.append(dict(dataset=dataset, partition=partition,
+                      algorithm=algorithm + suffix, variant=algorithm,
+                      sweep=swept, seed=seed, run_dir=run_dir))
     if _REPORT_ONLY.value:
       continue
     # A smoke run cuts every run to its own few rounds, whatever --rounds.
@@ -310,9 +295,8 @@ def main(argv):
     if results.finished(results.read_run(run_dir), rounds):
       print(f"[{name}] finished earlier, skipped", flush=True)
       continue
-    pending.append((_command(grid_dir, name, dataset, spec, algorithm, swept,
-                             seed, extra_flags.get(algorithm, [])),
-                    os.path.join(grid_dir, "logs", name + ".log"), name))
+    pending.append((command, os.path.join(grid_dir, "logs", name + ".log"),
+                    name))
 
   checked_only = (f"; {len(checks)} more partitions to check without "
                   "training" if checks else "")

@@ -168,11 +168,17 @@ def _config_cells(root, config_name):
   config = results.read_flagfile(os.path.join(root, _CONFIGS, config_name),
                                  root)
   grid_dir = os.path.join(root, _RESULTS, config["grid_name"][-1])
+  kept = {name for name, _ in results.grid_partitions(
+      config["partition"], results.flag_list(config, "only_partitions"))}
   cells = results.grid_cells(grid_dir, config)
-  if "only_partitions" in config:
-    kept = config["only_partitions"][-1].split(",")
-    cells = [c for c in cells if c["partition"] in kept]
-  return config, cells
+  # A command-line --only_partitions replaces the config's own: cells of
+  # other partitions may have run into this grid, under other flags.
+  stray = [os.path.basename(c["run_dir"]) for c in cells
+           if c["partition"] not in kept and c["run"]["metrics"]]
+  if stray:
+    print(f"warning: {config_name} does not run {', '.join(stray)}; "
+          "not reported", file=sys.stderr)
+  return config, [c for c in cells if c["partition"] in kept]
 
 
 def _timing(root):
@@ -444,8 +450,8 @@ def _mcmahan_like_for_like(root):
     if len(holding) > 1:
       sys.exit(f"{variant} on {partition}: run by more than one of "
                f"{seeds_configs}")
-    config, row_cells = holding[0] if holding else (None, [])
-    if config is not None:
+    if holding:
+      config, row_cells = holding[0]
       run_rate = _run_rate(config, variant, rate_flag)
       metrics = [c["run"]["metrics"] for c in row_cells
                  if results.finished(c["run"])]

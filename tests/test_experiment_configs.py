@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -52,15 +53,15 @@ def _smoke(config, root, jobs=2):
   return run
 
 
-def _smoke_names(config, partition):
-  """The cell names the smoke diagonal may give `partition` of `config`."""
-  flags = results.read_flagfile(config, REPO)
-  seeds = flags["seeds"][-1].split(",")[0] if "seeds" in flags else None
+def _smoke_names(flags, partition):
+  """The cell names the smoke diagonal may give `partition` of a config
+  (`flags`: its `read_flagfile`)."""
+  seeds = results.flag_list(flags, "seeds")
   suffix = results.sweep_variants(flags.get("sweep", []))[0][0]
   return {results.cell_name(d, partition, a + suffix,
-                            None if seeds is None else int(seeds))
-          for d in flags["datasets"][-1].split(",")
-          for a in flags["algorithms"][-1].split(",")}
+                            None if seeds is None else int(seeds[0]))
+          for d in results.flag_list(flags, "datasets")
+          for a in results.flag_list(flags, "algorithms")}
 
 
 @pytest.mark.parametrize("config", GRID_CONFIGS, ids=os.path.basename)
@@ -72,13 +73,12 @@ def test_config_runs_in_smoke_mode(config, tmp_path):
                        run.stdout, re.M)
   # The smoke diagonal trains or checks every partition the config runs.
   flags = results.read_flagfile(config, REPO)
-  partitions = [p.partition("=")[0] for p in flags["partition"]]
-  if "only_partitions" in flags:
-    partitions = flags["only_partitions"][-1].split(",")
+  partitions = results.grid_partitions(
+      flags["partition"], results.flag_list(flags, "only_partitions"))
   ran = {c.name for c in cells} | set(checked)
   assert cells
-  for partition in partitions:
-    assert _smoke_names(config, partition) & ran, partition
+  for partition, _ in partitions:
+    assert _smoke_names(flags, partition) & ran, partition
   for cell in cells:
     summary = json.loads((cell / "summary.json").read_text())
     assert summary["rounds_run"] == 2, cell
@@ -143,18 +143,26 @@ def test_malformed_grid_flags_are_one_line_errors(bad_flag, message, tmp_path):
   assert "Traceback" not in run.stdout
 
 
-def test_sigterm_to_the_grid_stops_its_cells(tmp_path):
+@pytest.mark.parametrize("phase", ["checks", "training"])
+def test_sigterm_to_the_grid_stops_its_cells(phase, tmp_path):
   env, marker = processes.marked_env()
-  # One partition: no check runs before the cells train.
+  # One partition: no check runs before the cells train; all of them: the
+  # diagonal leaves one to check first.
+  only = ["--only_partitions=mix"] if phase == "training" else []
   grid = subprocess.Popen(
       [sys.executable, GRID, f"--flagfile={GRID_CONFIGS[0]}", "--smoke",
-       "--only_partitions=mix", f"--root_output_dir={tmp_path}", "--jobs=2"],
+       f"--root_output_dir={tmp_path}", "--jobs=2"] + only,
       cwd=REPO, env=env,
       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-  for line in grid.stdout:  # a cell has started training
-    if line.startswith("[") and "round " in line:
+  for line in grid.stdout:
+    if phase == "checks" and "to check without training" in line:
+      time.sleep(2)  # the check has started (its TF import alone takes ~10 s)
+      break
+    if phase == "training" and line.startswith("[") and "round " in line:
       break
   grid.terminate()
   out, _ = grid.communicate(timeout=180)
   assert grid.returncode == 143, out
   assert not processes.survivors(marker), out
+  if phase == "checks":
+    assert "checked, not trained" not in out and "round " not in out, out

@@ -104,6 +104,54 @@ def test_grid_cells_follow_grid_py_names(tmp_path):
     results.sweep_variants(["client_lr"])
 
 
+def test_grid_partitions_keep_only_and_refuse_malformed_items():
+  items = ["iid=iid", " dir = dirichlet(alpha=0.5)"]
+  assert results.grid_partitions(items) == [
+      ("iid", "iid"), ("dir", "dirichlet(alpha=0.5)")]
+  assert results.grid_partitions(items, ["dir"]) == [
+      ("dir", "dirichlet(alpha=0.5)")]
+  for bad, message in [(["iid"], "expected NAME=SPEC"),
+                       (["=iid"], "expected NAME=SPEC"),
+                       (["a=iid", "a=shards"], "repeat"),
+                       ([], "at least one")]:
+    with pytest.raises(ValueError, match=message):
+      results.grid_partitions(bad)
+  with pytest.raises(ValueError, match=r"\['c'\] not in the grid's"):
+    results.grid_partitions(items, ["iid", "c"])
+  flags = {"only_partitions": ["a", "b, c"], "seeds": ["0,1"]}
+  assert results.flag_list(flags, "only_partitions") == ["b", "c"]
+  assert results.flag_list(flags, "datasets") is None
+  with pytest.raises(ValueError, match="without --datasets"):
+    results.grid_cells("unused", {"partition": items, "algorithms": ["a"]})
+
+
+def test_report_warns_of_run_cells_its_config_does_not_run(tmp_path):
+  # A command-line --only_partitions replaces the config's own, so a grid's
+  # directory can hold cells its config does not run; the report leaves them
+  # out, and says so.
+  configs = tmp_path / "experiments" / "configs"
+  configs.mkdir(parents=True)
+  (configs / "g.cfg").write_text(
+      "--grid_name=g\n--datasets=mnist\n--partition=a=iid\n"
+      "--partition=b=shards\n--algorithms=fedavg\n--only_partitions=a\n")
+  grid_dir = tmp_path / "experiments" / "results" / "g"
+  _write_run(grid_dir / "mnist_b_fedavg", [0.5])
+  _write_run(grid_dir / "mnist_a_fedavg", [0.6])
+  script = (
+      "import importlib.util, sys\n"
+      f"spec = importlib.util.spec_from_file_location('report', {REPORT!r})\n"
+      "report = importlib.util.module_from_spec(spec)\n"
+      "spec.loader.exec_module(report)\n"
+      f"_, cells = report._config_cells({str(tmp_path)!r}, 'g.cfg')\n"
+      "print([c['partition'] for c in cells])\n")
+  run = subprocess.run([sys.executable, "-c", script], cwd=REPO,
+                       capture_output=True, text=True, timeout=120,
+                       check=True)
+  assert run.stdout.strip() == "['a']"
+  assert "warning: g.cfg does not run mnist_b_fedavg; not reported" in (
+      run.stderr)
+
+
 def test_read_flagfile_reads_nested_flagfiles_in_place(tmp_path):
   (tmp_path / "configs").mkdir()
   (tmp_path / "configs" / "base.cfg").write_text(

@@ -417,6 +417,47 @@ def read_flagfile(path: str, root: str = ".") -> dict[str, list[str]]:
   return values
 
 
+def flag_list(flags: dict[str, list[str]], name: str) -> Optional[list[str]]:
+  """The comma-separated items of a list flag in `read_flagfile`'s result
+  (its last value wins, as in absl), or None if it is not set."""
+  if name not in flags:
+    return None
+  return [item.strip() for item in flags[name][-1].split(",") if item.strip()]
+
+
+def grid_partitions(items: Sequence[str],
+                    only: Optional[Sequence[str]] = None
+                    ) -> list[tuple[str, str]]:
+  """The (name, spec) pairs a grid runs, in its order.
+
+  Args:
+    items: grid.py's --partition=NAME=SPEC values.
+    only: grid.py's --only_partitions: if given, the names kept.
+
+  Raises:
+    ValueError: an item not NAME=SPEC, a repeated or missing name, or a name
+      in `only` that no item has.
+  """
+  parsed = []
+  for item in items:
+    name, sep, spec = item.partition("=")
+    if not sep or not name.strip() or not spec.strip():
+      raise ValueError(f"--partition={item!r}: expected NAME=SPEC.")
+    parsed.append((name.strip(), spec.strip()))
+  names = [name for name, _ in parsed]
+  if len(set(names)) != len(names):
+    raise ValueError(f"partition names repeat: {names}.")
+  if not parsed:
+    raise ValueError("give at least one --partition=NAME=SPEC.")
+  if only is None:
+    return parsed
+  unknown = set(only) - set(names)
+  if unknown:
+    raise ValueError(f"--only_partitions: {sorted(unknown)} not in the "
+                     f"grid's partitions {names}.")
+  return [(name, spec) for name, spec in parsed if name in only]
+
+
 def cell_name(dataset: str, partition: str, algorithm: str,
               seed: Optional[int] = None) -> str:
   """A grid cell's run directory name (`algorithm` includes any sweep
@@ -458,16 +499,21 @@ def grid_cells(grid_dir: str,
     variant and its sweep suffix), variant, sweep ({flag: value}), seed
     (None without --seeds), run_dir and run (`read_run`: no metrics for a
     cell not run).
+
+  Raises:
+    ValueError: --datasets or --algorithms not set (grid.py's defaults are
+      not known here), or a malformed --partition (`grid_partitions`).
   """
-  def listed(name: str) -> list[str]:
-    return grid_flags[name][-1].split(",")  # the last value wins, as in absl
-  seeds = [int(s) for s in listed("seeds")] if "seeds" in grid_flags else [None]
-  partitions = [item.partition("=") for item in grid_flags.get("partition", [])]
+  datasets = flag_list(grid_flags, "datasets")
+  algorithms = flag_list(grid_flags, "algorithms")
+  if datasets is None or algorithms is None:
+    raise ValueError("grid flags without --datasets or --algorithms.")
+  seeds = flag_list(grid_flags, "seeds")
   cells = []
-  for seed in seeds:
-    for dataset in listed("datasets"):
-      for partition, _, spec in partitions:
-        for algorithm in listed("algorithms"):
+  for seed in [None] if seeds is None else [int(s) for s in seeds]:
+    for dataset in datasets:
+      for partition, spec in grid_partitions(grid_flags.get("partition", [])):
+        for algorithm in algorithms:
           for suffix, swept in sweep_variants(grid_flags.get("sweep", [])):
             run_dir = os.path.join(grid_dir, cell_name(
                 dataset, partition, algorithm + suffix, seed))
