@@ -28,9 +28,11 @@ root=$(mkdir -p "${GRID_ROOT:-$repo/../runs/paper}" && cd "${GRID_ROOT:-$repo/..
 commit=$(git -C "$repo" rev-parse --short=12 HEAD)
 code="$root/code-$commit"
 if [[ ! -d "$code" ]]; then
-  mkdir -p "$code.tmp"
-  git -C "$repo" archive HEAD | tar -x -C "$code.tmp"
-  mv "$code.tmp" "$code"
+  # Grids started at once from one commit (a queue beside a grid) each
+  # extract into a directory of their own; the first rename wins.
+  tmp=$(mktemp -d "$code.XXXXXX")
+  git -C "$repo" archive HEAD | tar -x -C "$tmp"
+  mv -T "$tmp" "$code" 2>/dev/null || { rm -rf "$tmp"; [[ -d "$code" ]]; }
 fi
 mkdir -p "$root/$grid"
 newest_round() {  # of the checkpoints in run directory $1; 0 if none
