@@ -509,19 +509,18 @@ def grid_cells(grid_dir: str,
   if datasets is None or algorithms is None:
     raise ValueError("grid flags without --datasets or --algorithms.")
   seeds = flag_list(grid_flags, "seeds")
+  partitions = grid_partitions(grid_flags.get("partition", []))
+  sweeps = sweep_variants(grid_flags.get("sweep", []))
   cells = []
-  for seed in [None] if seeds is None else [int(s) for s in seeds]:
-    for dataset in datasets:
-      for partition, spec in grid_partitions(grid_flags.get("partition", [])):
-        for algorithm in algorithms:
-          for suffix, swept in sweep_variants(grid_flags.get("sweep", [])):
-            run_dir = os.path.join(grid_dir, cell_name(
-                dataset, partition, algorithm + suffix, seed))
-            cells.append(dict(dataset=dataset, partition=partition,
-                              spec=spec, algorithm=algorithm + suffix,
-                              variant=algorithm, sweep=swept,
-                              seed=seed, run_dir=run_dir,
-                              run=read_run(run_dir)))
+  for seed, dataset, (partition, spec), algorithm, (suffix, swept) in (
+      itertools.product([None] if seeds is None else [int(s) for s in seeds],
+                        datasets, partitions, algorithms, sweeps)):
+    run_dir = os.path.join(grid_dir, cell_name(
+        dataset, partition, algorithm + suffix, seed))
+    cells.append(dict(dataset=dataset, partition=partition, spec=spec,
+                      algorithm=algorithm + suffix, variant=algorithm,
+                      sweep=swept, seed=seed, run_dir=run_dir,
+                      run=read_run(run_dir)))
   return cells
 
 
