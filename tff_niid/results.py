@@ -141,7 +141,8 @@ def mean_std(values: Sequence[float]) -> MeanStd:
 
 def format_mean_std(mean: Optional[float], std: Optional[float],
                     scale: float = 100) -> str:
-  """"m ± s" of scale × each, one decimal; "m" without std; "—" without mean."""
+  """"m ± s" of scale × each, one decimal; "m" without std; "—" without
+  mean."""
   if mean is None:
     return "—"
   return (f"{scale * mean:.1f}" if std is None

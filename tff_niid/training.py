@@ -97,9 +97,10 @@ class LoopConfig:
 def build_fedavg(model_fn: Callable[[], Any], *, client_lr: float,
                  server_lr: float = 1.0, client_momentum: float = 0.0) -> Any:
   """Weighted FedAvg with SGD: `algorithms.build_process("fedavg", ...)`."""
-  return algorithms.build_process("fedavg", model_fn, algorithms.Hyperparameters(
-      client_lr=client_lr, server_lr=server_lr,
-      client_momentum=client_momentum))
+  return algorithms.build_process(
+      "fedavg", model_fn, algorithms.Hyperparameters(
+          client_lr=client_lr, server_lr=server_lr,
+          client_momentum=client_momentum))
 
 
 def _shuffle_seed(seed: int, round_num: int, client_position: int) -> int:
@@ -110,7 +111,9 @@ def _shuffle_seed(seed: int, round_num: int, client_position: int) -> int:
 
 def _format_duration(seconds: float) -> str:
   seconds = int(round(seconds))
-  return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+  if seconds < 60:
+    return f"{seconds}s"
+  return f"{seconds // 60}m{seconds % 60:02d}s"
 
 
 def _load_latest_valid(manager: Any, structure: Any, log: Callable[[str], Any],
@@ -232,7 +235,8 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
       keep_total=config.checkpoints_to_keep, keep_first=False)
   release_managers = [
       tff.program.CSVFileReleaseManager(
-          os.path.join(output_dir, results.METRICS_FILE), key_fieldname="round"),
+          os.path.join(output_dir, results.METRICS_FILE),
+          key_fieldname="round"),
       tff.program.TensorBoardReleaseManager(
           os.path.join(output_dir, TENSORBOARD_DIR)),
   ]
@@ -335,7 +339,8 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
 def _progress_line(row: dict[str, float], round_num: int, rounds: int,
                    round_times: list[float]) -> str:
   parts = [f"round {round_num}/{rounds}",
-           f"train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.4f}"]
+           f"train loss {row['train_loss']:.4f} "
+           f"acc {row['train_accuracy']:.4f}"]
   if not math.isnan(row.get("test_accuracy", math.nan)):
     parts.append(f"test loss {row['test_loss']:.4f} acc "
                  f"{row['test_accuracy']:.4f}")

@@ -382,7 +382,8 @@ def _read_manifest(manifest_path):
     with open(manifest_path, encoding="utf-8") as f:
       manifest = json.load(f)
   except (json.JSONDecodeError, UnicodeDecodeError) as e:
-    raise ValueError(f"corrupt partition manifest {manifest_path}: {e}") from None
+    raise ValueError(
+        f"corrupt partition manifest {manifest_path}: {e}") from None
   if not isinstance(manifest, dict):
     raise ValueError(f"corrupt partition manifest {manifest_path}: a JSON "
                      f"object is needed; got {type(manifest).__name__}.")

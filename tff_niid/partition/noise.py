@@ -26,7 +26,8 @@ def _client_rates(num_clients, rate, rates, ramp):
                                 ("ramp", ramp)) if v is not None]
   if len(given) != 1:
     raise ValueError("give exactly one of `rate` (all clients), `rates` (one "
-                     f"per client) or `ramp=(low, high)`; got {given or 'none'}.")
+                     "per client) or `ramp=(low, high)`; got "
+                     f"{given or 'none'}.")
   if rate is not None:
     values = np.full(num_clients, _checks.check_fraction("rate", rate))
   elif rates is not None:

@@ -108,7 +108,8 @@ class Scheme:
       sized = function.__name__
     return cls(name=function.__name__, function=function,
                params=spec_params(function) if params is None else params,
-               summary=(inspect.getdoc(function) or function.__name__).splitlines()[0],
+               summary=(inspect.getdoc(function)
+                        or function.__name__).splitlines()[0],
                takes_key="key" in signature, sized=sized, aliases=aliases,
                param_aliases=dict(param_aliases or {}))
 

@@ -63,8 +63,9 @@ def shards(labels: np.ndarray, num_clients: int, *, shards_per_client: int = 2,
         why=f"each of a client's {shards_per_client} shards holds a sample")
   key, key_noise = _allocate.check_key(key, key_noise, n)
   rng = np.random.default_rng(seed)
-  params: dict[str, object] = {"num_clients": num_clients, "shards_per_client": shards_per_client,
-            "key": key is not None, "key_noise": key_noise}
+  params: dict[str, object] = {
+      "num_clients": num_clients, "shards_per_client": shards_per_client,
+      "key": key is not None, "key_noise": key_noise}
   if sizes is None:
     indices, offsets = _equal_shards(labels, num_classes, num_clients,
                                      shards_per_client, rng, key, key_noise)
