@@ -15,7 +15,9 @@
    table).
 2. Every block of experiments/results/README.md between the lines
    `<!-- generated:NAME -->` and `<!-- end generated:NAME -->` is rewritten
-   from the committed files `_blocks` names; the prose around them is kept.
+   from the committed files `_blocks` names (the runs under
+   experiments/results/, the cells parked in experiments/unfinished/); the
+   prose around them is kept.
 
 A grid made by an earlier version of a config keeps its committed report
 (experiments/results/niid_bench/ came from the niid_bench.cfg that now writes
@@ -50,6 +52,7 @@ _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _CONFIGS = os.path.join("experiments", "configs")
 _RESULTS = os.path.join("experiments", "results")
 _GRID = os.path.join("experiments", "grid.py")
+_UNFINISHED = os.path.join("experiments", "unfinished")
 _README = os.path.join(_RESULTS, "README.md")
 _TEXT_OUTPUTS = ("README.md", "results.md")
 _PLOTS = ("accuracy_curves.png", "references.png", "sweep.png")
@@ -84,6 +87,9 @@ _NIID_BENCH_ROUNDS = 50  # NIID-Bench's protocol, that of its references
 _MCMAHAN_LIKE_FOR_LIKE = ("mcmahan2017_lr.cfg", "mcmahan2017_fedsgd_lr.cfg",
                           "mcmahan2017_2nn.cfg", "mcmahan2017_fedsgd.cfg",
                           *_CNN_SEEDS)
+# The grids of issue 12's reproductions, in the order the report shows them.
+_REPRODUCTIONS = (*_MCMAHAN_LIKE_FOR_LIKE, "niid_bench.cfg",
+                  "niid_bench_per_epoch.cfg")
 # The algorithms of the superseded 10-round NIID-Bench grid: its
 # grid_flags.txt records only its last invocation's --algorithms=fedprox.
 _NIID_BENCH_ALGORITHMS = "fedavg,fedprox,fedavgm"
@@ -385,6 +391,41 @@ def _mcmahan_progress(root):
       ["grid", "partition", "variant", "cells done", "cells to do",
        "hours per cell"], rows, left=3) + "\n\n" + results.progress_total(
            remaining)
+
+
+def _parked(root, grid, cell):
+  """"<cell> (round r of R)" of a cell parked in experiments/unfinished/
+  (tools/park_unfinished.sh), or None."""
+  parked = os.path.join(root, _UNFINISHED, grid, cell)
+  if not os.path.isdir(parked):
+    return None
+  rounds = results.read_flagfile(os.path.join(parked, "hparams.txt"),
+                                 root).get("rounds")
+  reached = max((int(row["round"]) for row in results.read_metrics(parked)),
+                default=0)
+  horizon = f" of {rounds[-1]}" if rounds else ""
+  return f"{cell} (round {reached}{horizon})"
+
+
+def _reproduction_progress(root):
+  """Per reproduction grid: its cells done and to do (from its config and
+  the committed cells), and those of its unfinished cells that are parked
+  in experiments/unfinished/ with the round they reached."""
+  rows = []
+  for name in _REPRODUCTIONS:
+    config, cells = _config_cells(root, name)
+    grid = config["grid_name"][-1]
+    done = sum(results.finished(c["run"]) for c in cells)
+    parked = [p for p in (_parked(root, grid, os.path.basename(c["run_dir"]))
+                          for c in cells if not results.finished(c["run"]))
+              if p]
+    link = (f"[{grid}/]({grid}/)"
+            if os.path.isdir(os.path.join(root, _RESULTS, grid))
+            else f"{grid}/ (none finished)")
+    rows.append([link, f"`configs/{name}`", "; ".join(parked) or "—",
+                 str(done), str(len(cells) - done)])
+  return results.table(["grid", "config", "parked, unfinished (round reached)",
+                        "cells done", "cells to do"], rows, left=3)
 
 
 def _selected_rate(cells, rate_flag, target):
@@ -836,6 +877,7 @@ def _blocks(root):
   """{README block name: markdown} from the committed files under `root`."""
   builders = {
       "timing": _timing,
+      "reproduction_progress": _reproduction_progress,
       "mcmahan_like_for_like": _mcmahan_like_for_like,
       "mcmahan_rounds": _mcmahan_rounds,
       "mcmahan_ratios": _mcmahan_ratios,
@@ -910,6 +952,9 @@ def main(argv):
   with tempfile.TemporaryDirectory() as copy:
     shutil.copytree(os.path.join(_REPO, _CONFIGS), os.path.join(copy, _CONFIGS))
     shutil.copytree(os.path.join(_REPO, _RESULTS), os.path.join(copy, _RESULTS))
+    if os.path.isdir(os.path.join(_REPO, _UNFINISHED)):
+      shutil.copytree(os.path.join(_REPO, _UNFINISHED),
+                      os.path.join(copy, _UNFINISHED))
     shutil.copy(os.path.join(_REPO, _GRID), os.path.join(copy, _GRID))
     _regenerate(copy)
     stale = _stale(copy)

@@ -29,15 +29,19 @@ def test_committed_report_is_up_to_date(tmp_path):
       f"experiments/report.py\n{run.stdout[-5000:]}")
 
 
+def _readme_block(name):
+  """The committed results README's generated block `name`."""
+  with open(os.path.join(REPO, "experiments", "results", "README.md")) as f:
+    text = f.read()
+  start = text.index(f"<!-- generated:{name} -->")
+  return text[start:text.index(f"<!-- end generated:{name} -->", start)]
+
+
 def test_every_mcmahan_row_runs_at_its_selected_rate():
   # The like-for-like table (kept up to date by the test above) flags a row
   # whose seeds grid runs another rate than its selection chose, or that no
   # seeds grid holds.
-  with open(os.path.join(REPO, "experiments", "results", "README.md")) as f:
-    text = f.read()
-  start = text.index("<!-- generated:mcmahan_like_for_like -->")
-  block = text[start:text.index("<!-- end generated:mcmahan_like_for_like",
-                                start)]
+  block = _readme_block("mcmahan_like_for_like")
   rows = [line for line in block.splitlines()
           if line.startswith("| ") and "---" not in line][1:]
   assert len(rows) == 8  # 2NN, CNN E=5 and E=1, FedSGD; IID and shards
@@ -125,6 +129,19 @@ def test_grid_partitions_keep_only_and_refuse_malformed_items():
     results.grid_cells("unused", {"partition": items, "algorithms": ["a"]})
 
 
+def _in_report(code):
+  """Runs `code` with experiments/report.py loaded as `report`, in a process
+  of its own (the module defines absl flags); the finished process."""
+  script = (
+      "import importlib.util\n"
+      f"spec = importlib.util.spec_from_file_location('report', {REPORT!r})\n"
+      "report = importlib.util.module_from_spec(spec)\n"
+      "spec.loader.exec_module(report)\n" + code)
+  return subprocess.run([sys.executable, "-c", script], cwd=REPO,
+                        capture_output=True, text=True, timeout=120,
+                        check=True)
+
+
 def test_report_warns_of_run_cells_its_config_does_not_run(tmp_path):
   # A command-line --only_partitions replaces the config's own, so a grid's
   # directory can hold cells its config does not run; the report leaves them
@@ -137,16 +154,9 @@ def test_report_warns_of_run_cells_its_config_does_not_run(tmp_path):
   grid_dir = tmp_path / "experiments" / "results" / "g"
   _write_run(grid_dir / "mnist_b_fedavg", [0.5])
   _write_run(grid_dir / "mnist_a_fedavg", [0.6])
-  script = (
-      "import importlib.util, sys\n"
-      f"spec = importlib.util.spec_from_file_location('report', {REPORT!r})\n"
-      "report = importlib.util.module_from_spec(spec)\n"
-      "spec.loader.exec_module(report)\n"
+  run = _in_report(
       f"_, cells = report._config_cells({str(tmp_path)!r}, 'g.cfg')\n"
-      "print([c['partition'] for c in cells])\n")
-  run = subprocess.run([sys.executable, "-c", script], cwd=REPO,
-                       capture_output=True, text=True, timeout=120,
-                       check=True)
+      "print([c['partition'] for c in cells])")
   assert run.stdout.strip() == "['a']"
   assert "warning: g.cfg does not run mnist_b_fedavg; not reported" in (
       run.stderr)
@@ -278,3 +288,30 @@ def test_keyed_values():
       ("mnist", "iid", "fedavg"): 99.1}
   with pytest.raises(ValueError, match="DATASET/PARTITION/ALGORITHM"):
     results.keyed_values(["mnist/iid=99.1"], float)
+
+
+def test_a_parked_cell_is_named_with_the_round_it_reached(tmp_path):
+  parked = tmp_path / "experiments" / "unfinished" / "g" / "mnist_a_fedavg_s2"
+  _write_run(parked, [0.5, 0.6, 0.7])
+  (parked / "hparams.txt").write_text("--rounds=50\n--seed=2\n")
+  run = _in_report(
+      f"print(report._parked({str(tmp_path)!r}, 'g', 'mnist_a_fedavg_s2'))\n"
+      f"print(report._parked({str(tmp_path)!r}, 'g', 'mnist_a_fedavg_s1'))")
+  assert run.stdout.splitlines() == ["mnist_a_fedavg_s2 (round 3 of 50)",
+                                     "None"]
+
+
+def test_every_parked_cell_of_a_reproduction_is_in_the_report():
+  # The committed README (kept up to date by the first test) lists each cell
+  # parked in experiments/unfinished/ in its grid's row.
+  block = _readme_block("reproduction_progress")
+  configs = _in_report("print('\\n'.join(report._REPRODUCTIONS))")
+  grids = {results.read_flagfile(
+      os.path.join(REPO, "experiments", "configs", name), REPO)[
+          "grid_name"][-1] for name in configs.stdout.split()}
+  unfinished = os.path.join(REPO, "experiments", "unfinished")
+  for grid in sorted(grids & set(os.listdir(unfinished))):
+    row = next(line for line in block.splitlines()
+               if line.startswith(f"| [{grid}/]"))
+    for cell in os.listdir(os.path.join(unfinished, grid)):
+      assert f"{cell} (round " in row, (grid, cell)
