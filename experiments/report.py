@@ -697,6 +697,34 @@ def _niid_bench_torch(root):
        "per seed: final % / best % / first round ≥ 20%"], rows, left=1)
 
 
+def _torch_versions(root):
+  """Round 1 of MNIST #C=1 seed 0 in PyTorch: the committed 50-round run
+  (niid_bench_torch/) beside a one-round run of the same command under
+  another PyTorch (niid_bench_torch_versions/), with whether the two give
+  the same test accuracy and loss (as metrics.csv holds them)."""
+  runs = [os.path.join(root, _RESULTS, grid, "mnist_c1_s0")
+          for grid in ("niid_bench_torch", "niid_bench_torch_versions")]
+  ran = [{k: v for k, v in results.read_flagfile(
+      os.path.join(run_dir, "hparams.txt")).items() if k != "rounds"}
+         for run_dir in runs]
+  if ran[0] != ran[1]:
+    raise ValueError(f"{runs[1]} ran other flags than {runs[0]}: {ran}")
+  rows, firsts = [], []
+  for run_dir in runs:
+    run = results.read_run(run_dir)
+    first = run["metrics"][0]
+    firsts.append((first["test_accuracy"], first["test_loss"]))
+    rows.append([run["summary"]["framework"],
+                 f"`{os.path.relpath(run_dir, os.path.join(root, _RESULTS))}/`",
+                 str(run["summary"]["rounds_run"]),
+                 repr(first["test_accuracy"]), repr(first["test_loss"])])
+  same = "the same" if firsts[0] == firsts[1] else "not the same"
+  return (results.table(["PyTorch", "run", "rounds run",
+                         "round 1 test accuracy", "round 1 test loss"], rows,
+                        left=2)
+          + f"\n\nRound 1's test accuracy and loss are {same} under both.")
+
+
 def _niid_bench_batching(root):
   """Local steps per round of each NIID-Bench partition, ours against
   NIID-Bench's per-epoch batching (batching_steps/steps.csv), after checking
@@ -891,6 +919,7 @@ def _blocks(root):
       "niid_bench_paper": _grid_report("niid_bench_paper"),
       "niid_bench_glorot": _grid_report("niid_bench_glorot"),
       "niid_bench_torch": _niid_bench_torch,
+      "torch_versions": _torch_versions,
       "client_update_check": _command_output("client_update_check"),
       "niid_bench_batching": _niid_bench_batching,
       "niid_bench_table": _niid_bench_table,

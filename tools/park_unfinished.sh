@@ -11,8 +11,8 @@
 # others parked (exit status 1). To start a parked cell over, delete its
 # parked copy as well as its run directory.
 #
-# A parked checkpoint stays in git history (0.2 MB a NIID-Bench cell, 6.7 MB
-# a McMahan CNN cell), so a cell is parked only once its rounds so far took
+# A parked checkpoint stays in git history (each parked cell's size is
+# printed), so a cell is parked only once its rounds so far took
 # PARK_MIN_MINUTES of training (default 30, from its metrics.csv): a short
 # cell, e.g. of a 20-round rate selection, is cheaper to run again.
 #   tools/park_unfinished.sh ../runs/paper/niid_bench_paper
