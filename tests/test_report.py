@@ -1,6 +1,7 @@
 """experiments/report.py: the committed results README and grid reports are
 what the report command writes from the committed runs; without TensorFlow."""
 
+import logging
 import os
 import subprocess
 import sys
@@ -8,6 +9,8 @@ import sys
 import pytest
 
 from tff_niid import results
+from tff_niid.reports import readme
+from tff_niid.reports import tree
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPORT = os.path.join(REPO, "experiments", "report.py")
@@ -129,20 +132,8 @@ def test_grid_partitions_keep_only_and_refuse_malformed_items():
     results.grid_cells("unused", {"partition": items, "algorithms": ["a"]})
 
 
-def _in_report(code):
-  """Runs `code` with experiments/report.py loaded as `report`, in a process
-  of its own (the module defines absl flags); the finished process."""
-  script = (
-      "import importlib.util\n"
-      f"spec = importlib.util.spec_from_file_location('report', {REPORT!r})\n"
-      "report = importlib.util.module_from_spec(spec)\n"
-      "spec.loader.exec_module(report)\n" + code)
-  return subprocess.run([sys.executable, "-c", script], cwd=REPO,
-                        capture_output=True, text=True, timeout=120,
-                        check=True)
-
-
-def test_report_warns_of_run_cells_its_config_does_not_run(tmp_path):
+def test_report_warns_of_run_cells_its_config_does_not_run(tmp_path,
+                                                           caplog):
   # A command-line --only_partitions replaces the config's own, so a grid's
   # directory can hold cells its config does not run; the report leaves them
   # out, and says so.
@@ -154,12 +145,10 @@ def test_report_warns_of_run_cells_its_config_does_not_run(tmp_path):
   grid_dir = tmp_path / "experiments" / "results" / "g"
   _write_run(grid_dir / "mnist_b_fedavg", [0.5])
   _write_run(grid_dir / "mnist_a_fedavg", [0.6])
-  run = _in_report(
-      f"_, cells = report._config_cells({str(tmp_path)!r}, 'g.cfg')\n"
-      "print([c['partition'] for c in cells])")
-  assert run.stdout.strip() == "['a']"
-  assert "warning: g.cfg does not run mnist_b_fedavg; not reported" in (
-      run.stderr)
+  with caplog.at_level(logging.WARNING):
+    _, cells = tree.config_cells(str(tmp_path), "g.cfg")
+  assert [c["partition"] for c in cells] == ["a"]
+  assert "g.cfg does not run mnist_b_fedavg; not reported" in caplog.text
 
 
 def test_read_flagfile_reads_nested_flagfiles_in_place(tmp_path):
@@ -294,21 +283,18 @@ def test_a_parked_cell_is_named_with_the_round_it_reached(tmp_path):
   parked = tmp_path / "experiments" / "unfinished" / "g" / "mnist_a_fedavg_s2"
   _write_run(parked, [0.5, 0.6, 0.7])
   (parked / "hparams.txt").write_text("--rounds=50\n--seed=2\n")
-  run = _in_report(
-      f"print(report._parked({str(tmp_path)!r}, 'g', 'mnist_a_fedavg_s2'))\n"
-      f"print(report._parked({str(tmp_path)!r}, 'g', 'mnist_a_fedavg_s1'))")
-  assert run.stdout.splitlines() == ["mnist_a_fedavg_s2 (round 3 of 50)",
-                                     "None"]
+  assert tree.parked(str(tmp_path), "g", "mnist_a_fedavg_s2") == (
+      "mnist_a_fedavg_s2 (round 3 of 50)")
+  assert tree.parked(str(tmp_path), "g", "mnist_a_fedavg_s1") is None
 
 
 def test_every_parked_cell_of_a_reproduction_is_in_the_report():
   # The committed README (kept up to date by the first test) lists each cell
   # parked in experiments/unfinished/ in its grid's row.
   block = _readme_block("reproduction_progress")
-  configs = _in_report("print('\\n'.join(report._REPRODUCTIONS))")
   grids = {results.read_flagfile(
       os.path.join(REPO, "experiments", "configs", name), REPO)[
-          "grid_name"][-1] for name in configs.stdout.split()}
+          "grid_name"][-1] for name in readme.REPRODUCTIONS}
   unfinished = os.path.join(REPO, "experiments", "unfinished")
   for grid in sorted(grids & set(os.listdir(unfinished))):
     row = next(line for line in block.splitlines()

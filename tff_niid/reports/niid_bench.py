@@ -1,0 +1,232 @@
+"""The results README's blocks on NIID-Bench (Li et al., ICDE 2022, arXiv
+2102.02079): the superseded 10-round grid, MNIST #C=1 against NIID-Bench's
+loop in PyTorch, the PyTorch versions, and NIID-Bench's per-epoch batching.
+
+Each public function maps `root` (`tree`) to one block's markdown.
+"""
+
+import csv
+import os
+
+from tff_niid import results
+from tff_niid.reports import tree
+
+
+_ROUNDS = 50  # NIID-Bench's protocol, that of its references
+
+# The algorithms of the superseded 10-round NIID-Bench grid: its
+# grid_flags.txt records only its last invocation's --algorithms=fedprox.
+_FIRST_GRID_ALGORITHMS = "fedavg,fedprox,fedavgm"
+
+# The FedProx cell run with TFF's build_weighted_fed_prox (its sign error).
+_TFF_FEDPROX = ("niid_bench_tff_fedprox", "mnist_c2_fedprox")
+
+
+def _first_grid(root):
+  """(cells run, FedAvg references) of the superseded 10-round grid."""
+  grid_dir = os.path.join(root, tree.RESULTS, "niid_bench")
+  grid_flags = results.read_flagfile(os.path.join(grid_dir, "grid_flags.txt"))
+  grid_flags["algorithms"] = [_FIRST_GRID_ALGORITHMS]
+  cells = [c for c in results.grid_cells(grid_dir, grid_flags)
+           if c["run"]["metrics"]]
+  return cells, results.keyed_values(grid_flags["reference"],
+                                     lambda v: float(v) / 100)
+
+
+def first_grid(root: str) -> str:
+  """The superseded grid's table; the 50-round references only beside the
+  cells that ran 50 rounds."""
+  cells, references = _first_grid(root)
+  full = {(c["dataset"], c["partition"], c["algorithm"]) for c in cells
+          if len(c["run"]["metrics"]) >= _ROUNDS}
+  return results.markdown_table(
+      cells, {k: v for k, v in references.items() if k in full})
+
+
+def first_grid_curves(root: str) -> str:
+  cells, _ = _first_grid(root)
+  tff = dict(dataset="mnist", partition="c2",
+             algorithm="fedprox, TFF's builder",
+             run=results.read_run(
+                 os.path.join(root, tree.RESULTS, *_TFF_FEDPROX)))
+  fedavg_10 = {(c["dataset"], c["partition"]):
+               results.accuracy_at(c["run"]["metrics"], 10)
+               for c in cells if c["algorithm"] == "fedavg"}
+  rows = []
+  for cell in cells + [tff]:
+    rounds, accuracies = results.accuracy_curve(cell["run"]["metrics"])
+    at = dict(zip(rounds, accuracies))
+    later = [a for r, a in at.items() if r > 10]
+    last = [at[r] for r in range(41, 51) if r in at]
+    rows.append([cell["dataset"], cell["partition"], cell["algorithm"],
+                 str(rounds[-1])] +
+                [tree.percent(at.get(r)) for r in (1, 3, 10)] +
+                [tree.points(tree.minus(at.get(10), fedavg_10.get(
+                    (cell["dataset"], cell["partition"])))),
+                 tree.percent(at.get(50)), tree.best(cell["run"]),
+                 tree.percent(min(later) if later else None),
+                 tree.fall(cell["run"]),
+                 tree.percent(sum(last) / len(last) if len(last) == 10
+                              else None)])
+  return results.table(
+      ["dataset", "partition", "algorithm", "rounds", "round 1", "round 3",
+       "round 10", "round 10 − FedAvg's", "round 50", "best % (round)",
+       "lowest after round 10", "largest fall, points (round)",
+       "mean of rounds 41–50"], rows, left=3)
+
+
+def _check_torch_run(run_dir, run, train, expected):
+  """Raises ValueError unless the PyTorch run in `run_dir` ran the grid's
+  cell: the train flagfile's settings (`train`) and `expected` flags."""
+  if run["summary"] is None:
+    return
+  ran = {k: v[-1] for k, v in results.read_flagfile(
+      os.path.join(run_dir, "hparams.txt")).items()}
+  expected = dict(expected, **{k: train[k][-1] for k in (
+      "num_clients", "rounds", "local_epochs", "batch_size", "client_lr",
+      "client_momentum", "client_weight_decay")})
+  for name, value in expected.items():
+    same = (ran.get(name) == value if name in ("dataset", "partition_spec")
+            else ran.get(name) is not None and
+            float(ran[name]) == float(value))
+    if not same:
+      raise ValueError(f"{run_dir}: --{name}={ran.get(name)}, but the grid's "
+                       f"cell has {value}")
+
+
+def torch_runs(root: str) -> str:
+  """MNIST #C=1 FedAvg: our TFF cells (niid_bench_paper; and with
+  NIID-Bench's per-epoch batching, niid_bench_per_epoch) beside NIID-Bench's
+  loop in PyTorch (experiments/niid_bench_torch.py, niid_bench_torch/), per
+  seed and as mean ± std of the finished seeds, and Flower's multi-run best."""
+  config, cells = tree.config_cells(root, "niid_bench.cfg")
+  tff_runs = {c["seed"]: c["run"] for c in cells
+              if (c["dataset"], c["partition"], c["algorithm"]) ==
+              ("mnist", "c1", "fedavg")}
+  torch_dir = os.path.join(root, tree.RESULTS, "niid_bench_torch")
+  torch_runs = {seed: results.read_run(
+      os.path.join(torch_dir, f"mnist_c1_s{seed}")) for seed in tff_runs}
+  train = results.read_flagfile(
+      os.path.join(root, config["train_flagfile"][-1]), root)
+  c1_spec = next(spec for name, _, spec in (
+      p.partition("=") for p in config["partition"]) if name == "c1")
+  for seed, run in torch_runs.items():
+    _check_torch_run(os.path.join(torch_dir, f"mnist_c1_s{seed}"), run, train,
+                     dict(dataset="mnist", partition_spec=c1_spec,
+                          seed=str(seed)))
+  per_epoch_runs = {c["seed"]: c["run"] for c in tree.config_cells(
+      root, "niid_bench_per_epoch.cfg")[1]}
+  rows = []
+  for name, runs in (
+      ("TFF (tff_niid), streamed batches, `niid_bench_paper/`", tff_runs),
+      ("TFF, NIID-Bench's per-epoch batches, `niid_bench_per_epoch/`",
+       per_epoch_runs),
+      ("PyTorch (NIID-Bench's loop), `niid_bench_torch/`", torch_runs)):
+    done = {seed: run for seed, run in runs.items() if results.finished(run)}
+    per_seed = []
+    for seed, run in done.items():
+      _, accuracies = results.accuracy_curve(run["metrics"])
+      above = results.first_round_at(run["metrics"], 0.2)
+      per_seed.append(f"s{seed}: {100 * accuracies[-1]:.1f} / "
+                      f"{100 * max(accuracies):.1f} / "
+                      f"{above if above is not None else 'never'}")
+    stats = results.seed_summary(list(done.values()))
+    summary = ([results.format_mean_std(*stats["final"]),
+                results.format_mean_std(*stats["best"])] if stats
+               else ["—", "—"])
+    rows.append([name, str(len(done))] + summary +
+                ["; ".join(per_seed) or "—"])
+  flower = dict(results.keyed_values(config["reference_best"],
+                                     results.parse_mean_std))
+  mean, std = flower[("mnist", "c1", "fedavg")]
+  rows.append(["Flower's re-run (quoted, `--reference_best`)",
+               "runs: not stated", "—",
+               results.format_mean_std(mean, std, scale=1), "—"])
+  return results.table(
+      ["implementation", "seeds finished", "final acc %", "best round acc %",
+       "per seed: final % / best % / first round ≥ 20%"], rows, left=1)
+
+
+def torch_versions(root: str) -> str:
+  """Round 1 of MNIST #C=1 seed 0 in PyTorch: the committed 50-round run
+  (niid_bench_torch/) beside a one-round run of the same command under
+  another PyTorch (niid_bench_torch_versions/), with whether the two give
+  the same test accuracy and loss (as metrics.csv holds them)."""
+  runs = [os.path.join(root, tree.RESULTS, grid, "mnist_c1_s0")
+          for grid in ("niid_bench_torch", "niid_bench_torch_versions")]
+  ran = [{k: v for k, v in results.read_flagfile(
+      os.path.join(run_dir, "hparams.txt")).items() if k != "rounds"}
+         for run_dir in runs]
+  if ran[0] != ran[1]:
+    raise ValueError(f"{runs[1]} ran other flags than {runs[0]}: {ran}")
+  rows, firsts = [], []
+  results_dir = os.path.join(root, tree.RESULTS)
+  for run_dir in runs:
+    run = results.read_run(run_dir)
+    first = run["metrics"][0]
+    firsts.append((first["test_accuracy"], first["test_loss"]))
+    rows.append([run["summary"]["framework"],
+                 f"`{os.path.relpath(run_dir, results_dir)}/`",
+                 str(run["summary"]["rounds_run"]),
+                 repr(first["test_accuracy"]), repr(first["test_loss"])])
+  same = "the same" if firsts[0] == firsts[1] else "not the same"
+  return (results.table(["PyTorch", "run", "rounds run",
+                         "round 1 test accuracy", "round 1 test loss"], rows,
+                        left=2)
+          + f"\n\nRound 1's test accuracy and loss are {same} under both.")
+
+
+def batching(root: str) -> str:
+  """Local steps per round of each NIID-Bench partition, ours against
+  NIID-Bench's per-epoch batching (batching_steps/steps.csv), after checking
+  that its partitions are the committed cells' (smallest and largest
+  client against their partition_summary.txt)."""
+  path = os.path.join(root, tree.RESULTS, "batching_steps", "steps.csv")
+  rerun = "rerun experiments/batching_steps.py (its docstring)"
+  if not os.path.exists(path):
+    raise ValueError(f"{path} is missing: {rerun}.")
+  with open(path, newline="") as f:
+    rows = list(csv.DictReader(f))
+  setups = {(r["local_epochs"], r["batch_size"], r["clients"]) for r in rows}
+  if len(setups) != 1:
+    raise ValueError(f"{path}: expected one (E, B, clients) setup, got "
+                     f"{setups}: {rerun}.")
+  by_key = {(r["dataset"], r["partition"], int(r["seed"])): r for r in rows}
+  _, cells = tree.config_cells(root, "niid_bench.cfg")
+  checked = 0
+  for cell in cells:
+    summary = results.read_partition_summary(cell["run_dir"])
+    if not summary:
+      continue
+    row = by_key.get((cell["dataset"], cell["partition"], cell["seed"]))
+    if row is None or (int(row["size_min"]), int(row["size_max"])) != (
+        summary["size_min"], summary["size_max"]):
+      raise ValueError(f"{path} does not match {cell['run_dir']}'s "
+                       f"partition: {rerun}.")
+    checked += 1
+  groups: dict[tuple[str, str], list[dict[str, str]]] = {}
+  for row in rows:
+    groups.setdefault((row["dataset"], row["partition"]), []).append(row)
+  table_rows = []
+  for (dataset, partition), members in groups.items():
+    smallest = min(members, key=lambda r: float(r["smallest_step_ratio"]))
+    total = int(smallest["samples"])
+    table_rows.append([
+        dataset, partition, ", ".join(r["seed"] for r in members),
+        ", ".join(f"{r['steps_ours']} / {r['steps_niid_bench']}"
+                  for r in members),
+        f"{100 * min(float(r['weighted_step_ratio']) for r in members):.1f}",
+        f"{100 * float(smallest['smallest_step_ratio']):.1f} "
+        f"({smallest['smallest_ratio_client_size']} samples, "
+        f"{100 * int(smallest['smallest_ratio_client_size']) / total:.2f}%)"])
+  (epochs, batch_size, clients), = setups
+  return results.table(
+      ["dataset", "partition", "seeds", "steps per round, ours / NIID-Bench "
+       "(per seed)", "ours as % of NIID-Bench's, client-weighted (lowest "
+       "seed)", "lowest client's %, its size and share of the samples (lowest "
+       "seed)"], table_rows, left=3) + (
+           f"\n\nE={epochs}, B={batch_size}, {clients} clients. The "
+           "partitions are drawn as the grid's cells draw them: where a "
+           "committed cell exists, its smallest and largest client agree "
+           f"with its `partition_summary.txt` ({checked} cells of "
+           "`niid_bench_paper/`).")

@@ -1,0 +1,114 @@
+"""experiments/results/README.md's generated blocks: which function writes
+each, rewriting them, and finding regenerated outputs that differ from the
+committed ones (`report.py --check`).
+"""
+
+import difflib
+import os
+
+from tff_niid import results
+from tff_niid.reports import mcmahan2017
+from tff_niid.reports import new_rows
+from tff_niid.reports import niid_bench
+from tff_niid.reports import tree
+
+
+TEXT_OUTPUTS = ("README.md", "results.md")
+
+PLOTS = ("accuracy_curves.png", "references.png", "sweep.png")
+
+# The grids of issue 12's reproductions, in the order the report shows them.
+REPRODUCTIONS = (*mcmahan2017.LIKE_FOR_LIKE, "niid_bench.cfg",
+                  "niid_bench_per_epoch.cfg")
+
+
+def reproduction_progress(root: str) -> str:
+  """Per reproduction grid: its cells done and to do (from its config and
+  the committed cells), and those of its unfinished cells that are parked
+  in experiments/unfinished/ with the round they reached."""
+  rows = []
+  for name in REPRODUCTIONS:
+    config, cells = tree.config_cells(root, name)
+    grid = config["grid_name"][-1]
+    done = sum(results.finished(c["run"]) for c in cells)
+    unfinished = [os.path.basename(c["run_dir"]) for c in cells
+                  if not results.finished(c["run"])]
+    parked = [p for p in (tree.parked(root, grid, cell) for cell in unfinished)
+              if p]
+    link = (f"[{grid}/]({grid}/)"
+            if os.path.isdir(os.path.join(root, tree.RESULTS, grid))
+            else f"{grid}/ (none finished)")
+    rows.append([link, f"`configs/{name}`", "; ".join(parked) or "—",
+                 str(done), str(len(cells) - done)])
+  return results.table(["grid", "config", "parked, unfinished (round reached)",
+                        "cells done", "cells to do"], rows, left=3)
+
+
+def blocks(root):
+  """{README block name: markdown} from the committed files under `root`."""
+  builders = {
+      "timing": tree.timing,
+      "reproduction_progress": reproduction_progress,
+      "mcmahan_like_for_like": mcmahan2017.like_for_like,
+      "mcmahan_rounds": mcmahan2017.rounds,
+      "mcmahan_ratios": mcmahan2017.ratios,
+      "mcmahan_curves": mcmahan2017.curves,
+      "mcmahan_lr": tree.grid_report("mcmahan2017_lr"),
+      "mcmahan_fedsgd_lr": tree.grid_report("mcmahan2017_fedsgd_lr"),
+      "mcmahan_progress": mcmahan2017.progress,
+      "mcmahan_2nn_init": tree.grid_report("mcmahan2017_2nn_init"),
+      "mcmahan_2nn_seeds": mcmahan2017.twonn_seeds,
+      "mcmahan_2nn_grid": tree.grid_report("mcmahan2017_2nn"),
+      "niid_bench_paper": tree.grid_report("niid_bench_paper"),
+      "niid_bench_glorot": tree.grid_report("niid_bench_glorot"),
+      "niid_bench_torch": niid_bench.torch_runs,
+      "torch_versions": niid_bench.torch_versions,
+      "client_update_check": tree.command_output("client_update_check"),
+      "niid_bench_batching": niid_bench.batching,
+      "niid_bench_table": niid_bench.first_grid,
+      "niid_bench_curves": niid_bench.first_grid_curves,
+      "fedprox_sign": tree.command_output("fedprox_sign"),
+      "key_rules_partitions": new_rows.key_rules_partitions,
+      "key_rules_accuracy": new_rows.key_rules_accuracy,
+      "key_rules_key_cost": new_rows.key_rules_key_cost,
+      "key_rules_vs_fedavg": new_rows.key_rules_vs_fedavg,
+      "label_noise_accuracy": new_rows.label_noise_accuracy,
+      "label_noise_differences": new_rows.label_noise_differences,
+  }
+  return {name: build(root) for name, build in builders.items()}
+
+
+def rewrite(root):
+  """Rewrites the generated blocks of `root`'s results README (`blocks`),
+  keeping the prose around them."""
+  path = os.path.join(root, tree.README)
+  with open(path) as f:
+    text = f.read()
+  text = results.fill_generated(text, blocks(root))
+  with open(path, "w") as f:
+    f.write(text)
+
+
+def stale(copy, repo):
+  """The outputs regenerated under `copy` (the README, the grids'
+  results.md and plots) that differ from `repo`'s, as {path relative to
+  both: the unified diff's lines}: a text output by content, a plot by
+  existence (its diff empty)."""
+  found: dict[str, list[str]] = {}
+  for directory, _, names in os.walk(os.path.join(copy, tree.RESULTS)):
+    for name in names:
+      if name not in TEXT_OUTPUTS + PLOTS:
+        continue
+      relative = os.path.relpath(os.path.join(directory, name), copy)
+      committed = os.path.join(repo, relative)
+      if not os.path.exists(committed):
+        found[relative] = []
+      elif name in TEXT_OUTPUTS:
+        with open(committed) as f, open(os.path.join(copy, relative)) as g:
+          diff = list(difflib.unified_diff(
+              f.read().splitlines(), g.read().splitlines(),
+              f"{relative} (now)", f"{relative} (regenerated)",
+              lineterm=""))
+        if diff:
+          found[relative] = diff
+  return found
