@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from tff_niid import results
+from tff_niid.reports import niid_bench
 from tff_niid.reports import readme
 from tff_niid.reports import tree
 
@@ -301,3 +302,45 @@ def test_every_parked_cell_of_a_reproduction_is_in_the_report():
                if line.startswith(f"| [{grid}/]"))
     for cell in os.listdir(os.path.join(unfinished, grid)):
       assert f"{cell} (round " in row, (grid, cell)
+
+
+def _write_torch_run(run_dir, seed, loss, framework):
+  os.makedirs(run_dir)
+  (run_dir / "hparams.txt").write_text(
+      f"--dataset=mnist\n--rounds=1\n--seed={seed}\n")
+  (run_dir / "metrics.csv").write_text(
+      f"round,round_seconds,test_accuracy,test_loss\n1,9.0,0.101,{loss}\n")
+  (run_dir / "summary.json").write_text(
+      f'{{"rounds_run": 1, "framework": "{framework}"}}')
+
+
+def test_torch_versions_compare_round_one_of_the_same_command(tmp_path):
+  committed = tmp_path / tree.RESULTS / "niid_bench_torch" / "mnist_c1_s0"
+  other = tmp_path / tree.RESULTS / "niid_bench_torch_versions" / "mnist_c1_s0"
+  _write_torch_run(committed, 0, 3.0234386920928955, "torch 1.13")
+  _write_torch_run(other, 0, 3.0234386920928955, "torch 2.13")
+  assert "are the same under both" in niid_bench.torch_versions(
+      str(tmp_path))
+  (other / "metrics.csv").write_text(
+      "round,round_seconds,test_accuracy,test_loss\n1,9.0,0.101,3.0234387\n")
+  assert "are not the same under both" in niid_bench.torch_versions(
+      str(tmp_path))
+  (other / "hparams.txt").write_text("--dataset=mnist\n--rounds=1\n--seed=1\n")
+  with pytest.raises(ValueError, match="ran other flags"):
+    niid_bench.torch_versions(str(tmp_path))
+
+
+def test_stale_names_changed_and_missing_outputs(tmp_path):
+  repo, copy = tmp_path / "repo", tmp_path / "copy"
+  for root, readme_text in ((repo, "old\n"), (copy, "new\n")):
+    grid = root / tree.RESULTS / "g"
+    grid.mkdir(parents=True)
+    (root / tree.README).write_text(readme_text)
+    (grid / "results.md").write_text("same\n")
+  (copy / tree.RESULTS / "g" / "accuracy_curves.png").write_bytes(b"png")
+  stale = readme.stale(str(copy), str(repo))
+  assert sorted(stale) == [tree.README,
+                           os.path.join(tree.RESULTS, "g",
+                                        "accuracy_curves.png")]
+  assert "-old" in stale[tree.README] and "+new" in stale[tree.README]
+  assert stale[os.path.join(tree.RESULTS, "g", "accuracy_curves.png")] == []
