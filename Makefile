@@ -2,6 +2,8 @@
 # Each builds ./.venv from the pinned lock first (a no-op when up to date).
 PY := .venv/bin/python
 CORE_PY := .venv-core/bin/python
+# pytest processes for the TFF suite (2: this project's 2-core machines).
+TEST_JOBS ?= 2
 # The numpy-only tests, also run without TensorFlow on the newest numpy.
 CORE_TESTS := tests/partition tests/test_datasets.py tests/test_partition_cli.py \
   tests/test_results.py tests/test_report.py tests/test_core_install.py \
@@ -29,9 +31,11 @@ demo: env
 
 # The CI suite (.ci/run calls exactly this): everything in the locked TFF
 # environment (with PyTorch beside it for the NIID-Bench cross-checks), then
-# the numpy core in a TFF-free venv with the newest numpy.
+# the numpy core in a TFF-free venv with the newest numpy. The TFF suite runs
+# in TEST_JOBS pytest processes (pytest-xdist): most of its time is spent in
+# subprocesses importing TensorFlow and tracing, which leave a core idle.
 test: env torch-env
-	$(PY) -m pytest -q --durations=20 tests
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist=worksteal --durations=20 tests
 	$(MAKE) --no-print-directory test-core
 
 test-core: core-env

@@ -32,7 +32,8 @@ setuptools.setup(
                 "tensorflow==2.14.*; python_version < '3.12'",
                 "numpy~=1.25; python_version < '3.12'",
                 "portpicker", "psutil"],
-        "test": ["pytest", "scipy", "nbclient", "nbformat", "ipykernel", "mypy"],
+        "test": ["pytest", "pytest-xdist", "scipy", "nbclient", "nbformat",
+                 "ipykernel", "mypy"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",
