@@ -289,6 +289,12 @@ def test_a_parked_cell_is_named_with_the_round_it_reached(tmp_path):
   assert tree.parked(str(tmp_path), "g", "mnist_a_fedavg_s1") is None
 
 
+def test_a_grid_is_linked_once_a_cell_of_it_is_committed(tmp_path):
+  assert tree.grid_link(str(tmp_path), "g") == "g/ (none finished)"
+  (tmp_path / "experiments" / "results" / "g").mkdir(parents=True)
+  assert tree.grid_link(str(tmp_path), "g") == "[g/](g/)"
+
+
 def test_every_parked_cell_of_a_reproduction_is_in_the_report():
   # The committed README (kept up to date by the first test) lists each cell
   # parked in experiments/unfinished/ in its grid's row.

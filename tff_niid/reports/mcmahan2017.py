@@ -222,10 +222,7 @@ def progress(root: str) -> str:
                    "hours per round in the other grids)")
         else:
           mean_hours, shown = None, "—"
-        link = (f"[{grid}/]({grid}/)"
-                if os.path.isdir(os.path.join(root, tree.RESULTS, grid))
-                else f"{grid}/ (none finished)")
-        rows.append([link, partition, variant, str(done),
+        rows.append([tree.grid_link(root, grid), partition, variant, str(done),
                      str(len(members) - done), shown])
         remaining.append((done, len(members) - done, mean_hours))
   return results.table(

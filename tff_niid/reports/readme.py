@@ -30,16 +30,13 @@ def reproduction_progress(root: str) -> str:
   for name in REPRODUCTIONS:
     config, cells = tree.config_cells(root, name)
     grid = config["grid_name"][-1]
-    done = sum(results.finished(c["run"]) for c in cells)
     unfinished = [os.path.basename(c["run_dir"]) for c in cells
                   if not results.finished(c["run"])]
     parked = [p for p in (tree.parked(root, grid, cell) for cell in unfinished)
               if p]
-    link = (f"[{grid}/]({grid}/)"
-            if os.path.isdir(os.path.join(root, tree.RESULTS, grid))
-            else f"{grid}/ (none finished)")
-    rows.append([link, f"`configs/{name}`", "; ".join(parked) or "—",
-                 str(done), str(len(cells) - done)])
+    rows.append([tree.grid_link(root, grid), f"`configs/{name}`",
+                 "; ".join(parked) or "—", str(len(cells) - len(unfinished)),
+                 str(len(unfinished))])
   return results.table(["grid", "config", "parked, unfinished (round reached)",
                         "cells done", "cells to do"], rows, left=3)
 

@@ -131,6 +131,14 @@ def parked(root: str, grid: str, cell: str) -> Optional[str]:
   return f"{cell} (round {reached}{horizon})"
 
 
+def grid_link(root: str, grid: str) -> str:
+  """A markdown link to a grid's committed directory, or its name and
+  "(none finished)" when no cell of it is committed yet."""
+  if os.path.isdir(os.path.join(root, RESULTS, grid)):
+    return f"[{grid}/]({grid}/)"
+  return f"{grid}/ (none finished)"
+
+
 def grid_report(grid: str) -> Callable[[str], str]:
   """The body of a grid's results.md (no title or command line), headings
   two levels down."""
