@@ -32,8 +32,8 @@ demo: env
 # The CI suite (.ci/run calls exactly this): everything in the locked TFF
 # environment (with PyTorch beside it for the NIID-Bench cross-checks), then
 # the numpy core in a TFF-free venv with the newest numpy. The TFF suite runs
-# in TEST_JOBS pytest processes (pytest-xdist): most of its time is spent in
-# subprocesses importing TensorFlow and tracing, which leave a core idle.
+# in TEST_JOBS pytest processes (pytest-xdist); its tests are independent
+# (each its own temporary directory, TFF worker port and process marker).
 test: env torch-env
 	$(PY) -m pytest -q -n $(TEST_JOBS) --dist=worksteal --durations=20 tests
 	$(MAKE) --no-print-directory test-core
