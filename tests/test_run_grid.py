@@ -1,7 +1,8 @@
 """tools/run_grid.sh on finished grids (nothing trains): grids started at
 once from one commit, as a queue's step beside a grid, share one frozen copy
-of the code."""
+of the code; a grid already running in a grid directory keeps others out."""
 
+import fcntl
 import os
 import re
 import subprocess
@@ -31,3 +32,23 @@ def test_grids_started_at_once_share_one_code_copy(tmp_path):
     log = (tmp_path / grid / "grid.log").read_text()
     assert "finished earlier, skipped" in log, log
     assert not re.search(r"^\[\S+\] round \d", log, re.M), log
+
+
+def test_a_second_grid_on_a_running_grids_directory_is_refused(tmp_path):
+  grid = FINISHED[0]
+  env = dict(os.environ, GRID_ROOT=str(tmp_path), GRID_WAIT="1")
+  start = ["bash", RUN_GRID, f"experiments/configs/{grid}.cfg"]
+  (tmp_path / grid).mkdir()
+  with open(tmp_path / grid / "grid.lock", "a") as running:
+    fcntl.flock(running, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running grid
+    refused = subprocess.run(start, cwd=REPO, env=env, capture_output=True,
+                             text=True, timeout=600)
+  assert refused.returncode == 1, refused
+  assert f"grid {grid} is already running" in refused.stderr
+  assert not (tmp_path / grid / "grid.log").exists()
+  # Once that grid has ended, the same command starts.
+  started = subprocess.run(start, cwd=REPO, env=env, capture_output=True,
+                           text=True, timeout=600)
+  assert started.returncode == 0, started
+  log = (tmp_path / grid / "grid.log").read_text()
+  assert "finished earlier, skipped" in log, log

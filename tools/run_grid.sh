@@ -15,6 +15,9 @@
 #   experiments/unfinished/<grid_name>/ (tools/park_unfinished.sh), which is
 #   put back with its log and its lines of grid.log; else it restarts;
 # - log: $GRID_ROOT/<grid_name>/grid.log; the pid is printed;
+# - one grid per grid directory at a time: while one runs there, another
+#   start is refused (exit 1), e.g. FedProx cells beside a running FedAvg
+#   grid of the same config wait for it to end;
 # - GRID_WAIT=1 runs the grid in the foreground and exits with its status
 #   (tools/run_queue.sh runs grids one after another this way).
 # Collect finished cells with tools/collect_results.sh $GRID_ROOT/<grid_name>.
@@ -35,6 +38,20 @@ if [[ ! -d "$code" ]]; then
   mv -T "$tmp" "$code" 2>/dev/null || { rm -rf "$tmp"; [[ -d "$code" ]]; }
 fi
 mkdir -p "$root/$grid"
+# One grid at a time per grid directory: grid.log attributes each round to
+# the code named by the last header above it, so a second grid appending its
+# header would claim the first one's rounds. The lock is fd 9, inherited by
+# the grid process and held until it exits.
+if command -v flock >/dev/null; then
+  exec 9>>"$root/$grid/grid.lock"
+  flock -n 9 || {
+    echo "grid $grid is already running from $root/$grid (lock held on $root/$grid/grid.lock);" \
+      "wait for it to end or stop it, then start again with the flags you want" >&2
+    exit 1
+  }
+else
+  echo "warning: no flock here; nothing stops a second grid on $root/$grid" >&2
+fi
 newest_round() {  # of the checkpoints in run directory $1; 0 if none
   ls "$1/checkpoints" 2>/dev/null | sed -n 's/^round_\([0-9]*\)$/\1/p' | sort -n | tail -1 | grep . || echo 0
 }
