@@ -173,6 +173,11 @@ def test_curve_statistics():
   assert results.accuracy_at(rows, 4) is None
   assert results.first_round_at(rows, 0.9) == 2
   assert results.first_round_at(rows, 0.99) is None
+  # In a row over the evaluated rounds: round 2 touches 0.9 and falls back.
+  assert results.first_round_at(rows, 0.9, sustained=2) is None
+  assert results.first_round_at(rows, 0.7, sustained=2) == 2
+  assert results.first_round_at(rows, 0.7, sustained=3) == 2
+  assert results.first_round_at(rows, 0.5, sustained=5) is None
   drop, at = results.largest_drop(rows)
   assert (round(drop, 6), at) == (0.2, 3)
   assert results.largest_drop(rows[:2]) == (0.0, None)

@@ -639,11 +639,16 @@ def accuracy_at(rows: Sequence[dict[str, float]],
   return dict(zip(*accuracy_curve(rows))).get(round_number)
 
 
-def first_round_at(rows: Sequence[dict[str, float]],
-                   accuracy: float) -> Optional[int]:
-  """The first evaluated round with test accuracy >= `accuracy`, or None."""
-  return next((r for r, a in zip(*accuracy_curve(rows)) if a >= accuracy),
-              None)
+def first_round_at(rows: Sequence[dict[str, float]], accuracy: float, *,
+                   sustained: int = 1) -> Optional[int]:
+  """The first evaluated round with test accuracy >= `accuracy`, or None.
+
+  With `sustained` > 1, the first evaluated round that begins `sustained`
+  evaluated rounds in a row at or above `accuracy` (a run that touches the
+  level for one round and falls back has not left what lies below it)."""
+  rounds, accuracies = accuracy_curve(rows)
+  return next((rounds[i] for i in range(len(rounds) - sustained + 1)
+               if min(accuracies[i:i + sustained]) >= accuracy), None)
 
 
 def crossing_round(rows: Sequence[dict[str, float]], accuracy: float, *,
