@@ -53,6 +53,36 @@ def test_every_mcmahan_row_runs_at_its_selected_rate():
     assert "not the selected" not in row and "not configured" not in row, row
 
 
+def _table_rows(block):
+  """The cells of a markdown table's body rows in `block`."""
+  return [[cell.strip() for cell in line.strip("|").split("|")]
+          for line in block.splitlines()
+          if line.startswith("| ") and "---" not in line][1:]
+
+
+def test_the_glance_agrees_with_the_sections_tables():
+  # The summary at the top of the committed README says what the detailed
+  # tables below it say: each McMahan ratio is its like-for-like row's, and
+  # NIID-Bench's finished groups are those of its progress table with no
+  # seed to do.
+  glance = _table_rows(_readme_block("at_a_glance"))
+  ratios = {tuple(row[:2]): row[-1]
+            for row in _table_rows(_readme_block("mcmahan_like_for_like"))}
+  mcmahan = glance[0]
+  for item in mcmahan[3].split("; "):
+    variant, partition, ratio = item.split()
+    assert ratios[(variant, partition)] == ratio, item
+  assert mcmahan[1] == (f"{len(mcmahan[3].split('; '))} of {len(ratios)} "
+                        "rows")
+  paper = _readme_block("niid_bench_paper")
+  progress = _table_rows(paper[paper.index("#### Progress"):])
+  for row in glance[1:]:
+    algorithm = row[0].split(", ")[1].split()[0]
+    groups = [p for p in progress if p[2] == algorithm]
+    complete = sum(p[4] == "—" for p in groups)
+    assert row[1] == f"{complete} of {len(groups)} groups", row
+
+
 def test_fill_generated_rewrites_blocks_and_keeps_prose():
   text = ("prose 1\n<!-- generated:a -->\nold\n<!-- end generated:a -->\n"
           "prose 2\n<!-- generated:b -->\n<!-- end generated:b -->\n")

@@ -269,11 +269,20 @@ def _run_rate(config, variant, rate_flag):
   return float(values[-1])
 
 
-def like_for_like(root: str) -> str:
-  """Per row of the paper's tables: its rate selection's state, and the
-  selected rate's runs over seeds (first round at the target, as ours
-  counts, and the paper's count on the evaluated rounds: every 5th for
-  FedSGD)."""
+_LIKE_FOR_LIKE_COLUMNS = (
+    "variant", "partition", "target %",
+    "paper: rounds (quoted; 2NN Table 1, CNN and FedSGD Table 2)",
+    "selected rate", "runs over seeds",
+    "first round at target: mean ± std (per seed)",
+    "paper's count on our evaluated rounds",
+    "here (paper's count, mean) / paper")
+
+
+def _like_for_like_rows(root):
+  """Per row of the paper's tables: {"columns": the like-for-like table's
+  cells, "ratio": the paper's count on our curves (mean over the finished
+  seeds) over the paper's, None unless each reached the target, "complete":
+  every seed of the row finished}."""
   cells, targets, paper = _first_runs(root)
   grids = {name: tree.config_cells(root, name) for name in
            {n for selection, _, seeds_configs in _SELECTION.values()
@@ -288,7 +297,8 @@ def like_for_like(root: str) -> str:
         [c for c in grids[selection_config][1]
          if c["partition"] == partition and c["variant"] == variant],
         rate_flag, target)
-    runs, first, crossing, ratio = "not configured yet", "—", "—", "—"
+    runs, first, crossing, ratio = "not configured yet", "—", "—", None
+    complete = False
     # The grid that runs this row.
     holding = [(grids[name][0], row_cells) for name in seeds_configs
                if (row_cells := [c for c in grids[name][1]
@@ -316,16 +326,37 @@ def like_for_like(root: str) -> str:
         crossings = [results.crossing_round(m, target) for m in metrics]
         reached = [c for c in crossings if c is not None]
         if len(reached) == len(crossings):
-          ratio = f"{statistics.fmean(reached) / reference:.2f}"
-    rows.append([variant, partition, tree.percent(target), str(reference),
-                 status, runs, first, crossing, ratio])
-  return results.table(
-      ["variant", "partition", "target %",
-       "paper: rounds (quoted; 2NN Table 1, CNN and FedSGD Table 2)",
-       "selected rate", "runs over seeds",
-       "first round at target: mean ± std (per seed)",
-       "paper's count on our evaluated rounds",
-       "here (paper's count, mean) / paper"], rows, left=2)
+          ratio = statistics.fmean(reached) / reference
+      complete = len(metrics) == len(row_cells)
+    rows.append(dict(
+        variant=variant, partition=partition, ratio=ratio, complete=complete,
+        columns=[variant, partition, tree.percent(target), str(reference),
+                 status, runs, first, crossing,
+                 "—" if ratio is None else f"{ratio:.2f}"]))
+  return rows
+
+
+def like_for_like(root: str) -> str:
+  """Per row of the paper's tables: its rate selection's state, and the
+  selected rate's runs over seeds (first round at the target, as ours
+  counts, and the paper's count on the evaluated rounds: every 5th for
+  FedSGD)."""
+  return results.table(list(_LIKE_FOR_LIKE_COLUMNS),
+                       [row["columns"] for row in _like_for_like_rows(root)],
+                       left=2)
+
+
+def headline(root: str) -> list[str]:
+  """The at-a-glance row of the like-for-like rows: [rows with every seed
+  finished, the ratio of each, the other rows]."""
+  rows = _like_for_like_rows(root)
+  done = [r for r in rows if r["complete"] and r["ratio"] is not None]
+  running = [f"{r['variant']} {r['partition']}" for r in rows
+             if r not in done]
+  return [f"{len(done)} of {len(rows)} rows",
+          "; ".join(f"{r['variant']} {r['partition']} {r['ratio']:.2f}"
+                    for r in done) or "—",
+          ", ".join(running) or "—"]
 
 
 def _crossing_rounds(metrics, target, every):

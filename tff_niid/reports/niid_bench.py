@@ -161,6 +161,48 @@ def torch_runs(root: str) -> str:
        f"{100 * CHANCE_LEFT:.0f}%"], rows, left=1)
 
 
+def headlines(root: str) -> list[list[str]]:
+  """At-a-glance rows of NIID-Bench as published (niid_bench.cfg), one per
+  algorithm it runs: [groups (dataset, partition) with every seed finished,
+  their best round against Flower's multi-run best (`--reference_best`) in
+  points, the groups left]."""
+  config, cells = tree.config_cells(root, "niid_bench.cfg")
+  flower = results.keyed_values(config["reference_best"],
+                                results.parse_mean_std)
+  rows = []
+  for algorithm in dict.fromkeys(cell["algorithm"] for cell in cells):
+    groups: dict[tuple[str, str], list[results.Run]] = {}
+    for cell in cells:
+      if cell["algorithm"] == algorithm:
+        groups.setdefault((cell["dataset"], cell["partition"]),
+                          []).append(cell["run"])
+    complete = {}
+    for key, runs in groups.items():
+      stats = results.seed_summary(runs)
+      if stats and stats["n"] == len(runs):
+        complete[key] = stats
+    differences = sorted(
+        (100 * stats["best"][0] - flower[key + (algorithm,)][0], key)
+        for key, stats in complete.items() if key + (algorithm,) in flower)
+    if differences:
+      close = sum(abs(d) <= 1 for d, _ in differences)
+      (low, low_key), (high, high_key) = differences[0], differences[-1]
+      compared = (f"within ±1 point in {close} of {len(differences)} groups; "
+                  f"from {low:+.1f} ({' '.join(low_key)}) to {high:+.1f} "
+                  f"({' '.join(high_key)})")
+    elif any(key[2] == algorithm for key in flower):
+      compared = "—"
+    else:
+      compared = "no reference quoted"
+    left = len(groups) - len(complete)
+    rows.append([f"NIID-Bench as published, {algorithm} (section 2.1)",
+                 f"{len(complete)} of {len(groups)} groups",
+                 "best round − Flower's multi-run best, points", compared,
+                 f"{left} of the groups (section 2.1's progress table)"
+                 if left else "—"])
+  return rows
+
+
 def torch_versions(root: str) -> str:
   """Round 1 of MNIST #C=1 seed 0 in PyTorch: the committed 50-round run
   (niid_bench_torch/) beside a one-round run of the same command under

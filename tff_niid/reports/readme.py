@@ -41,9 +41,25 @@ def reproduction_progress(root: str) -> str:
                         "cells done", "cells to do"], rows, left=3)
 
 
+def at_a_glance(root: str) -> str:
+  """The reproductions in one table: per reproduction, its rows (groups)
+  with every seed finished, what is compared with the reference, the
+  result, and what is left."""
+  like_for_like = mcmahan2017.headline(root)
+  rows = [["McMahan et al. 2017, Tables 1–2 (section 1)",
+           like_for_like[0],
+           "rounds to target: the paper's count on our curves / the paper's",
+           like_for_like[1], like_for_like[2]],
+          *niid_bench.headlines(root)]
+  return results.table(["reproduction", "rows with every seed finished",
+                        "compared", "result (mean over seeds)",
+                        "not finished"], rows, left=5)
+
+
 def blocks(root):
   """{README block name: markdown} from the committed files under `root`."""
   builders = {
+      "at_a_glance": at_a_glance,
       "timing": tree.timing,
       "reproduction_progress": reproduction_progress,
       "mcmahan_like_for_like": mcmahan2017.like_for_like,
