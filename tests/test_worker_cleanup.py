@@ -175,6 +175,25 @@ def test_local_worker_listens_on_loopback_only():
     worker.stop()
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/autogroup"),
+                    reason="the kernel has no scheduler autogroups")
+def test_a_niced_process_starts_an_equally_niced_worker(tmp_path):
+  # The worker runs in a session (autogroup) of its own; a niced caller's
+  # worker must be niced there too, or it competes at full priority.
+  script = textwrap.dedent("""
+      from tff_niid import runtime
+      worker = runtime.LocalWorker()
+      with open(f"/proc/{worker.process.pid}/autogroup") as f:
+        print(f.read().split()[-1], flush=True)
+      worker.stop()
+  """)
+  run = subprocess.run(["nice", "-n", "7", sys.executable, "-c", script],
+                       capture_output=True, text=True, timeout=120,
+                       check=False)
+  assert run.returncode == 0, run.stderr[-3000:]
+  assert run.stdout.split()[-1] == str(os.nice(0) + 7), run.stdout
+
+
 def test_exposure_is_measured_and_reported(caplog, monkeypatch):
   # Without the shim, worker_binary binds every interface; the measurement
   # must see it and say so loudly.

@@ -138,6 +138,16 @@ def _worker_preexec(parent_pid: int) -> None:
     os._exit(1)  # pylint: disable=protected-access
   # SIGINT stops the worker even if our parent ignored it (background job).
   signal.signal(signal.SIGINT, signal.SIG_DFL)
+  # Our own session is a new scheduler autogroup on Linux, and between
+  # autogroups only the autogroup's nice counts, 0 for a new one: without
+  # this, `nice train.py` (tools/run_grid.sh) would nice the binary but not
+  # its worker, which does the training. Lowering it is always allowed; where
+  # the kernel has no autogroups, or raising it is refused, nothing changes.
+  try:
+    with open("/proc/self/autogroup", "w", encoding="ascii") as autogroup:
+      autogroup.write(str(os.nice(0)))
+  except OSError:
+    pass
 
 
 class LocalWorker:
