@@ -177,7 +177,7 @@ def test_local_worker_listens_on_loopback_only():
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/autogroup"),
                     reason="the kernel has no scheduler autogroups")
-def test_a_niced_process_starts_an_equally_niced_worker(tmp_path):
+def test_a_niced_process_starts_an_equally_niced_worker():
   # The worker runs in a session (autogroup) of its own; a niced caller's
   # worker must be niced there too, or it competes at full priority.
   script = textwrap.dedent("""
