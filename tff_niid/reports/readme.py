@@ -7,6 +7,7 @@ import difflib
 import os
 
 from tff_niid import results
+from tff_niid.reports import code_spans
 from tff_niid.reports import mcmahan2017
 from tff_niid.reports import new_rows
 from tff_niid.reports import niid_bench
@@ -87,6 +88,7 @@ def blocks(root):
       "key_rules_vs_fedavg": new_rows.key_rules_vs_fedavg,
       "label_noise_accuracy": new_rows.label_noise_accuracy,
       "label_noise_differences": new_rows.label_noise_differences,
+      "code_spans": code_spans.audit,
   }
   return {name: build(root) for name, build in builders.items()}
 

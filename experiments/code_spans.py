@@ -1,0 +1,187 @@
+"""Audits the committed cells whose rounds ran under several commits.
+
+  .venv/bin/python experiments/code_spans.py \
+      --output=experiments/results/code_spans/audit.csv
+
+For every committed cell whose code.txt names more than one commit, and each
+later commit: if no file of `code_spans.NUMERICS_PATHS` differs between the
+cell's first commit and it, the row says "same code"; otherwise round 1 of
+the cell is rerun under the later commit (its git archive, as
+tools/run_grid.sh runs it, with the cell's hparams.txt and --rounds=1) and
+compared bit for bit with the committed round 1; where they differ, round 1
+is rerun under the first commit too, to tell a code change from a machine's
+difference (tff_niid/reports/code_spans.py says why round 1 suffices).
+
+Appends one CSV row per (cell, later commit) as it goes and skips those
+already in --output, so a stopped audit resumes. A flag of the cell's
+hparams.txt that an older commit does not define is left out of its rerun
+and named in the row: the cell's start under that commit ran without it
+(rundir.check_resume lets a later start add a flag at its default only).
+Reruns take a round of the cell each (a NIID-Bench round: about a minute).
+"""
+
+import csv
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from tff_niid import results
+from tff_niid.reports import code_spans
+
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+_RESULTS_DIR = flags.DEFINE_string(
+    "results_dir", os.path.join(_REPO, "experiments", "results"),
+    "The committed results tree.")
+_OUTPUT = flags.DEFINE_string(
+    "output", None, "CSV to append to (experiments/results/code_spans/"
+    "audit.csv for the report); rows already in it are not redone.")
+_CODE_ROOT = flags.DEFINE_string(
+    "code_root", os.path.join(os.path.dirname(_REPO), "runs", "paper"),
+    "Where the commits' archives are (code-<commit>, as tools/run_grid.sh "
+    "extracts them; missing ones are extracted there).")
+_MAX_RERUNS = flags.DEFINE_integer(
+    "max_reruns", None, "Stop after this many reruns (None: all).",
+    lower_bound=1)
+flags.mark_flag_as_required("output")
+
+# The datasets where tools/run_grid.sh finds them, unless set.
+_DATA_ENV = {"TFF_NIID_DATA": os.path.join(os.path.dirname(_REPO), "shared",
+                                           "data")}
+
+_UNKNOWN_FLAG = re.compile(r"Unknown command line flag '([^']+)'")
+
+
+def _git(*args):
+  return subprocess.run(["git", "-C", _REPO, *args], check=True,
+                        capture_output=True, text=True).stdout
+
+
+def _numerics_files(first, later):
+  changed = _git("diff", "--name-only", first, later, "--",
+                 *code_spans.NUMERICS_PATHS).split()
+  return [f for f in changed if not f.startswith(code_spans.NOT_NUMERICS)]
+
+
+def _archive(commit):
+  """The directory holding `commit`'s code, extracted if missing."""
+  code = os.path.join(_CODE_ROOT.value, f"code-{commit}")
+  if not os.path.isdir(code):
+    os.makedirs(_CODE_ROOT.value, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f"code-{commit}.", dir=_CODE_ROOT.value)
+    archive = subprocess.run(["git", "-C", _REPO, "archive", commit],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+    os.rename(tmp, code)
+  return code
+
+
+def _round_one(cell_dir, commit, work_dir):
+  """(round 1's metrics row under `commit`, flags left out), or
+  (None, error) when the rerun failed."""
+  code = _archive(commit)
+  with open(os.path.join(cell_dir, "hparams.txt")) as f:
+    lines = f.read().splitlines()
+  dropped = []
+  name = f"{os.path.basename(cell_dir)}@{commit}"
+  while True:
+    run_dir = os.path.join(work_dir, name)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    flagfile = os.path.join(work_dir, f"{name}.flags")
+    with open(flagfile, "w") as f:
+      f.write("\n".join(line for line in lines
+                        if not any(line.startswith(f"--{d}=")
+                                   or line in (f"--{d}", f"--no{d}")
+                                   for d in dropped))
+              + "\n")
+    command = [sys.executable, os.path.join(code, "experiments", "train.py"),
+               f"--flagfile={flagfile}", "--rounds=1",
+               f"--root_output_dir={work_dir}", f"--experiment_name={name}"]
+    logging.info("rerun: %s", " ".join(command))
+    run = subprocess.run(command, cwd=code, capture_output=True, text=True,
+                         env={**_DATA_ENV, **os.environ, "PYTHONPATH": code},
+                         check=False)
+    unknown = _UNKNOWN_FLAG.search(run.stderr)
+    if run.returncode and unknown and unknown.group(1) not in dropped:
+      dropped.append(unknown.group(1))
+      continue
+    rows = results.read_metrics(run_dir)
+    if run.returncode or not rows:
+      tail = run.stderr.strip().splitlines()[-1:] or ["no output"]
+      return None, f"exit {run.returncode}: {tail[0]}"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return rows[0], ";".join(dropped)
+
+
+def _audit_one(cell_dir, first, later, work_dir):
+  """The CSV fields of one (cell, later commit) but cell and rounds."""
+  files = _numerics_files(first, later) if first else None
+  fields = {"first_commit": first or "", "commit": later,
+            "numerics_files": ";".join(files or []), "dropped_flags": ""}
+  if files == []:
+    return dict(fields, outcome=code_spans.SAME_CODE), 0
+  committed = results.read_metrics(cell_dir)[0]
+  rerun, note = _round_one(cell_dir, later, work_dir)
+  if rerun is None:
+    return dict(fields, outcome=f"{code_spans.FAILED} ({note})"), 1
+  fields["dropped_flags"] = note
+  if code_spans.same_round(committed, rerun):
+    return dict(fields, outcome=code_spans.REPRODUCED), 1
+  if not first:
+    return dict(fields, outcome=code_spans.CODE_DIFFERS +
+                " (the first commit is not recorded)"), 1
+  rerun_first, note = _round_one(cell_dir, first, work_dir)
+  if rerun_first is None:
+    return dict(fields, outcome=f"{code_spans.FAILED} ({note})"), 2
+  return dict(fields, outcome=code_spans.MACHINE
+              if code_spans.same_round(rerun_first, rerun)
+              else code_spans.CODE_DIFFERS), 2
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  results_dir = os.path.abspath(_RESULTS_DIR.value)
+  # Rows of failed reruns (e.g. stopped) are dropped and tried again.
+  kept = [row for row in code_spans.read_audit(_OUTPUT.value)
+          if not row["outcome"].startswith(code_spans.FAILED)]
+  done = {(row["cell"], row["commit"]) for row in kept}
+  os.makedirs(os.path.dirname(os.path.abspath(_OUTPUT.value)), exist_ok=True)
+  with open(_OUTPUT.value + ".tmp", "w", newline="") as out:
+    writer = csv.DictWriter(out, code_spans.FIELDS)
+    writer.writeheader()
+    writer.writerows(kept)
+  os.replace(_OUTPUT.value + ".tmp", _OUTPUT.value)
+  reruns = 0
+  with open(_OUTPUT.value, "a", newline="") as out, \
+      tempfile.TemporaryDirectory(prefix="code_spans.") as work_dir:
+    writer = csv.DictWriter(out, code_spans.FIELDS)
+    for cell_dir in code_spans.cells_with_several_commits(results_dir):
+      cell = os.path.relpath(cell_dir, results_dir)
+      spans = code_spans.spans(cell_dir)
+      for span in spans[1:]:
+        # A later span's commit is always recorded: grid.log names the
+        # code before the rounds it runs (only a cell's first span, from
+        # before that header existed, can lack it).
+        if span.commit is None or (cell, span.commit) in done:
+          continue
+        if _MAX_RERUNS.value is not None and reruns >= _MAX_RERUNS.value:
+          return
+        fields, ran = _audit_one(cell_dir, spans[0].commit, span.commit,
+                                 work_dir)
+        reruns += ran
+        writer.writerow(dict(fields, cell=cell,
+                             rounds=f"{span.first}-{span.last}"))
+        out.flush()
+        print(f"{cell} {span.commit}: {fields['outcome']}", flush=True)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,97 @@
+"""experiments/code_spans.py: a cell resumed under a later commit is checked
+against its committed round 1, on real MNIST training runs."""
+
+import csv
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+import processes
+
+from tff_niid import results
+from tff_niid.reports import code_spans
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# An older commit whose training code differs from today's only in
+# tff_niid/runtime.py (the worker's nice), so it computes what HEAD computes;
+# should a later commit change the numerics on purpose, move this forward.
+OLDER = "c30d134"
+QUICK = ["--num_clients=20", "--clients_per_round=4", "--model=2nn",
+         "--max_examples_per_client=60", "--batch_size=20", "--seed=3"]
+
+
+def _git(*args):
+  return subprocess.run(["git", "-C", REPO, *args], check=True,
+                        capture_output=True, text=True).stdout.strip()
+
+
+def test_spans_read_a_committed_code_file():
+  cell = os.path.join(REPO, "experiments", "results", "niid_bench_paper",
+                      "mnist_c1_fedavg_s0")
+  assert code_spans.spans(cell) == [
+      code_spans.Span(1, 20, None), code_spans.Span(21, 50, "65c2e0c654e1")]
+  assert code_spans.spans(os.path.join(REPO, "experiments")) == []
+
+
+def test_same_round_compares_what_both_computed_bit_for_bit():
+  committed = {"round": 1.0, "round_seconds": 9.0, "train_loss": 0.25,
+               "test_accuracy": math.nan}
+  rerun = dict(committed, round_seconds=3.0, test_accuracy=0.5)
+  assert code_spans.same_round(committed, rerun)
+  assert not code_spans.same_round(
+      committed, dict(rerun, train_loss=math.nextafter(0.25, 1)))
+  with pytest.raises(ValueError, match="train_loss"):
+    code_spans.same_round({"round": 1.0}, {"round": 1.0})
+
+
+def _audit(results_dir, tmp_path):
+  env, marker = processes.marked_env()
+  output = tmp_path / "audit.csv"
+  run = subprocess.run(
+      [sys.executable, os.path.join(REPO, "experiments", "code_spans.py"),
+       f"--results_dir={results_dir}", f"--output={output}",
+       f"--code_root={tmp_path / 'code'}"],
+      capture_output=True, text=True, env=env, timeout=900, check=False)
+  assert run.returncode == 0, run.stderr[-3000:]
+  assert not processes.survivors(marker)
+  with open(output) as f:
+    return {row["commit"]: row for row in csv.DictReader(f)}
+
+
+def test_a_cell_resumed_under_a_later_commit_is_checked(tmp_path):
+  # A cell whose round 1 HEAD computed, said to have resumed under HEAD
+  # again (same code: nothing rerun) and under an older commit whose code
+  # differs (rerun: it reproduces round 1 bit for bit).
+  head, older = _git("rev-parse", "--short=12", "HEAD"), _git(
+      "rev-parse", "--short=12", OLDER)
+  cell = tmp_path / "results" / "grid" / "cell"
+  env, marker = processes.marked_env()
+  train = subprocess.run(
+      [sys.executable, os.path.join(REPO, "experiments", "train.py"), *QUICK,
+       "--rounds=1", f"--root_output_dir={cell.parent}",
+       "--experiment_name=cell"],
+      capture_output=True, text=True, env=env, timeout=600, check=False)
+  assert train.returncode == 0, train.stderr[-3000:]
+  assert not processes.survivors(marker)
+  (cell / code_spans.CODE_FILE).write_text(
+      "Code that ran this cell's rounds:\n"
+      f"rounds 1-1: {head}\nrounds 2-5: {head}\nrounds 6-9: {older}\n")
+  rows = _audit(tmp_path / "results", tmp_path)
+  assert rows[head]["outcome"] == code_spans.SAME_CODE
+  assert rows[older]["outcome"] == code_spans.REPRODUCED, rows[older]
+  assert "tff_niid/runtime.py" in rows[older]["numerics_files"].split(";")
+
+  # The committed round 1 altered: the later commit no longer reproduces
+  # it, and the first commit's rerun, alike, says it is not the code.
+  metrics = results.read_metrics(str(cell))
+  metrics[0]["train_loss"] += 1e-3
+  with open(cell / results.METRICS_FILE, "w", newline="") as f:
+    writer = csv.DictWriter(f, list(metrics[0]))
+    writer.writeheader()
+    writer.writerows(metrics)
+  (tmp_path / "audit.csv").unlink()
+  rows = _audit(tmp_path / "results", tmp_path)
+  assert rows[older]["outcome"] == code_spans.MACHINE, rows[older]

@@ -1,0 +1,148 @@
+"""Cells whose rounds ran under several commits: did the later commits
+compute what the first did?
+
+tools/run_grid.sh runs a grid from a git archive of one commit, and a cell
+stopped at the end of a session resumes under the commit of the grid's next
+start; its `code.txt` names the commit of each span of rounds. A resume is
+refused when the flags, the data or the partition differ
+(`tff_niid.rundir.check_resume`), but nothing there compares the training
+code. `experiments/code_spans.py` does, per cell and later commit: where no
+file that can change a run's numbers (`NUMERICS_PATHS`) differs between the
+first commit and the later one, the code is the same; otherwise it reruns
+round 1 of the cell under the later commit and compares it with the
+committed round 1, which the first commit computed. Round 1 exercises every
+step a round takes (data pipeline, client update, aggregation, evaluation),
+so a later commit that reproduces it bit for bit computed what the first
+commit did. Where it does not, the first commit's round 1 is rerun too, to
+tell a code change from a machine's difference.
+
+This module reads the `code.txt` files and renders the audit's CSV; it
+imports no TensorFlow.
+"""
+
+import csv
+import math
+import os
+import re
+from typing import NamedTuple, Optional
+
+from tff_niid import results
+from tff_niid.reports import tree
+
+CODE_FILE = "code.txt"
+
+# The files of a commit that can change what a run computes: the package
+# but its report builders, and the training binary. Configs and grid.py
+# only choose flags, which a resume checks against hparams.txt.
+NUMERICS_PATHS = ("tff_niid", os.path.join("experiments", "train.py"))
+NOT_NUMERICS = (os.path.join("tff_niid", "reports") + os.sep,)
+
+AUDIT = os.path.join("code_spans", "audit.csv")
+
+FIELDS = ("cell", "rounds", "first_commit", "commit", "numerics_files",
+          "dropped_flags", "outcome")
+
+# Outcomes, as written to the CSV.
+SAME_CODE = "same code"
+REPRODUCED = "round 1 reproduced"
+MACHINE = "round 1 differs from the committed one, alike under both commits"
+CODE_DIFFERS = "round 1 differs between the commits"
+FAILED = "rerun failed"
+
+# Columns of metrics.csv that are not computed by the model: wall time.
+_NOT_COMPUTED = ("round_seconds",)
+
+_SPAN = re.compile(r"^rounds (\d+)-(\d+): (\S+)")
+
+
+class Span(NamedTuple):
+  first: int
+  last: int
+  commit: Optional[str]  # None: not recorded in grid.log
+
+
+def spans(cell_dir: str) -> list[Span]:
+  """The spans of rounds of a committed cell and the commit that ran each,
+  from its code.txt; [] when it has none (run before run_grid.sh recorded
+  the code, or not by run_grid.sh)."""
+  path = os.path.join(cell_dir, CODE_FILE)
+  if not os.path.exists(path):
+    return []
+  found = []
+  with open(path) as f:
+    for line in f:
+      match = _SPAN.match(line)
+      if match:
+        commit = match.group(3)
+        found.append(Span(int(match.group(1)), int(match.group(2)),
+                          commit if re.fullmatch(r"[0-9a-f]{7,40}", commit)
+                          else None))
+  return found
+
+
+def cells_with_several_commits(results_dir: str) -> list[str]:
+  """The committed cells (paths, sorted) whose rounds name two commits or
+  more, or a first span whose commit was not recorded."""
+  cells = []
+  for grid in sorted(os.listdir(results_dir)):
+    grid_dir = os.path.join(results_dir, grid)
+    if not os.path.isdir(grid_dir):
+      continue
+    for cell in sorted(os.listdir(grid_dir)):
+      if len(spans(os.path.join(grid_dir, cell))) > 1:
+        cells.append(os.path.join(grid_dir, cell))
+  return cells
+
+
+def same_round(committed: dict[str, float], rerun: dict[str, float]) -> bool:
+  """Whether two metrics.csv rows of one round hold the same computed values
+  bit for bit, over the columns both computed (not NaN: a rerun of one round
+  evaluates it as its last, where the run may not have)."""
+  columns = [c for c in set(committed) & set(rerun)
+             if c not in _NOT_COMPUTED
+             and not (math.isnan(committed[c]) or math.isnan(rerun[c]))]
+  if "train_loss" not in columns:
+    raise ValueError("metrics rows without train_loss to compare: "
+                     f"{committed} and {rerun}")
+  return all(committed[c] == rerun[c] for c in columns)
+
+
+def read_audit(path: str) -> list[dict[str, str]]:
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return list(csv.DictReader(f))
+
+
+NOT_AUDITED = "not audited yet"
+
+
+def audit(root: str) -> str:
+  """Per committed cell with several commits and each later commit: the
+  numerics files changed since the cell's first commit and the audit's
+  outcome (from its CSV), or that it is not audited yet; then the count of
+  each outcome."""
+  results_dir = os.path.join(root, tree.RESULTS)
+  audited = {(row["cell"], row["commit"]): row
+             for row in read_audit(os.path.join(results_dir, AUDIT))}
+  rows = []
+  counts: dict[str, int] = {}
+  for cell_dir in cells_with_several_commits(results_dir):
+    cell = os.path.relpath(cell_dir, results_dir)
+    cell_spans = spans(cell_dir)
+    for span in cell_spans[1:]:
+      row = audited.get((cell, span.commit or ""))
+      outcome = row["outcome"] if row else NOT_AUDITED
+      counts[outcome] = counts.get(outcome, 0) + 1
+      if row and row["dropped_flags"]:
+        outcome += f" (flags it does not know, left out: {row['dropped_flags']})"
+      files = (row["numerics_files"].replace(";", ", ") or "none") if row \
+          else "—"
+      rows.append([cell, f"{span.first}-{span.last}",
+                   cell_spans[0].commit or "not recorded", span.commit or
+                   "not recorded", files, outcome])
+  table = results.table(["cell", "rounds", "first commit", "later commit",
+                         "numerics files changed", "outcome"], rows, left=6)
+  summary = "; ".join(f"{outcome}: {n}" for outcome, n in
+                      sorted(counts.items()))
+  return f"{table}\n\n{len(rows)} later commits of cells: {summary or 'none'}."
