@@ -83,6 +83,19 @@ def _archive(commit):
   return code
 
 
+def _thread_env(cell_dir):
+  """The TF thread variables the cell's grid ran it with: grid.py's
+  --cell_threads from the grid's grid_flags.txt (none: TF's default). The
+  number of threads changes a round's bits (the order of reductions)."""
+  grid_flags = os.path.join(os.path.dirname(cell_dir), "grid_flags.txt")
+  threads = (results.read_flagfile(grid_flags).get("cell_threads", [])
+             if os.path.exists(grid_flags) else [])
+  if not threads:
+    return {}
+  return {"TF_NUM_INTRAOP_THREADS": threads[-1],
+          "TF_NUM_INTEROP_THREADS": threads[-1]}
+
+
 def _round_one(cell_dir, commit, work_dir):
   """(round 1's metrics row under `commit`, flags left out), or
   (None, error) when the rerun failed."""
@@ -106,7 +119,8 @@ def _round_one(cell_dir, commit, work_dir):
                f"--root_output_dir={work_dir}", f"--experiment_name={name}"]
     logging.info("rerun: %s", " ".join(command))
     run = subprocess.run(command, cwd=code, capture_output=True, text=True,
-                         env={**_DATA_ENV, **os.environ, "PYTHONPATH": code},
+                         env={**_DATA_ENV, **os.environ, **_thread_env(cell_dir),
+                              "PYTHONPATH": code},
                          check=False)
     unknown = _UNKNOWN_FLAG.search(run.stderr)
     if run.returncode and unknown and unknown.group(1) not in dropped:

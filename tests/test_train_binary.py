@@ -210,9 +210,9 @@ def test_a_parked_copy_resumes_elsewhere_bit_identically(tmp_path):
   assert code == 0, out
   straight, parked = tmp_path / "straight", tmp_path / "elsewhere" / "stopped"
   assert rundir.copy_resumable(str(tmp_path / "stopped"), str(parked)) == 2
-  assert sorted(os.listdir(parked)) == [
+  assert sorted(os.listdir(parked)) == sorted([
       rundir.CHECKPOINT_DIR, rundir.HPARAMS_FILE, results.METRICS_FILE,
-      rundir.IDENTITY_FILE]
+      rundir.IDENTITY_FILE, rundir.MACHINE_FILE])
   assert os.listdir(parked / rundir.CHECKPOINT_DIR) == [
       f"{rundir.CHECKPOINT_PREFIX}2"]
   code, out = _run(args + [f"--root_output_dir={tmp_path / 'elsewhere'}",
@@ -223,6 +223,13 @@ def test_a_parked_copy_resumes_elsewhere_bit_identically(tmp_path):
       str(run / rundir.PARTITION_DIR))) for run in (parked, straight)}) == 1
   assert ((parked / "partition_summary.txt").read_text() ==
           (straight / "partition_summary.txt").read_text())
+  # Each start records the machine and threads it ran on (a round's bits
+  # depend on them).
+  starts = (parked / rundir.MACHINE_FILE).read_text().splitlines()
+  assert [line.split(": cpu ")[0].split(" ", 1)[1] for line in starts] == [
+      "start after round 0", "start after round 2"], starts
+  assert all(f"{os.cpu_count()} cores; TF_NUM_INTRAOP_THREADS=" in line
+             for line in starts), starts
   v1, w1, rows1 = _final(str(straight))
   v2, w2, rows2 = _final(str(parked))
   assert v1 == v2 == 4

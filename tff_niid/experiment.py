@@ -261,6 +261,7 @@ def run(config: ExperimentConfig, *, flagfile: str,
     rundir.check_resume(config.output_dir, flagfile, data, part,
                         resumable=RESUMABLE_FLAGS)
     rundir.write_hparams(config.output_dir, flagfile)
+    rundir.record_machine(config.output_dir)
     log(f"{data.name}: {part}")
     # The first start; a run from before identities (a partition saved
     # there was checked by check_resume to be this one); or a run moved

@@ -10,7 +10,7 @@ started again. This module keeps that safe; it imports no TensorFlow.
   check_resume(...)   reads what the directory holds and refuses a start that
                       would continue its run with other flags, other data or
                       another partition. Changes nothing on disk.
-  write_hparams, record_identity
+  write_hparams, record_identity, record_machine
                       what a start writes once the checks passed.
   is_run(path)        whether a directory holds a training run, which other
                       tools must not write into.
@@ -32,9 +32,11 @@ differs and what to do.
 from __future__ import annotations
 
 import csv
+import datetime
 import hashlib
 import json
 import os
+import platform
 import re
 import shutil
 import sys
@@ -49,6 +51,10 @@ from tff_niid import results
 HPARAMS_FILE = "hparams.txt"
 IDENTITY_FILE = "run_identity.json"
 LOCK_FILE = "run.lock"
+MACHINE_FILE = "machine.txt"
+# CPU flags naming the SIMD extensions oneDNN chooses kernels by.
+_SIMD_PREFIXES = ("sse4", "avx", "fma", "amx")
+_THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 # Written by `training.train`: one `round_<n>` directory per kept round.
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_PREFIX = "round_"
@@ -352,6 +358,58 @@ def record_identity(run_dir, data, part):
   os.replace(path + ".tmp", path)
 
 
+def complete_checkpoints(run_dir: str) -> list[int]:
+  """The rounds of `run_dir`'s checkpoints whose SavedModel files are all
+  there (a save cut short by a kill is not), in order."""
+  where = os.path.join(run_dir, CHECKPOINT_DIR)
+  pattern = re.compile(rf"{re.escape(CHECKPOINT_PREFIX)}(\d+)$")
+  saved = sorted(int(m.group(1)) for m in map(
+      pattern.match, os.listdir(where) if os.path.isdir(where) else []) if m)
+  return [r for r in saved if all(
+      os.path.exists(os.path.join(where, f"{CHECKPOINT_PREFIX}{r}", name))
+      for name in _SAVED_MODEL_FILES)]
+
+
+def _cpu():
+  """(model name, SIMD extensions) of this machine's CPU, from
+  /proc/cpuinfo where there is one."""
+  model, flags_seen = platform.processor() or "unknown", []
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        key, _, value = line.partition(":")
+        if key.strip() == "model name":
+          model = value.strip()
+        elif key.strip() == "flags":
+          flags_seen = value.split()
+          break
+  except OSError:
+    pass
+  return model, [f for f in flags_seen if f.startswith(_SIMD_PREFIXES)]
+
+
+def record_machine(run_dir: str) -> str:
+  """Appends to `run_dir`'s machine.txt one line for this start: the time,
+  the round it resumes after, the CPU and its SIMD extensions, the cores and
+  TensorFlow's thread variables. Returns the line.
+
+  A round's bits depend on them: oneDNN picks its kernels by the CPU's
+  instruction set, and the number of threads changes the order of
+  reductions. So a run resumed elsewhere, or rerun from its hparams.txt,
+  repeats its bits only where these match."""
+  model, simd = _cpu()
+  resumed = (complete_checkpoints(run_dir) or [0])[-1]
+  threads = " ".join(f"{name}={os.environ.get(name, 'unset')}"
+                     for name in _THREAD_VARIABLES)
+  line = (f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%dT%H:%M:%SZ}"
+          f" start after round {resumed}: cpu {model}; "
+          f"{' '.join(simd) or 'no SIMD flags read'}; {os.cpu_count()} cores; "
+          f"{threads}")
+  with open(os.path.join(run_dir, MACHINE_FILE), "a") as f:
+    f.write(line + "\n")
+  return line
+
+
 def copy_resumable(run_dir: str, dest: str) -> Optional[int]:
   """Copies into `dest` (replaced) what a start needs to resume the stopped
   run in `run_dir` where it stopped, e.g. on another machine: the newest
@@ -367,12 +425,7 @@ def copy_resumable(run_dir: str, dest: str) -> Optional[int]:
   SavedModel files not all there) is passed over for the one before.
   """
   where = os.path.join(run_dir, CHECKPOINT_DIR)
-  pattern = re.compile(rf"{re.escape(CHECKPOINT_PREFIX)}(\d+)$")
-  saved = sorted(int(m.group(1)) for m in map(
-      pattern.match, os.listdir(where) if os.path.isdir(where) else []) if m)
-  complete = [r for r in saved if all(
-      os.path.exists(os.path.join(where, f"{CHECKPOINT_PREFIX}{r}", name))
-      for name in _SAVED_MODEL_FILES)]
+  complete = complete_checkpoints(run_dir)
   if not complete:
     return None
   if not has_identity(run_dir):  # without it, nothing would check the
@@ -386,7 +439,7 @@ def copy_resumable(run_dir: str, dest: str) -> Optional[int]:
       shutil.rmtree(dest)
     shutil.copytree(os.path.join(where, checkpoint),
                     os.path.join(dest, CHECKPOINT_DIR, checkpoint))
-    for name in (HPARAMS_FILE, IDENTITY_FILE):
+    for name in (HPARAMS_FILE, IDENTITY_FILE, MACHINE_FILE):
       if os.path.exists(os.path.join(run_dir, name)):
         shutil.copy2(os.path.join(run_dir, name), dest)
     with open(os.path.join(run_dir, results.METRICS_FILE), newline="") as f:

@@ -2,8 +2,9 @@
 # Copies a grid's small, readable outputs into experiments/results/<grid>/:
 # the report, curves, flags, and per FINISHED cell (all its rounds run, or
 # stopped at its target) metrics.csv, summary.json, hparams.txt,
-# partition_summary.txt, the log, provenance.txt (a note, written by hand,
-# on a cell begun elsewhere) and code.txt: the commits whose frozen
+# partition_summary.txt, the log, machine.txt (the CPU and TF threads of
+# each start), provenance.txt (a note, written by hand, on a cell begun
+# elsewhere) and code.txt: the commits whose frozen
 # code (tools/run_grid.sh) ran its rounds, from the grid's grid.log; cells
 # still running are left out (tools/park_unfinished.sh keeps those), and a
 # finished cell's parked copy is removed. Checkpoints, TensorBoard
@@ -56,7 +57,7 @@ EOF
 for name in $finished_cells; do
   cell="$src/$name"
   mkdir -p "$dest/$name"
-  for f in metrics.csv summary.json hparams.txt partition_summary.txt provenance.txt; do
+  for f in metrics.csv summary.json hparams.txt partition_summary.txt provenance.txt machine.txt; do
     [[ -f "$cell/$f" ]] && cp "$cell/$f" "$dest/$name/"
   done
   rm -rf "$repo/experiments/unfinished/$(basename "$src")/$name"  # parked copy
