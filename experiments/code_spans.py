@@ -118,10 +118,10 @@ def _round_one(cell_dir, commit, work_dir):
                f"--flagfile={flagfile}", "--rounds=1",
                f"--root_output_dir={work_dir}", f"--experiment_name={name}"]
     logging.info("rerun: %s", " ".join(command))
-    run = subprocess.run(command, cwd=code, capture_output=True, text=True,
-                         env={**_DATA_ENV, **os.environ, **_thread_env(cell_dir),
-                              "PYTHONPATH": code},
-                         check=False)
+    env = {**_DATA_ENV, **os.environ, **_thread_env(cell_dir),
+           "PYTHONPATH": code}
+    run = subprocess.run(command, cwd=code, env=env, capture_output=True,
+                         text=True, check=False)
     unknown = _UNKNOWN_FLAG.search(run.stderr)
     if run.returncode and unknown and unknown.group(1) not in dropped:
       dropped.append(unknown.group(1))

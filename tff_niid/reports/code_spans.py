@@ -135,9 +135,10 @@ def audit(root: str) -> str:
       outcome = row["outcome"] if row else NOT_AUDITED
       counts[outcome] = counts.get(outcome, 0) + 1
       if row and row["dropped_flags"]:
-        outcome += f" (flags it does not know, left out: {row['dropped_flags']})"
-      files = (row["numerics_files"].replace(";", ", ") or "none") if row \
-          else "—"
+        outcome += (" (flags it does not know, left out: "
+                    f"{row['dropped_flags']})")
+      files = ((row["numerics_files"].replace(";", ", ") or "none") if row
+               else "—")
       rows.append([cell, f"{span.first}-{span.last}",
                    cell_spans[0].commit or "not recorded", span.commit or
                    "not recorded", files, outcome])
