@@ -114,13 +114,22 @@ def test_same_weights_as_fedavg_in_plain_tensorflow(mnist, tmp_path):
   state = rounds.process.initialize()
   plain = plain_fedavg.PlainFedAvg("2nn", client_lr=LR)
   for _ in range(2):
-    # From the same weights: over rounds, float rounding differences of 1e-7
-    # grow (measured: 1e-3 after the second of these rounds).
-    plain.weights = _weights(rounds, state)
+    # From the same weights each round. The two sides run the same steps but
+    # not always the same kernels (TFF's compiled ones are fused), so a step
+    # can differ in its last bits, and SGD can amplify that over a round's
+    # steps: on an AVX2-only CPU (AMD EPYC) the second round ended 1e-3 apart
+    # (1.7% of the round's largest weight change) from the same start, the
+    # first 1.3e-7 apart; other CPUs gave < 1e-6 for both. A wrong step,
+    # batch, shuffle or weighting moves the weights by a sizeable part of the
+    # round's change.
+    before = _weights(rounds, state)
+    plain.weights = before
     state = rounds.process.next(state, rounds(clients, seeds)).state
     plain.round([clientdata.local_training_batches(
         cd.create_tf_dataset_for_client(c), batch_size=10, seed=s)
                  for c, s in zip(clients, seeds)])
+    after = _weights(rounds, state)
+    change = max(float(np.abs(a - b).max()) for a, b in zip(after, before))
     diff = max(float(np.abs(a - b).max())
-               for a, b in zip(_weights(rounds, state), plain.weights))
-    assert diff < 1e-6
+               for a, b in zip(after, plain.weights))
+    assert change > 1e-2 and diff < 0.05 * change, (diff, change)
