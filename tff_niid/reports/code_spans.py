@@ -20,6 +20,7 @@ This module reads the `code.txt` files and renders the audit's CSV; it
 imports no TensorFlow.
 """
 
+import collections
 import csv
 import math
 import os
@@ -81,8 +82,8 @@ def spans(cell_dir: str) -> list[Span]:
 
 
 def cells_with_several_commits(results_dir: str) -> list[str]:
-  """The committed cells (paths, sorted) whose rounds name two commits or
-  more, or a first span whose commit was not recorded."""
+  """The committed cells (paths, sorted) whose code.txt names more than one
+  span of rounds."""
   cells = []
   for grid in sorted(os.listdir(results_dir)):
     grid_dir = os.path.join(results_dir, grid)
@@ -126,14 +127,14 @@ def audit(root: str) -> str:
   audited = {(row["cell"], row["commit"]): row
              for row in read_audit(os.path.join(results_dir, AUDIT))}
   rows = []
-  counts: dict[str, int] = {}
+  counts: collections.Counter[str] = collections.Counter()
   for cell_dir in cells_with_several_commits(results_dir):
     cell = os.path.relpath(cell_dir, results_dir)
     cell_spans = spans(cell_dir)
     for span in cell_spans[1:]:
       row = audited.get((cell, span.commit or ""))
       outcome = row["outcome"] if row else NOT_AUDITED
-      counts[outcome] = counts.get(outcome, 0) + 1
+      counts[outcome] += 1
       if row and row["dropped_flags"]:
         outcome += (" (flags it does not know, left out: "
                     f"{row['dropped_flags']})")
