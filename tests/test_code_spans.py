@@ -61,6 +61,39 @@ def _audit(results_dir, tmp_path):
     return {row["commit"]: row for row in csv.DictReader(f)}
 
 
+def test_the_audit_says_what_its_outcomes_add_up_to_once_all_are_in(
+    tmp_path):
+  results_dir = tmp_path / "experiments" / "results"
+  for cell in ("a", "b"):
+    (results_dir / "grid" / cell).mkdir(parents=True)
+    (results_dir / "grid" / cell / code_spans.CODE_FILE).write_text(
+        "rounds 1-5: 1111111\nrounds 6-9: 2222222\n")
+  audit_csv = results_dir / code_spans.AUDIT
+  audit_csv.parent.mkdir()
+
+  def report(outcomes):
+    with open(audit_csv, "w", newline="") as f:
+      writer = csv.DictWriter(f, code_spans.FIELDS)
+      writer.writeheader()
+      for cell, outcome in outcomes.items():
+        writer.writerow(dict(cell=f"grid/{cell}", rounds="6-9",
+                             first_commit="1111111", commit="2222222",
+                             numerics_files="", dropped_flags="",
+                             outcome=outcome))
+    return code_spans.audit(str(tmp_path)).rsplit("\n", 1)[-1]
+
+  assert report({"a": code_spans.REPRODUCED}) == (
+      "2 later commits of cells: not audited yet: 1; round 1 reproduced: 1.")
+  assert report({"a": code_spans.REPRODUCED, "b": code_spans.FAILED}) == (
+      "2 later commits of cells: rerun failed: 1; round 1 reproduced: 1.")
+  assert report({"a": code_spans.REPRODUCED, "b": code_spans.MACHINE}
+                ).endswith(" Every later commit computed round 1 as its "
+                           "cell's first commit did.")
+  assert report({"a": code_spans.SAME_CODE, "b": code_spans.CODE_DIFFERS}
+                ).endswith("from their cell's first commit: 1; those cells' "
+                           "rounds mix two computations.")
+
+
 def test_a_cell_resumed_under_a_later_commit_is_checked(tmp_path):
   # A cell whose round 1 HEAD computed, said to have resumed under HEAD
   # again (same code: nothing rerun) and under an older commit whose code

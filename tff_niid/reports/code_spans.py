@@ -122,7 +122,8 @@ def audit(root: str) -> str:
   """Per committed cell with several commits and each later commit: the
   numerics files changed since the cell's first commit and the audit's
   outcome (from its CSV), or that it is not audited yet; then the count of
-  each outcome."""
+  each outcome, and, once every pair is audited, whether each later commit
+  computed what its cell's first commit did."""
   results_dir = os.path.join(root, tree.RESULTS)
   audited = {(row["cell"], row["commit"]): row
              for row in read_audit(os.path.join(results_dir, AUDIT))}
@@ -147,4 +148,20 @@ def audit(root: str) -> str:
                          "numerics files changed", "outcome"], rows, left=6)
   summary = "; ".join(f"{outcome}: {n}" for outcome, n in
                       sorted(counts.items()))
-  return f"{table}\n\n{len(rows)} later commits of cells: {summary or 'none'}."
+  return (f"{table}\n\n{len(rows)} later commits of cells: "
+          f"{summary or 'none'}.{_verdict(counts)}")
+
+
+def _verdict(counts: collections.Counter[str]) -> str:
+  """What the outcomes add up to, once none is missing or failed: whether
+  every later commit computed round 1 as its cell's first commit did (the
+  same code; the committed round reproduced; or, where the machine differs,
+  alike when both commits rerun it)."""
+  if not counts or counts[NOT_AUDITED] or counts[FAILED]:
+    return ""
+  if counts[CODE_DIFFERS]:
+    return (f" Later commits that computed round 1 differently from their "
+            f"cell's first commit: {counts[CODE_DIFFERS]}; those cells' rounds "
+            "mix two computations.")
+  return (" Every later commit computed round 1 as its cell's first commit "
+          "did.")
