@@ -160,7 +160,7 @@ def _verdict(counts: collections.Counter[str]) -> str:
   if not counts or counts[NOT_AUDITED] or counts[FAILED]:
     return ""
   if counts[CODE_DIFFERS]:
-    return (f" Later commits that computed round 1 differently from their "
+    return (" Later commits that computed round 1 differently from their "
             f"cell's first commit: {counts[CODE_DIFFERS]}; those cells' rounds "
             "mix two computations.")
   return (" Every later commit computed round 1 as its cell's first commit "
