@@ -3,6 +3,7 @@ what the report command writes from the committed runs; without TensorFlow."""
 
 import logging
 import os
+import re
 import subprocess
 import sys
 
@@ -342,6 +343,22 @@ def test_every_parked_cell_of_a_reproduction_is_in_the_report():
                if line.startswith(f"| [{grid}/]"))
     for cell in os.listdir(os.path.join(unfinished, grid)):
       assert f"{cell} (round " in row, (grid, cell)
+
+
+def test_the_top_progress_table_estimates_each_grid_as_its_section_does():
+  # The committed README: a grid's hours to do at the top are the total
+  # under its own section's progress table, when it has one.
+  top = {row[0]: row for row in _table_rows(
+      _readme_block("reproduction_progress"))}
+  sections = {"niid_bench_paper": _readme_block("niid_bench_paper"),
+              "mcmahan2017_": _readme_block("mcmahan_progress")}
+  for grid, block in sections.items():
+    total = re.search(r"need about (\d+) training cell-hours", block)
+    if total is None:  # nothing left to do there
+      continue
+    hours = sum(float(row[-1]) for link, row in top.items()
+                if link.startswith(f"[{grid}"))
+    assert abs(hours - int(total.group(1))) < 1, grid
 
 
 def _write_torch_run(run_dir, seed, loss, framework):

@@ -92,6 +92,15 @@ def test_progress_total_when_all_or_none_are_done():
   assert progress.splitlines()[-1] == "0 of 1 cells done."
 
 
+def test_hours_to_do_costs_a_row_without_hours_at_the_median_of_the_others():
+  # Rows (done, to do, hours per cell): 2 cells at 1.0 h, 1 at 3.0 h, and
+  # 4 of a row with none at the median of 1.0, 3.0 and 5.0.
+  assert results.hours_to_do([(1, 2, 1.0), (0, 4, None), (1, 1, 3.0),
+                              (2, 0, 5.0)]) == (2 + 3 + 4 * 3.0, 3.0)
+  assert results.hours_to_do([(3, 0, 1.0), (1, 0, None)]) == (0.0, None)
+  assert results.hours_to_do([(0, 2, None)]) == (None, None)
+
+
 def test_mean_std_parses_paper_notation():
   assert results.parse_mean_std("98.9%±0.1%") == (98.9, 0.1)
   assert results.parse_mean_std("81.2+-1.5") == (81.2, 1.5)

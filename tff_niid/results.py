@@ -27,6 +27,9 @@ Run = dict[str, Any]
 Cell = dict[str, Any]
 CellKey = tuple[str, str, str]
 MeanStd = tuple[float, Optional[float]]
+# A progress table's row: (cells done, cells to do, training hours per cell
+# or None where none is known).
+Progress = tuple[int, int, Optional[float]]
 
 METRICS_FILE = "metrics.csv"
 SUMMARY_FILE = "summary.json"
@@ -228,10 +231,7 @@ def seed_table(cells: Sequence[Cell], *, references: Sequence[Reference] = (),
     followed by a line of totals: cells done, and the training cell-hours
     the rest need).
   """
-  groups: dict[CellKey, list[Cell]] = {}
-  for cell in cells:
-    key = (cell["dataset"], cell["partition"], cell["algorithm"])
-    groups.setdefault(key, []).append(cell)
+  groups = _groups(cells)
   statistics_shown = ["final", "last"] + (
       ["best"] if any(r.statistic == "best" for r in references) else [])
   titles = {"final": "final acc %", "last": f"mean of last {last} rounds %",
@@ -243,8 +243,6 @@ def seed_table(cells: Sequence[Cell], *, references: Sequence[Reference] = (),
                f"{reference.statistic} − {reference.name}: points (combined "
                "stds)"]
   rows, progress = [], []
-  # (cells done, cells to do, hours per cell or None) per group.
-  remaining: list[tuple[int, int, Optional[float]]] = []
   for key, members in groups.items():
     stats = seed_summary([c["run"] for c in members], last)
     done: list[str] = []
@@ -254,8 +252,6 @@ def seed_table(cells: Sequence[Cell], *, references: Sequence[Reference] = (),
     progress.append(list(key) + [", ".join(done) or "—",
                                  ", ".join(to_do) or "—",
                                  f"{stats['hours']:.2f}" if stats else "—"])
-    remaining.append((len(done), len(to_do),
-                      stats["hours"] if stats else None))
     if not stats:
       continue
     row = list(key) + [str(stats["n"])] + [
@@ -270,24 +266,56 @@ def seed_table(cells: Sequence[Cell], *, references: Sequence[Reference] = (),
   return table(header, rows, left=3), table(
       ["dataset", "partition", "algorithm", "seeds done", "seeds to do",
        "hours per cell"], progress, left=3) + "\n\n" + progress_total(
-           remaining)
+           group_progress(cells))
 
 
-def progress_total(remaining: Sequence[tuple[int, int, Optional[float]]]
-                   ) -> str:
-  """A progress table's total from (cells done, cells to do, hours per
-  cell or None) per group: a cell to do costs its group's mean hours, or the
-  median over groups where none has finished."""
+def _groups(cells: Sequence[Cell]) -> dict[CellKey, list[Cell]]:
+  """`cells` by (dataset, partition, algorithm), in their order."""
+  groups: dict[CellKey, list[Cell]] = {}
+  for cell in cells:
+    key = (cell["dataset"], cell["partition"], cell["algorithm"])
+    groups.setdefault(key, []).append(cell)
+  return groups
+
+
+def group_progress(cells: Sequence[Cell]) -> list[Progress]:
+  """Per (dataset, partition, algorithm) group of `cells`, as `seed_table`'s
+  progress table shows it: its finished cells, its others, and the mean
+  training hours of the finished ones."""
+  remaining = []
+  for members in _groups(cells).values():
+    stats = seed_summary([c["run"] for c in members])
+    done = stats["n"] if stats else 0
+    remaining.append((done, len(members) - done,
+                      stats["hours"] if stats else None))
+  return remaining
+
+
+def hours_to_do(remaining: Sequence[Progress]
+                ) -> tuple[Optional[float], Optional[float]]:
+  """(training hours the cells to do need, the hours per cell assumed where
+  a row has none): each cell to do costs its row's hours per cell, or the
+  median over the rows that have one. (None, None) when no row has hours;
+  (0.0, None) when nothing is to do."""
+  if not sum(t for _, t, _ in remaining):
+    return 0.0, None
+  known = [hours for _, _, hours in remaining
+           if hours is not None and math.isfinite(hours)]
+  if not known:
+    return None, None
+  fallback = statistics.median(known)
+  return sum(t * (h if h is not None and math.isfinite(h) else fallback)
+             for _, t, h in remaining), fallback
+
+
+def progress_total(remaining: Sequence[Progress]) -> str:
+  """A progress table's total line from its rows (`hours_to_do`)."""
   done = sum(d for d, _, _ in remaining)
   to_do = sum(t for _, t, _ in remaining)
   head = f"{done} of {done + to_do} cells done"
-  known = [hours for _, _, hours in remaining
-           if hours is not None and math.isfinite(hours)]
-  if not to_do or not known:
+  hours, fallback = hours_to_do(remaining)
+  if not to_do or hours is None:
     return head + "."
-  fallback = statistics.median(known)
-  hours = sum(t * (h if h is not None and math.isfinite(h) else fallback)
-              for _, t, h in remaining)
   return (f"{head}; the {to_do} to do need about {hours:.0f} training "
           "cell-hours (each its group's hours per cell above, or their median, "
           f"{fallback:.2f}, where none has finished; contended times).")

@@ -157,20 +157,20 @@ def _hours_per_round(runs):
           if rounds else None)
 
 
-def progress(root: str) -> str:
-  """Cells done and to do of the like-for-like McMahan grids, per grid,
-  partition and variant, with the mean training hours of the finished ones.
-  Where a row has none, an estimate:
+def _progress_rows(root):
+  """Per like-for-like grid, partition and variant: {"grid", "columns": the
+  progress table's cells, "progress": `results.Progress`}. Hours per cell:
+  the mean training hours of the row's finished cells; where it has none,
+  an estimate:
   - in a grid that runs each cell until its target (not a rate selection,
     whose horizon is short; not --nostop_at_target), hours per round times
     the grid's --reference_rounds, the paper's count, where it is below
     --rounds; else --rounds, an upper bound. Hours per round: the variant's
     finished cells in this grid, else in the other grids;
   - else the mean hours of the variant's cells on the grid's other
-    partitions; else --rounds at the other grids' hours per round.
-  Then the total (`results.progress_total`)."""
+    partitions; else --rounds at the other grids' hours per round."""
   grids = [tree.config_cells(root, name) for name in LIKE_FOR_LIKE]
-  rows, remaining = [], []
+  rows = []
   for config, cells in grids:
     grid = config["grid_name"][-1]
     quoted_rounds = results.keyed_values(config.get("reference_rounds", []),
@@ -223,13 +223,32 @@ def progress(root: str) -> str:
                    "hours per round in the other grids)")
         else:
           mean_hours, shown = None, "—"
-        rows.append([tree.grid_link(root, grid), partition, variant, str(done),
-                     str(len(members) - done), shown])
-        remaining.append((done, len(members) - done, mean_hours))
+        rows.append(dict(
+            grid=grid,
+            columns=[tree.grid_link(root, grid), partition, variant,
+                     str(done), str(len(members) - done), shown],
+            progress=(done, len(members) - done, mean_hours)))
+  return rows
+
+
+def progress(root: str) -> str:
+  """Cells done and to do of the like-for-like McMahan grids, per grid,
+  partition and variant, with hours per cell (`_progress_rows`); then the
+  total (`results.progress_total`)."""
+  rows = _progress_rows(root)
   return results.table(
       ["grid", "partition", "variant", "cells done", "cells to do",
-       "hours per cell"], rows, left=3) + "\n\n" + results.progress_total(
-           remaining)
+       "hours per cell"], [row["columns"] for row in rows],
+      left=3) + "\n\n" + results.progress_total(
+          [row["progress"] for row in rows])
+
+
+def grid_progress(root: str) -> dict[str, list[results.Progress]]:
+  """{like-for-like grid: its rows of `progress`'s table}."""
+  by_grid: dict[str, list[results.Progress]] = {}
+  for row in _progress_rows(root):
+    by_grid.setdefault(row["grid"], []).append(row["progress"])
+  return by_grid
 
 
 def _selected_rate(cells, rate_flag, target):

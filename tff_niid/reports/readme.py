@@ -25,9 +25,14 @@ REPRODUCTIONS = (*mcmahan2017.LIKE_FOR_LIKE, "niid_bench.cfg",
 
 def reproduction_progress(root: str) -> str:
   """Per reproduction grid: its cells done and to do (from its config and
-  the committed cells), and those of its unfinished cells that are parked
-  in experiments/unfinished/ with the round they reached."""
-  rows = []
+  the committed cells), those of its unfinished cells that are parked in
+  experiments/unfinished/ with the round they reached, and the training
+  cell-hours the cells to do need, estimated as its section's progress
+  table does (`mcmahan2017.progress`, `results.seed_table`); then the
+  totals."""
+  mcmahan_progress = mcmahan2017.grid_progress(root)
+  rows, to_do_hours, unestimated = [], [], []
+  done_total = to_do_total = 0
   for name in REPRODUCTIONS:
     config, cells = tree.config_cells(root, name)
     grid = config["grid_name"][-1]
@@ -35,11 +40,27 @@ def reproduction_progress(root: str) -> str:
                   if not results.finished(c["run"])]
     parked = [p for p in (tree.parked(root, grid, cell) for cell in unfinished)
               if p]
+    hours, _ = results.hours_to_do(
+        mcmahan_progress[grid] if name in mcmahan2017.LIKE_FOR_LIKE
+        else results.group_progress(cells))
+    if hours is None:
+      unestimated.append(grid)
+    else:
+      to_do_hours.append(hours)
+    done_total += len(cells) - len(unfinished)
+    to_do_total += len(unfinished)
     rows.append([tree.grid_link(root, grid), f"`configs/{name}`",
                  "; ".join(parked) or "—", str(len(cells) - len(unfinished)),
-                 str(len(unfinished))])
+                 str(len(unfinished)), "—" if hours is None else f"{hours:.1f}"])
+  total = (f"{done_total} of {done_total + to_do_total} cells done; the "
+           f"{to_do_total} to do need about {sum(to_do_hours):.0f} training "
+           "cell-hours (contended times)")
+  if unestimated:
+    total += f", and those of {', '.join(unestimated)} (no estimate yet)"
   return results.table(["grid", "config", "parked, unfinished (round reached)",
-                        "cells done", "cells to do"], rows, left=3)
+                        "cells done", "cells to do",
+                        "training cell-hours to do (estimate)"], rows,
+                       left=3) + "\n\n" + total + "."
 
 
 def at_a_glance(root: str) -> str:
