@@ -8,7 +8,9 @@ The cross-framework check of experiments/results/README.md, section 2.1
 (MNIST #C=1): do tff_niid's FedAvg process (`algorithms.build_process`,
 the niid_cnn model with PyTorch's initialisation) and NIID-Bench's
 `train_net` (experiments/niid_bench_torch.py's `local_train`) compute the
-same local update? One client of the partition (`--partition_spec`,
+same local update? With --proximal_strength=mu > 0, tff_niid's FedProx
+process (its own proximal client optimizer, `tff_niid.proximal`) against
+NIID-Bench's `train_net_fedprox`. One client of the partition (`--partition_spec`,
 `--client`) trains with NIID-Bench's settings (SGD lr 0.01, momentum 0.9,
 weight decay 1e-5, B=64, E=10) from the model tff_niid initialises for
 `--seed`, over the batches tff_niid's input pipeline makes with
@@ -25,12 +27,15 @@ TFF's (max |difference| and the L2 norm relative to the update), the same
 ratio for PyTorch in float32 against PyTorch in float64 (what float
 rounding alone does over those steps), and the share of test images both
 models classify alike. For scale, a last row compares TFF with itself on
-another draw of the batches (what a different shuffle does).
+another draw of the batches (what a different shuffle does), and with
+mu > 0 one more compares TFF with PyTorch's `train_net` over the same
+batches (what the proximal term does).
 
 Not covered: tff_niid's default, streamed batching (the same pipeline
 without --per_epoch_batches), the averaging over several clients and the
 evaluation; and the PyTorch side is niid_bench_torch.py's transcription of
-NIID-Bench's `train_net`, not NIID-Bench's own file.
+NIID-Bench's `train_net` and `train_net_fedprox`, not NIID-Bench's own
+file.
 """
 
 import collections
@@ -189,10 +194,13 @@ def main(argv):
 
   hp = algorithms.Hyperparameters(
       client_lr=training.lr, client_momentum=training.momentum,
-      client_weight_decay=training.weight_decay, server_lr=1.0)
+      client_weight_decay=training.weight_decay,
+      proximal_strength=training.proximal_strength, server_lr=1.0)
+  algorithm = "fedprox" if training.proximal_strength else "fedavg"
   process = algorithms.build_process(
-      "fedavg", models.build_model_fn(_MODEL, clientdata.BATCH_SPEC, seed=seed,
-                                      initializer=_INITIALIZER), hp)
+      algorithm, models.build_model_fn(_MODEL, clientdata.BATCH_SPEC,
+                                       seed=seed, initializer=_INITIALIZER),
+      hp)
   state = process.initialize()
 
   def tff_round(shuffle_seed: int, steps: int) -> list[np.ndarray]:
@@ -209,14 +217,20 @@ def main(argv):
 
   torch_weights = _replay_in_torch(initial, x, y, indices_in_batches,
                                    horizons, training)
+  if training.proximal_strength:
+    without_proximal = _replay_in_torch(
+        initial, x, y, indices_in_batches, [steps],
+        dataclasses.replace(training, proximal_strength=0.0))
   keras_model = models.create_keras_model(_MODEL, seed, _INITIALIZER)
   test_x = _model_inputs(data.test_images)
+  proximal = (f", FedProx mu {training.proximal_strength:g} (PyTorch: "
+              "`train_net_fedprox`)" if training.proximal_strength else "")
   print(f"One client's round, TFF vs PyTorch from the same weights over the "
         f"same batches: {niid_bench_flags.DATASET.value} {spec!r}, client "
         f"{_CLIENT.value} ({len(y)} samples), seed {seed}, {_MODEL} "
         f"({_INITIALIZER} initialisation), SGD {training.lr:g} momentum "
-        f"{training.momentum:g} weight decay {training.weight_decay:g}, "
-        f"B={training.batch_size}, E={training.epochs}\n")
+        f"{training.momentum:g} weight decay {training.weight_decay:g}"
+        f"{proximal}, B={training.batch_size}, E={training.epochs}\n")
   print("| a vs b | steps | update \\|\\|a - w0\\|\\| | max \\|a - b\\| "
         "| \\|\\|a - b\\|\\| / \\|\\|a - w0\\|\\| "
         "| float rounding alone: PyTorch float32 vs float64, same ratio "
@@ -240,6 +254,10 @@ def main(argv):
               f"{relative(in_float32, in_float64):.2e}")
   print_row("TFF vs TFF, another shuffle", steps, tff_weights[steps],
             other_shuffle, "—")
+  if training.proximal_strength:
+    print_row("TFF vs PyTorch without the proximal term, same batches",
+              steps, tff_weights[steps], without_proximal["float32"][steps],
+              "—")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ told apart from a gap between frameworks:
   momentum, weight_decay)` (a new optimizer each round, so momentum starts
   at zero) over its samples, reshuffled every epoch, in batches of
   `--batch_size` with a smaller last batch (DataLoader(shuffle=True,
-  drop_last=False));
+  drop_last=False)); with `--proximal_strength` mu > 0, FedProx's clients
+  (`train_net_fedprox`: the loss plus (mu/2) ||w - w_global||^2);
 - server: the new global model is the clients' models averaged with weights
   proportional to their sample counts; it is tested on the whole test set
   after every round.
@@ -106,15 +107,24 @@ def epoch_batches(num_samples: int,
 def local_train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
                 training: niid_bench_flags.ClientTraining,
                 batches: list[torch.Tensor]) -> None:
-  """NIID-Bench's `train_net` for one client on the given batches: a new
-  optimizer (momentum from zero), then one SGD step per batch."""
+  """NIID-Bench's `train_net` for one client on the given batches, from the
+  global model `model` holds: a new optimizer (momentum from zero), then one
+  SGD step per batch. With `training.proximal_strength` mu > 0, its
+  `train_net_fedprox`: each batch's loss also has (mu/2) ||w - w_global||^2,
+  summed over the parameters as NIID-Bench writes it (the squared
+  `torch.norm` of each parameter's difference)."""
   optimizer = torch.optim.SGD(model.parameters(), lr=training.lr,
                               momentum=training.momentum,
                               weight_decay=training.weight_decay)
+  mu = training.proximal_strength
+  global_weights = [p.detach().clone() for p in model.parameters()]
   model.train()
   for batch in batches:
     optimizer.zero_grad()
     loss = F.cross_entropy(model(images[batch]), labels[batch])
+    if mu:
+      loss = loss + sum((mu / 2) * torch.norm(p - g) ** 2
+                        for p, g in zip(model.parameters(), global_weights))
     loss.backward()
     optimizer.step()
 
@@ -211,7 +221,7 @@ def _run(out_dir: str) -> None:
   hparams = {name: flags.FLAGS[name].value for name in (
       "dataset", "partition_spec", "num_clients", "rounds", "local_epochs",
       "batch_size", "client_lr", "client_momentum", "client_weight_decay",
-      "seed", "threads")}
+      "proximal_strength", "seed", "threads")}
   if os.path.exists(checkpoint_path):
     saved = torch.load(checkpoint_path)
     # Checkpoints from before the version was stored: the runs of this

@@ -5,7 +5,8 @@
 
 The PyTorch half of experiments/client_update_check.py, which writes the
 input and reads the output: from the given initial weights, NIID-Bench's
-`train_net` as niid_bench_torch.py transcribes it (`local_train`) over the
+`train_net` (`train_net_fedprox` with a proximal strength > 0) as
+niid_bench_torch.py transcribes it (`local_train`) over the
 given batches, once per horizon (its first `horizons[i]` batches), each time
 from the initial weights, in float32 and again in float64, to show what
 float rounding alone does.

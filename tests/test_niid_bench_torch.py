@@ -2,9 +2,9 @@
 real MNIST: its output reads as a train.py run, a second process is kept out
 of a live run's directory, a run killed after a round resumes to the same
 numbers, and experiments/client_update_check.py finds TFF's local update
-equal to its `local_train`'s. Runs under .venv-torch's Python (`make
-torch-env`, which `make test` runs; TFF_NIID_TORCH_PYTHON chooses another);
-skipped where there is none."""
+equal to its `local_train`'s, for FedAvg's clients and for FedProx's. Runs
+under .venv-torch's Python (`make torch-env`, which `make test` runs;
+TFF_NIID_TORCH_PYTHON chooses another); skipped where there is none."""
 
 import csv
 import os
@@ -80,16 +80,14 @@ def test_output_reads_as_a_run_and_a_killed_run_resumes_identically(
   assert _accuracies(tmp_path / "killed") == _accuracies(tmp_path / "whole")
 
 
-def test_tff_and_pytorch_compute_the_same_client_update():
-  """From the same weights over the same batches (300 random samples of a
-  #C=2 client, two epochs), TFF's FedAvg client and NIID-Bench's `train_net`
-  agree to float rounding at every horizon, while another shuffle of the
-  same round moves the weights measurably: the check tells the two apart."""
+def _client_update_check(*extra_flags):
+  """client_update_check.py on 300 random samples of a #C=2 client, two
+  epochs (10 steps): {(row name, steps): (relative distance, rounding)}."""
   check = subprocess.run(
       [sys.executable, os.path.join(_REPO, "experiments",
                                     "client_update_check.py"),
        "--partition_spec=classes(k=2)", "--max_examples=300",
-       "--local_epochs=2", f"--torch_python={_PYTHON}"],
+       "--local_epochs=2", f"--torch_python={_PYTHON}", *extra_flags],
       capture_output=True, text=True, check=False)
   assert check.returncode == 0, check.stderr[-3000:]
   assert "(300 samples)" in check.stdout
@@ -98,6 +96,10 @@ def test_tff_and_pytorch_compute_the_same_client_update():
     if line.startswith("| TFF vs"):
       cells = [c.strip() for c in line.strip("|").split("|")]
       rows[(cells[0], int(cells[1]))] = (float(cells[4]), cells[5])
+  return rows
+
+
+def _assert_same_update_to_float_rounding(rows):
   same = {steps: values for (name, steps), values in rows.items()
           if name == "TFF vs PyTorch, same batches"}
   assert list(same) == [1, 5, 10]
@@ -106,6 +108,27 @@ def test_tff_and_pytorch_compute_the_same_client_update():
   assert all(relative < 1e-5 and float(rounding) < 1e-4
              for relative, rounding in same.values())
   assert rows[("TFF vs TFF, another shuffle", 10)][0] > 1e-4
+
+
+def test_tff_and_pytorch_compute_the_same_client_update():
+  """From the same weights over the same batches, TFF's FedAvg client and
+  NIID-Bench's `train_net` agree to float rounding at every horizon, while
+  another shuffle of the same round moves the weights measurably: the check
+  tells the two apart."""
+  rows = _client_update_check()
+  _assert_same_update_to_float_rounding(rows)
+  assert not any("proximal" in name for name, _ in rows)
+
+
+def test_tff_fedprox_and_pytorch_compute_the_same_client_update():
+  """tff_niid's FedProx client (its own proximal optimizer) and NIID-Bench's
+  `train_net_fedprox` agree to float rounding, while the same PyTorch client
+  without the proximal term is measurably elsewhere: the term is there, with
+  NIID-Bench's sign and strength."""
+  rows = _client_update_check("--proximal_strength=1")
+  _assert_same_update_to_float_rounding(rows)
+  assert rows[("TFF vs PyTorch without the proximal term, same batches",
+               10)][0] > 1e-3
 
 
 def test_a_python_without_torch_is_refused_before_training():

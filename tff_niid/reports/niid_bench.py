@@ -84,14 +84,18 @@ def first_grid_curves(root: str) -> str:
 
 def _check_torch_run(run_dir, run, train, expected):
   """Raises ValueError unless the PyTorch run in `run_dir` ran the grid's
-  cell: the train flagfile's settings (`train`) and `expected` flags."""
+  FedAvg cell: the train flagfile's settings (`train`), `expected` flags and
+  FedAvg's clients (no proximal term)."""
   if run["summary"] is None:
     return
   ran = {k: v[-1] for k, v in results.read_flagfile(
       os.path.join(run_dir, "hparams.txt")).items()}
-  expected = dict(expected, **{k: train[k][-1] for k in (
-      "num_clients", "rounds", "local_epochs", "batch_size", "client_lr",
-      "client_momentum", "client_weight_decay")})
+  # Runs from before --proximal_strength existed trained FedAvg's clients.
+  ran.setdefault("proximal_strength", "0")
+  expected = dict(expected, proximal_strength="0", **{
+      k: train[k][-1] for k in (
+          "num_clients", "rounds", "local_epochs", "batch_size", "client_lr",
+          "client_momentum", "client_weight_decay")})
   for name, value in expected.items():
     same = (ran.get(name) == value if name in ("dataset", "partition_spec")
             else ran.get(name) is not None and
