@@ -60,6 +60,24 @@ def _table_rows(block):
           if line.startswith("| ") and "---" not in line][1:]
 
 
+def test_each_seeds_approach_ends_at_its_like_for_like_count():
+  # The approach table's last column is each seed's first round at the
+  # target, which the like-for-like table lists per seed; the levels below
+  # the target are passed no later than the target itself.
+  # (Rows whose every finished seed reached the target list their counts.)
+  counts = {tuple(row[:2]): listed.group(1)
+            for row in _table_rows(_readme_block("mcmahan_like_for_like"))
+            if (listed := re.search(r"\(([\d, ]+)\)$", row[6]))}
+  approach: dict[tuple[str, ...], list[str]] = {}
+  for row in _table_rows(_readme_block("mcmahan_approach")):
+    if tuple(row[:2]) not in counts:
+      continue
+    approach.setdefault(tuple(row[:2]), []).append(row[-1])
+    firsts = [int(cell) for cell in row[4:]]
+    assert firsts == sorted(firsts), row
+  assert {row: ", ".join(seeds) for row, seeds in approach.items()} == counts
+
+
 def test_the_glance_agrees_with_the_sections_tables():
   # The summary at the top of the committed README says what the detailed
   # tables below it say: each McMahan ratio is its like-for-like row's, and

@@ -44,6 +44,10 @@ _SELECTION = {
 # Evaluation intervals at which the paper's count is replayed on our curves.
 _CROSSING_EVERY = (1, 10, 50, 100)
 
+# Points below a row's target at which `approach` gives each seed's first
+# round, up to the target itself.
+_BELOW_TARGET = (1.0, 0.5, 0.2, 0.1, 0.0)
+
 # The grids of the McMahan rows run as the paper ran them (section 1.1-1.3).
 LIKE_FOR_LIKE = ("mcmahan2017_lr.cfg", "mcmahan2017_fedsgd_lr.cfg",
                           "mcmahan2017_2nn.cfg", "mcmahan2017_fedsgd.cfg",
@@ -301,7 +305,8 @@ def _like_for_like_rows(root):
   """Per row of the paper's tables: {"columns": the like-for-like table's
   cells, "ratio": the paper's count on our curves (mean over the finished
   seeds) over the paper's, None unless each reached the target, "complete":
-  every seed of the row finished}."""
+  every seed of the row finished, "target", "seeds": [(seed, metrics)] of
+  the finished seeds}."""
   cells, targets, paper = _first_runs(root)
   grids = {name: tree.config_cells(root, name) for name in
            {n for selection, _, seeds_configs in _SELECTION.values()
@@ -317,7 +322,7 @@ def _like_for_like_rows(root):
          if c["partition"] == partition and c["variant"] == variant],
         rate_flag, target)
     runs, first, crossing, ratio = "not configured yet", "—", "—", None
-    complete = False
+    complete, seeds = False, []
     # The grid that runs this row.
     holding = [(grids[name][0], row_cells) for name in seeds_configs
                if (row_cells := [c for c in grids[name][1]
@@ -329,8 +334,9 @@ def _like_for_like_rows(root):
     if holding:
       config, row_cells = holding[0]
       run_rate = _run_rate(config, variant, rate_flag)
-      metrics = [c["run"]["metrics"] for c in row_cells
-                 if results.finished(c["run"])]
+      seeds = [(c["seed"], c["run"]["metrics"]) for c in row_cells
+               if results.finished(c["run"])]
+      metrics = [m for _, m in seeds]
       runs = (f"rate {run_rate:g}: {len(metrics)} of {len(row_cells)} seeds "
               "done")
       if rate is None:
@@ -349,6 +355,7 @@ def _like_for_like_rows(root):
       complete = len(metrics) == len(row_cells)
     rows.append(dict(
         variant=variant, partition=partition, ratio=ratio, complete=complete,
+        target=target, seeds=seeds,
         columns=[variant, partition, tree.percent(target), str(reference),
                  status, runs, first, crossing,
                  "—" if ratio is None else f"{ratio:.2f}"]))
@@ -363,6 +370,28 @@ def like_for_like(root: str) -> str:
   return results.table(list(_LIKE_FOR_LIKE_COLUMNS),
                        [row["columns"] for row in _like_for_like_rows(root)],
                        left=2)
+
+
+def approach(root: str) -> str:
+  """Per like-for-like row and finished seed, the first evaluated round at
+  the target and at a few levels just below it (`_BELOW_TARGET`): where a
+  curve flattens near the target, the count to it depends on the last
+  stretch of the climb."""
+  rows = []
+  for row in _like_for_like_rows(root):
+    for seed, metrics in row["seeds"]:
+      # Rounded: 0.99 - 0.001 is not the float that reads as 0.989.
+      firsts = [results.first_round_at(metrics,
+                                       round(row["target"] - points / 100, 6))
+                for points in _BELOW_TARGET]
+      rows.append([row["variant"], row["partition"], tree.percent(
+          row["target"]), str(seed)] + ["—" if first is None else str(first)
+                                        for first in firsts])
+  return results.table(
+      ["variant", "partition", "target %", "seed"] +
+      [f"first round ≥ target − {points:g} point{'' if points == 1 else 's'}"
+       if points else "first round ≥ target" for points in _BELOW_TARGET],
+      rows, left=2)
 
 
 def headline(root: str) -> list[str]:

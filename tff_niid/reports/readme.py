@@ -85,6 +85,7 @@ def blocks(root):
       "timing": tree.timing,
       "reproduction_progress": reproduction_progress,
       "mcmahan_like_for_like": mcmahan2017.like_for_like,
+      "mcmahan_approach": mcmahan2017.approach,
       "mcmahan_rounds": mcmahan2017.rounds,
       "mcmahan_ratios": mcmahan2017.ratios,
       "mcmahan_curves": mcmahan2017.curves,
