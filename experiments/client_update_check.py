@@ -8,16 +8,16 @@ The cross-framework check of experiments/results/README.md, section 2.1
 (MNIST #C=1): do tff_niid's FedAvg process (`algorithms.build_process`,
 the niid_cnn model with PyTorch's initialisation) and NIID-Bench's
 `train_net` (experiments/niid_bench_torch.py's `local_train`) compute the
-same local update? With --proximal_strength=mu > 0, tff_niid's FedProx
-process (its own proximal client optimizer, `tff_niid.proximal`) against
-NIID-Bench's `train_net_fedprox`. One client of the partition (`--partition_spec`,
+same local update? With --fedprox_mu > 0, tff_niid's FedProx process (its
+own proximal client optimizer, `tff_niid.proximal`) against NIID-Bench's
+`train_net_fedprox`. One client of the partition (`--partition_spec`,
 `--client`) trains with NIID-Bench's settings (SGD lr 0.01, momentum 0.9,
 weight decay 1e-5, B=64, E=10) from the model tff_niid initialises for
 `--seed`, over the batches tff_niid's input pipeline makes with
 --per_epoch_batches (`clientdata.local_training_batches`: per epoch a
 shuffle cut into batches, the last smaller, as NIID-Bench's DataLoader).
-TFF runs a FedAvg round with this one client and server rate 1, so the new
-global model is the client's; PyTorch replays the same batches, sample for
+TFF runs a FedAvg (or FedProx) round with this one client and server rate
+1, so the new global model is the client's; PyTorch replays the same batches, sample for
 sample, from the same weights (experiments/niid_bench_torch_replay.py, run
 by `--torch_python`).
 
@@ -28,8 +28,9 @@ ratio for PyTorch in float32 against PyTorch in float64 (what float
 rounding alone does over those steps), and the share of test images both
 models classify alike. For scale, a last row compares TFF with itself on
 another draw of the batches (what a different shuffle does), and with
-mu > 0 one more compares TFF with PyTorch's `train_net` over the same
-batches (what the proximal term does).
+mu > 0 one more compares PyTorch's `train_net` (FedAvg's client, its update
+in the update column) with TFF's FedProx client over the same batches (what
+the proximal term does).
 
 Not covered: tff_niid's default, streamed batching (the same pipeline
 without --per_epoch_batches), the averaging over several clients and the
@@ -133,17 +134,20 @@ def _model_inputs(images: np.ndarray) -> np.ndarray:
 def _replay_in_torch(initial: list[np.ndarray], x: np.ndarray,
                      labels: np.ndarray, batches: list[np.ndarray],
                      horizons: list[int],
-                     training: niid_bench_flags.ClientTraining
+                     training: niid_bench_flags.ClientTraining,
+                     precisions: tuple[str, ...] = ("float32", "float64")
                      ) -> dict[str, dict[int, list[np.ndarray]]]:
-  """niid_bench_torch_replay.py, run by --torch_python: {"float32" and
-  "float64": {horizon: the weights after NIID-Bench's `train_net` from
-  `initial` over the first `horizon` batches}}."""
+  """niid_bench_torch_replay.py, run by --torch_python: {precision ("float32",
+  "float64"): {horizon: the weights after NIID-Bench's `train_net` (with
+  `training.fedprox_mu` > 0, `train_net_fedprox`) from `initial` over the
+  first `horizon` batches}}."""
   with tempfile.TemporaryDirectory() as tmp:
     input_path, output_path = (os.path.join(tmp, name)
                                for name in ("in.npz", "out.npz"))
     np.savez(input_path, x=x, labels=labels, order=np.concatenate(batches),
              batch_sizes=np.array([len(b) for b in batches]),
-             horizons=np.array(horizons), **dataclasses.asdict(training),
+             horizons=np.array(horizons), precisions=np.array(precisions),
+             **dataclasses.asdict(training),
              **{f"weights_{i}": w for i, w in enumerate(initial)})
     subprocess.run(
         [_TORCH_PYTHON.value,
@@ -153,7 +157,7 @@ def _replay_in_torch(initial: list[np.ndarray], x: np.ndarray,
     with np.load(output_path) as out:
       return {precision: {h: [out[f"{precision}_horizon{h}_weights_{i}"]
                               for i in range(len(initial))] for h in horizons}
-              for precision in ("float32", "float64")}
+              for precision in precisions}
 
 
 def main(argv):
@@ -195,8 +199,8 @@ def main(argv):
   hp = algorithms.Hyperparameters(
       client_lr=training.lr, client_momentum=training.momentum,
       client_weight_decay=training.weight_decay,
-      proximal_strength=training.proximal_strength, server_lr=1.0)
-  algorithm = "fedprox" if training.proximal_strength else "fedavg"
+      proximal_strength=training.fedprox_mu, server_lr=1.0)
+  algorithm = "fedprox" if training.fedprox_mu else "fedavg"
   process = algorithms.build_process(
       algorithm, models.build_model_fn(_MODEL, clientdata.BATCH_SPEC,
                                        seed=seed, initializer=_INITIALIZER),
@@ -217,14 +221,15 @@ def main(argv):
 
   torch_weights = _replay_in_torch(initial, x, y, indices_in_batches,
                                    horizons, training)
-  if training.proximal_strength:
-    without_proximal = _replay_in_torch(
+  if training.fedprox_mu:
+    fedavg_client = _replay_in_torch(
         initial, x, y, indices_in_batches, [steps],
-        dataclasses.replace(training, proximal_strength=0.0))
+        dataclasses.replace(training, fedprox_mu=0.0),
+        precisions=("float32",))["float32"][steps]
   keras_model = models.create_keras_model(_MODEL, seed, _INITIALIZER)
   test_x = _model_inputs(data.test_images)
-  proximal = (f", FedProx mu {training.proximal_strength:g} (PyTorch: "
-              "`train_net_fedprox`)" if training.proximal_strength else "")
+  proximal = (f", FedProx mu {training.fedprox_mu:g} (PyTorch: "
+              "`train_net_fedprox`)" if training.fedprox_mu else "")
   print(f"One client's round, TFF vs PyTorch from the same weights over the "
         f"same batches: {niid_bench_flags.DATASET.value} {spec!r}, client "
         f"{_CLIENT.value} ({len(y)} samples), seed {seed}, {_MODEL} "
@@ -254,10 +259,9 @@ def main(argv):
               f"{relative(in_float32, in_float64):.2e}")
   print_row("TFF vs TFF, another shuffle", steps, tff_weights[steps],
             other_shuffle, "—")
-  if training.proximal_strength:
-    print_row("TFF vs PyTorch without the proximal term, same batches",
-              steps, tff_weights[steps], without_proximal["float32"][steps],
-              "—")
+  if training.fedprox_mu:
+    print_row("PyTorch without the proximal term (FedAvg's client) vs TFF, "
+              "same batches", steps, fedavg_client, tff_weights[steps], "—")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ The defaults are NIID-Bench's published setting (Li et al. 2022, "Federated
 Learning on Non-IID Data Silos: An Experimental Study", ICDE; as
 configs/niid_bench_train.cfg): 10 parties, E=10, B=64, SGD lr 0.01,
 momentum 0.9, weight decay 1e-5, FedAvg's clients (NIID-Bench's
-`train_net`; --proximal_strength > 0: FedProx's, its `train_net_fedprox`);
+`train_net`; --fedprox_mu > 0: FedProx's, its `train_net_fedprox`);
 the partition is the one train.py draws for the same spec and seed.
 """
 
@@ -32,10 +32,12 @@ CLIENT_MOMENTUM = flags.DEFINE_float("client_momentum", 0.9,
                                      "Client SGD momentum.")
 CLIENT_WEIGHT_DECAY = flags.DEFINE_float("client_weight_decay", 1e-5,
                                          "Client SGD weight decay.")
-PROXIMAL_STRENGTH = flags.DEFINE_float(
-    "proximal_strength", 0.0, "FedProx's mu (train.py's flag): > 0 trains "
-    "every client as NIID-Bench's `train_net_fedprox`, adding (mu/2) "
-    "||w - w_global||^2 to each batch's loss; 0 as its `train_net`.",
+# Not train.py's --proximal_strength, which every train.py run carries (0.01
+# by default) and only --algorithm=fedprox reads: here mu alone chooses.
+FEDPROX_MU = flags.DEFINE_float(
+    "fedprox_mu", 0.0, "FedProx's mu: > 0 trains every client as "
+    "NIID-Bench's `train_net_fedprox`, adding (mu/2) ||w - w_global||^2 to "
+    "each batch's loss; 0 (the default) as its `train_net`, FedAvg's.",
     lower_bound=0.0)
 SEED = flags.DEFINE_integer("seed", 0, "Seed of the partition, the "
                             "initialisation and the shuffles.")
@@ -44,18 +46,18 @@ SEED = flags.DEFINE_integer("seed", 0, "Seed of the partition, the "
 @dataclasses.dataclass(frozen=True)
 class ClientTraining:
   """NIID-Bench's `train_net` settings: E epochs of SGD with momentum and
-  weight decay, in batches of `batch_size`; with `proximal_strength` mu > 0,
-  its `train_net_fedprox`."""
+  weight decay, in batches of `batch_size`; with `fedprox_mu` > 0, its
+  `train_net_fedprox`."""
   epochs: int
   batch_size: int
   lr: float
   momentum: float
   weight_decay: float
-  proximal_strength: float
+  fedprox_mu: float
 
 
 def client_training() -> ClientTraining:
   """The client training the flags set."""
   return ClientTraining(LOCAL_EPOCHS.value, BATCH_SIZE.value, CLIENT_LR.value,
                         CLIENT_MOMENTUM.value, CLIENT_WEIGHT_DECAY.value,
-                        PROXIMAL_STRENGTH.value)
+                        FEDPROX_MU.value)

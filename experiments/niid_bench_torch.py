@@ -1,4 +1,5 @@
-"""NIID-Bench's FedAvg as its own PyTorch code runs it, on a tff_niid partition.
+"""NIID-Bench's FedAvg (or FedProx) as its own PyTorch code runs it, on a
+tff_niid partition.
 
   make torch-env   # .venv-torch: CPU PyTorch (requirements/torch-lock.txt)
   PYTHONPATH=. .venv-torch/bin/python experiments/niid_bench_torch.py \
@@ -19,7 +20,7 @@ told apart from a gap between frameworks:
   momentum, weight_decay)` (a new optimizer each round, so momentum starts
   at zero) over its samples, reshuffled every epoch, in batches of
   `--batch_size` with a smaller last batch (DataLoader(shuffle=True,
-  drop_last=False)); with `--proximal_strength` mu > 0, FedProx's clients
+  drop_last=False)); with `--fedprox_mu` > 0, FedProx's clients
   (`train_net_fedprox`: the loss plus (mu/2) ||w - w_global||^2);
 - server: the new global model is the clients' models averaged with weights
   proportional to their sample counts; it is tested on the whole test set
@@ -109,15 +110,16 @@ def local_train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
                 batches: list[torch.Tensor]) -> None:
   """NIID-Bench's `train_net` for one client on the given batches, from the
   global model `model` holds: a new optimizer (momentum from zero), then one
-  SGD step per batch. With `training.proximal_strength` mu > 0, its
+  SGD step per batch. With `training.fedprox_mu` = mu > 0, its
   `train_net_fedprox`: each batch's loss also has (mu/2) ||w - w_global||^2,
   summed over the parameters as NIID-Bench writes it (the squared
   `torch.norm` of each parameter's difference)."""
   optimizer = torch.optim.SGD(model.parameters(), lr=training.lr,
                               momentum=training.momentum,
                               weight_decay=training.weight_decay)
-  mu = training.proximal_strength
-  global_weights = [p.detach().clone() for p in model.parameters()]
+  mu = training.fedprox_mu
+  global_weights = ([p.detach().clone() for p in model.parameters()] if mu
+                    else [])
   model.train()
   for batch in batches:
     optimizer.zero_grad()
@@ -133,8 +135,9 @@ def _fedavg_round(global_model: nn.Module, local_model: nn.Module,
                   clients: list[tuple[torch.Tensor, torch.Tensor, float]],
                   training: niid_bench_flags.ClientTraining,
                   generator: torch.Generator) -> None:
-  """One round over every client: each trains from the global model; the
-  global model becomes their average weighted by sample share."""
+  """One round over every client: each trains from the global model
+  (`local_train`: FedAvg's client, or FedProx's); the global model becomes
+  their average weighted by sample share."""
   global_state = {k: v.clone() for k, v in global_model.state_dict().items()}
   average = {k: torch.zeros_like(v) for k, v in global_state.items()}
   for images, labels, weight in clients:
@@ -221,7 +224,7 @@ def _run(out_dir: str) -> None:
   hparams = {name: flags.FLAGS[name].value for name in (
       "dataset", "partition_spec", "num_clients", "rounds", "local_epochs",
       "batch_size", "client_lr", "client_momentum", "client_weight_decay",
-      "proximal_strength", "seed", "threads")}
+      "fedprox_mu", "seed", "threads")}
   if os.path.exists(checkpoint_path):
     saved = torch.load(checkpoint_path)
     # Checkpoints from before the version was stored: the runs of this
@@ -232,7 +235,8 @@ def _run(out_dir: str) -> None:
                            f"this is torch {torch.__version__}: a resume "
                            "would mix two builds' numerics; start over in "
                            "another --experiment_name.")
-    if saved["hparams"] != hparams:
+    # Checkpoints from before --fedprox_mu: FedAvg's clients.
+    if dict({"fedprox_mu": 0.0}, **saved["hparams"]) != hparams:
       raise app.UsageError(f"{out_dir} holds a run with other flags: "
                            f"{saved['hparams']}")
     global_model.load_state_dict(saved["model"])

@@ -5,11 +5,11 @@
 
 The PyTorch half of experiments/client_update_check.py, which writes the
 input and reads the output: from the given initial weights, NIID-Bench's
-`train_net` (`train_net_fedprox` with a proximal strength > 0) as
+`train_net` (`train_net_fedprox` with `fedprox_mu` > 0) as
 niid_bench_torch.py transcribes it (`local_train`) over the
 given batches, once per horizon (its first `horizons[i]` batches), each time
-from the initial weights, in float32 and again in float64, to show what
-float rounding alone does.
+from the initial weights, in float32 and (if asked) again in float64, to
+show what float rounding alone does.
 
 The weights are exchanged in Keras' layout (the order and shapes of
 `tff_niid.models`' niid_cnn trainable variables) and converted here:
@@ -21,10 +21,10 @@ channel-height-width.
 Input arrays: `weights_0`, `weights_1`, ... (Keras' layout), `x` (the
 client's model inputs, (samples, 28, 28, 1) float32, as tff_niid makes
 them), `labels`, `order` and `batch_sizes` (the batches' sample indices,
-concatenated, and their lengths), `horizons`, and the fields of
+concatenated, and their lengths), `horizons`, `precisions` (of "float32"
+and "float64", trained in that order), and the fields of
 `niid_bench_flags.ClientTraining` by name. Output:
-`float32_horizon{k}_weights_{i}` and `float64_horizon{k}_weights_{i}`, in
-Keras' layout.
+`<precision>_horizon{k}_weights_{i}` per precision, in Keras' layout.
 """
 
 import dataclasses
@@ -45,6 +45,8 @@ flags.mark_flags_as_required(["input", "output"])
 # is the fifth weight (after two convolutions' kernels and biases).
 _FLAT_SHAPE = (4, 4, 16)
 _FIRST_DENSE = 4
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def _to_torch(weights: list[np.ndarray]) -> list[torch.Tensor]:
@@ -109,13 +111,12 @@ def main(argv):
   out = {}
   model = niid_bench_torch.SimpleCNNMNIST()
   for horizon in given["horizons"].tolist():
-    # float64 after float32: _to_torch's float32 values copied into float64
-    # parameters, the same start.
-    for precision, weights in (
-        ("float32", _train(model.float(), initial, x, labels, training,
-                           batches[:horizon])),
-        ("float64", _train(model.double(), initial, x.double(), labels,
-                           training, batches[:horizon]))):
+    # In float64, _to_torch's float32 values copied into float64 parameters:
+    # the same start.
+    for precision in given["precisions"].tolist():
+      dtype = _DTYPES[precision]
+      weights = _train(model.to(dtype), initial, x.to(dtype), labels,
+                       training, batches[:horizon])
       for i, w in enumerate(weights):
         out[f"{precision}_horizon{horizon}_weights_{i}"] = w
   np.savez(_OUTPUT.value, **out)

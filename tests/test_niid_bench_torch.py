@@ -93,8 +93,8 @@ def _client_update_check(*extra_flags):
   assert "(300 samples)" in check.stdout
   rows = {}
   for line in check.stdout.splitlines():
-    if line.startswith("| TFF vs"):
-      cells = [c.strip() for c in line.strip("|").split("|")]
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    if line.startswith("| ") and cells[1].isdigit():  # a comparison row
       rows[(cells[0], int(cells[1]))] = (float(cells[4]), cells[5])
   return rows
 
@@ -125,10 +125,10 @@ def test_tff_fedprox_and_pytorch_compute_the_same_client_update():
   `train_net_fedprox` agree to float rounding, while the same PyTorch client
   without the proximal term is measurably elsewhere: the term is there, with
   NIID-Bench's sign and strength."""
-  rows = _client_update_check("--proximal_strength=1")
+  rows = _client_update_check("--fedprox_mu=1")
   _assert_same_update_to_float_rounding(rows)
-  assert rows[("TFF vs PyTorch without the proximal term, same batches",
-               10)][0] > 1e-3
+  assert rows[("PyTorch without the proximal term (FedAvg's client) vs TFF, "
+               "same batches", 10)][0] > 1e-3
 
 
 def test_a_python_without_torch_is_refused_before_training():

@@ -75,6 +75,7 @@ def test_each_seeds_approach_ends_at_its_like_for_like_count():
     approach.setdefault(tuple(row[:2]), []).append(row[-1])
     firsts = [int(cell) for cell in row[4:]]
     assert firsts == sorted(firsts), row
+  assert counts
   assert {row: ", ".join(seeds) for row, seeds in approach.items()} == counts
 
 
@@ -226,6 +227,12 @@ def test_curve_statistics():
   assert results.first_round_at(rows, 0.7, sustained=2) == 2
   assert results.first_round_at(rows, 0.7, sustained=3) == 2
   assert results.first_round_at(rows, 0.5, sustained=5) is None
+  assert results.first_rounds_below(rows, 0.95, (5, 0.5, 0)) == [2, 5, 5]
+  # 0.2 - 2/100 is a hair above 0.18 as a float: an accuracy of 0.18 is at
+  # the level 2 points below 20%.
+  assert results.first_rounds_below(
+      [{"round": 1.0, "test_accuracy": 0.18}], 0.2, (2,)) == [1]
+  assert results.first_rounds_below(rows, 0.99, (0.1, 0)) == [None, None]
   drop, at = results.largest_drop(rows)
   assert (round(drop, 6), at) == (0.2, 3)
   assert results.largest_drop(rows[:2]) == (0.0, None)

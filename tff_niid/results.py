@@ -679,6 +679,15 @@ def first_round_at(rows: Sequence[dict[str, float]], accuracy: float, *,
                if min(accuracies[i:i + sustained]) >= accuracy), None)
 
 
+def first_rounds_below(rows: Sequence[dict[str, float]], target: float,
+                       points: Sequence[float]) -> list[Optional[int]]:
+  """`first_round_at` at `target` minus each of `points` percentage points
+  (0 for the target itself); None where the run never gets there."""
+  # Rounded, so that a level such as 0.18 is the float an accuracy of 0.18
+  # reads as (0.2 - 0.02 is a hair above it).
+  return [first_round_at(rows, round(target - p / 100, 6)) for p in points]
+
+
 def crossing_round(rows: Sequence[dict[str, float]], accuracy: float, *,
                    every: int = 1) -> Optional[float]:
   """Rounds to `accuracy` counted as McMahan et al. 2017 count them (Sec. 3):

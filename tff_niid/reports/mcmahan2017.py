@@ -380,10 +380,8 @@ def approach(root: str) -> str:
   rows = []
   for row in _like_for_like_rows(root):
     for seed, metrics in row["seeds"]:
-      # Rounded: 0.99 - 0.001 is not the float that reads as 0.989.
-      firsts = [results.first_round_at(metrics,
-                                       round(row["target"] - points / 100, 6))
-                for points in _BELOW_TARGET]
+      firsts = results.first_rounds_below(metrics, row["target"],
+                                          _BELOW_TARGET)
       rows.append([row["variant"], row["partition"], tree.percent(
           row["target"]), str(seed)] + ["—" if first is None else str(first)
                                         for first in firsts])

@@ -90,9 +90,9 @@ def _check_torch_run(run_dir, run, train, expected):
     return
   ran = {k: v[-1] for k, v in results.read_flagfile(
       os.path.join(run_dir, "hparams.txt")).items()}
-  # Runs from before --proximal_strength existed trained FedAvg's clients.
-  ran.setdefault("proximal_strength", "0")
-  expected = dict(expected, proximal_strength="0", **{
+  # Runs from before --fedprox_mu existed trained FedAvg's clients.
+  ran.setdefault("fedprox_mu", "0")
+  expected = dict(expected, fedprox_mu="0", **{
       k: train[k][-1] for k in (
           "num_clients", "rounds", "local_epochs", "batch_size", "client_lr",
           "client_momentum", "client_weight_decay")})
