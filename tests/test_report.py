@@ -412,6 +412,26 @@ def test_torch_versions_compare_round_one_of_the_same_command(tmp_path):
     niid_bench.torch_versions(str(tmp_path))
 
 
+def test_a_torch_run_of_fedprox_clients_is_not_taken_for_fedavg(tmp_path):
+  # niid_bench_torch.py runs from before --fedprox_mu trained FedAvg's
+  # clients; one with mu > 0 is not the grid's FedAvg cell.
+  settings = dict(num_clients="10", rounds="50", local_epochs="10",
+                  batch_size="64", client_lr="0.01", client_momentum="0.9",
+                  client_weight_decay="1e-05")
+  hparams = "".join(f"--{k}={v}\n" for k, v in
+                    dict(settings, dataset="mnist").items())
+  (tmp_path / "hparams.txt").write_text(hparams)
+  train = {k: [v] for k, v in settings.items()}
+  run = {"metrics": [], "summary": {"rounds_run": 50}}
+  check = niid_bench._check_torch_run  # pylint: disable=protected-access
+  check(str(tmp_path), run, train, dict(dataset="mnist"))
+  (tmp_path / "hparams.txt").write_text(hparams + "--fedprox_mu=0\n")
+  check(str(tmp_path), run, train, dict(dataset="mnist"))
+  (tmp_path / "hparams.txt").write_text(hparams + "--fedprox_mu=0.01\n")
+  with pytest.raises(ValueError, match="--fedprox_mu=0.01"):
+    check(str(tmp_path), run, train, dict(dataset="mnist"))
+
+
 def test_stale_names_changed_and_missing_outputs(tmp_path):
   repo, copy = tmp_path / "repo", tmp_path / "copy"
   for root, readme_text in ((repo, "old\n"), (copy, "new\n")):
