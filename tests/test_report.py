@@ -79,6 +79,21 @@ def test_each_seeds_approach_ends_at_its_like_for_like_count():
   assert {row: ", ".join(seeds) for row, seeds in approach.items()} == counts
 
 
+def test_the_paired_comparison_uses_the_seeds_both_algorithms_finished():
+  paper = _readme_block("niid_bench_paper")
+  done = {tuple(row[:3]): set(row[3].split(", ")) - {"—"}
+          for row in _table_rows(paper[paper.index("#### Progress"):])}
+  paired = _table_rows(_readme_block("niid_bench_against_fedavg"))
+  assert paired
+  for row in paired:
+    both = done[tuple(row[:3])] & done[(row[0], row[1], "fedavg")]
+    assert set(row[3].split(", ")) == both, row
+  listed = {tuple(row[:3]) for row in paired}
+  assert all(key in listed for key, seeds in done.items()
+             if key[2] != "fedavg" and
+             seeds & done[(key[0], key[1], "fedavg")])
+
+
 def test_the_glance_agrees_with_the_sections_tables():
   # The summary at the top of the committed README says what the detailed
   # tables below it say: each McMahan ratio is its like-for-like row's, and

@@ -1,6 +1,7 @@
 """The results README's blocks on NIID-Bench (Li et al., ICDE 2022, arXiv
-2102.02079): the superseded 10-round grid, MNIST #C=1 against NIID-Bench's
-loop in PyTorch, the PyTorch versions, and NIID-Bench's per-epoch batching.
+2102.02079): the other algorithms against FedAvg on the same seeds, the
+superseded 10-round grid, MNIST #C=1 against NIID-Bench's loop in PyTorch,
+the PyTorch versions, and NIID-Bench's per-epoch batching.
 
 Each public function maps `root` (`tree`) to one block's markdown.
 """
@@ -205,6 +206,50 @@ def headlines(root: str) -> list[list[str]]:
                  f"{left} of the groups (section 2.1's progress table)"
                  if left else "—"])
   return rows
+
+
+def _signed_points(values: list[float]) -> str:
+  """"+m ± s (v1, v2, ...)" in points of accuracy differences; no ± for one."""
+  mean, std = results.mean_std(values)
+  spread = "" if std is None else f" ± {100 * std:.1f}"
+  listed = ", ".join(f"{100 * v:+.1f}" for v in values)
+  return f"{100 * mean:+.1f}{spread} ({listed})"
+
+
+def against_fedavg(root: str) -> str:
+  """Each other algorithm of NIID-Bench as published minus FedAvg, seed by
+  seed (a seed fixes the partition, the initial model and the batch order
+  of both): per group, over the seeds both finished, the difference in
+  final accuracy and in the mean of the last 5 rounds, in points, mean ±
+  std with the per-seed values."""
+  _, cells = tree.config_cells(root, "niid_bench.cfg")
+  runs = {(c["dataset"], c["partition"], c["algorithm"], c["seed"]): c["run"]
+          for c in cells}
+  seeds = dict.fromkeys(c["seed"] for c in cells)
+  rows = []
+  for dataset, partition, algorithm in dict.fromkeys(
+      (c["dataset"], c["partition"], c["algorithm"]) for c in cells):
+    if algorithm == "fedavg":
+      continue
+    both, finals, lasts = [], [], []
+    for seed in seeds:
+      pair = [runs[(dataset, partition, a, seed)]
+              for a in (algorithm, "fedavg")]
+      if not all(results.finished(run) for run in pair):
+        continue
+      ours, fedavg = (results.accuracy_curve(run["metrics"])[1]
+                      for run in pair)
+      both.append(str(seed))
+      finals.append(ours[-1] - fedavg[-1])
+      lasts.append(statistics.fmean(ours[-5:]) - statistics.fmean(fedavg[-5:]))
+    if both:
+      rows.append([dataset, partition, algorithm, ", ".join(both),
+                   _signed_points(finals), _signed_points(lasts)])
+  return results.table(
+      ["dataset", "partition", "algorithm", "seeds",
+       "final acc − FedAvg's, points: mean ± std (per seed)",
+       "mean of last 5 rounds − FedAvg's, points: mean ± std (per seed)"],
+      rows, left=3)
 
 
 def torch_versions(root: str) -> str:

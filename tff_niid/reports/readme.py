@@ -96,6 +96,7 @@ def blocks(root):
       "mcmahan_2nn_seeds": mcmahan2017.twonn_seeds,
       "mcmahan_2nn_grid": tree.grid_report("mcmahan2017_2nn"),
       "niid_bench_paper": tree.grid_report("niid_bench_paper"),
+      "niid_bench_against_fedavg": niid_bench.against_fedavg,
       "niid_bench_glorot": tree.grid_report("niid_bench_glorot"),
       "niid_bench_torch": niid_bench.torch_runs,
       "torch_versions": niid_bench.torch_versions,
