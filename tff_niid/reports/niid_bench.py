@@ -221,8 +221,14 @@ def against_fedavg(root: str) -> str:
   seed (a seed fixes the partition, the initial model and the batch order
   of both): per group, over the seeds both finished, the difference in
   final accuracy and in the mean of the last 5 rounds, in points, mean ±
-  std with the per-seed values."""
+  std with the per-seed values; then, per algorithm, on how many seed pairs
+  of the #C=k partitions (spec `classes(k=...)`) its final accuracy is below
+  FedAvg's, and its largest final difference on the other partitions."""
   _, cells = tree.config_cells(root, "niid_bench.cfg")
+  by_classes = {c["partition"]: c["spec"].startswith("classes(")
+                for c in cells}
+  # Per algorithm: [final differences on #C=k, on the other partitions].
+  finals_by_kind: dict[str, tuple[list[float], list[float]]] = {}
   runs = {(c["dataset"], c["partition"], c["algorithm"], c["seed"]): c["run"]
           for c in cells}
   seeds = dict.fromkeys(c["seed"] for c in cells)
@@ -245,11 +251,18 @@ def against_fedavg(root: str) -> str:
     if both:
       rows.append([dataset, partition, algorithm, ", ".join(both),
                    _signed_points(finals), _signed_points(lasts)])
-  return results.table(
+      finals_by_kind.setdefault(algorithm, ([], []))[
+          0 if by_classes[partition] else 1].extend(finals)
+  counts = [
+      f"{algorithm}: final accuracy below FedAvg's on {sum(d < 0 for d in cs)}"
+      f" of {len(cs)} seed pairs of the #C=k partitions; on the others, at "
+      f"most {100 * max(map(abs, others), default=0):.1f} points from it."
+      for algorithm, (cs, others) in finals_by_kind.items()]
+  return "\n\n".join([results.table(
       ["dataset", "partition", "algorithm", "seeds",
        "final acc − FedAvg's, points: mean ± std (per seed)",
        "mean of last 5 rounds − FedAvg's, points: mean ± std (per seed)"],
-      rows, left=3)
+      rows, left=3)] + counts)
 
 
 def torch_versions(root: str) -> str:
