@@ -79,6 +79,54 @@ def test_each_seeds_approach_ends_at_its_like_for_like_count():
   assert {row: ", ".join(seeds) for row, seeds in approach.items()} == counts
 
 
+def _cell(partition, algorithm, seed, accuracies, finished=True):
+  """A synthetic finished (or unfinished) cell of a seeded grid."""
+  rounds = len(accuracies)
+  return dict(
+      dataset="mnist", partition=partition,
+      spec="classes(k=1)" if partition == "c1" else "iid",
+      algorithm=algorithm, seed=seed,
+      run=dict(metrics=[{"round": float(r), "test_accuracy": a}
+                        for r, a in enumerate(accuracies, 1)],
+               summary=dict(stopped="completed", rounds_run=rounds,
+                            rounds_requested=rounds if finished else 50)))
+
+
+def test_paired_differences_are_seed_by_seed_and_counted_by_kind():
+  flat = [0.5] * 6
+  cells = [
+      _cell("iid", "fedavg", 0, flat), _cell("iid", "fedprox", 0,
+                                             [0.5] * 5 + [0.504]),
+      _cell("c1", "fedavg", 0, flat), _cell("c1", "fedprox", 0, [0.2] * 6),
+      _cell("c1", "fedavg", 1, flat), _cell("c1", "fedprox", 1, [0.6] * 6),
+      # Seed 2's FedProx cell is unfinished: its pair is left out.
+      _cell("c1", "fedavg", 2, flat),
+      _cell("c1", "fedprox", 2, [0.9] * 6, finished=False),
+      # FedAvgM has finished only on #C=k so far.
+      _cell("c1", "fedavgm", 0, [0.4] * 6)]
+  text = niid_bench.paired_differences(cells)
+  rows = {tuple(row[:3]): row[3:] for row in _table_rows(text)}
+  # The last 5 rounds: 0.5 four times and 0.504 once, 0.0008 above FedAvg.
+  assert rows[("mnist", "iid", "fedprox")] == ["0", "+0.4 (+0.4)",
+                                               "+0.1 (+0.1)"]
+  assert rows[("mnist", "c1", "fedprox")] == [
+      "0, 1", "-10.0 ± 28.3 (-30.0, +10.0)", "-10.0 ± 28.3 (-30.0, +10.0)"]
+  assert rows[("mnist", "c1", "fedavgm")][0] == "0"
+  assert ("fedprox, final accuracy: on the #C=k partitions, below FedAvg's "
+          "on 1 of 2 seed pairs; on the other partitions, within 0.4 points "
+          "of FedAvg's on all 1 seed pairs.") in text
+  assert ("fedavgm, final accuracy: on the #C=k partitions, below FedAvg's "
+          "on 1 of 1 seed pairs; on the other partitions, no seed pair "
+          "finished yet.") in text
+  assert niid_bench.paired_differences(cells[6:8]) == (
+      "No seed finished by FedAvg and another algorithm yet.")
+  with pytest.raises(ValueError, match="no fedavg"):
+    niid_bench.paired_differences(cells[1:2])
+  with pytest.raises(ValueError, match="evaluated 6 and 5 rounds"):
+    niid_bench.paired_differences([_cell("iid", "fedavg", 0, flat[:5]),
+                                   _cell("iid", "fedprox", 0, flat)])
+
+
 def test_the_paired_comparison_uses_the_seeds_both_algorithms_finished():
   paper = _readme_block("niid_bench_paper")
   done = {tuple(row[:3]): set(row[3].split(", ")) - {"—"}
@@ -92,6 +140,16 @@ def test_the_paired_comparison_uses_the_seeds_both_algorithms_finished():
   assert all(key in listed for key, seeds in done.items()
              if key[2] != "fedavg" and
              seeds & done[(key[0], key[1], "fedavg")])
+  # The pair shares the seed's partition.
+  grid = os.path.join(REPO, "experiments", "results", "niid_bench_paper")
+  for dataset, partition, algorithm, seeds, *_ in paired:
+    for seed in seeds.split(", "):
+      summaries = []
+      for name in (algorithm, "fedavg"):
+        with open(os.path.join(grid, f"{dataset}_{partition}_{name}_s{seed}",
+                               "partition_summary.txt")) as f:
+          summaries.append(f.read())
+      assert summaries[0] == summaries[1], (dataset, partition, seed)
 
 
 def test_the_glance_agrees_with_the_sections_tables():

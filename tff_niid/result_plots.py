@@ -97,7 +97,7 @@ def plot_curves(cells: Sequence[results.Cell], path: str,
 def plot_references(cells: Sequence[results.Cell],
                     references: Sequence[results.Reference],
                     path: str, title: Optional[str] = None,
-                    last: int = 5) -> None:
+                    last: int = results.LAST_ROUNDS) -> None:
   """Ours against published references, one panel per (dataset, algorithm):
   per partition, our final and best round (mean ± sample std over finished
   seeds, filled markers) beside each reference's value (hollow markers, in

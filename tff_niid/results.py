@@ -185,8 +185,12 @@ class Reference:
                        f"{self.statistic!r}.")
 
 
+# The rounds of a seed's "mean of the last rounds" in the seeded tables.
+LAST_ROUNDS = 5
+
+
 def seed_summary(runs: Sequence[Run],
-                 last: int = 5) -> Optional[dict[str, Any]]:
+                 last: int = LAST_ROUNDS) -> Optional[dict[str, Any]]:
   """Test accuracy of finished runs over seeds: final, mean of the last
   `last` evaluated rounds, and best evaluated round.
 
@@ -214,7 +218,7 @@ def seed_summary(runs: Sequence[Run],
 
 
 def seed_table(cells: Sequence[Cell], *, references: Sequence[Reference] = (),
-               last: int = 5) -> tuple[str, str]:
+               last: int = LAST_ROUNDS) -> tuple[str, str]:
   """Mean ± std over seeds per (dataset, partition, algorithm), beside
   published references.
 

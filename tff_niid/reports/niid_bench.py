@@ -138,11 +138,12 @@ def torch_runs(root: str) -> str:
     per_seed = []
     for seed, run in done.items():
       _, accuracies = results.accuracy_curve(run["metrics"])
+      last = results.LAST_ROUNDS
       left = [results.first_round_at(run["metrics"], CHANCE_LEFT,
                                      sustained=n) for n in (1, SUSTAINED)]
       per_seed.append(
           f"s{seed}: {100 * accuracies[-1]:.1f} / "
-          f"{100 * statistics.fmean(accuracies[-5:]):.1f} / "
+          f"{100 * statistics.fmean(accuracies[-last:]):.1f} / "
           f"{100 * max(accuracies):.1f} / " +
           " / ".join("never" if r is None else str(r) for r in left))
     stats = results.seed_summary(list(done.values()))
@@ -216,53 +217,79 @@ def _signed_points(values: list[float]) -> str:
   return f"{100 * mean:+.1f}{spread} ({listed})"
 
 
-def against_fedavg(root: str) -> str:
-  """Each other algorithm of NIID-Bench as published minus FedAvg, seed by
-  seed (a seed fixes the partition, the initial model and the batch order
-  of both): per group, over the seeds both finished, the difference in
-  final accuracy and in the mean of the last 5 rounds, in points, mean ±
-  std with the per-seed values; then, per algorithm, on how many seed pairs
-  of the #C=k partitions (spec `classes(k=...)`) its final accuracy is below
-  FedAvg's, and its largest final difference on the other partitions."""
-  _, cells = tree.config_cells(root, "niid_bench.cfg")
-  by_classes = {c["partition"]: c["spec"].startswith("classes(")
-                for c in cells}
-  # Per algorithm: [final differences on #C=k, on the other partitions].
-  finals_by_kind: dict[str, tuple[list[float], list[float]]] = {}
+def paired_differences(cells: list[results.Cell]) -> str:
+  """Each algorithm of a seeded grid minus FedAvg, seed by seed: per group
+  (dataset, partition, algorithm), over the seeds finished by both, the
+  difference in final test accuracy and in the mean of the last
+  `results.LAST_ROUNDS` evaluated rounds, in points, mean ± std with the
+  per-seed values; then, per algorithm, on how many seed pairs of the #C=k
+  partitions (spec `classes(k=...)`) its final accuracy is below FedAvg's,
+  and its largest final difference on the other partitions.
+
+  Raises:
+    ValueError: the grid runs no "fedavg", or a pair ran different numbers
+      of evaluated rounds.
+  """
   runs = {(c["dataset"], c["partition"], c["algorithm"], c["seed"]): c["run"]
           for c in cells}
+  if not any(c["algorithm"] == "fedavg" for c in cells):
+    raise ValueError("no fedavg cells to compare the other algorithms with.")
+  by_classes = {c["partition"]: c["spec"].startswith("classes(")
+                for c in cells}
   seeds = dict.fromkeys(c["seed"] for c in cells)
   rows = []
+  # Per algorithm: the final differences on #C=k, and on the others.
+  finals_by_kind: dict[str, tuple[list[float], list[float]]] = {}
   for dataset, partition, algorithm in dict.fromkeys(
       (c["dataset"], c["partition"], c["algorithm"]) for c in cells):
     if algorithm == "fedavg":
       continue
     both, finals, lasts = [], [], []
     for seed in seeds:
-      pair = [runs[(dataset, partition, a, seed)]
-              for a in (algorithm, "fedavg")]
-      if not all(results.finished(run) for run in pair):
+      pair = [run for a in (algorithm, "fedavg")
+              if (run := runs.get((dataset, partition, a, seed))) is not None
+              and results.finished(run)]
+      if len(pair) < 2:  # one of them not run, or not finished
         continue
       ours, fedavg = (results.accuracy_curve(run["metrics"])[1]
                       for run in pair)
+      if len(ours) != len(fedavg):
+        raise ValueError(f"{dataset} {partition} seed {seed}: {algorithm} "
+                         f"and fedavg evaluated {len(ours)} and "
+                         f"{len(fedavg)} rounds.")
+      last = results.LAST_ROUNDS
       both.append(str(seed))
       finals.append(ours[-1] - fedavg[-1])
-      lasts.append(statistics.fmean(ours[-5:]) - statistics.fmean(fedavg[-5:]))
+      lasts.append(statistics.fmean(ours[-last:]) -
+                   statistics.fmean(fedavg[-last:]))
     if both:
       rows.append([dataset, partition, algorithm, ", ".join(both),
                    _signed_points(finals), _signed_points(lasts)])
       finals_by_kind.setdefault(algorithm, ([], []))[
           0 if by_classes[partition] else 1].extend(finals)
-  counts = [
-      f"{algorithm}: final accuracy below FedAvg's on {sum(d < 0 for d in cs)}"
-      f" of {len(cs)} seed pairs of the #C=k partitions; on the others, at "
-      f"most {100 * max(map(abs, others), default=0):.1f} points from it."
-      for algorithm, (cs, others) in finals_by_kind.items()]
+  if not rows:
+    return "No seed finished by FedAvg and another algorithm yet."
+  counts = []
+  for algorithm, (on_classes, on_others) in finals_by_kind.items():
+    classes = (f"below FedAvg's on {sum(d < 0 for d in on_classes)} of "
+               f"{len(on_classes)} seed pairs" if on_classes
+               else "no seed pair finished yet")
+    others = (f"within {100 * max(map(abs, on_others)):.1f} points of "
+              f"FedAvg's on all {len(on_others)} seed pairs" if on_others
+              else "no seed pair finished yet")
+    counts.append(f"{algorithm}, final accuracy: on the #C=k partitions, "
+                  f"{classes}; on the other partitions, {others}.")
   return "\n\n".join([results.table(
       ["dataset", "partition", "algorithm", "seeds",
        "final acc − FedAvg's, points: mean ± std (per seed)",
-       "mean of last 5 rounds − FedAvg's, points: mean ± std (per seed)"],
+       f"mean of last {results.LAST_ROUNDS} rounds − FedAvg's, points: mean "
+       "± std (per seed)"],
       rows, left=3)] + counts)
+
+
+def against_fedavg(root: str) -> str:
+  """`paired_differences` of NIID-Bench as published (niid_bench.cfg)."""
+  return paired_differences(tree.config_cells(root, "niid_bench.cfg")[1])
 
 
 def torch_versions(root: str) -> str:
