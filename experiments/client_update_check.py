@@ -17,9 +17,9 @@ weight decay 1e-5, B=64, E=10) from the model tff_niid initialises for
 --per_epoch_batches (`clientdata.local_training_batches`: per epoch a
 shuffle cut into batches, the last smaller, as NIID-Bench's DataLoader).
 TFF runs a FedAvg (or FedProx) round with this one client and server rate
-1, so the new global model is the client's; PyTorch replays the same batches, sample for
-sample, from the same weights (experiments/niid_bench_torch_replay.py, run
-by `--torch_python`).
+1, so the new global model is the client's; PyTorch replays the same
+batches, sample for sample, from the same weights
+(experiments/niid_bench_torch_replay.py, run by `--torch_python`).
 
 Printed, per horizon (the first step, the first epoch, the whole round):
 how far TFF's update moved the weights, how far PyTorch's weights are from

@@ -135,10 +135,10 @@ def torch_runs(root: str) -> str:
        per_epoch_runs),
       ("PyTorch (NIID-Bench's loop), `niid_bench_torch/`", torch_runs)):
     done = {seed: run for seed, run in runs.items() if results.finished(run)}
+    last = results.LAST_ROUNDS
     per_seed = []
     for seed, run in done.items():
       _, accuracies = results.accuracy_curve(run["metrics"])
-      last = results.LAST_ROUNDS
       left = [results.first_round_at(run["metrics"], CHANCE_LEFT,
                                      sustained=n) for n in (1, SUSTAINED)]
       per_seed.append(
@@ -237,6 +237,7 @@ def paired_differences(cells: list[results.Cell]) -> str:
   by_classes = {c["partition"]: c["spec"].startswith("classes(")
                 for c in cells}
   seeds = dict.fromkeys(c["seed"] for c in cells)
+  last = results.LAST_ROUNDS
   rows = []
   # Per algorithm: the final differences on #C=k, and on the others.
   finals_by_kind: dict[str, tuple[list[float], list[float]]] = {}
@@ -257,7 +258,6 @@ def paired_differences(cells: list[results.Cell]) -> str:
         raise ValueError(f"{dataset} {partition} seed {seed}: {algorithm} "
                          f"and fedavg evaluated {len(ours)} and "
                          f"{len(fedavg)} rounds.")
-      last = results.LAST_ROUNDS
       both.append(str(seed))
       finals.append(ours[-1] - fedavg[-1])
       lasts.append(statistics.fmean(ours[-last:]) -
