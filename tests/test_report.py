@@ -102,21 +102,26 @@ def test_paired_differences_are_seed_by_seed_and_counted_by_kind():
       # Seed 2's FedProx cell is unfinished: its pair is left out.
       _cell("c1", "fedavg", 2, flat),
       _cell("c1", "fedprox", 2, [0.9] * 6, finished=False),
+      # Seed 3 ends level, but for float noise: +0.00, not -0.00.
+      _cell("c1", "fedavg", 3, flat),
+      _cell("c1", "fedprox", 3, [0.5] * 5 + [0.5 - 1e-12]),
       # FedAvgM has finished only on #C=k so far.
       _cell("c1", "fedavgm", 0, [0.4] * 6)]
   text = niid_bench.paired_differences(cells)
   rows = {tuple(row[:3]): row[3:] for row in _table_rows(text)}
   # The last 5 rounds: 0.5 four times and 0.504 once, 0.0008 above FedAvg.
-  assert rows[("mnist", "iid", "fedprox")] == ["0", "+0.4 (+0.4)",
-                                               "+0.1 (+0.1)"]
+  assert rows[("mnist", "iid", "fedprox")] == ["0", "+0.40 (+0.40)",
+                                               "+0.08 (+0.08)"]
   assert rows[("mnist", "c1", "fedprox")] == [
-      "0, 1", "-10.0 ± 28.3 (-30.0, +10.0)", "-10.0 ± 28.3 (-30.0, +10.0)"]
+      "0, 1, 3", "-6.67 ± 20.82 (-30.00, +10.00, +0.00)",
+      "-6.67 ± 20.82 (-30.00, +10.00, +0.00)"]
   assert rows[("mnist", "c1", "fedavgm")][0] == "0"
   assert ("fedprox, final accuracy: on the #C=k partitions, below FedAvg's "
-          "on 1 of 2 seed pairs; on the other partitions, within 0.4 points "
-          "of FedAvg's on all 1 seed pairs.") in text
+          "on 1, level on 1 and above on 1 of 3 seed pairs; on the other "
+          "partitions, within 0.40 points of FedAvg's on all 1 seed pairs.") in text
   assert ("fedavgm, final accuracy: on the #C=k partitions, below FedAvg's "
-          "on 1 of 1 seed pairs; on the other partitions, no seed pair "
+          "on 1, level on 0 and above on 0 of 1 seed pairs; on the other "
+          "partitions, no seed pair "
           "finished yet.") in text
   assert niid_bench.paired_differences(cells[6:8]) == (
       "No seed finished by FedAvg and another algorithm yet.")

@@ -209,12 +209,28 @@ def headlines(root: str) -> list[list[str]]:
   return rows
 
 
+def _points(difference: float) -> float:
+  """An accuracy difference in points, to 0.01: one test sample in 10,000,
+  so two finals' difference shows exactly and a tie shows as 0."""
+  return round(100 * difference, 2)
+
+
 def _signed_points(values: list[float]) -> str:
-  """"+m ± s (v1, v2, ...)" in points of accuracy differences; no ± for one."""
+  """"+m ± s (v1, v2, ...)" in points of accuracy differences; no ± for one.
+  The z format prints a difference that rounds to zero as +0.00, not -0.00."""
   mean, std = results.mean_std(values)
-  spread = "" if std is None else f" ± {100 * std:.1f}"
-  listed = ", ".join(f"{100 * v:+.1f}" for v in values)
-  return f"{100 * mean:+.1f}{spread} ({listed})"
+  spread = "" if std is None else f" ± {100 * std:.2f}"
+  listed = ", ".join(f"{_points(v):+z.2f}" for v in values)
+  return f"{_points(mean):+z.2f}{spread} ({listed})"
+
+
+def _below_level_above(differences: list[float]) -> str:
+  """How many of the differences are below, level with and above FedAvg's."""
+  points = [_points(d) for d in differences]
+  below, above = sum(p < 0 for p in points), sum(p > 0 for p in points)
+  return (f"below FedAvg's on {below}, level on "
+          f"{len(points) - below - above} and above on {above} of "
+          f"{len(points)} seed pairs")
 
 
 def paired_differences(cells: list[results.Cell]) -> str:
@@ -222,9 +238,10 @@ def paired_differences(cells: list[results.Cell]) -> str:
   (dataset, partition, algorithm), over the seeds finished by both, the
   difference in final test accuracy and in the mean of the last
   `results.LAST_ROUNDS` evaluated rounds, in points, mean ± std with the
-  per-seed values; then, per algorithm, on how many seed pairs of the #C=k
-  partitions (spec `classes(k=...)`) its final accuracy is below FedAvg's,
-  and its largest final difference on the other partitions.
+  per-seed values, to 0.01 points; then, per algorithm, on how many seed
+  pairs of the #C=k partitions (spec `classes(k=...)`) its final accuracy
+  is below, level with (equal to 0.01 points) and above FedAvg's, and its
+  largest final difference on the other partitions.
 
   Raises:
     ValueError: the grid runs no "fedavg", or a pair ran different numbers
@@ -271,10 +288,9 @@ def paired_differences(cells: list[results.Cell]) -> str:
     return "No seed finished by FedAvg and another algorithm yet."
   counts = []
   for algorithm, (on_classes, on_others) in finals_by_kind.items():
-    classes = (f"below FedAvg's on {sum(d < 0 for d in on_classes)} of "
-               f"{len(on_classes)} seed pairs" if on_classes
+    classes = (_below_level_above(on_classes) if on_classes
                else "no seed pair finished yet")
-    others = (f"within {100 * max(map(abs, on_others)):.1f} points of "
+    others = (f"within {max(abs(_points(d)) for d in on_others):.2f} points of "
               f"FedAvg's on all {len(on_others)} seed pairs" if on_others
               else "no seed pair finished yet")
     counts.append(f"{algorithm}, final accuracy: on the #C=k partitions, "
