@@ -107,22 +107,35 @@ def test_paired_differences_are_seed_by_seed_and_counted_by_kind():
       _cell("c1", "fedprox", 3, [0.5] * 5 + [0.5 - 1e-12]),
       # FedAvgM has finished only on #C=k so far.
       _cell("c1", "fedavgm", 0, [0.4] * 6)]
-  text = niid_bench.paired_differences(cells)
+  # Flower-like references (percent): c1 quoted for both, iid for FedProx
+  # only (no difference to give).
+  quoted = {("mnist", "c1", "fedprox"): (52.0, 27.0),
+            ("mnist", "c1", "fedavg"): (19.0, 12.0),
+            ("mnist", "iid", "fedprox"): (99.2, None)}
+  text = niid_bench.paired_differences(cells, quoted)
   rows = {tuple(row[:3]): row[3:] for row in _table_rows(text)}
   # The last 5 rounds: 0.5 four times and 0.504 once, 0.0008 above FedAvg.
-  assert rows[("mnist", "iid", "fedprox")] == ["0", "+0.40 (+0.40)",
-                                               "+0.08 (+0.08)"]
+  assert rows[("mnist", "iid", "fedprox")] == [
+      "0", "+0.40 (+0.40)", "+0.08 (+0.08)", "+0.40 (+0.40)", "—"]
   assert rows[("mnist", "c1", "fedprox")] == [
-      "0, 1, 3", "-6.67 ± 20.82 (-30.00, +10.00, +0.00)",
-      "-6.67 ± 20.82 (-30.00, +10.00, +0.00)"]
-  assert rows[("mnist", "c1", "fedavgm")][0] == "0"
-  assert ("fedprox, final accuracy: on the #C=k partitions, below FedAvg's "
-          "on 1, level on 1 and above on 1 of 3 seed pairs; on the other "
-          "partitions, within 0.40 points of FedAvg's on all 1 seed pairs.") in text
-  assert ("fedavgm, final accuracy: on the #C=k partitions, below FedAvg's "
-          "on 1, level on 0 and above on 0 of 1 seed pairs; on the other "
-          "partitions, no seed pair "
-          "finished yet.") in text
+      "0, 1, 3", *["-6.67 ± 20.82 (-30.00, +10.00, +0.00)"] * 3, "+33.00"]
+  assert rows[("mnist", "c1", "fedavgm")] == ["0", *["-10.00 (-10.00)"] * 3,
+                                              "—"]
+  assert ("fedprox: on the #C=k partitions, final accuracy below FedAvg's "
+          "on 1, level on 1 and above on 1 of 3 seed pairs; best round "
+          "below FedAvg's on 1, level on 1 and above on 1 of 3 seed pairs; "
+          "the reference's best rounds (its means) below FedAvg's on 0, "
+          "level on 0 and above on 1 of 1 groups. On the other partitions, "
+          "final accuracy within 0.40 points of FedAvg's on all 1 seed "
+          "pairs.") in text
+  assert ("fedavgm: on the #C=k partitions, final accuracy below FedAvg's "
+          "on 1, level on 0 and above on 0 of 1 seed pairs; best round "
+          "below FedAvg's on 1, level on 0 and above on 0 of 1 seed pairs. "
+          "On the other partitions, no seed pair finished yet.") in text
+  # Without references, the last column is empty and no count is given.
+  text = niid_bench.paired_differences(cells)
+  assert {row[-1] for row in _table_rows(text)} == {"—"}
+  assert "reference's" not in text
   assert niid_bench.paired_differences(cells[6:8]) == (
       "No seed finished by FedAvg and another algorithm yet.")
   with pytest.raises(ValueError, match="no fedavg"):
@@ -178,6 +191,15 @@ def test_the_glance_agrees_with_the_sections_tables():
     groups = [p for p in progress if p[2] == algorithm]
     complete = sum(p[4] == "—" for p in groups)
     assert row[1] == f"{complete} of {len(groups)} groups", row
+    # The groups left, with how many seeds each has finished.
+    done = sorted({len(p[3].split(", ")) if p[3] != "—" else 0
+                   for p in groups if p[4] != "—"})
+    if done:
+      counts = "–".join(map(str, dict.fromkeys([done[0], done[-1]])))
+      assert row[4].startswith(f"{len(groups) - complete} of the groups, "
+                               f"with {counts} of 3 seeds finished"), row
+    else:
+      assert row[4] == "—", row
 
 
 def test_fill_generated_rewrites_blocks_and_keeps_prose():

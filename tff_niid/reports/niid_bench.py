@@ -6,6 +6,7 @@ the PyTorch versions, and NIID-Bench's per-epoch batching.
 Each public function maps `root` (`tree`) to one block's markdown.
 """
 
+from collections.abc import Mapping
 import csv
 import os
 import statistics
@@ -25,6 +26,9 @@ _FIRST_GRID_ALGORITHMS = "fedavg,fedprox,fedavgm"
 # the first of SUSTAINED rounds in a row there.
 CHANCE_LEFT = 0.2
 SUSTAINED = 3
+# How far one round moves a run's test accuracy near the end: the changes
+# from round to round over its last SWING_ROUNDS rounds.
+SWING_ROUNDS = 10
 
 # The FedProx cell run with TFF's build_weighted_fed_prox (its sign error).
 _TFF_FEDPROX = ("niid_bench_tff_fedprox", "mnist_c2_fedprox")
@@ -151,27 +155,41 @@ def torch_runs(root: str) -> str:
                 for k in ("final", "last", "best")] if stats
                else ["—"] * 3)
     rows.append([name, str(len(done))] + summary +
-                ["; ".join(per_seed) or "—"])
+                ["; ".join(per_seed) or "—",
+                 "; ".join(_swing(seed, run) for seed, run in done.items())
+                 or "—"])
   flower = dict(results.keyed_values(config["reference_best"],
                                      results.parse_mean_std))
   for algorithm, label in (("fedavg", "FedAvg"), ("fedprox", "FedProx")):
     mean, std = flower[("mnist", "c1", algorithm)]
     rows.append([f"Flower's re-run, {label} (quoted, `--reference_best`)",
                  "runs: not stated", "—", "—",
-                 results.format_mean_std(mean, std, scale=1), "—"])
+                 results.format_mean_std(mean, std, scale=1), "—", "—"])
   return results.table(
       ["implementation", "seeds finished", "final acc %",
        "mean of last 5 rounds %", "best round acc %",
        f"per seed: final % / last 5 % / best % / first round ≥ "
        f"{100 * CHANCE_LEFT:.0f}% / first of {SUSTAINED} in a row ≥ "
-       f"{100 * CHANCE_LEFT:.0f}%"], rows, left=1)
+       f"{100 * CHANCE_LEFT:.0f}%",
+       f"per seed: change from round to round over the last {SWING_ROUNDS} "
+       "rounds, points: mean \\|Δ\\| / largest \\|Δ\\|"], rows, left=1)
+
+
+def _swing(seed: int, run: results.Run) -> str:
+  """"s<seed>: mean / largest" of the absolute changes in test accuracy from
+  round to round over the run's last SWING_ROUNDS evaluated rounds."""
+  _, accuracies = results.accuracy_curve(run["metrics"])
+  tail = accuracies[-SWING_ROUNDS - 1:]
+  changes = [abs(b - a) for a, b in zip(tail, tail[1:])]
+  return (f"s{seed}: {100 * statistics.fmean(changes):.1f} / "
+          f"{100 * max(changes):.1f}")
 
 
 def headlines(root: str) -> list[list[str]]:
   """At-a-glance rows of NIID-Bench as published (niid_bench.cfg), one per
   algorithm it runs: [groups (dataset, partition) with every seed finished,
   their best round against Flower's multi-run best (`--reference_best`) in
-  points, the groups left]."""
+  points, the groups left with how many of their seeds have finished]."""
   config, cells = tree.config_cells(root, "niid_bench.cfg")
   flower = results.keyed_values(config["reference_best"],
                                 results.parse_mean_std)
@@ -183,10 +201,13 @@ def headlines(root: str) -> list[list[str]]:
         groups.setdefault((cell["dataset"], cell["partition"]),
                           []).append(cell["run"])
     complete = {}
+    finished_in_left = []
     for key, runs in groups.items():
       stats = results.seed_summary(runs)
       if stats and stats["n"] == len(runs):
         complete[key] = stats
+      else:
+        finished_in_left.append(sum(map(results.finished, runs)))
     differences = sorted(
         (100 * stats["best"][0] - flower[key + (algorithm,)][0], key)
         for key, stats in complete.items() if key + (algorithm,) in flower)
@@ -200,12 +221,18 @@ def headlines(root: str) -> list[list[str]]:
       compared = "—"
     else:
       compared = "no reference quoted"
-    left = len(groups) - len(complete)
+    if finished_in_left:
+      low, high = min(finished_in_left), max(finished_in_left)
+      seeds = len(next(iter(groups.values())))
+      left = (f"{len(finished_in_left)} of the groups, with "
+              f"{low if low == high else f'{low}–{high}'} of {seeds} seeds "
+              "finished (section 2.1's progress table)")
+    else:
+      left = "—"
     rows.append([f"NIID-Bench as published, {algorithm} (section 2.1)",
                  f"{len(complete)} of {len(groups)} groups",
                  "best round − Flower's multi-run best, points", compared,
-                 f"{left} of the groups (section 2.1's progress table)"
-                 if left else "—"])
+                 left])
   return rows
 
 
@@ -224,24 +251,32 @@ def _signed_points(values: list[float]) -> str:
   return f"{_points(mean):+z.2f}{spread} ({listed})"
 
 
-def _below_level_above(differences: list[float]) -> str:
+def _below_level_above(differences: list[float], unit: str) -> str:
   """How many of the differences are below, level with and above FedAvg's."""
   points = [_points(d) for d in differences]
   below, above = sum(p < 0 for p in points), sum(p > 0 for p in points)
   return (f"below FedAvg's on {below}, level on "
           f"{len(points) - below - above} and above on {above} of "
-          f"{len(points)} seed pairs")
+          f"{len(points)} {unit}")
 
 
-def paired_differences(cells: list[results.Cell]) -> str:
+def paired_differences(
+    cells: list[results.Cell],
+    reference_best: Mapping[results.CellKey, results.MeanStd] | None = None,
+) -> str:
   """Each algorithm of a seeded grid minus FedAvg, seed by seed: per group
   (dataset, partition, algorithm), over the seeds finished by both, the
-  difference in final test accuracy and in the mean of the last
-  `results.LAST_ROUNDS` evaluated rounds, in points, mean ± std with the
-  per-seed values, to 0.01 points; then, per algorithm, on how many seed
-  pairs of the #C=k partitions (spec `classes(k=...)`) its final accuracy
-  is below, level with (equal to 0.01 points) and above FedAvg's, and its
-  largest final difference on the other partitions.
+  difference in final test accuracy, in the mean of the last
+  `results.LAST_ROUNDS` evaluated rounds and in the best round, in points,
+  mean ± std with the per-seed values, to 0.01 points; beside them, where
+  `reference_best` (percent mean and std per (dataset, partition,
+  algorithm), as `--reference_best` quotes Flower's re-run) has the group
+  and its FedAvg, the same difference of the reference's means. Then, per
+  algorithm, on how many seed pairs of the #C=k partitions (spec
+  `classes(k=...)`) its final and its best accuracy are below, level with
+  (equal to 0.01 points) and above FedAvg's, the same count of the
+  reference's groups, and its largest final difference on the other
+  partitions.
 
   Raises:
     ValueError: the grid runs no "fedavg", or a pair ran different numbers
@@ -256,13 +291,15 @@ def paired_differences(cells: list[results.Cell]) -> str:
   seeds = dict.fromkeys(c["seed"] for c in cells)
   last = results.LAST_ROUNDS
   rows = []
-  # Per algorithm: the final differences on #C=k, and on the others.
-  finals_by_kind: dict[str, tuple[list[float], list[float]]] = {}
+  # Per algorithm, on the #C=k partitions: the final and best differences
+  # and the reference's; on the others, the final differences.
+  kinds = ("final", "best", "reference", "others")
+  by_kind: dict[str, dict[str, list[float]]] = {}
   for dataset, partition, algorithm in dict.fromkeys(
       (c["dataset"], c["partition"], c["algorithm"]) for c in cells):
     if algorithm == "fedavg":
       continue
-    both, finals, lasts = [], [], []
+    both, finals, lasts, bests = [], [], [], []
     for seed in seeds:
       pair = [run for a in (algorithm, "fedavg")
               if (run := runs.get((dataset, partition, a, seed))) is not None
@@ -279,33 +316,61 @@ def paired_differences(cells: list[results.Cell]) -> str:
       finals.append(ours[-1] - fedavg[-1])
       lasts.append(statistics.fmean(ours[-last:]) -
                    statistics.fmean(fedavg[-last:]))
-    if both:
-      rows.append([dataset, partition, algorithm, ", ".join(both),
-                   _signed_points(finals), _signed_points(lasts)])
-      finals_by_kind.setdefault(algorithm, ([], []))[
-          0 if by_classes[partition] else 1].extend(finals)
+      bests.append(max(ours) - max(fedavg))
+    if not both:
+      continue
+    mine, its_fedavg = ((reference_best or {}).get((dataset, partition, a))
+                        for a in (algorithm, "fedavg"))
+    reference = ((mine[0] - its_fedavg[0]) / 100 if mine and its_fedavg
+                 else None)
+    rows.append([dataset, partition, algorithm, ", ".join(both),
+                 _signed_points(finals), _signed_points(lasts),
+                 _signed_points(bests),
+                 "—" if reference is None else f"{_points(reference):+z.2f}"])
+    kind = by_kind.setdefault(algorithm, {k: [] for k in kinds})
+    if by_classes[partition]:
+      kind["final"] += finals
+      kind["best"] += bests
+      if reference is not None:
+        kind["reference"].append(reference)
+    else:
+      kind["others"] += finals
   if not rows:
     return "No seed finished by FedAvg and another algorithm yet."
   counts = []
-  for algorithm, (on_classes, on_others) in finals_by_kind.items():
-    classes = (_below_level_above(on_classes) if on_classes
-               else "no seed pair finished yet")
-    others = (f"within {max(abs(_points(d)) for d in on_others):.2f} points of "
-              f"FedAvg's on all {len(on_others)} seed pairs" if on_others
-              else "no seed pair finished yet")
-    counts.append(f"{algorithm}, final accuracy: on the #C=k partitions, "
-                  f"{classes}; on the other partitions, {others}.")
+  for algorithm, kind in by_kind.items():
+    finals, bests, references, others = (kind[k] for k in kinds)
+    if finals:
+      on_classes = (f"final accuracy {_below_level_above(finals, 'seed pairs')}"
+                    f"; best round {_below_level_above(bests, 'seed pairs')}")
+      if references:
+        on_classes += ("; the reference's best rounds (its means) "
+                       f"{_below_level_above(references, 'groups')}")
+    else:
+      on_classes = "no seed pair finished yet"
+    on_others = (f"final accuracy within "
+                 f"{max(abs(_points(d)) for d in others):.2f} points of "
+                 f"FedAvg's on all {len(others)} seed pairs" if others
+                 else "no seed pair finished yet")
+    counts.append(f"{algorithm}: on the #C=k partitions, {on_classes}. On "
+                  f"the other partitions, {on_others}.")
   return "\n\n".join([results.table(
       ["dataset", "partition", "algorithm", "seeds",
        "final acc − FedAvg's, points: mean ± std (per seed)",
        f"mean of last {results.LAST_ROUNDS} rounds − FedAvg's, points: mean "
-       "± std (per seed)"],
+       "± std (per seed)",
+       "best round − FedAvg's, points: mean ± std (per seed)",
+       "reference best (`--reference_best`) − its FedAvg's, points (its "
+       "means)"],
       rows, left=3)] + counts)
 
 
 def against_fedavg(root: str) -> str:
-  """`paired_differences` of NIID-Bench as published (niid_bench.cfg)."""
-  return paired_differences(tree.config_cells(root, "niid_bench.cfg")[1])
+  """`paired_differences` of NIID-Bench as published (niid_bench.cfg), beside
+  Flower's re-run (`--reference_best`)."""
+  config, cells = tree.config_cells(root, "niid_bench.cfg")
+  return paired_differences(cells, results.keyed_values(
+      config["reference_best"], results.parse_mean_std))
 
 
 def torch_versions(root: str) -> str:
