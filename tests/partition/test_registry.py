@@ -22,7 +22,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(
 LABELS = np.random.default_rng(0).permutation(np.repeat(np.arange(10), 300))
 KEYS = {"region": np.arange(LABELS.shape[0]) % 7}
 
-# A spec of every registered scheme (a new scheme needs one here).
+# A spec of every registered scheme, for the contract tests below (a new
+# scheme needs one here).
 EXAMPLES = {
     "iid": "iid",
     "shards": "shards(shards_per_client=3)",
@@ -36,6 +37,8 @@ EXAMPLES = {
 
 
 def test_every_scheme_has_an_example():
+  missing = sorted(set(registry.SCHEMES) - set(EXAMPLES))
+  assert not missing, f"add an example spec to EXAMPLES for {missing}"
   assert set(EXAMPLES) == set(registry.SCHEMES)
 
 
@@ -74,7 +77,9 @@ def test_params_are_read_from_the_signature():
 def test_a_spec_names_exactly_the_function_and_its_parameters(name):
   scheme = registry.SCHEMES[name]
   assert scheme.function.__name__ == name
-  assert getattr(partition, name) is scheme.function
+  assert getattr(partition, name, None) is scheme.function, (
+      f"export {name} from tff_niid/partition/__init__.py: `from "
+      f"{scheme.function.__module__} import {name}`")
   supplied = {"labels", "num_clients", "seed", "key", "key_noise", "sizes"}
   if name != "natural":  # its ids are named, or k-means clusters
     assert set(scheme.param_names) == (

@@ -8,12 +8,15 @@ import pytest
 
 from partition_contract import assert_exact_cover
 from tff_niid import partition
+from tff_niid.partition import registry
 from tff_niid.partition import spec
 
-# Every name a spec may give a scheme (names and short forms).
-NAMES = ("['balanced_dirichlet', 'classes', 'dirichlet', 'extended_dirichlet', "
-         "'iid', 'label_quantity', 'natural', 'quantity', 'quantity_skew', "
-         "'shards']")
+# Every name a spec may give a scheme (names and short forms), and the
+# schemes that take key(...) and quantity(...): read from the registry, so a
+# new scheme needs no edit here.
+NAMES = str(registry.names())
+KEYED = [s.name for s in registry.SCHEMES.values() if s.takes_key]
+SIZED = [s.name for s in registry.SCHEMES.values() if s.sized]
 FULL = ("dirichlet(alpha=0.1)+quantity(sigma=1.0)+key(slant, noise=0.2)"
         "+noise(rate=0.2, mode=pair)+feature_noise(sigma=0.5)")
 
@@ -224,8 +227,7 @@ def test_key_with_a_base_that_ignores_it(base, scheme):
     spec.parse(f"{base}+key(ink)")
   assert str(e.value) == (
       "key(...) orders samples within each class, which only the label-skew "
-      "bases ['shards', 'label_quantity', 'dirichlet', 'balanced_dirichlet', "
-      f"'extended_dirichlet'] take; {scheme} does not.")
+      f"bases {KEYED} take; {scheme} does not.")
 
 
 def test_400_digit_alpha():
@@ -291,8 +293,7 @@ def test_schemes_without_sizes_refuse_quantity():
     spec.parse("extended_dirichlet(2, alpha=1)+quantity(sigma=1)")
   assert str(e.value) == (
       "quantity(...) gives client sizes, so it combines only with the schemes "
-      "that take them, ['shards', 'label_quantity', 'dirichlet', "
-      "'balanced_dirichlet'], not extended_dirichlet; use quantity_skew(...) "
+      f"that take them, {SIZED}, not extended_dirichlet; use quantity_skew(...) "
       "(short form quantity(...)) alone as the base for quantity skew with "
       "IID labels.")
 

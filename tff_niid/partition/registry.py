@@ -9,10 +9,15 @@ key(...), `sizes` from quantity(...)), with its default (none: required);
 whether the scheme takes `key=` (then key(...) applies) and `sizes=` (then
 quantity(...) applies); and its summary, the docstring's first line.
 
-Adding a scheme: its module, one line in `SCHEMES` below, one test file. The
-spec grammar, `experiments/partition.py --list_schemes` (`describe`; also
-`python -m tff_niid.partition`) and the README's scheme table
-(`markdown_table`; `python -m tff_niid.partition --markdown`) follow.
+Adding a scheme: its module; one line in `SCHEMES` below; its import in
+`tff_niid/partition/__init__.py`; one example spec in
+`tests/partition/test_registry.py`'s `EXAMPLES`, which the shared contract
+tests run; its own test file. The spec grammar, its error messages and
+`experiments/partition.py --list_schemes` (`describe`; also
+`python -m tff_niid.partition`) follow by themselves; the README's scheme
+table is regenerated with `python -m tff_niid.partition --markdown`
+(`markdown_table`). Tests fail, naming the step, while the import, the
+example or the table is missing.
 """
 
 from __future__ import annotations

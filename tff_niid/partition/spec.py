@@ -7,8 +7,10 @@ A spec is components joined by `+`:
 
 Exactly one *base*: a scheme of `registry.SCHEMES`, written with its function
 name and parameter names, e.g. `label_quantity(classes_per_client=2)`
-(`python -m tff_niid.partition` prints them all with their defaults). The first argument may go without its name when the scheme has a
-required parameter (`dirichlet(0.5)`). Short forms of older specs are kept as
+(`python -m tff_niid.partition` prints them all with their defaults); one
+without parameters is written bare (`iid`; `iid()` is read alike). The
+first argument may go without its name when the scheme has a required
+parameter (`dirichlet(0.5)`). Short forms of older specs are kept as
 aliases and mean the same partition:
   classes(k=2)            label_quantity(classes_per_client=2)
   shards(per_client=2)    shards(shards_per_client=2)
