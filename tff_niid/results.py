@@ -106,7 +106,7 @@ def markdown_table(
       ref = references.get(key)
       row.append(_percent(ref))
       row.append("—" if ref is None or final is None
-                 else f"{100 * (final - ref):+.1f}")
+                 else f"{100 * (final - ref):+z.1f}")
     if with_target:
       target = summary.get("target_accuracy")
       reached = summary.get("rounds_to_target")
@@ -158,10 +158,10 @@ def _difference(mean: float, std: Optional[float], ref: MeanStd) -> str:
   more (std None for one), the reference from several runs (a reference
   without std is one run, whose spread is unknown)."""
   ref_mean, ref_std = ref
-  points = f"{mean - ref_mean:+.1f}"
+  points = f"{mean - ref_mean:+z.1f}"
   if std is None or ref_std is None or math.hypot(std, ref_std) == 0:
     return points
-  return f"{points} ({(mean - ref_mean) / math.hypot(std, ref_std):+.1f})"
+  return f"{points} ({(mean - ref_mean) / math.hypot(std, ref_std):+z.1f})"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -214,9 +214,11 @@ def headlines(root: str) -> list[list[str]]:
     if differences:
       close = sum(abs(d) <= 1 for d, _ in differences)
       (low, low_key), (high, high_key) = differences[0], differences[-1]
+      spread = (f"{low:+z.1f} ({' '.join(low_key)})" if len(differences) == 1
+                else f"from {low:+z.1f} ({' '.join(low_key)}) to "
+                     f"{high:+z.1f} ({' '.join(high_key)})")
       compared = (f"within ±1 point in {close} of {len(differences)} groups; "
-                  f"from {low:+.1f} ({' '.join(low_key)}) to {high:+.1f} "
-                  f"({' '.join(high_key)})")
+                  f"{spread}")
     elif any(key[2] == algorithm for key in flower):
       compared = "—"
     else:
