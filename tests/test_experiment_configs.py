@@ -46,6 +46,19 @@ def test_the_paper_experiments_have_configs():
           "label_noise.cfg"} <= names
 
 
+@pytest.mark.parametrize("queue", sorted(glob.glob(os.path.join(
+    REPO, "experiments", "configs", "queue_*.txt"))), ids=os.path.basename)
+def test_every_queue_step_names_a_grid_config(queue):
+  # tools/run_queue.sh: each line not blank or `#` is CONFIG [grid.py flags].
+  with open(queue) as f:
+    steps = [line.split() for line in f
+             if line.strip() and not line.lstrip().startswith("#")]
+  assert steps
+  for config, *flags in steps:
+    assert os.path.join(REPO, config) in GRID_CONFIGS, config
+    assert all(flag.startswith("--") for flag in flags), flags
+
+
 def _smoke(config, root, jobs=2):
   run = _grid([f"--flagfile={config}", "--smoke", f"--root_output_dir={root}",
                f"--jobs={jobs}"])

@@ -170,6 +170,32 @@ def test_the_paired_comparison_uses_the_seeds_both_algorithms_finished():
       assert summaries[0] == summaries[1], (dataset, partition, seed)
 
 
+def test_the_mu_table_agrees_with_the_grid_it_extends():
+  # Its μ 0 and μ 0.01 rows are niid_bench_paper's FedAvg and FedProx:
+  # the same seeds and statistics as the results table, and the same paired
+  # differences as the paired table; the other μ are the sweep's cells.
+  paper = _readme_block("niid_bench_paper")
+  table = {tuple(row[:3]): row for row in _table_rows(
+      paper[:paper.index("#### Progress")])}
+  done = {tuple(row[:3]): row[3] for row in _table_rows(
+      paper[paper.index("#### Progress"):])}
+  paired = {tuple(row[:3]): row for row in _table_rows(
+      _readme_block("niid_bench_against_fedavg"))}
+  rows = _table_rows(_readme_block("niid_bench_fedprox_mu"))
+  assert [row[2] for row in rows] == ["0 (FedAvg)", "0.001", "0.01", "0.1",
+                                      "1"]
+  for row in rows:
+    dataset, partition, mu, grid, seeds, *stats, difference = row
+    if grid != "niid_bench_paper":
+      assert grid == "niid_bench_fedprox_mu", row
+      continue
+    key = (dataset, partition, "fedavg" if mu == "0 (FedAvg)" else "fedprox")
+    assert seeds == done[key], row
+    assert stats == table[key][4:7], row
+    if key[2] == "fedprox" and seeds == paired[key][3]:
+      assert difference == paired[key][4], row
+
+
 def test_the_glance_agrees_with_the_sections_tables():
   # The summary at the top of the committed README says what the detailed
   # tables below it say: each McMahan ratio is its like-for-like row's, and

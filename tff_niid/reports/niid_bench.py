@@ -375,6 +375,58 @@ def against_fedavg(root: str) -> str:
       config["reference_best"], results.parse_mean_std))
 
 
+def fedprox_mu(root: str) -> str:
+  """FedProx's μ on #C=1 (niid_bench_fedprox_mu.cfg) beside niid_bench_paper's
+  FedProx at its μ and FedAvg (μ 0) of the same dataset, partition and
+  seeds: per μ, the seeds finished, mean ± std of the final, last-5 and best
+  test accuracy, and the final difference to FedAvg seed by seed
+  (`paired_differences`'s statistic), over the seeds both finished."""
+  config, sweep = tree.config_cells(root, "niid_bench_fedprox_mu.cfg")
+  _, paper = tree.config_cells(root, "niid_bench.cfg")
+  train = results.read_flagfile(
+      os.path.join(root, config["train_flagfile"][-1]), root)
+  groups = {(c["dataset"], c["partition"]) for c in sweep}
+  seeds = {c["seed"] for c in sweep}
+  # {(dataset, partition): {mu: {seed: run}}}
+  runs: dict[tuple[str, str], dict[float, dict[int, results.Run]]] = {}
+  for cell in sweep:
+    mu = float(cell["sweep"]["proximal_strength"])
+    runs.setdefault((cell["dataset"], cell["partition"]), {}).setdefault(
+        mu, {})[cell["seed"]] = cell["run"]
+  paper_mu = {"fedavg": 0.0,
+              "fedprox": float(train["proximal_strength"][-1])}
+  for cell in paper:
+    key = (cell["dataset"], cell["partition"])
+    if (key in groups and cell["seed"] in seeds and
+        cell["algorithm"] in paper_mu):
+      runs[key].setdefault(paper_mu[cell["algorithm"]], {})[
+          cell["seed"]] = cell["run"]
+  rows = []
+  for (dataset, partition), by_mu in runs.items():
+    fedavg = by_mu[0.0]
+    for mu in sorted(by_mu):
+      done = {seed: run for seed, run in by_mu[mu].items()
+              if results.finished(run)}
+      stats = results.seed_summary(list(done.values()))
+      summary = ([results.format_mean_std(*stats[k])
+                  for k in ("final", "last", "best")] if stats
+                 else ["—"] * 3)
+      paired = [results.accuracy_curve(run["metrics"])[1][-1] -
+                results.accuracy_curve(fedavg[seed]["metrics"])[1][-1]
+                for seed, run in sorted(done.items())
+                if results.finished(fedavg[seed])]
+      grid = "niid_bench_paper" if mu in paper_mu.values() else (
+          config["grid_name"][-1])
+      rows.append([dataset, partition,
+                   f"{mu:g} (FedAvg)" if mu == 0 else f"{mu:g}", grid,
+                   ", ".join(map(str, sorted(done))) or "—", *summary,
+                   "—" if mu == 0 or not paired else _signed_points(paired)])
+  return results.table(
+      ["dataset", "partition", "μ", "grid", "seeds finished", "final acc %",
+       f"mean of last {results.LAST_ROUNDS} rounds %", "best round acc %",
+       "final − FedAvg's, points: mean ± std (per seed)"], rows, left=4)
+
+
 def torch_versions(root: str) -> str:
   """Round 1 of MNIST #C=1 seed 0 in PyTorch: the committed 50-round run
   (niid_bench_torch/) beside a one-round run of the same command under

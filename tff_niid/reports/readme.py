@@ -20,7 +20,7 @@ PLOTS = ("accuracy_curves.png", "references.png", "sweep.png")
 
 # The grids of issue 12's reproductions, in the order the report shows them.
 REPRODUCTIONS = (*mcmahan2017.LIKE_FOR_LIKE, "niid_bench.cfg",
-                  "niid_bench_per_epoch.cfg")
+                 "niid_bench_fedprox_mu.cfg", "niid_bench_per_epoch.cfg")
 
 
 def reproduction_progress(root: str) -> str:
@@ -97,6 +97,7 @@ def blocks(root):
       "mcmahan_2nn_grid": tree.grid_report("mcmahan2017_2nn"),
       "niid_bench_paper": tree.grid_report("niid_bench_paper"),
       "niid_bench_against_fedavg": niid_bench.against_fedavg,
+      "niid_bench_fedprox_mu": niid_bench.fedprox_mu,
       "niid_bench_glorot": tree.grid_report("niid_bench_glorot"),
       "niid_bench_torch": niid_bench.torch_runs,
       "torch_versions": niid_bench.torch_versions,
