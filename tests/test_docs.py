@@ -1,8 +1,11 @@
-"""The documentation's relative links point at files that exist."""
+"""The documentation's relative links point at files that exist, and its
+in-page links at headings of their page."""
 
 import pathlib
 import re
 import subprocess
+
+from tff_niid.reports import readme
 
 _REPO = pathlib.Path(__file__).resolve().parent.parent
 # [text](target): a relative target, i.e. no scheme and no in-page anchor.
@@ -25,3 +28,24 @@ def test_every_relative_link_in_the_docs_resolves():
             if not (_REPO / name).parent.joinpath(
                 target.split("#")[0]).exists()]
   assert not broken, broken
+
+
+def test_every_in_page_link_in_the_docs_names_a_heading():
+  tracked = subprocess.run(["git", "ls-files", "*.md"], cwd=_REPO, check=True,
+                           capture_output=True, text=True).stdout.split()
+  broken = []
+  for name in tracked:
+    text = (_REPO / name).read_text()
+    anchors = {target for _, _, target, _ in readme.headings(text)}
+    broken += [f"{name}: {target}" for target in _LINK.findall(text)
+               if target.startswith("#") and target[1:] not in anchors]
+  assert not broken, broken
+
+
+def test_anchors_follow_githubs_rule():
+  assert readme.anchor("2.1 As published: `grid` (seeds 0–2; more)") == (
+      "21-as-published-grid-seeds-02-more")
+  assert readme.anchor("FedProx's μ on MNIST #C=1") == "fedproxs-μ-on-mnist-c1"
+  assert [target for *_, target, _ in readme.headings(
+      "## Progress\n```\n## not a heading\n```\n#### Progress\n")] == [
+          "progress", "progress-1"]

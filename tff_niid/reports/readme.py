@@ -5,6 +5,7 @@ committed ones (`report.py --check`).
 
 import difflib
 import os
+import re
 
 from tff_niid import results
 from tff_niid.reports import code_spans
@@ -78,9 +79,52 @@ def at_a_glance(root: str) -> str:
                         "not finished"], rows, left=5)
 
 
+def anchor(heading: str) -> str:
+  """The in-page anchor GitHub gives a markdown heading's text: lower case,
+  punctuation dropped (letters, digits, `_`, `-` and spaces kept), spaces
+  as `-`."""
+  return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def headings(markdown: str) -> list[tuple[int, str, str, bool]]:
+  """(level, text, in-page anchor, whether inside a generated block) of every
+  heading of a markdown page, code fences skipped; a repeated anchor is
+  numbered as GitHub numbers it: name, name-1, name-2, ..."""
+  seen: dict[str, int] = {}
+  found = []
+  generated = fenced = False
+  for line in markdown.splitlines():
+    if line.startswith("<!-- generated:"):
+      generated = True
+    elif line.startswith("<!-- end generated:"):
+      generated = False
+    elif line.startswith("```"):
+      fenced = not fenced
+    heading = None if fenced else re.match(r"(#+) (.+)$", line)
+    if heading:
+      slug = anchor(heading.group(2))
+      count = seen.get(slug, 0)
+      seen[slug] = count + 1
+      found.append((len(heading.group(1)), heading.group(2),
+                    f"{slug}-{count}" if count else slug, generated))
+  return found
+
+
+def contents(root: str) -> str:
+  """The results README's headings from `##` to `####`, those written in its
+  prose (not the generated blocks'), as a nested list of in-page links."""
+  with open(os.path.join(root, tree.README)) as f:
+    text = f.read()
+  return "\n".join(
+      f"{'  ' * (level - 2)}- [{heading.replace('`', '')}](#{target})"
+      for level, heading, target, generated in headings(text)
+      if not generated and 2 <= level <= 4)
+
+
 def blocks(root):
   """{README block name: markdown} from the committed files under `root`."""
   builders = {
+      "contents": contents,
       "at_a_glance": at_a_glance,
       "timing": tree.timing,
       "reproduction_progress": reproduction_progress,
