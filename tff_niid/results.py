@@ -217,6 +217,47 @@ def seed_summary(runs: Sequence[Run],
           "hours": statistics.fmean(hours)}
 
 
+def paired_with_fedavg(cells: Sequence[Cell], last: int = LAST_ROUNDS
+                       ) -> dict[CellKey, dict[int, dict[str, float]]]:
+  """Each algorithm of a seeded grid minus FedAvg, seed by seed: {(dataset,
+  partition, algorithm): {seed: {"final", "last", "best": difference in test
+  accuracy}}} over the seeds where both cells finished ("last": the means of
+  the last `last` evaluated rounds), groups in the cells' order, a group
+  without such a seed left out.
+
+  Raises:
+    ValueError: the cells hold no "fedavg", or a pair evaluated different
+      numbers of rounds.
+  """
+  runs = {(c["dataset"], c["partition"], c["algorithm"], c["seed"]): c["run"]
+          for c in cells}
+  if not any(c["algorithm"] == "fedavg" for c in cells):
+    raise ValueError("no fedavg cells to compare the other algorithms with.")
+  seeds = dict.fromkeys(c["seed"] for c in cells)
+  paired: dict[CellKey, dict[int, dict[str, float]]] = {}
+  for dataset, partition, algorithm in dict.fromkeys(
+      (c["dataset"], c["partition"], c["algorithm"]) for c in cells):
+    if algorithm == "fedavg":
+      continue
+    for seed in seeds:
+      pair = [run for a in (algorithm, "fedavg")
+              if (run := runs.get((dataset, partition, a, seed))) is not None
+              and finished(run)]
+      if len(pair) < 2:  # one of them not run, or not finished
+        continue
+      ours, fedavg = (accuracy_curve(run["metrics"])[1] for run in pair)
+      if len(ours) != len(fedavg):
+        raise ValueError(f"{dataset} {partition} seed {seed}: {algorithm} "
+                         f"and fedavg evaluated {len(ours)} and "
+                         f"{len(fedavg)} rounds.")
+      paired.setdefault((dataset, partition, algorithm), {})[seed] = dict(
+          final=ours[-1] - fedavg[-1],
+          last=statistics.fmean(ours[-last:]) - statistics.fmean(
+              fedavg[-last:]),
+          best=max(ours) - max(fedavg))
+  return paired
+
+
 def seed_table(cells: Sequence[Cell], *, references: Sequence[Reference] = (),
                last: int = LAST_ROUNDS) -> tuple[str, str]:
   """Mean ± std over seeds per (dataset, partition, algorithm), beside

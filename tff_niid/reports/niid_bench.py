@@ -284,48 +284,24 @@ def paired_differences(
     ValueError: the grid runs no "fedavg", or a pair ran different numbers
       of evaluated rounds.
   """
-  runs = {(c["dataset"], c["partition"], c["algorithm"], c["seed"]): c["run"]
-          for c in cells}
-  if not any(c["algorithm"] == "fedavg" for c in cells):
-    raise ValueError("no fedavg cells to compare the other algorithms with.")
   by_classes = {c["partition"]: c["spec"].startswith("classes(")
                 for c in cells}
-  seeds = dict.fromkeys(c["seed"] for c in cells)
-  last = results.LAST_ROUNDS
   rows = []
   # Per algorithm, on the #C=k partitions: the final and best differences
   # and the reference's; on the others, the final differences.
   kinds = ("final", "best", "reference", "others")
   by_kind: dict[str, dict[str, list[float]]] = {}
-  for dataset, partition, algorithm in dict.fromkeys(
-      (c["dataset"], c["partition"], c["algorithm"]) for c in cells):
-    if algorithm == "fedavg":
-      continue
-    both, finals, lasts, bests = [], [], [], []
-    for seed in seeds:
-      pair = [run for a in (algorithm, "fedavg")
-              if (run := runs.get((dataset, partition, a, seed))) is not None
-              and results.finished(run)]
-      if len(pair) < 2:  # one of them not run, or not finished
-        continue
-      ours, fedavg = (results.accuracy_curve(run["metrics"])[1]
-                      for run in pair)
-      if len(ours) != len(fedavg):
-        raise ValueError(f"{dataset} {partition} seed {seed}: {algorithm} "
-                         f"and fedavg evaluated {len(ours)} and "
-                         f"{len(fedavg)} rounds.")
-      both.append(str(seed))
-      finals.append(ours[-1] - fedavg[-1])
-      lasts.append(statistics.fmean(ours[-last:]) -
-                   statistics.fmean(fedavg[-last:]))
-      bests.append(max(ours) - max(fedavg))
-    if not both:
-      continue
+  for (dataset, partition, algorithm), by_seed in (
+      results.paired_with_fedavg(cells).items()):
+    finals, lasts, bests = ([differences[k] for differences in
+                             by_seed.values()]
+                            for k in ("final", "last", "best"))
     mine, its_fedavg = ((reference_best or {}).get((dataset, partition, a))
                         for a in (algorithm, "fedavg"))
     reference = ((mine[0] - its_fedavg[0]) / 100 if mine and its_fedavg
                  else None)
-    rows.append([dataset, partition, algorithm, ", ".join(both),
+    rows.append([dataset, partition, algorithm,
+                 ", ".join(map(str, by_seed)),
                  _signed_points(finals), _signed_points(lasts),
                  _signed_points(bests),
                  "—" if reference is None else f"{_points(reference):+z.2f}"])
@@ -380,47 +356,40 @@ def fedprox_mu(root: str) -> str:
   FedProx at its μ and FedAvg (μ 0) of the same dataset, partition and
   seeds: per μ, the seeds finished, mean ± std of the final, last-5 and best
   test accuracy, and the final difference to FedAvg seed by seed
-  (`paired_differences`'s statistic), over the seeds both finished."""
+  (`results.paired_with_fedavg`)."""
   config, sweep = tree.config_cells(root, "niid_bench_fedprox_mu.cfg")
   _, paper = tree.config_cells(root, "niid_bench.cfg")
   train = results.read_flagfile(
       os.path.join(root, config["train_flagfile"][-1]), root)
   groups = {(c["dataset"], c["partition"]) for c in sweep}
   seeds = {c["seed"] for c in sweep}
-  # {(dataset, partition): {mu: {seed: run}}}
-  runs: dict[tuple[str, str], dict[float, dict[int, results.Run]]] = {}
-  for cell in sweep:
-    mu = float(cell["sweep"]["proximal_strength"])
-    runs.setdefault((cell["dataset"], cell["partition"]), {}).setdefault(
-        mu, {})[cell["seed"]] = cell["run"]
   paper_mu = {"fedavg": 0.0,
               "fedprox": float(train["proximal_strength"][-1])}
-  for cell in paper:
-    key = (cell["dataset"], cell["partition"])
-    if (key in groups and cell["seed"] in seeds and
-        cell["algorithm"] in paper_mu):
-      runs[key].setdefault(paper_mu[cell["algorithm"]], {})[
-          cell["seed"]] = cell["run"]
+  cells = sweep + [c for c in paper if (c["dataset"], c["partition"]) in groups
+                   and c["seed"] in seeds and c["algorithm"] in paper_mu]
+  # (dataset, partition, μ) -> its grid and cells.
+  members: dict[tuple[str, str, float], tuple[str, list[results.Cell]]] = {}
+  for c in cells:
+    mu = (float(c["sweep"]["proximal_strength"]) if c["sweep"]
+          else paper_mu[c["algorithm"]])
+    members.setdefault((c["dataset"], c["partition"], mu), (
+        os.path.basename(os.path.dirname(c["run_dir"])), []))[1].append(c)
+  paired = results.paired_with_fedavg(cells)
   rows = []
-  for (dataset, partition), by_mu in runs.items():
-    fedavg = by_mu[0.0]
-    for mu in sorted(by_mu):
-      done = {seed: run for seed, run in by_mu[mu].items()
-              if results.finished(run)}
-      stats = results.seed_summary(list(done.values()))
-      summary = ([results.format_mean_std(*stats[k])
-                  for k in ("final", "last", "best")] if stats
-                 else ["—"] * 3)
-      paired = [results.accuracy_curve(run["metrics"])[1][-1] -
-                results.accuracy_curve(fedavg[seed]["metrics"])[1][-1]
-                for seed, run in sorted(done.items())
-                if results.finished(fedavg[seed])]
-      grid = "niid_bench_paper" if mu in paper_mu.values() else (
-          config["grid_name"][-1])
-      rows.append([dataset, partition,
-                   f"{mu:g} (FedAvg)" if mu == 0 else f"{mu:g}", grid,
-                   ", ".join(map(str, sorted(done))) or "—", *summary,
-                   "—" if mu == 0 or not paired else _signed_points(paired)])
+  for (dataset, partition, mu), (grid, group) in sorted(
+      members.items(), key=lambda item: (
+          sorted(groups).index(item[0][:2]), item[0][2])):
+    stats = results.seed_summary([c["run"] for c in group])
+    differences = paired.get((dataset, partition, group[0]["algorithm"]), {})
+    rows.append([dataset, partition,
+                 f"{mu:g} (FedAvg)" if mu == 0 else f"{mu:g}", grid,
+                 ", ".join(str(c["seed"]) for c in group
+                           if results.finished(c["run"])) or "—",
+                 *([results.format_mean_std(*stats[k])
+                    for k in ("final", "last", "best")] if stats
+                   else ["—"] * 3),
+                 _signed_points([d["final"] for d in differences.values()])
+                 if differences else "—"])
   return results.table(
       ["dataset", "partition", "μ", "grid", "seeds finished", "final acc %",
        f"mean of last {results.LAST_ROUNDS} rounds %", "best round acc %",
