@@ -11,8 +11,11 @@ flagfile plus --dataset, --partition_spec and --algorithm; its log goes to
 <root_output_dir>/<grid_name>/logs/. A finished cell is skipped and an
 interrupted one resumes from its checkpoint, so re-running the command
 continues the grid. At the end the grid directory gets results.md (a table,
-with reference accuracies when given), accuracy_curves.png and, for a grid
-sweeping one numeric flag, sweep.png (`result_plots.plot_sweep`).
+with reference accuracies when given), accuracy_curves.png, for a seeded
+grid with references references.png, for a seeded grid with FedAvg and
+another algorithm paired.png (each algorithm's final accuracy minus
+FedAvg's of the same seed, `result_plots.plot_paired`), and for a grid
+sweeping one numeric flag sweep.png (`result_plots.plot_sweep`).
 
 --smoke trains each algorithm and dataset at least once (not the full
 product) for 2 tiny rounds, and checks the partitions it did not train on with
@@ -340,13 +343,17 @@ def main(argv):
     result_plots.plot_references(cells, seed_references,
                                  os.path.join(grid_dir, "references.png"),
                                  title=title)
-  # Every cell: a sweep line counts its values not run yet. A sweep.png of
-  # an earlier grid that this one no longer draws would be stale.
-  sweep_plot = os.path.join(grid_dir, "sweep.png")
-  drawn = len(_SWEEP.value) == 1 and result_plots.plot_sweep(
-      cells, sweep_plot, title=f"{title}: the sweep")
-  if not drawn and os.path.exists(sweep_plot):
-    os.remove(sweep_plot)
+  # Every cell: a sweep line counts its values not run yet. A plot of an
+  # earlier grid that this one no longer draws would be stale.
+  for name, drawn in (
+      ("sweep.png", lambda path: len(_SWEEP.value) == 1 and
+       result_plots.plot_sweep(cells, path, title=f"{title}: the sweep")),
+      ("paired.png", lambda path: _SEEDS.value is not None and
+       result_plots.plot_paired(cells, path, title=f"{title}: each "
+                                "algorithm against FedAvg, seed by seed"))):
+    plot = os.path.join(grid_dir, name)
+    if not drawn(plot) and os.path.exists(plot):
+      os.remove(plot)
   cells = [c for c in cells if c["run"]["metrics"]]
   with open(os.path.join(grid_dir, "results.md"), "w") as f:
     command = " ".join(sys.argv)

@@ -9,7 +9,8 @@
    `experiments/grid.py --flagfile=<config>
    --root_output_dir=experiments/results --report_only` rewrites its
    results.md and plots (accuracy_curves.png; references.png for a seeded
-   grid with references; sweep.png for a grid sweeping one numeric flag)
+   grid with references; paired.png for a seeded grid with FedAvg and
+   another algorithm; sweep.png for a grid sweeping one numeric flag)
    from the committed cells (a cell not
    committed is listed as not run, or as to do in a seeded grid's progress
    table).

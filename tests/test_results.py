@@ -222,3 +222,26 @@ def test_sweep_plot_draws_a_perfect_run_and_seeds(tmp_path):
   assert len(results.sweep_lines(cells)) == 2  # a line per seed
   assert result_plots.plot_sweep(cells, str(tmp_path / "sweep.png"))
   assert (tmp_path / "sweep.png").stat().st_size > 10_000
+
+
+def test_the_paired_plot_draws_the_committed_pairs(tmp_path):
+  cells = _committed_grid("niid_bench.cfg", "niid_bench_paper")
+  paired = results.paired_with_fedavg(cells)
+  # Each pair is a seed both cells finished; its final difference is theirs.
+  assert paired
+  for (dataset, partition, algorithm), by_seed in paired.items():
+    for seed, differences in by_seed.items():
+      ours, fedavg = ([results.accuracy_curve(c["run"]["metrics"])[1][-1]
+                       for c in cells
+                       if (c["dataset"], c["partition"], c["algorithm"],
+                           c["seed"]) == (dataset, partition, name, seed)]
+                      for name in (algorithm, "fedavg"))
+      assert differences["final"] == ours[0] - fedavg[0]
+  assert result_plots.plot_paired(cells, str(tmp_path / "paired.png"))
+  assert (tmp_path / "paired.png").stat().st_size > 10_000
+  # Without FedAvg, or before any pair finished, there is nothing to draw.
+  others = [c for c in cells if c["algorithm"] != "fedavg"]
+  assert not result_plots.plot_paired(others, str(tmp_path / "none.png"))
+  unfinished = [dict(c, run=dict(c["run"], summary=None)) for c in cells]
+  assert not result_plots.plot_paired(unfinished, str(tmp_path / "none.png"))
+  assert not (tmp_path / "none.png").exists()

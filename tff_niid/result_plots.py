@@ -35,6 +35,16 @@ def _save_figure(plt: Any, fig: Any, path: str,
   plt.close(fig)
 
 
+def _shared_legend(axes: Sequence[Any], **options: Any) -> None:
+  """One legend on the first of `axes` with each label of any of them once
+  (panels holding different series)."""
+  legend: dict[str, Any] = {}
+  for ax in axes:
+    for handle, label in zip(*ax.get_legend_handles_labels()):
+      legend.setdefault(label, handle)
+  axes[0].legend(list(legend.values()), list(legend), **options)
+
+
 def plot_curves(cells: Sequence[results.Cell], path: str,
                 title: Optional[str] = None) -> None:
   """Test accuracy vs round: one panel per (dataset, partition), one colour
@@ -155,12 +165,7 @@ def plot_references(cells: Sequence[results.Cell],
     ax.set_title(f"{dataset} · {algorithm}", fontsize=9)
     ax.set_ylabel("test accuracy %")
     ax.grid(alpha=0.3, axis="y")
-  legend: dict[str, Any] = {}  # each series once, whatever panels hold it
-  for ax in axes[:, 0]:
-    for handle, label in zip(*ax.get_legend_handles_labels()):
-      legend.setdefault(label, handle)
-  axes[0, 0].legend(list(legend.values()), list(legend), fontsize=7,
-                    loc="lower left")
+  _shared_legend(axes[:, 0], fontsize=7, loc="lower left")
   _save_figure(plt, fig, path, title)
 
 
@@ -236,5 +241,53 @@ def plot_sweep(cells: Sequence[results.Cell], path: str,
   fig.supxlabel("rN: first round at the target (dotted line); ringed: the "
                 "value chosen (fewest rounds to the target, else the best "
                 "accuracy)", fontsize=8)
+  _save_figure(plt, fig, path, title)
+  return True
+
+
+def plot_paired(cells: Sequence[results.Cell], path: str,
+                title: Optional[str] = None) -> bool:
+  """Each algorithm's final test accuracy minus FedAvg's of the same seed
+  (`results.paired_with_fedavg`), one panel per dataset: a row per
+  partition, a colour per algorithm, a small dot per seed and a bar at their
+  mean, a line at 0. Writes a PNG to `path` and returns True; False (no
+  file) where the cells hold no FedAvg or no seed finished by FedAvg and
+  another algorithm."""
+  try:
+    paired = results.paired_with_fedavg(cells)
+  except ValueError:
+    return False
+  if not paired:
+    return False
+  plt = _pyplot()
+  datasets = list(dict.fromkeys(key[0] for key in paired))
+  partitions = list(dict.fromkeys(c["partition"] for c in cells))
+  algorithms = list(dict.fromkeys(key[2] for key in paired))
+  fig, axes = plt.subplots(1, len(datasets), squeeze=False, sharey=True,
+                           figsize=(4.2 * len(datasets) + 1,
+                                    0.45 * len(partitions) + 1.6))
+  height = 0.8 / len(algorithms)
+  for ax, dataset in zip(axes[0], datasets):
+    ax.axvline(0, color="0.4", linewidth=0.8)
+    for i, algorithm in enumerate(algorithms):
+      colour = f"C{(i + 1) % 10}"  # C0 is FedAvg's in the other plots
+      for row, partition in enumerate(partitions):
+        by_seed = paired.get((dataset, partition, algorithm))
+        if not by_seed:
+          continue
+        y = row - 0.4 + height * (i + 0.5)
+        finals = [100 * d["final"] for d in by_seed.values()]
+        ax.plot(finals, [y] * len(finals), "o", color=colour, markersize=4,
+                alpha=0.8, label=algorithm)
+        mean = sum(finals) / len(finals)
+        ax.plot([mean, mean], [y - height / 2, y + height / 2], "-",
+                color=colour, linewidth=2.5)
+    ax.set_yticks(range(len(partitions)), partitions)
+    ax.set_ylim(len(partitions) - 0.5, -0.5)
+    ax.set_title(dataset, fontsize=9)
+    ax.set_xlabel("final test accuracy − FedAvg's, same seed (points)")
+    ax.grid(alpha=0.3, axis="x")
+  _shared_legend(axes[0], fontsize=7, loc="lower left",
+                 title="dot: a seed; bar: mean", title_fontsize=7)
   _save_figure(plt, fig, path, title)
   return True

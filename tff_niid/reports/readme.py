@@ -17,7 +17,7 @@ from tff_niid.reports import tree
 
 TEXT_OUTPUTS = ("README.md", "results.md")
 
-PLOTS = ("accuracy_curves.png", "references.png", "sweep.png")
+PLOTS = ("accuracy_curves.png", "references.png", "sweep.png", "paired.png")
 
 # The grids of issue 12's reproductions, in the order the report shows them.
 REPRODUCTIONS = (*mcmahan2017.LIKE_FOR_LIKE, "niid_bench.cfg",
