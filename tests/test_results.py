@@ -245,3 +245,11 @@ def test_the_paired_plot_draws_the_committed_pairs(tmp_path):
   unfinished = [dict(c, run=dict(c["run"], summary=None)) for c in cells]
   assert not result_plots.plot_paired(unfinished, str(tmp_path / "none.png"))
   assert not (tmp_path / "none.png").exists()
+
+
+def test_signed_never_prints_minus_zero():
+  assert results.signed(-0.04) == "+0.0"
+  assert results.signed(-0.06) == "-0.1"
+  assert results.signed(0.0) == "+0.0"
+  assert results.signed(1.234, 2) == "+1.23"
+  assert results.signed(-0.004, 2) == "+0.00"

@@ -1,6 +1,7 @@
 """tools/run_grid.sh on finished grids (nothing trains): grids started at
 once from one commit, as a queue's step beside a grid, share one frozen copy
-of the code; a grid already running in a grid directory keeps others out."""
+of the code; a grid already running in a grid directory keeps others out:
+a start in the background is refused, a queue's step waits."""
 
 import fcntl
 import os
@@ -36,7 +37,7 @@ def test_grids_started_at_once_share_one_code_copy(tmp_path):
 
 def test_a_second_grid_on_a_running_grids_directory_is_refused(tmp_path):
   grid = FINISHED[0]
-  env = dict(os.environ, GRID_ROOT=str(tmp_path), GRID_WAIT="1")
+  env = dict(os.environ, GRID_ROOT=str(tmp_path))
   start = ["bash", RUN_GRID, f"experiments/configs/{grid}.cfg"]
   (tmp_path / grid).mkdir()
   with open(tmp_path / grid / "grid.lock", "a") as running:
@@ -46,9 +47,26 @@ def test_a_second_grid_on_a_running_grids_directory_is_refused(tmp_path):
   assert refused.returncode == 1, refused
   assert f"grid {grid} is already running" in refused.stderr
   assert not (tmp_path / grid / "grid.log").exists()
-  # Once that grid has ended, the same command starts.
-  started = subprocess.run(start, cwd=REPO, env=env, capture_output=True,
-                           text=True, timeout=600)
-  assert started.returncode == 0, started
+
+
+def test_a_queue_step_waits_for_the_grid_running_in_its_directory(tmp_path):
+  # GRID_WAIT=1 (tools/run_queue.sh's steps): the start waits, then runs.
+  grid = FINISHED[0]
+  env = dict(os.environ, GRID_ROOT=str(tmp_path), GRID_WAIT="1")
+  (tmp_path / grid).mkdir()
+  with open(tmp_path / grid / "grid.lock", "a") as running:
+    fcntl.flock(running, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running grid
+    step = subprocess.Popen(
+        ["bash", RUN_GRID, f"experiments/configs/{grid}.cfg"], cwd=REPO,
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+      step.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+      pass
+    assert step.returncode is None  # still waiting
+    assert not (tmp_path / grid / "grid.log").exists()
+  output = step.communicate(timeout=600)[0]
+  assert step.returncode == 0, output
+  assert f"grid {grid} is running from" in output
   log = (tmp_path / grid / "grid.log").read_text()
   assert "finished earlier, skipped" in log, log

@@ -106,7 +106,7 @@ def markdown_table(
       ref = references.get(key)
       row.append(_percent(ref))
       row.append("—" if ref is None or final is None
-                 else f"{100 * (final - ref):+z.1f}")
+                 else signed(100 * (final - ref)))
     if with_target:
       target = summary.get("target_accuracy")
       reached = summary.get("rounds_to_target")
@@ -142,6 +142,13 @@ def mean_std(values: Sequence[float]) -> MeanStd:
           statistics.stdev(values) if len(values) > 1 else None)
 
 
+def signed(value: float, digits: int = 1) -> str:
+  """`value` with its sign to `digits` decimals; one that rounds to zero is
+  +0.0, not -0.0 (adding 0.0 turns -0.0 into 0.0; the `z` format option that
+  does this needs Python 3.11)."""
+  return f"{round(value, digits) + 0.0:+.{digits}f}"
+
+
 def format_mean_std(mean: Optional[float], std: Optional[float],
                     scale: float = 100) -> str:
   """"m ± s" of scale × each, one decimal; "m" without std; "—" without
@@ -158,10 +165,10 @@ def _difference(mean: float, std: Optional[float], ref: MeanStd) -> str:
   more (std None for one), the reference from several runs (a reference
   without std is one run, whose spread is unknown)."""
   ref_mean, ref_std = ref
-  points = f"{mean - ref_mean:+z.1f}"
+  points = signed(mean - ref_mean)
   if std is None or ref_std is None or math.hypot(std, ref_std) == 0:
     return points
-  return f"{points} ({(mean - ref_mean) / math.hypot(std, ref_std):+z.1f})"
+  return f"{points} ({signed((mean - ref_mean) / math.hypot(std, ref_std))})"
 
 
 @dataclasses.dataclass(frozen=True)

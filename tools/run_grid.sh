@@ -19,7 +19,9 @@
 #   start is refused (exit 1), e.g. FedProx cells beside a running FedAvg
 #   grid of the same config wait for it to end;
 # - GRID_WAIT=1 runs the grid in the foreground and exits with its status
-#   (tools/run_queue.sh runs grids one after another this way).
+#   (tools/run_queue.sh runs grids one after another this way); such a start
+#   waits for a grid running in its directory to end instead of being
+#   refused, so a queue's step never runs beside it.
 # Collect finished cells with tools/collect_results.sh $GRID_ROOT/<grid_name>.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,13 +44,20 @@ mkdir -p "$root/$grid"
 # the code named by the last header above it, so a second grid appending its
 # header would claim the first one's rounds. The lock is fd 9, inherited by
 # the grid process and held until it exits.
+# In the foreground (GRID_WAIT=1, a queue's step) the start waits for that
+# grid to end; in the background it is refused.
 if command -v flock >/dev/null; then
   exec 9>>"$root/$grid/grid.lock"
-  flock -n 9 || {
-    echo "grid $grid is already running from $root/$grid (lock held on $root/$grid/grid.lock);" \
-      "wait for it to end or stop it, then start again with the flags you want" >&2
-    exit 1
-  }
+  if ! flock -n 9; then
+    if [[ "${GRID_WAIT:-0}" == 1 ]]; then
+      echo "grid $grid is running from $root/$grid (lock $root/$grid/grid.lock): waiting for it to end" >&2
+      flock 9
+    else
+      echo "grid $grid is already running from $root/$grid (lock held on $root/$grid/grid.lock);" \
+        "wait for it to end or stop it, then start again with the flags you want" >&2
+      exit 1
+    fi
+  fi
 else
   echo "warning: no flock here; nothing stops a second grid on $root/$grid" >&2
 fi

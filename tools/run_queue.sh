@@ -3,9 +3,10 @@
 # the queue file is `CONFIG [grid.py flags]` for tools/run_grid.sh, split at
 # spaces (no quoting; blank lines and `#` comments skipped), the config
 # relative to the repository; a step starts when the one before it ends,
-# whatever its exit status. A step whose cells are all finished (committed
-# under experiments/results/, or in $GRID_ROOT) returns at once, so the same
-# command resumes the queue on a fresh machine.
+# whatever its exit status; a step whose grid directory has a grid running
+# waits for it to end (tools/run_grid.sh, GRID_WAIT=1). A step whose cells
+# are all finished (committed under experiments/results/, or in $GRID_ROOT)
+# returns at once, so the same command resumes the queue on a fresh machine.
 #
 #   tools/run_queue.sh experiments/configs/queue_mcmahan.txt
 #

@@ -6,6 +6,8 @@ the PyTorch versions, and NIID-Bench's per-epoch batching.
 Each public function maps `root` (`tree`) to one block's markdown.
 """
 
+from __future__ import annotations
+
 from collections.abc import Mapping
 import csv
 import os
@@ -214,9 +216,10 @@ def headlines(root: str) -> list[list[str]]:
     if differences:
       close = sum(abs(d) <= 1 for d, _ in differences)
       (low, low_key), (high, high_key) = differences[0], differences[-1]
-      spread = (f"{low:+z.1f} ({' '.join(low_key)})" if len(differences) == 1
-                else f"from {low:+z.1f} ({' '.join(low_key)}) to "
-                     f"{high:+z.1f} ({' '.join(high_key)})")
+      spread = (f"{results.signed(low)} ({' '.join(low_key)})"
+                if len(differences) == 1
+                else f"from {results.signed(low)} ({' '.join(low_key)}) to "
+                     f"{results.signed(high)} ({' '.join(high_key)})")
       compared = (f"within ±1 point in {close} of {len(differences)} groups; "
                   f"{spread}")
     elif any(key[2] == algorithm for key in flower):
@@ -245,12 +248,12 @@ def _points(difference: float) -> float:
 
 
 def _signed_points(values: list[float]) -> str:
-  """"+m ± s (v1, v2, ...)" in points of accuracy differences; no ± for one.
-  The z format prints a difference that rounds to zero as +0.00, not -0.00."""
+  """"+m ± s (v1, v2, ...)" in points of accuracy differences, to 0.01; no ±
+  for one."""
   mean, std = results.mean_std(values)
   spread = "" if std is None else f" ± {100 * std:.2f}"
-  listed = ", ".join(f"{_points(v):+z.2f}" for v in values)
-  return f"{_points(mean):+z.2f}{spread} ({listed})"
+  listed = ", ".join(results.signed(100 * v, 2) for v in values)
+  return f"{results.signed(100 * mean, 2)}{spread} ({listed})"
 
 
 def _below_level_above(differences: list[float], unit: str) -> str:
@@ -304,7 +307,7 @@ def paired_differences(
                  ", ".join(map(str, by_seed)),
                  _signed_points(finals), _signed_points(lasts),
                  _signed_points(bests),
-                 "—" if reference is None else f"{_points(reference):+z.2f}"])
+                 "—" if reference is None else results.signed(100 * reference, 2)])
     kind = by_kind.setdefault(algorithm, {k: [] for k in kinds})
     if by_classes[partition]:
       kind["final"] += finals

@@ -29,7 +29,7 @@ def percent(accuracy: Optional[float]) -> str:
 
 
 def points(difference: Optional[float]) -> str:
-  return "—" if difference is None else f"{100 * difference:+z.1f}"
+  return "—" if difference is None else results.signed(100 * difference)
 
 
 def minus(a: Optional[float], b: Optional[float]) -> Optional[float]:
