@@ -343,8 +343,9 @@ def main(argv):
     result_plots.plot_references(cells, seed_references,
                                  os.path.join(grid_dir, "references.png"),
                                  title=title)
-  # Every cell: a sweep line counts its values not run yet. A plot of an
-  # earlier grid that this one no longer draws would be stale.
+  # From every cell, run or not (a sweep line counts its values not run
+  # yet); a plot an earlier run of this grid drew and this one does not
+  # would be stale, so it is removed.
   for name, drawn in (
       ("sweep.png", lambda path: len(_SWEEP.value) == 1 and
        result_plots.plot_sweep(cells, path, title=f"{title}: the sweep")),

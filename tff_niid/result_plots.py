@@ -252,17 +252,24 @@ def plot_paired(cells: Sequence[results.Cell], path: str,
   partition, a colour per algorithm, a small dot per seed and a bar at their
   mean, a line at 0. Writes a PNG to `path` and returns True; False (no
   file) where the cells hold no FedAvg or no seed finished by FedAvg and
-  another algorithm."""
-  try:
-    paired = results.paired_with_fedavg(cells)
-  except ValueError:
+  another algorithm.
+
+  Raises:
+    ValueError: a pair evaluated different numbers of rounds.
+  """
+  if not any(c["algorithm"] == "fedavg" for c in cells):
     return False
+  paired = results.paired_with_fedavg(cells)
   if not paired:
     return False
   plt = _pyplot()
   datasets = list(dict.fromkeys(key[0] for key in paired))
   partitions = list(dict.fromkeys(c["partition"] for c in cells))
-  algorithms = list(dict.fromkeys(key[2] for key in paired))
+  # Each algorithm in the colour plot_curves gives it (its place in the
+  # grid's order); FedAvg's own is not drawn here.
+  colours = {algorithm: f"C{i % 10}" for i, algorithm in enumerate(
+      dict.fromkeys(c["algorithm"] for c in cells))}
+  algorithms = [a for a in colours if a != "fedavg"]
   fig, axes = plt.subplots(1, len(datasets), squeeze=False, sharey=True,
                            figsize=(4.2 * len(datasets) + 1,
                                     0.45 * len(partitions) + 1.6))
@@ -270,7 +277,7 @@ def plot_paired(cells: Sequence[results.Cell], path: str,
   for ax, dataset in zip(axes[0], datasets):
     ax.axvline(0, color="0.4", linewidth=0.8)
     for i, algorithm in enumerate(algorithms):
-      colour = f"C{(i + 1) % 10}"  # C0 is FedAvg's in the other plots
+      colour = colours[algorithm]
       for row, partition in enumerate(partitions):
         by_seed = paired.get((dataset, partition, algorithm))
         if not by_seed:

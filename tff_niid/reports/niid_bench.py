@@ -227,11 +227,11 @@ def headlines(root: str) -> list[list[str]]:
     else:
       compared = "no reference quoted"
     if finished_in_left:
-      low, high = min(finished_in_left), max(finished_in_left)
+      fewest, most = min(finished_in_left), max(finished_in_left)
       seeds = len(next(iter(groups.values())))
       left = (f"{len(finished_in_left)} of the groups, with "
-              f"{low if low == high else f'{low}–{high}'} of {seeds} seeds "
-              "finished (section 2.1's progress table)")
+              f"{fewest if fewest == most else f'{fewest}–{most}'} of "
+              f"{seeds} seeds finished (section 2.1's progress table)")
     else:
       left = "—"
     rows.append([f"NIID-Bench as published, {algorithm} (section 2.1)",
@@ -370,6 +370,16 @@ def fedprox_mu(root: str) -> str:
               "fedprox": float(train["proximal_strength"][-1])}
   cells = sweep + [c for c in paper if (c["dataset"], c["partition"]) in groups
                    and c["seed"] in seeds and c["algorithm"] in paper_mu]
+  specs: dict[tuple[str, str], set[str]] = {}
+  for c in cells:
+    specs.setdefault((c["dataset"], c["partition"]), set()).add(c["spec"])
+  if any(len(found) > 1 for found in specs.values()):
+    raise ValueError(f"the mu grid's partitions are not niid_bench.cfg's: "
+                     f"{specs}")
+  swept = {float(c["sweep"]["proximal_strength"]) for c in sweep}
+  if swept & set(paper_mu.values()):
+    raise ValueError(f"the mu grid sweeps {sorted(swept)}, which repeats "
+                     f"niid_bench.cfg's {sorted(paper_mu.values())}")
   # (dataset, partition, μ) -> its grid and cells.
   members: dict[tuple[str, str, float], tuple[str, list[results.Cell]]] = {}
   for c in cells:

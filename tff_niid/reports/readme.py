@@ -82,7 +82,8 @@ def at_a_glance(root: str) -> str:
 def anchor(heading: str) -> str:
   """The in-page anchor GitHub gives a markdown heading's text: lower case,
   punctuation dropped (letters, digits, `_`, `-` and spaces kept), spaces
-  as `-`."""
+  as `-`. For plain headings: markup GitHub renders first (links,
+  emphasis) is not resolved here."""
   return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
