@@ -9,15 +9,14 @@ key(...), `sizes` from quantity(...)), with its default (none: required);
 whether the scheme takes `key=` (then key(...) applies) and `sizes=` (then
 quantity(...) applies); and its summary, the docstring's first line.
 
-Adding a scheme: its module; one line in `SCHEMES` below; its import in
-`tff_niid/partition/__init__.py`; one example spec in
-`tests/partition/test_registry.py`'s `EXAMPLES`, which the shared contract
-tests run; its own test file. The spec grammar, its error messages and
+Adding a scheme: its module; one entry in `SCHEMES` below, with an example
+spec (which `describe` prints and the shared contract tests run); its import
+in `tff_niid/partition/__init__.py`; its own test file. The spec grammar, its error messages and
 `experiments/partition.py --list_schemes` (`describe`; also
 `python -m tff_niid.partition`) follow by themselves; the README's scheme
 table is regenerated with `python -m tff_niid.partition --markdown`
-(`markdown_table`). Tests fail, naming the step, while the import, the
-example or the table is missing.
+(`markdown_table`). Tests fail, naming the step, while the import or the
+table is missing.
 """
 
 from __future__ import annotations
@@ -82,6 +81,8 @@ class Scheme:
     sized: the scheme a spec with quantity(...) calls with `sizes=`: this one
       if it takes `sizes=`, else None (quantity(...) does not apply) or the
       name given to `Scheme.of`.
+    example: a spec of it, which `describe` prints and the shared contract
+      tests (tests/partition/test_registry.py) run.
     aliases: other names a spec may use (short forms kept for old specs).
     param_aliases: {short name: parameter name} a spec may use.
   """
@@ -91,17 +92,20 @@ class Scheme:
   summary: str
   takes_key: bool
   sized: str | None
+  example: str
   aliases: tuple[str, ...] = ()
   param_aliases: dict[str, str] = dataclasses.field(default_factory=dict)
 
   @classmethod
-  def of(cls, function: Callable[..., Any], *, aliases: tuple[str, ...] = (),
+  def of(cls, function: Callable[..., Any], *, example: str,
+         aliases: tuple[str, ...] = (),
          param_aliases: dict[str, str] | None = None, sized: str | None = None,
          params: tuple[Param, ...] | None = None) -> Scheme:
     """The registry entry of `function`, read from its signature.
 
     Args:
       function: the scheme function.
+      example: a spec of it (`Scheme.example`).
       aliases, param_aliases: short forms a spec may use.
       sized: for a scheme without `sizes=`, the registered scheme that draws
         it with given client sizes (quantity(...)).
@@ -115,8 +119,8 @@ class Scheme:
                params=spec_params(function) if params is None else params,
                summary=(inspect.getdoc(function)
                         or function.__name__).splitlines()[0],
-               takes_key="key" in signature, sized=sized, aliases=aliases,
-               param_aliases=dict(param_aliases or {}))
+               takes_key="key" in signature, sized=sized, example=example,
+               aliases=aliases, param_aliases=dict(param_aliases or {}))
 
   @property
   def param_names(self) -> tuple[str, ...]:
@@ -137,18 +141,23 @@ class Scheme:
 
 
 SCHEMES: dict[str, Scheme] = {s.name: s for s in (
-    Scheme.of(iid),
-    Scheme.of(shards, param_aliases={"per_client": "shards_per_client"}),
-    Scheme.of(label_quantity, aliases=("classes",),
-              param_aliases={"k": "classes_per_client"}),
+    Scheme.of(iid, example="iid"),
+    Scheme.of(shards, example="shards(shards_per_client=3)",
+              param_aliases={"per_client": "shards_per_client"}),
+    Scheme.of(label_quantity, example="label_quantity(classes_per_client=2)",
+              aliases=("classes",), param_aliases={"k": "classes_per_client"}),
     # With client sizes, the Dirichlet label mix is drawn per client.
-    Scheme.of(dirichlet, sized="balanced_dirichlet"),
-    Scheme.of(balanced_dirichlet),
-    Scheme.of(extended_dirichlet),
-    Scheme.of(quantity_skew, aliases=("quantity",)),
+    Scheme.of(dirichlet, example="dirichlet(alpha=0.5, min_size=5)",
+              sized="balanced_dirichlet"),
+    Scheme.of(balanced_dirichlet, example="balanced_dirichlet(alpha=0.5)"),
+    Scheme.of(extended_dirichlet,
+              example="extended_dirichlet(classes_per_client=2, alpha=1)"),
+    Scheme.of(quantity_skew, example="quantity_skew(sigma=1.0, min_size=5)",
+              aliases=("quantity",)),
     # A spec names the ids by key name (`keys=` of spec.resolve), or asks
     # for k-means clusters of the images; exactly one, checked on resolve.
-    Scheme.of(natural, params=(Param("ids", None), Param("kmeans", None))),
+    Scheme.of(natural, example="natural(ids=region)",
+              params=(Param("ids", None), Param("kmeans", None))),
 )}
 
 _BY_ALIAS = {alias: s for s in SCHEMES.values() for alias in s.aliases}
@@ -178,7 +187,8 @@ def describe() -> str:
       extras.append("+quantity(...)" + (f" as {s.sized}" if s.sized != s.name
                                         else ""))
     blocks.append(f"{s.signature_text()}\n    {s.summary}" +
-                  (f"\n    {'; '.join(extras)}" if extras else ""))
+                  (f"\n    {'; '.join(extras)}" if extras else "") +
+                  f"\n    e.g. {s.example}")
   return "\n".join(blocks)
 
 
