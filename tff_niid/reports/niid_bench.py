@@ -307,7 +307,8 @@ def paired_differences(
                  ", ".join(map(str, by_seed)),
                  _signed_points(finals), _signed_points(lasts),
                  _signed_points(bests),
-                 "—" if reference is None else results.signed(100 * reference, 2)])
+                 "—" if reference is None
+                 else results.signed(100 * reference, 2)])
     kind = by_kind.setdefault(algorithm, {k: [] for k in kinds})
     if by_classes[partition]:
       kind["final"] += finals
@@ -389,9 +390,7 @@ def fedprox_mu(root: str) -> str:
         os.path.basename(os.path.dirname(c["run_dir"])), []))[1].append(c)
   paired = results.paired_with_fedavg(cells)
   rows = []
-  for (dataset, partition, mu), (grid, group) in sorted(
-      members.items(), key=lambda item: (
-          sorted(groups).index(item[0][:2]), item[0][2])):
+  for (dataset, partition, mu), (grid, group) in sorted(members.items()):
     stats = results.seed_summary([c["run"] for c in group])
     differences = paired.get((dataset, partition, group[0]["algorithm"]), {})
     rows.append([dataset, partition,
