@@ -1,0 +1,163 @@
+"""docs/input_outcomes.md's partition-library messages are the library's.
+
+The doc quotes each refusal of `tff_niid.partition` word for word. Here each
+quoted message's example input is run and its message compared with the
+doc's: a reworded error, or a registry that gained a scheme, fails this test
+until the doc says what the code says. The doc writes paths as under /w
+(saving) or `dir` (loading), `…` for a hash, `<...>` for a part that varies
+and `...` for a cut message; those match anything."""
+
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+
+from tff_niid import partition
+from tff_niid.partition import core
+from tff_niid.partition import spec
+
+DOC = os.path.join(os.path.dirname(__file__), "..", "..", "docs",
+                   "input_outcomes.md")
+# Code spans: ``...`` (which may hold a backtick) or `...`.
+_CODE_SPAN = re.compile(r"``\s(.+?)\s``|`([^`]+)`")
+_WILDCARD = re.compile(r"…|\.\.\.|<[a-z ]+>")
+
+LABELS = np.arange(1000) % 10
+
+
+def _doc_messages():
+  """The exception messages quoted in the doc's partition-library part."""
+  with open(DOC, encoding="utf-8") as f:
+    library_part = f.read().split("\n## ")[1]
+  assert library_part.startswith("Partition library")
+  spans = (m.group(1) or m.group(2) for m in _CODE_SPAN.finditer(library_part))
+  return [s for s in spans if re.match(r"\w+Error: ", s)]
+
+
+def _pattern(doc_message):
+  parts = _WILDCARD.split(doc_message)
+  return re.compile(".*?".join(map(re.escape, parts)) + r"\Z", re.DOTALL)
+
+
+def _saved(path, edit=None):
+  """A saved 10-client partition at `path`, its manifest `edit`ed."""
+  partition.iid(LABELS, 10, seed=0).save(path)
+  if edit is not None:
+    manifest = os.path.join(path, "manifest.json")
+    content = edit(json.load(open(manifest)))
+    if isinstance(content, dict):
+      content = json.dumps(content).encode()
+    with open(manifest, "wb") as f:
+      f.write(content)
+  return path
+
+
+def _save_in_non_empty_dir():
+  os.makedirs("results/run1")
+  partition.iid(LABELS, 10, seed=0).save("results")
+
+
+def _save_over_file():
+  open("p", "w").close()
+  partition.iid(LABELS, 10, seed=0).save("p")
+
+
+def _save_over_saved():
+  _saved("p")
+  partition.iid(LABELS, 10, seed=0).save("p")
+
+
+def _save_under_file():
+  open("f", "w").close()
+  partition.iid(LABELS, 10, seed=0).save("f/sub")
+
+
+def _load_edited(edit):
+  return lambda: partition.load(_saved("dir", edit))
+
+
+def _load_with_other_labels():
+  partition.load(_saved("dir", lambda m: {**m, "num_samples": 10**12}),
+                 labels=np.arange(1000) % 10)
+
+
+def _json_spec(**base):
+  return json.dumps({"base": {"scheme": "dirichlet", **base}})
+
+
+# The example input of each message the doc quotes, in the doc's order.
+EXAMPLES = {
+    "save('')": lambda: partition.iid(LABELS, 10, seed=0).save(""),
+    "save into a non-empty directory": _save_in_non_empty_dir,
+    "save over a file": _save_over_file,
+    "save over a saved partition": _save_over_saved,
+    "save under a file": _save_under_file,
+    "manifest not an object": _load_edited(lambda m: b"[1, 2]"),
+    "manifest binary": _load_edited(lambda m: b"\xff\xfe\x00 not text"),
+    "manifest lacks a field": _load_edited(
+        lambda m: {k: v for k, v in m.items() if k != "scheme"}),
+    "manifest field of the wrong type": _load_edited(
+        lambda m: {**m, "num_samples": "1000"}),
+    "manifest num_clients disagrees": _load_edited(
+        lambda m: {**m, "num_clients": 11}),
+    "manifest has_noisy_labels disagrees": _load_edited(
+        lambda m: {**m, "has_noisy_labels": True}),
+    "manifest num_samples 1e12": _load_with_other_labels,
+    "sigma=800": lambda: partition.quantity_skew(LABELS, 10, sigma=800,
+                                                 seed=0),
+    "alpha=5e-324": lambda: partition.dirichlet(LABELS, 10, alpha=5e-324,
+                                                seed=0),
+    "alpha of 400 digits": lambda: partition.dirichlet(
+        LABELS, 10, alpha=10**400, seed=0),
+    "resample out of reach": lambda: partition.quantity_skew(
+        LABELS, 10, alpha=1e-12, min_size_policy="resample", seed=0),
+    "invalid partition": lambda: core.make_partition(
+        np.arange(4) % 2, [0, 1, 1, 3], [0, 2, 4], scheme="iid", params={},
+        seed=0),
+    "stray huge class id": lambda: partition.iid(
+        np.append(LABELS, 10**12), 10, seed=0),
+    "object key": lambda: partition.dirichlet(
+        LABELS, 10, alpha=0.5, key=np.array([None] * 1000), seed=0),
+    "key_noise without key": lambda: partition.dirichlet(
+        LABELS, 10, alpha=0.5, key_noise=0.5, seed=0),
+    "num_classes=5": lambda: partition.label_noise(
+        LABELS, partition.iid(LABELS, 10, seed=0), rate=0.1, num_classes=5,
+        seed=0),
+    "ramp=0.3": lambda: partition.label_noise(
+        LABELS, partition.iid(LABELS, 10, seed=0), ramp=0.3, seed=0),
+    "spec value with text": lambda: spec.parse(
+        _json_spec(alpha="0.1)+noise(rate=0.9")),
+    "unknown component": lambda: spec.parse(json.dumps(
+        {"base": {"scheme": "dirichlet", "alpha": 0.5}, "nosie": {}})),
+    "unknown parameter": lambda: spec.parse(_json_spec(alpha=0.5, beta=1)),
+    "key twice": lambda: spec.parse(
+        '{"base": {"scheme": "dirichlet", "alpha": 0.1, "alpha": 0.5}}'),
+    "no base": lambda: spec.parse(json.dumps({"noise": {"rate": 0.1}})),
+    "parameter twice": lambda: spec.parse("dirichlet(alpha=0.1, alpha=0.5)"),
+    "key on iid": lambda: spec.parse("iid+key(ink)"),
+}
+
+
+def _raised(example):
+  with pytest.raises(Exception) as e:
+    example()
+  return f"{type(e.value).__name__}: {e.value}"
+
+
+def test_every_quoted_message_has_an_example():
+  assert len(EXAMPLES) == len(_doc_messages()), (
+      "docs/input_outcomes.md's partition part quotes "
+      f"{len(_doc_messages())} messages and this test runs {len(EXAMPLES)} "
+      "examples: give each quoted message its example here, in order.")
+
+
+@pytest.mark.parametrize("name", list(EXAMPLES))
+def test_the_doc_quotes_what_the_library_says(name, tmp_path, monkeypatch):
+  doc_message = _doc_messages()[list(EXAMPLES).index(name)]
+  monkeypatch.chdir(tmp_path)
+  message = _raised(EXAMPLES[name]).replace(str(tmp_path), "/w")
+  assert _pattern(doc_message).match(message), (
+      f"docs/input_outcomes.md quotes\n  {doc_message}\nfor '{name}', but "
+      f"the library says\n  {message}")
