@@ -38,8 +38,12 @@ test: env torch-env
 	$(PY) -m pytest -q -n $(TEST_JOBS) --dist=worksteal --durations=20 tests
 	$(MAKE) --no-print-directory test-core
 
+# vermin: the package and binaries use nothing newer than setup.py's
+# python_requires (only Python 3.11 exists on this project's machines).
 test-core: core-env
 	$(CORE_PY) -m mypy
+	.venv-core/bin/vermin --target=3.9- --violations --no-tips --eval-annotations \
+	  --quiet tff_niid experiments tools benchmarks
 	$(CORE_PY) -m pytest -q $(CORE_TESTS)
 
 # Also the long tests (marked slow), not run in CI.

@@ -33,7 +33,7 @@ setuptools.setup(
                 "numpy~=1.25; python_version < '3.12'",
                 "portpicker", "psutil"],
         "test": ["pytest", "pytest-xdist", "scipy", "nbclient", "nbformat",
-                 "ipykernel", "mypy"],
+                 "ipykernel", "mypy", "vermin"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",
