@@ -33,6 +33,7 @@ from tff_niid import clientdata
 from tff_niid import datasets
 from tff_niid import partition as partition_lib
 from tff_niid import results
+from tff_niid import runtime
 
 _GRID_CONFIG = flags.DEFINE_string(
     "grid_config", "experiments/configs/niid_bench.cfg",
@@ -115,4 +116,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  runtime.install_cleanup()
   app.run(main)
