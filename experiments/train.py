@@ -33,7 +33,8 @@ from tff_niid import training
 # Data and partition.
 flags.DEFINE_enum("dataset", "mnist", ["mnist", "fashion_mnist"], "Dataset.")
 flags.DEFINE_string("data_dir", None, "Directory with the idx .gz files "
-                    "(default: $TFF_NIID_DATA, then ../shared/data/<dataset>).")
+                    "(default: $TFF_NIID_DATA, else ../shared/data beside a "
+                    "clone, then ~/.cache/tff_niid/data).")
 flags.DEFINE_enum(
     "partition", "dirichlet", list(partition_lib.registry.SCHEMES),
     "Shortcut for --partition_spec: this scheme, with --alpha and --min_size "

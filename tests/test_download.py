@@ -85,7 +85,42 @@ def test_bad_mirror_then_good_one(server, mnist, tmp_path):
                        mirrors=[f"{url}/bad", f"{url}/good"])
   assert data.train_labels.shape == (60000,)
   assert (data.train_labels == mnist.train_labels).all()
-  assert _left_in(cache) == sorted(FILES)  # no temporary files
+  assert data.directory == str(cache / "mnist")
+  assert _left_in(cache / "mnist") == sorted(FILES)  # no temporary files
+
+
+def test_both_datasets_download_under_one_root(server, mnist, fashion_mnist,
+                                               tmp_path, monkeypatch):
+  root, url = server
+  _mirror(root, "mnist", pathlib.Path(mnist.directory))
+  _mirror(root, "fashion", pathlib.Path(fashion_mnist.directory))
+  monkeypatch.setenv(datasets.ENV_VAR, str(tmp_path / "data"))
+  datasets.load("mnist", download=True, mirrors=[f"{url}/mnist"])
+  data = datasets.load("fashion_mnist", download=True,
+                       mirrors=[f"{url}/fashion"])
+  assert (data.train_labels == fashion_mnist.train_labels).all()
+  assert _left_in(tmp_path / "data") == ["fashion-mnist", "mnist"]
+  # Found again without downloading; a root named after the dataset is
+  # filled directly.
+  assert datasets.load("mnist").directory == str(tmp_path / "data" / "mnist")
+  named = tmp_path / "elsewhere" / "mnist"
+  datasets.load("mnist", str(named), download=True, mirrors=[f"{url}/mnist"])
+  assert _left_in(named) == sorted(FILES)
+
+
+def test_the_default_download_is_found_again(server, mnist, tmp_path,
+                                             monkeypatch):
+  root, url = server
+  _mirror(root, "mnist", pathlib.Path(mnist.directory))
+  monkeypatch.delenv(datasets.ENV_VAR, raising=False)
+  monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+  monkeypatch.setattr(datasets, "_repo_shared_dir", lambda: None)
+  with pytest.raises(datasets.DatasetError) as error:
+    datasets.load("mnist")
+  assert str(tmp_path / "cache" / "tff_niid" / "data") in str(error.value)
+  datasets.load("mnist", download=True, mirrors=[f"{url}/mnist"])
+  assert datasets.load("mnist").directory == str(
+      tmp_path / "cache" / "tff_niid" / "data" / "mnist")
 
 
 def test_no_good_mirror_is_one_clear_error_and_leaves_nothing(server, mnist,

@@ -1,21 +1,24 @@
 """MNIST and Fashion-MNIST from their original idx `.gz` files (numpy only).
 
 Nothing is downloaded unless asked (`load(..., download=True)`, for Colab and
-fresh laptops; `tff_niid.download`). Files are looked up in the first of
-these that is set:
+fresh laptops; `tff_niid.download`). Files are looked up under the first of
+these roots that is set, and only there:
   1. the `data_dir` argument (the `--data_dir` flag of the binaries),
   2. the `TFF_NIID_DATA` environment variable,
-  3. `<repo>/../shared/data` (the layout of this project's CI),
-either holding the four files directly or in a `<name>/` subdirectory
-(`mnist/`, `fashion-mnist/`). Every file's content is checked against the
-dataset's published SHA-256 (`CONTENT_SHA256`), so another dataset's files,
-or altered ones, are refused under any name or path; when `SHA256SUMS` or
-`MD5SUMS` files lie beside the data, every file they list is also checked
-against them. With `download=True`, missing files are fetched into
-`data_dir` (else $TFF_NIID_DATA, else ~/.cache/tff_niid/data/<name>) from
-the mirrors in `tff_niid.download.MIRRORS` (or `mirrors=`, or
-$TFF_NIID_MIRRORS), each verified against `CONTENT_SHA256` before it is
-written.
+  3. the defaults: `<repo>/../shared/data` (in a source checkout: the
+     layout of this project's CI), then `~/.cache/tff_niid/data`
+     ($XDG_CACHE_HOME honoured; where `download=True` puts files by default),
+in a `<name>/` subdirectory (`mnist/`, `fashion-mnist/`), else in the root
+itself. Every file's content is checked against the dataset's published
+SHA-256 (`CONTENT_SHA256`), so another dataset's files, or altered ones, are
+refused under any name or path; when `SHA256SUMS` or `MD5SUMS` files lie
+beside the data, every file they list is also checked against them. With
+`download=True`, missing files are fetched into the `<name>/` subdirectory
+of the first root (`data_dir`, else $TFF_NIID_DATA, else the cache; into the
+root itself if it is so named), so both datasets can be downloaded under one
+root, from the mirrors in
+`tff_niid.download.MIRRORS` (or `mirrors=`, or $TFF_NIID_MIRRORS), each
+verified against `CONTENT_SHA256` before it is written.
 """
 
 import collections
@@ -83,19 +86,36 @@ class DatasetError(ValueError):
 
 
 def _repo_shared_dir():
+  """`<repo>/../shared/data` when tff_niid runs from a source checkout (its
+  setup.py beside the package), else None (an installed copy has no repo)."""
   repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  if not os.path.isfile(os.path.join(repo, "setup.py")):
+    return None
   return os.path.join(os.path.dirname(repo), "shared", "data")
 
 
-def candidate_dirs(name, data_dir=None):
-  """The directories searched for `name`, in order.
+def _cache_root():
+  base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+      os.path.expanduser("~"), ".cache")
+  return os.path.join(base, "tff_niid", "data")
 
-  The first configured root wins: `data_dir` if given, else $TFF_NIID_DATA
-  if set, else the repository default — so a wrong explicit location is an
-  error, never silently replaced by another copy of the data.
-  """
-  root = data_dir or os.environ.get(ENV_VAR) or _repo_shared_dir()
-  return [root] + [os.path.join(root, d) for d in DIRNAMES[name]]
+
+def _roots(data_dir):
+  """The roots searched, in order: `data_dir` if given, else $TFF_NIID_DATA
+  if set, else the defaults (a checkout's ../shared/data, then the cache) —
+  so a wrong explicit location is an error, never silently replaced by
+  another copy of the data."""
+  configured = data_dir or os.environ.get(ENV_VAR)
+  if configured:
+    return [configured]
+  return [root for root in (_repo_shared_dir(), _cache_root()) if root]
+
+
+def candidate_dirs(name, data_dir=None):
+  """The directories searched for `name`, in order: per root (`_roots`),
+  its `<name>/` subdirectories, then the root itself."""
+  return [d for root in _roots(data_dir)
+          for d in [os.path.join(root, sub) for sub in DIRNAMES[name]] + [root]]
 
 
 def find_dir(name, data_dir=None):
@@ -192,15 +212,14 @@ def _parse_idx(path, raw, magic, count, item_shape):
       expected_dims)
 
 
-def _cache_dir(name):
-  base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
-      os.path.expanduser("~"), ".cache")
-  return os.path.join(base, "tff_niid", "data", DIRNAMES[name][0])
-
-
 def _download(name, data_dir, mirrors):
-  """Fetches the missing files of `name`; returns the directory holding them."""
-  destination = data_dir or os.environ.get(ENV_VAR) or _cache_dir(name)
+  """Fetches the missing files of `name` into the `<name>/` subdirectory of
+  the first root searched (the root itself if it is so named), where the
+  lookup finds them first; returns that directory."""
+  root = data_dir or os.environ.get(ENV_VAR) or _cache_root()
+  destination = root
+  if os.path.basename(os.path.normpath(root)) not in DIRNAMES[name]:
+    destination = os.path.join(root, DIRNAMES[name][0])
 
   def check(fname, compressed):
     raw = _decompress(fname, compressed)
@@ -243,7 +262,7 @@ def load(name="mnist", data_dir=None, *, verify=True, download=False,
   except DatasetError:
     if not download or name not in DIRNAMES:
       raise
-    directory = find_dir(name, _download(name, data_dir, mirrors))
+    directory = _download(name, data_dir, mirrors)
   sums = _read_checksums(directory) if verify else []
   arrays, content_sha256 = {}, {}
   for field, fname in FILES.items():

@@ -61,7 +61,7 @@ def fetch(file_names: Sequence[str], mirrors: Sequence[str], destination: str,
   Args:
     file_names: file names, appended to each mirror's base URL.
     mirrors: base URLs, tried in order for each file.
-    destination: directory to write into (created if needed).
+    destination: directory to write into (created with the first file).
     check: `check(file_name, data)` raises (any Exception) if `data` is not
       the right content; a mirror whose copy fails it is skipped.
     timeout: seconds per request.
@@ -70,7 +70,6 @@ def fetch(file_names: Sequence[str], mirrors: Sequence[str], destination: str,
     DownloadError: a file no mirror served correctly; names every attempt.
       Files already verified stay; nothing unverified is left behind.
   """
-  os.makedirs(destination, exist_ok=True)
   for file_name in file_names:
     path = os.path.join(destination, file_name)
     if os.path.exists(path):
@@ -88,6 +87,9 @@ def fetch(file_names: Sequence[str], mirrors: Sequence[str], destination: str,
                   type(error).__name__)
         attempts.append(f"{url}: {reason}")
         continue
+      # Created with its first verified file: a failed download leaves no
+      # empty directory for the lookup to name.
+      os.makedirs(destination, exist_ok=True)
       fd, tmp = tempfile.mkstemp(prefix=f".{file_name}.", dir=destination)
       try:
         with os.fdopen(fd, "wb") as f:
