@@ -17,8 +17,8 @@ tff_niid.partition.load or pass it to train.py --partition_file),
 partition_summary.txt (the table printed) and the plots
 partition_{label_mix,sizes,divergence}.png; and hparams.txt. Refuses an
 --output_dir holding a training run, whose hparams.txt and partition/ it
-would replace. Needs only numpy (+ matplotlib for the plots): TensorFlow is
-not imported.
+would replace. Needs only numpy, and matplotlib for the plots (without it,
+they are left out and the output says so): TensorFlow is not imported.
 """
 
 import os
@@ -66,17 +66,32 @@ flags.register_multi_flags_validator(
     message="--output_dir is required (or --list_schemes).")
 
 
+# --scheme and the flags that set its parameters.
+_SCHEME_FLAGS = (_SCHEME, _ALPHA, _SIGMA, _SHARDS_PER_CLIENT,
+                 _CLASSES_PER_CLIENT, _MIN_SIZE, _KEY, _KEY_NOISE)
+
+
 def _spec_text():
-  """--spec, or the spec --scheme and its flags stand for."""
+  """--spec, or the spec --scheme and its flags stand for. A flag given on
+  the command line that the spec does not use is refused, not dropped."""
+  given = [f.name for f in _SCHEME_FLAGS if flags.FLAGS[f.name].present]
   if _SPEC.value:
+    if given:
+      raise ValueError(
+          f"--spec replaces --scheme and its flags, but --{', --'.join(given)} "
+          "was given too; write it into the spec (e.g. --spec='dirichlet("
+          "alpha=0.1)+key(slant)'), or leave --spec out.")
     return _SPEC.value
   # --sigma replaces --alpha's default for a size law (quantity_skew).
   alpha = None if _SIGMA.value is not None else _ALPHA.value
-  return partition_lib.spec.shortcut(
-      _SCHEME.value, alpha=alpha, sigma=_SIGMA.value,
-      shards_per_client=_SHARDS_PER_CLIENT.value,
-      classes_per_client=_CLASSES_PER_CLIENT.value, min_size=_MIN_SIZE.value,
-      key=_KEY.value, key_noise=_KEY_NOISE.value)
+  try:
+    return partition_lib.spec.shortcut(
+        _SCHEME.value, given=given, alpha=alpha, sigma=_SIGMA.value,
+        shards_per_client=_SHARDS_PER_CLIENT.value,
+        classes_per_client=_CLASSES_PER_CLIENT.value,
+        min_size=_MIN_SIZE.value, key=_KEY.value, key_noise=_KEY_NOISE.value)
+  except ValueError as e:
+    raise ValueError(f"--scheme={_SCHEME.value}: {e}") from None
 
 
 def main(argv):
@@ -86,6 +101,9 @@ def main(argv):
     print(partition_lib.registry.describe())
     return
   out = _OUTPUT_DIR.value
+  if os.path.exists(out) and not os.path.isdir(out):
+    sys.exit(f"ERROR: --output_dir={out} is a file, not a directory; choose "
+             "another path.")
   if rundir.is_run(out):
     sys.exit(f"ERROR: {out} holds a training run; writing a partition there "
              "would replace its hparams.txt and partition/, and the run could "
@@ -102,8 +120,9 @@ def main(argv):
   try:
     # A re-run replaces its own earlier partition and report; anything else
     # at <output_dir>/partition is refused.
-    report = partition_lib.report.write(part, data.train_labels, out,
-                                        images=data.train_images)
+    report = partition_lib.report.write(
+        part, data.train_labels, out, images=data.train_images,
+        plots=partition_lib.plots.available())
   except OSError as e:
     sys.exit(f"ERROR: cannot write to {out}: {e.strerror}")
   except ValueError as e:
@@ -114,7 +133,8 @@ def main(argv):
   print(f"spec: {part.spec}")
   print(report.table)
   print(f"partition: {report.partition_dir}")
-  print("plots: " + ", ".join(report.plots))
+  print("plots: " + (", ".join(report.plots) or "none (they need matplotlib: "
+                     f"{partition_lib.plots.INSTALL_HINT})"))
 
 
 if __name__ == "__main__":

@@ -21,8 +21,11 @@ WRAPPER = ("import runpy, sys\nsys.argv = sys.argv[1:]\n"
            "finally:\n  print('TF_IMPORTED', 'tensorflow' in sys.modules)")
 
 
-def _run(*args):
-  return subprocess.run([sys.executable, "-c", WRAPPER, CLI, *args],
+def _run(*args, without_matplotlib=False):
+  wrapper = WRAPPER
+  if without_matplotlib:  # as after a plain `pip install .`
+    wrapper = "import sys\nsys.modules['matplotlib'] = None\n" + wrapper
+  return subprocess.run([sys.executable, "-c", wrapper, CLI, *args],
                         capture_output=True, text=True, check=False)
 
 
@@ -76,3 +79,40 @@ def test_refuses_a_training_runs_directory(tmp_path, marker):
       "would replace its hparams.txt and partition/, and the run could no "
       "longer be resumed. Choose another --output_dir.\n")
   assert files.snapshot(run_dir) == before
+
+
+def test_without_matplotlib_the_plots_are_left_out_and_said_so(mnist,
+                                                                tmp_path):
+  del mnist  # the binary reads the files
+  result = _run("--spec=classes(k=2)", "--num_clients=20",
+                f"--output_dir={tmp_path}", without_matplotlib=True)
+  assert result.returncode == 0, result.stderr
+  assert ("plots: none (they need matplotlib: pip install "
+          "'tff_niid[plots]')") in result.stdout
+  assert sorted(os.listdir(tmp_path)) == [
+      "hparams.txt", "partition", "partition_summary.txt"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--spec=dirichlet(alpha=0.1)", "--key=slant"], "ERROR: --spec replaces "
+     "--scheme and its flags, but --key was given too; write it into the "
+     "spec (e.g. --spec='dirichlet(alpha=0.1)+key(slant)'), or leave --spec "
+     "out."),
+    (["--scheme=iid", "--alpha=0.1"], "ERROR: --scheme=iid: iid takes no "
+     "alpha; its parameters: []."),
+    (["--scheme=dirichlet", "--key_noise=0.5"], "ERROR: --scheme=dirichlet: "
+     "key_noise mixes key order with random order within classes, so it "
+     "needs a key."),
+])
+def test_a_flag_the_spec_does_not_use_is_refused(tmp_path, args, message):
+  result = _run(*args, f"--output_dir={tmp_path / 'p'}")
+  assert result.returncode != 0
+  assert result.stderr == message + "\n"
+  assert not (tmp_path / "p").exists()
+
+
+def test_an_output_dir_that_is_a_file(tmp_path):
+  (tmp_path / "f").write_text("")
+  result = _run(f"--output_dir={tmp_path / 'f'}")
+  assert result.stderr == (f"ERROR: --output_dir={tmp_path / 'f'} is a file, "
+                           "not a directory; choose another path.\n")

@@ -288,6 +288,23 @@ def test_shortcut_errors(scheme, values, message):
   assert str(e.value).startswith(message)
 
 
+@pytest.mark.parametrize("scheme,given,message", [
+    ("iid", ["alpha"], "iid takes no alpha; its parameters: []."),
+    ("shards", ["classes_per_client", "min_size"], "shards takes no "
+     "min_size, classes_per_client; its parameters: ['shards_per_client']."),
+    ("dirichlet", ["key_noise"], "key_noise mixes key order with random "
+     "order within classes, so it needs a key."),
+])
+def test_shortcut_refuses_given_values_the_scheme_does_not_use(scheme, given,
+                                                                message):
+  values = dict(alpha=0.5, min_size=1, shards_per_client=2,
+                classes_per_client=2, key=None, key_noise=0.5)
+  assert spec.shortcut(scheme, **values)  # defaults are dropped silently
+  with pytest.raises(ValueError) as e:
+    spec.shortcut(scheme, given=given, **values)
+  assert str(e.value) == message
+
+
 def test_schemes_without_sizes_refuse_quantity():
   with pytest.raises(ValueError) as e:
     spec.parse("extended_dirichlet(2, alpha=1)+quantity(sigma=1)")

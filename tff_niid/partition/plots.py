@@ -13,8 +13,24 @@ import numpy as np
 
 from tff_niid.partition import metrics
 
+INSTALL_HINT = "pip install 'tff_niid[plots]'"
+
+
+def available() -> bool:
+  """Whether matplotlib can be imported (the plots need it; nothing else
+  of the numpy core does)."""
+  try:
+    import matplotlib  # pylint: disable=g-import-not-at-top,unused-import
+  except ImportError:
+    return False
+  return True
+
 
 def _pyplot():
+  if not available():
+    raise ModuleNotFoundError(
+        f"tff_niid's partition plots need matplotlib: {INSTALL_HINT}.",
+        name="matplotlib")
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top

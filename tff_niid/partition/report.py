@@ -8,7 +8,8 @@ directory at the run's first start and experiments/partition.py in its
   partition_summary.txt    the `metrics.summary` table (committed with every
                            run, read back by `results.read_partition_summary`)
   partition_label_mix.png, partition_sizes.png, partition_divergence.png
-                           `plots.plot_all`
+                           `plots.plot_all` (left out with plots=False:
+                           matplotlib is not part of the numpy core)
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 from tff_niid.partition import attributes
 from tff_niid.partition import core
 from tff_niid.partition import metrics
-from tff_niid.partition import plots
+from tff_niid.partition import plots as plots_lib
 from tff_niid.partition import spec
 
 PARTITION_DIR = "partition"
@@ -39,7 +40,7 @@ class Report:
 
 
 def write(part: core.Partition, labels: np.ndarray, directory: str, *,
-          images: np.ndarray | None = None) -> Report:
+          images: np.ndarray | None = None, plots: bool = True) -> Report:
   """Saves `part` into `directory` with its summary table and plots.
 
   The table reports the within-class key dispersion when the partition's
@@ -53,6 +54,7 @@ def write(part: core.Partition, labels: np.ndarray, directory: str, *,
       directory/partition before is replaced; anything else there is refused
       (`Partition.save`).
     images: the images it was made from (for the key dispersion).
+    plots: also draw the plots (they need matplotlib: `plots_lib.available`).
 
   Raises:
     ValueError: directory/partition holds something other than a saved
@@ -68,4 +70,5 @@ def write(part: core.Partition, labels: np.ndarray, directory: str, *,
   with open(os.path.join(directory, SUMMARY_FILE), "w") as f:
     f.write(table + "\n")
   return Report(table, partition_dir,
-                plots.plot_all(part, labels, directory, prefix=PLOT_PREFIX))
+                plots_lib.plot_all(part, labels, directory, prefix=PLOT_PREFIX)
+                if plots else [])

@@ -74,7 +74,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from typing import Any, Callable, Union
+from typing import Any, Callable, Collection, Union
 
 import numpy as np
 
@@ -375,21 +375,39 @@ def to_string(canonical: dict) -> str:
   return "+".join(parts)
 
 
-def shortcut(scheme: str, **values: Any) -> str:
+def shortcut(scheme: str, *, given: Collection[str] = (),
+             **values: Any) -> str:
   """The canonical spec a binary's per-scheme flags stand for.
 
   E.g. `shortcut("dirichlet", alpha=0.5, min_size=1, shards_per_client=2)` is
   "dirichlet(alpha=0.5, min_size=1)": `values` are flag values named after
-  scheme parameters; those `scheme` does not take, and None, are left out.
-  `key`/`key_noise` become key(...) (refused by schemes without a key).
+  scheme parameters; those `scheme` does not take, and None, are left out
+  (a binary's flags hold every scheme's defaults). `key`/`key_noise` become
+  key(...) (refused by schemes without a key).
+
+  Args:
+    scheme: a scheme name or alias of `registry.SCHEMES`.
+    given: the names of `values` the user set (not left at their flag
+      defaults): one that `scheme` does not take is refused, not dropped.
+    **values: flag values by parameter name, plus `key` and `key_noise`.
 
   Raises:
-    ValueError: an unknown scheme, or values that do not make a valid spec.
+    ValueError: an unknown scheme, a given value the scheme does not take
+      (`key_noise` without `key` included), or values that do not make a
+      valid spec.
   """
   found = registry.lookup(scheme)
   if found is None:
     raise ValueError(f"unknown scheme {scheme!r}; valid: "
                      f"{registry.names()}.")
+  unused = [name for name in values if name in given and
+            name not in (*found.param_names, "key", "key_noise")]
+  if unused:
+    raise ValueError(f"{found.name} takes no {', '.join(unused)}; its "
+                     f"parameters: {list(found.param_names)}.")
+  if "key_noise" in given and values.get("key") is None:
+    raise ValueError("key_noise mixes key order with random order within "
+                     "classes, so it needs a key.")
   canonical = {"base": {"scheme": found.name, **{
       k: v for k, v in values.items()
       if k in found.param_names and v is not None}}}
