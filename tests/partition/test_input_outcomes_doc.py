@@ -120,6 +120,11 @@ EXAMPLES = {
         np.append(LABELS, 10**12), 10, seed=0),
     "object key": lambda: partition.dirichlet(
         LABELS, 10, alpha=0.5, key=np.array([None] * 1000), seed=0),
+    "metrics with another split's labels": lambda: partition.metrics.summary(
+        partition.iid(np.arange(60000) % 10, 10, seed=0),
+        np.arange(10000) % 10),
+    "label_counts num_classes=5": lambda: partition.metrics.label_counts(
+        partition.iid(LABELS, 10, seed=0), LABELS, num_classes=5),
     "key_noise without key": lambda: partition.dirichlet(
         LABELS, 10, alpha=0.5, key_noise=0.5, seed=0),
     "num_classes=5": lambda: partition.label_noise(

@@ -78,3 +78,30 @@ def test_label_counts_sum(balanced_labels):
   counts = metrics.label_counts(part, labels)
   assert counts.shape == (30, 10)
   assert np.array_equal(counts.sum(axis=0), np.bincount(labels))
+
+
+@pytest.mark.parametrize("measure", [
+    lambda part, y: metrics.label_counts(part, y),
+    lambda part, y: metrics.summary(part, y),
+    lambda part, y: metrics.key_dispersion(part, y, np.zeros(len(y))),
+])
+def test_labels_of_another_dataset_or_split_are_refused(
+    labels, balanced_labels, held_out_labels, measure):
+  part = partition.dirichlet(labels, 20, alpha=0.5, seed=0)
+  # Other labels of the same length gave wrong figures, and a shorter split
+  # an IndexError.
+  for other in (balanced_labels, held_out_labels):
+    with pytest.raises(ValueError, match="this partition was made from "
+                       r"labels with fingerprint .* it belongs to another "
+                       "dataset or split."):
+      measure(part, other)
+
+
+def test_num_classes_may_add_classes_but_not_drop_them(labels):
+  part = partition.iid(labels, 4, seed=0)
+  assert metrics.label_counts(part, labels, 12)[:, 10:].sum() == 0
+  with pytest.raises(ValueError) as e:
+    metrics.label_counts(part, labels, num_classes=5)
+  assert str(e.value) == ("`num_classes`=5 is fewer than the classes of "
+                          "`labels`, whose ids run 0..9; omit it, or give an "
+                          "integer >= 10.")

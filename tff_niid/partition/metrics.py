@@ -23,10 +23,30 @@ import numpy as np
 from tff_niid.partition import _checks
 
 
+def _checked(partition, labels):
+  """`labels` as int64 with its number of classes; ValueError unless they
+  are the labels `partition` was made from (the fingerprint it records):
+  another dataset's or split's labels would give wrong figures or index
+  errors."""
+  labels, num_classes = _checks.check_labels(labels)
+  partition.check_labels(labels)
+  return labels, num_classes
+
+
 def label_counts(partition, labels, num_classes=None):
-  """(num_clients x num_classes) int64 matrix of label counts per client."""
-  labels, k = _checks.check_labels(labels)
-  num_classes = num_classes or k
+  """(num_clients x num_classes) int64 matrix of label counts per client.
+
+  `labels` are those the partition was made from (checked); `num_classes`
+  (default: the largest id + 1) may add empty classes, not drop any.
+  """
+  labels, k = _checked(partition, labels)
+  if num_classes is None:
+    num_classes = k
+  elif not isinstance(num_classes, (int, np.integer)) or num_classes < k:
+    raise ValueError(
+        f"`num_classes`={num_classes!r} is fewer than the classes of "
+        f"`labels`, whose ids run 0..{k - 1}; omit it, or give an integer "
+        f">= {k}.")
   cells = (partition.client_of_position() * num_classes +
            labels[partition.indices])
   return np.bincount(cells, minlength=len(partition) * num_classes).reshape(
@@ -89,7 +109,7 @@ def key_dispersion(partition, labels, key):
   `key` must be numeric; for a categorical key pass integer codes only if
   their order means something, or use a one-hot/ordinal encoding of your own.
   """
-  labels, num_classes = _checks.check_labels(labels)
+  labels, num_classes = _checked(partition, labels)
   key = _checks.check_per_sample("key", key, labels.shape[0])
   if key.dtype.kind not in "biuf":
     raise ValueError("key_dispersion needs a numeric key; got dtype "
