@@ -118,6 +118,8 @@ EXAMPLES = {
         seed=0),
     "stray huge class id": lambda: partition.iid(
         np.append(LABELS, 10**12), 10, seed=0),
+    "class ids without samples": lambda: partition.label_quantity(
+        np.repeat([3, 7], 100), 4, classes_per_client=1, seed=0),
     "object key": lambda: partition.dirichlet(
         LABELS, 10, alpha=0.5, key=np.array([None] * 1000), seed=0),
     "metrics with another split's labels": lambda: partition.metrics.summary(

@@ -88,3 +88,21 @@ def test_key_of_no_single_type(name, key):
     KEYED[name](key=np.array(key, dtype=object))
   assert str(e.value) == ("`key` must hold numbers or strings; got dtype "
                           "object (None, or values of mixed types).")
+
+
+@pytest.mark.parametrize("name", ["label_quantity", "extended_dirichlet"])
+@pytest.mark.parametrize("labels,empty", [
+    (np.repeat([3, 7], 100), "0, 1, 2, 4, 5, 6"),  # a subset of the classes
+    (np.arange(200) % 10 + 1, "0"),                 # 1-based ids
+])
+def test_class_ids_without_samples_are_named(name, labels, empty):
+  # Each client's classes are dealt among 0..K-1: fewer clients, the advice
+  # of a shortage, could never fill an empty id.
+  scheme = getattr(partition, name)
+  extra = {"alpha": 0.5} if name == "extended_dirichlet" else {}
+  with pytest.raises(ValueError) as e:
+    scheme(labels, 4, classes_per_client=1, seed=0, **extra)
+  assert str(e.value) == (
+      f"{name} deals each client classes among the ids "
+      f"0..{labels.max()}, but class id(s) {empty} have no samples; map your "
+      "classes to ids 0..K-1 first (np.unique(y, return_inverse=True)[1]).")

@@ -59,6 +59,20 @@ def check_labels(labels, name="labels"):
   return arr.astype(np.int64, copy=False), int(high) + 1
 
 
+def check_every_class_held(labels, num_classes, scheme):
+  """For the schemes that deal each client class ids among 0..K-1: refuses
+  labels in which an id below the largest has no samples (1-based ids, or
+  a subset of a dataset's classes), which no number of clients could fix."""
+  empty = np.flatnonzero(np.bincount(labels, minlength=num_classes) == 0)
+  if empty.size:
+    shown = ", ".join(map(str, empty[:10])) + (", ..." if empty.size > 10
+                                                else "")
+    raise ValueError(
+        f"{scheme} deals each client classes among the ids 0..{num_classes - 1}"
+        f", but class id(s) {shown} have no samples; map your classes to ids "
+        "0..K-1 first (np.unique(y, return_inverse=True)[1]).")
+
+
 def check_num_clients(num_clients, num_samples):
   if (not isinstance(num_clients, numbers.Integral) or
       isinstance(num_clients, bool)):

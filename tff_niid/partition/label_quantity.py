@@ -54,6 +54,7 @@ def label_quantity(labels: np.ndarray, num_clients: int, *,
     key, key_noise: optional within-class ordering (see `dirichlet`).
   """
   labels, num_classes = _checks.check_labels(labels)
+  _checks.check_every_class_held(labels, num_classes, "label_quantity")
   n = labels.shape[0]
   num_clients = _checks.check_num_clients(num_clients, n)
   k = _checks.check_classes_per_client(classes_per_client, num_classes)
