@@ -14,6 +14,7 @@ import re
 import numpy as np
 import pytest
 
+from tff_niid import datasets
 from tff_niid import partition
 from tff_niid.partition import core
 from tff_niid.partition import spec
@@ -83,6 +84,12 @@ def _load_with_other_labels():
                  labels=np.arange(1000) % 10)
 
 
+def _natural_by_slant():
+  mnist = datasets.load("mnist")
+  spec.resolve("natural(ids=slant)", mnist.train_labels, 10, seed=0,
+               images=mnist.train_images)
+
+
 def _json_spec(**base):
   return json.dumps({"base": {"scheme": "dirichlet", **base}})
 
@@ -127,6 +134,7 @@ EXAMPLES = {
         np.arange(10000) % 10),
     "label_counts num_classes=5": lambda: partition.metrics.label_counts(
         partition.iid(LABELS, 10, seed=0), LABELS, num_classes=5),
+    "natural with fractional ids": _natural_by_slant,
     "key_noise without key": lambda: partition.dirichlet(
         LABELS, 10, alpha=0.5, key_noise=0.5, seed=0),
     "num_classes=5": lambda: partition.label_noise(

@@ -36,3 +36,19 @@ def test_ids_of_no_single_type(ids):
     partition.natural(np.array([0, 1, 0, 1]), np.array(ids, dtype=object))
   assert str(e.value) == ("`ids` must hold numbers or strings; got dtype "
                           "object (None, or values of mixed types).")
+
+
+def test_whole_number_float_ids_are_ids(labels):
+  ids = (labels % 3).astype(np.float64)
+  assert partition.natural(labels, ids).client_ids == ["0.0", "1.0", "2.0"]
+
+
+def test_a_continuous_attribute_is_refused_as_ids(labels):
+  # An image attribute, say, once made one client per sample.
+  ids = np.random.default_rng(0).normal(size=labels.shape[0])
+  with pytest.raises(ValueError) as e:
+    partition.natural(labels, ids)
+  assert str(e.value).startswith(
+      f"`ids` are client ids, but they hold fractional numbers (e.g. "
+      f"{ids[0]:.6g}; 60000 distinct values for 60000 samples): a continuous "
+      "attribute gives about one client per sample.")
