@@ -1,7 +1,7 @@
 """tff_niid: non-IID federated datasets for TensorFlow Federated.
 
 `pip install .` installs the numpy core (tff_niid.partition, tff_niid.datasets,
-tff_niid.results, the partition CLI) on any Python >= 3.9 with numpy 1.25+ or
+tff_niid.results, the partition CLI `tff-niid-partition`) on any Python >= 3.9 with numpy 1.25+ or
 2.x; `pip install ".[tff]"` adds the TFF layer (TFF 0.87: Python 3.9-3.11).
 The pinned environment of `make demo` / `make test` is
 requirements/py311-lock.txt (BUILD_NOTES.md).
@@ -23,6 +23,9 @@ setuptools.setup(
     packages=setuptools.find_packages(include=["tff_niid", "tff_niid.*"]),
     # The loopback bind shim for TFF's worker, compiled at first use.
     package_data={"tff_niid": ["loopback_bind.c"]},
+    # The partition binary (numpy core; experiments/partition.py in a clone).
+    entry_points={"console_scripts": [
+        "tff-niid-partition = tff_niid.partition_cli:run"]},
     python_requires=">=3.9",
     install_requires=["numpy>=1.25", "absl-py>=1.0"],
     extras_require={

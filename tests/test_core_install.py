@@ -33,6 +33,9 @@ def test_wheel_admits_new_pythons_and_keeps_tensorflow_optional(tmp_path):
     metadata = z.read(next(n for n in z.namelist()
                            if n.endswith("METADATA"))).decode()
     assert "tff_niid/loopback_bind.c" in z.namelist()
+    entry_points = z.read(next(n for n in z.namelist()
+                               if n.endswith("entry_points.txt"))).decode()
+  assert "tff-niid-partition = tff_niid.partition_cli:run" in entry_points
   fields = [line.split(": ", 1) for line in metadata.splitlines()
             if ": " in line]
   (requires_python,) = [v for k, v in fields if k == "Requires-Python"]

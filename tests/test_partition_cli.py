@@ -1,5 +1,6 @@
-"""experiments/partition.py without TensorFlow (on real MNIST where it reads
-the data)."""
+"""The partition binary (experiments/partition.py, installed as
+tff-niid-partition) without TensorFlow (on real MNIST where it reads the
+data)."""
 
 import os
 import subprocess
@@ -41,6 +42,8 @@ def test_spec_run_writes_everything(mnist, tmp_path):
                "partition_divergence.png"):
     assert os.path.getsize(out / name) > 0
   assert (out / "partition_summary.txt").read_text() in result.stdout
+  hparams = (out / "hparams.txt").read_text()
+  assert "--num_clients=50\n" in hparams and "--spec=dirichlet" in hparams
   part = partition.load(str(out / "partition"), labels=mnist.train_labels)
   assert len(part) == 50 and part.noisy_labels is not None
   assert part.spec.startswith("dirichlet(alpha=0.1")
@@ -116,3 +119,17 @@ def test_an_output_dir_that_is_a_file(tmp_path):
   result = _run(f"--output_dir={tmp_path / 'f'}")
   assert result.stderr == (f"ERROR: --output_dir={tmp_path / 'f'} is a file, "
                            "not a directory; choose another path.\n")
+
+
+def test_the_installed_console_script(tmp_path):
+  # pip installs it beside the interpreter (both venvs install tff_niid).
+  script = os.path.join(os.path.dirname(sys.executable), "tff-niid-partition")
+  listing = subprocess.run([script, "--list_schemes"], capture_output=True,
+                           text=True, check=False)
+  assert listing.returncode == 0, listing.stderr
+  assert listing.stdout == partition.registry.describe() + "\n"
+  result = subprocess.run([script, "--spec=iid", "--num_clients=10",
+                           f"--output_dir={tmp_path}"], capture_output=True,
+                          text=True, check=False)
+  assert result.returncode == 0, result.stderr
+  assert "--spec=iid\n" in (tmp_path / "hparams.txt").read_text()

@@ -1,5 +1,5 @@
 """`python -m tff_niid.partition`: the registered schemes, as
-`experiments/partition.py --list_schemes` prints them; with `--markdown`, the
+`tff-niid-partition --list_schemes` prints them; with `--markdown`, the
 README's scheme table."""
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ quantity(...) applies); and its summary, the docstring's first line.
 Adding a scheme: its module; one entry in `SCHEMES` below, with an example
 spec (which `describe` prints and the shared contract tests run); its import
 in `tff_niid/partition/__init__.py`; its own test file. The spec grammar, its error messages and
-`experiments/partition.py --list_schemes` (`describe`; also
+`tff-niid-partition --list_schemes` (`describe`; also
 `python -m tff_niid.partition`) follow by themselves; the README's scheme
 table is regenerated with `python -m tff_niid.partition --markdown`
 (`markdown_table`). Tests fail, naming the step, while the import or the
@@ -175,7 +175,7 @@ def names() -> list[str]:
 
 def describe() -> str:
   """One block per scheme: signature, summary, short forms, modifiers (what
-  `experiments/partition.py --list_schemes` prints)."""
+  `tff-niid-partition --list_schemes` prints)."""
   blocks = []
   for s in SCHEMES.values():
     extras = []

@@ -1,8 +1,9 @@
 """A partition's report: the partition saved, its metrics table and plots.
 
 Both binaries describe a partition this way, experiments/train.py in a run
-directory at the run's first start and experiments/partition.py in its
---output_dir, so the files are the same whoever wrote them:
+directory at the run's first start and the partition binary
+(`tff-niid-partition`) in its --output_dir, so the files are the same
+whoever wrote them:
 
   partition/               the saved partition (`partition.load`)
   partition_summary.txt    the `metrics.summary` table (committed with every

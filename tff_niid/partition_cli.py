@@ -1,0 +1,154 @@
+"""The partition binary: builds a non-IID partition of MNIST/Fashion-MNIST,
+measures and plots it.
+
+Installed with the numpy core as the console script `tff-niid-partition`
+(`pip install .`); in a clone also `python experiments/partition.py`, which
+runs this. Importing this module defines its absl flags (it is a binary's
+main module, imported by nothing else).
+
+Examples:
+  tff-niid-partition --spec='dirichlet(alpha=0.1)+key(slant)' \
+      --num_clients=100 --output_dir=runs/part_dir01_slant
+  tff-niid-partition --scheme=shards --num_clients=100 \
+      --output_dir=runs/part_shards
+  tff-niid-partition --list_schemes
+
+--spec is the way in; --scheme and its flags are a shortcut for the spec they
+stand for (`partition.spec.shortcut`), and --list_schemes prints the schemes
+of `partition.registry` with their parameters and defaults.
+
+Writes into <output_dir> the partition report that experiments/train.py
+writes into a run (`tff_niid.partition.report`): partition/ (load it with
+tff_niid.partition.load or pass it to train.py --partition_file),
+partition_summary.txt (the table printed) and the plots
+partition_{label_mix,sizes,divergence}.png; and hparams.txt. Refuses an
+--output_dir holding a training run, whose hparams.txt and partition/ it
+would replace. Needs only numpy, and matplotlib for the plots (without it,
+they are left out and the output says so): TensorFlow is not imported.
+"""
+
+import os
+import sys
+
+from absl import app
+from absl import flags
+
+from tff_niid import datasets
+from tff_niid import partition as partition_lib
+from tff_niid import rundir
+
+_DATASET = flags.DEFINE_enum("dataset", "mnist", ["mnist", "fashion_mnist"],
+                             "Dataset.")
+_DATA_DIR = flags.DEFINE_string("data_dir", None,
+                                "Directory with the idx .gz files.")
+_SPEC = flags.DEFINE_string(
+    "spec", None, "Composition spec (see tff_niid.partition.spec); overrides "
+    "--scheme and its flags.")
+_LIST_SCHEMES = flags.DEFINE_bool(
+    "list_schemes", False, "Print the schemes (name, parameters, defaults, "
+    "summary) and exit.")
+_SCHEME = flags.DEFINE_enum(
+    "scheme", "dirichlet", list(partition_lib.registry.SCHEMES),
+    "Scheme when no --spec is given; the flags below named after its "
+    "parameters set them.")
+_ALPHA = flags.DEFINE_float("alpha", 0.5, "Dirichlet concentration.")
+_SIGMA = flags.DEFINE_float("sigma", None,
+                            "Lognormal sigma (quantity_skew; replaces "
+                            "--alpha).")
+_SHARDS_PER_CLIENT = flags.DEFINE_integer("shards_per_client", 2, "Shards.")
+_CLASSES_PER_CLIENT = flags.DEFINE_integer("classes_per_client", 2, "#C=k.")
+_MIN_SIZE = flags.DEFINE_integer("min_size", 1, "Minimum client size.")
+_KEY = flags.DEFINE_enum("key", None, ["ink", "slant", "width"],
+                         "Order each class by this image attribute.")
+_KEY_NOISE = flags.DEFINE_float("key_noise", 0.0,
+                                "0 = ordered by key, 1 = random.")
+_NUM_CLIENTS = flags.DEFINE_integer("num_clients", 100, "Number of clients.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed.")
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Output directory.")
+
+flags.register_multi_flags_validator(
+    ["output_dir", "list_schemes"],
+    lambda f: f["output_dir"] or f["list_schemes"],
+    message="--output_dir is required (or --list_schemes).")
+
+
+# --scheme and the flags that set its parameters.
+_SCHEME_FLAGS = (_SCHEME, _ALPHA, _SIGMA, _SHARDS_PER_CLIENT,
+                 _CLASSES_PER_CLIENT, _MIN_SIZE, _KEY, _KEY_NOISE)
+
+
+def _spec_text():
+  """--spec, or the spec --scheme and its flags stand for. A flag given on
+  the command line that the spec does not use is refused, not dropped."""
+  given = [f.name for f in _SCHEME_FLAGS if flags.FLAGS[f.name].present]
+  if _SPEC.value:
+    if given:
+      raise ValueError(
+          f"--spec replaces --scheme and its flags, but --{', --'.join(given)} "
+          "was given too; write it into the spec (e.g. --spec='dirichlet("
+          "alpha=0.1)+key(slant)'), or leave --spec out.")
+    return _SPEC.value
+  # --sigma replaces --alpha's default for a size law (quantity_skew).
+  alpha = None if _SIGMA.value is not None else _ALPHA.value
+  try:
+    return partition_lib.spec.shortcut(
+        _SCHEME.value, given=given, alpha=alpha, sigma=_SIGMA.value,
+        shards_per_client=_SHARDS_PER_CLIENT.value,
+        classes_per_client=_CLASSES_PER_CLIENT.value,
+        min_size=_MIN_SIZE.value, key=_KEY.value, key_noise=_KEY_NOISE.value)
+  except ValueError as e:
+    raise ValueError(f"--scheme={_SCHEME.value}: {e}") from None
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  if _LIST_SCHEMES.value:
+    print(partition_lib.registry.describe())
+    return
+  out = _OUTPUT_DIR.value
+  if os.path.exists(out) and not os.path.isdir(out):
+    sys.exit(f"ERROR: --output_dir={out} is a file, not a directory; choose "
+             "another path.")
+  if rundir.is_run(out):
+    sys.exit(f"ERROR: {out} holds a training run; writing a partition there "
+             "would replace its hparams.txt and partition/, and the run could "
+             "no longer be resumed. Choose another --output_dir.")
+  try:
+    spec_text = _spec_text()
+    partition_lib.spec.parse(spec_text)  # a bad spec fails before the data
+    data = datasets.load(_DATASET.value, _DATA_DIR.value)
+    part = partition_lib.spec.resolve(
+        spec_text, data.train_labels, _NUM_CLIENTS.value, seed=_SEED.value,
+        images=data.train_images)
+  except ValueError as e:  # one line, not absl's usage text
+    sys.exit(f"ERROR: {e}")
+  try:
+    # A re-run replaces its own earlier partition and report; anything else
+    # at <output_dir>/partition is refused.
+    report = partition_lib.report.write(
+        part, data.train_labels, out, images=data.train_images,
+        plots=partition_lib.plots.available())
+  except OSError as e:
+    sys.exit(f"ERROR: cannot write to {out}: {e.strerror}")
+  except ValueError as e:
+    sys.exit(f"ERROR: {e}")
+  with open(os.path.join(out, "hparams.txt"), "w") as f:
+    # This module's flags, however it was started (module or script).
+    f.write(rundir.binary_flagfile(
+        binary=flags.FLAGS.find_module_defining_flag(_SPEC.name)))
+  print(f"{data.name}: {part}")
+  print(f"spec: {part.spec}")
+  print(report.table)
+  print(f"partition: {report.partition_dir}")
+  print("plots: " + (", ".join(report.plots) or "none (they need matplotlib: "
+                     f"{partition_lib.plots.INSTALL_HINT})"))
+
+
+def run() -> None:
+  """The console script's entry point."""
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()
