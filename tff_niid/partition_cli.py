@@ -107,6 +107,8 @@ def main(argv):
     print(partition_lib.registry.describe())
     return
   out = _OUTPUT_DIR.value
+  if out is None:  # the flags' validator lets it be left out only here
+    raise app.UsageError("--output_dir is required (or --list_schemes).")
   if os.path.exists(out) and not os.path.isdir(out):
     sys.exit(f"ERROR: --output_dir={out} is a file, not a directory; choose "
              "another path.")
