@@ -1,5 +1,7 @@
-"""Whether a test left a directory as it was."""
+"""Files in tests: whether a test left a directory as it was, and editing
+a JSON file in place."""
 
+import json
 import os
 
 
@@ -16,3 +18,14 @@ def snapshot(root):
         found[os.path.relpath(path, root)] = (os.stat(path).st_mtime_ns,
                                               f.read())
   return found
+
+
+def rewrite_json(path, edit):
+  """Replaces the JSON file at `path` with `edit(its content)`: bytes as
+  they are (to write malformed files), or a value dumped as JSON."""
+  with open(path) as f:
+    content = edit(json.load(f))
+  if not isinstance(content, bytes):
+    content = json.dumps(content).encode()
+  with open(path, "wb") as f:
+    f.write(content)

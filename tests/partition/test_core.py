@@ -220,14 +220,9 @@ def test_min_size_is_part_of_the_check():
 
 
 def _with_manifest(path, edit):
-  """A copy of the saved partition at `path` whose manifest.json is
-  `edit(manifest dict)` (bytes, or a dict dumped as JSON)."""
-  manifest_path = os.path.join(path, "manifest.json")
-  content = edit(json.load(open(manifest_path)))
-  if isinstance(content, dict):
-    content = json.dumps(content).encode()
-  with open(manifest_path, "wb") as f:
-    f.write(content)
+  """The saved partition at `path`, its manifest.json replaced by
+  `edit(manifest dict)` (`files.rewrite_json`)."""
+  files.rewrite_json(os.path.join(path, "manifest.json"), edit)
   return path
 
 

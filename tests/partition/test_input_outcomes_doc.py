@@ -14,6 +14,7 @@ import re
 import numpy as np
 import pytest
 
+import files
 from tff_niid import datasets
 from tff_niid import partition
 from tff_niid.partition import core
@@ -46,12 +47,7 @@ def _saved(path, edit=None):
   """A saved 10-client partition at `path`, its manifest `edit`ed."""
   partition.iid(LABELS, 10, seed=0).save(path)
   if edit is not None:
-    manifest = os.path.join(path, "manifest.json")
-    content = edit(json.load(open(manifest)))
-    if isinstance(content, dict):
-      content = json.dumps(content).encode()
-    with open(manifest, "wb") as f:
-      f.write(content)
+    files.rewrite_json(os.path.join(path, "manifest.json"), edit)
   return path
 
 
