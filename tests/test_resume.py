@@ -71,3 +71,26 @@ def test_all_checkpoints_unreadable_is_an_error(setup, tmp_path):
     os.makedirs(os.path.join(out, rundir.CHECKPOINT_DIR, name))
   with pytest.raises(RuntimeError, match="can be read"):
     _run(setup, out, 3)
+
+
+def test_another_process_moves_no_checkpoint_aside(setup, tmp_path):
+  # Resuming with another model once renamed every good checkpoint
+  # "unreadable", and the right process then started over from round 0.
+  cd, _ = setup
+  out = str(tmp_path / "run")
+  _run(setup, out, 2)
+  checkpoints = sorted(os.listdir(os.path.join(out, rundir.CHECKPOINT_DIR)))
+  cnn = training.build_fedavg(
+      models.build_model_fn("cnn", clientdata.BATCH_SPEC, seed=0),
+      client_lr=0.05)
+  config = training.LoopConfig(rounds=3, clients_per_round=5, batch_size=20,
+                               max_examples_per_client=100, seed=0)
+  with pytest.raises(RuntimeError, match=r"none of the checkpoints \(rounds "
+                     r"\[1, 2\]\) .* can be read by this process .* resume "
+                     "it with that one"):
+    training.train(cnn, cd, config, output_dir=out)
+  assert sorted(os.listdir(os.path.join(out, rundir.CHECKPOINT_DIR))) == (
+      checkpoints)
+  lines = []
+  _run(setup, out, 3, log=lines.append)
+  assert any("resuming after round 2" in line for line in lines)

@@ -121,28 +121,37 @@ def _load_latest_valid(manager: Any, structure: Any, log: Callable[[str], Any],
   """(state, round) of the newest readable checkpoint, or (None, 0).
 
   A checkpoint cut short (e.g. the process was killed while saving) or
-  corrupted is skipped with a warning and the previous one is used. If
-  checkpoints exist but none can be read, raise rather than silently
-  restarting from round 0.
+  corrupted is moved aside with a warning once an older one loads, and that
+  one is used. If checkpoints exist but none can be read, raise and move
+  nothing: the likelier cause is a process other than the one that wrote
+  them (another model or algorithm), and the run must stay resumable with
+  the right one.
   """
   versions = _run(manager.get_versions()) or []
+  failures = []
   for version in reversed(versions):
     try:
       state = _run(manager.load(version, structure))
-      return state, version
     except Exception as e:  # pylint: disable=broad-except
-      # Moved aside (kept for inspection) so the round can be saved anew.
-      path = os.path.join(where, f"{rundir.CHECKPOINT_PREFIX}{version}")
+      first_line = (str(e).splitlines() or [""])[0]
+      failures.append((version, f"{type(e).__name__}: {first_line[:200]}"))
+      continue
+    for bad_version, error in failures:
+      # Kept for inspection, out of the way of the round's new save.
+      path = os.path.join(where, f"{rundir.CHECKPOINT_PREFIX}{bad_version}")
       os.replace(path, os.path.join(where, f"unreadable_"
-                                    f"{rundir.CHECKPOINT_PREFIX}{version}_"
+                                    f"{rundir.CHECKPOINT_PREFIX}{bad_version}_"
                                     f"{int(time.time())}"))
-      log(f"WARNING: checkpoint of round {version} is unreadable "
-          f"({type(e).__name__}: {str(e)[:200]}); moved it aside and trying "
-          "the previous one.")
+      log(f"WARNING: checkpoint of round {bad_version} is unreadable "
+          f"({error}); moved it aside and resuming from round {version}.")
+    return state, version
   if versions:
     raise RuntimeError(
-        f"none of the checkpoints (rounds {versions}) in {where} can be read; "
-        "remove that directory to restart from round 0.")
+        f"none of the checkpoints (rounds {versions}) in {where} can be read "
+        f"by this process (round {failures[0][0]}: {failures[0][1]}). If the "
+        "run was started with another model or algorithm, resume it with "
+        "that one (nothing was moved); if the files are damaged, remove that "
+        "directory to restart from round 0.")
   return None, 0
 
 
