@@ -1,6 +1,7 @@
-"""Builds a non-IID partition of MNIST/Fashion-MNIST, measures and plots it:
-`tff_niid.partition_cli` (installed as `tff-niid-partition`), run from a
-clone. Its flags and examples: `python experiments/partition.py --help`.
+"""Builds a non-IID partition of MNIST/Fashion-MNIST, measures and plots it.
+
+Runs tff_niid.partition_cli (installed as `tff-niid-partition`), whose
+docstring has the examples and what is written; the flags are below.
 """
 
 from tff_niid import partition_cli

@@ -124,6 +124,10 @@ def test_an_output_dir_that_is_a_file(tmp_path):
 def test_the_installed_console_script(tmp_path):
   # pip installs it beside the interpreter (both venvs install tff_niid).
   script = os.path.join(os.path.dirname(sys.executable), "tff-niid-partition")
+  for command in ([script], [sys.executable, CLI]):
+    usage = subprocess.run([*command, "--help"], capture_output=True,
+                           text=True, check=False).stdout
+    assert "  --spec: Composition spec" in usage  # its flags, not only absl's
   listing = subprocess.run([script, "--list_schemes"], capture_output=True,
                            text=True, check=False)
   assert listing.returncode == 0, listing.stderr

@@ -148,7 +148,13 @@ def main(argv):
 
 
 def run() -> None:
-  """The console script's entry point."""
+  """The entry point of the console script and of experiments/partition.py.
+
+  Their main module is not this one, whose flags absl's --help would then
+  leave out: they are declared key flags of the running script first.
+  """
+  for flag in flags.FLAGS.get_flags_for_module(__name__):
+    flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
   app.run(main)
 
 
