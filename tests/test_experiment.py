@@ -99,6 +99,14 @@ def test_a_config_that_cannot_run_writes_nothing(mnist, tmp_path, changes,
   assert not os.path.exists(tmp_path / "run")
 
 
+@pytest.mark.parametrize("value", ["local:0", "foo", "local:x"])
+def test_a_bad_workers_value_is_refused_with_the_config(tmp_path, value):
+  # Once found only after the run directory was written, which then
+  # refused a corrected command as "a run with other flags".
+  with pytest.raises(experiment.ConfigError, match="--workers|host:port"):
+    _config(tmp_path, workers=value)
+
+
 def test_exactly_one_partition_source(tmp_path):
   with pytest.raises(ValueError, match="exactly one of partition_spec and "
                      "partition_file"):

@@ -84,6 +84,11 @@ class ExperimentConfig:
     if (self.partition_spec is None) == (self.partition_file is None):
       raise ValueError("give exactly one of partition_spec and "
                        "partition_file.")
+    if self.workers:  # its syntax, before a run directory is written
+      try:
+        workers.read_workers_flag(self.workers)
+      except ValueError as e:
+        raise ConfigError(str(e)) from None
 
   @property
   def seed(self) -> int:

@@ -69,16 +69,15 @@ def use_workers(addresses: Sequence[str]) -> Iterator[None]:
     tff.framework.set_default_context(previous)
 
 
-def parse_workers_flag(value: Optional[str], *, log_dir: Optional[str] = None
-                       ) -> tuple[list[str], list[runtime.LocalWorker]]:
-  """`local:N` or `host:port,host:port` -> (addresses, started LocalWorkers)."""
+def read_workers_flag(value: Optional[str]) -> tuple[int, list[str]]:
+  """`local:N` -> (N, []); `host:port,host:port` -> (0, the addresses).
+  Starts nothing: checks the syntax only (ValueError)."""
   value = (value or "").strip()
   if value.startswith("local:"):
     count = value.split(":", 1)[1]
     if not count.isdigit() or int(count) < 1:
       raise ValueError(f"--workers=local:N needs N >= 1; got {value!r}.")
-    started = start_local_workers(int(count), log_dir=log_dir)
-    return [w.address for w in started], started
+    return int(count), []
   addresses = [a.strip() for a in value.split(",") if a.strip()]
   for address in addresses:
     host, _, port = address.rpartition(":")
@@ -86,4 +85,14 @@ def parse_workers_flag(value: Optional[str], *, log_dir: Optional[str] = None
       raise ValueError(f"worker address {address!r} is not host:port.")
   if not addresses:
     raise ValueError("--workers needs local:N or host:port[,host:port...].")
+  return 0, addresses
+
+
+def parse_workers_flag(value: Optional[str], *, log_dir: Optional[str] = None
+                       ) -> tuple[list[str], list[runtime.LocalWorker]]:
+  """`local:N` or `host:port,host:port` -> (addresses, started LocalWorkers)."""
+  count, addresses = read_workers_flag(value)
+  if count:
+    started = start_local_workers(count, log_dir=log_dir)
+    return [w.address for w in started], started
   return addresses, []
