@@ -2,6 +2,7 @@
 its flags are parsed (the binary itself: test_train_binary)."""
 
 import os
+import shutil
 
 import pytest
 
@@ -67,6 +68,28 @@ def test_first_start_writes_the_run_and_a_resume_continues_it(mnist,
   assert [row["round"] for row in results.read_metrics(str(run_dir))] == [
       1, 2, 3]
   assert summary["rounds_run"] == 3
+
+
+def test_a_saved_partition_resumes_from_another_path(mnist, tmp_path):
+  # Identified by content, as the data is: a copy elsewhere resumes the run,
+  # other content at the same path does not.
+  part = partition_lib.spec.resolve("classes(k=2)", mnist.train_labels, 10,
+                                    seed=0)
+  first, moved = str(tmp_path / "a"), str(tmp_path / "b")
+  part.save(first)
+  shutil.copytree(first, moved)
+  run_dir = tmp_path / "run"
+  _run(run_dir, rounds=1, partition_spec=None, partition_file=first,
+       flagfile=f"--partition_file={first}\n--rounds=1\n")
+  _, lines = _run(run_dir, rounds=2, partition_spec=None,
+                  partition_file=moved,
+                  flagfile=f"--partition_file={moved}\n--rounds=2\n")
+  assert f"resuming after round 1 from {run_dir / 'checkpoints'}" in lines
+  partition_lib.iid(mnist.train_labels, 10, seed=0).save(first,
+                                                         overwrite=True)
+  with pytest.raises(rundir.RunDirError, match="another partition"):
+    _run(run_dir, rounds=3, partition_spec=None, partition_file=first,
+         flagfile=f"--partition_file={first}\n--rounds=3\n")
 
 
 def test_a_start_that_is_not_the_run_changes_nothing(mnist, tmp_path):
