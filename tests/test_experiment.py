@@ -102,6 +102,15 @@ def test_a_start_that_is_not_the_run_changes_nothing(mnist, tmp_path):
     _run(run_dir, rounds=1, flagfile="--client_lr=0.1\n--rounds=1\n")
   with pytest.raises(rundir.RunDirError, match="another partition"):
     _run(run_dir, rounds=1, partition_spec="classes(k=3)")
+  _run(run_dir, rounds=2)
+  before = _without_lock(files.snapshot(run_dir))
+  # Fewer rounds than run: once accepted, leaving hparams.txt asking for 1
+  # beside 2 rows of metrics.
+  with pytest.raises(rundir.RunDirError) as e:
+    _run(run_dir, rounds=1)
+  assert str(e.value) == (
+      f"{run_dir} holds a run that has run 2 rounds, more than --rounds=1; "
+      "resume it with --rounds >= 2, or use another --experiment_name.")
   assert _without_lock(files.snapshot(run_dir)) == before
 
 

@@ -266,7 +266,7 @@ def run(config: ExperimentConfig, *, flagfile: str,
   # any, checked to be this one.
   with rundir.lock(config.output_dir):
     rundir.check_resume(config.output_dir, flagfile, data, part,
-                        resumable=RESUMABLE_FLAGS)
+                        resumable=RESUMABLE_FLAGS, rounds=config.loop.rounds)
     rundir.write_hparams(config.output_dir, flagfile)
     rundir.record_machine(config.output_dir)
     log(f"{data.name}: {part}")

@@ -315,14 +315,16 @@ def _check_partition(run_dir, recorded_checksum, data, part):
 
 
 def check_resume(run_dir, flagfile, data, part, *, resumable=(),
-                 known_flags=None):
+                 known_flags=None, rounds=None):
   """Raises RunDirError unless a start with these inputs continues `run_dir`.
 
   A new or empty directory passes. Otherwise each record it holds must agree:
   `hparams.txt` may differ from `flagfile` only in `resumable` flags; the run
   identity's dataset name, training-label fingerprint, content checksums and
   partition checksum must be this start's; the saved `partition/` must fit
-  `data`'s labels and assign what `part` assigns. Reads only: nothing on disk
+  `data`'s labels and assign what `part` assigns; and the run must not have
+  run more rounds than `rounds` (its records would then disagree: hparams.txt
+  asking for fewer than metrics.csv holds). Reads only: nothing on disk
   changes, whatever the outcome.
 
   Args:
@@ -333,8 +335,16 @@ def check_resume(run_dir, flagfile, data, part, *, resumable=(),
     resumable: names of the flags that may change on resume.
     known_flags: the absl `FlagValues` defining the flags (default
       flags.FLAGS); see `changed_flags`.
+    rounds: the rounds this start asks for (None: not checked).
   """
   _check_flags(run_dir, flagfile, resumable, known_flags)
+  rounds_run = max((int(row["round"]) for row in
+                    results.read_metrics(run_dir)), default=0)
+  if rounds is not None and rounds < rounds_run:
+    raise RunDirError(
+        f"{run_dir} holds a run that has run {rounds_run} rounds, more than "
+        f"--rounds={rounds}; resume it with --rounds >= {rounds_run}, or use "
+        "another --experiment_name.")
   recorded = _read_identity(run_dir) or {}
   if recorded:
     _check_data(run_dir, recorded, data)
