@@ -70,6 +70,21 @@ def test_first_start_writes_the_run_and_a_resume_continues_it(mnist,
   assert summary["rounds_run"] == 3
 
 
+def test_a_partition_report_points_at_its_partition(mnist, tmp_path):
+  # What tff-niid-partition --output_dir=DIR writes: the partition is in
+  # DIR/partition.
+  part = partition_lib.iid(mnist.train_labels, 10, seed=0)
+  partition_lib.report.write(part, mnist.train_labels, str(tmp_path / "out"),
+                             plots=False)
+  with pytest.raises(experiment.ConfigError) as e:
+    _run(tmp_path / "run", partition_spec=None,
+         partition_file=str(tmp_path / "out"))
+  assert str(e.value) == (
+      f"--partition_file={tmp_path / 'out'} holds a partition report, whose "
+      f"partition is in its partition/: pass --partition_file="
+      f"{tmp_path / 'out' / 'partition'}.")
+
+
 def test_a_saved_partition_resumes_from_another_path(mnist, tmp_path):
   # Identified by content, as the data is: a copy elsewhere resumes the run,
   # other content at the same path does not.
@@ -121,7 +136,7 @@ def test_a_start_that_is_not_the_run_changes_nothing(mnist, tmp_path):
     (dict(dataset="fashion_mnist", data_dir="/nonexistent"),
      "fashion_mnist not found"),
     (dict(partition_spec=None, partition_file="/nonexistent"),
-     "not a saved partition"),
+     "--partition_file=/nonexistent: not a saved partition"),
 ])
 def test_a_config_that_cannot_run_writes_nothing(mnist, tmp_path, changes,
                                                  message):

@@ -110,7 +110,10 @@ def test_partition_file_of_another_dataset(fashion_mnist, tmp_path):
   code, out = _run(QUICK + [f"--root_output_dir={tmp_path}",
                             f"--partition_file={tmp_path / 'fmnist_part'}",
                             "--dataset=mnist"], tmp_path)
-  assert code != 0 and "fingerprint" in out and "Traceback" not in out
+  assert code != 0 and "Traceback" not in out
+  assert (f"ERROR: --partition_file={tmp_path / 'fmnist_part'} was made from "
+          "fashion_mnist's training labels, not mnist's: pass "
+          "--dataset=fashion_mnist.") in out
 
 
 def test_unwritable_output_dir(tmp_path):

@@ -136,6 +136,38 @@ def _from_values(cls: Any, values: dict[str, Any], **others: Any) -> Any:
   return cls(**dict(named, **others))
 
 
+def _saved_partition(config: ExperimentConfig,
+                     data: datasets.Dataset) -> partition_lib.Partition:
+  """The partition at `config.partition_file`, made from `data`'s training
+  labels; else ConfigError naming the flag, and where it can tell, the fix:
+  the partition/ of a partition report, or the dataset it was made from."""
+  path = str(config.partition_file)
+  where = f"--partition_file={path}"
+  report = os.path.join(path, partition_lib.report.PARTITION_DIR)
+  try:
+    part = partition_lib.load(path)
+  except ValueError as e:
+    if os.path.isfile(os.path.join(report, "manifest.json")):
+      raise ConfigError(f"{where} holds a partition report, whose partition "
+                        f"is in its partition/: pass --partition_file="
+                        f"{report}.") from None
+    raise ConfigError(f"{where}: {e}") from None
+  try:
+    part.check_labels(data.train_labels)
+  except ValueError as e:
+    for other in sorted(set(datasets.DIRNAMES) - {data.name}):
+      try:
+        labels = datasets.load(other, config.data_dir).train_labels
+      except datasets.DatasetError:
+        continue  # not at hand: the message cannot tell
+      if partition_lib.fingerprint(labels) == part.labels_fingerprint:
+        raise ConfigError(f"{where} was made from {other}'s training labels, "
+                          f"not {data.name}'s: pass --dataset={other}."
+                          ) from None
+    raise ConfigError(f"{where}: {e}") from None
+  return part
+
+
 def _inputs(config: ExperimentConfig) -> tuple[datasets.Dataset,
                                                partition_lib.Partition]:
   """The dataset and partition to train on, or ConfigError."""
@@ -143,8 +175,7 @@ def _inputs(config: ExperimentConfig) -> tuple[datasets.Dataset,
     algorithms.validate(config.algorithm, config.hparams)
     data = datasets.load(config.dataset, config.data_dir)
     if config.partition_spec is None:
-      part = partition_lib.load(config.partition_file,
-                                labels=data.train_labels)
+      part = _saved_partition(config, data)
     else:
       part = partition_lib.spec.resolve(
           config.partition_spec, data.train_labels, config.num_clients,
