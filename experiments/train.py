@@ -155,10 +155,28 @@ def _shortcut_is_a_spec(values):
   return True
 
 
+def _warn_about_unused_flags(flag_values):
+  """A line for each flag given (on the command line or in a flagfile) that
+  this run ignores. Warned, not refused: shared train flagfiles set them for
+  every algorithm of a grid."""
+  given = [name for name in flag_values if flag_values[name].present]
+  algorithm = flag_values.algorithm
+  for name, users in algorithms.unused_hyperparameters(algorithm,
+                                                      given).items():
+    print(f"WARNING: --{name} is not used by --algorithm={algorithm} (only "
+          f"by {', '.join(users)}).", flush=True)
+  if flag_values.partition_spec or flag_values.partition_file:
+    for name in ("partition", "alpha", "min_size"):
+      if name in given:
+        print(f"WARNING: --{name} is not used with --partition_spec or "
+              "--partition_file (it is a shortcut for a spec).", flush=True)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)  # TFF logs every model build at INFO
+  _warn_about_unused_flags(flags.FLAGS)
   try:
     config = experiment.ExperimentConfig.from_flag_values(
         flags.FLAGS.flag_values_dict())

@@ -89,6 +89,17 @@ def test_bad_flags_give_one_clear_line(args, message, tmp_path):
   assert not os.path.exists(tmp_path / "fedavg")  # the run directory
 
 
+def test_flags_the_run_ignores_are_warned_about(tmp_path):
+  code, out = _run(QUICK + [f"--root_output_dir={tmp_path}", "--check_only",
+                            "--algorithm=fedavg", "--server_momentum=0.5",
+                            "--partition_spec=iid", "--alpha=0.1"], tmp_path)
+  assert code == 0, out
+  assert ("WARNING: --server_momentum is not used by --algorithm=fedavg "
+          "(only by fedavgm).") in out
+  assert ("WARNING: --alpha is not used with --partition_spec or "
+          "--partition_file (it is a shortcut for a spec).") in out
+
+
 def test_check_only_draws_the_partition_and_writes_nothing(tmp_path):
   spec = "classes(k=2)+noise(rate=0.2)"
   code, out = _run(QUICK + [f"--root_output_dir={tmp_path}", "--check_only",
