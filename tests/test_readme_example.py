@@ -1,0 +1,31 @@
+"""README.md's "Using the library" example runs as written, end to end
+(partition, ClientData, FedAvg process, three rounds of training)."""
+
+import json
+import pathlib
+import re
+import subprocess
+import sys
+
+_REPO = pathlib.Path(__file__).resolve().parent.parent
+
+
+def _library_example():
+  readme = (_REPO / "README.md").read_text()
+  section = readme.split("\n## Using the library\n", 1)[1]
+  return re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+
+
+def test_the_library_example_runs_as_written(tmp_path):
+  example = _library_example()
+  assert "training.train(" in example  # the example shows a whole run
+  out = subprocess.run([sys.executable, "-c", example], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=600,
+                       check=False)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert "Exception ignored" not in out.stderr  # install_cleanup's teardown
+  summary = json.loads(
+      (tmp_path / "runs" / "lib_dir05" / "summary.json").read_text())
+  assert summary["rounds_run"] == 3
+  assert out.stdout.splitlines()[-1] == str(summary["final_test_accuracy"])
+  assert 0.5 < summary["final_test_accuracy"] <= 1
