@@ -197,3 +197,9 @@ def test_config_from_flag_values():
 def test_shortcut_a_scheme_cannot_take_is_refused():
   with pytest.raises(ValueError, match="unknown scheme"):
     experiment.partition_spec_of_flags(_flag_values(partition="nope"))
+  with pytest.raises(ValueError) as e:
+    experiment.partition_spec_of_flags(_flag_values(partition="natural"))
+  assert str(e.value) == (
+      "--partition=natural: natural(...) needs exactly one of ids=NAME or "
+      "kmeans=K, e.g. natural(kmeans=10). Give its parameters with "
+      "--partition_spec, e.g. --partition_spec='natural(ids=region)'.")

@@ -124,8 +124,16 @@ def partition_spec_of_flags(values: dict[str, Any]) -> Optional[str]:
   scheme cannot take them."""
   if values.get("partition_spec") or values.get("partition_file"):
     return values.get("partition_spec")
-  return partition_lib.spec.shortcut(values["partition"], alpha=values["alpha"],
-                                     min_size=values["min_size"])
+  try:
+    return partition_lib.spec.shortcut(
+        values["partition"], alpha=values["alpha"],
+        min_size=values["min_size"])
+  except ValueError as e:
+    scheme = partition_lib.registry.lookup(values["partition"])
+    hint = (f" Give its parameters with --partition_spec, e.g. "
+            f"--partition_spec='{scheme.example}'." if scheme else "")
+    raise ValueError(f"--partition={values['partition']}: {e}{hint}"
+                     ) from None
 
 
 def _from_values(cls: Any, values: dict[str, Any], **others: Any) -> Any:

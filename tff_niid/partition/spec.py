@@ -310,6 +310,9 @@ def _check_combination(canonical):
           f"with quantity(...), {scheme.name} is drawn as {drawn.name} with "
           f"the given client sizes (a client-side label mix), which has no "
           f"{dropped}; drop them or the quantity(...).")
+  if scheme.name == "natural" and ("ids" in base) == ("kmeans" in base):
+    raise ValueError("natural(...) needs exactly one of ids=NAME or kmeans=K, "
+                     "e.g. natural(kmeans=10).")
   if "key" in canonical and not _drawn_scheme(canonical).takes_key:
     keyed = [s.name for s in registry.SCHEMES.values() if s.takes_key]
     raise ValueError(
@@ -487,9 +490,7 @@ def resolve(spec: Spec, labels: np.ndarray, num_clients: int, *, seed: int,
 def _resolve_natural(labels, params, named_array: Callable, images, seed):
   """natural(ids=NAME | kmeans=K): one client per id of a named array or per
   k-means cluster of the images."""
-  ids, kmeans = params.get("ids"), params.get("kmeans")
-  if (ids is None) == (kmeans is None):
-    raise ValueError("natural(...) needs exactly one of ids=NAME or kmeans=K.")
+  ids, kmeans = params.get("ids"), params.get("kmeans")  # one (parse checks)
   if ids is not None:
     return registry.SCHEMES["natural"].function(labels, named_array(ids))
   if images is None:
