@@ -16,9 +16,9 @@ beside the data, every file they list is also checked against them. With
 `download=True`, missing files are fetched into the `<name>/` subdirectory
 of the first root (`data_dir`, else $TFF_NIID_DATA, else the cache; into the
 root itself if it is so named), so both datasets can be downloaded under one
-root, from the mirrors in
-`tff_niid.download.MIRRORS` (or `mirrors=`, or $TFF_NIID_MIRRORS), each
-verified against `CONTENT_SHA256` before it is written.
+root, from the mirrors in `tff_niid.download.MIRRORS` (or `mirrors=`, or
+$TFF_NIID_MIRRORS), each verified against `CONTENT_SHA256` before it is
+written.
 """
 
 import collections
