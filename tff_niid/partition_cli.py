@@ -3,8 +3,8 @@ measures and plots it.
 
 Installed with the numpy core as the console script `tff-niid-partition`
 (`pip install .`); in a clone also `python experiments/partition.py`, which
-runs this. Importing this module defines its absl flags (it is a binary's
-main module, imported by nothing else).
+runs this. Importing this module defines its absl flags: only the scripts
+that run it import it.
 
 Examples:
   tff-niid-partition --spec='dirichlet(alpha=0.1)+key(slant)' \
