@@ -137,3 +137,20 @@ def test_the_installed_console_script(tmp_path):
                           text=True, check=False)
   assert result.returncode == 0, result.stderr
   assert "--spec=iid\n" in (tmp_path / "hparams.txt").read_text()
+
+
+def test_download_reaches_the_mirrors(tmp_path):
+  # No server listens on port 1: the one-line error shows the flag asked
+  # the downloader for the files, into --data_dir.
+  env = dict(os.environ, TFF_NIID_MIRRORS="http://127.0.0.1:1/")
+  result = subprocess.run(
+      [sys.executable, CLI, "--spec=iid", f"--data_dir={tmp_path / 'data'}",
+       "--download", f"--output_dir={tmp_path / 'p'}"],
+      capture_output=True, text=True, check=False, env=env)
+  assert result.returncode != 0
+  # After the downloader's progress line ("downloading <url>"), one line.
+  assert result.stderr.splitlines()[-1].startswith(
+      "ERROR: could not download train-images-idx3-ubyte.gz; tried "
+      "http://127.0.0.1:1/train-images-idx3-ubyte.gz: ")
+  assert "Traceback" not in result.stderr
+  assert not (tmp_path / "data").exists()

@@ -34,13 +34,20 @@ from absl import app
 from absl import flags
 
 from tff_niid import datasets
+from tff_niid import download
 from tff_niid import partition as partition_lib
 from tff_niid import rundir
 
 _DATASET = flags.DEFINE_enum("dataset", "mnist", ["mnist", "fashion_mnist"],
                              "Dataset.")
-_DATA_DIR = flags.DEFINE_string("data_dir", None,
-                                "Directory with the idx .gz files.")
+_DATA_DIR = flags.DEFINE_string(
+    "data_dir", None, "Directory with the idx .gz files (default: "
+    "$TFF_NIID_DATA, else ../shared/data beside a clone, then "
+    "~/.cache/tff_niid/data).")
+_DOWNLOAD = flags.DEFINE_bool(
+    "download", False, "If the dataset is not found, download it (each file "
+    "checked against its published SHA-256) into --data_dir, else "
+    "$TFF_NIID_DATA, else ~/.cache/tff_niid/data (tff_niid.datasets).")
 _SPEC = flags.DEFINE_string(
     "spec", None, "Composition spec (see tff_niid.partition.spec); overrides "
     "--scheme and its flags.")
@@ -119,11 +126,12 @@ def main(argv):
   try:
     spec_text = _spec_text()
     partition_lib.spec.parse(spec_text)  # a bad spec fails before the data
-    data = datasets.load(_DATASET.value, _DATA_DIR.value)
+    data = datasets.load(_DATASET.value, _DATA_DIR.value,
+                         download=_DOWNLOAD.value)
     part = partition_lib.spec.resolve(
         spec_text, data.train_labels, _NUM_CLIENTS.value, seed=_SEED.value,
         images=data.train_images)
-  except ValueError as e:  # one line, not absl's usage text
+  except (ValueError, download.DownloadError) as e:  # one line, no usage text
     sys.exit(f"ERROR: {e}")
   try:
     # A re-run replaces its own earlier partition and report; anything else
