@@ -20,7 +20,8 @@ sweeping one numeric flag sweep.png (`result_plots.plot_sweep`).
 --smoke trains each algorithm and dataset at least once (not the full
 product) for 2 tiny rounds, and checks the partitions it did not train on with
 `train.py --check_only` (data, partition and hyperparameters, no training):
-the check CI runs on every config.
+the check CI runs on every config. Its cells go to <grid_name>_smoke/, never
+among the grid's results.
 """
 
 from concurrent import futures
@@ -119,6 +120,12 @@ def _algorithm_flags():
       raise app.UsageError(f"--algorithm_flags={item!r}: expected "
                            "ALGORITHM=--flag=value.")
     extra.setdefault(algorithm, []).append(flag)
+  # Warned, not refused: --algorithms may narrow a config's list, leaving
+  # its other algorithms' flags unused; a misspelt name is caught here.
+  for unused in sorted(set(extra) - set(_ALGORITHMS.value)):
+    print(f"WARNING: --algorithm_flags for {unused}, which --algorithms="
+          f"{','.join(_ALGORITHMS.value)} does not run: not used.",
+          flush=True)
   return extra
 
 
@@ -207,7 +214,8 @@ def _run_cell(command, log_path, label, failures, live):
     for line in process.stdout:
       log.write(line)
       log.flush()
-      if line.startswith(("round ", "done", "checked", "ERROR", "resum")):
+      if line.startswith(("round ", "done", "checked", "ERROR", "FATAL",
+                          "resum")):
         print(f"[{label}] {line.rstrip()}", flush=True)
   live.discard(process)
   if process.returncode:
@@ -269,13 +277,16 @@ def main(argv):
            _references(_REFERENCE_BEST, results.parse_mean_std)))
       if values]
   extra_flags = _algorithm_flags()
-  grid_dir = os.path.join(_ROOT_OUTPUT_DIR.value, _GRID_NAME.value)
+  trained, to_check = _cells(partitions)  # checks --seeds and --sweep first
+  # A smoke run's cells (tiny rounds, a cut test set) have a grid directory
+  # of their own: in the grid's, they would count as finished results.
+  grid_dir = os.path.join(_ROOT_OUTPUT_DIR.value, _GRID_NAME.value +
+                          ("_smoke" if _SMOKE.value else ""))
   os.makedirs(os.path.join(grid_dir, "logs"), exist_ok=True)
   if not _REPORT_ONLY.value:
     with open(os.path.join(grid_dir, "grid_flags.txt"), "w") as f:
       f.write(rundir.binary_flagfile())
 
-  trained, to_check = _cells(partitions)
   # Run first: a config they refuse fails before any training.
   checks = []
   for cell in [] if _REPORT_ONLY.value else to_check:
@@ -310,10 +321,15 @@ def main(argv):
   # SIGTERM is forwarded; after Ctrl-C, which the cells get from the
   # terminal, they are given a minute to save and exit.
   signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-  failures = _run_all(checks, "partitions checked")
-  if failures:
-    sys.exit("failed checks, nothing trained: " + "; ".join(failures))
-  failures = _run_all(pending, "cells run")
+  try:
+    failures = _run_all(checks, "partitions checked")
+    if failures:
+      sys.exit("failed checks, nothing trained: " + "; ".join(failures))
+    failures = _run_all(pending, "cells run")
+  except KeyboardInterrupt:
+    print("stopped: each cell keeps its last checkpoint; rerun the same "
+          "command to resume.", file=sys.stderr, flush=True)
+    sys.exit(130)
 
   for cell in cells:
     cell["run"] = results.read_run(cell["run_dir"])

@@ -5,6 +5,7 @@ import glob
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -80,7 +81,9 @@ def _smoke_names(flags, partition):
 @pytest.mark.parametrize("config", GRID_CONFIGS, ids=os.path.basename)
 def test_config_runs_in_smoke_mode(config, tmp_path):
   run = _smoke(config, tmp_path)
-  grid_dir = tmp_path / _flag(config, "grid_name")
+  # Apart from the grid's own cells, which it must never count as results.
+  grid_dir = tmp_path / (_flag(config, "grid_name") + "_smoke")
+  assert not (tmp_path / _flag(config, "grid_name")).exists()
   cells = [d for d in grid_dir.iterdir() if (d / "metrics.csv").exists()]
   checked = re.findall(r"^\[(\S+), checked\] checked, not trained: ",
                        run.stdout, re.M)
@@ -122,7 +125,8 @@ def test_smoke_run_again_skips_its_cells_and_checks_again(tmp_path):
     assert run.stdout.count(
         "[mnist_shards_2nn_E1_B10_s0, checked] checked, not trained: mnist: "
         "Partition(scheme='shards', num_clients=100, ") == 1
-  assert sorted(p.name for p in (tmp_path / "mcmahan2017_2nn").iterdir()) == [
+  smoke_dir = tmp_path / "mcmahan2017_2nn_smoke"
+  assert sorted(p.name for p in smoke_dir.iterdir()) == [
       "accuracy_curves.png", "grid_flags.txt", "logs", "mnist_iid_2nn_E1_B10_s0",
       "results.md"]
 
@@ -179,3 +183,24 @@ def test_sigterm_to_the_grid_stops_its_cells(phase, tmp_path):
   assert not processes.survivors(marker), out
   if phase == "checks":
     assert "checked, not trained" not in out and "round " not in out, out
+
+
+def test_ctrl_c_to_the_grid_is_one_line(tmp_path):
+  # Ctrl-C reaches the terminal's whole process group: the grid and its
+  # cells. The grid waits for the cells to save, then says how to resume.
+  env, marker = processes.marked_env()
+  grid = subprocess.Popen(
+      [sys.executable, GRID, f"--flagfile={GRID_CONFIGS[0]}", "--smoke",
+       f"--root_output_dir={tmp_path}", "--only_partitions=mix"],
+      cwd=REPO, env=env, start_new_session=True,
+      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  for line in grid.stdout:
+    if line.startswith("[") and "round " in line:
+      break
+  os.killpg(grid.pid, signal.SIGINT)
+  out, _ = grid.communicate(timeout=180)
+  assert grid.returncode == 130, out
+  assert "Traceback" not in out, out
+  assert out.rstrip().endswith("stopped: each cell keeps its last checkpoint; "
+                               "rerun the same command to resume.")
+  assert not processes.survivors(marker), out

@@ -15,7 +15,7 @@ src=${1:?usage: tools/collect_results.sh GRID_DIR}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 dest="$repo/experiments/results/$(basename "$src")"
 mkdir -p "$dest"
-for f in results.md accuracy_curves.png references.png sweep.png grid_flags.txt; do
+for f in results.md accuracy_curves.png references.png sweep.png paired.png grid_flags.txt; do
   [[ -f "$src/$f" ]] && cp "$src/$f" "$dest/"
 done
 py="$repo/.venv/bin/python"
