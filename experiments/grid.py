@@ -8,8 +8,10 @@ from the repository root, e.g.
 
 Every cell is one `experiments/train.py` process with the grid's common train
 flagfile plus --dataset, --partition_spec and --algorithm; its log goes to
-<root_output_dir>/<grid_name>/logs/. A finished cell is skipped and an
-interrupted one resumes from its checkpoint, so re-running the command
+<root_output_dir>/<grid_name>/logs/. A finished cell is skipped (with a
+warning naming any flag of its command that its hparams.txt records
+otherwise: a config edited since) and an interrupted one resumes from its
+checkpoint (train.py refuses other flags), so re-running the command
 continues the grid. At the end the grid directory gets results.md (a table,
 with reference accuracies when given), accuracy_curves.png, for a seeded
 grid with references references.png, for a seeded grid with FedAvg and
@@ -201,6 +203,23 @@ def _command(grid_dir, cell, extra_flags):
   return name, command
 
 
+def _given_flags(command):
+  """{name: [values]} of a `_command`'s `--name=value` arguments, its
+  --flagfile read in place (relative to the repository root, where grids
+  run)."""
+  given = {}
+  for arg in command[2:]:
+    name, sep, value = arg[2:].partition("=")
+    if not arg.startswith("--") or not sep:
+      continue
+    if name == "flagfile":
+      for nested, values in results.read_flagfile(value).items():
+        given.setdefault(nested, []).extend(values)
+    else:
+      given.setdefault(name, []).append(value)
+  return given
+
+
 def _run_cell(command, log_path, label, failures, live):
   """Runs one train.py process, teeing its round lines to our stdout."""
   env = dict(os.environ)
@@ -307,6 +326,12 @@ def main(argv):
     # A smoke run cuts every run to its own few rounds, whatever --rounds.
     rounds = None if _SMOKE.value else _ROUNDS.value
     if results.finished(results.read_run(run_dir), rounds):
+      unlike = rundir.unlike_flags(run_dir, _given_flags(command))
+      if unlike:
+        print(f"WARNING: [{name}] finished earlier with other flags "
+              f"({', '.join(unlike)}): its results are not this command's; "
+              "delete the cell to rerun it, or use another --grid_name.",
+              flush=True)
       print(f"[{name}] finished earlier, skipped", flush=True)
       continue
     pending.append((command, os.path.join(grid_dir, "logs", name + ".log"),

@@ -265,3 +265,19 @@ def test_hparams_hold_the_binarys_flags_and_old_ones_still_resume(tmp_path):
   assert run.stdout.splitlines() == [
       "--client_lr=0.1",
       "['--client_lr=0.2->0.1', '--partition_file=x->None']"]
+
+
+def test_unlike_flags_of_a_finished_run(tmp_path):
+  # What grid.py warns about before skipping a finished cell.
+  (tmp_path / "hparams.txt").write_text(
+      "--client_lr=0.05\n--rounds=50\n--partition_spec=classes(k=2)\n"
+      "--seed=0\n--nosmoke\n")
+  given = {"client_lr": ["0.1", "5e-2"], "rounds": ["10"], "seed": ["0"],
+           "partition_spec": ["classes(k=3)"], "batch_size": ["64"]}
+  # The last value counts and numbers compare by value; --rounds may
+  # differ; a flag hparams.txt does not record is not compared.
+  assert rundir.unlike_flags(str(tmp_path), given) == [
+      "--partition_spec=classes(k=2)->classes(k=3)"]
+  given["client_lr"].append("0.2")
+  assert rundir.unlike_flags(str(tmp_path), given) == [
+      "--client_lr=0.05->0.2", "--partition_spec=classes(k=2)->classes(k=3)"]

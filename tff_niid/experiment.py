@@ -34,14 +34,7 @@ from tff_niid import rundir
 from tff_niid import training
 from tff_niid import workers
 
-# The flags of experiments/train.py that a resumed run may change: they
-# change how far and how verbosely it runs, or where from (a run directory
-# moved to another root, e.g. parked on another machine, included), not what
-# it computes. The data and a saved partition are checked by content
-# (run_identity.json), so they may be read from another path.
-RESUMABLE_FLAGS = ("rounds", "quiet", "stop_at_target", "target_accuracy",
-                   "eval_every", "data_dir", "partition_file", "workers",
-                   "root_output_dir")
+RESUMABLE_FLAGS = rundir.RESUMABLE_FLAGS
 
 # Test images a smoke run evaluates on: it checks the path, not the model.
 _SMOKE_TEST_IMAGES = 1000

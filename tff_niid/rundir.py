@@ -160,6 +160,16 @@ def parse_flagfile(text, known_flags=None):
   return values
 
 
+# The flags of experiments/train.py that a resumed run may change: they
+# change how far and how verbosely it runs, or where from (a run directory
+# moved to another root, e.g. parked on another machine, included), not what
+# it computes. The data and a saved partition are checked by content
+# (run_identity.json), so they may be read from another path.
+RESUMABLE_FLAGS = ("rounds", "quiet", "stop_at_target", "target_accuracy",
+                   "eval_every", "data_dir", "partition_file", "workers",
+                   "root_output_dir")
+
+
 def binary_flagfile(flag_values=None, binary=None):
   """The flags the running binary defines, with their values, as a flagfile
   sorted by name: what its hparams.txt records. Flags of the libraries it
@@ -312,6 +322,31 @@ def _check_partition(run_dir, recorded_checksum, data, part):
         f"{_describe(saved, saved_checksum)}; this start: "
         f"{_describe(part, checksum)}); resume it with the partition it "
         "started with, or use another --experiment_name.")
+
+
+def unlike_flags(run_dir, given, *, resumable=RESUMABLE_FLAGS):
+  """`--name=recorded->given` for the flags of `given` ({name: [values]}, as
+  `results.read_flagfile` reads them; the last value counts, as in absl)
+  whose value the run's hparams.txt records otherwise, `resumable` ones
+  left out; numbers compare by value (0.05 is 5e-2). For a command about
+  to be skipped because its run finished: flags it does not give are not
+  compared (their defaults are train.py's, which this does not import)."""
+  recorded = results.read_flagfile(os.path.join(run_dir, HPARAMS_FILE))
+  unlike = []
+  for name, values in sorted(given.items()):
+    if name in resumable or name not in recorded:
+      continue
+    old, new = recorded[name][-1], values[-1]
+    if old != new and _number(old) != _number(new):
+      unlike.append(f"--{name}={old}->{new}")
+  return unlike
+
+
+def _number(text):
+  try:
+    return float(text)
+  except ValueError:
+    return text
 
 
 def check_resume(run_dir, flagfile, data, part, *, resumable=(),
