@@ -70,3 +70,27 @@ def test_a_queue_step_waits_for_the_grid_running_in_its_directory(tmp_path):
   assert f"grid {grid} is running from" in output
   log = (tmp_path / grid / "grid.log").read_text()
   assert "finished earlier, skipped" in log, log
+
+
+def test_a_config_not_committed_as_it_is_is_refused(tmp_path):
+  # The grid runs `git archive HEAD`: an uncommitted config (or an edited
+  # one) failed only inside grid.log, after "grid ... started".
+  clone = tmp_path / "clone"
+  subprocess.run(["git", "clone", "-q", REPO, str(clone)], check=True)
+  config = clone / "experiments" / "configs" / "mine.cfg"
+  config.write_text((clone / "experiments" / "configs" /
+                     f"{FINISHED[0]}.cfg").read_text())
+  edited = clone / "experiments" / "configs" / f"{FINISHED[1]}.cfg"
+  edited.write_text(edited.read_text() + "--rounds=1\n")
+  env = dict(os.environ, GRID_ROOT=str(tmp_path / "runs"))
+  for path in (config, edited):
+    start = subprocess.run(
+        ["bash", str(clone / "tools" / "run_grid.sh"),
+         os.path.relpath(path, clone)], cwd=clone, env=env,
+        capture_output=True, text=True, check=False)
+    assert start.returncode == 1
+    assert start.stderr == (
+        f"ERROR: {os.path.relpath(path, clone)} is not committed as it is; "
+        "the grid runs the committed code (git archive HEAD): commit it "
+        "first\n")
+  assert not (tmp_path / "runs").exists()

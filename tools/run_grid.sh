@@ -29,6 +29,16 @@ config=${1:?usage: tools/run_grid.sh CONFIG [grid.py flags]}
 shift
 grid=$(sed -n 's/^--grid_name=//p' "$repo/$config")
 [[ -n "$grid" ]] || { echo "$config sets no --grid_name" >&2; exit 1; }
+# The grid runs HEAD's files: a config or train flagfile not committed, or
+# edited since, would not be what runs.
+train=$(sed -n 's/^--train_flagfile=//p' "$repo/$config" | tail -1)
+for f in "$config" ${train:+"$train"}; do
+  if ! git -C "$repo" diff --quiet HEAD -- "$f" 2>/dev/null ||
+     ! git -C "$repo" cat-file -e "HEAD:$f" 2>/dev/null; then
+    echo "ERROR: $f is not committed as it is; the grid runs the committed code (git archive HEAD): commit it first" >&2
+    exit 1
+  fi
+done
 root=$(mkdir -p "${GRID_ROOT:-$repo/../runs/paper}" && cd "${GRID_ROOT:-$repo/../runs/paper}" && pwd)
 commit=$(git -C "$repo" rev-parse --short=12 HEAD)
 code="$root/code-$commit"
