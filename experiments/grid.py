@@ -273,6 +273,13 @@ def _stop_cells(processes, forward_sigterm):
 
 
 def main(argv):
+  try:
+    _run_grid(argv)
+  except app.UsageError as e:  # one line, not absl's ~100 lines of usage
+    sys.exit(f"ERROR: {e}")
+
+
+def _run_grid(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   if not os.path.isfile(_TRAIN_FLAGFILE.value):

@@ -158,6 +158,7 @@ def test_malformed_grid_flags_are_one_line_errors(bad_flag, message, tmp_path):
   assert run.returncode == 1
   assert message in run.stdout
   assert "Traceback" not in run.stdout
+  assert run.stdout.startswith("ERROR: ") and run.stdout.count("\n") == 1
 
 
 @pytest.mark.parametrize("phase", ["checks", "training"])
