@@ -12,7 +12,8 @@ flagfile plus --dataset, --partition_spec and --algorithm; its log goes to
 warning naming any flag of its command that its hparams.txt records
 otherwise: a config edited since) and an interrupted one resumes from its
 checkpoint (train.py refuses other flags), so re-running the command
-continues the grid. At the end the grid directory gets results.md (a table,
+continues the grid; a second grid.py on the same grid directory is refused
+while one runs (logs/grid.py.lock). At the end the grid directory gets results.md (a table,
 with reference accuracies when given), accuracy_curves.png, for a seeded
 grid with references references.png, for a seeded grid with FedAvg and
 another algorithm paired.png (each algorithm's final accuracy minus
@@ -27,6 +28,7 @@ among the grid's results.
 """
 
 from concurrent import futures
+import fcntl
 import itertools
 import os
 import signal
@@ -203,6 +205,21 @@ def _command(grid_dir, cell, extra_flags):
   return name, command
 
 
+def _hold(grid_dir):
+  """An open file whose flock keeps a second grid.py off `grid_dir` while
+  this one runs (the kernel drops it however we exit). The cells would be
+  safe without it (train.py locks each run), but two grids would report
+  each other's cells as failed and write into the same logs."""
+  lock = open(os.path.join(grid_dir, "logs", "grid.py.lock"), "a+")
+  try:
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except BlockingIOError:
+    raise app.UsageError(
+        f"{grid_dir} is in use by another grid.py; wait for it to end or "
+        "stop it (--report_only may run beside it).") from None
+  return lock
+
+
 def _given_flags(command):
   """{name: [values]} of a `_command`'s `--name=value` arguments, its
   --flagfile read in place (relative to the repository root, where grids
@@ -310,6 +327,7 @@ def _run_grid(argv):
                           ("_smoke" if _SMOKE.value else ""))
   os.makedirs(os.path.join(grid_dir, "logs"), exist_ok=True)
   if not _REPORT_ONLY.value:
+    lock = _hold(grid_dir)  # pylint: disable=unused-variable
     with open(os.path.join(grid_dir, "grid_flags.txt"), "w") as f:
       f.write(rundir.binary_flagfile())
 

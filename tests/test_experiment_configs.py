@@ -205,3 +205,22 @@ def test_ctrl_c_to_the_grid_is_one_line(tmp_path):
   assert out.rstrip().endswith("stopped: each cell keeps its last checkpoint; "
                                "rerun the same command to resume.")
   assert not processes.survivors(marker), out
+
+
+def test_a_second_grid_py_on_a_running_grid_is_refused(tmp_path):
+  env, marker = processes.marked_env()
+  args = [sys.executable, GRID, f"--flagfile={GRID_CONFIGS[0]}", "--smoke",
+          f"--root_output_dir={tmp_path}", "--only_partitions=mix"]
+  first = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+  for line in first.stdout:
+    if "cells, " in line:  # past the lock, before its cells
+      break
+  second = subprocess.run(args, cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+  first.stdout.read()
+  assert first.wait(timeout=600) == 0
+  assert second.returncode == 1
+  assert second.stderr.startswith("ERROR: ") and (
+      "is in use by another grid.py" in second.stderr), second.stderr
+  assert not processes.survivors(marker)
