@@ -371,6 +371,11 @@ def _run_grid(argv):
   # SIGTERM is forwarded; after Ctrl-C, which the cells get from the
   # terminal, they are given a minute to save and exit.
   signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+  # As train.py (runtime.install_cleanup): a SIGINT ignored by inheritance
+  # (a background job's, a test runner's worker) would leave the grid
+  # running on after Ctrl-C stopped its cells.
+  if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
   try:
     failures = _run_all(checks, "partitions checked")
     if failures:

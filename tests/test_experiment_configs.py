@@ -194,6 +194,8 @@ def test_ctrl_c_to_the_grid_is_one_line(tmp_path):
       [sys.executable, GRID, f"--flagfile={GRID_CONFIGS[0]}", "--smoke",
        f"--root_output_dir={tmp_path}", "--only_partitions=mix"],
       cwd=REPO, env=env, start_new_session=True,
+      # As a background job or a pytest-xdist worker: SIGINT ignored.
+      preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
   for line in grid.stdout:
     if line.startswith("[") and "round " in line:
