@@ -34,8 +34,6 @@ from tff_niid import rundir
 from tff_niid import training
 from tff_niid import workers
 
-RESUMABLE_FLAGS = rundir.RESUMABLE_FLAGS
-
 # Test images a smoke run evaluates on: it checks the path, not the model.
 _SMOKE_TEST_IMAGES = 1000
 
@@ -279,7 +277,7 @@ def run(config: ExperimentConfig, *, flagfile: str,
     flagfile: the command that made `config`, as a flagfile
       (`rundir.binary_flagfile()`): recorded as the run's hparams.txt,
       and compared with the one recorded when resuming, which may differ
-      only in RESUMABLE_FLAGS.
+      only in `rundir.RESUMABLE_FLAGS`.
     log: callable for the progress lines.
 
   Returns:
@@ -298,7 +296,8 @@ def run(config: ExperimentConfig, *, flagfile: str,
   # any, checked to be this one.
   with rundir.lock(config.output_dir):
     rundir.check_resume(config.output_dir, flagfile, data, part,
-                        resumable=RESUMABLE_FLAGS, rounds=config.loop.rounds)
+                        resumable=rundir.RESUMABLE_FLAGS,
+                        rounds=config.loop.rounds)
     rundir.write_hparams(config.output_dir, flagfile)
     rundir.record_machine(config.output_dir)
     log(f"{data.name}: {part}")
