@@ -57,6 +57,17 @@ def test_scheme_flags(mnist, tmp_path):
   assert "label_quantity" in result.stdout
 
 
+def test_size_profile_flag(mnist, tmp_path):
+  # --profile replaces --alpha's default, as --sigma does.
+  result = _run("--scheme=quantity_skew", "--profile=linear",
+                "--num_clients=10", f"--output_dir={tmp_path}")
+  assert result.returncode == 0, result.stderr
+  part = partition.load(str(tmp_path / "partition"),
+                        labels=mnist.train_labels)
+  assert part.spec == "quantity_skew(min_size=1, profile=linear)"
+  assert list(np.diff(part.sizes[:3])) == [1091, 1091]
+
+
 def test_bad_spec_is_one_line(tmp_path):
   result = _run("--spec=dirichlet(beta=2)", f"--output_dir={tmp_path}")
   assert result.returncode != 0

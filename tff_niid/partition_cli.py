@@ -62,6 +62,10 @@ _ALPHA = flags.DEFINE_float("alpha", 0.5, "Dirichlet concentration.")
 _SIGMA = flags.DEFINE_float("sigma", None,
                             "Lognormal sigma (quantity_skew; replaces "
                             "--alpha).")
+_PROFILE = flags.DEFINE_enum(
+    "profile", None, ["linear", "square", "exponential"],
+    "Flower's deterministic client sizes, client i of 1..n ~ i, i^2 or e^i "
+    "(quantity_skew; replaces --alpha).")
 _SHARDS_PER_CLIENT = flags.DEFINE_integer("shards_per_client", 2, "Shards.")
 _CLASSES_PER_CLIENT = flags.DEFINE_integer("classes_per_client", 2, "#C=k.")
 _MIN_SIZE = flags.DEFINE_integer("min_size", 1, "Minimum client size.")
@@ -80,7 +84,7 @@ flags.register_multi_flags_validator(
 
 
 # --scheme and the flags that set its parameters.
-_SCHEME_FLAGS = (_SCHEME, _ALPHA, _SIGMA, _SHARDS_PER_CLIENT,
+_SCHEME_FLAGS = (_SCHEME, _ALPHA, _SIGMA, _PROFILE, _SHARDS_PER_CLIENT,
                  _CLASSES_PER_CLIENT, _MIN_SIZE, _KEY, _KEY_NOISE)
 
 
@@ -95,11 +99,14 @@ def _spec_text():
           "was given too; write it into the spec (e.g. --spec='dirichlet("
           "alpha=0.1)+key(slant)'), or leave --spec out.")
     return _SPEC.value
-  # --sigma replaces --alpha's default for a size law (quantity_skew).
-  alpha = None if _SIGMA.value is not None else _ALPHA.value
+  # --sigma or --profile replaces --alpha's default for a size law
+  # (quantity_skew).
+  other_law = _SIGMA.value is not None or _PROFILE.value is not None
+  alpha = None if other_law else _ALPHA.value
   try:
     return partition_lib.spec.shortcut(
         _SCHEME.value, given=given, alpha=alpha, sigma=_SIGMA.value,
+        profile=_PROFILE.value,
         shards_per_client=_SHARDS_PER_CLIENT.value,
         classes_per_client=_CLASSES_PER_CLIENT.value,
         min_size=_MIN_SIZE.value, key=_KEY.value, key_noise=_KEY_NOISE.value)

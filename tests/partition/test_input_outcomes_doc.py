@@ -116,6 +116,10 @@ EXAMPLES = {
         LABELS, 10, alpha=10**400, seed=0),
     "resample out of reach": lambda: partition.quantity_skew(
         LABELS, 10, alpha=1e-12, min_size_policy="resample", seed=0),
+    "exponential profile, 100 clients": lambda: partition.quantity_skew(
+        np.arange(60000) % 10, 100, profile="exponential", seed=0),
+    "profile and resample": lambda: partition.quantity_skew(
+        LABELS, 10, profile="linear", min_size_policy="resample", seed=0),
     "invalid partition": lambda: core.make_partition(
         np.arange(4) % 2, [0, 1, 1, 3], [0, 2, 4], scheme="iid", params={},
         seed=0),

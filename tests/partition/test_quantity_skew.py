@@ -148,3 +148,95 @@ def test_alpha_outside_float_range(alpha):
   with pytest.raises(ValueError, match="`alpha` (must be between 1e-300 and "
                      "1e[+]300|is too large for a float)"):
     partition.quantity_skew(LABELS, 10, alpha=alpha, seed=0)
+
+
+def flower_id_to_size(n_samples, num_partitions, size_fn):
+  """Flower Datasets' `IdToSizeFncPartitioner._determine_partition_id_to_size`
+  and `_check_if_partition_id_to_size_possible` (flwr_datasets 0.5), line by
+  line: the sizes of Linear- (size_fn: identity), Square- (np.square) and
+  ExponentialPartitioner (np.exp), or ValueError as Flower raises it."""
+  with np.errstate(all="ignore"):  # e^i overflows past 709: NaN sizes
+    data_division_in_units = size_fn(
+        np.linspace(start=1, stop=num_partitions, num=num_partitions))
+    total_units = data_division_in_units.sum()
+    partition_sizes_as_fraction = data_division_in_units / total_units
+    partition_sizes_as_num_of_samples = np.array(
+        partition_sizes_as_fraction * n_samples, dtype=np.int64)
+    assigned_samples = np.sum(partition_sizes_as_num_of_samples)
+    left_unassigned_samples = n_samples - assigned_samples
+    partition_sizes_as_num_of_samples[-1] += left_unassigned_samples
+  if not all(value >= 1 for value in partition_sizes_as_num_of_samples):
+    raise ValueError("partitions sizes that are not greater than 0")
+  return partition_sizes_as_num_of_samples
+
+
+FLOWER_SIZE_FNS = {"linear": lambda x: x, "square": np.square,
+                   "exponential": np.exp}
+
+
+@pytest.mark.parametrize("profile", ["linear", "square", "exponential"])
+@pytest.mark.parametrize("num_samples", [6000, 59999, 60000])
+def test_profile_sizes_are_flowers(profile, num_samples):
+  checked = 0
+  for num_clients in (1, 2, 3, 7, 10, 11, 30, 100, 300, 1000):
+    labels = np.zeros(num_samples, dtype=np.int64)
+    try:
+      expected = flower_id_to_size(num_samples, num_clients,
+                                   FLOWER_SIZE_FNS[profile])
+    except ValueError:  # some client would be empty: refused by both
+      with pytest.raises(ValueError, match=f"profile='{profile}' gives "
+                         f"{num_clients} clients .* below min_size=1;"):
+        partition.quantity_skew(labels, num_clients, profile=profile, seed=0)
+      continue
+    part = partition.quantity_skew(labels, num_clients, profile=profile,
+                                   seed=0)
+    np.testing.assert_array_equal(part.sizes, expected)
+    assert_exact_cover(part, num_samples)
+    checked += 1
+  assert checked >= 4
+
+
+def test_profile_assignment_is_uniform():
+  # Flower assigns each client a contiguous range of the shuffled dataset: a
+  # uniformly random subset of its size. So sample 0 lands in client i with
+  # probability size_i / N, whatever its label; over 3,000 seeds.
+  make = lambda s: partition.quantity_skew(LABELS, 10, profile="linear",
+                                           seed=s)
+  sizes = make(0).sizes
+  where = [int(np.searchsorted(make(s).offsets,
+                               np.flatnonzero(make(s).indices == 0)[0],
+                               side="right")) - 1 for s in range(3000)]
+  counts = np.bincount(where, minlength=10)
+  assert stats.chisquare(counts, sizes / sizes.sum() * 3000).pvalue > 1e-3
+  assert_seeded(make)
+
+
+def test_profile_min_size_and_policy():
+  part = partition.quantity_skew(LABELS, 10, profile="square", min_size=15,
+                                 seed=0)
+  assert part.sizes.min() == 15 and part.params["profile"] == "square"
+  with pytest.raises(ValueError) as e:
+    partition.quantity_skew(LABELS, 10, profile="square", min_size=16,
+                            seed=0)
+  assert str(e.value) == (
+      "profile='square' gives 10 clients of 6000 samples sizes from 15 "
+      "(client 0) to 1562, below min_size=16; use fewer clients, a flatter "
+      "profile, or sigma= / alpha= sizes.")
+  with pytest.raises(ValueError, match="nothing to resample"):
+    partition.quantity_skew(LABELS, 10, profile="linear", seed=0,
+                            min_size_policy="resample")
+  with pytest.raises(ValueError, match="`profile` must be one of "
+                     r"\['linear', 'square', 'exponential'\]; got 'cubic'"):
+    partition.quantity_skew(LABELS, 10, profile="cubic", seed=0)
+  with pytest.raises(ValueError, match="exactly one"):
+    partition.quantity_skew(LABELS, 10, profile="linear", sigma=1, seed=0)
+
+
+def test_profile_sizes_in_a_spec():
+  # Shards cut each client's size into its shards, so the sizes stay
+  # Flower's; a label-skew base takes them as any quantity(...) sizes.
+  text = "shards(per_client=2)+quantity(profile=linear)"
+  part = partition.spec.resolve(text, LABELS, 10, seed=0)
+  assert part.spec == "shards(shards_per_client=2)+quantity(profile=linear)"
+  np.testing.assert_array_equal(
+      part.sizes, flower_id_to_size(6000, 10, FLOWER_SIZE_FNS["linear"]))

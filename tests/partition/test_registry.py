@@ -74,11 +74,12 @@ def test_a_spec_names_exactly_the_function_and_its_parameters(name):
     assert set(scheme.param_names) == (
         set(inspect.signature(scheme.function).parameters) - supplied)
   # Every parameter under its own name, in a string and a dict (a size law
-  # takes one of alpha and sigma, natural one of ids and kmeans).
+  # takes one of alpha, sigma and profile, natural one of ids and kmeans).
   values = {p.name: "1" for p in scheme.params}
-  for first, other in (("alpha", "sigma"), ("ids", "kmeans")):
-    if {first, other} <= set(values):
-      del values[other]
+  for first, *others in (("alpha", "sigma", "profile"), ("ids", "kmeans")):
+    if {first, *others} <= set(values):
+      for other in others:
+        del values[other]
   text = f"{name}({', '.join(f'{k}={v}' for k, v in values.items())})"
   expected = {"scheme": name, **{k: 1 for k in values}}
   assert spec.parse(text)["base"] == expected

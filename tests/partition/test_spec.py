@@ -270,6 +270,8 @@ def test_quantity_gives_the_sizes(labels, text):
      "label_quantity(classes_per_client=2)+key(name=ink, noise=0.5)"),
     ("quantity_skew", dict(alpha=None, sigma=1.0, min_size=5),
      "quantity_skew(min_size=5, sigma=1.0)"),
+    ("quantity_skew", dict(alpha=None, profile="square"),
+     "quantity_skew(profile=square)"),
 ])
 def test_shortcut(scheme, values, expected):
   assert spec.shortcut(scheme, **values) == expected
@@ -280,7 +282,9 @@ def test_shortcut(scheme, values, expected):
     ("dirichlet", {}, "dirichlet(...) needs alpha."),
     ("iid", dict(key="ink"), "key(...) orders samples within each class"),
     ("quantity_skew", dict(alpha=0.5, sigma=1.0),
-     "quantity_skew(...) needs exactly one of alpha= or sigma=."),
+     "quantity_skew(...) needs exactly one of alpha=, sigma= or profile=."),
+    ("quantity_skew", dict(sigma=1.0, profile="linear"),
+     "quantity_skew(...) needs exactly one of alpha=, sigma= or profile=."),
 ])
 def test_shortcut_errors(scheme, values, message):
   with pytest.raises(ValueError) as e:

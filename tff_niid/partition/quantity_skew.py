@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from tff_niid.partition import _allocate
@@ -13,24 +15,57 @@ from tff_niid.partition.dirichlet import dirichlet_rows
 
 MIN_SIZE_POLICIES = ("reserve", "resample")
 
+# Client i = 1..n gets a share proportional to profile(i): Flower Datasets'
+# LinearPartitioner, SquarePartitioner and ExponentialPartitioner.
+PROFILES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "linear": lambda i: i, "square": np.square, "exponential": np.exp}
+
 # Lognormal weights exp(sigma * z) overflow float64, once summed over clients,
 # when sigma * z nears 709 - log(num_clients); z stays below ~7 in 1e11
 # standard normal draws, so this bound keeps a wide margin.
 MAX_SIGMA = 50.0
 
 
+def profile_sizes(num_samples: int, num_clients: int,
+                  profile: str) -> np.ndarray:
+  """Flower Datasets' deterministic sizes: client i = 1..n gets a share
+  proportional to `PROFILES[profile](i)`, truncated to an integer, and the
+  last (largest) client also gets what truncation leaves over
+  (`IdToSizeFncPartitioner._determine_partition_id_to_size`). Sizes may be
+  0: the caller checks its minimum."""
+  ids = np.linspace(1, num_clients, num_clients)
+  with np.errstate(over="ignore"):
+    units = PROFILES[profile](ids)
+  if not np.isfinite(units.sum()):
+    # e^i overflows past i = 709 (where Flower's shares turn NaN): e^(i - n)
+    # has the same shares. Only the exponential grows that fast.
+    units = PROFILES[profile](ids - num_clients)
+  sizes = np.array(units / units.sum() * num_samples, dtype=np.int64)
+  sizes[-1] += num_samples - sizes.sum()
+  return sizes
+
+
 def quantity_sizes(num_samples: int, num_clients: int, *,
                    alpha: float | None = None, sigma: float | None = None,
-                   min_size: int = 1, min_size_policy: str = "reserve",
+                   profile: str | None = None, min_size: int = 1,
+                   min_size_policy: str = "reserve",
                    rng: np.random.Generator) -> np.ndarray:
   """Client sizes summing to `num_samples`, each >= min_size.
 
   Exactly one of: `alpha` in [1e-300, 1e300] -> shares ~ Dir(alpha)
   (NIID-Bench `iid-diff-quantity`); `sigma` in (0, MAX_SIGMA = 50] -> shares
   proportional to lognormal(0, sigma) draws (unbalanced clients as in FedLab /
-  LEAF-style simulations).
+  LEAF-style simulations); `profile` in "linear", "square", "exponential" ->
+  Flower Datasets' Linear/Square/ExponentialPartitioner sizes exactly
+  (`profile_sizes`: deterministic, client i of 1..n ~ i, i^2 or e^i).
 
-  `min_size_policy` decides how `min_size` is met, and so the distribution:
+  A profile's sizes are fixed, so `min_size` is checked, not met: ValueError
+  if the profile gives a client fewer samples (as Flower refuses a size of
+  0); `min_size_policy` applies to `alpha` and `sigma` only ("resample" with
+  `profile` is refused: there is nothing to redraw).
+
+  For `alpha` and `sigma`, `min_size_policy` decides how `min_size` is met,
+  and so the distribution:
 
   * "reserve" (default): each client first gets `min_size`, the rest is split
     by the shares with exact cumulative rounding. Always terminates.
@@ -41,12 +76,28 @@ def quantity_sizes(num_samples: int, num_clients: int, *,
     num_samples is cut at floor(cumsum(shares) * num_samples)
     (`_allocate.floor_split`).
   """
-  if (alpha is None) == (sigma is None):
-    raise ValueError("give exactly one of `alpha` (Dirichlet sizes) or "
-                     "`sigma` (lognormal sizes).")
+  if sum(law is not None for law in (alpha, sigma, profile)) != 1:
+    raise ValueError("give exactly one of `alpha` (Dirichlet sizes), "
+                     "`sigma` (lognormal sizes) or `profile` (Flower's "
+                     "linear, square or exponential sizes).")
   min_size = _checks.check_min_size(min_size, num_clients, num_samples)
   min_size_policy = _checks.check_choice("min_size_policy", min_size_policy,
                                          MIN_SIZE_POLICIES)
+  if profile is not None:
+    profile = _checks.check_choice("profile", profile, tuple(PROFILES))
+    if min_size_policy == "resample":
+      raise ValueError(
+          f"profile={profile!r} gives fixed sizes, so there is nothing to "
+          "resample: leave min_size_policy out (min_size is then checked).")
+    sizes = profile_sizes(num_samples, num_clients, profile)
+    if sizes.min() < min_size:
+      raise ValueError(
+          f"profile={profile!r} gives {num_clients} clients of "
+          f"{num_samples} samples sizes from {sizes.min()} (client "
+          f"{int(sizes.argmin())}) to {sizes.max()}, below min_size="
+          f"{min_size}; use fewer clients, a flatter profile, or sigma= / "
+          "alpha= sizes.")
+    return sizes
   if alpha is not None:
     alpha = check_alpha(alpha)
     draw_shares = lambda: dirichlet_rows(rng, alpha, 1, num_clients)[0]
@@ -74,14 +125,17 @@ def quantity_sizes(num_samples: int, num_clients: int, *,
 
 def quantity_skew(labels: np.ndarray, num_clients: int, *,
                   alpha: float | None = None, sigma: float | None = None,
-                  seed: int, min_size: int = 1,
+                  profile: str | None = None, seed: int, min_size: int = 1,
                   min_size_policy: str = "reserve") -> core.Partition:
   """Clients of unequal size (see `quantity_sizes`), labels IID within each.
 
   Guarantees: every sample belongs to exactly one client; every client has at
   least `min_size` samples; same seed -> identical partition.
   `min_size_policy="resample", min_size=10` with `alpha` is NIID-Bench's
-  `iid-diff-quantity` in distribution.
+  `iid-diff-quantity` in distribution; `profile="linear"` (or "square",
+  "exponential") is Flower Datasets' LinearPartitioner (Square-,
+  ExponentialPartitioner) on a shuffled dataset in distribution: the same
+  sizes, each client a uniformly random subset.
   """
   labels, _ = _checks.check_labels(labels)
   n = labels.shape[0]
@@ -89,11 +143,11 @@ def quantity_skew(labels: np.ndarray, num_clients: int, *,
   seed = _checks.check_seed(seed)
   rng = np.random.default_rng(seed)
   sizes = quantity_sizes(n, num_clients, alpha=alpha, sigma=sigma,
-                         min_size=min_size, min_size_policy=min_size_policy,
+                         profile=profile, min_size=min_size, min_size_policy=min_size_policy,
                          rng=rng)
   indices = rng.permutation(n)
   offsets = np.concatenate([[0], np.cumsum(sizes)])
   params = {"num_clients": num_clients, "alpha": alpha, "sigma": sigma,
-            "min_size": min_size, "min_size_policy": min_size_policy}
+            "profile": profile, "min_size": min_size, "min_size_policy": min_size_policy}
   return core.make_partition(labels, indices, offsets, scheme="quantity_skew",
                              params=params, seed=seed, min_size=min_size)

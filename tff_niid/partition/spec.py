@@ -21,7 +21,8 @@ ignores num_clients.
 
 Optional *modifiers*, each at most once, parameters read from the functions
 they call:
-  quantity(alpha= | sigma=, min_size=1, min_size_policy=reserve)
+  quantity(alpha= | sigma= | profile=linear|square|exponential, min_size=1,
+           min_size_policy=reserve)
                              client sizes from `quantity_sizes`, for a base
                              that takes `sizes=` (shards, label_quantity,
                              balanced_dirichlet; dirichlet is then drawn as
@@ -54,7 +55,10 @@ utils.py `partition_data`; beta=0.5, noise=0.1) have the same distribution as:
   homo, --noise=0.1  iid+feature_noise(sigma=0.1, redraw=true)
                      (noise_type="level"; its "space" type, noise on one
                      image patch per party, is not reproduced)
-and the extended Dirichlet strategy of Li & Lyu 2023 (ExDir, C=2, alpha=0.5)
+Flower Datasets' Linear-, Square- and ExponentialPartitioner (a shuffled
+dataset, client i of 1..n sized ~ i, i^2, e^i) as
+`quantity_skew(profile=linear | square | exponential)`, and the extended
+Dirichlet strategy of Li & Lyu 2023 (ExDir, C=2, alpha=0.5)
 as `extended_dirichlet(classes_per_client=2, alpha=0.5, min_size=10,
 min_size_policy=resample)`.
 
@@ -113,7 +117,7 @@ _MODIFIERS = {m.name: m for m in (
               (registry.Param("redraw", False),)),
 )}
 # A component with both draws client sizes from one law: exactly one.
-_SIZE_LAWS = ("alpha", "sigma")
+_SIZE_LAWS = ("alpha", "sigma", "profile")
 _COMPONENT = re.compile(r"\s*([a-z_]+)\s*(?:\((.*?)\))?\s*$", re.S)
 
 
@@ -321,11 +325,11 @@ def _check_combination(canonical):
   for name, params in [("base", base)] + [(m, canonical[m]) for m in
                                           _MODIFIERS if m in canonical]:
     component = scheme if name == "base" else _MODIFIERS[name]
-    if set(_SIZE_LAWS) <= set(component.param_names) and (
-        ("alpha" in params) == ("sigma" in params)):
+    if set(_SIZE_LAWS) <= set(component.param_names) and sum(
+        law in params for law in _SIZE_LAWS) != 1:
       written = scheme.name if name == "base" else name
-      raise ValueError(f"{written}(...) needs exactly one of alpha= or "
-                       "sigma=.")
+      raise ValueError(f"{written}(...) needs exactly one of alpha=, sigma= "
+                       "or profile=.")
   redraw = canonical.get("feature_noise", {}).get("redraw", False)
   if not isinstance(redraw, bool):
     raise ValueError(f"feature_noise(...): redraw must be true or false; got "
