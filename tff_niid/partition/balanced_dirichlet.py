@@ -83,7 +83,10 @@ def balanced_dirichlet(labels: np.ndarray, num_clients: int, *, alpha: float,
   follows its own Dirichlet draw as far as the class sizes allow. Classes are
   filled in random order; each class goes to clients in proportion to q_ic,
   capped by their remaining capacity (`capped_split`), so the last classes
-  fill whatever room is left.
+  fill whatever room is left. Flower instead draws sample by sample (a
+  client with room uniformly, then a class from its q_i renormalised over
+  the classes not yet exhausted): the same mixes where no class runs out,
+  but not the same distribution of partitions.
 
   Guarantees: every sample belongs to exactly one client; client i has
   exactly sizes[i] samples; same seed -> identical partition.
