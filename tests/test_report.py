@@ -220,7 +220,9 @@ def test_the_glance_agrees_with_the_sections_tables():
     # The groups left, with how many seeds each has finished.
     done = sorted({len(p[3].split(", ")) if p[3] != "—" else 0
                    for p in groups if p[4] != "—"})
-    if done:
+    if done == [0]:
+      assert row[4].startswith(f"not started ({3 * len(groups)} cells"), row
+    elif done:
       counts = "–".join(map(str, dict.fromkeys([done[0], done[-1]])))
       assert row[4].startswith(f"{len(groups) - complete} of the groups, "
                                f"with {counts} of 3 seeds finished"), row
