@@ -120,6 +120,8 @@ EXAMPLES = {
         np.arange(60000) % 10, 100, profile="exponential", seed=0),
     "profile and resample": lambda: partition.quantity_skew(
         LABELS, 10, profile="linear", min_size_policy="resample", seed=0),
+    "by_sample with one-hot mixes": lambda: partition.balanced_dirichlet(
+        np.arange(60000) % 10, 100, alpha=1e-3, fill="by_sample", seed=0),
     "invalid partition": lambda: core.make_partition(
         np.arange(4) % 2, [0, 1, 1, 3], [0, 2, 4], scheme="iid", params={},
         seed=0),

@@ -70,8 +70,78 @@ def capped_split(total, weights, caps):
   return x
 
 
+FILLS = ("by_class", "by_sample")
+
+
+def _occurrence(groups):
+  """For each position t, how many of groups[:t + 1] equal groups[t]."""
+  order = np.argsort(groups, kind="stable")
+  ordered = groups[order]
+  rank = np.arange(1, groups.size + 1) - np.searchsorted(ordered, ordered)
+  occurrence = np.empty_like(rank)
+  occurrence[order] = rank
+  return occurrence
+
+
+def fill_by_sample(mix, sizes, class_sizes, rng):
+  """(clients x classes) counts of the InnerDirichlet process (Acar et al.
+  2021, FedDyn's code; Flower Datasets' InnerDirichletPartitioner): sample
+  by sample, a client with room left uniformly at random, then a class from
+  its row of `mix` renormalised over the classes with samples left.
+
+  Vectorised exactly: between two events (a client full, a class used up)
+  the steps are i.i.d., so a batch of steps is drawn at once and kept up to
+  and including its first event; the rest is discarded and redrawn from
+  the new state. The event is a stopping time, so the kept path has the
+  sequential process's distribution. There are at most clients + classes
+  events; each batch is about twice the steps the last one kept, so the
+  steps drawn stay within a few times the samples.
+
+  Raises ValueError where the process is undefined: a client with room
+  whose mix puts no weight on the classes left (tiny alpha; Flower's loop
+  then fails on NaN probabilities).
+  """
+  room = np.asarray(sizes, dtype=np.int64).copy()
+  left = np.asarray(class_sizes, dtype=np.int64).copy()
+  counts = np.zeros(mix.shape, dtype=np.int64)
+  batch = room.sum()
+  classes_left = None
+  while room.sum() > 0:
+    active = np.flatnonzero(room)
+    if classes_left is None or (left[classes_left] == 0).any():
+      # The classes left changed: renormalise (as cumulative weights).
+      classes_left = np.flatnonzero(left)
+      weights = mix * (left > 0)
+      cumulative = np.cumsum(weights, axis=1)
+      # Float rounding can put a draw at a row's total: it then takes the
+      # row's last class with weight, never one without.
+      last = weights.shape[1] - 1 - np.argmax(weights[:, ::-1] > 0, axis=1)
+    stuck = active[cumulative[active, -1] <= 0]
+    if stuck.size:
+      raise ValueError(
+          f"fill='by_sample': client {int(stuck[0])} still has room, but its "
+          "Dirichlet mix puts no weight on the classes with samples left "
+          "(alpha too small for the InnerDirichlet process, where Flower's "
+          "loop fails on NaN probabilities); use a larger alpha, or "
+          "fill='by_class'.")
+    steps = int(min(room.sum(), batch))
+    client = active[rng.integers(active.size, size=steps)]
+    u = rng.random(steps) * cumulative[client, -1]
+    picked = np.minimum((cumulative[client] <= u[:, None]).sum(axis=1),
+                        last[client])
+    event = ((_occurrence(client) == room[client]) |
+             (_occurrence(picked) == left[picked]))
+    kept = int(np.argmax(event)) + 1 if event.any() else steps
+    batch = max(64, 2 * kept)
+    np.add.at(counts, (client[:kept], picked[:kept]), 1)
+    room -= np.bincount(client[:kept], minlength=room.size)
+    left -= np.bincount(picked[:kept], minlength=left.size)
+  return counts
+
+
 def balanced_dirichlet(labels: np.ndarray, num_clients: int, *, alpha: float,
                        seed: int, sizes: np.ndarray | None = None,
+                       fill: str = "by_class",
                        key: np.ndarray | None = None,
                        key_noise: float = 0.0) -> core.Partition:
   """Client label mixes q_i ~ Dir(alpha * 1_K) with fixed client sizes.
@@ -83,10 +153,13 @@ def balanced_dirichlet(labels: np.ndarray, num_clients: int, *, alpha: float,
   follows its own Dirichlet draw as far as the class sizes allow. Classes are
   filled in random order; each class goes to clients in proportion to q_ic,
   capped by their remaining capacity (`capped_split`), so the last classes
-  fill whatever room is left. Flower instead draws sample by sample (a
-  client with room uniformly, then a class from its q_i renormalised over
-  the classes not yet exhausted): the same mixes where no class runs out,
-  but not the same distribution of partitions.
+  fill whatever room is left (`fill="by_class"`, the default).
+  `fill="by_sample"` draws sample by sample instead, as Flower and FedDyn
+  (Acar et al. 2021) do: a client with room uniformly, then a class from
+  its q_i renormalised over the classes not yet used up (`fill_by_sample`:
+  their distribution exactly, vectorised; tested against a plain
+  re-implementation of Flower's loop). The two agree where no class runs
+  out, but are not the same distribution of partitions.
 
   Guarantees: every sample belongs to exactly one client; client i has
   exactly sizes[i] samples; same seed -> identical partition.
@@ -98,6 +171,7 @@ def balanced_dirichlet(labels: np.ndarray, num_clients: int, *, alpha: float,
     seed: non-negative integer seed.
     sizes: optional int array, one size >= 1 per client, summing to
       len(labels).
+    fill: "by_class" or "by_sample" (see above).
     key, key_noise: optional within-class ordering (see `dirichlet`).
   """
   labels, num_classes = _checks.check_labels(labels)
@@ -106,6 +180,7 @@ def balanced_dirichlet(labels: np.ndarray, num_clients: int, *, alpha: float,
   alpha = check_alpha(alpha)
   seed = _checks.check_seed(seed)
   key, key_noise = _allocate.check_key(key, key_noise, n)
+  fill = _checks.check_choice("fill", fill, FILLS)
   size_rule = "equal" if sizes is None else "given"
   if sizes is None:
     sizes = np.full(num_clients, n // num_clients)
@@ -115,15 +190,18 @@ def balanced_dirichlet(labels: np.ndarray, num_clients: int, *, alpha: float,
   rng = np.random.default_rng(seed)
   mix = dirichlet_rows(rng, alpha, num_clients, num_classes)
   class_sizes = np.bincount(labels, minlength=num_classes)
-  remaining = sizes.astype(np.int64)
-  counts = np.zeros((num_clients, num_classes), dtype=np.int64)
-  for c in rng.permutation(num_classes):
-    counts[:, c] = capped_split(class_sizes[c], mix[:, c], remaining)
-    remaining -= counts[:, c]
+  if fill == "by_sample":
+    counts = fill_by_sample(mix, sizes, class_sizes, rng)
+  else:
+    remaining = sizes.astype(np.int64)
+    counts = np.zeros((num_clients, num_classes), dtype=np.int64)
+    for c in rng.permutation(num_classes):
+      counts[:, c] = capped_split(class_sizes[c], mix[:, c], remaining)
+      remaining -= counts[:, c]
   indices, offsets = _allocate.assign_by_counts(
       labels, num_classes, counts, rng, key=key, key_noise=key_noise)
   params = {"num_clients": num_clients, "alpha": alpha,
-            "sizes": size_rule,
+            "sizes": size_rule, "fill": fill,
             "key": key is not None, "key_noise": key_noise}
   return core.make_partition(labels, indices, offsets,
                              scheme="balanced_dirichlet", params=params,
