@@ -49,3 +49,20 @@ def test_anchors_follow_githubs_rule():
   assert [target for *_, target, _ in readme.headings(
       "## Progress\n```\n## not a heading\n```\n#### Progress\n")] == [
           "progress", "progress-1"]
+
+
+# `test_file.py` or `test_file.py::test_name`, as docs/other_packages.md
+# names the test behind each "tested" claim.
+_TEST_REFERENCE = re.compile(r"`(test_\w+\.py)(?:::(\w+))?`")
+
+
+def test_the_tests_named_by_other_packages_exist():
+  text = (_REPO / "docs" / "other_packages.md").read_text()
+  references = _TEST_REFERENCE.findall(text)
+  assert len(references) >= 6
+  for filename, test in references:
+    path = _REPO / "tests" / "partition" / filename
+    assert path.exists(), filename
+    if test:
+      assert re.search(rf"^def {test}\(", path.read_text(), re.M), (
+          f"{filename}::{test}")
