@@ -136,8 +136,10 @@ def dirichlet(labels: np.ndarray, num_clients: int, *, alpha: float, seed: int,
 
   `self_balancing=True` adds NIID-Bench's "balance" step: classes are drawn in
   order 0..K-1 and a client already holding >= N / num_clients samples gets
-  no share of the later classes (Flower's `self_balancing=True`; FedLab and
-  NIID-Bench always do it). It caps client sizes near N / num_clients.
+  no share of the later classes (FedLab and NIID-Bench always do it;
+  Flower's `self_balancing=True` zeroes only clients above N / num_clients,
+  and takes the classes in the order they first appear in its shuffled
+  dataset). It caps client sizes near N / num_clients.
 
   Except for the default pair (`self_balancing=False`, "repair"), which keeps
   its original draw so existing partitions reproduce, the counts come from the
