@@ -139,8 +139,9 @@ def audit(root: str) -> str:
       if row and row["dropped_flags"]:
         outcome += (" (flags it does not know, left out: "
                     f"{row['dropped_flags']})")
-      files = ((row["numerics_files"].replace(";", ", ") or "none") if row
-               else "—")
+      # Without the first commit there is nothing to compare files with.
+      files = ((row["numerics_files"].replace(";", ", ") or "none")
+               if row and row["first_commit"] else "—")
       rows.append([cell, f"{span.first}-{span.last}",
                    cell_spans[0].commit or "not recorded", span.commit or
                    "not recorded", files, outcome])
