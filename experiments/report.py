@@ -14,7 +14,8 @@
    from the committed cells (a cell not
    committed is listed as not run, or as to do in a seeded grid's progress
    table).
-2. Every block of experiments/results/README.md between the lines
+2. Every block of experiments/results/README.md and superseded.md (each
+   block on one of them) between the lines
    `<!-- generated:NAME -->` and `<!-- end generated:NAME -->` is rewritten
    from the committed files (the runs under experiments/results/, the cells
    parked in experiments/unfinished/) by `tff_niid.reports.readme.blocks`;

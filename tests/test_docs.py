@@ -42,6 +42,21 @@ def test_every_in_page_link_in_the_docs_names_a_heading():
   assert not broken, broken
 
 
+def test_every_link_to_a_heading_of_another_page_names_one():
+  tracked = subprocess.run(["git", "ls-files", "*.md"], cwd=_REPO, check=True,
+                           capture_output=True, text=True).stdout.split()
+  broken = []
+  for name in tracked:
+    for target in _relative_links(_REPO / name):
+      page, _, anchor = target.partition("#")
+      path = (_REPO / name).parent / page
+      if anchor and page.endswith(".md") and path.exists():
+        anchors = {a for _, _, a, _ in readme.headings(path.read_text())}
+        if anchor not in anchors:
+          broken.append(f"{name}: {target}")
+  assert not broken, broken
+
+
 def test_anchors_follow_githubs_rule():
   assert readme.anchor("2.1 As published: `grid` (seeds 0–2; more)") == (
       "21-as-published-grid-seeds-02-more")

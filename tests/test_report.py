@@ -4,6 +4,7 @@ what the report command writes from the committed runs; without TensorFlow."""
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -574,3 +575,18 @@ def test_stale_names_changed_and_missing_outputs(tmp_path):
                                         "accuracy_curves.png")]
   assert "-old" in stale[tree.README] and "+new" in stale[tree.README]
   assert stale[os.path.join(tree.RESULTS, "g", "accuracy_curves.png")] == []
+
+
+def test_each_block_is_on_exactly_one_page(tmp_path):
+  for directory in (tree.CONFIGS, tree.RESULTS, tree.UNFINISHED):
+    shutil.copytree(os.path.join(REPO, directory), tmp_path / directory)
+  readme.rewrite(str(tmp_path))  # as committed: each block on one page
+  superseded = tmp_path / tree.SUPERSEDED
+  text = superseded.read_text()
+  superseded.write_text(text + "\n<!-- generated:timing -->\n"
+                        "<!-- end generated:timing -->\n")
+  with pytest.raises(ValueError, match=r"on two: \['timing'\]"):
+    readme.rewrite(str(tmp_path))
+  superseded.write_text(text.replace("generated:mcmahan_rounds", "x"))
+  with pytest.raises(ValueError, match=r"on no page .*\['mcmahan_rounds'\]"):
+    readme.rewrite(str(tmp_path))

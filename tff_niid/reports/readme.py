@@ -1,8 +1,9 @@
-"""experiments/results/README.md's generated blocks: which function writes
-each, rewriting them, and finding regenerated outputs that differ from the
+"""The generated blocks of experiments/results/README.md and superseded.md:
+which function writes each, rewriting them, and finding regenerated outputs that differ from the
 committed ones (`report.py --check`).
 """
 
+import collections
 import difflib
 import os
 import re
@@ -15,7 +16,7 @@ from tff_niid.reports import niid_bench
 from tff_niid.reports import tree
 
 
-TEXT_OUTPUTS = ("README.md", "results.md")
+TEXT_OUTPUTS = ("README.md", "superseded.md", "results.md")
 
 PLOTS = ("accuracy_curves.png", "references.png", "sweep.png", "paired.png")
 
@@ -162,15 +163,35 @@ def blocks(root):
   return {name: build(root) for name, build in builders.items()}
 
 
+_BLOCK_START = re.compile(r"^<!-- generated:(\S+) -->$", re.M)
+
+
 def rewrite(root):
-  """Rewrites the generated blocks of `root`'s results README (`blocks`),
-  keeping the prose around them."""
-  path = os.path.join(root, tree.README)
-  with open(path) as f:
-    text = f.read()
-  text = results.fill_generated(text, blocks(root))
-  with open(path, "w") as f:
-    f.write(text)
+  """Rewrites the generated blocks of `root`'s results pages (`tree.PAGES`:
+  the README and the superseded runs' page) from `blocks`, keeping the
+  prose around them.
+
+  Raises:
+    ValueError: a block on no page, or on two.
+  """
+  texts = {}
+  for page in tree.PAGES:
+    with open(os.path.join(root, page)) as f:
+      texts[page] = f.read()
+  on_page = {page: _BLOCK_START.findall(text) for page, text in texts.items()}
+  built = blocks(root)
+  placed = collections.Counter(name for names in on_page.values()
+                               for name in names)
+  missing = sorted(set(built) - set(placed))
+  twice = sorted(name for name, count in placed.items() if count > 1)
+  if missing or twice:
+    raise ValueError(f"generated blocks on no page of {list(tree.PAGES)}: "
+                     f"{missing}; on two: {twice}")
+  for page, text in texts.items():
+    # A name `blocks` does not know is left for fill_generated to refuse.
+    known = {name: built[name] for name in on_page[page] if name in built}
+    with open(os.path.join(root, page), "w") as f:
+      f.write(results.fill_generated(text, known))
 
 
 def stale(copy, repo):

@@ -23,6 +23,13 @@ UNFINISHED = os.path.join("experiments", "unfinished")
 
 README = os.path.join(RESULTS, "README.md")
 
+# Runs the report no longer leans on, kept with their tables (and the
+# README's section numbers) so that what they showed can still be checked.
+SUPERSEDED = os.path.join(RESULTS, "superseded.md")
+
+# The pages whose generated blocks experiments/report.py fills.
+PAGES = (README, SUPERSEDED)
+
 
 def percent(accuracy: Optional[float]) -> str:
   return "—" if accuracy is None else f"{100 * accuracy:.1f}"
