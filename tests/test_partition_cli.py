@@ -68,6 +68,23 @@ def test_size_profile_flag(mnist, tmp_path):
   assert list(np.diff(part.sizes[:3])) == [1091, 1091]
 
 
+@pytest.mark.parametrize("args", [
+    ["--scheme=quantity_skew", "--profile=linear"],
+    ["--spec=dirichlet(alpha=0.5, min_size=10)", "--seed=3"],
+])
+def test_hparams_reruns_the_partition(mnist, tmp_path, args):
+  # It once recorded every scheme flag at its default beside --spec, which
+  # the rerun then refused.
+  first = _run(*args, "--num_clients=10", f"--output_dir={tmp_path / 'a'}")
+  assert first.returncode == 0, first.stderr
+  again = _run(f"--flagfile={tmp_path / 'a' / 'hparams.txt'}",
+               f"--output_dir={tmp_path / 'b'}")
+  assert again.returncode == 0, again.stderr
+  a, b = (partition.load(str(tmp_path / d / "partition"),
+                         labels=mnist.train_labels) for d in "ab")
+  assert a.spec == b.spec and np.array_equal(a.indices, b.indices)
+
+
 def test_bad_spec_is_one_line(tmp_path):
   result = _run("--spec=dirichlet(beta=2)", f"--output_dir={tmp_path}")
   assert result.returncode != 0
@@ -117,6 +134,9 @@ def test_without_matplotlib_the_plots_are_left_out_and_said_so(mnist,
     (["--scheme=dirichlet", "--key_noise=0.5"], "ERROR: --scheme=dirichlet: "
      "key_noise mixes key order with random order within classes, so it "
      "needs a key."),
+    (["--scheme=quantity_skew", "--sigma=1", "--alpha=0.5"], "ERROR: "
+     "--scheme=quantity_skew: quantity_skew(...) needs exactly one of alpha=, "
+     "sigma= or profile=."),
 ])
 def test_a_flag_the_spec_does_not_use_is_refused(tmp_path, args, message):
   result = _run(*args, f"--output_dir={tmp_path / 'p'}")

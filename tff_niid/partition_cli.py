@@ -100,9 +100,9 @@ def _spec_text():
           "alpha=0.1)+key(slant)'), or leave --spec out.")
     return _SPEC.value
   # --sigma or --profile replaces --alpha's default for a size law
-  # (quantity_skew).
+  # (quantity_skew); an --alpha given beside them is passed on, and refused.
   other_law = _SIGMA.value is not None or _PROFILE.value is not None
-  alpha = None if other_law else _ALPHA.value
+  alpha = None if other_law and "alpha" not in given else _ALPHA.value
   try:
     return partition_lib.spec.shortcut(
         _SCHEME.value, given=given, alpha=alpha, sigma=_SIGMA.value,
@@ -112,6 +112,19 @@ def _spec_text():
         min_size=_MIN_SIZE.value, key=_KEY.value, key_noise=_KEY_NOISE.value)
   except ValueError as e:
     raise ValueError(f"--scheme={_SCHEME.value}: {e}") from None
+
+
+def _hparams(spec_text):
+  """A flagfile that reruns this partition: this module's flags (however it
+  was started, module or script), the partition as its --spec in place of
+  --scheme and the flags that set it (their defaults beside a --spec would
+  be refused on the rerun)."""
+  scheme_flags = {f"--{flag.name}=" for flag in (*_SCHEME_FLAGS, _SPEC)}
+  recorded = rundir.binary_flagfile(
+      binary=flags.FLAGS.find_module_defining_flag(_SPEC.name))
+  kept = [line for line in recorded.splitlines(keepends=True)
+          if not line.startswith(tuple(scheme_flags))]
+  return "".join(sorted(kept + [f"--spec={spec_text}\n"]))
 
 
 def main(argv):
@@ -151,9 +164,7 @@ def main(argv):
   except ValueError as e:
     sys.exit(f"ERROR: {e}")
   with open(os.path.join(out, "hparams.txt"), "w") as f:
-    # This module's flags, however it was started (module or script).
-    f.write(rundir.binary_flagfile(
-        binary=flags.FLAGS.find_module_defining_flag(_SPEC.name)))
+    f.write(_hparams(spec_text))
   print(f"{data.name}: {part}")
   print(f"spec: {part.spec}")
   print(report.table)
