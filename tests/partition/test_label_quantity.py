@@ -30,6 +30,13 @@ def test_fewer_clients_than_classes(balanced_labels):
   part = partition.label_quantity(balanced_labels, 4,
                                   classes_per_client=3, seed=0)
   assert_exact_cover(part, 60000)
+  # 5 clients x 2 classes hold the 10 labels once each: which client holds
+  # which labels is the seed's (it was the same for every seed).
+  held = [frozenset(map(frozenset, (np.flatnonzero(row) for row in (
+      partition.metrics.label_counts(partition.label_quantity(
+          balanced_labels, 5, classes_per_client=2, seed=s),
+          balanced_labels) > 0)))) for s in range(5)]
+  assert len(set(held)) > 1
   with pytest.raises(ValueError, match="cannot cover"):
     partition.label_quantity(balanced_labels, 4,
                              classes_per_client=2, seed=0)

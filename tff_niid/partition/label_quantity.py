@@ -24,8 +24,9 @@ def label_quantity(labels: np.ndarray, num_clients: int, *,
   distribution (utils.py `partition_data`: uniform distinct extra labels,
   `np.array_split` among the holders in client order; tested against a
   re-implementation). With fewer clients than labels, labels are first dealt
-  round robin so that every label is held; NIID-Bench has no counterpart
-  there (its `np.array_split` of a label nobody drew into 0 parts raises).
+  round robin, in a random order, so that every label is held; NIID-Bench
+  has no counterpart there (its `np.array_split` of a label nobody drew into
+  0 parts raises).
 
   With `sizes` (e.g. from `quantity_sizes`: lognormal or Dirichlet client
   sizes, as the FedProx paper's MNIST, Li et al. 2020: 2 digits per device,
@@ -66,11 +67,15 @@ def label_quantity(labels: np.ndarray, num_clients: int, *,
   key, key_noise = _allocate.check_key(key, key_noise, n)
   rng = np.random.default_rng(seed)
   # Required labels make every label held: client i gets label i mod K as in
-  # NIID-Bench when num_clients >= K; with fewer clients, labels are dealt
-  # round robin (client j mod n gets label j), at most ceil(K/n) <= k each.
+  # NIID-Bench when num_clients >= K; with fewer clients, the labels are
+  # dealt round robin in a random order (client j mod n gets the j-th),
+  # at most ceil(K/n) <= k each. (Drawn only then: with num_clients >= K
+  # the random stream, and so every partition, is as before.)
   j = np.arange(max(num_clients, num_classes))
+  dealt = (rng.permutation(num_classes) if num_clients < num_classes
+           else np.arange(num_classes))
   required = np.zeros((num_clients, num_classes), dtype=bool)
-  required[j % num_clients, j % num_classes] = True
+  required[j % num_clients, dealt[j % num_classes]] = True
   if required.sum(axis=1).max() > k:
     raise ValueError(
         f"{num_clients} clients x {k} classes cannot cover all {num_classes} "
