@@ -3,6 +3,7 @@
 import errno
 import json
 import os
+import stat
 
 import numpy as np
 import pytest
@@ -269,3 +270,16 @@ def test_huge_num_samples_in_manifest_allocates_nothing(tmp_path):
   with pytest.raises(ValueError, match=r"\(1000000000000 samples\) but the "
                      r"given labels have .* \(100 samples\)"):
     partition.load(path, labels=labels)
+
+
+def test_a_saved_partition_is_as_readable_as_its_files(tmp_path, labels):
+  # tempfile.mkdtemp's 0o700 once made every saved partition private to its
+  # owner, whatever the umask, while its files were readable by the group.
+  previous = os.umask(0o022)
+  try:
+    path = partition.iid(labels, 10, seed=0).save(str(tmp_path / "p"))
+  finally:
+    os.umask(previous)
+  assert stat.S_IMODE(os.stat(path).st_mode) == 0o755
+  for name in os.listdir(path):
+    assert stat.S_IMODE(os.stat(os.path.join(path, name)).st_mode) == 0o644

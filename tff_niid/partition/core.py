@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import tempfile
 
 import numpy as np
@@ -55,11 +56,29 @@ def _package_version():
   return __version__
 
 
+def _new_directory(parent):
+  """A new empty directory in `parent`, with the mode `os.mkdir` gives (what
+  the umask allows), not `tempfile.mkdtemp`'s 0o700: renamed into place, it
+  is the saved partition, which others may need to read as its files."""
+  while True:
+    path = os.path.join(parent, f".partition-{secrets.token_hex(8)}")
+    try:
+      os.mkdir(path)
+      return path
+    except FileExistsError:
+      continue
+
+
 class Partition(collections.abc.Sequence):
   """Per-client index arrays over one dataset, with how they were made.
 
   `len(part)` is the number of clients and `part[i]` the int64 indices (into
-  the labels/images the partition was made from) of client i. Attributes:
+  the labels/images the partition was made from) of client i. The label-skew
+  schemes list a client's indices class by class (within a class in random
+  or key order), so shuffle them before slicing a client's own train/test
+  split or batching them in order (`tff_niid.clientdata`'s training batches
+  are shuffled; Flower Datasets shuffles each partition by default).
+  Attributes:
 
     indices, offsets: the flat storage described in the module docstring.
     scheme, params, seed, spec: how the partition was made (recorded on save).
@@ -253,7 +272,7 @@ class Partition(collections.abc.Sequence):
     try:
       replace = _holds_saved_partition(path, overwrite)
       os.makedirs(parent, exist_ok=True)
-      new = tempfile.mkdtemp(prefix=".partition-", dir=parent)
+      new = _new_directory(parent)
       try:
         self._write_files(new)
         if replace:
