@@ -135,6 +135,11 @@ def test_attribute_key(text, name):
      r"drawn as balanced_dirichlet .* no \['self_balancing'\]"),
     ("dirichlet(0.5, min_size=10)+quantity(alpha=1)", r"no \['min_size'\]"),
     ("dirichlet(0.5, balance=true)", "no parameter 'balance'"),
+    ("dirichlet(alpha=0.5, min_partition_size=10)",
+     r"no parameter 'min_partition_size'.*\(min_partition_size is Flower "
+     r"Datasets' name; here min_size\.\)"),
+    ("dirichlet(alpha=0.5)+dirichlet(alpha=1)",
+     r"second base scheme, dirichlet\(...\) \(#2\), after dirichlet"),
 ])
 def test_parse_errors(text, message):
   with pytest.raises(ValueError, match=message):

@@ -118,6 +118,19 @@ _MODIFIERS = {m.name: m for m in (
         noise_lib.feature_noise_levels, supplied=("num_clients",)) +
               (registry.Param("redraw", False),)),
 )}
+# Flower Datasets' partitioner arguments, and what they are here
+# (docs/other_packages.md maps the partitioners).
+_OTHER_PACKAGES_NAMES = {
+    "min_partition_size": "here min_size",
+    "num_classes_per_partition": "here classes_per_client",
+    "num_partitions": "the number of clients is not part of a spec: give it "
+                      "to resolve() or as --num_clients",
+    "partition_sizes": "client sizes come from quantity(...), or sizes= "
+                       "from Python",
+    "partition_by": "a spec partitions the labels it is given",
+    "shuffle": "every scheme here draws its assignment at random from the "
+               "seed",
+}
 # A component with both draws client sizes from one law: exactly one.
 _SIZE_LAWS = ("alpha", "sigma", "profile")
 _COMPONENT = re.compile(r"\s*([a-z_]+)\s*(?:\((.*?)\))?\s*$", re.S)
@@ -183,8 +196,11 @@ def _checked_params(written, component, raw_params, read):
   for given, value in raw_params:
     name = component.param_aliases.get(given, given)
     if name not in component.param_names:
+      hint = _OTHER_PACKAGES_NAMES.get(given, "")
       raise ValueError(f"{written}(...) has no parameter {given!r}; valid: "
-                       f"{_valid_text(component)}.")
+                       f"{_valid_text(component)}."
+                       + (f" ({given} is Flower Datasets' name; {hint}.)"
+                          if hint else ""))
     if name in params:
       raise ValueError(f"{written}(...) gives {name} twice; give each "
                        "parameter once.")
@@ -238,6 +254,11 @@ def _parse_string(spec):
       if name in result:
         raise ValueError(f"spec has {name}(...) twice.")
       result[name] = _parse_component(text, _MODIFIERS[name], f"#{position}")
+    elif scheme:
+      raise ValueError(
+          f"spec has a second base scheme, {name}(...) (#{position}), after "
+          f"{result['base']['scheme']}(...): a spec has one base; the others "
+          f"are modifiers {sorted(_MODIFIERS)}.")
     else:
       valid = sorted(set(registry.names()) | set(_MODIFIERS))
       raise ValueError(f"unknown spec component {name!r} (#{position}); "
