@@ -23,6 +23,13 @@ def test_string_ids(labels):
   assert (labels[part[0]] % 2 == 1).all()
 
 
+def test_an_object_array_of_strings_is_string_ids(labels):
+  # What a pandas column of strings gives (`.values`).
+  ids = np.array(["writer_b", "writer_a"], dtype=object)[labels % 2]
+  part = partition.natural(labels, ids)
+  assert part.client_ids == ["writer_a", "writer_b"]
+
+
 def test_bad_ids(labels):
   with pytest.raises(ValueError, match="ids"):
     partition.natural(labels, np.zeros(10))

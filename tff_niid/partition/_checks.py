@@ -155,6 +155,10 @@ def check_per_sample(name, values, num_samples):
     raise ValueError(
         f"`{name}` must be a 1-D array with one entry per sample "
         f"({num_samples}); got shape {arr.shape}.")
+  # An object array of strings only (what a pandas column of strings
+  # gives) is strings.
+  if arr.dtype.kind == "O" and all(isinstance(v, str) for v in arr):
+    arr = arr.astype(np.str_)
   # Sorting (np.unique, argsort) needs one comparable type: object arrays
   # (None, mixed types) would fail deep inside numpy.
   if arr.dtype.kind not in "biufUS":
