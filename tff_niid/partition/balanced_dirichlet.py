@@ -144,7 +144,7 @@ def balanced_dirichlet(labels: np.ndarray, num_clients: int, *, alpha: float,
                        fill: str = "by_class",
                        key: np.ndarray | None = None,
                        key_noise: float = 0.0) -> core.Partition:
-  """Client label mixes q_i ~ Dir(alpha * 1_K) with fixed client sizes.
+  """Client label mixes q_i ~ Dir(alpha * 1_K), fixed sizes (InnerDirichlet).
 
   The client-side Dirichlet of Flower Datasets' InnerDirichletPartitioner
   (after the self-balancing idea of FedLab's "balanced Dirichlet"): sizes are
