@@ -1,5 +1,6 @@
 """balanced_dirichlet: client-side Dirichlet mix with fixed sizes."""
 
+import collections
 import time
 
 import numpy as np
@@ -11,6 +12,7 @@ from partition_contract import assert_rejects_bad_labels
 from partition_contract import assert_seeded
 from tff_niid import partition
 from tff_niid.partition.balanced_dirichlet import capped_split
+from tff_niid.partition.balanced_dirichlet import fill_by_sample
 
 
 @pytest.mark.parametrize("alpha", [1e-3, 0.1, 1.0, 1e3])
@@ -152,7 +154,52 @@ def test_by_sample_is_flowers_inner_dirichlet_in_distribution():
   assert stats.ks_2samp(reference[:, 9], by_class[:, 9]).pvalue < 1e-5
 
 
-@pytest.mark.parametrize("num_clients", [1, 10, 1000])
+def inner_dirichlet_exact(mix, sizes, class_sizes):
+  """{counts (a flat tuple): probability} of the InnerDirichlet process,
+  enumerated step by step: a client with room uniformly, then a class from
+  its row of `mix` over the classes with samples left."""
+  outcomes = {(0,) * mix.size: 1.0}
+  for _ in range(sum(sizes)):
+    after = collections.defaultdict(float)
+    for state, p in outcomes.items():
+      counts = np.reshape(state, mix.shape)
+      room = np.asarray(sizes) - counts.sum(axis=1)
+      left = np.asarray(class_sizes) - counts.sum(axis=0)
+      with_room = np.flatnonzero(room)
+      for client in with_room:
+        weights = mix[client] * (left > 0)
+        for k in np.flatnonzero(weights):
+          step = counts.copy()
+          step[client, k] += 1
+          after[tuple(step.ravel())] += (p / with_room.size * weights[k] /
+                                         weights.sum())
+    outcomes = after
+  return outcomes
+
+
+def test_fill_by_sample_is_the_process_exactly():
+  # A tiny case whose every outcome can be enumerated: classes run out early
+  # and clients fill at the same steps, so most draws end batches early. A
+  # client drawn in proportion to its room, or a class in proportion to its
+  # samples left, fails this (the largest-share test above does not see
+  # them).
+  mix = np.array([[.5, .3, .2], [.2, .2, .6], [.1, .6, .3]])
+  sizes, class_sizes = [3, 4, 5], [6, 4, 2]
+  exact = inner_dirichlet_exact(mix, sizes, class_sizes)
+  index = {state: j for j, state in enumerate(exact)}
+  rng = np.random.default_rng(0)
+  seen = np.zeros(len(index))
+  for _ in range(5000):
+    counts = fill_by_sample(mix, sizes, class_sizes, rng)
+    seen[index[tuple(counts.ravel())]] += 1
+  expected = np.array(list(exact.values())) * seen.sum()
+  common = expected >= 5  # the rest pooled, for the chi-square test
+  assert stats.chisquare(
+      np.append(seen[common], seen[~common].sum()),
+      np.append(expected[common], expected[~common].sum())).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("num_clients", [1, 10, 1000, 60000])
 def test_by_sample_contract(labels, num_clients):
   make = lambda s: partition.balanced_dirichlet(
       labels, num_clients, alpha=0.5, seed=s, fill="by_sample")

@@ -73,14 +73,19 @@ def capped_split(total, weights, caps):
 FILLS = ("by_class", "by_sample")
 
 
-def _occurrence(groups):
+# Steps x classes per batch of `fill_by_sample`: bounds a batch's memory
+# (64 MiB of float64 cumulative weights).
+_MAX_BATCH_CELLS = 1 << 23
+
+
+def _running_count(groups):
   """For each position t, how many of groups[:t + 1] equal groups[t]."""
   order = np.argsort(groups, kind="stable")
   ordered = groups[order]
   rank = np.arange(1, groups.size + 1) - np.searchsorted(ordered, ordered)
-  occurrence = np.empty_like(rank)
-  occurrence[order] = rank
-  return occurrence
+  count = np.empty_like(rank)
+  count[order] = rank
+  return count
 
 
 def fill_by_sample(mix, sizes, class_sizes, rng):
@@ -89,33 +94,50 @@ def fill_by_sample(mix, sizes, class_sizes, rng):
   by sample, a client with room left uniformly at random, then a class from
   its row of `mix` renormalised over the classes with samples left.
 
-  Vectorised exactly: between two events (a client full, a class used up)
-  the steps are i.i.d., so a batch of steps is drawn at once and kept up to
-  and including its first event; the rest is discarded and redrawn from
-  the new state. The event is a stopping time, so the kept path has the
-  sequential process's distribution. There are at most clients + classes
-  events; each batch is about twice the steps the last one kept, so the
-  steps drawn stay within a few times the samples.
+  Vectorised exactly, in batches of steps drawn independently from one
+  state. A step whose client filled earlier in its batch is dropped, as
+  Flower redraws a full client, which leaves the others uniform over the
+  clients with room. A batch is kept up to and including its first class
+  used up (the weights change) or the step that fills half of its clients
+  (drops would dominate); the rest is discarded and redrawn from the new
+  state. The cut is a stopping time, so what is kept has the sequential
+  process's distribution.
 
-  Raises ValueError where the process is undefined: a client with room
-  whose mix puts no weight on the classes left (tiny alpha; Flower's loop
-  then fails on NaN probabilities).
+  Args:
+    mix: (clients x classes) non-negative weights, a client's Dirichlet draw
+      per row.
+    sizes: each client's number of samples.
+    class_sizes: each class's number of samples; sums to what `sizes` sums
+      to.
+    rng: a numpy Generator.
+
+  Returns:
+    int64 counts whose rows sum to `sizes` and columns to `class_sizes`.
+
+  Raises:
+    ValueError: where the process is undefined: a client with room whose
+      mix puts no weight on the classes left (tiny alpha; Flower's loop
+      then fails on NaN probabilities).
   """
   room = np.asarray(sizes, dtype=np.int64).copy()
   left = np.asarray(class_sizes, dtype=np.int64).copy()
+  if room.sum() != left.sum():
+    raise AssertionError("internal error: client and class sizes sum "
+                         "differently")
   counts = np.zeros(mix.shape, dtype=np.int64)
-  batch = room.sum()
-  classes_left = None
-  while room.sum() > 0:
-    active = np.flatnonzero(room)
-    if classes_left is None or (left[classes_left] == 0).any():
+  cap = max(64, _MAX_BATCH_CELLS // mix.shape[1])
+  batch = min(int(room.sum()), cap)
+  open_classes = None
+  while room.any():
+    if open_classes is None or not np.array_equal(open_classes, left > 0):
       # The classes left changed: renormalise (as cumulative weights).
-      classes_left = np.flatnonzero(left)
-      weights = mix * (left > 0)
+      open_classes = left > 0
+      weights = mix * open_classes
       cumulative = np.cumsum(weights, axis=1)
       # Float rounding can put a draw at a row's total: it then takes the
       # row's last class with weight, never one without.
       last = weights.shape[1] - 1 - np.argmax(weights[:, ::-1] > 0, axis=1)
+    active = np.flatnonzero(room)
     stuck = active[cumulative[active, -1] <= 0]
     if stuck.size:
       raise ValueError(
@@ -124,18 +146,19 @@ def fill_by_sample(mix, sizes, class_sizes, rng):
           "(alpha too small for the InnerDirichlet process, where Flower's "
           "loop fails on NaN probabilities); use a larger alpha, or "
           "fill='by_class'.")
-    steps = int(min(room.sum(), batch))
-    client = active[rng.integers(active.size, size=steps)]
-    u = rng.random(steps) * cumulative[client, -1]
+    client = active[rng.integers(active.size, size=batch)]
+    client = client[_running_count(client) <= room[client]]
+    filled = np.cumsum(_running_count(client) == room[client])
+    u = rng.random(client.size) * cumulative[client, -1]
     picked = np.minimum((cumulative[client] <= u[:, None]).sum(axis=1),
                         last[client])
-    event = ((_occurrence(client) == room[client]) |
-             (_occurrence(picked) == left[picked]))
-    kept = int(np.argmax(event)) + 1 if event.any() else steps
-    batch = max(64, 2 * kept)
+    cut = ((_running_count(picked) == left[picked]) |
+           (2 * filled > active.size))
+    kept = int(np.argmax(cut)) + 1 if cut.any() else client.size
     np.add.at(counts, (client[:kept], picked[:kept]), 1)
     room -= np.bincount(client[:kept], minlength=room.size)
     left -= np.bincount(picked[:kept], minlength=left.size)
+    batch = min(max(64, 2 * kept), cap, int(room.sum()))
   return counts
 
 
@@ -153,13 +176,14 @@ def balanced_dirichlet(labels: np.ndarray, num_clients: int, *, alpha: float,
   follows its own Dirichlet draw as far as the class sizes allow. Classes are
   filled in random order; each class goes to clients in proportion to q_ic,
   capped by their remaining capacity (`capped_split`), so the last classes
-  fill whatever room is left (`fill="by_class"`, the default).
-  `fill="by_sample"` draws sample by sample instead, as Flower and FedDyn
-  (Acar et al. 2021) do: a client with room uniformly, then a class from
-  its q_i renormalised over the classes not yet used up (`fill_by_sample`:
-  their distribution exactly, vectorised; tested against a plain
-  re-implementation of Flower's loop). The two agree where no class runs
-  out, but are not the same distribution of partitions.
+  fill whatever room is left (`fill="by_class"`, the default: each class
+  is split over the clients in proportion to q_ic). `fill="by_sample"`
+  fills each client from its own q_i instead, sample by sample, as Flower
+  and FedDyn (Acar et al. 2021) do: a client with room uniformly, then a
+  class from its q_i renormalised over the classes not yet used up
+  (`fill_by_sample`: their distribution exactly on a shuffled dataset,
+  vectorised; tested against a plain re-implementation of Flower's loop).
+  The two are different distributions of partitions.
 
   Guarantees: every sample belongs to exactly one client; client i has
   exactly sizes[i] samples; same seed -> identical partition.
@@ -173,6 +197,11 @@ def balanced_dirichlet(labels: np.ndarray, num_clients: int, *, alpha: float,
       len(labels).
     fill: "by_class" or "by_sample" (see above).
     key, key_noise: optional within-class ordering (see `dirichlet`).
+
+  Raises:
+    ValueError: malformed input; with fill="by_sample", also a client left
+      with room whose mix has no weight on the classes with samples left
+      (a tiny alpha), where the process is undefined.
   """
   labels, num_classes = _checks.check_labels(labels)
   n = labels.shape[0]
