@@ -37,6 +37,7 @@ from tff_niid import datasets
 from tff_niid import download
 from tff_niid import partition as partition_lib
 from tff_niid import rundir
+from tff_niid.partition.quantity_skew import PROFILES
 
 _DATASET = flags.DEFINE_enum("dataset", "mnist", ["mnist", "fashion_mnist"],
                              "Dataset.")
@@ -63,7 +64,7 @@ _SIGMA = flags.DEFINE_float("sigma", None,
                             "Lognormal sigma (quantity_skew; replaces "
                             "--alpha).")
 _PROFILE = flags.DEFINE_enum(
-    "profile", None, ["linear", "square", "exponential"],
+    "profile", None, list(PROFILES),
     "Flower's deterministic client sizes, client i of 1..n ~ i, i^2 or e^i "
     "(quantity_skew; replaces --alpha).")
 _SHARDS_PER_CLIENT = flags.DEFINE_integer("shards_per_client", 2, "Shards.")

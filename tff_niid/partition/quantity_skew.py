@@ -32,14 +32,17 @@ def profile_sizes(num_samples: int, num_clients: int,
   proportional to `PROFILES[profile](i)`, truncated to an integer, and the
   last (largest) client also gets what truncation leaves over
   (`IdToSizeFncPartitioner._determine_partition_id_to_size`). Sizes may be
-  0: the caller checks its minimum."""
+  0: the caller checks its minimum. ValueError where e^i overflows."""
   ids = np.linspace(1, num_clients, num_clients)
   with np.errstate(over="ignore"):
     units = PROFILES[profile](ids)
   if not np.isfinite(units.sum()):
-    # e^i overflows past i = 709 (where Flower's shares turn NaN): e^(i - n)
-    # has the same shares. Only the exponential grows that fast.
-    units = PROFILES[profile](ids - num_clients)
+    # e^i overflows past i = 709, where Flower's shares turn NaN; client 1's
+    # share, e^-708 of the total, would be empty anyway.
+    raise ValueError(
+        f"profile={profile!r} with {num_clients} clients: e^i overflows "
+        "float64 past 709 clients, and long before that the first clients "
+        "get no samples; use fewer clients, or sigma= / alpha= sizes.")
   sizes = np.array(units / units.sum() * num_samples, dtype=np.int64)
   sizes[-1] += num_samples - sizes.sum()
   return sizes
@@ -92,11 +95,10 @@ def quantity_sizes(num_samples: int, num_clients: int, *,
     sizes = profile_sizes(num_samples, num_clients, profile)
     if sizes.min() < min_size:
       raise ValueError(
-          f"profile={profile!r} gives {num_clients} clients of "
-          f"{num_samples} samples sizes from {sizes.min()} (client "
-          f"{int(sizes.argmin())}) to {sizes.max()}, below min_size="
-          f"{min_size}; use fewer clients, a flatter profile, or sigma= / "
-          "alpha= sizes.")
+          f"profile={profile!r} gives {num_clients} clients ({num_samples} "
+          f"samples) sizes from {sizes.min()} (client {int(sizes.argmin())})"
+          f" to {sizes.max()}, below min_size={min_size}; use fewer "
+          "clients, a flatter profile, or sigma= / alpha= sizes.")
     return sizes
   if alpha is not None:
     alpha = check_alpha(alpha)
@@ -143,11 +145,12 @@ def quantity_skew(labels: np.ndarray, num_clients: int, *,
   seed = _checks.check_seed(seed)
   rng = np.random.default_rng(seed)
   sizes = quantity_sizes(n, num_clients, alpha=alpha, sigma=sigma,
-                         profile=profile, min_size=min_size, min_size_policy=min_size_policy,
-                         rng=rng)
+                         profile=profile, min_size=min_size,
+                         min_size_policy=min_size_policy, rng=rng)
   indices = rng.permutation(n)
   offsets = np.concatenate([[0], np.cumsum(sizes)])
   params = {"num_clients": num_clients, "alpha": alpha, "sigma": sigma,
-            "profile": profile, "min_size": min_size, "min_size_policy": min_size_policy}
+            "profile": profile, "min_size": min_size,
+            "min_size_policy": min_size_policy}
   return core.make_partition(labels, indices, offsets, scheme="quantity_skew",
                              params=params, seed=seed, min_size=min_size)
