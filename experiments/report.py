@@ -86,7 +86,7 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   if not _CHECK.value:
     _regenerate(_REPO)
-    print(f"rewrote {tree.README} and the reports of "
+    print(f"rewrote {', '.join(tree.PAGES)} and the reports of "
           f"{', '.join(grid for _, grid in tree.grid_configs(_REPO))}")
     return
   with tempfile.TemporaryDirectory() as copy:
@@ -102,7 +102,7 @@ def main(argv):
   if stale:
     sys.exit(f"stale (run .venv/bin/python experiments/report.py): "
              f"{', '.join(stale)}")
-  print(f"{tree.README} and the grid reports are up to date")
+  print(f"{', '.join(tree.PAGES)} and the grid reports are up to date")
 
 
 if __name__ == "__main__":

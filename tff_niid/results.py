@@ -833,6 +833,21 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]],
       ["| " + " | ".join(row) + " |" for row in rows])
 
 
+def _opened_block(line: str) -> Optional[str]:
+  """NAME if `line` is a block's opening marker `<!-- generated:NAME -->`."""
+  marker = line.strip()
+  if marker.startswith("<!-- generated:") and marker.endswith("-->"):
+    return marker[len("<!-- generated:"):-len("-->")].strip()
+  return None
+
+
+def generated_names(text: str) -> list[str]:
+  """The names of `text`'s generated blocks (see `fill_generated`), in
+  order."""
+  return [name for name in map(_opened_block, text.splitlines())
+          if name is not None]
+
+
 def fill_generated(text: str, blocks: dict[str, str]) -> str:
   """`text` with each generated block replaced by blocks[NAME].
 
@@ -851,8 +866,8 @@ def fill_generated(text: str, blocks: dict[str, str]) -> str:
     marker = line.strip()
     if open_name is None:
       out.append(line)
-      if marker.startswith("<!-- generated:") and marker.endswith("-->"):
-        open_name = marker[len("<!-- generated:"):-len("-->")].strip()
+      open_name = _opened_block(line)
+      if open_name is not None:
         if open_name not in blocks:
           raise ValueError(f"generated block {open_name!r} is not known; "
                            f"known: {sorted(blocks)}")

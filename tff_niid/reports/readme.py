@@ -1,6 +1,6 @@
 """The generated blocks of experiments/results/README.md and superseded.md:
-which function writes each, rewriting them, and finding regenerated outputs that differ from the
-committed ones (`report.py --check`).
+which function writes each, rewriting them, and finding regenerated outputs
+that differ from the committed ones (`report.py --check`).
 """
 
 import collections
@@ -16,7 +16,8 @@ from tff_niid.reports import niid_bench
 from tff_niid.reports import tree
 
 
-TEXT_OUTPUTS = ("README.md", "superseded.md", "results.md")
+TEXT_OUTPUTS = (*(os.path.basename(page) for page in tree.PAGES),
+                "results.md")
 
 PLOTS = ("accuracy_curves.png", "references.png", "sweep.png", "paired.png")
 
@@ -124,7 +125,8 @@ def contents(root: str) -> str:
 
 
 def blocks(root):
-  """{README block name: markdown} from the committed files under `root`."""
+  """{block name: markdown} for the results pages (`tree.PAGES`), from the
+  committed files under `root`."""
   builders = {
       "contents": contents,
       "at_a_glance": at_a_glance,
@@ -163,9 +165,6 @@ def blocks(root):
   return {name: build(root) for name, build in builders.items()}
 
 
-_BLOCK_START = re.compile(r"^<!-- generated:(\S+) -->$", re.M)
-
-
 def rewrite(root):
   """Rewrites the generated blocks of `root`'s results pages (`tree.PAGES`:
   the README and the superseded runs' page) from `blocks`, keeping the
@@ -178,7 +177,8 @@ def rewrite(root):
   for page in tree.PAGES:
     with open(os.path.join(root, page)) as f:
       texts[page] = f.read()
-  on_page = {page: _BLOCK_START.findall(text) for page, text in texts.items()}
+  on_page = {page: results.generated_names(text)
+             for page, text in texts.items()}
   built = blocks(root)
   placed = collections.Counter(name for names in on_page.values()
                                for name in names)
@@ -187,15 +187,19 @@ def rewrite(root):
   if missing or twice:
     raise ValueError(f"generated blocks on no page of {list(tree.PAGES)}: "
                      f"{missing}; on two: {twice}")
-  for page, text in texts.items():
-    # A name `blocks` does not know is left for fill_generated to refuse.
-    known = {name: built[name] for name in on_page[page] if name in built}
+  # Every page is filled before any is written: a page that fails leaves
+  # all as they were. A name `blocks` does not know is left for
+  # fill_generated to refuse.
+  filled = {page: results.fill_generated(text, {
+      name: built[name] for name in on_page[page] if name in built})
+            for page, text in texts.items()}
+  for page, text in filled.items():
     with open(os.path.join(root, page), "w") as f:
-      f.write(results.fill_generated(text, known))
+      f.write(text)
 
 
 def stale(copy, repo):
-  """The outputs regenerated under `copy` (the README, the grids'
+  """The outputs regenerated under `copy` (the results pages, the grids'
   results.md and plots) that differ from `repo`'s, as {path relative to
   both: the unified diff's lines}: a text output by content, a plot by
   existence (its diff empty)."""
