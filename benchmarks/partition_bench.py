@@ -259,15 +259,18 @@ def flower_inner_dirichlet(labels, sizes, alpha, rng):
   time, a client with room (a full one drawn is dropped from the candidates
   and the draw repeated), then a class from its Dirichlet prior (a used-up
   class is zeroed for every client, the priors renormalised, the draw
-  repeated). Returns the per-client index lists."""
+  repeated). Returns the per-client index lists. (The test of
+  `fill="by_sample"` has its own copy, returning counts: a test does not
+  import a benchmark, nor a benchmark a test.)"""
   num_classes = int(labels.max()) + 1
   priors = rng.dirichlet(np.full(num_classes, alpha), size=len(sizes))
   by_class = [np.flatnonzero(labels == k) for k in range(num_classes)]
   left_in_class = [len(indices) for indices in by_class]
-  room = list(sizes)
+  room = dict(enumerate(sizes))
   held = [[] for _ in sizes]
   candidates = list(range(len(sizes)))
-  while sum(room):
+  # As Flower: the room left summed over every client at every step.
+  while np.sum(list(room.values())) != 0:
     client = rng.choice(candidates)
     if room[client] == 0:
       candidates.remove(client)
