@@ -121,7 +121,8 @@ def test_without_matplotlib_the_plots_are_left_out_and_said_so(mnist,
   assert ("plots: none (they need matplotlib: pip install "
           "'tff_niid[plots]')") in result.stdout
   assert sorted(os.listdir(tmp_path)) == [
-      "hparams.txt", "partition", "partition_summary.txt"]
+      "hparams.txt", "partition", "partition_label_counts.csv",
+      "partition_summary.txt"]
 
 
 @pytest.mark.parametrize("args,message", [

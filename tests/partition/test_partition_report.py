@@ -1,5 +1,6 @@
 """partition.report.write: the report both binaries write."""
 
+import csv
 import os
 
 import pytest
@@ -18,8 +19,15 @@ def test_writes_the_partition_its_table_and_plots(labels, images, tmp_path):
   part = spec.resolve(KEYED, labels, 20, seed=0, images=images)
   written = report.write(part, labels, str(tmp_path), images=images)
   assert sorted(os.listdir(tmp_path)) == [
-      "partition", "partition_divergence.png", "partition_label_mix.png",
-      "partition_sizes.png", "partition_summary.txt"]
+      "partition", "partition_divergence.png", "partition_label_counts.csv",
+      "partition_label_mix.png", "partition_sizes.png",
+      "partition_summary.txt"]
+  with open(tmp_path / "partition_label_counts.csv", newline="") as f:
+    rows = list(csv.reader(f))
+  counts = partition.metrics.label_counts(part, labels)
+  assert rows[0] == ["client", "size"] + [f"class_{k}" for k in range(10)]
+  assert [[int(v) for v in row] for row in rows[1:]] == [
+      [i, int(c.sum()), *c.tolist()] for i, c in enumerate(counts)]
   assert written.partition_dir == str(tmp_path / "partition")
   assert partition.load(written.partition_dir, labels=labels).spec == part.spec
   assert written.plots == [str(tmp_path / f"partition_{name}.png")

@@ -37,6 +37,10 @@ def _pyplot():
   return plt
 
 
+# Up to this many clients, the plots name each client by its index.
+_LABELLED_CLIENTS = 50
+
+
 def plot_label_counts(partition, labels, path, *, num_classes=None,
                       max_clients=100):
   """Heatmap of each client's label mix (fractions), clients sorted."""
@@ -60,6 +64,8 @@ def plot_label_counts(partition, labels, path, *, num_classes=None,
   ax.set_xlabel("class")
   ax.set_ylabel("client (sorted)" if n <= max_clients else "client group (sorted)")
   ax.set_xticks(range(rows.shape[1]))
+  if n <= _LABELLED_CLIENTS:  # each row named by its client's index
+    ax.set_yticks(range(n), [str(i) for i in order], fontsize=7)
   ax.set_title(title, fontsize=10)
   fig.colorbar(image, ax=ax, label="fraction of client's samples")
   fig.tight_layout()
@@ -69,13 +75,19 @@ def plot_label_counts(partition, labels, path, *, num_classes=None,
 
 
 def plot_sizes(partition, path):
-  """Histogram of client sizes."""
+  """Client sizes: one bar per client up to _LABELLED_CLIENTS clients (a
+  histogram of so few is mostly empty bins), else a histogram."""
   plt = _pyplot()
   sizes = partition.sizes
   fig, ax = plt.subplots(figsize=(6, 4))
-  ax.hist(sizes, bins=min(50, max(10, len(sizes) // 10)), color="tab:blue")
-  ax.set_xlabel("samples per client")
-  ax.set_ylabel("clients")
+  if len(sizes) <= _LABELLED_CLIENTS:
+    ax.bar(range(len(sizes)), sizes, color="tab:blue")
+    ax.set_xlabel("client")
+    ax.set_ylabel("samples")
+  else:
+    ax.hist(sizes, bins=min(50, max(10, len(sizes) // 10)), color="tab:blue")
+    ax.set_xlabel("samples per client")
+    ax.set_ylabel("clients")
   ax.set_title(f"client sizes ({len(sizes)} clients): min {sizes.min()}, "
                f"median {int(np.median(sizes))}, max {sizes.max()}", fontsize=10)
   fig.tight_layout()

@@ -8,6 +8,10 @@ whoever wrote them:
   partition/               the saved partition (`partition.load`)
   partition_summary.txt    the `metrics.summary` table (committed with every
                            run, read back by `results.read_partition_summary`)
+  partition_label_counts.csv
+                           each client's samples per class (`metrics.
+                           label_counts`): a row per client, `client`, `size`
+                           and a column `class_<k>` per class
   partition_label_mix.png, partition_sizes.png, partition_divergence.png
                            `plots.plot_all` (left out with plots=False:
                            matplotlib is not part of the numpy core)
@@ -15,6 +19,7 @@ whoever wrote them:
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import os
 
@@ -28,6 +33,7 @@ from tff_niid.partition import spec
 
 PARTITION_DIR = "partition"
 SUMMARY_FILE = "partition_summary.txt"
+LABEL_COUNTS_FILE = "partition_label_counts.csv"
 PLOT_PREFIX = "partition_"
 
 
@@ -40,9 +46,20 @@ class Report:
   plots: list[str]
 
 
+def _write_label_counts(part, labels, path):
+  counts = metrics.label_counts(part, labels)
+  with open(path, "w", newline="") as f:
+    writer = csv.writer(f)
+    writer.writerow(["client", "size", *(f"class_{k}" for k in
+                                         range(counts.shape[1]))])
+    for client, row in enumerate(counts):
+      writer.writerow([client, int(row.sum()), *row.tolist()])
+
+
 def write(part: core.Partition, labels: np.ndarray, directory: str, *,
           images: np.ndarray | None = None, plots: bool = True) -> Report:
-  """Saves `part` into `directory` with its summary table and plots.
+  """Saves `part` into `directory` with its summary table, label counts and
+  plots.
 
   The table reports the within-class key dispersion when the partition's
   spec orders classes by an image attribute (e.g. `key(slant)`) and the
@@ -70,6 +87,8 @@ def write(part: core.Partition, labels: np.ndarray, directory: str, *,
   table = metrics.format_table(metrics.summary(part, labels, key=key))
   with open(os.path.join(directory, SUMMARY_FILE), "w") as f:
     f.write(table + "\n")
+  _write_label_counts(part, labels,
+                      os.path.join(directory, LABEL_COUNTS_FILE))
   return Report(table, partition_dir,
                 plots_lib.plot_all(part, labels, directory, prefix=PLOT_PREFIX)
                 if plots else [])
