@@ -238,9 +238,15 @@ def plot_sweep(cells: Sequence[results.Cell], path: str,
     ax.set_ylabel("test error % (100 − best accuracy)")
   for ax in list(axes.flat)[len(panels):]:
     ax.axis("off")
-  fig.supxlabel("rN: first round at the target (dotted line); ringed: the "
-                "value chosen (fewest rounds to the target, else the best "
-                "accuracy)", fontsize=8)
+  # The key says only what the panels show, wrapped to the figure's width.
+  key = []
+  if any(r is not None for line in lines for r in line.reached):
+    key.append("rN: first round at the target (dotted line)")
+  if any(line.chosen is not None for line in lines):
+    key.append("ringed: the value chosen (fewest rounds to the target, else "
+               "the best accuracy)")
+  if key:
+    fig.supxlabel(textwrap.fill("; ".join(key), 70 * columns), fontsize=8)
   _save_figure(plt, fig, path, title)
   return True
 
