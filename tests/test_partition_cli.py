@@ -85,6 +85,23 @@ def test_hparams_reruns_the_partition(mnist, tmp_path, args):
   assert a.spec == b.spec and np.array_equal(a.indices, b.indices)
 
 
+def test_a_key_file_names_ids_for_the_spec(mnist, tmp_path):
+  writers = np.arange(mnist.train_labels.shape[0]) % 7
+  np.save(tmp_path / "writers.npy", writers)
+  result = _run("--spec=natural(ids=writer)",
+                f"--key_file=writer={tmp_path / 'writers.npy'}",
+                f"--output_dir={tmp_path / 'p'}")
+  assert result.returncode == 0, result.stderr
+  part = partition.load(str(tmp_path / "p" / "partition"),
+                        labels=mnist.train_labels)
+  assert len(part) == 7 and (writers[part[3]] == 3).all()
+  missing = _run("--spec=natural(ids=writer)", "--key_file=writer=nope.npy",
+                 f"--output_dir={tmp_path / 'q'}")
+  assert missing.stderr.startswith(
+      "ERROR: --key_file=writer=nope.npy: cannot read nope.npy as a .npy "
+      "array: ")
+
+
 def test_bad_spec_is_one_line(tmp_path):
   result = _run("--spec=dirichlet(beta=2)", f"--output_dir={tmp_path}")
   assert result.returncode != 0

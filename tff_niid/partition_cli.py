@@ -32,6 +32,7 @@ import sys
 
 from absl import app
 from absl import flags
+import numpy as np
 
 from tff_niid import datasets
 from tff_niid import download
@@ -74,6 +75,10 @@ _KEY = flags.DEFINE_enum("key", None, ["ink", "slant", "width"],
                          "Order each class by this image attribute.")
 _KEY_NOISE = flags.DEFINE_float("key_noise", 0.0,
                                 "0 = ordered by key, 1 = random.")
+_KEY_FILE = flags.DEFINE_multi_string(
+    "key_file", [], "NAME=PATH of a .npy array with one value per training "
+    "sample (e.g. writer ids), which the spec names as natural(ids=NAME) or "
+    "key(NAME); repeat the flag for more.")
 _NUM_CLIENTS = flags.DEFINE_integer("num_clients", 100, "Number of clients.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Output directory.")
@@ -115,6 +120,23 @@ def _spec_text():
     raise ValueError(f"--scheme={_SCHEME.value}: {e}") from None
 
 
+def _key_files():
+  """{NAME: array} of --key_file; ValueError naming a bad entry."""
+  keys = {}
+  for entry in _KEY_FILE.value:
+    name, sep, path = entry.partition("=")
+    if not sep or not name or not path:
+      raise ValueError(f"--key_file={entry}: write it as NAME=PATH.npy.")
+    if name in keys:
+      raise ValueError(f"--key_file gives {name} twice.")
+    try:
+      keys[name] = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+      raise ValueError(f"--key_file={entry}: cannot read {path} as a .npy "
+                       f"array: {e}") from None
+  return keys
+
+
 def _hparams(spec_text):
   """A flagfile that reruns this partition: this module's flags (however it
   was started, module or script), the partition as its --spec in place of
@@ -151,7 +173,7 @@ def main(argv):
                          download=_DOWNLOAD.value)
     part = partition_lib.spec.resolve(
         spec_text, data.train_labels, _NUM_CLIENTS.value, seed=_SEED.value,
-        images=data.train_images)
+        images=data.train_images, keys=_key_files())
   except (ValueError, download.DownloadError) as e:  # one line, no usage text
     sys.exit(f"ERROR: {e}")
   try:
