@@ -68,9 +68,31 @@ def test_size_profile_flag(mnist, tmp_path):
   assert list(np.diff(part.sizes[:3])) == [1091, 1091]
 
 
+def test_anchor_flags_are_the_spec(mnist, tmp_path):
+  # NIID-Bench's Dirichlet and Flower's InnerDirichlet from --scheme flags:
+  # the spec they stand for, and the partition of that spec.
+  for args, spec_text in [
+      (["--scheme=dirichlet", "--self_balancing", "--min_size=10",
+        "--min_size_policy=resample"],
+       "dirichlet(alpha=0.5, min_size=10, min_size_policy=resample, "
+       "self_balancing=true)"),
+      (["--scheme=balanced_dirichlet", "--fill=by_sample"],
+       "balanced_dirichlet(alpha=0.5, fill=by_sample)")]:
+    out = tmp_path / args[0].split("=")[1]
+    result = _run(*args, "--num_clients=10", "--seed=1",
+                  f"--output_dir={out}")
+    assert result.returncode == 0, result.stderr
+    part = partition.load(str(out / "partition"), labels=mnist.train_labels)
+    assert part.spec == spec_text
+    expected = partition.spec.resolve(spec_text, mnist.train_labels, 10,
+                                      seed=1)
+    assert np.array_equal(part.indices, expected.indices)
+
+
 @pytest.mark.parametrize("args", [
     ["--scheme=quantity_skew", "--profile=linear"],
     ["--spec=dirichlet(alpha=0.5, min_size=10)", "--seed=3"],
+    ["--scheme=dirichlet", "--noself_balancing"],
 ])
 def test_hparams_reruns_the_partition(mnist, tmp_path, args):
   # It once recorded every scheme flag at its default beside --spec, which
@@ -80,6 +102,8 @@ def test_hparams_reruns_the_partition(mnist, tmp_path, args):
   again = _run(f"--flagfile={tmp_path / 'a' / 'hparams.txt'}",
                f"--output_dir={tmp_path / 'b'}")
   assert again.returncode == 0, again.stderr
+  # One flag a line (an empty --key_file once wrote a blank one).
+  assert "" not in (tmp_path / "a" / "hparams.txt").read_text().split("\n")[:-1]
   a, b = (partition.load(str(tmp_path / d / "partition"),
                          labels=mnist.train_labels) for d in "ab")
   assert a.spec == b.spec and np.array_equal(a.indices, b.indices)
@@ -152,6 +176,8 @@ def test_without_matplotlib_the_plots_are_left_out_and_said_so(mnist,
     (["--scheme=dirichlet", "--key_noise=0.5"], "ERROR: --scheme=dirichlet: "
      "key_noise mixes key order with random order within classes, so it "
      "needs a key."),
+    (["--scheme=shards", "--fill=by_sample"], "ERROR: --scheme=shards: "
+     "shards takes no fill; its parameters: ['shards_per_client']."),
     (["--scheme=quantity_skew", "--sigma=1", "--alpha=0.5"], "ERROR: "
      "--scheme=quantity_skew: quantity_skew(...) needs exactly one of alpha=, "
      "sigma= or profile=."),

@@ -11,6 +11,9 @@ Examples:
       --num_clients=100 --output_dir=runs/part_dir01_slant
   tff-niid-partition --scheme=shards --num_clients=100 \
       --output_dir=runs/part_shards
+  tff-niid-partition --scheme=dirichlet --self_balancing \
+      --min_size_policy=resample --min_size=10 --num_clients=10 \
+      --output_dir=runs/part_niid_bench_dir05
   tff-niid-partition --list_schemes
 
 --spec is the way in; --scheme and its flags are a shortcut for the spec they
@@ -38,6 +41,7 @@ from tff_niid import datasets
 from tff_niid import download
 from tff_niid import partition as partition_lib
 from tff_niid import rundir
+from tff_niid.partition.balanced_dirichlet import FILLS
 from tff_niid.partition.quantity_skew import PROFILES
 
 _DATASET = flags.DEFINE_enum("dataset", "mnist", ["mnist", "fashion_mnist"],
@@ -71,6 +75,21 @@ _PROFILE = flags.DEFINE_enum(
 _SHARDS_PER_CLIENT = flags.DEFINE_integer("shards_per_client", 2, "Shards.")
 _CLASSES_PER_CLIENT = flags.DEFINE_integer("classes_per_client", 2, "#C=k.")
 _MIN_SIZE = flags.DEFINE_integer("min_size", 1, "Minimum client size.")
+# Its values depend on the scheme, which checks them.
+_MIN_SIZE_POLICY = flags.DEFINE_string(
+    "min_size_policy", None,
+    "How every client reaches --min_size (dirichlet: repair or resample; "
+    "extended_dirichlet, quantity_skew: reserve or resample); resample "
+    "redraws the whole partition, as NIID-Bench and FedLab do. Default: the "
+    "scheme's.")
+_SELF_BALANCING = flags.DEFINE_bool(
+    "self_balancing", None, "Zero the Dirichlet share of a client already "
+    "holding N/n samples (NIID-Bench, FedLab, Flower; dirichlet and "
+    "extended_dirichlet). Default: the scheme's.")
+_FILL = flags.DEFINE_enum(
+    "fill", None, list(FILLS),
+    "How balanced_dirichlet fills its clients: by_class, or by_sample as "
+    "Flower's InnerDirichletPartitioner. Default: the scheme's.")
 _KEY = flags.DEFINE_enum("key", None, ["ink", "slant", "width"],
                          "Order each class by this image attribute.")
 _KEY_NOISE = flags.DEFINE_float("key_noise", 0.0,
@@ -91,7 +110,8 @@ flags.register_multi_flags_validator(
 
 # --scheme and the flags that set its parameters.
 _SCHEME_FLAGS = (_SCHEME, _ALPHA, _SIGMA, _PROFILE, _SHARDS_PER_CLIENT,
-                 _CLASSES_PER_CLIENT, _MIN_SIZE, _KEY, _KEY_NOISE)
+                 _CLASSES_PER_CLIENT, _MIN_SIZE, _MIN_SIZE_POLICY,
+                 _SELF_BALANCING, _FILL, _KEY, _KEY_NOISE)
 
 
 def _spec_text():
@@ -115,7 +135,9 @@ def _spec_text():
         profile=_PROFILE.value,
         shards_per_client=_SHARDS_PER_CLIENT.value,
         classes_per_client=_CLASSES_PER_CLIENT.value,
-        min_size=_MIN_SIZE.value, key=_KEY.value, key_noise=_KEY_NOISE.value)
+        min_size=_MIN_SIZE.value, min_size_policy=_MIN_SIZE_POLICY.value,
+        self_balancing=_SELF_BALANCING.value, fill=_FILL.value,
+        key=_KEY.value, key_noise=_KEY_NOISE.value)
   except ValueError as e:
     raise ValueError(f"--scheme={_SCHEME.value}: {e}") from None
 
@@ -142,11 +164,15 @@ def _hparams(spec_text):
   was started, module or script), the partition as its --spec in place of
   --scheme and the flags that set it (their defaults beside a --spec would
   be refused on the rerun)."""
-  scheme_flags = {f"--{flag.name}=" for flag in (*_SCHEME_FLAGS, _SPEC)}
+  names = [flag.name for flag in (*_SCHEME_FLAGS, _SPEC)]
+  # A bool flag is written --name or --noname, the others --name=value.
+  written = (*(f"--{name}=" for name in names),
+             *(f"--{prefix}{name}\n" for name in names
+               for prefix in ("", "no")))
   recorded = rundir.binary_flagfile(
       binary=flags.FLAGS.find_module_defining_flag(_SPEC.name))
   kept = [line for line in recorded.splitlines(keepends=True)
-          if not line.startswith(tuple(scheme_flags))]
+          if not line.startswith(written)]
   return "".join(sorted(kept + [f"--spec={spec_text}\n"]))
 
 

@@ -183,10 +183,11 @@ def binary_flagfile(flag_values=None, binary=None):
   """
   flag_values = flags.FLAGS if flag_values is None else flag_values
   own = flag_values.get_flags_for_module(binary or sys.argv[0])
-  # As absl's flags_into_string: flags without a value are left out.
-  return "".join(f"{flag.serialize()}\n"
-                 for flag in sorted(own, key=lambda flag: flag.name)
-                 if flag.value is not None)
+  # As absl's flags_into_string, flags without a value are left out; and
+  # unlike it, a multi flag left empty (absl writes a blank line).
+  lines = (flag.serialize() for flag in sorted(own, key=lambda flag: flag.name)
+           if flag.value is not None)
+  return "".join(f"{line}\n" for line in lines if line)
 
 
 def changed_flags(previous, current, *, resumable=(), known_flags=None):
