@@ -20,6 +20,9 @@
    from the committed files (the runs under experiments/results/, the cells
    parked in experiments/unfinished/) by `tff_niid.reports.readme.blocks`;
    the prose around them is kept.
+3. The plots drawn across grids (`readme.CROSS_GRID_PLOTS`: FedProx's μ
+   beside FedAvg and the paper grid's μ, niid_bench_fedprox_mu/mu.png) are
+   redrawn from the committed cells.
 
 A grid made by an earlier version of a config keeps its committed report
 (experiments/results/niid_bench/ came from the niid_bench.cfg that now writes
@@ -77,6 +80,7 @@ def _regenerate(root):
   _write_grid_reports(root)
   try:
     readme.rewrite(root)
+    readme.write_plots(root)
   except ValueError as e:  # committed files that do not fit together
     sys.exit(f"ERROR: {e}")
 

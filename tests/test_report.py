@@ -197,6 +197,15 @@ def test_the_mu_table_agrees_with_the_grid_it_extends():
       assert difference == paired[key][4], row
 
 
+def test_the_mu_plot_draws_the_mu_tables_groups(tmp_path):
+  members, _ = niid_bench.mu_groups(REPO)
+  labels = [row[2] for row in _table_rows(
+      _readme_block("niid_bench_fedprox_mu"))]
+  assert [niid_bench.mu_label(mu) for _, _, mu in members] == labels
+  assert niid_bench.fedprox_mu_plot(REPO, str(tmp_path / "mu.png"))
+  assert (tmp_path / "mu.png").stat().st_size > 10_000
+
+
 def test_the_glance_agrees_with_the_sections_tables():
   # The summary at the top of the committed README says what the detailed
   # tables below it say: each McMahan ratio is its like-for-like row's, and
@@ -552,7 +561,7 @@ def test_a_torch_run_of_fedprox_clients_is_not_taken_for_fedavg(tmp_path):
   (tmp_path / "hparams.txt").write_text(hparams)
   train = {k: [v] for k, v in settings.items()}
   run = {"metrics": [], "summary": {"rounds_run": 50}}
-  check = niid_bench._check_torch_run  # pylint: disable=protected-access
+  check = niid_bench._check_torch_run
   check(str(tmp_path), run, train, dict(dataset="mnist"))
   (tmp_path / "hparams.txt").write_text(hparams + "--fedprox_mu=0\n")
   check(str(tmp_path), run, train, dict(dataset="mnist"))

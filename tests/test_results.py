@@ -247,6 +247,21 @@ def test_the_paired_plot_draws_the_committed_pairs(tmp_path):
   assert not (tmp_path / "none.png").exists()
 
 
+def test_the_settings_plot_pairs_finished_cells_by_seed(tmp_path):
+  def cell(seed, finals, requested=4):
+    return dict(dataset="mnist", partition="c1", algorithm="fedprox",
+                seed=seed, run=_run(finals, requested=requested))
+  groups = {"0 (FedAvg)": [cell(0, [0.5] * 4), cell(1, [0.6] * 4)],
+            "0.1": [cell(0, [0.3] * 4), cell(1, [0.2] * 2)]}  # s1 unfinished
+  assert result_plots.plot_settings(groups, str(tmp_path / "mu.png"),
+                                    xlabel="FedProx μ")
+  assert (tmp_path / "mu.png").stat().st_size > 10_000
+  unfinished = {"0.1": [cell(1, [0.2] * 2)]}
+  assert not result_plots.plot_settings(unfinished, str(tmp_path / "no.png"),
+                                        xlabel="FedProx μ")
+  assert not (tmp_path / "no.png").exists()
+
+
 def test_signed_never_prints_minus_zero():
   assert results.signed(-0.04) == "+0.0"
   assert results.signed(-0.06) == "-0.1"

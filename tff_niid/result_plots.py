@@ -1,6 +1,7 @@
-"""Plots of runs and grids: accuracy curves, references, sweeps.
+"""Plots of runs and grids: accuracy curves, references, sweeps, settings.
 
-The pictures `experiments/grid.py` writes beside a grid's results.md, drawn
+The pictures `experiments/grid.py` writes beside a grid's results.md (and
+the report's across grids, `tff_niid.reports.readme.CROSS_GRID_PLOTS`), drawn
 from what `tff_niid.results` reads back (no TensorFlow). matplotlib is
 imported when a plot is drawn, on its file-only Agg backend.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import math
 import textwrap
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from tff_niid import results
 
@@ -302,5 +303,54 @@ def plot_paired(cells: Sequence[results.Cell], path: str,
     ax.grid(alpha=0.3, axis="x")
   _shared_legend(axes[0], fontsize=7, loc="lower left",
                  title="dot: a seed; bar: mean", title_fontsize=7)
+  _save_figure(plt, fig, path, title)
+  return True
+
+
+def plot_settings(groups: Mapping[str, Sequence[results.Cell]], path: str, *,
+                  xlabel: str, title: Optional[str] = None) -> bool:
+  """Test accuracy of one cell's settings side by side (e.g. FedProx's μ,
+  with FedAvg as μ 0), seed by seed: `groups` maps a setting's label to its
+  cells, in the x order. Two panels, the final round and the mean of the
+  last `results.LAST_ROUNDS` evaluated rounds; in each, a line per seed
+  joining its finished cells (the settings of one seed share a partition
+  and initial model, so the lines pair them) and a bar at each setting's
+  mean. Unfinished cells are left out. Writes a PNG to `path` and returns
+  True; False (no file) where no cell has finished."""
+  # {seed: {label: (final, last)}} of the finished cells.
+  by_seed: dict[int, dict[str, tuple[float, float]]] = {}
+  for label, cells in groups.items():
+    for c in cells:
+      if results.finished(c["run"]):
+        _, accuracies = results.accuracy_curve(c["run"]["metrics"])
+        last = accuracies[-results.LAST_ROUNDS:]
+        by_seed.setdefault(c["seed"], {})[label] = (
+            100 * accuracies[-1], 100 * sum(last) / len(last))
+  if not by_seed:
+    return False
+  plt = _pyplot()
+  labels = list(groups)
+  fig, axes = plt.subplots(1, 2, figsize=(2.2 + 1.1 * len(labels) * 2, 4.2),
+                           sharey=True, squeeze=False)
+  panels = ("final round", f"mean of last {results.LAST_ROUNDS} rounds")
+  for i, (ax, panel) in enumerate(zip(axes[0], panels)):
+    for j, (seed, values) in enumerate(sorted(by_seed.items())):
+      xs = [x for x, label in enumerate(labels) if label in values]
+      ax.plot(xs, [values[labels[x]][i] for x in xs], "o-", color=f"C{j}",
+              alpha=0.8, markersize=5, linewidth=1, label=f"seed {seed}")
+    for x, label in enumerate(labels):
+      ys = [values[label][i] for values in by_seed.values()
+            if label in values]
+      if ys:
+        mean = sum(ys) / len(ys)
+        ax.plot([x - 0.25, x + 0.25], [mean, mean], "-", color="black",
+                linewidth=2.5, label="mean over the seeds shown")
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_xlim(-0.5, len(labels) - 0.5)
+    ax.set_xlabel(xlabel)
+    ax.set_title(panel, fontsize=9)
+    ax.grid(alpha=0.3, axis="y")
+  axes[0, 0].set_ylabel("test accuracy %")
+  _shared_legend(axes[0], fontsize=7, loc="upper right")
   _save_figure(plt, fig, path, title)
   return True

@@ -13,6 +13,7 @@ import csv
 import os
 import statistics
 
+from tff_niid import result_plots
 from tff_niid import results
 from tff_niid.reports import tree
 
@@ -359,12 +360,22 @@ def against_fedavg(root: str) -> str:
       config["reference_best"], results.parse_mean_std))
 
 
-def fedprox_mu(root: str) -> str:
-  """FedProx's μ on #C=1 (niid_bench_fedprox_mu.cfg) beside niid_bench_paper's
-  FedProx at its μ and FedAvg (μ 0) of the same dataset, partition and
-  seeds: per μ, the seeds finished, mean ± std of the final, last-5 and best
-  test accuracy, and the final difference to FedAvg seed by seed
-  (`results.paired_with_fedavg`)."""
+# FedProx's μ grid and the plot of it beside FedAvg and the paper grid's μ.
+MU_GRID = "niid_bench_fedprox_mu"
+MU_PLOT = "mu.png"
+
+
+def mu_groups(root: str) -> tuple[
+    dict[tuple[str, str, float], tuple[str, list[results.Cell]]],
+    list[results.Cell]]:
+  """FedProx's μ grid (niid_bench_fedprox_mu.cfg) with niid_bench_paper's
+  FedProx at its μ and FedAvg as μ 0, of the same dataset, partition and
+  seeds: ({(dataset, partition, μ): (grid, cells)}, all those cells).
+
+  Raises:
+    ValueError: the grids' partitions differ, or the μ grid repeats the
+      paper grid's μ.
+  """
   config, sweep = tree.config_cells(root, "niid_bench_fedprox_mu.cfg")
   _, paper = tree.config_cells(root, "niid_bench.cfg")
   train = results.read_flagfile(
@@ -385,20 +396,33 @@ def fedprox_mu(root: str) -> str:
   if swept & set(paper_mu.values()):
     raise ValueError(f"the mu grid sweeps {sorted(swept)}, which repeats "
                      f"niid_bench.cfg's {sorted(paper_mu.values())}")
-  # (dataset, partition, μ) -> its grid and cells.
   members: dict[tuple[str, str, float], tuple[str, list[results.Cell]]] = {}
   for c in cells:
     mu = (float(c["sweep"]["proximal_strength"]) if c["sweep"]
           else paper_mu[c["algorithm"]])
     members.setdefault((c["dataset"], c["partition"], mu), (
         os.path.basename(os.path.dirname(c["run_dir"])), []))[1].append(c)
+  return dict(sorted(members.items())), cells
+
+
+def mu_label(mu: float) -> str:
+  """A μ as the table and plot name it (μ 0 is FedAvg)."""
+  return f"{mu:g} (FedAvg)" if mu == 0 else f"{mu:g}"
+
+
+def fedprox_mu(root: str) -> str:
+  """FedProx's μ on #C=1 (niid_bench_fedprox_mu.cfg) beside niid_bench_paper's
+  FedProx at its μ and FedAvg (μ 0) of the same dataset, partition and
+  seeds (`mu_groups`): per μ, the seeds finished, mean ± std of the final,
+  last-5 and best test accuracy, and the final difference to FedAvg seed by
+  seed (`results.paired_with_fedavg`)."""
+  members, cells = mu_groups(root)
   paired = results.paired_with_fedavg(cells)
   rows = []
-  for (dataset, partition, mu), (grid, group) in sorted(members.items()):
+  for (dataset, partition, mu), (grid, group) in members.items():
     stats = results.seed_summary([c["run"] for c in group])
     differences = paired.get((dataset, partition, group[0]["algorithm"]), {})
-    rows.append([dataset, partition,
-                 f"{mu:g} (FedAvg)" if mu == 0 else f"{mu:g}", grid,
+    rows.append([dataset, partition, mu_label(mu), grid,
                  ", ".join(str(c["seed"]) for c in group
                            if results.finished(c["run"])) or "—",
                  *([results.format_mean_std(*stats[k])
@@ -410,6 +434,27 @@ def fedprox_mu(root: str) -> str:
       ["dataset", "partition", "μ", "grid", "seeds finished", "final acc %",
        f"mean of last {results.LAST_ROUNDS} rounds %", "best round acc %",
        "final − FedAvg's, points: mean ± std (per seed)"], rows, left=4)
+
+
+def fedprox_mu_plot(root: str, path: str) -> bool:
+  """`result_plots.plot_settings` of the μ groups (`mu_groups`; one
+  dataset and partition) into `path`; False (no file) before a cell has
+  finished.
+
+  Raises:
+    ValueError: the μ grid covers several datasets or partitions.
+  """
+  members, _ = mu_groups(root)
+  cells = {(dataset, partition) for dataset, partition, _ in members}
+  if len(cells) != 1:
+    raise ValueError(f"the mu plot shows one dataset and partition; the mu "
+                     f"grid has {sorted(cells)}")
+  (dataset, partition), = cells
+  return result_plots.plot_settings(
+      {mu_label(mu): group for (_, _, mu), (_, group) in members.items()},
+      path, xlabel="FedProx μ",
+      title=f"FedProx's μ on {dataset} {partition}, seed by seed (μ 0: "
+            "FedAvg)")
 
 
 def torch_versions(root: str) -> str:

@@ -19,7 +19,15 @@ from tff_niid.reports import tree
 TEXT_OUTPUTS = (*(os.path.basename(page) for page in tree.PAGES),
                 "results.md")
 
-PLOTS = ("accuracy_curves.png", "references.png", "sweep.png", "paired.png")
+PLOTS = ("accuracy_curves.png", "references.png", "sweep.png", "paired.png",
+         niid_bench.MU_PLOT)
+
+# The plots drawn across grids, by path under experiments/results/, and
+# their builders `(root, path) -> drawn`; a grid's own plots are grid.py's.
+CROSS_GRID_PLOTS = {
+    os.path.join(niid_bench.MU_GRID, niid_bench.MU_PLOT):
+        niid_bench.fedprox_mu_plot,
+}
 
 # The grids of issue 12's reproductions, in the order the report shows them.
 REPRODUCTIONS = (*mcmahan2017.LIKE_FOR_LIKE, "niid_bench.cfg",
@@ -196,6 +204,15 @@ def rewrite(root):
   for page, text in filled.items():
     with open(os.path.join(root, page), "w") as f:
       f.write(text)
+
+
+def write_plots(root):
+  """Draws `CROSS_GRID_PLOTS` under `root`'s results from its committed
+  files, each where its grid's directory exists."""
+  for relative, draw in CROSS_GRID_PLOTS.items():
+    path = os.path.join(root, tree.RESULTS, relative)
+    if os.path.isdir(os.path.dirname(path)):
+      draw(root, path)
 
 
 def stale(copy, repo):
