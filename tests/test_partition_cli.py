@@ -89,6 +89,21 @@ def test_anchor_flags_are_the_spec(mnist, tmp_path):
     assert np.array_equal(part.indices, expected.indices)
 
 
+def test_flowers_pathological_modes_warn_of_unassigned_samples(mnist,
+                                                               tmp_path):
+  result = _run("--scheme=label_quantity", "--class_assignment=deterministic",
+                "--num_clients=3", f"--output_dir={tmp_path}")
+  assert result.returncode == 0, result.stderr
+  assert result.stderr.startswith(
+      "WARNING: label_quantity(class_assignment=deterministic): no client "
+      "holds label(s) [4, 5, 6, 7, 8, 9]; their ")
+  part = partition.load(str(tmp_path / "partition"),
+                        labels=mnist.train_labels)
+  assert part.spec == ("label_quantity(class_assignment=deterministic, "
+                       "classes_per_client=2)")
+  assert set(mnist.train_labels[part.indices]) == {0, 1, 2, 3}
+
+
 @pytest.mark.parametrize("args", [
     ["--scheme=quantity_skew", "--profile=linear"],
     ["--spec=dirichlet(alpha=0.5, min_size=10)", "--seed=3"],

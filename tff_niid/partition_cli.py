@@ -32,6 +32,7 @@ they are left out and the output says so): TensorFlow is not imported.
 
 import os
 import sys
+import warnings
 
 from absl import app
 from absl import flags
@@ -42,6 +43,7 @@ from tff_niid import download
 from tff_niid import partition as partition_lib
 from tff_niid import rundir
 from tff_niid.partition.balanced_dirichlet import FILLS
+from tff_niid.partition.label_quantity import CLASS_ASSIGNMENTS
 from tff_niid.partition.quantity_skew import PROFILES
 
 _DATASET = flags.DEFINE_enum("dataset", "mnist", ["mnist", "fashion_mnist"],
@@ -74,6 +76,11 @@ _PROFILE = flags.DEFINE_enum(
     "(quantity_skew; replaces --alpha).")
 _SHARDS_PER_CLIENT = flags.DEFINE_integer("shards_per_client", 2, "Shards.")
 _CLASSES_PER_CLIENT = flags.DEFINE_integer("classes_per_client", 2, "#C=k.")
+_CLASS_ASSIGNMENT = flags.DEFINE_enum(
+    "class_assignment", None, list(CLASS_ASSIGNMENTS),
+    "How label_quantity's clients draw their classes: NIID-Bench's rule "
+    "(first_deterministic), or Flower's PathologicalPartitioner's random or "
+    "deterministic mode. Default: the scheme's.")
 _MIN_SIZE = flags.DEFINE_integer("min_size", 1, "Minimum client size.")
 # Its values depend on the scheme, which checks them.
 _MIN_SIZE_POLICY = flags.DEFINE_string(
@@ -110,8 +117,8 @@ flags.register_multi_flags_validator(
 
 # --scheme and the flags that set its parameters.
 _SCHEME_FLAGS = (_SCHEME, _ALPHA, _SIGMA, _PROFILE, _SHARDS_PER_CLIENT,
-                 _CLASSES_PER_CLIENT, _MIN_SIZE, _MIN_SIZE_POLICY,
-                 _SELF_BALANCING, _FILL, _KEY, _KEY_NOISE)
+                 _CLASSES_PER_CLIENT, _CLASS_ASSIGNMENT, _MIN_SIZE,
+                 _MIN_SIZE_POLICY, _SELF_BALANCING, _FILL, _KEY, _KEY_NOISE)
 
 
 def _spec_text():
@@ -135,6 +142,7 @@ def _spec_text():
         profile=_PROFILE.value,
         shards_per_client=_SHARDS_PER_CLIENT.value,
         classes_per_client=_CLASSES_PER_CLIENT.value,
+        class_assignment=_CLASS_ASSIGNMENT.value,
         min_size=_MIN_SIZE.value, min_size_policy=_MIN_SIZE_POLICY.value,
         self_balancing=_SELF_BALANCING.value, fill=_FILL.value,
         key=_KEY.value, key_noise=_KEY_NOISE.value)
@@ -197,9 +205,14 @@ def main(argv):
     partition_lib.spec.parse(spec_text)  # a bad spec fails before the data
     data = datasets.load(_DATASET.value, _DATA_DIR.value,
                          download=_DOWNLOAD.value)
-    part = partition_lib.spec.resolve(
-        spec_text, data.train_labels, _NUM_CLIENTS.value, seed=_SEED.value,
-        images=data.train_images, keys=_key_files())
+    # A scheme's warning (e.g. samples left unassigned) as one line.
+    with warnings.catch_warnings(record=True) as caught:
+      warnings.simplefilter("always", UserWarning)
+      part = partition_lib.spec.resolve(
+          spec_text, data.train_labels, _NUM_CLIENTS.value, seed=_SEED.value,
+          images=data.train_images, keys=_key_files())
+    for warning in caught:
+      print(f"WARNING: {warning.message}", file=sys.stderr)
   except (ValueError, download.DownloadError) as e:  # one line, no usage text
     sys.exit(f"ERROR: {e}")
   try:

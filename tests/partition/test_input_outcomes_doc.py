@@ -122,6 +122,9 @@ EXAMPLES = {
         LABELS, 10, profile="linear", min_size_policy="resample", seed=0),
     "by_sample with one-hot mixes": lambda: partition.balanced_dirichlet(
         np.arange(60000) % 10, 100, alpha=1e-3, fill="by_sample", seed=0),
+    "class_assignment with sizes": lambda: partition.label_quantity(
+        LABELS, 10, classes_per_client=2, class_assignment="random",
+        sizes=np.full(10, 100), seed=0),
     "invalid partition": lambda: core.make_partition(
         np.arange(4) % 2, [0, 1, 1, 3], [0, 2, 4], scheme="iid", params={},
         seed=0),

@@ -331,8 +331,8 @@ def test_schemes_without_sizes_refuse_quantity():
      "['shards_per_client']; per_client for shards_per_client."),
     ("classes()", "classes(...) needs classes_per_client."),
     ('{"base": {"scheme": "classes", "kk": 2}}',
-     "classes(...) has no parameter 'kk'; valid: ['classes_per_client']; k "
-     "for classes_per_client."),
+     "classes(...) has no parameter 'kk'; valid: ['classes_per_client', "
+     "'class_assignment']; k for classes_per_client."),
 ])
 def test_short_form_errors(text, message):
   with pytest.raises(ValueError) as e:

@@ -123,6 +123,8 @@ _MODIFIERS = {m.name: m for m in (
 _OTHER_PACKAGES_NAMES = {
     "min_partition_size": "here min_size",
     "num_classes_per_partition": "here classes_per_client",
+    "class_assignment_mode": "here class_assignment (first_deterministic, "
+                             "random or deterministic)",
     "num_partitions": "the number of clients is not part of a spec: give it "
                       "to resolve() or as --num_clients",
     "partition_sizes": "client sizes come from quantity(...), or sizes= "
