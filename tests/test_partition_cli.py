@@ -87,6 +87,11 @@ def test_anchor_flags_are_the_spec(mnist, tmp_path):
     expected = partition.spec.resolve(spec_text, mnist.train_labels, 10,
                                       seed=1)
     assert np.array_equal(part.indices, expected.indices)
+  # A value the scheme refuses is named with the flags' scheme.
+  bogus = _run("--scheme=dirichlet", "--min_size_policy=bogus",
+               f"--output_dir={tmp_path / 'bogus'}")
+  assert bogus.stderr == ("ERROR: --scheme=dirichlet: `min_size_policy` must "
+                          "be one of ['repair', 'resample']; got 'bogus'.\n")
 
 
 def test_flowers_pathological_modes_warn_of_unassigned_samples(mnist,

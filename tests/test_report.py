@@ -561,7 +561,7 @@ def test_a_torch_run_of_fedprox_clients_is_not_taken_for_fedavg(tmp_path):
   (tmp_path / "hparams.txt").write_text(hparams)
   train = {k: [v] for k, v in settings.items()}
   run = {"metrics": [], "summary": {"rounds_run": 50}}
-  check = niid_bench._check_torch_run
+  check = niid_bench._check_torch_run  # pylint: disable=protected-access
   check(str(tmp_path), run, train, dict(dataset="mnist"))
   (tmp_path / "hparams.txt").write_text(hparams + "--fedprox_mu=0\n")
   check(str(tmp_path), run, train, dict(dataset="mnist"))

@@ -1,6 +1,7 @@
 """Reports from run directories (numpy-free: runs without TensorFlow)."""
 
 import os
+import statistics
 
 import pytest
 
@@ -252,9 +253,13 @@ def test_the_settings_plot_pairs_finished_cells_by_seed(tmp_path):
     return dict(dataset="mnist", partition="c1", algorithm="fedprox",
                 seed=seed, run=_run(finals, requested=requested))
   groups = {"0 (FedAvg)": [cell(0, [0.5] * 4), cell(1, [0.6] * 4)],
+            "0.01": [cell(1, [0.1, 0.2, 0.3, 0.4])],  # no seed 0
             "0.1": [cell(0, [0.3] * 4), cell(1, [0.2] * 2)]}  # s1 unfinished
+  assert results.settings_by_seed(groups, last=2) == {
+      0: [(0.5, 0.5), None, (0.3, 0.3)],
+      1: [(0.6, 0.6), (0.4, statistics.fmean([0.3, 0.4])), None]}
   assert result_plots.plot_settings(groups, str(tmp_path / "mu.png"),
-                                    xlabel="FedProx μ")
+                                    xlabel="FedProx μ", caption="a caption")
   assert (tmp_path / "mu.png").stat().st_size > 10_000
   unfinished = {"0.1": [cell(1, [0.2] * 2)]}
   assert not result_plots.plot_settings(unfinished, str(tmp_path / "no.png"),

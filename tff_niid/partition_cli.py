@@ -205,12 +205,18 @@ def main(argv):
     partition_lib.spec.parse(spec_text)  # a bad spec fails before the data
     data = datasets.load(_DATASET.value, _DATA_DIR.value,
                          download=_DOWNLOAD.value)
+    keys = _key_files()
     # A scheme's warning (e.g. samples left unassigned) as one line.
     with warnings.catch_warnings(record=True) as caught:
       warnings.simplefilter("always", UserWarning)
-      part = partition_lib.spec.resolve(
-          spec_text, data.train_labels, _NUM_CLIENTS.value, seed=_SEED.value,
-          images=data.train_images, keys=_key_files())
+      try:
+        part = partition_lib.spec.resolve(
+            spec_text, data.train_labels, _NUM_CLIENTS.value,
+            seed=_SEED.value, images=data.train_images, keys=keys)
+      except ValueError as e:  # a value the scheme refuses, e.g. a policy
+        if _SPEC.value:
+          raise
+        raise ValueError(f"--scheme={_SCHEME.value}: {e}") from None
     for warning in caught:
       print(f"WARNING: {warning.message}", file=sys.stderr)
   except (ValueError, download.DownloadError) as e:  # one line, no usage text

@@ -308,49 +308,49 @@ def plot_paired(cells: Sequence[results.Cell], path: str,
 
 
 def plot_settings(groups: Mapping[str, Sequence[results.Cell]], path: str, *,
-                  xlabel: str, title: Optional[str] = None) -> bool:
+                  xlabel: str, title: Optional[str] = None,
+                  caption: Optional[str] = None) -> bool:
   """Test accuracy of one cell's settings side by side (e.g. FedProx's μ,
   with FedAvg as μ 0), seed by seed: `groups` maps a setting's label to its
   cells, in the x order. Two panels, the final round and the mean of the
   last `results.LAST_ROUNDS` evaluated rounds; in each, a line per seed
-  joining its finished cells (the settings of one seed share a partition
-  and initial model, so the lines pair them) and a bar at each setting's
-  mean. Unfinished cells are left out. Writes a PNG to `path` and returns
-  True; False (no file) where no cell has finished."""
-  # {seed: {label: (final, last)}} of the finished cells.
-  by_seed: dict[int, dict[str, tuple[float, float]]] = {}
-  for label, cells in groups.items():
-    for c in cells:
-      if results.finished(c["run"]):
-        _, accuracies = results.accuracy_curve(c["run"]["metrics"])
-        last = accuracies[-results.LAST_ROUNDS:]
-        by_seed.setdefault(c["seed"], {})[label] = (
-            100 * accuracies[-1], 100 * sum(last) / len(last))
+  through its finished cells (`results.settings_by_seed`; the settings of
+  one seed share a partition and initial model), broken where the seed has
+  no finished cell, and a bar at each setting's mean over its finished
+  seeds, whose number is under the setting's label. `caption` goes under the
+  panels. Writes a PNG to `path` and returns True; False (no file) where no
+  cell has finished."""
+  by_seed = results.settings_by_seed(groups)
   if not by_seed:
     return False
   plt = _pyplot()
   labels = list(groups)
-  fig, axes = plt.subplots(1, 2, figsize=(2.2 + 1.1 * len(labels) * 2, 4.2),
+  fig, axes = plt.subplots(1, 2, figsize=(2.2 + 2.2 * len(labels), 4.4),
                            sharey=True, squeeze=False)
   panels = ("final round", f"mean of last {results.LAST_ROUNDS} rounds")
+  ticks = [f"{label}\nn={sum(v[x] is not None for v in by_seed.values())}"
+           for x, label in enumerate(labels)]
   for i, (ax, panel) in enumerate(zip(axes[0], panels)):
-    for j, (seed, values) in enumerate(sorted(by_seed.items())):
-      xs = [x for x, label in enumerate(labels) if label in values]
-      ax.plot(xs, [values[labels[x]][i] for x in xs], "o-", color=f"C{j}",
-              alpha=0.8, markersize=5, linewidth=1, label=f"seed {seed}")
-    for x, label in enumerate(labels):
-      ys = [values[label][i] for values in by_seed.values()
-            if label in values]
+    for j, (seed, values) in enumerate(by_seed.items()):
+      # NaN where the seed has no finished cell: the line breaks there.
+      ys = [math.nan if v is None else 100 * v[i] for v in values]
+      ax.plot(range(len(labels)), ys, "o-", color=f"C{j}", alpha=0.8,
+              markersize=5, linewidth=1, label=f"seed {seed}")
+    for x in range(len(labels)):
+      at_x = [v[x] for v in by_seed.values()]
+      ys = [100 * pair[i] for pair in at_x if pair is not None]
       if ys:
         mean = sum(ys) / len(ys)
         ax.plot([x - 0.25, x + 0.25], [mean, mean], "-", color="black",
-                linewidth=2.5, label="mean over the seeds shown")
-    ax.set_xticks(range(len(labels)), labels)
+                linewidth=2.5, label="mean over the finished seeds (n)")
+    ax.set_xticks(range(len(labels)), ticks)
     ax.set_xlim(-0.5, len(labels) - 0.5)
     ax.set_xlabel(xlabel)
     ax.set_title(panel, fontsize=9)
     ax.grid(alpha=0.3, axis="y")
   axes[0, 0].set_ylabel("test accuracy %")
   _shared_legend(axes[0], fontsize=7, loc="upper right")
+  if caption:
+    fig.supxlabel(textwrap.fill(caption, 150), fontsize=8)
   _save_figure(plt, fig, path, title)
   return True

@@ -16,7 +16,7 @@ import math
 import os
 import re
 import statistics
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from tff_niid.partition import report as partition_report
 
@@ -222,6 +222,23 @@ def seed_summary(runs: Sequence[Run],
   return {"n": len(finals), "final": mean_std(finals),
           "last": mean_std(lasts), "best": mean_std(bests),
           "hours": statistics.fmean(hours)}
+
+
+def settings_by_seed(groups: Mapping[str, Sequence[Cell]],
+                     last: int = LAST_ROUNDS
+                     ) -> dict[int, list[Optional[tuple[float, float]]]]:
+  """Per seed, in the order of `groups` (a setting's label -> its cells),
+  (final test accuracy, mean of the last `last` evaluated rounds) of its
+  finished cell at each setting, None where it has none; seeds sorted."""
+  found: dict[int, dict[str, tuple[float, float]]] = {}
+  for label, cells in groups.items():
+    for c in cells:
+      if finished(c["run"]):
+        _, accuracies = accuracy_curve(c["run"]["metrics"])
+        found.setdefault(c["seed"], {})[label] = (
+            accuracies[-1], statistics.fmean(accuracies[-last:]))
+  return {seed: [values.get(label) for label in groups]
+          for seed, values in sorted(found.items())}
 
 
 def paired_with_fedavg(cells: Sequence[Cell], last: int = LAST_ROUNDS

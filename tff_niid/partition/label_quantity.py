@@ -37,12 +37,15 @@ def label_quantity(labels: np.ndarray, num_clients: int, *,
 
   `class_assignment` chooses how clients draw their labels; the default,
   "first_deterministic", is the rule above. The other two are those of
-  Flower Datasets' `PathologicalPartitioner(class_assignment_mode=...)`, in
-  distribution (tested against its loop): "random", each client k distinct
-  labels uniformly at random; "deterministic", client i the labels
-  (i + j) mod K for j < k. Both can leave a label held by no client (with
-  "random", likely where clients are few); its samples are then left unassigned, with a warning, as
-  Flower does. They take no `sizes`.
+  Flower Datasets' `PathologicalPartitioner(class_assignment_mode=...)`:
+  "random", each client k distinct labels uniformly at random;
+  "deterministic", client i the labels (i + j) mod K for j < k. The label
+  counts are Flower's in distribution (tested against its loop); within a
+  label the samples are drawn at random, where Flower cuts the label's
+  samples in dataset order (random on a shuffled dataset, the same for every
+  seed on a sorted one). Both modes can leave a label held by no client
+  (with "random", likely where clients are few); its samples are then left
+  unassigned, with a warning, as Flower does. They take no `sizes`.
 
   With `sizes` (e.g. from `quantity_sizes`: lognormal or Dirichlet client
   sizes, as the FedProx paper's MNIST, Li et al. 2020: 2 digits per device,
@@ -131,8 +134,9 @@ def label_quantity(labels: np.ndarray, num_clients: int, *,
 
 def _first_deterministic(num_clients, num_classes, k, rng):
   """NIID-Bench's labels (clients x classes, True where held): client i
-  holds label i mod K and k - 1 other labels drawn uniformly; every label
-  held (ValueError where k * num_clients < K)."""
+  holds label i mod K (with fewer clients than labels, the labels dealt
+  round robin in a random order) and k - 1 other labels drawn uniformly;
+  every label held (ValueError where k * num_clients < K)."""
   # Required labels make every label held: client i gets label i mod K as in
   # NIID-Bench when num_clients >= K; with fewer clients, the labels are
   # dealt round robin in a random order (client j mod n gets the j-th),

@@ -450,11 +450,16 @@ def fedprox_mu_plot(root: str, path: str) -> bool:
     raise ValueError(f"the mu plot shows one dataset and partition; the mu "
                      f"grid has {sorted(cells)}")
   (dataset, partition), = cells
+  by_grid: dict[str, list[str]] = {}
+  for (_, _, mu), (grid, _) in members.items():
+    by_grid.setdefault(grid, []).append(f"{mu:g}")
   return result_plots.plot_settings(
       {mu_label(mu): group for (_, _, mu), (_, group) in members.items()},
       path, xlabel="FedProx μ",
       title=f"FedProx's μ on {dataset} {partition}, seed by seed (μ 0: "
-            "FedAvg)")
+            "FedAvg)",
+      caption="; ".join(f"μ {', '.join(mus)}: {grid}/"
+                        for grid, mus in by_grid.items()))
 
 
 def torch_versions(root: str) -> str:
