@@ -157,6 +157,11 @@ EXAMPLES = {
     "no base": lambda: spec.parse(json.dumps({"noise": {"rate": 0.1}})),
     "parameter twice": lambda: spec.parse("dirichlet(alpha=0.1, alpha=0.5)"),
     "key on iid": lambda: spec.parse("iid+key(ink)"),
+    "given sizes with min_size": lambda: spec.parse(
+        "classes(k=2)+quantity(sizes=(30000, 30000), min_size=10)"),
+    "given sizes, another client count": lambda: spec.resolve(
+        "classes(k=2)+quantity(sizes=(30000, 30000))",
+        np.arange(60000) % 10, 3, seed=0),
 }
 
 

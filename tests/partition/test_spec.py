@@ -140,10 +140,43 @@ def test_attribute_key(text, name):
      r"Datasets' name; here min_size\.\)"),
     ("dirichlet(alpha=0.5)+dirichlet(alpha=1)",
      r"second base scheme, dirichlet\(...\) \(#2\), after dirichlet"),
+    ("classes(k=2)+quantity(sizes=(5, 5), sigma=1)",
+     r"quantity\(...\) needs exactly one of alpha=, sigma=, profile= or "
+     r"sizes=\."),
+    ("classes(k=2)+quantity(sizes=(5, 5), min_size=2)",
+     r"quantity\(sizes=...\) gives every client's size, so min_size"),
+    ("quantity_skew(sizes=(5, 5))", "no parameter 'sizes'"),
 ])
 def test_parse_errors(text, message):
   with pytest.raises(ValueError, match=message):
     spec.parse(text)
+
+
+@pytest.mark.parametrize("base,call", [
+    ("shards(shards_per_client=2)",
+     lambda labels, sizes: partition.shards(labels, 5, shards_per_client=2,
+                                            sizes=sizes, seed=0)),
+    ("classes(k=3)",
+     lambda labels, sizes: partition.label_quantity(
+         labels, 5, classes_per_client=3, sizes=sizes, seed=0)),
+    ("balanced_dirichlet(alpha=0.5, fill=by_sample)",
+     lambda labels, sizes: partition.balanced_dirichlet(
+         labels, 5, alpha=0.5, fill="by_sample", sizes=sizes, seed=0)),
+])
+def test_given_sizes(labels, base, call):
+  # Flower's partition_sizes: the base's partition with these sizes, as
+  # from Python.
+  sizes = [18000, 16000, 12000, 9000, 5000]
+  text = f"{base}+quantity(sizes=({', '.join(map(str, sizes))}))"
+  part = spec.resolve(text, labels, 5, seed=0)
+  assert part.spec == spec.to_string(spec.parse(text))
+  assert "+quantity(sizes=(18000, 16000, 12000, 9000, 5000))" in part.spec
+  expected = call(labels, np.array(sizes))
+  assert np.array_equal(part.indices, expected.indices)
+  assert np.array_equal(part.offsets, expected.offsets)
+  with pytest.raises(ValueError, match=r"`sizes` must be 4 integers summing "
+                     r"to 60000 \(one size per client\); got shape \(5,\)"):
+    spec.resolve(text, labels, 4, seed=0)
 
 
 def test_resolve_errors(labels, images):

@@ -23,7 +23,9 @@ Optional *modifiers*, each at most once, parameters read from the functions
 they call:
   quantity(alpha= | sigma= | profile=linear|square|exponential, min_size=1,
            min_size_policy=reserve)
-                             client sizes from `quantity_sizes`, for a base
+                             client sizes from `quantity_sizes`, or given:
+                             quantity(sizes=(s_1, ..., s_n)), n sizes
+                             summing to the samples; for a base
                              that takes `sizes=` (shards, label_quantity,
                              balanced_dirichlet; dirichlet is then drawn as
                              balanced_dirichlet, its client-side label mix)
@@ -109,7 +111,8 @@ class _Modifier:
 # the functions they call; key(...) names a per-sample array.
 _MODIFIERS = {m.name: m for m in (
     _Modifier("quantity", registry.spec_params(
-        quantity_sizes, supplied=("num_samples", "num_clients", "rng"))),
+        quantity_sizes, supplied=("num_samples", "num_clients", "rng")) +
+              (registry.Param("sizes", None),)),
     _Modifier("key", (registry.Param("name"), registry.Param("noise", 0.0))),
     _Modifier("noise", registry.spec_params(
         noise_lib.label_noise,
@@ -127,14 +130,16 @@ _OTHER_PACKAGES_NAMES = {
                              "random or deterministic)",
     "num_partitions": "the number of clients is not part of a spec: give it "
                       "to resolve() or as --num_clients",
-    "partition_sizes": "client sizes come from quantity(...), or sizes= "
-                       "from Python",
+    "partition_sizes": "client sizes come from quantity(...): "
+                       "quantity(sizes=(...)) gives them",
     "partition_by": "a spec partitions the labels it is given",
     "shuffle": "every scheme here draws its assignment at random from the "
                "seed",
 }
 # A component with both draws client sizes from one law: exactly one.
+# quantity(...) also takes the sizes themselves, `_GIVEN_SIZES`.
 _SIZE_LAWS = ("alpha", "sigma", "profile")
+_GIVEN_SIZES = "sizes"
 _COMPONENT = re.compile(r"\s*([a-z_]+)\s*(?:\((.*?)\))?\s*$", re.S)
 
 
@@ -350,11 +355,19 @@ def _check_combination(canonical):
   for name, params in [("base", base)] + [(m, canonical[m]) for m in
                                           _MODIFIERS if m in canonical]:
     component = scheme if name == "base" else _MODIFIERS[name]
-    if set(_SIZE_LAWS) <= set(component.param_names) and sum(
-        law in params for law in _SIZE_LAWS) != 1:
-      written = scheme.name if name == "base" else name
-      raise ValueError(f"{written}(...) needs exactly one of alpha=, sigma= "
-                       "or profile=.")
+    laws = [law for law in (*_SIZE_LAWS, _GIVEN_SIZES)
+            if law in component.param_names]
+    written = scheme.name if name == "base" else name
+    if set(_SIZE_LAWS) <= set(laws) and sum(law in params
+                                             for law in laws) != 1:
+      choices = [f"{law}=" for law in laws]
+      raise ValueError(f"{written}(...) needs exactly one of "
+                       f"{', '.join(choices[:-1])} or {choices[-1]}.")
+    if _GIVEN_SIZES in params and {"min_size", "min_size_policy"} & set(
+        params):
+      raise ValueError(f"{written}(sizes=...) gives every client's size, so "
+                       "min_size and min_size_policy do not apply; drop "
+                       "them.")
   redraw = canonical.get("feature_noise", {}).get("redraw", False)
   if not isinstance(redraw, bool):
     raise ValueError(f"feature_noise(...): redraw must be true or false; got "
@@ -497,11 +510,13 @@ def resolve(spec: Spec, labels: np.ndarray, num_clients: int, *, seed: int,
     if "key" in canonical:
       params["key"] = named_array(canonical["key"]["name"])
       params["key_noise"] = canonical["key"].get("noise", 0.0)
-    if "quantity" in canonical:
+    quantity = canonical.get("quantity")
+    if quantity is not None and _GIVEN_SIZES in quantity:
+      params["sizes"] = np.asarray(quantity[_GIVEN_SIZES])  # the scheme checks
+    elif quantity is not None:
       params["sizes"] = quantity_sizes(
           np.asarray(labels).shape[0], num_clients,
-          rng=np.random.default_rng(_sub_seed(seed, 3)),
-          **canonical["quantity"])
+          rng=np.random.default_rng(_sub_seed(seed, 3)), **quantity)
     part = _drawn_scheme(canonical).function(labels, num_clients, seed=seed,
                                              **params)
   changes: dict[str, object] = {"spec": to_string(canonical)}
