@@ -32,7 +32,7 @@ import numpy as np
 from tff_niid import clientdata
 from tff_niid import datasets
 from tff_niid import partition as partition_lib
-from tff_niid import results
+from tff_niid import grids
 from tff_niid import runtime
 
 _GRID_CONFIG = flags.DEFINE_string(
@@ -66,9 +66,9 @@ def main(argv):
   try:
     # Paths in configs are relative to the repository root, as grid.py
     # runs them.
-    grid = results.read_flagfile(os.path.join(_REPO, _GRID_CONFIG.value),
+    grid = grids.read_flagfile(os.path.join(_REPO, _GRID_CONFIG.value),
                                  _REPO)
-    train = results.read_flagfile(
+    train = grids.read_flagfile(
         os.path.join(_REPO, grid["train_flagfile"][-1]), _REPO)
     dataset_names = grid["datasets"][-1].split(",")
   except (OSError, KeyError) as e:

@@ -32,6 +32,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from tff_niid import grids
 from tff_niid import results
 from tff_niid.reports import code_spans
 
@@ -88,7 +89,7 @@ def _thread_env(cell_dir):
   --cell_threads from the grid's grid_flags.txt (none: TF's default). The
   number of threads changes a round's bits (the order of reductions)."""
   grid_flags = os.path.join(os.path.dirname(cell_dir), "grid_flags.txt")
-  threads = (results.read_flagfile(grid_flags).get("cell_threads", [])
+  threads = (grids.read_flagfile(grid_flags).get("cell_threads", [])
              if os.path.exists(grid_flags) else [])
   if not threads:
     return {}

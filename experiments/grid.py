@@ -40,6 +40,7 @@ from absl import app
 from absl import flags
 
 from tff_niid import result_plots
+from tff_niid import grids
 from tff_niid import results
 from tff_niid import rundir
 
@@ -111,7 +112,7 @@ flags.mark_flags_as_required(["grid_name", "train_flagfile"])
 
 def _partitions():
   try:
-    return results.grid_partitions(_PARTITIONS.value, _ONLY_PARTITIONS.value)
+    return grids.grid_partitions(_PARTITIONS.value, _ONLY_PARTITIONS.value)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
 
@@ -136,7 +137,7 @@ def _algorithm_flags():
 def _references(flag, parse):
   """{(dataset, partition, algorithm): parse(value)} from a reference flag."""
   try:
-    return results.keyed_values(flag.value, parse)
+    return grids.keyed_values(flag.value, parse)
   except ValueError as e:
     raise app.UsageError(f"--{flag.name}: {e}.") from None
 
@@ -158,7 +159,7 @@ def _sweeps():
   """[(algorithm-name suffix, {train.py flag: value})] over the product of
   --sweep."""
   try:
-    return results.sweep_variants(_SWEEP.value)
+    return grids.sweep_variants(_SWEEP.value)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
 
@@ -188,7 +189,7 @@ def _command(grid_dir, cell, extra_flags):
   """(name, train.py command) of one cell of `_cells`; `extra_flags`:
   `_algorithm_flags`."""
   dataset, (partition, spec), algorithm, (suffix, swept), seed = cell
-  name = results.cell_name(dataset, partition, algorithm + suffix, seed)
+  name = grids.cell_name(dataset, partition, algorithm + suffix, seed)
   variant_flags = extra_flags.get(algorithm, [])
   command = [sys.executable, _TRAIN, f"--flagfile={_TRAIN_FLAGFILE.value}",
              f"--dataset={dataset}", f"--partition_spec={spec}",
@@ -230,7 +231,7 @@ def _given_flags(command):
     if not arg.startswith("--") or not sep:
       continue
     if name == "flagfile":
-      for nested, values in results.read_flagfile(value).items():
+      for nested, values in grids.read_flagfile(value).items():
         given.setdefault(nested, []).extend(values)
     else:
       given.setdefault(name, []).append(value)

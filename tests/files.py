@@ -1,5 +1,5 @@
-"""Files in tests: whether a test left a directory as it was, and editing
-a JSON file in place."""
+"""Files in tests: whether a test left a directory as it was, editing a
+JSON file in place, and a run directory's metrics.csv."""
 
 import json
 import os
@@ -29,3 +29,13 @@ def rewrite_json(path, edit):
     content = json.dumps(content).encode()
   with open(path, "wb") as f:
     f.write(content)
+
+
+def write_run(run_dir, accuracies, seconds=2.0):
+  """A run directory with only a metrics.csv: one round per accuracy, each
+  taking `seconds` (no summary.json, so the run counts as unfinished)."""
+  os.makedirs(run_dir)
+  with open(os.path.join(run_dir, "metrics.csv"), "w") as f:
+    f.write("round,round_seconds,test_accuracy\n")
+    for r, a in enumerate(accuracies, 1):
+      f.write(f"{r},{seconds},{a}\n")

@@ -14,6 +14,7 @@ import pytest
 
 import processes
 
+from tff_niid import grids
 from tff_niid import results
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -69,13 +70,13 @@ def _smoke(config, root, jobs=2):
 
 def _smoke_names(flags, partition):
   """The cell names the smoke diagonal may give `partition` of a config
-  (`flags`: its `read_flagfile`)."""
-  seeds = results.flag_list(flags, "seeds")
-  suffix = results.sweep_variants(flags.get("sweep", []))[0][0]
-  return {results.cell_name(d, partition, a + suffix,
+  (`flags`: its `grids.read_flagfile`)."""
+  seeds = grids.flag_list(flags, "seeds")
+  suffix = grids.sweep_variants(flags.get("sweep", []))[0][0]
+  return {grids.cell_name(d, partition, a + suffix,
                             None if seeds is None else int(seeds[0]))
-          for d in results.flag_list(flags, "datasets")
-          for a in results.flag_list(flags, "algorithms")}
+          for d in grids.flag_list(flags, "datasets")
+          for a in grids.flag_list(flags, "algorithms")}
 
 
 @pytest.mark.parametrize("config", GRID_CONFIGS, ids=os.path.basename)
@@ -88,9 +89,9 @@ def test_config_runs_in_smoke_mode(config, tmp_path):
   checked = re.findall(r"^\[(\S+), checked\] checked, not trained: ",
                        run.stdout, re.M)
   # The smoke diagonal trains or checks every partition the config runs.
-  flags = results.read_flagfile(config, REPO)
-  partitions = results.grid_partitions(
-      flags["partition"], results.flag_list(flags, "only_partitions"))
+  flags = grids.read_flagfile(config, REPO)
+  partitions = grids.grid_partitions(
+      flags["partition"], grids.flag_list(flags, "only_partitions"))
   ran = {c.name for c in cells} | set(checked)
   assert cells
   for partition, _ in partitions:

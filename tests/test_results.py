@@ -6,6 +6,7 @@ import statistics
 import pytest
 
 from tff_niid import result_plots
+from tff_niid import grids
 from tff_niid import results
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -125,9 +126,9 @@ def test_select_rate_follows_the_papers_tuning():
 
 
 def _committed_grid(config, grid):
-  flags = results.read_flagfile(
+  flags = grids.read_flagfile(
       os.path.join(REPO, "experiments", "configs", config), REPO)
-  return results.grid_cells(
+  return grids.grid_cells(
       os.path.join(REPO, "experiments", "results", grid), flags)
 
 

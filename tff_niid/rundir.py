@@ -46,6 +46,7 @@ from absl import flags
 import numpy as np
 
 from tff_niid import partition as partition_lib
+from tff_niid import grids
 from tff_niid import results
 
 HPARAMS_FILE = "hparams.txt"
@@ -327,12 +328,12 @@ def _check_partition(run_dir, recorded_checksum, data, part):
 
 def unlike_flags(run_dir, given, *, resumable=RESUMABLE_FLAGS):
   """`--name=recorded->given` for the flags of `given` ({name: [values]}, as
-  `results.read_flagfile` reads them; the last value counts, as in absl)
+  `grids.read_flagfile` reads them; the last value counts, as in absl)
   whose value the run's hparams.txt records otherwise, `resumable` ones
   left out; numbers compare by value (0.05 is 5e-2). For a command about
   to be skipped because its run finished: flags it does not give are not
   compared (their defaults are train.py's, which this does not import)."""
-  recorded = results.read_flagfile(os.path.join(run_dir, HPARAMS_FILE))
+  recorded = grids.read_flagfile(os.path.join(run_dir, HPARAMS_FILE))
   unlike = []
   for name, values in sorted(given.items()):
     if name in resumable or name not in recorded:

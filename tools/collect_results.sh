@@ -24,7 +24,7 @@ py="$repo/.venv/bin/python"
 # writes each one's code.txt (grid.log is read once).
 finished_cells=$(PYTHONPATH="$repo" "$py" - "$src" "$dest" <<'EOF'
 import json, os, sys
-from tff_niid import results
+from tff_niid import grids, results
 src, dest = sys.argv[1:]
 log_path = os.path.join(src, "grid.log")
 grid_log = open(log_path).read() if os.path.isfile(log_path) else None
@@ -43,7 +43,7 @@ for name in sorted(os.listdir(src)):
   if not finished:
     continue
   print(name)
-  spans = results.rounds_by_code(grid_log, name) if grid_log else []
+  spans = grids.rounds_by_code(grid_log, name) if grid_log else []
   if spans:
     os.makedirs(os.path.join(dest, name), exist_ok=True)
     with open(os.path.join(dest, name, "code.txt"), "w") as f:

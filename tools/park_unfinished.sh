@@ -22,7 +22,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 dest="$repo/experiments/unfinished/$(basename "$src")"
 PYTHONPATH="$repo" "$repo/.venv/bin/python" - "$src" "$dest" "${PARK_MIN_MINUTES:-30}" <<'PY'
 import os, shutil, sys
-from tff_niid import results, rundir
+from tff_niid import grids, results, rundir
 src, dest, min_minutes = sys.argv[1], sys.argv[2], float(sys.argv[3])
 log_path = os.path.join(src, "grid.log")
 grid_log = open(log_path).read() if os.path.isfile(log_path) else ""
@@ -53,7 +53,7 @@ for name in sorted(os.listdir(src)):
   if os.path.isfile(cell_log):
     shutil.copy2(cell_log, os.path.join(parked, "log.txt"))
   with open(os.path.join(parked, "grid_log.txt"), "w") as f:
-    f.write(results.grid_log_of_cell(grid_log, name))
+    f.write(grids.grid_log_of_cell(grid_log, name))
   size = sum(os.path.getsize(os.path.join(d, f))
              for d, _, files in os.walk(parked) for f in files)
   print(f"{name}: parked after round {round_num} ({size / 1e6:.1f} MB)")

@@ -7,7 +7,8 @@ import sys
 import pytest
 
 NUMPY_CORE = ("tff_niid.partition", "tff_niid.datasets", "tff_niid.download",
-              "tff_niid.results", "tff_niid.result_plots", "tff_niid.rundir")
+              "tff_niid.results", "tff_niid.grids", "tff_niid.result_plots",
+              "tff_niid.rundir")
 
 
 @pytest.mark.parametrize("module", NUMPY_CORE)

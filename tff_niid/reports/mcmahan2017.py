@@ -9,6 +9,7 @@ Each public function maps `root` (`tree`) to one block's markdown.
 import os
 import statistics
 
+from tff_niid import grids
 from tff_niid import results
 from tff_niid.reports import tree
 
@@ -70,7 +71,7 @@ def _first_runs(root):
     name, _, value = flag.partition("=")
     if name == "--target_accuracy":
       targets[variant] = float(value)
-  return cells, targets, results.keyed_values(config["reference_rounds"], int)
+  return cells, targets, grids.keyed_values(config["reference_rounds"], int)
 
 
 def _rounds_to_target(cell, targets):
@@ -173,12 +174,12 @@ def _progress_rows(root):
     finished cells in this grid, else in the other grids;
   - else the mean hours of the variant's cells on the grid's other
     partitions; else --rounds at the other grids' hours per round."""
-  grids = [tree.config_cells(root, name) for name in LIKE_FOR_LIKE]
+  configs = [tree.config_cells(root, name) for name in LIKE_FOR_LIKE]
   rows = []
-  for config, cells in grids:
+  for config, cells in configs:
     grid = config["grid_name"][-1]
-    quoted_rounds = results.keyed_values(config.get("reference_rounds", []),
-                                         int)
+    quoted_rounds = grids.keyed_values(config.get("reference_rounds", []),
+                                       int)
     # A rate selection's horizon is given on its command line.
     bound = int(config["rounds"][-1]) if "rounds" in config else None
     for variant in config["algorithms"][-1].split(","):
@@ -192,7 +193,7 @@ def _progress_rows(root):
       here = _hours_per_round([c["run"] for cs in by_partition.values()
                                for c in cs])
       elsewhere = _hours_per_round([
-          c["run"] for other, other_cells in grids if other is not config
+          c["run"] for other, other_cells in configs if other is not config
           for c in other_cells if c["variant"] == variant])
       per_round, basis = (
           (here, "this grid") if here is not None else (elsewhere,
@@ -308,9 +309,9 @@ def _like_for_like_rows(root):
   every seed of the row finished, "target", "seeds": [(seed, metrics)] of
   the finished seeds}."""
   cells, targets, paper = _first_runs(root)
-  grids = {name: tree.config_cells(root, name) for name in
-           {n for selection, _, seeds_configs in _SELECTION.values()
-            for n in (selection, *seeds_configs)}}
+  configs = {name: tree.config_cells(root, name) for name in
+             {n for selection, _, seeds_configs in _SELECTION.values()
+              for n in (selection, *seeds_configs)}}
   rows = []
   for cell in cells:
     variant, partition = cell["algorithm"], cell["partition"]
@@ -318,14 +319,14 @@ def _like_for_like_rows(root):
     reference = paper[("mnist", partition, variant)]
     selection_config, rate_flag, seeds_configs = _SELECTION[variant]
     rate, status = _selected_rate(
-        [c for c in grids[selection_config][1]
+        [c for c in configs[selection_config][1]
          if c["partition"] == partition and c["variant"] == variant],
         rate_flag, target)
     runs, first, crossing, ratio = "not configured yet", "—", "—", None
     complete, seeds = False, []
     # The grid that runs this row.
-    holding = [(grids[name][0], row_cells) for name in seeds_configs
-               if (row_cells := [c for c in grids[name][1]
+    holding = [(configs[name][0], row_cells) for name in seeds_configs
+               if (row_cells := [c for c in configs[name][1]
                                  if c["partition"] == partition and
                                  c["variant"] == variant])]
     if len(holding) > 1:
@@ -428,7 +429,7 @@ def twonn_seeds(root: str) -> str:
   already at the target), beside the paper's two tables."""
   config, cells = tree.config_cells(root, "mcmahan2017_2nn.cfg")
   # Its --reference_rounds: Table 1's (from mcmahan2017.cfg), then Table 4's.
-  table4 = results.keyed_values(config["reference_rounds"], int)
+  table4 = grids.keyed_values(config["reference_rounds"], int)
   _, targets, table1 = _first_runs(root)
   target = targets["2nn_E1_B10"]
   rows = []

@@ -14,6 +14,7 @@ import os
 import statistics
 
 from tff_niid import result_plots
+from tff_niid import grids
 from tff_niid import results
 from tff_niid.reports import tree
 
@@ -40,11 +41,11 @@ _TFF_FEDPROX = ("niid_bench_tff_fedprox", "mnist_c2_fedprox")
 def _first_grid(root):
   """(cells run, FedAvg references) of the superseded 10-round grid."""
   grid_dir = os.path.join(root, tree.RESULTS, "niid_bench")
-  grid_flags = results.read_flagfile(os.path.join(grid_dir, "grid_flags.txt"))
+  grid_flags = grids.read_flagfile(os.path.join(grid_dir, "grid_flags.txt"))
   grid_flags["algorithms"] = [_FIRST_GRID_ALGORITHMS]
-  cells = [c for c in results.grid_cells(grid_dir, grid_flags)
+  cells = [c for c in grids.grid_cells(grid_dir, grid_flags)
            if c["run"]["metrics"]]
-  return cells, results.keyed_values(grid_flags["reference"],
+  return cells, grids.keyed_values(grid_flags["reference"],
                                      lambda v: float(v) / 100)
 
 
@@ -96,7 +97,7 @@ def _check_torch_run(run_dir, run, train, expected):
   FedAvg's clients (no proximal term)."""
   if run["summary"] is None:
     return
-  ran = {k: v[-1] for k, v in results.read_flagfile(
+  ran = {k: v[-1] for k, v in grids.read_flagfile(
       os.path.join(run_dir, "hparams.txt")).items()}
   # Runs from before --fedprox_mu existed trained FedAvg's clients.
   ran.setdefault("fedprox_mu", "0")
@@ -125,7 +126,7 @@ def torch_runs(root: str) -> str:
   torch_dir = os.path.join(root, tree.RESULTS, "niid_bench_torch")
   torch_runs = {seed: results.read_run(
       os.path.join(torch_dir, f"mnist_c1_s{seed}")) for seed in tff_runs}
-  train = results.read_flagfile(
+  train = grids.read_flagfile(
       os.path.join(root, config["train_flagfile"][-1]), root)
   c1_spec = next(spec for name, _, spec in (
       p.partition("=") for p in config["partition"]) if name == "c1")
@@ -161,7 +162,7 @@ def torch_runs(root: str) -> str:
                 ["; ".join(per_seed) or "—",
                  "; ".join(_swing(seed, run) for seed, run in done.items())
                  or "—"])
-  flower = dict(results.keyed_values(config["reference_best"],
+  flower = dict(grids.keyed_values(config["reference_best"],
                                      results.parse_mean_std))
   for algorithm, label in (("fedavg", "FedAvg"), ("fedprox", "FedProx")):
     mean, std = flower[("mnist", "c1", algorithm)]
@@ -194,7 +195,7 @@ def headlines(root: str) -> list[list[str]]:
   their best round against Flower's multi-run best (`--reference_best`) in
   points, the groups left with how many of their seeds have finished]."""
   config, cells = tree.config_cells(root, "niid_bench.cfg")
-  flower = results.keyed_values(config["reference_best"],
+  flower = grids.keyed_values(config["reference_best"],
                                 results.parse_mean_std)
   rows = []
   for algorithm in dict.fromkeys(cell["algorithm"] for cell in cells):
@@ -356,7 +357,7 @@ def against_fedavg(root: str) -> str:
   """`paired_differences` of NIID-Bench as published (niid_bench.cfg), beside
   Flower's re-run (`--reference_best`)."""
   config, cells = tree.config_cells(root, "niid_bench.cfg")
-  return paired_differences(cells, results.keyed_values(
+  return paired_differences(cells, grids.keyed_values(
       config["reference_best"], results.parse_mean_std))
 
 
@@ -378,7 +379,7 @@ def mu_groups(root: str) -> tuple[
   """
   config, sweep = tree.config_cells(root, "niid_bench_fedprox_mu.cfg")
   _, paper = tree.config_cells(root, "niid_bench.cfg")
-  train = results.read_flagfile(
+  train = grids.read_flagfile(
       os.path.join(root, config["train_flagfile"][-1]), root)
   groups = {(c["dataset"], c["partition"]) for c in sweep}
   seeds = {c["seed"] for c in sweep}
@@ -469,7 +470,7 @@ def torch_versions(root: str) -> str:
   the same test accuracy and loss (as metrics.csv holds them)."""
   runs = [os.path.join(root, tree.RESULTS, grid, "mnist_c1_s0")
           for grid in ("niid_bench_torch", "niid_bench_torch_versions")]
-  ran = [{k: v for k, v in results.read_flagfile(
+  ran = [{k: v for k, v in grids.read_flagfile(
       os.path.join(run_dir, "hparams.txt")).items() if k != "rounds"}
          for run_dir in runs]
   if ran[0] != ran[1]:

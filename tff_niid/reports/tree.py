@@ -12,6 +12,7 @@ from typing import Callable, Optional
 
 from absl import logging
 
+from tff_niid import grids
 from tff_niid import results
 
 
@@ -76,7 +77,7 @@ def grid_configs(root: str) -> list[tuple[str, str]]:
     path = os.path.join(CONFIGS, name)
     if not name.endswith(".cfg"):
       continue
-    grid = results.read_flagfile(os.path.join(root, path),
+    grid = grids.read_flagfile(os.path.join(root, path),
                                  root).get("grid_name")
     if grid and os.path.isdir(os.path.join(root, RESULTS, grid[-1])):
       configs.append((path, grid[-1]))
@@ -87,12 +88,12 @@ def config_cells(root: str, config_name: str
                  ) -> tuple[dict[str, list[str]], list[results.Cell]]:
   """(config flags, every cell of its grid under experiments/results): of the
   partitions the config's own --only_partitions keeps, if it sets one."""
-  config = results.read_flagfile(os.path.join(root, CONFIGS, config_name),
+  config = grids.read_flagfile(os.path.join(root, CONFIGS, config_name),
                                  root)
   grid_dir = os.path.join(root, RESULTS, config["grid_name"][-1])
-  kept = {name for name, _ in results.grid_partitions(
-      config["partition"], results.flag_list(config, "only_partitions"))}
-  cells = results.grid_cells(grid_dir, config)
+  kept = {name for name, _ in grids.grid_partitions(
+      config["partition"], grids.flag_list(config, "only_partitions"))}
+  cells = grids.grid_cells(grid_dir, config)
   # A command-line --only_partitions replaces the config's own: cells of
   # other partitions may have run into this grid, under other flags.
   stray = [os.path.basename(c["run_dir"]) for c in cells
@@ -130,7 +131,7 @@ def parked(root: str, grid: str, cell: str) -> Optional[str]:
   parked = os.path.join(root, UNFINISHED, grid, cell)
   if not os.path.isdir(parked):
     return None
-  rounds = results.read_flagfile(os.path.join(parked, "hparams.txt"),
+  rounds = grids.read_flagfile(os.path.join(parked, "hparams.txt"),
                                  root).get("rounds")
   reached = max((int(row["round"]) for row in results.read_metrics(parked)),
                 default=0)
