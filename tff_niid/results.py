@@ -232,10 +232,10 @@ def settings_by_seed(groups: Mapping[str, Sequence[Cell]],
   found: dict[int, dict[str, tuple[float, float]]] = {}
   for label, cells in groups.items():
     for c in cells:
-      if finished(c["run"]):
-        _, accuracies = accuracy_curve(c["run"]["metrics"])
-        found.setdefault(c["seed"], {})[label] = (
-            accuracies[-1], statistics.fmean(accuracies[-last:]))
+      summary = seed_summary([c["run"]], last)  # None: not finished
+      if summary is not None:
+        found.setdefault(c["seed"], {})[label] = (summary["final"][0],
+                                                  summary["last"][0])
   return {seed: [values.get(label) for label in groups]
           for seed, values in sorted(found.items())}
 

@@ -13,8 +13,8 @@ import csv
 import os
 import statistics
 
-from tff_niid import result_plots
 from tff_niid import grids
+from tff_niid import result_plots
 from tff_niid import results
 from tff_niid.reports import tree
 
@@ -446,11 +446,11 @@ def fedprox_mu_plot(root: str, path: str) -> bool:
     ValueError: the μ grid covers several datasets or partitions.
   """
   members, _ = mu_groups(root)
-  cells = {(dataset, partition) for dataset, partition, _ in members}
-  if len(cells) != 1:
+  shown = {(dataset, partition) for dataset, partition, _ in members}
+  if len(shown) != 1:
     raise ValueError(f"the mu plot shows one dataset and partition; the mu "
-                     f"grid has {sorted(cells)}")
-  (dataset, partition), = cells
+                     f"grid has {sorted(shown)}")
+  (dataset, partition), = shown
   by_grid: dict[str, list[str]] = {}
   for (_, _, mu), (grid, _) in members.items():
     by_grid.setdefault(grid, []).append(f"{mu:g}")
