@@ -220,6 +220,18 @@ def test_deterministic_assignment_is_flowers(num_clients, k):
         "unassigned (as Flower's PathologicalPartitioner leaves them out).")
 
 
+def test_unheld_label_warning_points_at_the_callers_line():
+  # Direct or through the spec grammar, the warning names this file.
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    partition.label_quantity(LABELS, 3, classes_per_client=2, seed=0,
+                             class_assignment="deterministic")
+    partition.spec.resolve(
+        "label_quantity(classes_per_client=2,class_assignment=deterministic)",
+        LABELS, 3, seed=0)
+  assert [w.filename for w in caught] == [__file__, __file__]
+
+
 def test_class_assignment_bad_input(labels):
   with pytest.raises(ValueError, match="class_assignment"):
     partition.label_quantity(labels, 10, classes_per_client=2, seed=0,

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+import sys
+import types
+import warnings
 from typing import cast
 
 import numpy as np
@@ -18,6 +22,24 @@ import numpy as np
 # accepted below the number of samples, or below this floor for short label
 # arrays (e.g. 100 samples of a 1000-class dataset).
 MIN_CLASS_ID_LIMIT = 1024
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def warn_caller(message: str) -> None:
+  """Warns with `message`, attributed to the first caller outside the package.
+
+  A scheme may be reached directly or through `resolve` / `partition_spec`;
+  either way the warning's file and line are the researcher's call.
+  """
+  frame: types.FrameType | None = sys._getframe(1)  # pylint: disable=protected-access
+  level = 2  # stacklevel 2 is the frame that called warn_caller
+  while frame is not None and os.path.dirname(
+      os.path.abspath(frame.f_code.co_filename)) == _PACKAGE_DIR:
+    frame = frame.f_back
+    level += 1
+  warnings.warn(message, UserWarning, stacklevel=level)
 
 
 def _short_repr(value, limit=40):

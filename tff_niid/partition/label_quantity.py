@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from tff_niid.partition import _allocate
@@ -106,11 +104,11 @@ def label_quantity(labels: np.ndarray, num_clients: int, *,
         "drawn to hold them; use fewer clients or fewer classes_per_client.")
   unheld = np.flatnonzero(holders == 0)
   if unheld.size:
-    warnings.warn(
+    _checks.warn_caller(
         f"label_quantity(class_assignment={class_assignment}): no client "
         f"holds label(s) {unheld.tolist()}; their "
         f"{int(class_sizes[unheld].sum())} samples are left unassigned (as "
-        "Flower's PathologicalPartitioner leaves them out).", stacklevel=2)
+        "Flower's PathologicalPartitioner leaves them out).")
   params = {"num_clients": num_clients, "classes_per_client": k,
             "class_assignment": class_assignment,
             "key": key is not None, "key_noise": key_noise}
