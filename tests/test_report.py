@@ -229,17 +229,16 @@ def test_the_glance_agrees_with_the_sections_tables():
     groups = [p for p in progress if p[2] == algorithm]
     complete = sum(p[4] == "—" for p in groups)
     assert row[1] == f"{complete} of {len(groups)} groups", row
-    # The groups left, with how many seeds each has finished.
-    done = sorted({len(p[3].split(", ")) if p[3] != "—" else 0
-                   for p in groups if p[4] != "—"})
-    if done == [0]:
-      assert row[4].startswith(f"not started ({3 * len(groups)} cells"), row
-    elif done:
-      counts = "–".join(map(str, dict.fromkeys([done[0], done[-1]])))
-      assert row[4].startswith(f"{len(groups) - complete} of the groups, "
-                               f"with {counts} of 3 seeds finished"), row
-    else:
+    # The groups left, with how many of their cells have finished.
+    left = [p for p in groups if p[4] != "—"]
+    done = sum(len(p[3].split(", ")) for p in left if p[3] != "—")
+    if not left:
       assert row[4] == "—", row
+    elif done == 0:
+      assert row[4].startswith(f"not started ({3 * len(left)} cells"), row
+    else:
+      assert row[4].startswith(f"{done} of {3 * len(left)} cells finished in "
+                               f"the {len(left)} incomplete groups"), row
 
 
 def test_fill_generated_rewrites_blocks_and_keeps_prose():

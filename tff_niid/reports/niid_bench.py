@@ -229,15 +229,15 @@ def headlines(root: str) -> list[list[str]]:
     else:
       compared = "no reference quoted"
     if finished_in_left:
-      fewest, most = min(finished_in_left), max(finished_in_left)
       seeds = len(next(iter(groups.values())))
-      if most == 0:
-        left = (f"not started ({len(finished_in_left) * seeds} cells; "
-                "section 2.1's progress table)")
+      cells = len(finished_in_left) * seeds
+      done = sum(finished_in_left)
+      if done == 0:
+        left = f"not started ({cells} cells; section 2.1's progress table)"
       else:
-        left = (f"{len(finished_in_left)} of the groups, with "
-                f"{fewest if fewest == most else f'{fewest}–{most}'} of "
-                f"{seeds} seeds finished (section 2.1's progress table)")
+        left = (f"{done} of {cells} cells finished in the "
+                f"{len(finished_in_left)} incomplete groups (section 2.1's "
+                "progress table)")
     else:
       left = "—"
     rows.append([f"NIID-Bench as published, {algorithm} (section 2.1)",
