@@ -22,12 +22,22 @@ WRAPPER = ("import runpy, sys\nsys.argv = sys.argv[1:]\n"
            "finally:\n  print('TF_IMPORTED', 'tensorflow' in sys.modules)")
 
 
-def _run(*args, without_matplotlib=False):
+def _run(*args, without_matplotlib=False, cwd=None):
   wrapper = WRAPPER
   if without_matplotlib:  # as after a plain `pip install .`
     wrapper = "import sys\nsys.modules['matplotlib'] = None\n" + wrapper
   return subprocess.run([sys.executable, "-c", wrapper, CLI, *args],
-                        capture_output=True, text=True, check=False)
+                        capture_output=True, text=True, check=False, cwd=cwd)
+
+
+def _assert_refused(args, directory, message):
+  """The binary run with `args` fails with the one-line `message` and leaves
+  `directory` as it was."""
+  before = files.snapshot(directory)
+  result = _run(*args)
+  assert result.returncode != 0
+  assert result.stderr == message + "\n"
+  assert files.snapshot(directory) == before
 
 
 def test_spec_run_writes_everything(mnist, tmp_path):
@@ -146,6 +156,42 @@ def test_a_key_file_names_ids_for_the_spec(mnist, tmp_path):
       "array: ")
 
 
+def test_a_key_file_is_measured_and_rerun_from_anywhere(mnist, tmp_path):
+  # A relative --key_file, then the rerun of hparams.txt from elsewhere.
+  (tmp_path / "data").mkdir()
+  np.save(tmp_path / "data" / "region.npy",
+          np.arange(mnist.train_labels.shape[0]) % 13)
+  first = _run("--spec=dirichlet(alpha=0.5)+key(region)",
+               "--key_file=region=data/region.npy", "--num_clients=10",
+               f"--output_dir={tmp_path / 'a'}", cwd=tmp_path)
+  assert first.returncode == 0, first.stderr
+  assert "key_dispersion" in first.stdout
+  assert (f"--key_file=region={tmp_path / 'data' / 'region.npy'}\n" in
+          (tmp_path / "a" / "hparams.txt").read_text())
+  again = _run(f"--flagfile={tmp_path / 'a' / 'hparams.txt'}",
+               f"--output_dir={tmp_path / 'b'}")
+  assert again.returncode == 0, again.stderr
+  a, b = (partition.load(str(tmp_path / d / "partition")) for d in "ab")
+  assert a == b
+
+
+def test_another_partition_is_replaced_only_with_overwrite(mnist, tmp_path):
+  del mnist  # the binary reads the files
+  first = ("--scheme=shards", "--num_clients=10", f"--output_dir={tmp_path}")
+  assert _run(*first).returncode == 0
+  saved = partition.load(str(tmp_path / "partition"))
+  assert _run(*first).returncode == 0  # the same partition again
+  other = ("--scheme=iid", "--num_clients=10", f"--output_dir={tmp_path}")
+  _assert_refused(other, tmp_path, (
+      f"ERROR: {tmp_path} holds another partition ({saved.spec} over 10 "
+      "clients, seed 0); pass --overwrite to replace it and its report, or "
+      "choose another --output_dir."))
+  assert _run(*other, "--overwrite").returncode == 0
+  assert partition.load(str(tmp_path / "partition")).scheme == "iid"
+  # A rerun of hparams.txt elsewhere gives --overwrite itself, or not.
+  assert "overwrite" not in (tmp_path / "hparams.txt").read_text()
+
+
 def test_bad_spec_is_one_line(tmp_path):
   result = _run("--spec=dirichlet(beta=2)", f"--output_dir={tmp_path}")
   assert result.returncode != 0
@@ -163,14 +209,10 @@ def test_refuses_a_training_runs_directory(tmp_path, marker):
   (run_dir / marker).write_text("")
   partition.iid(np.arange(100) % 10, 10, seed=0).save(
       str(run_dir / "partition"))
-  before = files.snapshot(run_dir)
-  result = _run("--num_clients=20", f"--output_dir={run_dir}")
-  assert result.returncode != 0
-  assert result.stderr == (
+  _assert_refused(("--num_clients=20", f"--output_dir={run_dir}"), run_dir, (
       f"ERROR: {run_dir} holds a training run; writing a partition there "
       "would replace its hparams.txt and partition/, and the run could no "
-      "longer be resumed. Choose another --output_dir.\n")
-  assert files.snapshot(run_dir) == before
+      "longer be resumed. Choose another --output_dir."))
 
 
 def test_without_matplotlib_the_plots_are_left_out_and_said_so(mnist,
@@ -189,8 +231,12 @@ def test_without_matplotlib_the_plots_are_left_out_and_said_so(mnist,
 @pytest.mark.parametrize("args,message", [
     (["--spec=dirichlet(alpha=0.1)", "--key=slant"], "ERROR: --spec replaces "
      "--scheme and its flags, but --key was given too; write it into the "
-     "spec (e.g. --spec='dirichlet(alpha=0.1)+key(slant)'), or leave --spec "
-     "out."),
+     "spec (--key is key(slant)), or leave --spec out."),
+    (["--spec=dirichlet(alpha=0.1)+key(slant)", "--key_noise=0.3",
+      "--self_balancing"], "ERROR: --spec replaces --scheme and its flags, "
+     "but --self_balancing, --key_noise were given too; write them into the "
+     "spec (--self_balancing is ...(self_balancing=true); --key_noise is "
+     "key(..., noise=0.3)), or leave --spec out."),
     (["--scheme=iid", "--alpha=0.1"], "ERROR: --scheme=iid: iid takes no "
      "alpha; its parameters: []."),
     (["--scheme=dirichlet", "--key_noise=0.5"], "ERROR: --scheme=dirichlet: "

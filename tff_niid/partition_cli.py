@@ -26,8 +26,9 @@ tff_niid.partition.load or pass it to train.py --partition_file),
 partition_summary.txt (the table printed) and the plots
 partition_{label_mix,sizes,divergence}.png; and hparams.txt. Refuses an
 --output_dir holding a training run, whose hparams.txt and partition/ it
-would replace. Needs only numpy, and matplotlib for the plots (without it,
-they are left out and the output says so): TensorFlow is not imported.
+would replace, and one holding another partition unless --overwrite. Needs
+only numpy, and matplotlib for the plots (without it, they are left out and
+the output says so): TensorFlow is not imported.
 """
 
 import os
@@ -108,6 +109,9 @@ _KEY_FILE = flags.DEFINE_multi_string(
 _NUM_CLIENTS = flags.DEFINE_integer("num_clients", 100, "Number of clients.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Output directory.")
+_OVERWRITE = flags.DEFINE_bool(
+    "overwrite", False, "Replace another partition saved in --output_dir "
+    "(without it, that is refused; rerunning the same partition there is not).")
 
 flags.register_multi_flags_validator(
     ["output_dir", "list_schemes"],
@@ -121,16 +125,34 @@ _SCHEME_FLAGS = (_SCHEME, _ALPHA, _SIGMA, _PROFILE, _SHARDS_PER_CLIENT,
                  _MIN_SIZE_POLICY, _SELF_BALANCING, _FILL, _KEY, _KEY_NOISE)
 
 
+# Where a scheme flag's value goes in a spec (the others are parameters of
+# the base scheme).
+_SPEC_FORMS = {"scheme": "{}(...)", "sigma": "quantity(sigma={})",
+               "profile": "quantity(profile={})", "key": "key({})",
+               "key_noise": "key(..., noise={})"}
+
+
+def _spec_form(flag):
+  """How a given scheme flag is written in a spec, e.g. key(..., noise=0.3)."""
+  value = flag.value
+  if isinstance(value, bool):
+    value = str(value).lower()
+  return _SPEC_FORMS.get(flag.name, f"...({flag.name}={{}})").format(value)
+
+
 def _spec_text():
   """--spec, or the spec --scheme and its flags stand for. A flag given on
   the command line that the spec does not use is refused, not dropped."""
   given = [f.name for f in _SCHEME_FLAGS if flags.FLAGS[f.name].present]
   if _SPEC.value:
     if given:
+      forms = "; ".join(f"--{name} is {_spec_form(flags.FLAGS[name])}"
+                        for name in given)
+      were, them = ("was", "it") if len(given) == 1 else ("were", "them")
       raise ValueError(
           f"--spec replaces --scheme and its flags, but --{', --'.join(given)} "
-          "was given too; write it into the spec (e.g. --spec='dirichlet("
-          "alpha=0.1)+key(slant)'), or leave --spec out.")
+          f"{were} given too; write {them} into the spec ({forms}), or leave "
+          "--spec out.")
     return _SPEC.value
   # --sigma or --profile replaces --alpha's default for a size law
   # (quantity_skew); an --alpha given beside them is passed on, and refused.
@@ -150,20 +172,28 @@ def _spec_text():
     raise ValueError(f"--scheme={_SCHEME.value}: {e}") from None
 
 
-def _key_files():
-  """{NAME: array} of --key_file; ValueError naming a bad entry."""
-  keys = {}
+def _key_file_paths():
+  """{NAME: PATH} of --key_file; ValueError naming a bad entry."""
+  paths = {}
   for entry in _KEY_FILE.value:
     name, sep, path = entry.partition("=")
     if not sep or not name or not path:
       raise ValueError(f"--key_file={entry}: write it as NAME=PATH.npy.")
-    if name in keys:
+    if name in paths:
       raise ValueError(f"--key_file gives {name} twice.")
+    paths[name] = path
+  return paths
+
+
+def _key_files():
+  """{NAME: array} of --key_file; ValueError naming a bad entry."""
+  keys = {}
+  for name, path in _key_file_paths().items():
     try:
       keys[name] = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
-      raise ValueError(f"--key_file={entry}: cannot read {path} as a .npy "
-                       f"array: {e}") from None
+      raise ValueError(f"--key_file={name}={path}: cannot read {path} as a "
+                       f".npy array: {e}") from None
   return keys
 
 
@@ -171,8 +201,11 @@ def _hparams(spec_text):
   """A flagfile that reruns this partition: this module's flags (however it
   was started, module or script), the partition as its --spec in place of
   --scheme and the flags that set it (their defaults beside a --spec would
-  be refused on the rerun)."""
-  names = [flag.name for flag in (*_SCHEME_FLAGS, _SPEC)]
+  be refused on the rerun), and --key_file with absolute paths (the rerun
+  may start in another directory); not --overwrite, which the rerun must
+  give itself."""
+  names = [flag.name for flag in (*_SCHEME_FLAGS, _SPEC, _KEY_FILE,
+                                  _OVERWRITE)]
   # A bool flag is written --name or --noname, the others --name=value.
   written = (*(f"--{name}=" for name in names),
              *(f"--{prefix}{name}\n" for name in names
@@ -181,7 +214,25 @@ def _hparams(spec_text):
       binary=flags.FLAGS.find_module_defining_flag(_SPEC.name))
   kept = [line for line in recorded.splitlines(keepends=True)
           if not line.startswith(written)]
-  return "".join(sorted(kept + [f"--spec={spec_text}\n"]))
+  key_files = [f"--key_file={name}={os.path.abspath(path)}\n"
+               for name, path in _key_file_paths().items()]
+  return "".join(sorted(kept + key_files + [f"--spec={spec_text}\n"]))
+
+
+def _other_partition(out, part):
+  """What <out>/partition holds if it is a saved partition other than `part`
+  (None if it is `part`, or holds none)."""
+  saved = os.path.join(out, partition_lib.report.PARTITION_DIR)
+  if not os.path.isfile(os.path.join(saved, "manifest.json")):
+    return None
+  try:
+    previous = partition_lib.load(saved)
+  except ValueError:
+    return "a partition that no longer loads"
+  if previous == part:
+    return None
+  return (f"{previous.spec or previous.scheme} over {len(previous)} clients, "
+          f"seed {previous.seed}")
 
 
 def main(argv):
@@ -221,11 +272,17 @@ def main(argv):
       print(f"WARNING: {warning.message}", file=sys.stderr)
   except (ValueError, download.DownloadError) as e:  # one line, no usage text
     sys.exit(f"ERROR: {e}")
+  other = _other_partition(out, part)
+  if other and not _OVERWRITE.value:
+    sys.exit(f"ERROR: {out} holds another partition ({other}); pass "
+             "--overwrite to replace it and its report, or choose another "
+             "--output_dir.")
   try:
-    # A re-run replaces its own earlier partition and report; anything else
-    # at <output_dir>/partition is refused.
+    # Replaces the earlier partition and report (the same partition, or
+    # --overwrite); anything other than a saved partition at
+    # <output_dir>/partition is refused.
     report = partition_lib.report.write(
-        part, data.train_labels, out, images=data.train_images,
+        part, data.train_labels, out, images=data.train_images, keys=keys,
         plots=partition_lib.plots.available())
   except OSError as e:
     sys.exit(f"ERROR: cannot write to {out}: {e.strerror}")

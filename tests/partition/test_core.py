@@ -28,6 +28,33 @@ def test_round_trip_keeps_everything(labels, tmp_path):
       part.scheme, part.params, part.seed, part.spec)
   manifest = json.load(open(os.path.join(path, "manifest.json")))
   assert manifest["tff_niid_version"] and manifest["labels_fingerprint"]
+  assert back == part
+
+
+def test_equality_is_same_samples_made_the_same_way(labels):
+  part = partition.dirichlet(labels, 20, alpha=0.5, seed=3)
+  assert part == partition.dirichlet(labels, 20, alpha=0.5, seed=3)
+  assert part != partition.dirichlet(labels, 20, alpha=0.5, seed=4)
+  # The same arrays, recorded as made another way, or with extras.
+  assert part != part.replace(seed=4)
+  assert part != part.replace(spec="dirichlet(alpha=0.5)")
+  assert part != part.replace(feature_noise=np.zeros(20))
+  assert part != part.replace(client_names=[str(i) for i in range(20)])
+  assert part != "a partition"
+  with pytest.raises(TypeError):
+    hash(part)
+
+
+def test_loading_a_report_directory_names_its_partition(labels, tmp_path):
+  part = partition.iid(labels, 5, seed=0)
+  partition.report.write(part, labels, str(tmp_path), plots=False)
+  with pytest.raises(ValueError) as caught:
+    partition.load(str(tmp_path))
+  assert str(caught.value) == (
+      f"not a saved partition: {tmp_path}/manifest.json is missing. "
+      f"{tmp_path} holds a report (a tff-niid-partition output or a training "
+      f"run): load {tmp_path}/partition.")
+  assert partition.load(str(tmp_path / "partition")) == part
 
 
 def test_overwrite_replaces_only_a_saved_partition(tmp_path):

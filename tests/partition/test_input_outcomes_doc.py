@@ -159,6 +159,9 @@ EXAMPLES = {
     "key on iid": lambda: spec.parse("iid+key(ink)"),
     "given sizes with min_size": lambda: spec.parse(
         "classes(k=2)+quantity(sizes=(30000, 30000), min_size=10)"),
+    "a size law's draw below the base's floor": lambda: spec.resolve(
+        "classes(k=2)+quantity(sigma=2)", np.arange(60000) % 10, 1000,
+        seed=0),
     "given sizes, another client count": lambda: spec.resolve(
         "classes(k=2)+quantity(sizes=(30000, 30000))",
         np.arange(60000) % 10, 3, seed=0),

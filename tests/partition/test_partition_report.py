@@ -3,6 +3,7 @@
 import csv
 import os
 
+import numpy as np
 import pytest
 
 import files
@@ -43,13 +44,20 @@ def test_writes_the_partition_its_table_and_plots(labels, images, tmp_path):
                                                  abs=1e-4)
 
 
-def test_key_dispersion_needs_an_attribute_key_and_the_images(
-    labels, images, tmp_path):
+def test_key_dispersion_needs_a_key_and_its_values(labels, images,
+                                                   tmp_path):
   keyed = spec.resolve(KEYED, labels, 20, seed=0, images=images)
   plain = spec.resolve("dirichlet(alpha=0.5)", labels, 20, seed=0)
-  for part, given, reported in ((keyed, None, False), (plain, images, False),
-                                (keyed, images, True)):
-    table = report.write(part, labels, str(tmp_path), images=given).table
+  region = {"region": np.arange(labels.shape[0]) % 13}
+  user = spec.resolve("dirichlet(alpha=0.5)+key(region)", labels, 20, seed=0,
+                      keys=region)
+  for part, given, keys, reported in ((keyed, None, None, False),
+                                      (plain, images, None, False),
+                                      (keyed, images, None, True),
+                                      (user, images, None, False),
+                                      (user, None, region, True)):
+    table = report.write(part, labels, str(tmp_path), images=given,
+                         keys=keys).table
     assert ("key_dispersion" in table) == reported
 
 

@@ -153,3 +153,10 @@ def test_command_prints_the_registry(args, shows):
   out = subprocess.run([sys.executable, "-m", "tff_niid.partition", *args],
                        capture_output=True, text=True, check=True)
   assert out.stdout == shows + "\n" and not out.stderr
+
+
+def test_command_with_partition_flags_points_to_the_partition_binary():
+  out = subprocess.run([sys.executable, "-m", "tff_niid.partition",
+                        "--scheme=dirichlet"], capture_output=True, text=True,
+                       check=False)
+  assert out.returncode == 1 and "run tff-niid-partition" in out.stderr

@@ -115,11 +115,11 @@ def test_dict_and_json_forms():
 @pytest.mark.parametrize("text,name", [
     ("dirichlet(alpha=1)+key(slant, noise=0.2)", "slant"),
     ("classes(k=2)+key(name=ink)", "ink"),
-    ("classes(k=2)+key(region)", None),  # a user array, not an attribute
+    ("classes(k=2)+key(region)", "region"),  # a user array
     ("iid", None),
 ])
-def test_attribute_key(text, name):
-  assert spec.attribute_key(text) == name
+def test_key_name(text, name):
+  assert spec.key_name(text) == name
 
 
 @pytest.mark.parametrize("text,message", [

@@ -11,7 +11,9 @@ from tff_niid.partition import registry
 
 def main(argv: list[str]) -> None:
   if argv[1:] not in ([], ["--markdown"]):
-    sys.exit("usage: python -m tff_niid.partition [--markdown]")
+    sys.exit("usage: python -m tff_niid.partition [--markdown] (lists the "
+             "schemes); to partition a dataset, run tff-niid-partition "
+             "(python -m tff_niid.partition_cli) with these flags.")
   print(registry.markdown_table() if argv[1:] else registry.describe())
 
 

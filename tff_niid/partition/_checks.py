@@ -30,7 +30,7 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 def warn_caller(message: str) -> None:
   """Warns with `message`, attributed to the first caller outside the package.
 
-  A scheme may be reached directly or through `resolve` / `partition_spec`;
+  A scheme may be reached directly or through `spec.resolve`;
   either way the warning's file and line are the researcher's call.
   """
   frame: types.FrameType | None = sys._getframe(1)  # pylint: disable=protected-access
@@ -213,6 +213,14 @@ def check_classes_per_client(classes_per_client, num_classes):
   return k
 
 
+class SizeBelowMinimum(ValueError):
+  """A prescribed client size is below what the scheme needs (`minimum`)."""
+
+  def __init__(self, message, minimum):
+    super().__init__(message)
+    self.minimum = minimum
+
+
 def check_sizes(sizes, num_clients, num_samples, *, minimum=1, why=None):
   """Checks prescribed client sizes: `num_clients` integers >= `minimum`
   summing to `num_samples` (every sample assigned); returns them as int64.
@@ -226,6 +234,6 @@ def check_sizes(sizes, num_clients, num_samples, *, minimum=1, why=None):
         f"sum {arr.sum() if arr.size else 0}.")
   if arr.min() < minimum:
     reason = f" ({why})" if why else ""
-    raise ValueError(f"`sizes` must be >= {minimum}{reason}; client "
-                     f"{int(np.argmin(arr))} has {arr.min()}.")
+    raise SizeBelowMinimum(f"`sizes` must be >= {minimum}{reason}; client "
+                           f"{int(np.argmin(arr))} has {arr.min()}.", minimum)
   return arr.astype(np.int64)

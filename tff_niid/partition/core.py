@@ -30,6 +30,9 @@ FORMAT_VERSION = 1
 _MANIFEST = "manifest.json"
 _ARRAYS = "arrays.npz"
 _SAVED_FILES = (_MANIFEST, _ARRAYS)
+# Where a report (`report.write`: the partition CLI's output directory, a
+# training run) keeps its saved partition.
+REPORT_PARTITION_DIR = "partition"
 
 
 def fingerprint(labels):
@@ -160,6 +163,26 @@ class Partition(collections.abc.Sequence):
     out = np.full(self.num_samples, -1, dtype=np.int64)
     out[self.indices] = self.client_of_position()
     return out
+
+  def __eq__(self, other):
+    """Equal: the same clients' samples in the same order, made the same way
+    (the saved manifest alike, package version aside), with the same noisy
+    labels, feature noise and client names. A saved and reloaded partition
+    equals the one saved."""
+    if not isinstance(other, Partition):
+      return NotImplemented
+    def provenance(part):
+      manifest = part.manifest()
+      del manifest["tff_niid_version"]
+      return json.dumps(manifest, sort_keys=True)  # a tuple reads as a list
+    arrays = ("indices", "offsets", "noisy_labels", "feature_noise")
+    return (provenance(self) == provenance(other) and
+            self.client_names == other.client_names and
+            all(np.array_equal(getattr(self, name), getattr(other, name))
+                if getattr(self, name) is not None else
+                getattr(other, name) is None for name in arrays))
+
+  __hash__ = None  # type: ignore[assignment]  # mutable arrays
 
   def __repr__(self):
     sizes = self.sizes
@@ -472,7 +495,11 @@ def load(path, *, labels=None):
   arrays_path = os.path.join(path, _ARRAYS)
   for p in (manifest_path, arrays_path):
     if not os.path.isfile(p):
-      raise ValueError(f"not a saved partition: {p} is missing.")
+      inner = os.path.join(path, REPORT_PARTITION_DIR)
+      hint = (f" {path} holds a report (a tff-niid-partition output or a "
+              f"training run): load {inner}." if os.path.isfile(
+                  os.path.join(inner, _MANIFEST)) else "")
+      raise ValueError(f"not a saved partition: {p} is missing.{hint}")
   manifest = _read_manifest(manifest_path)
   if _sha256_file(arrays_path) != manifest["arrays_sha256"]:
     raise ValueError(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
+from typing import Mapping
 
 import numpy as np
 
@@ -31,7 +32,7 @@ from tff_niid.partition import metrics
 from tff_niid.partition import plots as plots_lib
 from tff_niid.partition import spec
 
-PARTITION_DIR = "partition"
+PARTITION_DIR = core.REPORT_PARTITION_DIR
 SUMMARY_FILE = "partition_summary.txt"
 LABEL_COUNTS_FILE = "partition_label_counts.csv"
 PLOT_PREFIX = "partition_"
@@ -57,13 +58,16 @@ def _write_label_counts(part, labels, path):
 
 
 def write(part: core.Partition, labels: np.ndarray, directory: str, *,
-          images: np.ndarray | None = None, plots: bool = True) -> Report:
+          images: np.ndarray | None = None,
+          keys: Mapping[str, np.ndarray] | None = None,
+          plots: bool = True) -> Report:
   """Saves `part` into `directory` with its summary table, label counts and
   plots.
 
   The table reports the within-class key dispersion when the partition's
-  spec orders classes by an image attribute (e.g. `key(slant)`) and the
-  `images` it was made from are given.
+  spec orders classes by a key and its values are at hand: an image
+  attribute (e.g. `key(slant)`) with the `images` the partition was made
+  from, or a user key (`key(writer)`) in `keys`.
 
   Args:
     part: the partition.
@@ -72,6 +76,7 @@ def write(part: core.Partition, labels: np.ndarray, directory: str, *,
       directory/partition before is replaced; anything else there is refused
       (`Partition.save`).
     images: the images it was made from (for the key dispersion).
+    keys: the {name: per-sample array} it was made from (`spec.resolve`).
     plots: also draw the plots (they need matplotlib: `plots_lib.available`).
 
   Raises:
@@ -81,9 +86,12 @@ def write(part: core.Partition, labels: np.ndarray, directory: str, *,
   """
   partition_dir = part.save(os.path.join(directory, PARTITION_DIR),
                             overwrite=True)
-  key_name = spec.attribute_key(part.spec) if part.spec else None
-  key = (attributes.attribute(key_name, images)
-         if key_name and images is not None else None)
+  key_name = spec.key_name(part.spec) if part.spec else None
+  keys = keys or {}
+  key = None
+  if key_name is not None and (key_name in keys or (
+      key_name in attributes.ATTRIBUTES and images is not None)):
+    key = spec.key_values(key_name, images=images, keys=keys)
   table = metrics.format_table(metrics.summary(part, labels, key=key))
   with open(os.path.join(directory, SUMMARY_FILE), "w") as f:
     f.write(table + "\n")

@@ -82,10 +82,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from typing import Any, Callable, Collection, Union
+from typing import Any, Callable, Collection, Mapping, Union
 
 import numpy as np
 
+from tff_niid.partition import _checks
 from tff_niid.partition import attributes
 from tff_niid.partition import core
 from tff_niid.partition import noise as noise_lib
@@ -397,12 +398,28 @@ def parse(spec: Spec) -> dict:
   return canonical
 
 
-def attribute_key(spec: Spec) -> str | None:
-  """The image attribute a spec's key(...) orders classes by, or None (no key,
-  or a user key array) -- what `metrics.summary(key=...)` needs to report the
-  within-class key dispersion."""
-  name = parse(spec).get("key", {}).get("name")
-  return name if name in attributes.ATTRIBUTES else None
+def key_name(spec: Spec) -> str | None:
+  """The name a spec's key(...) orders classes by (an image attribute or a
+  user key), or None."""
+  return parse(spec).get("key", {}).get("name")
+
+
+def key_values(name: str, *, images: np.ndarray | None = None,
+               keys: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+  """The per-sample values a key or id name stands for: `keys[name]`, else
+  the image attribute `name` of `images`; ValueError if neither is given."""
+  keys = keys or {}
+  if name in keys:
+    return np.asarray(keys[name])
+  if name in attributes.ATTRIBUTES:
+    if images is None:
+      raise ValueError(f"key({name}) needs the images (images=...).")
+    return attributes.attribute(name, images)
+  raise ValueError(f"unknown key {name!r}: not an image attribute "
+                   f"{sorted(attributes.ATTRIBUTES)} nor in keys "
+                   f"{sorted(keys)}; pass its per-sample values as "
+                   f"keys={{{name!r}: array}} (tff-niid-partition: "
+                   f"--key_file={name}=PATH.npy).")
 
 
 def _call(name, params):
@@ -489,18 +506,9 @@ def resolve(spec: Spec, labels: np.ndarray, num_clients: int, *, seed: int,
     spec asks for them.
   """
   canonical = parse(spec)
-  keys = keys or {}
 
   def named_array(name):
-    if name in keys:
-      return np.asarray(keys[name])
-    if name in attributes.ATTRIBUTES:
-      if images is None:
-        raise ValueError(f"key({name}) needs the images (images=...).")
-      return attributes.attribute(name, images)
-    raise ValueError(f"unknown key {name!r}: not an image attribute "
-                     f"{sorted(attributes.ATTRIBUTES)} nor in keys "
-                     f"{sorted(keys)}.")
+    return key_values(name, images=images, keys=keys)
 
   params = dict(canonical["base"])
   scheme = registry.SCHEMES[params.pop("scheme")]
@@ -517,8 +525,15 @@ def resolve(spec: Spec, labels: np.ndarray, num_clients: int, *, seed: int,
       params["sizes"] = quantity_sizes(
           np.asarray(labels).shape[0], num_clients,
           rng=np.random.default_rng(_sub_seed(seed, 3)), **quantity)
-    part = _drawn_scheme(canonical).function(labels, num_clients, seed=seed,
-                                             **params)
+    try:
+      part = _drawn_scheme(canonical).function(labels, num_clients,
+                                               seed=seed, **params)
+    except _checks.SizeBelowMinimum as e:
+      if quantity is None or _GIVEN_SIZES in quantity:
+        raise
+      raise ValueError(
+          f"{e} The sizes are {_call('quantity', quantity)}'s draw; "
+          f"raise its floor: quantity(..., min_size={e.minimum}).") from None
   changes: dict[str, object] = {"spec": to_string(canonical)}
   if "noise" in canonical:
     changes["noisy_labels"], _ = noise_lib.label_noise(

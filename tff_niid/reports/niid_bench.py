@@ -193,7 +193,7 @@ def headlines(root: str) -> list[list[str]]:
   """At-a-glance rows of NIID-Bench as published (niid_bench.cfg), one per
   algorithm it runs: [groups (dataset, partition) with every seed finished,
   their best round against Flower's multi-run best (`--reference_best`) in
-  points, the groups left with how many of their seeds have finished]."""
+  points, how many cells of the incomplete groups have finished]."""
   config, cells = tree.config_cells(root, "niid_bench.cfg")
   flower = grids.keyed_values(config["reference_best"],
                                 results.parse_mean_std)
@@ -230,12 +230,13 @@ def headlines(root: str) -> list[list[str]]:
       compared = "no reference quoted"
     if finished_in_left:
       seeds = len(next(iter(groups.values())))
-      cells = len(finished_in_left) * seeds
+      cells_left = len(finished_in_left) * seeds
       done = sum(finished_in_left)
       if done == 0:
-        left = f"not started ({cells} cells; section 2.1's progress table)"
+        left = (f"not started ({cells_left} cells; section 2.1's progress "
+                "table)")
       else:
-        left = (f"{done} of {cells} cells finished in the "
+        left = (f"{done} of {cells_left} cells finished in the "
                 f"{len(finished_in_left)} incomplete groups (section 2.1's "
                 "progress table)")
     else:
