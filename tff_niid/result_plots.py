@@ -3,7 +3,7 @@
 The pictures `experiments/grid.py` writes beside a grid's results.md (and
 the report's across grids, `tff_niid.reports.readme.CROSS_GRID_PLOTS`), drawn
 from what `tff_niid.results` reads back (no TensorFlow). matplotlib is
-imported when a plot is drawn, on its file-only Agg backend.
+imported when a plot is drawn; figures are drawn outside pyplot.
 """
 
 from __future__ import annotations
@@ -13,27 +13,25 @@ import textwrap
 from typing import Any, Mapping, Optional, Sequence
 
 from tff_niid import results
+from tff_niid.partition import plots as partition_plots
 
 
-def _pyplot() -> Any:
-  """matplotlib.pyplot on the file-only Agg backend, imported when a plot is
-  drawn (reports are read without matplotlib)."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  return plt
+def _subplots(rows: int, columns: int, *, figsize: tuple[float, float],
+              **options: Any) -> tuple[Any, Any]:
+  """A figure and its rows x columns array of axes, drawn outside pyplot
+  (`partition.plots.new_figure`)."""
+  fig = partition_plots.new_figure(figsize=figsize)
+  return fig, fig.subplots(rows, columns, squeeze=False, **options)
 
 
-def _save_figure(plt: Any, fig: Any, path: str,
-                 title: Optional[str]) -> None:
-  """Titles (wrapped to the width), lays out, writes a PNG and closes `fig`."""
+def _save_figure(fig: Any, path: str, title: Optional[str]) -> None:
+  """Titles (wrapped to the width), lays out and writes a PNG."""
   if title:
     # About 12 characters of a 10 pt title per inch of figure width.
     fig.suptitle(textwrap.fill(title, int(12 * fig.get_figwidth())),
                  fontsize=10)
   fig.tight_layout()
   fig.savefig(path, dpi=110)
-  plt.close(fig)
 
 
 def _shared_legend(axes: Sequence[Any], **options: Any) -> None:
@@ -52,21 +50,20 @@ def plot_curves(cells: Sequence[results.Cell], path: str,
   per algorithm, one line style per seed (when cells have seeds), and a grey
   dotted line at a cell's target accuracy, if its run had one. Writes a PNG
   to `path`."""
-  plt = _pyplot()
-
+  from matplotlib import lines  # pylint: disable=g-import-not-at-top
   panels: dict[tuple[str, str], list[results.Cell]] = {}
   for cell in cells:
     panels.setdefault((cell["dataset"], cell["partition"]), []).append(cell)
   columns = min(4, len(panels)) or 1
   rows = math.ceil(len(panels) / columns) or 1
-  fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 2.9 * rows),
-                           squeeze=False, sharey=True)
+  fig, axes = _subplots(rows, columns, figsize=(3.6 * columns, 2.9 * rows),
+                        sharey=True)
   # One colour per algorithm and one style per seed across panels, one legend
   # entry each.
   algorithms = list(dict.fromkeys(cell["algorithm"] for cell in cells))
   seeds = sorted({cell["seed"] for cell in cells
                   if cell.get("seed") is not None})
-  styles = ["-", "--", ":", "-."]
+  styles: list[Any] = ["-", "--", ":", "-."]  # matplotlib line styles
   legend: dict[str, Any] = {}
   for ax, ((dataset, partition), members) in zip(axes.flat, panels.items()):
     targets = {float(target) for cell in members
@@ -89,7 +86,7 @@ def plot_curves(cells: Sequence[results.Cell], path: str,
     ax.grid(alpha=0.3)
   if len(seeds) > 1:
     for seed in seeds:
-      legend[f"seed {seed}"] = plt.Line2D(
+      legend[f"seed {seed}"] = lines.Line2D(
           [], [], color="0.3", linestyle=styles[seeds.index(seed) % 4])
   for ax in axes[:, 0]:
     ax.set_ylabel("test accuracy %")
@@ -102,7 +99,7 @@ def plot_curves(cells: Sequence[results.Cell], path: str,
     else:
       axes.flat[len(panels) - 1].legend(handles, labels, loc="best",
                                         fontsize=8)
-  _save_figure(plt, fig, path, title)
+  _save_figure(fig, path, title)
 
 
 def plot_references(cells: Sequence[results.Cell],
@@ -114,8 +111,6 @@ def plot_references(cells: Sequence[results.Cell],
   seeds, filled markers) beside each reference's value (hollow markers, in
   the colour of the statistic it reports). Writes a PNG to `path`; panels
   without any value are left out."""
-  plt = _pyplot()
-
   groups: dict[results.CellKey, list[results.Run]] = {}
   for cell in cells:
     groups.setdefault((cell["dataset"], cell["partition"], cell["algorithm"]),
@@ -140,9 +135,9 @@ def plot_references(cells: Sequence[results.Cell],
             if panel in with_values]
   if not panels:
     return
-  fig, axes = plt.subplots(len(panels), 1, squeeze=False, sharey=True,
-                           figsize=(max(6.0, 1.1 * len(partitions) + 2),
-                                    2.8 * len(panels)))
+  fig, axes = _subplots(len(panels), 1, sharey=True,
+                        figsize=(max(6.0, 1.1 * len(partitions) + 2),
+                                 2.8 * len(panels)))
   width = 0.8 / len(series)
   for ax, (dataset, algorithm) in zip(axes[:, 0], panels):
     for i, (label, statistic, marker, values) in enumerate(series):
@@ -167,7 +162,7 @@ def plot_references(cells: Sequence[results.Cell],
     ax.set_ylabel("test accuracy %")
     ax.grid(alpha=0.3, axis="y")
   _shared_legend(axes[:, 0], fontsize=7, loc="lower left")
-  _save_figure(plt, fig, path, title)
+  _save_figure(fig, path, title)
 
 
 def plot_sweep(cells: Sequence[results.Cell], path: str,
@@ -188,17 +183,16 @@ def plot_sweep(cells: Sequence[results.Cell], path: str,
     return False
   if not lines:
     return False
-  plt = _pyplot()
   panels: dict[tuple[str, str], list[results.SweepLine]] = {}
   for line in lines:
     panels.setdefault((line.dataset, line.partition), []).append(line)
   columns = min(3, len(panels))
   rows = math.ceil(len(panels) / columns)
-  fig, axes = plt.subplots(rows, columns, figsize=(4.4 * columns, 4.2 * rows),
-                           squeeze=False, sharey=True)
+  fig, axes = _subplots(rows, columns, figsize=(4.4 * columns, 4.2 * rows),
+                        sharey=True)
   variants = list(dict.fromkeys(line.variant for line in lines))
   seeds = sorted({line.seed for line in lines if line.seed is not None})
-  styles = ["-", "--", ":", "-."]
+  styles: list[Any] = ["-", "--", ":", "-."]  # matplotlib line styles
   log_error = all(not b >= 1 for line in lines for b in line.best)  # NaN: no
   for ax, ((dataset, partition), members) in zip(axes.flat, panels.items()):
     for target in sorted({member.target for member in members
@@ -248,7 +242,7 @@ def plot_sweep(cells: Sequence[results.Cell], path: str,
                "the best accuracy)")
   if key:
     fig.supxlabel(textwrap.fill("; ".join(key), 70 * columns), fontsize=8)
-  _save_figure(plt, fig, path, title)
+  _save_figure(fig, path, title)
   return True
 
 
@@ -269,7 +263,6 @@ def plot_paired(cells: Sequence[results.Cell], path: str,
   paired = results.paired_with_fedavg(cells)
   if not paired:
     return False
-  plt = _pyplot()
   datasets = list(dict.fromkeys(key[0] for key in paired))
   partitions = list(dict.fromkeys(c["partition"] for c in cells))
   # Each algorithm in the colour plot_curves gives it (its place in the
@@ -277,9 +270,9 @@ def plot_paired(cells: Sequence[results.Cell], path: str,
   colours = {algorithm: f"C{i % 10}" for i, algorithm in enumerate(
       dict.fromkeys(c["algorithm"] for c in cells))}
   algorithms = [a for a in colours if a != "fedavg"]
-  fig, axes = plt.subplots(1, len(datasets), squeeze=False, sharey=True,
-                           figsize=(4.2 * len(datasets) + 1,
-                                    0.45 * len(partitions) + 1.6))
+  fig, axes = _subplots(1, len(datasets), sharey=True,
+                        figsize=(4.2 * len(datasets) + 1,
+                                 0.45 * len(partitions) + 1.6))
   height = 0.8 / len(algorithms)
   for ax, dataset in zip(axes[0], datasets):
     ax.axvline(0, color="0.4", linewidth=0.8)
@@ -303,7 +296,7 @@ def plot_paired(cells: Sequence[results.Cell], path: str,
     ax.grid(alpha=0.3, axis="x")
   _shared_legend(axes[0], fontsize=7, loc="lower left",
                  title="dot: a seed; bar: mean", title_fontsize=7)
-  _save_figure(plt, fig, path, title)
+  _save_figure(fig, path, title)
   return True
 
 
@@ -323,10 +316,9 @@ def plot_settings(groups: Mapping[str, Sequence[results.Cell]], path: str, *,
   by_seed = results.settings_by_seed(groups)
   if not by_seed:
     return False
-  plt = _pyplot()
   labels = list(groups)
-  fig, axes = plt.subplots(1, 2, figsize=(2.2 + 2.2 * len(labels), 4.4),
-                           sharey=True, squeeze=False)
+  fig, axes = _subplots(1, 2, figsize=(2.2 + 2.2 * len(labels), 4.4),
+                        sharey=True)
   panels = ("final round", f"mean of last {results.LAST_ROUNDS} rounds")
   ticks = [f"{label}\nn={sum(v[x] is not None for v in by_seed.values())}"
            for x, label in enumerate(labels)]
@@ -352,5 +344,5 @@ def plot_settings(groups: Mapping[str, Sequence[results.Cell]], path: str, *,
   _shared_legend(axes[0], fontsize=7, loc="upper right")
   if caption:
     fig.supxlabel(textwrap.fill(caption, 150), fontsize=8)
-  _save_figure(plt, fig, path, title)
+  _save_figure(fig, path, title)
   return True

@@ -1,5 +1,6 @@
-"""PNG plots of a partition (matplotlib with the Agg backend, imported lazily
-so that `tff_niid.partition` itself needs only numpy).
+"""PNG plots of a partition (matplotlib, imported lazily so that
+`tff_niid.partition` itself needs only numpy; figures are drawn outside
+pyplot, `new_figure`).
 
 For many clients the client x class matrix is unreadable row by row, so
 clients are sorted by their dominant class (then by its share) and, above
@@ -26,15 +27,16 @@ def available() -> bool:
   return True
 
 
-def _pyplot():
+def new_figure(**options):
+  """A matplotlib `Figure(**options)` outside pyplot: drawing and saving it
+  neither switches the process's backend nor adds to pyplot's figures, so a
+  notebook's own inline plots are left as they were."""
   if not available():
     raise ModuleNotFoundError(
         f"tff_niid's partition plots need matplotlib: {INSTALL_HINT}.",
         name="matplotlib")
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  return plt
+  from matplotlib import figure  # pylint: disable=g-import-not-at-top
+  return figure.Figure(**options)
 
 
 # Up to this many clients, the plots name each client by its index.
@@ -44,7 +46,6 @@ _LABELLED_CLIENTS = 50
 def plot_label_counts(partition, labels, path, *, num_classes=None,
                       max_clients=100):
   """Heatmap of each client's label mix (fractions), clients sorted."""
-  plt = _pyplot()
   counts = metrics.label_counts(partition, labels, num_classes).astype(float)
   fractions = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
   dominant = fractions.argmax(axis=1)
@@ -58,7 +59,8 @@ def plot_label_counts(partition, labels, path, *, num_classes=None,
     title += f"\nsorted by dominant class; rows average ~{n // max_clients} clients"
   else:
     title += "\nsorted by dominant class"
-  fig, ax = plt.subplots(figsize=(6, 6))
+  fig = new_figure(figsize=(6, 6))
+  ax = fig.subplots()
   image = ax.imshow(rows, aspect="auto", cmap="viridis", vmin=0, vmax=1,
                     interpolation="nearest")
   ax.set_xlabel("class")
@@ -70,16 +72,15 @@ def plot_label_counts(partition, labels, path, *, num_classes=None,
   fig.colorbar(image, ax=ax, label="fraction of client's samples")
   fig.tight_layout()
   fig.savefig(path, dpi=100)
-  plt.close(fig)
   return path
 
 
 def plot_sizes(partition, path):
   """Client sizes: one bar per client up to _LABELLED_CLIENTS clients (a
   histogram of so few is mostly empty bins), else a histogram."""
-  plt = _pyplot()
   sizes = partition.sizes
-  fig, ax = plt.subplots(figsize=(6, 4))
+  fig = new_figure(figsize=(6, 4))
+  ax = fig.subplots()
   if len(sizes) <= _LABELLED_CLIENTS:
     ax.bar(range(len(sizes)), sizes, color="tab:blue")
     ax.set_xlabel("client")
@@ -92,16 +93,15 @@ def plot_sizes(partition, path):
                f"median {int(np.median(sizes))}, max {sizes.max()}", fontsize=10)
   fig.tight_layout()
   fig.savefig(path, dpi=100)
-  plt.close(fig)
   return path
 
 
 def plot_divergence(partition, labels, path, *, num_classes=None):
   """Jensen-Shannon divergence of each client to the global mix, sorted."""
-  plt = _pyplot()
   js = np.sort(metrics.client_heterogeneity(partition, labels,
                                             num_classes)["js"])[::-1]
-  fig, ax = plt.subplots(figsize=(6, 4))
+  fig = new_figure(figsize=(6, 4))
+  ax = fig.subplots()
   ax.plot(np.arange(1, js.shape[0] + 1), js, color="tab:red")
   ax.set_xlabel("client rank")
   ax.set_ylabel("JS divergence to global label mix")
@@ -109,7 +109,6 @@ def plot_divergence(partition, labels, path, *, num_classes=None):
   ax.set_title(f"label skew per client: mean JS {js.mean():.3f}", fontsize=10)
   fig.tight_layout()
   fig.savefig(path, dpi=100)
-  plt.close(fig)
   return path
 
 
