@@ -34,11 +34,6 @@ def fashion_mnist():
   return _load("fashion_mnist")
 
 
-@pytest.fixture(scope="session")
-def mnist_labels(mnist):
-  return mnist.train_labels
-
-
 def pytest_collection_finish(session):
   """TFF tests run on a loopback-only worker that dies with pytest (the
   library changes nothing at import; programs set this up explicitly)."""

@@ -60,6 +60,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
+from tff_niid import datasets
+
 # Where workers look for the arrays unless told otherwise.
 WORKER_DATA_ENV = "TFF_NIID_WORKER_DATA"
 
@@ -81,10 +83,7 @@ BATCH_SPEC = batch_spec(ELEMENT_SPEC)
 
 def default_worker_data_dir() -> str:
   """$TFF_NIID_WORKER_DATA, else ~/.cache/tff_niid/arrays (XDG_CACHE_HOME)."""
-  cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(
-      os.path.expanduser("~"), ".cache")
-  return os.environ.get(WORKER_DATA_ENV) or os.path.join(cache, "tff_niid",
-                                                          "arrays")
+  return os.environ.get(WORKER_DATA_ENV) or datasets.cache_dir("arrays")
 
 
 def _features(rows: tf.Tensor) -> tf.Tensor:

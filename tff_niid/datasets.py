@@ -94,10 +94,13 @@ def _repo_shared_dir():
   return os.path.join(os.path.dirname(repo), "shared", "data")
 
 
-def _cache_root():
+def cache_dir(*parts: str) -> str:
+  """The package's cache directory, $XDG_CACHE_HOME/tff_niid or
+  ~/.cache/tff_niid, joined with `parts` (the datasets, worker arrays and
+  the compiled bind shim live below it)."""
   base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
       os.path.expanduser("~"), ".cache")
-  return os.path.join(base, "tff_niid", "data")
+  return os.path.join(base, "tff_niid", *parts)
 
 
 def _roots(data_dir):
@@ -108,7 +111,7 @@ def _roots(data_dir):
   configured = data_dir or os.environ.get(ENV_VAR)
   if configured:
     return [configured]
-  return [root for root in (_repo_shared_dir(), _cache_root()) if root]
+  return [root for root in (_repo_shared_dir(), cache_dir("data")) if root]
 
 
 def candidate_dirs(name, data_dir=None):
@@ -215,9 +218,10 @@ def _parse_idx(path, raw, magic, count, item_shape):
 
 def _download(name, data_dir, mirrors):
   """Fetches the missing files of `name` into the `<name>/` subdirectory of
-  the first root searched (the root itself if it is so named), where the
-  lookup finds them first; returns that directory."""
-  root = data_dir or os.environ.get(ENV_VAR) or _cache_root()
+  `data_dir`, else $TFF_NIID_DATA, else the cache (never a checkout's
+  ../shared/data; the root itself if it is so named), where the lookup finds
+  them; returns that directory."""
+  root = data_dir or os.environ.get(ENV_VAR) or cache_dir("data")
   destination = root
   if os.path.basename(os.path.normpath(root)) not in DIRNAMES[name]:
     destination = os.path.join(root, DIRNAMES[name][0])

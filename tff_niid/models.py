@@ -26,7 +26,8 @@ def _cnn() -> list[tf.keras.layers.Layer]:
   """CNN of McMahan et al. 2017, Sec. 3 ("Communication-Efficient Learning of
   Deep Networks from Decentralized Data"): two 5x5 conv layers (32, 64
   channels) each followed by 2x2 max pooling, a 512-unit ReLU layer and a
-  softmax output; 1,663,370 parameters."""
+  10-way output (logits here: the loss applies the softmax); 1,663,370
+  parameters."""
   return [
       tf.keras.layers.Conv2D(32, 5, padding="same", activation="relu"),
       tf.keras.layers.MaxPool2D(2),

@@ -62,7 +62,9 @@ def accuracy_curve(
           [r["test_accuracy"] for r in evaluated])
 
 
-def _percent(value: Optional[float]) -> str:
+def percent(value: Optional[float]) -> str:
+  """An accuracy in [0, 1] as a table's percent with one decimal; "—" for
+  none."""
   return "—" if value is None else f"{100 * value:.1f}"
 
 
@@ -99,19 +101,19 @@ def markdown_table(
     final = accuracies[-1] if accuracies else None
     key = (cell["dataset"], cell["partition"], cell["algorithm"])
     row = [cell["dataset"], cell["partition"], cell["algorithm"],
-           str(rounds[-1]) if rounds else "not run", _percent(final),
-           _percent(max(accuracies) if accuracies else None)]
+           str(rounds[-1]) if rounds else "not run", percent(final),
+           percent(max(accuracies) if accuracies else None)]
     if references:
       ref = references.get(key)
-      row.append(_percent(ref))
+      row.append(percent(ref))
       row.append("—" if ref is None or final is None
                  else signed(100 * (final - ref)))
     if with_target:
       target = summary.get("target_accuracy")
       reached = summary.get("rounds_to_target")
       row.append("—" if target is None else
-                 f"{reached} (to {_percent(target)})" if reached is not None
-                 else f"not reached (to {_percent(target)})")
+                 f"{reached} (to {percent(target)})" if reached is not None
+                 else f"not reached (to {percent(target)})")
     if reference_rounds:
       ref = reference_rounds.get(key)
       row.append("—" if ref is None else f"{ref:g}")

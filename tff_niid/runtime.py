@@ -53,6 +53,7 @@ import psutil
 import tensorflow_federated as tff
 
 from tff_niid import compilation
+from tff_niid import datasets
 
 WORKER_BINARY = os.path.join(os.path.dirname(tff.__file__), "data",
                              "worker_binary")
@@ -76,12 +77,6 @@ class WorkerStoppedError(RuntimeError):
   """A computation needed a TFF worker that has stopped."""
 
 
-def _cache_dir() -> str:
-  base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
-      os.path.expanduser("~"), ".cache")
-  return os.path.join(base, "tff_niid")
-
-
 @functools.lru_cache(maxsize=None)
 def loopback_shim() -> tuple[Optional[str], Optional[str]]:
   """(path of the compiled bind shim, None) or (None, why it is unavailable).
@@ -92,7 +87,7 @@ def loopback_shim() -> tuple[Optional[str], Optional[str]]:
   compiler = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
   with open(_SHIM_SOURCE, "rb") as f:
     digest = hashlib.sha256(f.read()).hexdigest()[:16]
-  for directory in (_cache_dir(), tempfile.gettempdir()):
+  for directory in (datasets.cache_dir(), tempfile.gettempdir()):
     path = os.path.join(directory, f"loopback_bind-{digest}.so")
     if os.path.isfile(path):
       return path, None
@@ -261,11 +256,10 @@ def _context_args(factory: Any) -> dict[str, Any]:
               transform_result=tff.tensorflow.transform_result)
 
 
-def async_context(stub: Any,
-                  check_alive: Optional[Callable[[], None]] = None) -> Any:
+def async_context(stub: Any) -> Any:
   """An asynchronous TFF context over one worker's stub."""
   return tff.framework.AsyncExecutionContext(
-      **_context_args(executor_factory(stub, check_alive)))
+      **_context_args(executor_factory(stub)))
 
 
 def _warn_exposed(worker: LocalWorker) -> None:

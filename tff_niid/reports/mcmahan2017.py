@@ -93,11 +93,11 @@ def rounds(root: str) -> str:
             f"not reached in {run}" if reached is None else str(reached))
     reference = paper.get(("mnist", cell["partition"], cell["algorithm"]))
     rows.append([cell["algorithm"], cell["partition"],
-                 tree.percent(targets[cell["algorithm"]]),
+                 results.percent(targets[cell["algorithm"]]),
                  "—" if reference is None else str(reference), ours,
                  "—" if reached is None or reference is None
                  else f"{reached / reference:.2f}",
-                 tree.percent(tree.final(cell["run"])), tree.best(cell["run"])])
+                 results.percent(tree.final(cell["run"])), tree.best(cell["run"])])
   return results.table(
       ["variant", "partition", "target %", "paper: rounds (quoted)",
        "here: rounds", "here / paper", "final acc %", "best acc % (round)"],
@@ -132,7 +132,7 @@ def curves(root: str) -> str:
       continue
     first = results.first_round_at(metrics, 0.97)
     rows.append([cell["algorithm"], cell["partition"]] +
-                [tree.percent(results.accuracy_at(metrics, r))
+                [results.percent(results.accuracy_at(metrics, r))
                  for r in _ROUNDS] +
                 ["—" if first is None else str(first), tree.best(cell["run"]),
                  tree.fall(cell["run"]), tree.falls_over(cell["run"], 5)])
@@ -357,7 +357,7 @@ def _like_for_like_rows(root):
     rows.append(dict(
         variant=variant, partition=partition, ratio=ratio, complete=complete,
         target=target, seeds=seeds,
-        columns=[variant, partition, tree.percent(target), str(reference),
+        columns=[variant, partition, results.percent(target), str(reference),
                  status, runs, first, crossing,
                  "—" if ratio is None else f"{ratio:.2f}"]))
   return rows
@@ -383,7 +383,7 @@ def approach(root: str) -> str:
     for seed, metrics in row["seeds"]:
       firsts = results.first_rounds_below(metrics, row["target"],
                                           _BELOW_TARGET)
-      rows.append([row["variant"], row["partition"], tree.percent(
+      rows.append([row["variant"], row["partition"], results.percent(
           row["target"]), str(seed)] + ["—" if first is None else str(first)
                                         for first in firsts])
   return results.table(

@@ -47,7 +47,7 @@ def key_rules_partitions(root: str) -> str:
 
 def key_rules_accuracy(root: str) -> str:
   partitions, algorithms, finals = _key_rules(root)
-  return tree.pivot(finals, partitions, algorithms, "partition", tree.percent)
+  return tree.pivot(finals, partitions, algorithms, "partition", results.percent)
 
 
 def key_rules_key_cost(root: str) -> str:
@@ -90,7 +90,7 @@ def _label_noise(root):
 
 def label_noise_accuracy(root: str) -> str:
   bases, settings, finals = _label_noise(root)
-  return tree.pivot(finals, bases, settings, "base partition", tree.percent)
+  return tree.pivot(finals, bases, settings, "base partition", results.percent)
 
 
 def label_noise_differences(root: str) -> str:

@@ -76,13 +76,13 @@ def first_grid_curves(root: str) -> str:
     last = [at[r] for r in range(41, 51) if r in at]
     rows.append([cell["dataset"], cell["partition"], cell["algorithm"],
                  str(rounds[-1])] +
-                [tree.percent(at.get(r)) for r in (1, 3, 10)] +
+                [results.percent(at.get(r)) for r in (1, 3, 10)] +
                 [tree.points(tree.minus(at.get(10), fedavg_10.get(
                     (cell["dataset"], cell["partition"])))),
-                 tree.percent(at.get(50)), tree.best(cell["run"]),
-                 tree.percent(min(later) if later else None),
+                 results.percent(at.get(50)), tree.best(cell["run"]),
+                 results.percent(min(later) if later else None),
                  tree.fall(cell["run"]),
-                 tree.percent(sum(last) / len(last) if len(last) == 10
+                 results.percent(sum(last) / len(last) if len(last) == 10
                               else None)])
   return results.table(
       ["dataset", "partition", "algorithm", "rounds", "round 1", "round 3",

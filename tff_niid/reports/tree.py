@@ -32,10 +32,6 @@ SUPERSEDED = os.path.join(RESULTS, "superseded.md")
 PAGES = (README, SUPERSEDED)
 
 
-def percent(accuracy: Optional[float]) -> str:
-  return "—" if accuracy is None else f"{100 * accuracy:.1f}"
-
-
 def points(difference: Optional[float]) -> str:
   return "—" if difference is None else results.signed(100 * difference)
 
@@ -55,7 +51,7 @@ def best(run: results.Run) -> str:
   if not rounds:
     return "—"
   best = max(accuracies)
-  return f"{percent(best)} ({rounds[accuracies.index(best)]})"
+  return f"{results.percent(best)} ({rounds[accuracies.index(best)]})"
 
 
 def fall(run: results.Run) -> str:
