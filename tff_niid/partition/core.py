@@ -79,8 +79,9 @@ class Partition(collections.abc.Sequence):
   the labels/images the partition was made from) of client i. The label-skew
   schemes list a client's indices class by class (within a class in random
   or key order), so shuffle them before slicing a client's own train/test
-  split or batching them in order (`tff_niid.clientdata`'s training batches
-  are shuffled; Flower Datasets shuffles each partition by default).
+  split (`split_clients` does both) or batching them in order
+  (`tff_niid.clientdata`'s training batches are shuffled; Flower Datasets
+  shuffles each partition by default).
   Attributes:
 
     indices, offsets: the flat storage described in the module docstring.
