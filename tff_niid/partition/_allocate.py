@@ -25,17 +25,32 @@ import numpy as np
 from tff_niid.partition import _checks
 
 
+def _narrowest(ids, num_ids):
+  """`ids` (in [0, num_ids)) in the narrowest integer type that holds them:
+  numpy's stable argsort is a radix sort for 8- and 16-bit integers, and the
+  temporary copy is smallest."""
+  for dtype in (np.uint8, np.uint16, np.int64):
+    if num_ids <= np.iinfo(dtype).max + 1:
+      break
+  return ids.astype(dtype)
+
+
 def class_sorted_indices(labels, num_classes):
   """Sample indices grouped by class (stable), and class start offsets."""
-  # numpy's stable argsort is a radix sort for 8- and 16-bit integers; the
-  # narrowest type also makes the temporary copy smallest.
-  for dtype in (np.uint8, np.uint16, np.int64):
-    if num_classes <= np.iinfo(dtype).max + 1:
-      break
-  order = np.argsort(labels.astype(dtype), kind="stable")
+  order = np.argsort(_narrowest(labels, num_classes), kind="stable")
   starts = np.concatenate([[0], np.cumsum(np.bincount(labels,
                                                       minlength=num_classes))])
   return order, starts
+
+
+def shuffled_groups(rng, *groupings):
+  """The positions 0..n-1 grouped by each `(ids, num_ids)` of `groupings`
+  (the first outermost), in uniformly random order within a group: a random
+  permutation, stably sorted by the innermost grouping first."""
+  order = rng.permutation(groupings[0][0].shape[0])
+  for ids, num_ids in reversed(groupings):
+    order = order[np.argsort(_narrowest(ids, num_ids)[order], kind="stable")]
+  return order
 
 
 def key_codes(key):

@@ -13,6 +13,7 @@ import numbers
 
 import numpy as np
 
+from tff_niid.partition import _allocate
 from tff_niid.partition import _checks
 from tff_niid.partition import core
 
@@ -59,7 +60,8 @@ def split_clients(partition: core.Partition, labels: np.ndarray, *,
   seed = _checks.check_seed(seed)
   rng = np.random.default_rng(seed)
   client = partition.client_of_position()
-  cell = client * num_classes + labels[partition.indices]
+  label = labels[partition.indices]
+  cell = client * num_classes + label
   counts = np.bincount(cell, minlength=len(partition) * num_classes).reshape(
       len(partition), num_classes)
   sizes = counts.sum(axis=1)
@@ -68,14 +70,15 @@ def split_clients(partition: core.Partition, labels: np.ndarray, *,
   bounds = np.rint(np.cumsum(counts, axis=1) *
                    (target / np.maximum(sizes, 1))[:, None]).astype(np.int64)
   test_counts = np.diff(bounds, axis=1, prepend=0).ravel()
-  # A uniformly random subset per cell: the lowest-ranked of random keys.
-  by_cell = np.lexsort((rng.random(cell.shape[0]), cell))
+  # A uniformly random subset per cell: its first samples in random order.
+  by_cell = _allocate.shuffled_groups(rng, (client, len(partition)),
+                                      (label, num_classes))
   cell_starts = np.cumsum(counts.ravel()) - counts.ravel()
   rank = np.arange(cell.shape[0]) - cell_starts[cell[by_cell]]
   is_test = np.empty(cell.shape[0], dtype=bool)
   is_test[by_cell] = rank < test_counts[cell[by_cell]]
-  # Each client's samples in random order (keys drawn apart from the above).
-  by_client = np.lexsort((rng.random(cell.shape[0]), client))
+  # Each client's samples in random order (drawn apart from the above).
+  by_client = _allocate.shuffled_groups(rng, (client, len(partition)))
   extra = dict(client_names=partition.client_names,
                noisy_labels=partition.noisy_labels,
                feature_noise=partition.feature_noise,
