@@ -175,8 +175,9 @@ def test_a_key_file_is_measured_and_rerun_from_anywhere(mnist, tmp_path):
   assert a == b
 
 
-def test_another_partition_is_replaced_only_with_overwrite(mnist, tmp_path):
-  del mnist  # the binary reads the files
+def test_another_partition_is_replaced_only_with_overwrite(
+    mnist, fashion_mnist, tmp_path):
+  del mnist, fashion_mnist  # the binary reads the files
   first = ("--scheme=shards", "--num_clients=10", f"--output_dir={tmp_path}")
   assert _run(*first).returncode == 0
   saved = partition.load(str(tmp_path / "partition"))
@@ -186,6 +187,12 @@ def test_another_partition_is_replaced_only_with_overwrite(mnist, tmp_path):
       f"ERROR: {tmp_path} holds another partition ({saved.spec} over 10 "
       "clients, seed 0); pass --overwrite to replace it and its report, or "
       "choose another --output_dir."))
+  # The same spec of the other dataset: what differs is said.
+  fashion = ("--dataset=fashion_mnist", *first)
+  _assert_refused(fashion, tmp_path, (
+      f"ERROR: {tmp_path} holds another partition ({saved.spec} over 10 "
+      "clients, seed 0, of other labels); pass --overwrite to replace it and "
+      "its report, or choose another --output_dir."))
   assert _run(*other, "--overwrite").returncode == 0
   assert partition.load(str(tmp_path / "partition")).scheme == "iid"
   # A rerun of hparams.txt elsewhere gives --overwrite itself, or not.

@@ -231,8 +231,14 @@ def _other_partition(out, part):
     return "a partition that no longer loads"
   if previous == part:
     return None
-  return (f"{previous.spec or previous.scheme} over {len(previous)} clients, "
-          f"seed {previous.seed}")
+  describe = lambda p: (f"{p.spec or p.scheme} over {len(p)} clients, seed "
+                        f"{p.seed}")
+  if describe(previous) != describe(part):
+    return describe(previous)
+  # Described alike: say what differs.
+  if previous.labels_fingerprint != part.labels_fingerprint:
+    return f"{describe(previous)}, of other labels"
+  return f"{describe(previous)}, with other samples (e.g. another key file)"
 
 
 def main(argv):

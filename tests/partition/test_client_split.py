@@ -29,17 +29,30 @@ def test_every_client_is_split_exactly_and_by_label(fraction):
   assert np.array_equal(test.sizes, np.floor(fraction * sizes + 0.5))
   counts, test_counts = (metrics.label_counts(p, LABELS, 10)
                          for p in (part, test))
-  share = test.sizes / sizes
-  assert np.all(np.abs(test_counts - share[:, None] * counts) <= 1)
+  share = (test.sizes / sizes)[:, None] * counts
+  assert np.all((np.floor(share) <= test_counts) &
+                (test_counts <= np.ceil(share)))
 
 
 def test_a_client_has_its_samples_in_random_order():
   part = _label_skewed()
-  train, _ = partition.split_clients(part, LABELS, test_fraction=0.2, seed=0)
+  train, test = partition.split_clients(part, LABELS, test_fraction=0.5,
+                                        seed=0)
   big = int(np.argmax(part.sizes))
   # The scheme lists the client class by class; the split does not.
   assert np.all(np.diff(LABELS[part[big]]) >= 0)
-  assert np.count_nonzero(np.diff(LABELS[train[big]]) < 0) > 10
+  for half in (train, test):
+    assert np.count_nonzero(np.diff(LABELS[half[big]]) < 0) > 10
+
+
+def test_the_rounding_favours_no_class():
+  # 2,000 clients of about 10 samples: each client's rounding leaves a class
+  # a sample more or less; over the clients every class is held out at f.
+  labels = np.arange(20_000) % 10
+  part = partition.iid(labels, 2000, seed=0)
+  _, test = partition.split_clients(part, labels, test_fraction=0.3, seed=0)
+  held_out = np.bincount(labels[test.indices], minlength=10) / 2000
+  assert np.all(np.abs(held_out - 0.3) < 0.03), held_out
 
 
 def test_each_sample_is_held_out_with_the_same_chance():
@@ -71,11 +84,12 @@ def test_seeded_and_carries_the_partition_extras(tmp_path):
   for half, name in ((train, "train"), (test, "test")):
     assert half.scheme == "split_clients"
     assert half.params == {"part": name, "test_fraction": 0.2,
-                           "scheme": "dirichlet",
+                           "scheme": "dirichlet", "params": part.params,
                            "spec": "dirichlet(alpha=0.3)", "seed": 1}
     assert half.client_names == part.client_names
     assert np.array_equal(half.noisy_labels, part.noisy_labels)
     assert np.array_equal(half.feature_noise, part.feature_noise)
+    assert half.feature_noise_redraw is False
     back = partition.load(half.save(str(tmp_path / name)), labels=LABELS)
     assert back == half
 
@@ -100,3 +114,26 @@ def test_labels_of_another_dataset():
   with pytest.raises(ValueError, match="another dataset"):
     partition.split_clients(_label_skewed(), LABELS[::-1],
                             test_fraction=0.2, seed=0)
+
+
+def test_redrawn_feature_noise_is_kept():
+  part = _label_skewed().replace(feature_noise=np.linspace(0, 1, 20),
+                                 feature_noise_redraw=True)
+  for half in partition.split_clients(part, LABELS, test_fraction=0.2,
+                                      seed=0):
+    assert half.feature_noise_redraw is True
+
+
+def test_a_client_holding_a_sample_twice_is_refused():
+  # match_test draws with replacement where a class is short: client 0
+  # needs 5 samples of a class that has 2.
+  test_labels = np.repeat(np.arange(10), 2)
+  train = partition.label_quantity(LABELS, 10, classes_per_client=1, seed=0)
+  matched = partition.match_test(train, LABELS, test_labels, seed=0, size=5)
+  with pytest.raises(ValueError, match="holds a sample twice"):
+    partition.split_clients(matched, test_labels, test_fraction=0.4, seed=0)
+  # Without repeats inside a client, a non-disjoint partition splits.
+  once = partition.match_test(train, LABELS, test_labels, seed=0, size=2)
+  train_part, test_part = partition.split_clients(once, test_labels,
+                                                  test_fraction=0.5, seed=0)
+  assert not train_part.disjoint and test_part.sizes.tolist() == [1] * 10

@@ -41,6 +41,18 @@ def test_equality_is_same_samples_made_the_same_way(labels):
   assert part != part.replace(feature_noise=np.zeros(20))
   assert part != part.replace(client_names=[str(i) for i in range(20)])
   assert part != "a partition"
+  # The same provenance, other arrays.
+  swapped = part.indices.copy()
+  swapped[[0, -1]] = swapped[[-1, 0]]
+  assert part != part.replace(indices=swapped)
+  moved = part.offsets.copy()
+  moved[1] += 1
+  assert part != part.replace(offsets=moved)
+  noisy = part.replace(noisy_labels=labels, feature_noise=np.zeros(20))
+  assert noisy != noisy.replace(noisy_labels=(labels + 1) % 10)
+  assert noisy != noisy.replace(feature_noise=np.ones(20))
+  nan = part.replace(feature_noise=np.full(20, np.nan))
+  assert nan == nan.replace()
   with pytest.raises(TypeError):
     hash(part)
 

@@ -51,11 +51,17 @@ def test_key_dispersion_needs_a_key_and_its_values(labels, images,
   region = {"region": np.arange(labels.shape[0]) % 13}
   user = spec.resolve("dirichlet(alpha=0.5)+key(region)", labels, 20, seed=0,
                       keys=region)
+  # A categorical key orders the classes, but has no dispersion to measure.
+  names = {"region": np.array(["north", "south", "east"])[region["region"] %
+                                                          3]}
+  named = spec.resolve("dirichlet(alpha=0.5)+key(region)", labels, 20,
+                       seed=0, keys=names)
   for part, given, keys, reported in ((keyed, None, None, False),
                                       (plain, images, None, False),
                                       (keyed, images, None, True),
                                       (user, images, None, False),
-                                      (user, None, region, True)):
+                                      (user, None, region, True),
+                                      (named, None, names, False)):
     table = report.write(part, labels, str(tmp_path), images=given,
                          keys=keys).table
     assert ("key_dispersion" in table) == reported

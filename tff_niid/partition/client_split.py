@@ -24,16 +24,20 @@ def split_clients(partition: core.Partition, labels: np.ndarray, *,
   """Splits every client's samples into its own train and test part.
 
   Client i with n_i samples, n_ic of class c, gets t_i = floor(f n_i + 1/2)
-  test samples (f = `test_fraction`), spread over its classes by cumulative
-  rounding: its test count of class c is at most one from t_i n_ic / n_i and
-  the counts sum to t_i, so each client's test label mix is its training mix
-  (up to that rounding). Within a (client, class) the test samples are a
-  uniformly random subset, drawn independently across clients and classes.
+  test samples (f = `test_fraction`), spread over its classes by systematic
+  sampling with a random start: its test count of class c is floor or ceil
+  of t_i n_ic / n_i, equal to it in expectation, and the counts sum to t_i,
+  so each client's test label mix is its training mix up to rounding, and
+  no class gains from the rounding over the clients. Within a (client,
+  class) the test samples are a uniformly random subset, drawn
+  independently across clients and classes.
   Both parts list each client's samples in a uniformly random order (the
   label-skew schemes list them class by class).
 
   Args:
-    partition: the partition to split (made from `labels`); not changed.
+    partition: the partition to split (made from `labels`); not changed. A
+      client may not hold a sample twice (`match_test` can give it one
+      twice), which could then land on both sides.
     labels: its 1-D integer labels (the partition's fingerprint must match).
     test_fraction: f, in (0, 1).
     seed: non-negative integer seed.
@@ -43,12 +47,12 @@ def split_clients(partition: core.Partition, labels: np.ndarray, *,
     together hold exactly the partition's samples. A client with n_i < 1/(2f)
     has no test samples, one with n_i <= 1/(2(1 - f)) no training samples.
     They keep the partition's client names, noisy labels and feature noise;
-    their scheme is "split_clients", with the partition's scheme, spec and
-    seed in `params`.
+    their scheme is "split_clients", with the partition's scheme, params,
+    spec and seed in `params`.
 
   Raises:
-    ValueError: labels from another dataset, a fraction outside (0, 1) or a
-      bad seed.
+    ValueError: labels from another dataset, a client holding a sample
+      twice, a fraction outside (0, 1) or a bad seed.
   """
   partition.check_labels(labels)
   labels, num_classes = _checks.check_labels(labels)
@@ -57,18 +61,30 @@ def split_clients(partition: core.Partition, labels: np.ndarray, *,
       not 0 < test_fraction < 1):
     raise ValueError(f"`test_fraction` must be a number strictly between 0 "
                      f"and 1; got {test_fraction!r}.")
+  fraction = float(test_fraction)
   seed = _checks.check_seed(seed)
   rng = np.random.default_rng(seed)
   client = partition.client_of_position()
+  if not partition.disjoint:
+    held = client * partition.num_samples + partition.indices
+    if np.unique(held).shape[0] < held.shape[0]:
+      raise ValueError(
+          "a client holds a sample twice (e.g. match_test's draw with "
+          "replacement), which could land in both its train and test part; "
+          "split a partition whose clients hold distinct samples.")
   label = labels[partition.indices]
   cell = client * num_classes + label
   counts = np.bincount(cell, minlength=len(partition) * num_classes).reshape(
       len(partition), num_classes)
   sizes = counts.sum(axis=1)
-  target = np.floor(test_fraction * sizes + 0.5)
-  # Cumulative rounding over the classes: exact t_i, each class within one.
-  bounds = np.rint(np.cumsum(counts, axis=1) *
-                   (target / np.maximum(sizes, 1))[:, None]).astype(np.int64)
+  target = np.floor(fraction * sizes + 0.5).astype(np.int64)
+  # Systematic sampling over the classes, in integers: class c gets
+  # floor((S_c t_i + U_i) / n_i) - floor((S_{c-1} t_i + U_i) / n_i), with
+  # S_c the cumulative counts and U_i uniform on 0..n_i-1: t_i in all, and
+  # t_i n_ic / n_i in expectation.
+  start = rng.integers(0, np.maximum(sizes, 1))
+  bounds = ((np.cumsum(counts, axis=1) * target[:, None] + start[:, None]) //
+            np.maximum(sizes, 1)[:, None])
   test_counts = np.diff(bounds, axis=1, prepend=0).ravel()
   # A uniformly random subset per cell: its first samples in random order.
   by_cell = _allocate.shuffled_groups(rng, (client, len(partition)),
@@ -90,8 +106,8 @@ def split_clients(partition: core.Partition, labels: np.ndarray, *,
         client[positions], minlength=len(partition)))])
     parts.append(core.make_partition(
         labels, partition.indices[positions], offsets, scheme="split_clients",
-        params={"part": name, "test_fraction": float(test_fraction),
-                "scheme": partition.scheme, "spec": partition.spec,
-                "seed": partition.seed},
+        params={"part": name, "test_fraction": fraction,
+                "scheme": partition.scheme, "params": partition.params,
+                "spec": partition.spec, "seed": partition.seed},
         seed=seed, min_size=0, disjoint=partition.disjoint, **extra))
   return parts[0], parts[1]

@@ -175,11 +175,13 @@ class Partition(collections.abc.Sequence):
     def provenance(part):
       manifest = part.manifest()
       del manifest["tff_niid_version"]
-      return json.dumps(manifest, sort_keys=True)  # a tuple reads as a list
+      # A tuple reads as a list; a numpy scalar as its value.
+      return json.dumps(manifest, sort_keys=True, default=repr)
     arrays = ("indices", "offsets", "noisy_labels", "feature_noise")
     return (provenance(self) == provenance(other) and
             self.client_names == other.client_names and
-            all(np.array_equal(getattr(self, name), getattr(other, name))
+            all(np.array_equal(getattr(self, name), getattr(other, name),
+                               equal_nan=True)
                 if getattr(self, name) is not None else
                 getattr(other, name) is None for name in arrays))
 

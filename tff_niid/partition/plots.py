@@ -33,7 +33,7 @@ def new_figure(**options):
   notebook's own inline plots are left as they were."""
   if not available():
     raise ModuleNotFoundError(
-        f"tff_niid's partition plots need matplotlib: {INSTALL_HINT}.",
+        f"tff_niid's plots need matplotlib: {INSTALL_HINT}.",
         name="matplotlib")
   from matplotlib import figure  # pylint: disable=g-import-not-at-top
   return figure.Figure(**options)

@@ -67,7 +67,8 @@ def write(part: core.Partition, labels: np.ndarray, directory: str, *,
   The table reports the within-class key dispersion when the partition's
   spec orders classes by a key and its values are at hand: an image
   attribute (e.g. `key(slant)`) with the `images` the partition was made
-  from, or a user key (`key(writer)`) in `keys`.
+  from, or a numeric user key (`key(altitude)`) in `keys` (a categorical
+  one, e.g. region names, has no dispersion to measure).
 
   Args:
     part: the partition.
@@ -92,6 +93,8 @@ def write(part: core.Partition, labels: np.ndarray, directory: str, *,
   if key_name is not None and (key_name in keys or (
       key_name in attributes.ATTRIBUTES and images is not None)):
     key = spec.key_values(key_name, images=images, keys=keys)
+    if key.dtype.kind not in "biuf":
+      key = None
   table = metrics.format_table(metrics.summary(part, labels, key=key))
   with open(os.path.join(directory, SUMMARY_FILE), "w") as f:
     f.write(table + "\n")
