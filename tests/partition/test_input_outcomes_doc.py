@@ -70,6 +70,20 @@ def _save_under_file():
   partition.iid(LABELS, 10, seed=0).save("f/sub")
 
 
+def _load_report_directory():
+  partition.report.write(partition.iid(LABELS, 10, seed=0), LABELS, "dir",
+                         plots=False)
+  return partition.load("dir")
+
+
+def _split_repeated_samples():
+  test_labels = np.repeat(np.arange(10), 2)
+  train = partition.label_quantity(LABELS, 10, classes_per_client=1, seed=0)
+  matched = partition.match_test(train, LABELS, test_labels, seed=0, size=5)
+  return partition.split_clients(matched, test_labels, test_fraction=0.4,
+                                 seed=0)
+
+
 def _load_edited(edit):
   return lambda: partition.load(_saved("dir", edit))
 
@@ -108,6 +122,7 @@ EXAMPLES = {
     "manifest has_noisy_labels disagrees": _load_edited(
         lambda m: {**m, "has_noisy_labels": True}),
     "manifest num_samples 1e12": _load_with_other_labels,
+    "load a report directory": _load_report_directory,
     "sigma=800": lambda: partition.quantity_skew(LABELS, 10, sigma=800,
                                                  seed=0),
     "alpha=5e-324": lambda: partition.dirichlet(LABELS, 10, alpha=5e-324,
@@ -147,6 +162,9 @@ EXAMPLES = {
         seed=0),
     "ramp=0.3": lambda: partition.label_noise(
         LABELS, partition.iid(LABELS, 10, seed=0), ramp=0.3, seed=0),
+    "split with test_fraction=0": lambda: partition.split_clients(
+        partition.iid(LABELS, 10, seed=0), LABELS, test_fraction=0, seed=0),
+    "split a client holding a sample twice": _split_repeated_samples,
     "spec value with text": lambda: spec.parse(
         _json_spec(alpha="0.1)+noise(rate=0.9")),
     "unknown component": lambda: spec.parse(json.dumps(
