@@ -129,8 +129,8 @@ def test_paired_differences_are_seed_by_seed_and_counted_by_kind():
           "below FedAvg's on 1, level on 1 and above on 1 of 3 seed pairs; "
           "the reference's best rounds (its means) below FedAvg's on 0, "
           "level on 0 and above on 1 of 1 groups. On the other partitions, "
-          "final accuracy within 0.40 points of FedAvg's on all 1 seed "
-          "pairs.") in text
+          "final accuracy within 0.40 points of FedAvg's on the one seed "
+          "pair.") in text
   assert ("fedavgm: on the #C=k partitions, final accuracy below FedAvg's "
           "on 1, level on 0 and above on 0 of 1 seed pairs; best round "
           "below FedAvg's on 1, level on 0 and above on 0 of 1 seed pairs. "

@@ -337,10 +337,13 @@ def paired_differences(
                        f"{_below_level_above(references, 'groups')}")
     else:
       on_classes = "no seed pair finished yet"
-    on_others = (f"final accuracy within "
-                 f"{max(abs(_points(d)) for d in others):.2f} points of "
-                 f"FedAvg's on all {len(others)} seed pairs" if others
-                 else "no seed pair finished yet")
+    on_others = "no seed pair finished yet"
+    if others:
+      pairs = ("the one seed pair" if len(others) == 1 else
+               f"all {len(others)} seed pairs")
+      on_others = (f"final accuracy within "
+                   f"{max(abs(_points(d)) for d in others):.2f} points of "
+                   f"FedAvg's on {pairs}")
     counts.append(f"{algorithm}: on the #C=k partitions, {on_classes}. On "
                   f"the other partitions, {on_others}.")
   return "\n\n".join([results.table(
