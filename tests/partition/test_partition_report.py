@@ -77,3 +77,10 @@ def test_a_rerun_replaces_its_report_and_nothing_else(labels, tmp_path):
   with pytest.raises(ValueError, match="not a saved partition"):
     report.write(first, labels, str(tmp_path))
   assert files.snapshot(tmp_path) == before
+
+
+def test_a_failed_measurement_writes_nothing(labels, tmp_path):
+  part = partition.iid(labels, 5, seed=0)
+  with pytest.raises(ValueError, match="another dataset"):
+    report.write(part, labels[::-1], str(tmp_path / "r"))
+  assert not (tmp_path / "r").exists()

@@ -85,8 +85,6 @@ def write(part: core.Partition, labels: np.ndarray, directory: str, *,
       partition.
     OSError: the directory cannot be written.
   """
-  partition_dir = part.save(os.path.join(directory, PARTITION_DIR),
-                            overwrite=True)
   key_name = spec.key_name(part.spec) if part.spec else None
   keys = keys or {}
   key = None
@@ -95,7 +93,11 @@ def write(part: core.Partition, labels: np.ndarray, directory: str, *,
     key = spec.key_values(key_name, images=images, keys=keys)
     if key.dtype.kind not in "biuf":
       key = None
+  # Measured before anything is written: a measurement that fails (e.g.
+  # labels of another dataset) leaves the directory as it was.
   table = metrics.format_table(metrics.summary(part, labels, key=key))
+  partition_dir = part.save(os.path.join(directory, PARTITION_DIR),
+                            overwrite=True)
   with open(os.path.join(directory, SUMMARY_FILE), "w") as f:
     f.write(table + "\n")
   _write_label_counts(part, labels,
