@@ -173,6 +173,17 @@ def test_a_key_file_is_measured_and_rerun_from_anywhere(mnist, tmp_path):
   assert again.returncode == 0, again.stderr
   a, b = (partition.load(str(tmp_path / d / "partition")) for d in "ab")
   assert a == b
+  # Another key file into the same place: what differs is said.
+  np.save(tmp_path / "data" / "region.npy",
+          np.arange(mnist.train_labels.shape[0]) % 7)
+  _assert_refused(("--spec=dirichlet(alpha=0.5)+key(region)",
+                   f"--key_file=region={tmp_path / 'data' / 'region.npy'}",
+                   "--num_clients=10", f"--output_dir={tmp_path / 'a'}"),
+                  tmp_path / "a", (
+      f"ERROR: {tmp_path / 'a'} holds another partition (dirichlet(alpha="
+      "0.5)+key(name=region) over 10 clients, seed 0, ordered by another "
+      "key); pass --overwrite to replace it and its report, or choose "
+      "another --output_dir."))
 
 
 def test_another_partition_is_replaced_only_with_overwrite(

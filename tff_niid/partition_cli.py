@@ -238,7 +238,9 @@ def _other_partition(out, part):
   # Described alike: say what differs.
   if previous.labels_fingerprint != part.labels_fingerprint:
     return f"{describe(previous)}, of other labels"
-  return f"{describe(previous)}, with other samples (e.g. another key file)"
+  if previous.params.get("key") != part.params.get("key"):
+    return f"{describe(previous)}, ordered by another key"
+  return f"{describe(previous)}, with other samples"
 
 
 def main(argv):

@@ -1,6 +1,7 @@
 """Partition value, save/load round trip and tampering."""
 
 import errno
+import hashlib
 import json
 import os
 import stat
@@ -55,6 +56,25 @@ def test_equality_is_same_samples_made_the_same_way(labels):
   assert nan == nan.replace()
   with pytest.raises(TypeError):
     hash(part)
+
+
+def test_fingerprint_hashes_values_not_storage():
+  labels = np.arange(100) % 10
+  assert core.fingerprint(labels) == core.fingerprint(labels.astype(np.uint8))
+  assert core.fingerprint(labels) != core.fingerprint(labels[::-1])
+  assert core.fingerprint(labels) != core.fingerprint(labels[:-1])
+  # Keys: floats exactly; text whatever its storage.
+  key = np.linspace(0, 1, 100)
+  assert core.fingerprint(key) == core.fingerprint(key.astype(">f8"))
+  assert core.fingerprint(key) != core.fingerprint(np.nextafter(key, 2))
+  assert core.fingerprint(key) != core.fingerprint(labels)
+  text = np.array(["north", "south"] * 50)
+  assert (core.fingerprint(text) == core.fingerprint(text.astype(object))
+          == core.fingerprint(np.char.encode(text)))
+  assert core.fingerprint(text) != core.fingerprint(text[::-1])
+  # Label fingerprints recorded in saved partitions must not change.
+  assert core.fingerprint(labels) == "sha256:" + hashlib.sha256(
+      labels.astype("u1").tobytes() + b"u1(100,)").hexdigest()[:32]
 
 
 def test_loading_a_report_directory_names_its_partition(labels, tmp_path):

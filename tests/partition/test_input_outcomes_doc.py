@@ -100,6 +100,14 @@ def _natural_by_slant():
   spec.resolve("natural(ids=slant)", LABELS, 10, seed=0, images=images)
 
 
+def _report_with_another_key():
+  region = np.arange(1000) % 7
+  part = partition.dirichlet(LABELS, 10, alpha=0.5, key=region, seed=0)
+  partition.report.write(part.replace(spec="dirichlet(alpha=0.5)+key(region)"),
+                         LABELS, "dir", keys={"region": region[::-1]},
+                         plots=False)
+
+
 def _json_spec(**base):
   return json.dumps({"base": {"scheme": "dirichlet", **base}})
 
@@ -152,6 +160,7 @@ EXAMPLES = {
     "metrics with another split's labels": lambda: partition.metrics.summary(
         partition.iid(np.arange(60000) % 10, 10, seed=0),
         np.arange(10000) % 10),
+    "report with another key array": _report_with_another_key,
     "label_counts num_classes=5": lambda: partition.metrics.label_counts(
         partition.iid(LABELS, 10, seed=0), LABELS, num_classes=5),
     "natural with fractional ids": _natural_by_slant,

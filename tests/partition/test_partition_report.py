@@ -67,6 +67,18 @@ def test_key_dispersion_needs_a_key_and_its_values(labels, images,
     assert ("key_dispersion" in table) == reported
 
 
+def test_a_user_key_must_be_the_one_the_partition_was_made_with(labels,
+                                                                 tmp_path):
+  # The dispersion was measured with whatever array was passed.
+  region = np.arange(labels.shape[0]) % 13
+  part = spec.resolve("dirichlet(alpha=0.5)+key(region)", labels, 20, seed=0,
+                      keys={"region": region})
+  with pytest.raises(ValueError, match="ordered by a key with fingerprint"):
+    report.write(part, labels, str(tmp_path / "r"),
+                 keys={"region": region[::-1]})
+  assert not (tmp_path / "r").exists()
+
+
 def test_a_rerun_replaces_its_report_and_nothing_else(labels, tmp_path):
   first, second = (partition.iid(labels, n, seed=0) for n in (4, 5))
   report.write(first, labels, str(tmp_path))

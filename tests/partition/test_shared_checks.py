@@ -90,6 +90,31 @@ def test_key_of_no_single_type(name, key):
                           "object (None, or values of mixed types).")
 
 
+@pytest.mark.parametrize("name", sorted(KEYED))
+def test_the_key_is_fingerprinted(name, tmp_path):
+  # A saved partition named no key ("key": true), so nobody could tell
+  # which array ordered its classes.
+  key = np.random.default_rng(0).random(200)
+  part = KEYED[name](key=key)
+  assert part.params["key"] == partition.fingerprint(key)
+  back = partition.load(part.save(str(tmp_path / "p")))
+  back.check_key(key)
+  back.check_key(list(key))  # the same values, another container
+  with pytest.raises(ValueError) as e:
+    back.check_key(key[::-1])
+  assert str(e.value) == (
+      f"this partition's classes were ordered by a key with fingerprint "
+      f"{partition.fingerprint(key)}, but the given key has "
+      f"{partition.fingerprint(key[::-1])}: it is another key, or another "
+      "version of it.")
+  unkeyed = KEYED[name]()
+  assert unkeyed.params["key"] is False
+  with pytest.raises(ValueError, match="made without a key"):
+    unkeyed.check_key(key)
+  # Saved before keys were fingerprinted: nothing to check against.
+  unkeyed.replace(params=dict(unkeyed.params, key=True)).check_key(key)
+
+
 @pytest.mark.parametrize("name", ["label_quantity", "extended_dirichlet"])
 @pytest.mark.parametrize("labels,empty", [
     (np.repeat([3, 7], 100), "0, 1, 2, 4, 5, 6"),  # a subset of the classes

@@ -231,7 +231,7 @@ def balanced_dirichlet(labels: np.ndarray, num_clients: int, *, alpha: float,
       labels, num_classes, counts, rng, key=key, key_noise=key_noise)
   params = {"num_clients": num_clients, "alpha": alpha,
             "sizes": size_rule, "fill": fill,
-            "key": key is not None, "key_noise": key_noise}
+            "key": core.key_param(key), "key_noise": key_noise}
   return core.make_partition(labels, indices, offsets,
                              scheme="balanced_dirichlet", params=params,
                              seed=seed)

@@ -35,23 +35,42 @@ _SAVED_FILES = (_MANIFEST, _ARRAYS)
 REPORT_PARTITION_DIR = "partition"
 
 
-def fingerprint(labels):
-  """A short stable hash of a label array (values and length, not dtype).
+def fingerprint(values):
+  """A short stable hash of a per-sample array: labels, or a key.
 
-  Hashed in the narrowest unsigned type that holds the values (chosen from
-  the values, so any input dtype gives the same fingerprint): 8x less to hash
-  for class ids than int64.
+  Integers (labels) are hashed by value in the narrowest unsigned type that
+  holds them (chosen from the values, so any input dtype gives the same
+  fingerprint): 8x less to hash for class ids than int64. Floats are hashed
+  as float64, exactly (a key recomputed on another machine may differ in the
+  last bit); strings as their text. The length counts too.
   """
-  arr = np.asarray(labels)
-  low, high = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
-  for dtype in ("u1", "<u2", "<u4"):
-    if low >= 0 and high <= np.iinfo(dtype).max:
-      break
+  arr = np.asarray(values)
+  if arr.dtype.kind in "OSU":
+    # As text, whatever the storage: fixed-width bytes or str, or objects.
+    data = json.dumps([v.decode() if isinstance(v, bytes) else str(v)
+                       for v in arr.tolist()]).encode()
+    dtype = "text"
   else:
-    dtype = "<i8"
-  digest = hashlib.sha256(np.ascontiguousarray(arr, dtype=dtype).tobytes())
+    if arr.dtype.kind == "f":
+      dtype = "<f8"
+    else:
+      low, high = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
+      for dtype in ("u1", "<u2", "<u4"):
+        if low >= 0 and high <= np.iinfo(dtype).max:
+          break
+      else:
+        dtype = "<i8"
+    data = np.ascontiguousarray(arr, dtype=dtype).tobytes()
+  digest = hashlib.sha256(data)
   digest.update(f"{dtype}{arr.shape}".encode())
   return "sha256:" + digest.hexdigest()[:32]
+
+
+def key_param(key):
+  """What a scheme's params record of its `key=`: False without one, else
+  the key's `fingerprint`, so that a saved partition names the key its
+  classes were ordered by (`Partition.check_key`)."""
+  return False if key is None else fingerprint(key)
 
 
 def _package_version():
@@ -237,6 +256,23 @@ class Partition(collections.abc.Sequence):
           f"{self.labels_fingerprint} ({self.num_samples} samples) but the "
           f"given labels have {got} ({num_samples} samples): it belongs to "
           "another dataset or split.")
+
+  def check_key(self, key):
+    """Raises ValueError unless `key` is the per-sample key this partition's
+    classes were ordered by (params["key"], its `fingerprint`). Nothing to
+    check for a partition saved before keys were fingerprinted (True)."""
+    recorded = self.params.get("key", False)
+    if recorded is True:
+      return
+    if recorded is False:
+      raise ValueError("this partition was made without a key, so no key "
+                       "orders its classes.")
+    got = fingerprint(key)
+    if got != recorded:
+      raise ValueError(
+          f"this partition's classes were ordered by a key with fingerprint "
+          f"{recorded}, but the given key has {got}: it is another key, or "
+          "another version of it.")
 
   def replace(self, **changes):
     """A copy with some fields replaced (e.g. noisy_labels, spec)."""

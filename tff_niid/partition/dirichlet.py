@@ -202,7 +202,7 @@ def dirichlet(labels: np.ndarray, num_clients: int, *, alpha: float, seed: int,
   indices, offsets = _allocate.assign_by_counts(
       labels, num_classes, counts, rng, key=key, key_noise=key_noise)
   params = {"num_clients": num_clients, "alpha": alpha, "min_size": min_size,
-            "key": key is not None, "key_noise": key_noise,
+            "key": core.key_param(key), "key_noise": key_noise,
             "self_balancing": self_balancing,
             "min_size_policy": min_size_policy}
   return core.make_partition(labels, indices, offsets, scheme="dirichlet",

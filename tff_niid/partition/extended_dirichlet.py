@@ -173,7 +173,7 @@ def extended_dirichlet(labels: np.ndarray, num_clients: int, *,
   params = {"num_clients": num_clients, "classes_per_client": k,
             "alpha": alpha, "min_size": min_size,
             "self_balancing": self_balancing,
-            "min_size_policy": min_size_policy, "key": key is not None,
+            "min_size_policy": min_size_policy, "key": core.key_param(key),
             "key_noise": key_noise}
   return core.make_partition(labels, indices, offsets,
                              scheme="extended_dirichlet", params=params,

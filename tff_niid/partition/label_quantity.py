@@ -111,7 +111,7 @@ def label_quantity(labels: np.ndarray, num_clients: int, *,
         "Flower's PathologicalPartitioner leaves them out).")
   params = {"num_clients": num_clients, "classes_per_client": k,
             "class_assignment": class_assignment,
-            "key": key is not None, "key_noise": key_noise}
+            "key": core.key_param(key), "key_noise": key_noise}
   if sizes is None:
     # Even split of class c among its holders: the j-th holder gets
     # floor(n_c / h_c) plus one for the first (n_c mod h_c) holders.

@@ -82,7 +82,8 @@ def write(part: core.Partition, labels: np.ndarray, directory: str, *,
 
   Raises:
     ValueError: directory/partition holds something other than a saved
-      partition.
+      partition, or `keys` holds another array under the partition's key
+      name than the one it was made with (`Partition.check_key`).
     OSError: the directory cannot be written.
   """
   key_name = spec.key_name(part.spec) if part.spec else None
@@ -91,6 +92,8 @@ def write(part: core.Partition, labels: np.ndarray, directory: str, *,
   if key_name is not None and (key_name in keys or (
       key_name in attributes.ATTRIBUTES and images is not None)):
     key = spec.key_values(key_name, images=images, keys=keys)
+    if key_name in keys:  # a user's array: the one it was made with?
+      part.check_key(key)
     if key.dtype.kind not in "biuf":
       key = None
   # Measured before anything is written: a measurement that fails (e.g.

@@ -65,7 +65,7 @@ def shards(labels: np.ndarray, num_clients: int, *, shards_per_client: int = 2,
   rng = np.random.default_rng(seed)
   params: dict[str, object] = {
       "num_clients": num_clients, "shards_per_client": shards_per_client,
-      "key": key is not None, "key_noise": key_noise}
+      "key": core.key_param(key), "key_noise": key_noise}
   if sizes is None:
     indices, offsets = _equal_shards(labels, num_classes, num_clients,
                                      shards_per_client, rng, key, key_noise)
