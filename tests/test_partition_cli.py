@@ -67,15 +67,23 @@ def test_scheme_flags(mnist, tmp_path):
   assert "label_quantity" in result.stdout
 
 
-def test_size_profile_flag(mnist, tmp_path):
-  # --profile replaces --alpha's default, as --sigma does.
-  result = _run("--scheme=quantity_skew", "--profile=linear",
-                "--num_clients=10", f"--output_dir={tmp_path}")
+@pytest.mark.parametrize("law,clients,expected", [
+    ("--profile=linear", 10, "quantity_skew(min_size=1, profile=linear)"),
+    # Flower's SizePartitioner: no floor to meet, so no min_size.
+    ("--sizes=30000,20000,10000", 3,
+     "quantity_skew(sizes=(30000, 20000, 10000))"),
+])
+def test_size_law_flags(mnist, tmp_path, law, clients, expected):
+  # --profile and --sizes replace --alpha's default, as --sigma does.
+  result = _run("--scheme=quantity_skew", law, f"--num_clients={clients}",
+                f"--output_dir={tmp_path}")
   assert result.returncode == 0, result.stderr
   part = partition.load(str(tmp_path / "partition"),
                         labels=mnist.train_labels)
-  assert part.spec == "quantity_skew(min_size=1, profile=linear)"
-  assert list(np.diff(part.sizes[:3])) == [1091, 1091]
+  assert part.spec == expected
+  assert part == partition.spec.resolve(expected, mnist.train_labels,
+                                        clients, seed=0)
+  assert f"--spec={expected}\n" in (tmp_path / "hparams.txt").read_text()
 
 
 def test_anchor_flags_are_the_spec(mnist, tmp_path):
@@ -264,7 +272,14 @@ def test_without_matplotlib_the_plots_are_left_out_and_said_so(mnist,
      "shards takes no fill; its parameters: ['shards_per_client']."),
     (["--scheme=quantity_skew", "--sigma=1", "--alpha=0.5"], "ERROR: "
      "--scheme=quantity_skew: quantity_skew(...) needs exactly one of alpha=, "
-     "sigma= or profile=."),
+     "sigma=, profile= or sizes=."),
+    (["--scheme=quantity_skew", "--sizes=30000,30000", "--min_size=3"],
+     "ERROR: --scheme=quantity_skew: quantity_skew(sizes=...) gives every "
+     "client's size, so min_size and min_size_policy do not apply; drop "
+     "them."),
+    (["--spec=iid", "--sizes=1,2"], "ERROR: --spec replaces --scheme and its "
+     "flags, but --sizes was given too; write it into the spec (--sizes is "
+     "quantity(sizes=(1, 2))), or leave --spec out."),
 ])
 def test_a_flag_the_spec_does_not_use_is_refused(tmp_path, args, message):
   result = _run(*args, f"--output_dir={tmp_path / 'p'}")

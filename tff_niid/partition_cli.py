@@ -75,6 +75,15 @@ _PROFILE = flags.DEFINE_enum(
     "profile", None, list(PROFILES),
     "Flower's deterministic client sizes, client i of 1..n ~ i, i^2 or e^i "
     "(quantity_skew; replaces --alpha).")
+_SIZES = flags.DEFINE_list(
+    "sizes", None, "Every client's size, comma-separated, summing to the "
+    "training samples (quantity_skew: Flower's SizePartitioner; replaces "
+    "--alpha).")
+flags.register_validator(
+    "sizes", lambda sizes: sizes is None or all(
+        size.strip().isdigit() for size in sizes),
+    message="--sizes must be whole numbers separated by commas, e.g. "
+    "--sizes=30000,20000,10000.")
 _SHARDS_PER_CLIENT = flags.DEFINE_integer("shards_per_client", 2, "Shards.")
 _CLASSES_PER_CLIENT = flags.DEFINE_integer("classes_per_client", 2, "#C=k.")
 _CLASS_ASSIGNMENT = flags.DEFINE_enum(
@@ -120,7 +129,7 @@ flags.register_multi_flags_validator(
 
 
 # --scheme and the flags that set its parameters.
-_SCHEME_FLAGS = (_SCHEME, _ALPHA, _SIGMA, _PROFILE, _SHARDS_PER_CLIENT,
+_SCHEME_FLAGS = (_SCHEME, _ALPHA, _SIGMA, _PROFILE, _SIZES, _SHARDS_PER_CLIENT,
                  _CLASSES_PER_CLIENT, _CLASS_ASSIGNMENT, _MIN_SIZE,
                  _MIN_SIZE_POLICY, _SELF_BALANCING, _FILL, _KEY, _KEY_NOISE)
 
@@ -128,7 +137,8 @@ _SCHEME_FLAGS = (_SCHEME, _ALPHA, _SIGMA, _PROFILE, _SHARDS_PER_CLIENT,
 # Where a scheme flag's value goes in a spec (the others are parameters of
 # the base scheme).
 _SPEC_FORMS = {"scheme": "{}(...)", "sigma": "quantity(sigma={})",
-               "profile": "quantity(profile={})", "key": "key({})",
+               "profile": "quantity(profile={})",
+               "sizes": "quantity(sizes=({}))", "key": "key({})",
                "key_noise": "key(..., noise={})"}
 
 
@@ -137,6 +147,8 @@ def _spec_form(flag):
   value = flag.value
   if isinstance(value, bool):
     value = str(value).lower()
+  elif isinstance(value, list):
+    value = ", ".join(value)
   return _SPEC_FORMS.get(flag.name, f"...({flag.name}={{}})").format(value)
 
 
@@ -154,18 +166,23 @@ def _spec_text():
           f"{were} given too; write {them} into the spec ({forms}), or leave "
           "--spec out.")
     return _SPEC.value
-  # --sigma or --profile replaces --alpha's default for a size law
+  # --sigma, --profile or --sizes replaces --alpha's default for a size law
   # (quantity_skew); an --alpha given beside them is passed on, and refused.
-  other_law = _SIGMA.value is not None or _PROFILE.value is not None
+  sizes = None if _SIZES.value is None else [int(s) for s in _SIZES.value]
+  other_law = any(law is not None for law in (_SIGMA.value, _PROFILE.value,
+                                              sizes))
   alpha = None if other_law and "alpha" not in given else _ALPHA.value
+  # Given sizes have no floor to meet: --min_size's default is left out.
+  given_sizes = sizes is not None and "min_size" not in given
+  min_size = None if given_sizes else _MIN_SIZE.value
   try:
     return partition_lib.spec.shortcut(
         _SCHEME.value, given=given, alpha=alpha, sigma=_SIGMA.value,
-        profile=_PROFILE.value,
+        profile=_PROFILE.value, sizes=sizes,
         shards_per_client=_SHARDS_PER_CLIENT.value,
         classes_per_client=_CLASSES_PER_CLIENT.value,
         class_assignment=_CLASS_ASSIGNMENT.value,
-        min_size=_MIN_SIZE.value, min_size_policy=_MIN_SIZE_POLICY.value,
+        min_size=min_size, min_size_policy=_MIN_SIZE_POLICY.value,
         self_balancing=_SELF_BALANCING.value, fill=_FILL.value,
         key=_KEY.value, key_noise=_KEY_NOISE.value)
   except ValueError as e:

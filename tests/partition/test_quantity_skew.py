@@ -199,12 +199,18 @@ def test_profile_sizes_are_flowers(profile, num_samples):
   assert checked >= 4
 
 
-def test_profile_assignment_is_uniform():
-  # Flower assigns each client a contiguous range of the shuffled dataset: a
-  # uniformly random subset of its size. So sample 0 lands in client i with
-  # probability size_i / N, whatever its label; over 3,000 seeds.
-  make = lambda s: partition.quantity_skew(LABELS, 10, profile="linear",
-                                           seed=s)
+GIVEN_SIZES = (3000, 1500, 700, 400, 200, 100, 50, 25, 15, 10)
+
+
+@pytest.mark.parametrize("law", [dict(profile="linear"),
+                                 dict(sizes=GIVEN_SIZES)])
+def test_assignment_is_uniform(law):
+  # Flower assigns each client a contiguous range of the shuffled dataset
+  # (Linear-, Square-, ExponentialPartitioner; SizePartitioner with its
+  # partition_sizes): a uniformly random subset of its size. So sample 0
+  # lands in client i with probability size_i / N, whatever its label; over
+  # 3,000 seeds.
+  make = lambda s: partition.quantity_skew(LABELS, 10, seed=s, **law)
   sizes = make(0).sizes
   where = [int(np.searchsorted(make(s).offsets,
                                np.flatnonzero(make(s).indices == 0)[0],
@@ -233,6 +239,28 @@ def test_profile_min_size_and_policy():
     partition.quantity_skew(LABELS, 10, profile="cubic", seed=0)
   with pytest.raises(ValueError, match="exactly one"):
     partition.quantity_skew(LABELS, 10, profile="linear", sigma=1, seed=0)
+
+
+def test_given_sizes():
+  part = partition.quantity_skew(LABELS, 10, sizes=GIVEN_SIZES, seed=0)
+  assert tuple(part.sizes) == GIVEN_SIZES
+  assert part.params["sizes"] == list(GIVEN_SIZES)
+  assert "sizes" not in partition.quantity_skew(LABELS, 10, sigma=1,
+                                                seed=0).params
+  text = f"quantity(sizes={GIVEN_SIZES})".replace(",)", ")")
+  resolved = partition.spec.resolve(text, LABELS, 10, seed=0)
+  assert resolved == part.replace(spec=f"quantity_skew(sizes={GIVEN_SIZES})")
+  with pytest.raises(ValueError) as e:
+    partition.quantity_skew(LABELS, 10, sizes=GIVEN_SIZES, min_size=10,
+                            seed=0)
+  assert str(e.value) == (
+      "`sizes` gives every client's size, so `min_size` and "
+      "`min_size_policy` do not apply; leave them out.")
+  with pytest.raises(ValueError, match="exactly one of .* or `sizes`"):
+    partition.quantity_skew(LABELS, 10, sizes=GIVEN_SIZES, sigma=1, seed=0)
+  with pytest.raises(ValueError, match="10 integers summing to 6000"):
+    partition.quantity_skew(LABELS, 10, sizes=GIVEN_SIZES[:-1] + (11,),
+                            seed=0)
 
 
 def test_profile_sizes_in_a_spec():

@@ -70,13 +70,17 @@ def test_a_spec_names_exactly_the_function_and_its_parameters(name):
       f"export {name} from tff_niid/partition/__init__.py: `from "
       f"{scheme.function.__module__} import {name}`")
   supplied = {"labels", "num_clients", "seed", "key", "key_noise", "sizes"}
+  if scheme.sized is None:  # its sizes=, if any, is one of its size laws
+    supplied.discard("sizes")
   if name != "natural":  # its ids are named, or k-means clusters
     assert set(scheme.param_names) == (
         set(inspect.signature(scheme.function).parameters) - supplied)
   # Every parameter under its own name, in a string and a dict (a size law
-  # takes one of alpha, sigma and profile, natural one of ids and kmeans).
+  # takes one of alpha, sigma, profile and sizes, natural one of ids and
+  # kmeans).
   values = {p.name: "1" for p in scheme.params}
-  for first, *others in (("alpha", "sigma", "profile"), ("ids", "kmeans")):
+  for first, *others in (("alpha", "sigma", "profile", "sizes"),
+                         ("ids", "kmeans")):
     if {first, *others} <= set(values):
       for other in others:
         del values[other]

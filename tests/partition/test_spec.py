@@ -145,7 +145,9 @@ def test_key_name(text, name):
      r"sizes=\."),
     ("classes(k=2)+quantity(sizes=(5, 5), min_size=2)",
      r"quantity\(sizes=...\) gives every client's size, so min_size"),
-    ("quantity_skew(sizes=(5, 5))", "no parameter 'sizes'"),
+    ("quantity(sizes=(5, 5), sigma=1)",
+     r"quantity_skew\(...\) needs exactly one of alpha=, sigma=, "
+     r"profile= or sizes=\."),
 ])
 def test_parse_errors(text, message):
   with pytest.raises(ValueError, match=message):
@@ -320,9 +322,11 @@ def test_shortcut(scheme, values, expected):
     ("dirichlet", {}, "dirichlet(...) needs alpha."),
     ("iid", dict(key="ink"), "key(...) orders samples within each class"),
     ("quantity_skew", dict(alpha=0.5, sigma=1.0),
-     "quantity_skew(...) needs exactly one of alpha=, sigma= or profile=."),
+     "quantity_skew(...) needs exactly one of alpha=, sigma=, profile= or "
+     "sizes=."),
     ("quantity_skew", dict(sigma=1.0, profile="linear"),
-     "quantity_skew(...) needs exactly one of alpha=, sigma= or profile=."),
+     "quantity_skew(...) needs exactly one of alpha=, sigma=, profile= or "
+     "sizes=."),
 ])
 def test_shortcut_errors(scheme, values, message):
   with pytest.raises(ValueError) as e:
@@ -352,9 +356,12 @@ def test_schemes_without_sizes_refuse_quantity():
     spec.parse("extended_dirichlet(2, alpha=1)+quantity(sigma=1)")
   assert str(e.value) == (
       "quantity(...) gives client sizes, so it combines only with the schemes "
-      f"that take them, {SIZED}, not extended_dirichlet; use quantity_skew(...) "
-      "(short form quantity(...)) alone as the base for quantity skew with "
-      "IID labels.")
+      f"that take them, {SIZED}, not extended_dirichlet; for quantity skew "
+      "with IID labels, use quantity(sigma=1) alone as the base.")
+  # Given sizes too: that base is Flower's SizePartitioner.
+  with pytest.raises(ValueError, match=r"use quantity\(sizes=\(10, 20\)\) "
+                     "alone as the base"):
+    spec.parse("iid+quantity(sizes=(10, 20))")
 
 
 @pytest.mark.parametrize("text,message", [

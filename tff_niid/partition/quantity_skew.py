@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -50,7 +50,8 @@ def profile_sizes(num_samples: int, num_clients: int,
 
 def quantity_sizes(num_samples: int, num_clients: int, *,
                    alpha: float | None = None, sigma: float | None = None,
-                   profile: str | None = None, min_size: int = 1,
+                   profile: str | None = None,
+                   sizes: Sequence[int] | None = None, min_size: int = 1,
                    min_size_policy: str = "reserve",
                    rng: np.random.Generator) -> np.ndarray:
   """Client sizes summing to `num_samples`, each >= min_size.
@@ -60,7 +61,13 @@ def quantity_sizes(num_samples: int, num_clients: int, *,
   proportional to lognormal(0, sigma) draws (unbalanced clients as in FedLab /
   LEAF-style simulations); `profile` in "linear", "square", "exponential" ->
   Flower Datasets' Linear/Square/ExponentialPartitioner sizes exactly
-  (`profile_sizes`: deterministic, client i of 1..n ~ i, i^2 or e^i).
+  (`profile_sizes`: deterministic, client i of 1..n ~ i, i^2 or e^i);
+  `sizes` -> these sizes, checked: `num_clients` integers >= 1 summing to
+  `num_samples` (Flower Datasets' SizePartitioner's `partition_sizes`,
+  which may also leave samples out).
+
+  Given sizes are every client's size, so `min_size` and `min_size_policy`
+  do not apply to them (ValueError if set).
 
   A profile's sizes are fixed, so `min_size` is checked, not met: ValueError
   if the profile gives a client fewer samples (as Flower refuses a size of
@@ -79,10 +86,16 @@ def quantity_sizes(num_samples: int, num_clients: int, *,
     num_samples is cut at floor(cumsum(shares) * num_samples)
     (`_allocate.floor_split`).
   """
-  if sum(law is not None for law in (alpha, sigma, profile)) != 1:
+  if sum(law is not None for law in (alpha, sigma, profile, sizes)) != 1:
     raise ValueError("give exactly one of `alpha` (Dirichlet sizes), "
-                     "`sigma` (lognormal sizes) or `profile` (Flower's "
-                     "linear, square or exponential sizes).")
+                     "`sigma` (lognormal sizes), `profile` (Flower's "
+                     "linear, square or exponential sizes) or `sizes` (the "
+                     "sizes themselves).")
+  if sizes is not None:
+    if min_size != 1 or min_size_policy != "reserve":
+      raise ValueError("`sizes` gives every client's size, so `min_size` "
+                       "and `min_size_policy` do not apply; leave them out.")
+    return _checks.check_sizes(sizes, num_clients, num_samples)
   min_size = _checks.check_min_size(min_size, num_clients, num_samples)
   min_size_policy = _checks.check_choice("min_size_policy", min_size_policy,
                                          MIN_SIZE_POLICIES)
@@ -92,14 +105,14 @@ def quantity_sizes(num_samples: int, num_clients: int, *,
       raise ValueError(
           f"profile={profile!r} gives fixed sizes, so there is nothing to "
           "resample: leave min_size_policy out (min_size is then checked).")
-    sizes = profile_sizes(num_samples, num_clients, profile)
-    if sizes.min() < min_size:
+    fixed = profile_sizes(num_samples, num_clients, profile)
+    if fixed.min() < min_size:
       raise ValueError(
           f"profile={profile!r} gives {num_clients} clients ({num_samples} "
-          f"samples) sizes from {sizes.min()} (client {int(sizes.argmin())})"
-          f" to {sizes.max()}, below min_size={min_size}; use fewer "
+          f"samples) sizes from {fixed.min()} (client {int(fixed.argmin())})"
+          f" to {fixed.max()}, below min_size={min_size}; use fewer "
           "clients, a flatter profile, or sigma= / alpha= sizes.")
-    return sizes
+    return fixed
   if alpha is not None:
     alpha = check_alpha(alpha)
     draw_shares = lambda: dirichlet_rows(rng, alpha, 1, num_clients)[0]
@@ -127,7 +140,9 @@ def quantity_sizes(num_samples: int, num_clients: int, *,
 
 def quantity_skew(labels: np.ndarray, num_clients: int, *,
                   alpha: float | None = None, sigma: float | None = None,
-                  profile: str | None = None, seed: int, min_size: int = 1,
+                  profile: str | None = None,
+                  sizes: Sequence[int] | None = None, seed: int,
+                  min_size: int = 1,
                   min_size_policy: str = "reserve") -> core.Partition:
   """Clients of unequal size (see `quantity_sizes`), labels IID within each.
 
@@ -137,20 +152,23 @@ def quantity_skew(labels: np.ndarray, num_clients: int, *,
   `iid-diff-quantity` in distribution; `profile="linear"` (or "square",
   "exponential") is Flower Datasets' LinearPartitioner (Square-,
   ExponentialPartitioner) on a shuffled dataset in distribution: the same
-  sizes, each client a uniformly random subset.
+  sizes, each client a uniformly random subset; so are given `sizes` and
+  Flower's SizePartitioner(partition_sizes=sizes).
   """
   labels, _ = _checks.check_labels(labels)
   n = labels.shape[0]
   num_clients = _checks.check_num_clients(num_clients, n)
   seed = _checks.check_seed(seed)
   rng = np.random.default_rng(seed)
-  sizes = quantity_sizes(n, num_clients, alpha=alpha, sigma=sigma,
-                         profile=profile, min_size=min_size,
+  drawn = quantity_sizes(n, num_clients, alpha=alpha, sigma=sigma,
+                         profile=profile, sizes=sizes, min_size=min_size,
                          min_size_policy=min_size_policy, rng=rng)
   indices = rng.permutation(n)
-  offsets = np.concatenate([[0], np.cumsum(sizes)])
+  offsets = np.concatenate([[0], np.cumsum(drawn)])
   params = {"num_clients": num_clients, "alpha": alpha, "sigma": sigma,
             "profile": profile, "min_size": min_size,
             "min_size_policy": min_size_policy}
+  if sizes is not None:  # only then: partitions saved before keep theirs
+    params["sizes"] = drawn.tolist()
   return core.make_partition(labels, indices, offsets, scheme="quantity_skew",
                              params=params, seed=seed, min_size=min_size)

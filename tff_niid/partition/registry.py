@@ -100,6 +100,7 @@ class Scheme:
   def of(cls, function: Callable[..., Any], *, example: str,
          aliases: tuple[str, ...] = (),
          param_aliases: dict[str, str] | None = None, sized: str | None = None,
+         own_sizes: bool = False,
          params: tuple[Param, ...] | None = None) -> Scheme:
     """The registry entry of `function`, read from its signature.
 
@@ -109,14 +110,20 @@ class Scheme:
       aliases, param_aliases: short forms a spec may use.
       sized: for a scheme without `sizes=`, the registered scheme that draws
         it with given client sizes (quantity(...)).
+      own_sizes: the scheme's `sizes=` is one of its own size laws (a spec
+        parameter), so quantity(...) does not combine with it.
       params: overrides the spec parameters read from the signature (for a
         scheme whose arguments are not spec values).
     """
     signature = inspect.signature(function).parameters
-    if "sizes" in signature:
+    supplied: tuple[str, ...] = _SUPPLIED
+    if own_sizes:
+      supplied = tuple(name for name in _SUPPLIED if name != "sizes")
+    elif "sizes" in signature:
       sized = function.__name__
     return cls(name=function.__name__, function=function,
-               params=spec_params(function) if params is None else params,
+               params=(spec_params(function, supplied) if params is None
+                       else params),
                summary=(inspect.getdoc(function)
                         or function.__name__).splitlines()[0],
                takes_key="key" in signature, sized=sized, example=example,
@@ -153,7 +160,7 @@ SCHEMES: dict[str, Scheme] = {s.name: s for s in (
     Scheme.of(extended_dirichlet,
               example="extended_dirichlet(classes_per_client=2, alpha=1)"),
     Scheme.of(quantity_skew, example="quantity_skew(sigma=1.0, min_size=5)",
-              aliases=("quantity",)),
+              aliases=("quantity",), own_sizes=True),
     # A spec names the ids by key name (`keys=` of spec.resolve), or asks
     # for k-means clusters of the images; exactly one, checked on resolve.
     Scheme.of(natural, example="natural(ids=region)",

@@ -112,8 +112,7 @@ class _Modifier:
 # the functions they call; key(...) names a per-sample array.
 _MODIFIERS = {m.name: m for m in (
     _Modifier("quantity", registry.spec_params(
-        quantity_sizes, supplied=("num_samples", "num_clients", "rng")) +
-              (registry.Param("sizes", None),)),
+        quantity_sizes, supplied=("num_samples", "num_clients", "rng"))),
     _Modifier("key", (registry.Param("name"), registry.Param("noise", 0.0))),
     _Modifier("noise", registry.spec_params(
         noise_lib.label_noise,
@@ -335,9 +334,9 @@ def _check_combination(canonical):
     if scheme.sized is None:
       raise ValueError(
           f"quantity(...) gives client sizes, so it combines only with the "
-          f"schemes that take them, {sized}, not {scheme.name}; use "
-          "quantity_skew(...) (short form quantity(...)) alone as the base "
-          "for quantity skew with IID labels.")
+          f"schemes that take them, {sized}, not {scheme.name}; for "
+          f"quantity skew with IID labels, use "
+          f"{_call('quantity', canonical['quantity'])} alone as the base.")
     drawn = registry.SCHEMES[scheme.sized]
     dropped = sorted(set(base) - {"scheme"} - set(drawn.param_names))
     if dropped:
