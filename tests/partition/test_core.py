@@ -94,9 +94,13 @@ def test_overwrite_replaces_only_a_saved_partition(tmp_path):
   first, second = (partition.iid(labels, n, seed=0) for n in (4, 5))
   path = first.save(str(tmp_path / "p"))
   before = files.snapshot(tmp_path)
-  with pytest.raises(ValueError, match=r"already holds a saved partition; "
-                     r"pass overwrite=True to replace it"):
+  with pytest.raises(ValueError, match=r"already holds another saved "
+                     r"partition; pass overwrite=True to replace it"):
     second.save(path)
+  assert files.snapshot(tmp_path) == before
+  # The same partition again (a rerun of the script that saved it): nothing
+  # to replace, nothing written.
+  assert partition.iid(labels, 4, seed=0).save(path) == path
   assert files.snapshot(tmp_path) == before
   assert second.save(path, overwrite=True) == path
   assert len(partition.load(path)) == 5

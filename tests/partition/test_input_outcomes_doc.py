@@ -62,7 +62,7 @@ def _save_over_file():
 
 def _save_over_saved():
   _saved("p")
-  partition.iid(LABELS, 10, seed=0).save("p")
+  partition.iid(LABELS, 10, seed=1).save("p")
 
 
 def _save_under_file():

@@ -308,9 +308,10 @@ class Partition(collections.abc.Sequence):
   def save(self, path, *, overwrite=False):
     """Writes the partition to the directory `path`; deletes nothing else.
 
-    `path` must not exist, or be an empty directory, or -- only with
-    `overwrite=True` -- hold a partition saved earlier (exactly the
-    manifest.json and arrays.npz `save` writes), which is then replaced.
+    `path` must not exist, or be an empty directory, or hold a partition
+    saved earlier (exactly the manifest.json and arrays.npz `save` writes):
+    if it is this partition (`==`), nothing is written, so a script that
+    saves reruns; another one is replaced only with `overwrite=True`.
     Anything else at `path` (a file, a symbolic link, a directory with other
     content such as a results tree or the current directory) is refused and
     left untouched.
@@ -332,7 +333,13 @@ class Partition(collections.abc.Sequence):
     path = os.path.abspath(path)
     parent = os.path.dirname(path)
     try:
-      replace = _holds_saved_partition(path, overwrite)
+      replace = _holds_saved_partition(path)
+      if replace and not overwrite:
+        if self._is_saved_at(path):
+          return path
+        raise ValueError(f"{path} already holds another saved partition; "
+                         "pass overwrite=True to replace it, or choose a new "
+                         "path.")
       os.makedirs(parent, exist_ok=True)
       new = _new_directory(parent)
       try:
@@ -350,6 +357,13 @@ class Partition(collections.abc.Sequence):
       raise OSError(e.errno, f"cannot save the partition to {path}: "
                     f"{e.strerror or e}{where}") from None
     return path
+
+  def _is_saved_at(self, path):
+    """Whether the partition saved at `path` is this one."""
+    try:
+      return load(path) == self
+    except ValueError:  # edited or damaged: not this one
+      return False
 
   def _write_files(self, directory):
     """Writes arrays.npz and manifest.json (with the arrays' SHA-256)."""
@@ -370,9 +384,9 @@ class Partition(collections.abc.Sequence):
       f.write("\n")
 
 
-def _holds_saved_partition(path, overwrite):
-  """Whether `save` replaces a partition saved at `path` (False: nothing or an
-  empty directory is there); ValueError if saving there could delete anything
+def _holds_saved_partition(path):
+  """Whether a partition is saved at `path` (False: nothing or an empty
+  directory is there); ValueError if saving there could delete anything
   `save` did not write."""
   if not os.path.lexists(path):
     return False
@@ -390,9 +404,6 @@ def _holds_saved_partition(path, overwrite):
         f"cannot save the partition to {path}: it is a non-empty directory "
         f"({shown}) that is not a saved partition, and saving could delete "
         "its content; choose a new or empty directory.")
-  if not overwrite:
-    raise ValueError(f"{path} already holds a saved partition; pass "
-                     "overwrite=True to replace it, or choose a new path.")
   return True
 
 
