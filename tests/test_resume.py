@@ -1,11 +1,14 @@
 """Checkpoint fallback at library level (SIGKILL + resume: test_train_binary)."""
 
+import dataclasses
+import json
 import os
 import shutil
 
 import numpy as np
 import pytest
 
+import files
 from tff_niid import clientdata
 from tff_niid import models
 from tff_niid import partition as partition_lib
@@ -94,3 +97,42 @@ def test_another_process_moves_no_checkpoint_aside(setup, tmp_path):
   lines = []
   _run(setup, out, 3, log=lines.append)
   assert any("resuming after round 2" in line for line in lines)
+
+
+def test_a_run_with_other_settings_is_not_resumed(setup, mnist, tmp_path):
+  # train() resumed any run it found: another learning rate, batch size or
+  # partition went on from its checkpoint into the same metrics.csv.
+  cd, make_process = setup
+  out = str(tmp_path / "run")
+  _run(setup, out, 1)
+  with open(os.path.join(out, rundir.TRAINING_IDENTITY_FILE)) as f:
+    assert json.load(f)["loop"]["batch_size"] == 20
+  config = training.LoopConfig(rounds=2, clients_per_round=5, batch_size=20,
+                               max_examples_per_client=100, seed=0)
+  other_lr = training.build_fedavg(
+      models.build_model_fn("2nn", clientdata.BATCH_SPEC, seed=0),
+      client_lr=0.1)
+  other_part = partition_lib.iid(mnist.train_labels, 20, seed=1)
+  other_cd = clientdata.to_client_data(other_part, mnist.train_images,
+                                       mnist.train_labels)
+  before = files.snapshot(tmp_path)
+  for process, client_data, loop, unlike in (
+      (other_lr, cd, config,
+       "hyperparameters.client_work/learning_rate 0.05->0.1"),
+      (make_process(), other_cd, config, "client_data.partition_sha256 "),
+      (make_process(), cd, dataclasses.replace(config, batch_size=10),
+       "loop.batch_size 20->10")):
+    with pytest.raises(training.RunMismatchError) as e:
+      training.train(process, client_data, loop, output_dir=out)
+    assert str(e.value).startswith(
+        f"{out} holds checkpoints of a run with other settings ({unlike}")
+    assert str(e.value).endswith(
+        "resuming would mix two runs. Use another output_dir, or delete this "
+        "one to start over.")
+    assert files.snapshot(tmp_path) == before
+  # What may change: more rounds, evaluation and saving.
+  lines = []
+  training.train(make_process(), cd, dataclasses.replace(
+      config, eval_every=2, checkpoint_every=2), output_dir=out,
+                 log=lines.append)
+  assert any("resuming after round 1" in line for line in lines)

@@ -84,6 +84,35 @@ def test_rejects_too_many_clients_per_round(mnist, tmp_path):
     training.train(process, cd, config, output_dir=str(tmp_path))
 
 
+@pytest.mark.parametrize("change,message", [
+    (dict(batch_size=0), "LoopConfig.batch_size must be an integer >= 1; "
+     "got 0."),
+    (dict(local_epochs=0), "LoopConfig.local_epochs must be an integer >= 1; "
+     "got 0."),
+    (dict(rounds=0), "LoopConfig.rounds must be an integer >= 1; got 0."),
+    (dict(rounds=2.5), "LoopConfig.rounds must be an integer >= 1; got 2.5."),
+    (dict(max_examples_per_client=0), "LoopConfig.max_examples_per_client "
+     "must be an integer >= 1; got 0."),
+    (dict(seed=-1), "LoopConfig.seed must be an integer >= 0; got -1."),
+    (dict(target_accuracy=97), "LoopConfig.target_accuracy is a fraction in "
+     "(0, 1]; got 97."),
+    (dict(stop_at_target=True), "LoopConfig.stop_at_target needs a "
+     "target_accuracy."),
+])
+def test_loop_config_is_checked_when_made(change, message):
+  # batch_size=0 failed deep in a TFF computation; rounds=0 "trained".
+  with pytest.raises(ValueError) as e:
+    training.LoopConfig(**dict(dict(rounds=1, clients_per_round=1,
+                                    batch_size=1), **change))
+  assert str(e.value) == message
+
+
+def test_evaluator_of_an_unknown_model():
+  with pytest.raises(ValueError, match=r"unknown model 'resnet'; choose one "
+                     r"of \['cnn', '2nn', 'niid_cnn', 'logreg'\]"):
+    evaluation.Evaluator("resnet", np.zeros((2, 28, 28)), np.zeros(2, int))
+
+
 def test_nan_loss_in_round_1_stops_without_a_checkpoint(mnist, tmp_path):
   part = partition_lib.iid(mnist.train_labels, 10, seed=0)
   cd = clientdata.to_client_data(part, mnist.train_images, mnist.train_labels)

@@ -61,6 +61,7 @@ import tensorflow as tf
 import tensorflow_federated as tff
 
 from tff_niid import datasets
+from tff_niid import rundir
 
 # Where workers look for the arrays unless told otherwise.
 WORKER_DATA_ENV = "TFF_NIID_WORKER_DATA"
@@ -139,10 +140,15 @@ def _write_once(path: str, array: np.ndarray) -> None:
   os.replace(tmp, path)
 
 
-def _content_path(directory: str, array: np.ndarray) -> str:
+def _content_digest(array: np.ndarray) -> str:
+  """SHA-256 of a C-contiguous array's dtype, shape and bytes."""
   digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
   digest.update(array.data)
-  return os.path.join(directory, f"{digest.hexdigest()}.{array.dtype}")
+  return digest.hexdigest()
+
+
+def _content_path(directory: str, array: np.ndarray) -> str:
+  return os.path.join(directory, f"{_content_digest(array)}.{array.dtype}")
 
 
 def export_arrays(x: Any, y: Any, directory: str) -> tuple[str, str]:
@@ -286,6 +292,15 @@ class PartitionClientData(tff.simulation.datasets.ClientData):
     if self._fixed_noise:
       values["noise_seed"] = np.array([self._feature_noise_seed, i], np.int64)
     return values
+
+  def identity(self) -> dict[str, Any]:
+    """What decides the clients' datasets: the partition's checksum
+    (`rundir.partition_checksum`), the arrays' content and the fixed feature
+    noise's seed. `training.train` refuses to resume a run on other ones."""
+    return {"partition_sha256": rundir.partition_checksum(self._partition),
+            "x_sha256": _content_digest(np.ascontiguousarray(self._x)),
+            "y_sha256": _content_digest(np.ascontiguousarray(self._y)),
+            "feature_noise_seed": self._feature_noise_seed}
 
   def export_arrays(self) -> tuple[str, str]:
     """`export_arrays` of this data into `worker_data_dir` (once)."""

@@ -98,6 +98,7 @@ class Evaluator:
                batch_size: int = 1000,
                noisy_copy_stds: Optional[Stds] = None,
                noise_seed: int = 0):
+    models.check_names(model_name)
     # Built at the first call: TFF builds its models in a tf.compat.v1 Graph,
     # which invalidates Keras models created before (BUILD_NOTES.md).
     self._model_name = model_name

@@ -115,7 +115,9 @@ MODELS = collections.OrderedDict(
     cnn=_cnn, **{"2nn": _two_nn}, niid_cnn=_niid_bench_cnn, logreg=_logistic)
 
 
-def _check_names(name: str, initializer: str) -> None:
+def check_names(name: str, initializer: str = "glorot_uniform") -> None:
+  """ValueError naming the valid choices unless `name` is one of `MODELS`
+  and `initializer` one of `INITIALIZERS`."""
   if name not in MODELS:
     raise ValueError(f"unknown model {name!r}; choose one of {list(MODELS)}.")
   if initializer not in INITIALIZERS:
@@ -132,7 +134,7 @@ def create_keras_model(name: str, seed: int = 0,
     seed: seed of the weight initialisation.
     initializer: one of `INITIALIZERS`.
   """
-  _check_names(name, initializer)
+  check_names(name, initializer)
   layers = MODELS[name]()
   # Set before the layers are built; fan-in = input channels x kernel area.
   shape = (None,) + INPUT_SHAPE
@@ -194,7 +196,7 @@ def build_model_fn(name: str, input_spec: Any, seed: int = 0,
     ValueError: for an unknown model or initializer, or batches the model
       cannot take.
   """
-  _check_names(name, initializer)
+  check_names(name, initializer)
   check_input_spec(name, input_spec)
 
   def model_fn():

@@ -59,6 +59,9 @@ _THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 # Written by `training.train`: one `round_<n>` directory per kept round.
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_PREFIX = "round_"
+# Also written by `training.train`: the loop settings and client data its
+# checkpoints belong to.
+TRAINING_IDENTITY_FILE = "training_identity.json"
 # The files of a checkpoint's SavedModel, the fingerprint written last.
 _SAVED_MODEL_FILES = ("saved_model.pb", os.path.join("variables",
                                                      "variables.index"),
@@ -167,8 +170,8 @@ def parse_flagfile(text, known_flags=None):
 # it computes. The data and a saved partition are checked by content
 # (run_identity.json), so they may be read from another path.
 RESUMABLE_FLAGS = ("rounds", "quiet", "stop_at_target", "target_accuracy",
-                   "eval_every", "data_dir", "partition_file", "workers",
-                   "root_output_dir")
+                   "eval_every", "data_dir", "download", "partition_file",
+                   "workers", "root_output_dir")
 
 
 def binary_flagfile(flag_values=None, binary=None):
@@ -461,7 +464,7 @@ def copy_resumable(run_dir: str, dest: str) -> Optional[int]:
   """Copies into `dest` (replaced) what a start needs to resume the stopped
   run in `run_dir` where it stopped, e.g. on another machine: the newest
   checkpoint, `metrics.csv`'s rows up to that round, `hparams.txt` and the
-  run identity. Not the partition (the start rebuilds it from its flags and
+  run and training identities. Not the partition (the start rebuilds it from its flags and
   `check_resume` compares its checksum with the identity's) nor the
   TensorBoard events. The run must not be running: the run's lock is taken
   while copying (`RunLockedError` otherwise).
@@ -486,7 +489,8 @@ def copy_resumable(run_dir: str, dest: str) -> Optional[int]:
       shutil.rmtree(dest)
     shutil.copytree(os.path.join(where, checkpoint),
                     os.path.join(dest, CHECKPOINT_DIR, checkpoint))
-    for name in (HPARAMS_FILE, IDENTITY_FILE, MACHINE_FILE):
+    for name in (HPARAMS_FILE, IDENTITY_FILE, TRAINING_IDENTITY_FILE,
+                 MACHINE_FILE):
       if os.path.exists(os.path.join(run_dir, name)):
         shutil.copy2(os.path.join(run_dir, name), dest)
     with open(os.path.join(run_dir, results.METRICS_FILE), newline="") as f:

@@ -21,6 +21,7 @@ import collections
 import concurrent.futures
 import dataclasses
 import functools
+import hashlib
 import json
 import math
 import os
@@ -66,6 +67,10 @@ class RoundEvaluator(Protocol):
     """Metrics of `tff.learning.models.ModelWeights`."""
 
 
+class RunMismatchError(ValueError):
+  """The output directory holds checkpoints of a run with other settings."""
+
+
 class TrainingDivergedError(RuntimeError):
   """The training loss became NaN or infinite."""
 
@@ -86,6 +91,30 @@ class LoopConfig:
   target_accuracy: Optional[float] = None
   stop_at_target: bool = False
 
+  def __post_init__(self):
+    # Checked here, not deep in a TFF computation ("Batch size must be
+    # greater than zero ... while evaluating local [_qgy101]").
+    at_least_one = ["rounds", "clients_per_round", "batch_size",
+                    "local_epochs", "eval_every", "checkpoint_every",
+                    "checkpoints_to_keep"]
+    if self.max_examples_per_client is not None:
+      at_least_one.append("max_examples_per_client")
+    for name in at_least_one:
+      value = getattr(self, name)
+      if not isinstance(value, (int, np.integer)) or isinstance(
+          value, bool) or value < 1:
+        raise ValueError(f"LoopConfig.{name} must be an integer >= 1; got "
+                         f"{value!r}.")
+    if not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+      raise ValueError(f"LoopConfig.seed must be an integer >= 0; got "
+                       f"{self.seed!r}.")
+    if self.target_accuracy is not None and not (
+        0 < self.target_accuracy <= 1):
+      raise ValueError(f"LoopConfig.target_accuracy is a fraction in (0, 1]; "
+                       f"got {self.target_accuracy!r}.")
+    if self.stop_at_target and self.target_accuracy is None:
+      raise ValueError("LoopConfig.stop_at_target needs a target_accuracy.")
+
   def smoke(self) -> "LoopConfig":
     """This loop cut to seconds (at most 2 rounds of 1 epoch on at most 32
     examples per client): checks that a command runs, not what it learns."""
@@ -101,6 +130,89 @@ def build_fedavg(model_fn: Callable[[], Any], *, client_lr: float,
       "fedavg", model_fn, algorithms.Hyperparameters(
           client_lr=client_lr, server_lr=server_lr,
           client_momentum=client_momentum))
+
+
+# The LoopConfig fields that decide what a round computes. The others (how
+# many rounds, how often to evaluate and save, the target) may change when a
+# run resumes.
+_IDENTITY_FIELDS = ("clients_per_round", "batch_size", "local_epochs", "seed",
+                    "max_examples_per_client", "per_epoch_batches")
+
+
+def _identity(client_data: Any, config: LoopConfig) -> dict[str, Any]:
+  """The loop settings and client data a run's checkpoints belong to (as
+  JSON values): `PartitionClientData.identity`, else the client ids."""
+  if isinstance(client_data, clientdata.PartitionClientData):
+    clients = client_data.identity()
+  else:
+    clients = {"client_ids_sha256": hashlib.sha256(
+        json.dumps(list(client_data.client_ids)).encode()).hexdigest()}
+  return {"loop": {name: getattr(config, name) for name in _IDENTITY_FIELDS},
+          "client_data": clients}
+
+
+def _hyperparameters(process: Any, state: Any) -> dict[str, float]:
+  """The hyperparameters `state` carries (learning rates, momentum, mu...),
+  by "component/name"; {} for a process without `get_hparams`."""
+  if not hasattr(process, "get_hparams"):
+    return {}
+  flat = {}
+  for component, values in process.get_hparams(state).items():
+    for name, value in values.items():
+      flat[f"{component}/{name}"] = float(value)
+  return flat
+
+
+def _differences(recorded: dict[str, Any], current: dict[str, Any],
+                 prefix: str = "") -> list[str]:
+  """`key recorded->current` for the leaves of two identities that differ."""
+  found = []
+  for key in sorted(set(recorded) | set(current)):
+    old, new = recorded.get(key), current.get(key)
+    if isinstance(old, dict) and isinstance(new, dict):
+      found += _differences(old, new, f"{prefix}{key}.")
+    elif old != new:
+      found.append(f"{prefix}{key} {_shown(old)}->{_shown(new)}")
+  return found
+
+
+def _shown(value: Any) -> Any:
+  """A value of an identity as a message shows it: a float32 learning rate
+  as 0.05, a SHA-256 by its first 12 digits."""
+  if isinstance(value, float):
+    return f"{value:.7g}"
+  if isinstance(value, str) and len(value) == 64:
+    return value[:12]
+  return value
+
+
+def _check_resume(output_dir: str, identity: dict[str, Any],
+                  saved: dict[str, float], given: dict[str, float]) -> None:
+  """RunMismatchError unless the run in `output_dir` is this one: the same
+  hyperparameters (`saved` from its checkpoint, `given` by this process) and
+  the same recorded identity (a run from before identities has none)."""
+  path = os.path.join(output_dir, rundir.TRAINING_IDENTITY_FILE)
+  recorded = None
+  if os.path.exists(path):
+    with open(path) as f:
+      recorded = json.load(f)
+  unlike = _differences({"hyperparameters": saved},
+                        {"hyperparameters": given})
+  if recorded is not None:
+    unlike += _differences(recorded, identity)
+  if unlike:
+    raise RunMismatchError(
+        f"{output_dir} holds checkpoints of a run with other settings "
+        f"({'; '.join(unlike)}): resuming would mix two runs. Use another "
+        "output_dir, or delete this one to start over.")
+
+
+def _record_identity(output_dir: str, identity: dict[str, Any]) -> None:
+  path = os.path.join(output_dir, rundir.TRAINING_IDENTITY_FILE)
+  with open(path + ".tmp", "w") as f:
+    json.dump(identity, f, indent=2, sort_keys=True)
+    f.write("\n")
+  os.replace(path + ".tmp", path)
 
 
 def _shuffle_seed(seed: int, round_num: int, client_position: int) -> int:
@@ -204,8 +316,12 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
     client_data: a `tff.simulation.datasets.ClientData` (see `clientdata`).
     config: a `LoopConfig`.
     output_dir: experiment directory; holds `metrics.csv`, `summary.json`,
-      `checkpoints/` and `tensorboard/`. If it holds checkpoints, training
-      resumes after the newest readable one.
+      `checkpoints/`, `tensorboard/` and `training_identity.json` (the
+      settings below that decide a round, and the client data). If it holds
+      checkpoints of this run, training resumes after the newest readable
+      one; of a run with other hyperparameters (read from the checkpoint),
+      loop settings or client data, it raises RunMismatchError and changes
+      nothing.
     evaluator: optional `RoundEvaluator` (e.g. `evaluation.Evaluator`), run
       every `eval_every` rounds and at the last round; must return
       `test_accuracy` for targets.
@@ -217,6 +333,7 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
     The summary dict also written to `summary.json`.
 
   Raises:
+    RunMismatchError: `output_dir` holds checkpoints of another run.
     TrainingDivergedError: NaN/inf training loss (the checkpoint of the last
       good round, if one was saved, is kept).
     KeyboardInterrupt: after saving the last completed round's state.
@@ -233,15 +350,26 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
   sample_clients = tff.simulation.build_uniform_sampling_fn(
       client_ids, replace=False, random_seed=config.seed)
   os.makedirs(output_dir, exist_ok=True)
+  checkpoint_dir = os.path.join(output_dir, rundir.CHECKPOINT_DIR)
+  state_manager = tff.program.FileProgramStateManager(
+      checkpoint_dir, prefix=rundir.CHECKPOINT_PREFIX,
+      keep_total=config.checkpoints_to_keep, keep_first=False)
+  initial_state = process.initialize()
+  state, saved_round = _load_latest_valid(state_manager, initial_state, log,
+                                          checkpoint_dir)
+  identity = _identity(client_data, config)
+  if state is None:
+    state = initial_state
+  else:
+    _check_resume(output_dir, identity, _hyperparameters(process, state),
+                  _hyperparameters(process, initial_state))
+    log(f"resuming after round {saved_round} from {checkpoint_dir}")
+  _record_identity(output_dir, identity)
   # An earlier start's summary is stale from here until this start writes
   # its own (a run resumed with more --rounds is not finished meanwhile).
   summary_path = os.path.join(output_dir, results.SUMMARY_FILE)
   if os.path.exists(summary_path):
     os.remove(summary_path)
-  checkpoint_dir = os.path.join(output_dir, rundir.CHECKPOINT_DIR)
-  state_manager = tff.program.FileProgramStateManager(
-      checkpoint_dir, prefix=rundir.CHECKPOINT_PREFIX,
-      keep_total=config.checkpoints_to_keep, keep_first=False)
   release_managers = [
       tff.program.CSVFileReleaseManager(
           os.path.join(output_dir, results.METRICS_FILE),
@@ -255,13 +383,6 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
   if accountant is not None:
     metric_names.append("dp_epsilon")
 
-  initial_state = process.initialize()
-  state, saved_round = _load_latest_valid(state_manager, initial_state, log,
-                                          checkpoint_dir)
-  if state is None:
-    state = initial_state
-  else:
-    log(f"resuming after round {saved_round} from {checkpoint_dir}")
   completed_round = saved_round
   # The round whose save was started last: a Ctrl-C while `_run` waits for a
   # save interrupts the wait, not the save, which goes on in the async thread.
