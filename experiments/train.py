@@ -35,6 +35,10 @@ flags.DEFINE_enum("dataset", "mnist", ["mnist", "fashion_mnist"], "Dataset.")
 flags.DEFINE_string("data_dir", None, "Directory with the idx .gz files "
                     "(default: $TFF_NIID_DATA, else ../shared/data beside a "
                     "clone, then ~/.cache/tff_niid/data).")
+flags.DEFINE_bool(
+    "download", False, "If the dataset is not found, download it (each file "
+    "checked against its published SHA-256) into --data_dir, else "
+    "$TFF_NIID_DATA, else ~/.cache/tff_niid/data (tff_niid.datasets).")
 flags.DEFINE_enum(
     "partition", "dirichlet", list(partition_lib.registry.SCHEMES),
     "Shortcut for --partition_spec: this scheme, with --alpha and --min_size "
@@ -155,35 +159,51 @@ def _shortcut_is_a_spec(values):
   return True
 
 
-def _warn_about_unused_flags(flag_values):
-  """A line for each flag given (on the command line or in a flagfile) that
-  this run ignores. Warned, not refused: shared train flagfiles set them for
-  every algorithm of a grid."""
-  given = [name for name in flag_values if flag_values[name].present]
+def _unused_flags(flag_values):
+  """{flag: why this run ignores it}: the hyperparameters of other
+  algorithms, and with --partition_spec or --partition_file the shortcut
+  --partition, --alpha and --min_size (with --partition_file also
+  --num_clients: the file holds the clients)."""
   algorithm = flag_values.algorithm
-  for name, users in algorithms.unused_hyperparameters(algorithm,
-                                                      given).items():
-    print(f"WARNING: --{name} is not used by --algorithm={algorithm} (only "
-          f"by {', '.join(users)}).", flush=True)
+  unused = {name: f"used by --algorithm={algorithm} (only by "
+                  f"{', '.join(users)})"
+            for name, users in algorithms.unused_hyperparameters(
+                algorithm, list(flag_values)).items()}
   if flag_values.partition_spec or flag_values.partition_file:
-    for name in ("partition", "alpha", "min_size"):
-      if name in given:
-        print(f"WARNING: --{name} is not used with --partition_spec or "
-              "--partition_file (it is a shortcut for a spec).", flush=True)
+    unused.update(dict.fromkeys(
+        ("partition", "alpha", "min_size"), "used with --partition_spec or "
+        "--partition_file (it is a shortcut for a spec)"))
+  if flag_values.partition_file:
+    unused["num_clients"] = ("used with --partition_file (the file holds the "
+                             "clients)")
+  return unused
+
+
+def _warn_about_unused_flags(flag_values, unused):
+  """A line for each flag of `unused` given another value than its default
+  (on the command line or in a flagfile). Warned, not refused: shared train
+  flagfiles set them for every algorithm of a grid; and a run's hparams.txt
+  records every flag, at its default if not given."""
+  for name, why in unused.items():
+    flag = flag_values[name]
+    if flag.present and flag.value != flag.default:
+      print(f"WARNING: --{name} is not {why}.", flush=True)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)  # TFF logs every model build at INFO
-  _warn_about_unused_flags(flags.FLAGS)
+  unused = _unused_flags(flags.FLAGS)
+  _warn_about_unused_flags(flags.FLAGS, unused)
   try:
     config = experiment.ExperimentConfig.from_flag_values(
         flags.FLAGS.flag_values_dict())
     if flags.FLAGS.check_only:
       print(f"checked, not trained: {experiment.check(config)}", flush=True)
     else:
-      experiment.run(config, flagfile=rundir.binary_flagfile())
+      experiment.run(config, flagfile=rundir.binary_flagfile(),
+                     unused_flags=tuple(unused))
   except (experiment.ConfigError, rundir.RunDirError,
           training.TrainingDivergedError) as e:
     # One line, not absl's usage text: the flags parsed, their values or the

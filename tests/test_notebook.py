@@ -33,6 +33,7 @@ def test_runs_end_to_end(tmp_path):
           "same_digit_by_client.png").stat().st_size > 5_000
   if importlib.util.find_spec("tensorflow_federated"):
     assert (tmp_path / "quickstart_run" / "metrics.csv").exists()
+    assert "'final_test_accuracy': " in text  # the summary is shown
   else:
     assert text.count("Skipped: the TFF cells need TensorFlow Federated") == 3
     assert not (tmp_path / "quickstart_run").exists()

@@ -19,13 +19,20 @@ def _library_example():
 def test_the_library_example_runs_as_written(tmp_path):
   example = _library_example()
   assert "training.train(" in example  # the example shows a whole run
-  out = subprocess.run([sys.executable, "-c", example], cwd=tmp_path,
-                       capture_output=True, text=True, timeout=600,
-                       check=False)
-  assert out.returncode == 0, out.stderr[-3000:]
-  assert "Exception ignored" not in out.stderr  # install_cleanup's teardown
-  summary = json.loads(
-      (tmp_path / "runs" / "lib_dir05" / "summary.json").read_text())
-  assert summary["rounds_run"] == 3
-  assert out.stdout.splitlines()[-1] == str(summary["final_test_accuracy"])
-  assert 0.5 < summary["final_test_accuracy"] <= 1
+  # Twice: as its comment says, the second run finds this run and resumes
+  # it (it refused to save the partition again, then).
+  for start in ("first", "again"):
+    out = subprocess.run([sys.executable, "-c", example], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=600,
+                         check=False)
+    assert out.returncode == 0, (start, out.stderr[-3000:])
+    assert "Exception ignored" not in out.stderr  # install_cleanup's teardown
+    summary = json.loads(
+        (tmp_path / "runs" / "lib_dir05" / "summary.json").read_text())
+    assert summary["rounds_run"] == 3
+    assert str(summary["final_test_accuracy"]) in out.stdout.splitlines()
+    assert 0.5 < summary["final_test_accuracy"] <= 1
+    assert "| mnist | dir0.5 | fedavg |" in out.stdout
+    assert (tmp_path / "runs" / "lib_dir05" / "accuracy.png").stat(
+        ).st_size > 5_000
+  assert "resuming after round 3" in out.stdout

@@ -89,7 +89,7 @@ def test_bad_flags_give_one_clear_line(args, message, tmp_path):
   assert not os.path.exists(tmp_path / "fedavg")  # the run directory
 
 
-def test_flags_the_run_ignores_are_warned_about(tmp_path):
+def test_flags_the_run_ignores_are_warned_about(mnist, tmp_path):
   code, out = _run(QUICK + [f"--root_output_dir={tmp_path}", "--check_only",
                             "--algorithm=fedavg", "--server_momentum=0.5",
                             "--partition_spec=iid", "--alpha=0.1"], tmp_path)
@@ -98,6 +98,15 @@ def test_flags_the_run_ignores_are_warned_about(tmp_path):
           "(only by fedavgm).") in out
   assert ("WARNING: --alpha is not used with --partition_spec or "
           "--partition_file (it is a shortcut for a spec).") in out
+  # A partition file holds its clients: --num_clients was silently ignored.
+  partition_lib.iid(mnist.train_labels, 20, seed=0).save(
+      str(tmp_path / "part"))
+  code, out = _run(QUICK + [f"--root_output_dir={tmp_path}", "--check_only",
+                            f"--partition_file={tmp_path / 'part'}",
+                            "--num_clients=7"], tmp_path)
+  assert code == 0, out
+  assert ("WARNING: --num_clients is not used with --partition_file (the "
+          "file holds the clients).") in out
 
 
 def test_check_only_draws_the_partition_and_writes_nothing(tmp_path):
@@ -141,10 +150,17 @@ def test_other_runs_directory_is_refused(tmp_path):
   assert code == 0, out
   code, out = _run(args + ["--client_lr=0.2"], tmp_path)
   assert code != 0 and "client_lr" in out and "other flags" in out
+  # Its hparams.txt, which records every flag, reruns it without warnings;
+  # a flag the run ignores is warned about and does not block the resume.
+  hparams = tmp_path / "x" / "hparams.txt"
+  code, out = _run([f"--flagfile={hparams}"], tmp_path)
+  assert code == 0 and "WARNING" not in out, out
+  code, out = _run(args + ["--server_momentum=0.5"], tmp_path)
+  assert code == 0, out
+  assert "WARNING: --server_momentum is not used by --algorithm=fedavg" in out
 
   # A run recorded before a flag existed (no --nosmoke line) and with a
   # resumable bool flipped (--quiet) still resumes.
-  hparams = tmp_path / "x" / "hparams.txt"
   hparams.write_text(hparams.read_text().replace("--nosmoke\n", "").replace(
       "--noquiet", "--quiet"))
   code, out = _run(args, tmp_path)
@@ -226,7 +242,8 @@ def test_a_parked_copy_resumes_elsewhere_bit_identically(tmp_path):
   assert rundir.copy_resumable(str(tmp_path / "stopped"), str(parked)) == 2
   assert sorted(os.listdir(parked)) == sorted([
       rundir.CHECKPOINT_DIR, rundir.HPARAMS_FILE, results.METRICS_FILE,
-      rundir.IDENTITY_FILE, rundir.MACHINE_FILE])
+      rundir.IDENTITY_FILE, rundir.TRAINING_IDENTITY_FILE,
+      rundir.MACHINE_FILE])
   assert os.listdir(parked / rundir.CHECKPOINT_DIR) == [
       f"{rundir.CHECKPOINT_PREFIX}2"]
   code, out = _run(args + [f"--root_output_dir={tmp_path / 'elsewhere'}",

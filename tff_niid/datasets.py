@@ -135,8 +135,8 @@ def find_dir(name, data_dir=None):
       f"in one of: {', '.join(searched)}. Put the original idx .gz files "
       f"(with their SHA256SUMS or MD5SUMS if you have them) in a directory and "
       f"pass --data_dir=DIR (or data_dir=DIR, or set {ENV_VAR}=DIR), or "
-      "fetch them with load(..., download=True) (tff-niid-partition: "
-      "--download).")
+      "fetch them with load(..., download=True) (tff-niid-partition and "
+      "experiments/train.py: --download).")
 
 
 def _read_checksums(directory):

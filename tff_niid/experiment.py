@@ -22,11 +22,12 @@ import contextlib
 import dataclasses
 import functools
 import os
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 from tff_niid import algorithms
 from tff_niid import clientdata
 from tff_niid import datasets
+from tff_niid import download
 from tff_niid import evaluation
 from tff_niid import models
 from tff_niid import partition as partition_lib
@@ -64,6 +65,7 @@ class ExperimentConfig:
   initializer: str = "glorot_uniform"  # `models.INITIALIZERS`
   dataset: str = "mnist"
   data_dir: Optional[str] = None
+  download: bool = False
   partition_spec: Optional[str] = None
   partition_file: Optional[str] = None
   num_clients: int = 100
@@ -172,14 +174,15 @@ def _inputs(config: ExperimentConfig) -> tuple[datasets.Dataset,
   """The dataset and partition to train on, or ConfigError."""
   try:
     algorithms.validate(config.algorithm, config.hparams)
-    data = datasets.load(config.dataset, config.data_dir)
+    data = datasets.load(config.dataset, config.data_dir,
+                         download=config.download)
     if config.partition_spec is None:
       part = _saved_partition(config, data)
     else:
       part = partition_lib.spec.resolve(
           config.partition_spec, data.train_labels, config.num_clients,
           seed=config.seed, images=data.train_images)
-  except ValueError as e:
+  except (ValueError, download.DownloadError) as e:
     raise ConfigError(str(e)) from None
   if config.loop.clients_per_round > len(part):
     raise ConfigError(f"--clients_per_round={config.loop.clients_per_round} "
@@ -245,7 +248,8 @@ def _train(config: ExperimentConfig, data: datasets.Dataset,
   final = summary["final_test_accuracy"]
   log(f"done ({summary['stopped']}): {summary['rounds_run']} rounds, final "
       f"test accuracy {final if final is None else round(final, 4)}"
-      + (f", rounds to {loop.target_accuracy}: {summary['rounds_to_target']}"
+      + (f", rounds to {loop.target_accuracy}: "
+         f"{summary['rounds_to_target'] or 'not reached'}"
          if loop.target_accuracy is not None else "")
       + (f", epsilon {summary['dp_epsilon']:.3f} at delta "
          f"{summary['dp_delta']:.2g}" if "dp_epsilon" in summary else "")
@@ -268,6 +272,7 @@ def check(config: ExperimentConfig) -> str:
 
 
 def run(config: ExperimentConfig, *, flagfile: str,
+        unused_flags: Sequence[str] = (),
         log: Callable[[str], None] = functools.partial(print, flush=True)
         ) -> dict[str, Any]:
   """Runs the experiment, or resumes it from its run directory.
@@ -277,7 +282,9 @@ def run(config: ExperimentConfig, *, flagfile: str,
     flagfile: the command that made `config`, as a flagfile
       (`rundir.binary_flagfile()`): recorded as the run's hparams.txt,
       and compared with the one recorded when resuming, which may differ
-      only in `rundir.RESUMABLE_FLAGS`.
+      only in `rundir.RESUMABLE_FLAGS` and `unused_flags`.
+    unused_flags: flags of `flagfile` that `config` does not use (another
+      algorithm's hyperparameters, the shortcut of a spec given).
     log: callable for the progress lines.
 
   Returns:
@@ -296,7 +303,8 @@ def run(config: ExperimentConfig, *, flagfile: str,
   # any, checked to be this one.
   with rundir.lock(config.output_dir):
     rundir.check_resume(config.output_dir, flagfile, data, part,
-                        resumable=rundir.RESUMABLE_FLAGS,
+                        resumable=(*rundir.RESUMABLE_FLAGS,
+                                   *unused_flags),
                         rounds=config.loop.rounds)
     rundir.write_hparams(config.output_dir, flagfile)
     rundir.record_machine(config.output_dir)
