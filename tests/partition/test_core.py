@@ -70,7 +70,14 @@ def test_fingerprint_hashes_values_not_storage():
   assert core.fingerprint(key) != core.fingerprint(labels)
   text = np.array(["north", "south"] * 50)
   assert (core.fingerprint(text) == core.fingerprint(text.astype(object))
-          == core.fingerprint(np.char.encode(text)))
+          == core.fingerprint(np.char.encode(text))
+          == core.fingerprint(text.astype(">U20")))
+  assert core.fingerprint(text) != core.fingerprint(
+      np.char.add(text, "s"))  # one more character
+  assert core.fingerprint(np.array(["ab", "c"])) != core.fingerprint(
+      np.array(["a", "bc"]))
+  assert core.fingerprint(np.array([], str)) != core.fingerprint(
+      np.array([""]))
   assert core.fingerprint(text) != core.fingerprint(text[::-1])
   # Label fingerprints recorded in saved partitions must not change.
   assert core.fingerprint(labels) == "sha256:" + hashlib.sha256(

@@ -46,10 +46,8 @@ def fingerprint(values):
   """
   arr = np.asarray(values)
   if arr.dtype.kind in "OSU":
-    # As text, whatever the storage: fixed-width bytes or str, or objects.
-    data = json.dumps([v.decode() if isinstance(v, bytes) else str(v)
-                       for v in arr.tolist()]).encode()
-    dtype = "text"
+    data, width = _text_code_points(arr)
+    dtype = f"text{width}"
   else:
     if arr.dtype.kind == "f":
       dtype = "<f8"
@@ -64,6 +62,22 @@ def fingerprint(values):
   digest = hashlib.sha256(data)
   digest.update(f"{dtype}{arr.shape}".encode())
   return "sha256:" + digest.hexdigest()[:32]
+
+
+def _text_code_points(arr):
+  """(bytes, width): a 1-D text array's UTF-32 code points, at the width its
+  longest value needs, so that neither its storage (str, bytes, objects)
+  nor its declared width changes them. Vectorised: a Python loop took a
+  quarter of a text-keyed draw's time at 2M samples."""
+  if arr.dtype.kind == "S":
+    arr = np.char.decode(arr, "utf-8")
+  text = np.ascontiguousarray(arr, dtype=np.str_).reshape(-1)
+  declared = max(text.dtype.itemsize // 4, 1)
+  codes = text.astype(f"<U{declared}").view(np.uint32).reshape(
+      text.shape[0], declared)
+  used = np.flatnonzero(codes.any(axis=0))
+  width = int(used[-1]) + 1 if used.size else 0
+  return np.ascontiguousarray(codes[:, :width]).tobytes(), width
 
 
 def key_param(key):
