@@ -80,8 +80,8 @@ _SIZES = flags.DEFINE_list(
     "training samples (quantity_skew: Flower's SizePartitioner; replaces "
     "--alpha).")
 flags.register_validator(
-    "sizes", lambda sizes: sizes is None or all(
-        size.strip().isdigit() for size in sizes),
+    "sizes", lambda sizes: sizes is None or bool(sizes) and all(
+        size.strip().isdecimal() for size in sizes),
     message="--sizes must be whole numbers separated by commas, e.g. "
     "--sizes=30000,20000,10000.")
 _SHARDS_PER_CLIENT = flags.DEFINE_integer("shards_per_client", 2, "Shards.")
@@ -255,7 +255,8 @@ def _other_partition(out, part):
   # Described alike: say what differs.
   if previous.labels_fingerprint != part.labels_fingerprint:
     return f"{describe(previous)}, of other labels"
-  if previous.params.get("key") != part.params.get("key"):
+  if not partition_lib.core.keys_alike(previous.params.get("key"),
+                                       part.params.get("key")):
     return f"{describe(previous)}, ordered by another key"
   return f"{describe(previous)}, with other samples"
 

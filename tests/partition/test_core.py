@@ -78,6 +78,13 @@ def test_fingerprint_hashes_values_not_storage():
       np.array(["a", "bc"]))
   assert core.fingerprint(np.array([], str)) != core.fingerprint(
       np.array([""]))
+  # Bytes that are not UTF-8 are text too, a character per byte.
+  assert core.fingerprint(np.array([b"\xc8", b"a"])) != core.fingerprint(
+      np.array([b"\xc9", b"a"]))
+  # Whole-number floats are numbers: labels read as floats still match.
+  assert core.fingerprint(labels.astype(float)) == core.fingerprint(labels)
+  assert core.fingerprint(np.array([1e300])) != core.fingerprint(
+      np.array([1e300 * 2]))
   assert core.fingerprint(text) != core.fingerprint(text[::-1])
   # Label fingerprints recorded in saved partitions must not change.
   assert core.fingerprint(labels) == "sha256:" + hashlib.sha256(
@@ -109,6 +116,13 @@ def test_overwrite_replaces_only_a_saved_partition(tmp_path):
   # to replace, nothing written.
   assert partition.iid(labels, 4, seed=0).save(path) == path
   assert files.snapshot(tmp_path) == before
+  # One that no longer loads is not called "another" partition.
+  files.rewrite_json(os.path.join(path, "manifest.json"),
+                     lambda m: {**m, "num_clients": 9})
+  with pytest.raises(ValueError, match=r"already holds a saved partition "
+                     r"that does not load \(.*manifest describes "
+                     r"integers of shape \(10,\)\); pass overwrite=True"):
+    first.save(path)
   assert second.save(path, overwrite=True) == path
   assert len(partition.load(path)) == 5
   # Nothing left beside it: the old files and the temporary directories go.

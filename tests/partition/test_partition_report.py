@@ -67,6 +67,14 @@ def test_key_dispersion_needs_a_key_and_its_values(labels, images,
     assert ("key_dispersion" in table) == reported
 
 
+def test_an_image_attribute_key_is_recorded_by_name(labels, images):
+  # Its float values, recomputed on another machine, may differ in the last
+  # bit: a fingerprint of them would make the same partition another one.
+  part = spec.resolve(KEYED, labels, 20, seed=0, images=images)
+  assert part.params["key"] == spec.key_name(KEYED)
+  part.check_key(np.zeros(labels.shape[0]))  # nothing to check
+
+
 def test_a_user_key_must_be_the_one_the_partition_was_made_with(labels,
                                                                  tmp_path):
   # The dispersion was measured with whatever array was passed.

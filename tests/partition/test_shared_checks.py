@@ -111,8 +111,12 @@ def test_the_key_is_fingerprinted(name, tmp_path):
   assert unkeyed.params["key"] is False
   with pytest.raises(ValueError, match="made without a key"):
     unkeyed.check_key(key)
-  # Saved before keys were fingerprinted: nothing to check against.
-  unkeyed.replace(params=dict(unkeyed.params, key=True)).check_key(key)
+  # Saved before keys were fingerprinted ("key": true): nothing to check
+  # against, and equal to the partition drawn again.
+  legacy = part.replace(params=dict(part.params, key=True))
+  legacy.check_key(key)
+  assert legacy == part and part == legacy and legacy != unkeyed
+  assert part != part.replace(params=dict(part.params, key="sha256:0"))
 
 
 @pytest.mark.parametrize("name", ["label_quantity", "extended_dirichlet"])

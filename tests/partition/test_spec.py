@@ -383,3 +383,15 @@ def test_short_form_errors(text, message):
 def test_dict_form_takes_short_forms():
   assert spec.parse({"base": {"scheme": "classes", "k": 2}}) == {
       "base": {"scheme": "label_quantity", "classes_per_client": 2}}
+
+
+def test_a_dict_spec_takes_python_and_numpy_values():
+  # Tuples and numpy values, as a Python caller holds them, were refused
+  # ("cannot read value (100, 900)").
+  labels = np.arange(1000) % 10
+  for sizes in ([100, 900], (100, np.int64(900)), np.array([100, 900])):
+    part = spec.resolve({"base": {"scheme": "quantity_skew", "sizes": sizes}},
+                        labels, 2, seed=0)
+    assert part.spec == "quantity_skew(sizes=(100, 900))"
+  assert spec.parse({"base": {"scheme": "dirichlet", "alpha": np.float64(
+      0.5)}}) == spec.parse("dirichlet(alpha=0.5)")

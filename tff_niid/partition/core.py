@@ -38,18 +38,19 @@ REPORT_PARTITION_DIR = "partition"
 def fingerprint(values):
   """A short stable hash of a per-sample array: labels, or a key.
 
-  Integers (labels) are hashed by value in the narrowest unsigned type that
-  holds them (chosen from the values, so any input dtype gives the same
-  fingerprint): 8x less to hash for class ids than int64. Floats are hashed
-  as float64, exactly (a key recomputed on another machine may differ in the
-  last bit); strings as their text. The length counts too.
+  Numbers are hashed by value: whole numbers (labels; of any dtype, floats
+  included) in the narrowest unsigned type that holds them, chosen from the
+  values (8x less to hash for class ids than int64), other floats as
+  float64, exactly (a key recomputed on another machine may differ in the
+  last bit); text as its characters (bytes as their byte values). The
+  length counts too.
   """
   arr = np.asarray(values)
   if arr.dtype.kind in "OSU":
     data, width = _text_code_points(arr)
     dtype = f"text{width}"
   else:
-    if arr.dtype.kind == "f":
+    if arr.dtype.kind == "f" and not _whole_numbers(arr):
       dtype = "<f8"
     else:
       low, high = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
@@ -64,13 +65,19 @@ def fingerprint(values):
   return "sha256:" + digest.hexdigest()[:32]
 
 
+def _whole_numbers(arr):
+  """Whether a float array holds whole numbers that int64 holds exactly."""
+  return bool(np.all(np.isfinite(arr)) and np.all(arr == np.trunc(arr)) and
+              (arr.size == 0 or np.abs(arr).max() <= 2.0**53))
+
+
 def _text_code_points(arr):
   """(bytes, width): a 1-D text array's UTF-32 code points, at the width its
   longest value needs, so that neither its storage (str, bytes, objects)
   nor its declared width changes them. Vectorised: a Python loop took a
   quarter of a text-keyed draw's time at 2M samples."""
-  if arr.dtype.kind == "S":
-    arr = np.char.decode(arr, "utf-8")
+  if arr.dtype.kind == "S":  # any bytes, UTF-8 or not: one character each
+    arr = np.char.decode(arr, "latin-1")
   text = np.ascontiguousarray(arr, dtype=np.str_).reshape(-1)
   declared = max(text.dtype.itemsize // 4, 1)
   codes = text.astype(f"<U{declared}").view(np.uint32).reshape(
@@ -78,6 +85,13 @@ def _text_code_points(arr):
   used = np.flatnonzero(codes.any(axis=0))
   width = int(used[-1]) + 1 if used.size else 0
   return np.ascontiguousarray(codes[:, :width]).tobytes(), width
+
+
+def keys_alike(a, b):
+  """Whether two partitions' params["key"] name the same key: equal, or one
+  saved before keys were fingerprinted (True) beside any key."""
+  return a == b or (True in (a, b) and False not in (a, b) and
+                    None not in (a, b))
 
 
 def key_param(key):
@@ -208,10 +222,13 @@ class Partition(collections.abc.Sequence):
     def provenance(part):
       manifest = part.manifest()
       del manifest["tff_niid_version"]
+      manifest["params"] = {k: v for k, v in manifest["params"].items()
+                            if k != "key"}  # compared by keys_alike
       # A tuple reads as a list; a numpy scalar as its value.
       return json.dumps(manifest, sort_keys=True, default=repr)
     arrays = ("indices", "offsets", "noisy_labels", "feature_noise")
     return (provenance(self) == provenance(other) and
+            keys_alike(self.params.get("key"), other.params.get("key")) and
             self.client_names == other.client_names and
             all(np.array_equal(getattr(self, name), getattr(other, name),
                                equal_nan=True)
@@ -274,9 +291,12 @@ class Partition(collections.abc.Sequence):
   def check_key(self, key):
     """Raises ValueError unless `key` is the per-sample key this partition's
     classes were ordered by (params["key"], its `fingerprint`). Nothing to
-    check for a partition saved before keys were fingerprinted (True)."""
+    check for an image attribute (recorded by name: `spec.resolve` computes
+    it from the images) or a partition saved before keys were fingerprinted
+    (True)."""
     recorded = self.params.get("key", False)
-    if recorded is True:
+    if recorded is True or (isinstance(recorded, str) and
+                            not recorded.startswith("sha256:")):
       return
     if recorded is False:
       raise ValueError("this partition was made without a key, so no key "
@@ -349,11 +369,15 @@ class Partition(collections.abc.Sequence):
     try:
       replace = _holds_saved_partition(path)
       if replace and not overwrite:
-        if self._is_saved_at(path):
-          return path
-        raise ValueError(f"{path} already holds another saved partition; "
-                         "pass overwrite=True to replace it, or choose a new "
-                         "path.")
+        try:
+          if load(path) == self:
+            return path
+          held = "another saved partition"
+        except ValueError as e:
+          held = (f"a saved partition that does not load "
+                  f"({str(e).rstrip('.')})")
+        raise ValueError(f"{path} already holds {held}; pass overwrite=True "
+                         "to replace it, or choose a new path.")
       os.makedirs(parent, exist_ok=True)
       new = _new_directory(parent)
       try:
@@ -371,13 +395,6 @@ class Partition(collections.abc.Sequence):
       raise OSError(e.errno, f"cannot save the partition to {path}: "
                     f"{e.strerror or e}{where}") from None
     return path
-
-  def _is_saved_at(self, path):
-    """Whether the partition saved at `path` is this one."""
-    try:
-      return load(path) == self
-    except ValueError:  # edited or damaged: not this one
-      return False
 
   def _write_files(self, directory):
     """Writes arrays.npz and manifest.json (with the arrays' SHA-256)."""

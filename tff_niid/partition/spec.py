@@ -162,14 +162,16 @@ def _value(text):
 def _json_value(value):
   """A value of the dict/JSON form, read by the rules of the string form:
   numbers, booleans, strings as spec text (a bare word, or e.g. "0.1"), lists
-  for tuples; anything else (null, objects, spec text such as
+  (or, from Python, tuples and 1-D numpy arrays) for tuples; anything else (null, objects, spec text such as
   "0.1)+noise(rate=0.9") is refused."""
+  if isinstance(value, np.generic):  # a numpy scalar: its Python value
+    value = value.item()
   if isinstance(value, str):
     return _value(value)
   if isinstance(value, (bool, int, float)):
     return value
-  if isinstance(value, list) and not any(isinstance(v, (list, dict))
-                                         for v in value):
+  if isinstance(value, (list, tuple, np.ndarray)) and not any(
+      isinstance(v, (list, tuple, dict, np.ndarray)) for v in value):
     return [_json_value(v) for v in value]
   raise ValueError(f"cannot read value {value!r}")
 
@@ -534,6 +536,11 @@ def resolve(spec: Spec, labels: np.ndarray, num_clients: int, *, seed: int,
           f"{e} The sizes are {_call('quantity', quantity)}'s draw; "
           f"raise its floor: quantity(..., min_size={e.minimum}).") from None
   changes: dict[str, object] = {"spec": to_string(canonical)}
+  ordered_by = canonical.get("key", {}).get("name")
+  if ordered_by is not None and ordered_by not in (keys or {}):
+    # An image attribute, recorded by name: recomputed from the images on
+    # another machine, its float values may differ in the last bit.
+    changes["params"] = dict(part.params, key=ordered_by)
   if "noise" in canonical:
     changes["noisy_labels"], _ = noise_lib.label_noise(
         labels, part, seed=_sub_seed(seed, 1), **canonical["noise"])
