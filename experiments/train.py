@@ -205,7 +205,7 @@ def main(argv):
       experiment.run(config, flagfile=rundir.binary_flagfile(),
                      unused_flags=tuple(unused))
   except (experiment.ConfigError, rundir.RunDirError,
-          training.TrainingDivergedError) as e:
+          training.RunMismatchError, training.TrainingDivergedError) as e:
     # One line, not absl's usage text: the flags parsed, their values or the
     # data do not fit.
     sys.exit(f"ERROR: {e}")

@@ -121,7 +121,9 @@ def test_a_run_with_other_settings_is_not_resumed(setup, mnist, tmp_path):
        "hyperparameters.client_work/learning_rate 0.05->0.1"),
       (make_process(), other_cd, config, "client_data.partition_sha256 "),
       (make_process(), cd, dataclasses.replace(config, batch_size=10),
-       "loop.batch_size 20->10")):
+       "loop.batch_size 20->10"),
+      (make_process(), cd, dataclasses.replace(config, seed=1),
+       "loop.seed 0->1")):
     with pytest.raises(training.RunMismatchError) as e:
       training.train(process, client_data, loop, output_dir=out)
     assert str(e.value).startswith(
@@ -130,9 +132,16 @@ def test_a_run_with_other_settings_is_not_resumed(setup, mnist, tmp_path):
         "resuming would mix two runs. Use another output_dir, or delete this "
         "one to start over.")
     assert files.snapshot(tmp_path) == before
-  # What may change: more rounds, evaluation and saving.
+  # What may change: more rounds, evaluation and saving. A run from before
+  # the identity file (the grids' cells) resumes, and has it recorded; a
+  # numpy seed is its value.
+  identity = json.loads(open(os.path.join(
+      out, rundir.TRAINING_IDENTITY_FILE)).read())
+  os.remove(os.path.join(out, rundir.TRAINING_IDENTITY_FILE))
   lines = []
   training.train(make_process(), cd, dataclasses.replace(
-      config, eval_every=2, checkpoint_every=2), output_dir=out,
-                 log=lines.append)
+      config, eval_every=2, checkpoint_every=2, seed=np.int64(0)),
+                 output_dir=out, log=lines.append)
   assert any("resuming after round 1" in line for line in lines)
+  assert json.loads(open(os.path.join(
+      out, rundir.TRAINING_IDENTITY_FILE)).read()) == identity

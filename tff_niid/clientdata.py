@@ -295,12 +295,16 @@ class PartitionClientData(tff.simulation.datasets.ClientData):
 
   def identity(self) -> dict[str, Any]:
     """What decides the clients' datasets: the partition's checksum
-    (`rundir.partition_checksum`), the arrays' content and the fixed feature
-    noise's seed. `training.train` refuses to resume a run on other ones."""
-    return {"partition_sha256": rundir.partition_checksum(self._partition),
-            "x_sha256": _content_digest(np.ascontiguousarray(self._x)),
-            "y_sha256": _content_digest(np.ascontiguousarray(self._y)),
-            "feature_noise_seed": self._feature_noise_seed}
+    (`rundir.partition_checksum`), the arrays' content and, with fixed
+    feature noise, its seed. `training.train` refuses to resume a run on
+    other ones."""
+    identity = {
+        "partition_sha256": rundir.partition_checksum(self._partition),
+        "x_sha256": _content_digest(np.ascontiguousarray(self._x)),
+        "y_sha256": _content_digest(np.ascontiguousarray(self._y))}
+    if self._fixed_noise:
+      identity["feature_noise_seed"] = self._feature_noise_seed
+    return identity
 
   def export_arrays(self) -> tuple[str, str]:
     """`export_arrays` of this data into `worker_data_dir` (once)."""

@@ -147,8 +147,10 @@ def _identity(client_data: Any, config: LoopConfig) -> dict[str, Any]:
   else:
     clients = {"client_ids_sha256": hashlib.sha256(
         json.dumps(list(client_data.client_ids)).encode()).hexdigest()}
-  return {"loop": {name: getattr(config, name) for name in _IDENTITY_FIELDS},
-          "client_data": clients}
+  # As JSON values: a numpy int or bool (LoopConfig takes them) is its value.
+  loop = {name: getattr(config, name) for name in _IDENTITY_FIELDS}
+  return json.loads(json.dumps({"loop": loop, "client_data": clients},
+                               default=lambda value: value.item()))
 
 
 def _hyperparameters(process: Any, state: Any) -> dict[str, float]:
@@ -317,11 +319,14 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
     config: a `LoopConfig`.
     output_dir: experiment directory; holds `metrics.csv`, `summary.json`,
       `checkpoints/`, `tensorboard/` and `training_identity.json` (the
-      settings below that decide a round, and the client data). If it holds
-      checkpoints of this run, training resumes after the newest readable
-      one; of a run with other hyperparameters (read from the checkpoint),
-      loop settings or client data, it raises RunMismatchError and changes
-      nothing.
+      settings of `config` that decide a round, and the client data). If it
+      holds checkpoints of this run, training resumes after the newest
+      readable one; of a run with other hyperparameters in its state
+      (`process.get_hparams`: learning rates, momentum, the proximal
+      strength, weight decay), loop settings or client data, it raises
+      RunMismatchError and changes nothing. Not checked here: what the state
+      does not carry (DP noise and clipping, client weighting, the model's
+      initialisation), which experiments/train.py compares as flags.
     evaluator: optional `RoundEvaluator` (e.g. `evaluation.Evaluator`), run
       every `eval_every` rounds and at the last round; must return
       `test_accuracy` for targets.
