@@ -209,7 +209,11 @@ def main(argv):
     # One line, not absl's usage text: the flags parsed, their values or the
     # data do not fit.
     sys.exit(f"ERROR: {e}")
+  except training.Interrupted:  # it said which round's state it saved
+    sys.exit(130)
   except KeyboardInterrupt:
+    print("interrupted before the rounds: nothing trained; rerun the same "
+          "command to start (or resume) the run.", flush=True)
     sys.exit(130)
 
 

@@ -275,6 +275,15 @@ def test_a_parked_copy_resumes_elsewhere_bit_identically(tmp_path):
 def test_ctrl_c_saves_state_and_resumes(tmp_path):
   args = QUICK + [f"--root_output_dir={tmp_path}", "--rounds=200",
                   "--checkpoint_every=100", "--experiment_name=c"]
+  # Before the rounds (building the process): it exited 130 saying nothing.
+  run = Run(args, tmp_path)
+  run.wait_for("mnist: Partition(")
+  run.proc.send_signal(signal.SIGINT)
+  code, out = run.finish()
+  assert not processes.survivors(run.marker), out
+  assert code == 130 and out.endswith(
+      "interrupted before the rounds: nothing trained; rerun the same "
+      "command to start (or resume) the run.\n"), out
   run = Run(args, tmp_path)
   run.wait_for("round 2/")
   run.proc.send_signal(signal.SIGINT)

@@ -71,6 +71,11 @@ class RunMismatchError(ValueError):
   """The output directory holds checkpoints of a run with other settings."""
 
 
+class Interrupted(KeyboardInterrupt):
+  """Ctrl-C during the rounds, after the last completed round's state was
+  saved and a line said so."""
+
+
 class TrainingDivergedError(RuntimeError):
   """The training loss became NaN or infinite."""
 
@@ -341,7 +346,8 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
     RunMismatchError: `output_dir` holds checkpoints of another run.
     TrainingDivergedError: NaN/inf training loss (the checkpoint of the last
       good round, if one was saved, is kept).
-    KeyboardInterrupt: after saving the last completed round's state.
+    Interrupted (a KeyboardInterrupt): after saving the last completed
+      round's state. A Ctrl-C before the rounds raises KeyboardInterrupt.
   """
   # Unless a context was chosen (e.g. `workers.use_workers`), computations run
   # on a loopback-only worker that dies with this process.
@@ -466,7 +472,7 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
       _run(state_manager.save(state, completed_round))
     log(f"interrupted: state of round {completed_round} saved; rerun the same "
         "command to resume.")
-    raise
+    raise Interrupted() from None
   return _summary(output_dir, config, stopped,
                   accountant.delta if accountant is not None else None)
 
