@@ -397,15 +397,20 @@ def write_hparams(run_dir, flagfile):
     f.write(flagfile)
 
 
-def record_identity(run_dir, data, part):
-  """Writes the run identity of `data` and `part` (atomically)."""
-  path = os.path.join(run_dir, IDENTITY_FILE)
+def write_json(path, value):
+  """Writes `value` to `path` as sorted, indented JSON, atomically: a kill
+  leaves the old file or the new one."""
   with open(path + ".tmp", "w") as f:
-    json.dump(dict(_data_identity(data),
-                   partition_sha256=partition_checksum(part)),
-              f, indent=2, sort_keys=True)
+    json.dump(value, f, indent=2, sort_keys=True)
     f.write("\n")
   os.replace(path + ".tmp", path)
+
+
+def record_identity(run_dir, data, part):
+  """Writes the run identity of `data` and `part` (atomically)."""
+  write_json(os.path.join(run_dir, IDENTITY_FILE),
+             dict(_data_identity(data),
+                  partition_sha256=partition_checksum(part)))
 
 
 def complete_checkpoints(run_dir: str) -> list[int]:

@@ -214,14 +214,6 @@ def _check_resume(output_dir: str, identity: dict[str, Any],
         "output_dir, or delete this one to start over.")
 
 
-def _record_identity(output_dir: str, identity: dict[str, Any]) -> None:
-  path = os.path.join(output_dir, rundir.TRAINING_IDENTITY_FILE)
-  with open(path + ".tmp", "w") as f:
-    json.dump(identity, f, indent=2, sort_keys=True)
-    f.write("\n")
-  os.replace(path + ".tmp", path)
-
-
 def _shuffle_seed(seed: int, round_num: int, client_position: int) -> int:
   """A per (run seed, round, client) shuffle seed, stable across resumes."""
   return int(np.random.SeedSequence(
@@ -375,7 +367,8 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
     _check_resume(output_dir, identity, _hyperparameters(process, state),
                   _hyperparameters(process, initial_state))
     log(f"resuming after round {saved_round} from {checkpoint_dir}")
-  _record_identity(output_dir, identity)
+  rundir.write_json(os.path.join(output_dir, rundir.TRAINING_IDENTITY_FILE),
+                    identity)
   # An earlier start's summary is stale from here until this start writes
   # its own (a run resumed with more --rounds is not finished meanwhile).
   summary_path = os.path.join(output_dir, results.SUMMARY_FILE)
