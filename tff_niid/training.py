@@ -18,6 +18,7 @@ from tff_niid import _requires_tff  # pylint: disable=g-bad-import-order,unused-
 
 import asyncio
 import collections
+import collections.abc
 import concurrent.futures
 import dataclasses
 import functools
@@ -158,15 +159,22 @@ def _identity(client_data: Any, config: LoopConfig) -> dict[str, Any]:
                                default=lambda value: value.item()))
 
 
-def _hyperparameters(process: Any, state: Any) -> dict[str, float]:
+def _hyperparameters(process: Any, state: Any) -> dict[str, Any]:
   """The hyperparameters `state` carries (learning rates, momentum, mu...),
-  by "component/name"; {} for a process without `get_hparams`."""
+  by path ("client_work/learning_rate"), as floats (or lists of them); {}
+  for a process without `get_hparams`."""
   if not hasattr(process, "get_hparams"):
     return {}
   flat = {}
-  for component, values in process.get_hparams(state).items():
-    for name, value in values.items():
-      flat[f"{component}/{name}"] = float(value)
+
+  def walk(values, path):
+    if isinstance(values, collections.abc.Mapping):
+      for name, value in values.items():
+        walk(value, f"{path}/{name}" if path else str(name))
+    else:
+      flat[path] = np.asarray(values).tolist()
+
+  walk(process.get_hparams(state), "")
   return flat
 
 
@@ -194,7 +202,7 @@ def _shown(value: Any) -> Any:
 
 
 def _check_resume(output_dir: str, identity: dict[str, Any],
-                  saved: dict[str, float], given: dict[str, float]) -> None:
+                  saved: dict[str, Any], given: dict[str, Any]) -> None:
   """RunMismatchError unless the run in `output_dir` is this one: the same
   hyperparameters (`saved` from its checkpoint, `given` by this process) and
   the same recorded identity (a run from before identities has none)."""
