@@ -469,9 +469,9 @@ def copy_resumable(run_dir: str, dest: str) -> Optional[int]:
   """Copies into `dest` (replaced) what a start needs to resume the stopped
   run in `run_dir` where it stopped, e.g. on another machine: the newest
   checkpoint, `metrics.csv`'s rows up to that round, `hparams.txt` and the
-  run and training identities. Not the partition (the start rebuilds it from its flags and
-  `check_resume` compares its checksum with the identity's) nor the
-  TensorBoard events. The run must not be running: the run's lock is taken
+  run and training identities. Not the partition (the start rebuilds it
+  from its flags and `check_resume` compares its checksum with the
+  identity's) nor the TensorBoard events. The run must not be running: the run's lock is taken
   while copying (`RunLockedError` otherwise).
 
   Returns the checkpoint's round, or None (and `dest` untouched) when

@@ -162,8 +162,8 @@ def _value(text):
 def _json_value(value):
   """A value of the dict/JSON form, read by the rules of the string form:
   numbers, booleans, strings as spec text (a bare word, or e.g. "0.1"), lists
-  (or, from Python, tuples and 1-D numpy arrays) for tuples; anything else (null, objects, spec text such as
-  "0.1)+noise(rate=0.9") is refused."""
+  (or, from Python, tuples and 1-D numpy arrays) for tuples; anything else
+  (null, objects, spec text such as "0.1)+noise(rate=0.9") is refused."""
   if isinstance(value, np.generic):  # a numpy scalar: its Python value
     value = value.item()
   if isinstance(value, str):
