@@ -9,8 +9,8 @@ from the repository root, e.g.
 Every cell is one `experiments/train.py` process with the grid's common train
 flagfile plus --dataset, --partition_spec and --algorithm; its log goes to
 <root_output_dir>/<grid_name>/logs/. A finished cell is skipped (with a
-warning naming any flag of its command that its hparams.txt records
-otherwise: a config edited since) and an interrupted one resumes from its
+warning naming any flag of its command that the cell uses and its
+hparams.txt records otherwise: a config edited since) and an interrupted one resumes from its
 checkpoint (train.py refuses other flags), so re-running the command
 continues the grid; a second grid.py on the same grid directory is refused
 while one runs (logs/grid.py.lock). At the end the grid directory gets results.md (a table,

@@ -24,6 +24,7 @@ from absl import logging
 # fails to build Sequential models (BUILD_NOTES.md, "Known pitfalls").
 from tff_niid import algorithms  # pylint: disable=g-import-not-at-top
 from tff_niid import experiment
+from tff_niid import flag_use
 from tff_niid import models
 from tff_niid import partition as partition_lib
 from tff_niid import rundir
@@ -159,26 +160,6 @@ def _shortcut_is_a_spec(values):
   return True
 
 
-def _unused_flags(flag_values):
-  """{flag: why this run ignores it}: the hyperparameters of other
-  algorithms, and with --partition_spec or --partition_file the shortcut
-  --partition, --alpha and --min_size (with --partition_file also
-  --num_clients: the file holds the clients)."""
-  algorithm = flag_values.algorithm
-  unused = {name: f"used by --algorithm={algorithm} (only by "
-                  f"{', '.join(users)})"
-            for name, users in algorithms.unused_hyperparameters(
-                algorithm, list(flag_values)).items()}
-  if flag_values.partition_spec or flag_values.partition_file:
-    unused.update(dict.fromkeys(
-        ("partition", "alpha", "min_size"), "used with --partition_spec or "
-        "--partition_file (it is a shortcut for a spec)"))
-  if flag_values.partition_file:
-    unused["num_clients"] = ("used with --partition_file (the file holds the "
-                             "clients)")
-  return unused
-
-
 def _warn_about_unused_flags(flag_values, unused):
   """A line for each flag of `unused` given another value than its default
   (on the command line or in a flagfile). Warned, not refused: shared train
@@ -194,7 +175,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)  # TFF logs every model build at INFO
-  unused = _unused_flags(flags.FLAGS)
+  unused = flag_use.unused_flags(flags.FLAGS.flag_values_dict())
   _warn_about_unused_flags(flags.FLAGS, unused)
   try:
     config = experiment.ExperimentConfig.from_flag_values(

@@ -1,11 +1,14 @@
 """Every algorithm trains on a small real non-IID MNIST partition."""
 
+import dataclasses
+
 import dp_accounting
 import numpy as np
 import pytest
 
 from tff_niid import algorithms
 from tff_niid import clientdata
+from tff_niid import flag_use
 from tff_niid import models
 from tff_niid import partition as partition_lib
 from tff_niid import results
@@ -65,3 +68,11 @@ def test_dp_epsilon_grows_and_matches_dp_accounting():
       1000, 50, dp_accounting.GaussianDpEvent(1.1)), 10)
   assert eps[3] == pytest.approx(reference.get_epsilon(1e-5), rel=1e-12)
   assert np.isfinite(eps).all()
+
+
+def test_the_hyperparameters_only_some_algorithms_use_are_fields():
+  # flag_use (TF-free, read by train.py and grid.py) names them by field.
+  fields = {f.name for f in dataclasses.fields(algorithms.Hyperparameters)}
+  assert set(flag_use.HYPERPARAMETER_USERS) <= fields
+  for users in flag_use.HYPERPARAMETER_USERS.values():
+    assert set(users) <= set(algorithms.ALGORITHMS)

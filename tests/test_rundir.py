@@ -281,3 +281,20 @@ def test_unlike_flags_of_a_finished_run(tmp_path):
   given["client_lr"].append("0.2")
   assert rundir.unlike_flags(str(tmp_path), given) == [
       "--client_lr=0.05->0.2", "--partition_spec=classes(k=2)->classes(k=3)"]
+
+
+def test_unlike_flags_leave_out_what_the_cell_ignores(tmp_path):
+  # A shared flagfile changed since a FedAvg cell finished: the flags the
+  # cell ignores are no reason to warn; those it uses are.
+  (tmp_path / "hparams.txt").write_text(
+      "--algorithm=fedavg\n--server_momentum=0.9\n--proximal_strength=0.01"
+      "\n--partition_spec=iid\n--alpha=0.5\n--num_clients=10\n")
+  given = {"algorithm": ["fedavg"], "server_momentum": ["0.5"],
+           "proximal_strength": ["0.1"], "partition_spec": ["iid"],
+           "alpha": ["0.1"], "num_clients": ["20"]}
+  assert rundir.unlike_flags(str(tmp_path), given) == [
+      "--num_clients=10->20"]
+  given["algorithm"].append("fedavgm")  # as a variant's --algorithm_flags
+  assert rundir.unlike_flags(str(tmp_path), given) == [
+      "--algorithm=fedavg->fedavgm", "--num_clients=10->20",
+      "--server_momentum=0.9->0.5"]

@@ -25,14 +25,15 @@ from __future__ import annotations
 from tff_niid import _requires_tff  # pylint: disable=g-bad-import-order,unused-import
 
 import dataclasses
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional
 
 import tensorflow_federated as tff
 
+from tff_niid import flag_use
 from tff_niid import proximal
 
-ALGORITHMS = ("fedavg", "fedsgd", "fedprox", "fedavgm", "fedadam", "fedyogi",
-              "dp_fedavg")
+# The names, kept TF-free in `flag_use` with the hyperparameters each uses.
+ALGORITHMS = flag_use.ALGORITHMS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,26 +52,6 @@ class Hyperparameters:
   dp_noise_multiplier: Optional[float] = None
   dp_clip: Optional[float] = None
   clients_per_round: int = 10
-
-
-# The hyperparameters only some algorithms use; the others ignore them.
-_ONLY_FOR = {
-    "client_lr": tuple(a for a in ALGORITHMS if a != "fedsgd"),
-    "client_momentum": tuple(a for a in ALGORITHMS if a != "fedsgd"),
-    "server_momentum": ("fedavgm",),
-    "adaptive_beta1": ("fedadam", "fedyogi"),
-    "adaptive_beta2": ("fedadam", "fedyogi"),
-    "adaptive_epsilon": ("fedadam", "fedyogi"),
-    "proximal_strength": ("fedprox",),
-}
-
-
-def unused_hyperparameters(algorithm: str,
-                           names: Sequence[str]) -> dict[str, tuple[str, ...]]:
-  """{name: the algorithms that use it} for those of `names` (fields of
-  `Hyperparameters`) that `algorithm` ignores."""
-  return {name: _ONLY_FOR[name] for name in names
-          if name in _ONLY_FOR and algorithm not in _ONLY_FOR[name]}
 
 
 def default_client_weighting(algorithm: str) -> str:

@@ -45,6 +45,7 @@ from typing import Optional
 from absl import flags
 import numpy as np
 
+from tff_niid import flag_use
 from tff_niid import partition as partition_lib
 from tff_niid import grids
 from tff_niid import results
@@ -335,11 +336,15 @@ def unlike_flags(run_dir, given, *, resumable=RESUMABLE_FLAGS):
   whose value the run's hparams.txt records otherwise, `resumable` ones
   left out; numbers compare by value (0.05 is 5e-2). For a command about
   to be skipped because its run finished: flags it does not give are not
-  compared (their defaults are train.py's, which this does not import)."""
+  compared (their defaults are train.py's, which this does not import), nor
+  flags it gives that its run ignores (`flag_use.unused_flags`: e.g. a shared
+  flagfile's --server_momentum in a FedAvg cell)."""
   recorded = grids.read_flagfile(os.path.join(run_dir, HPARAMS_FILE))
+  ignored = flag_use.unused_flags(
+      {name: values[-1] for name, values in given.items()})
   unlike = []
   for name, values in sorted(given.items()):
-    if name in resumable or name not in recorded:
+    if name in resumable or name in ignored or name not in recorded:
       continue
     old, new = recorded[name][-1], values[-1]
     if old != new and _number(old) != _number(new):
