@@ -29,7 +29,6 @@ among the grid's results.
 
 from concurrent import futures
 import fcntl
-import itertools
 import os
 import signal
 import subprocess
@@ -164,41 +163,40 @@ def _sweeps():
     raise app.UsageError(str(e)) from None
 
 
-def _cells(partitions):
-  """(cells to train, cells to check only), each (dataset, partition,
-  algorithm, sweep, seed). In smoke mode a diagonal covering every dataset,
-  partition and algorithm: trained as far as it takes to cover every dataset
-  and algorithm, checked beyond: what a config adds is its specs, and the
-  check draws them on the data (the training paths of label noise, keys and
-  feature noise are trained in tests/test_train_binary.py, redrawn feature
-  noise in tests/test_feature_noise_redraw.py)."""
+def _cells(grid_dir, partitions):
+  """(cells to train, cells to check only), each a `grids.cell`. In smoke
+  mode a diagonal covering every dataset, partition and algorithm: trained
+  as far as it takes to cover every dataset and algorithm, checked beyond:
+  what a config adds is its specs, and the check draws them on the data (the
+  training paths of label noise, keys and feature noise are trained in
+  tests/test_train_binary.py, redrawn feature noise in
+  tests/test_feature_noise_redraw.py)."""
   if not _SMOKE.value:
-    return [(d, p, a, w, s) for s, d, p, a, w in itertools.product(
-        _seeds(), _DATASETS.value, partitions, _ALGORITHMS.value,
-        _sweeps())], []
+    return grids.cells(grid_dir, _DATASETS.value, partitions,
+                       _ALGORITHMS.value, _sweeps(), _seeds()), []
   trained = max(len(_DATASETS.value), len(_ALGORITHMS.value))
-  diagonal = [(_DATASETS.value[i % len(_DATASETS.value)],
-               partitions[i % len(partitions)],
-               _ALGORITHMS.value[i % len(_ALGORITHMS.value)], _sweeps()[0],
-               _seeds()[0])
+  diagonal = [grids.cell(grid_dir, _DATASETS.value[i % len(_DATASETS.value)],
+                         partitions[i % len(partitions)],
+                         _ALGORITHMS.value[i % len(_ALGORITHMS.value)],
+                         _sweeps()[0], _seeds()[0])
               for i in range(max(trained, len(partitions)))]
   return diagonal[:trained], diagonal[trained:]
 
 
-def _command(grid_dir, cell, extra_flags):
+def _command(cell, extra_flags):
   """(name, train.py command) of one cell of `_cells`; `extra_flags`:
   `_algorithm_flags`."""
-  dataset, (partition, spec), algorithm, (suffix, swept), seed = cell
-  name = grids.cell_name(dataset, partition, algorithm + suffix, seed)
-  variant_flags = extra_flags.get(algorithm, [])
+  grid_dir, name = os.path.split(cell["run_dir"])
+  variant_flags = extra_flags.get(cell["variant"], [])
   command = [sys.executable, _TRAIN, f"--flagfile={_TRAIN_FLAGFILE.value}",
-             f"--dataset={dataset}", f"--partition_spec={spec}",
+             f"--dataset={cell['dataset']}",
+             f"--partition_spec={cell['spec']}",
              f"--root_output_dir={grid_dir}", f"--experiment_name={name}"]
   if not any(f.startswith("--algorithm=") for f in variant_flags):
-    command.append(f"--algorithm={algorithm}")
-  command += variant_flags + [f"--{f}={v}" for f, v in swept.items()]
-  if seed is not None:
-    command.append(f"--seed={seed}")
+    command.append(f"--algorithm={cell['variant']}")
+  command += variant_flags + [f"--{f}={v}" for f, v in cell["sweep"].items()]
+  if cell["seed"] is not None:
+    command.append(f"--seed={cell['seed']}")
   if _ROUNDS.value is not None:
     command.append(f"--rounds={_ROUNDS.value}")
   if _SMOKE.value:
@@ -321,11 +319,12 @@ def _run_grid(argv):
            _references(_REFERENCE_BEST, results.parse_mean_std)))
       if values]
   extra_flags = _algorithm_flags()
-  trained, to_check = _cells(partitions)  # checks --seeds and --sweep first
   # A smoke run's cells (tiny rounds, a cut test set) have a grid directory
   # of their own: in the grid's, they would count as finished results.
   grid_dir = os.path.join(_ROOT_OUTPUT_DIR.value, _GRID_NAME.value +
                           ("_smoke" if _SMOKE.value else ""))
+  # Checks --seeds and --sweep before anything is written.
+  cells, to_check = _cells(grid_dir, partitions)
   os.makedirs(os.path.join(grid_dir, "logs"), exist_ok=True)
   if not _REPORT_ONLY.value:
     lock = _hold(grid_dir)  # pylint: disable=unused-variable
@@ -335,20 +334,14 @@ def _run_grid(argv):
   # Run first: a config they refuse fails before any training.
   checks = []
   for cell in [] if _REPORT_ONLY.value else to_check:
-    name, command = _command(grid_dir, cell, extra_flags)
+    name, command = _command(cell, extra_flags)
     checks.append((command + ["--check_only"],
                    os.path.join(grid_dir, "logs", name + ".check.log"),
                    f"{name}, checked"))
-  cells, pending = [], []
-  for cell in trained:
-    dataset, (partition, _), algorithm, (suffix, swept), seed = cell
-    name, command = _command(grid_dir, cell, extra_flags)
-    run_dir = os.path.join(grid_dir, name)
-    cells.append(dict(dataset=dataset, partition=partition,
-                      algorithm=algorithm + suffix, variant=algorithm,
-                      sweep=swept, seed=seed, run_dir=run_dir))
-    if _REPORT_ONLY.value:
-      continue
+  pending = []
+  for cell in [] if _REPORT_ONLY.value else cells:
+    name, command = _command(cell, extra_flags)
+    run_dir = cell["run_dir"]
     # A smoke run cuts every run to its own few rounds, whatever --rounds.
     rounds = None if _SMOKE.value else _ROUNDS.value
     if results.finished(results.read_run(run_dir), rounds):

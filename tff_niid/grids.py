@@ -105,6 +105,39 @@ def sweep_variants(items: Sequence[str]) -> list[tuple[str, dict[str, str]]]:
           for combo in itertools.product(*axes)]
 
 
+def cell(grid_dir: str, dataset: str, partition: tuple[str, str],
+         algorithm: str, sweep: tuple[str, dict[str, str]],
+         seed: Optional[int]) -> results.Cell:
+  """One cell of a grid, not read: a dict with dataset, partition, spec,
+  algorithm (the variant and its sweep suffix), variant, sweep ({flag:
+  value}), seed and run_dir.
+
+  Args:
+    grid_dir: the grid's directory, `<root_output_dir>/<grid_name>`.
+    dataset: its dataset.
+    partition: its (name, spec), of `grid_partitions`.
+    algorithm: its algorithm or variant name.
+    sweep: its (suffix, {flag: value}), of `sweep_variants`.
+    seed: its seed, or None in a grid without --seeds.
+  """
+  (name, spec), (suffix, swept) = partition, sweep
+  return dict(dataset=dataset, partition=name, spec=spec,
+              algorithm=algorithm + suffix, variant=algorithm, sweep=swept,
+              seed=seed, run_dir=os.path.join(grid_dir, cell_name(
+                  dataset, name, algorithm + suffix, seed)))
+
+
+def cells(grid_dir: str, datasets: Sequence[str],
+          partitions: Sequence[tuple[str, str]], algorithms: Sequence[str],
+          sweeps: Sequence[tuple[str, dict[str, str]]],
+          seeds: Sequence[Optional[int]]) -> list[results.Cell]:
+  """Every `cell` of the product, in grid.py's order: seed, dataset,
+  partition, algorithm, sweep (the last varies fastest)."""
+  return [cell(grid_dir, dataset, partition, algorithm, sweep, seed)
+          for seed, dataset, partition, algorithm, sweep in itertools.product(
+              seeds, datasets, partitions, algorithms, sweeps)]
+
+
 def grid_cells(grid_dir: str,
                grid_flags: dict[str, list[str]]) -> list[results.Cell]:
   """Every cell of a grid, named as experiments/grid.py names them.
@@ -118,9 +151,7 @@ def grid_cells(grid_dir: str,
       algorithms.
 
   Returns:
-    In grid.py's order, dicts with dataset, partition, spec, algorithm (the
-    variant and its sweep suffix), variant, sweep ({flag: value}), seed
-    (None without --seeds), run_dir and run (`read_run`: no metrics for a
+    The `cells` of the grid, each with its run (`read_run`: no metrics for a
     cell not run).
 
   Raises:
@@ -132,19 +163,13 @@ def grid_cells(grid_dir: str,
   if datasets is None or algorithms is None:
     raise ValueError("grid flags without --datasets or --algorithms.")
   seeds = flag_list(grid_flags, "seeds")
-  partitions = grid_partitions(grid_flags.get("partition", []))
-  sweeps = sweep_variants(grid_flags.get("sweep", []))
-  cells = []
-  for seed, dataset, (partition, spec), algorithm, (suffix, swept) in (
-      itertools.product([None] if seeds is None else [int(s) for s in seeds],
-                        datasets, partitions, algorithms, sweeps)):
-    run_dir = os.path.join(grid_dir, cell_name(
-        dataset, partition, algorithm + suffix, seed))
-    cells.append(dict(dataset=dataset, partition=partition, spec=spec,
-                      algorithm=algorithm + suffix, variant=algorithm,
-                      sweep=swept, seed=seed, run_dir=run_dir,
-                      run=results.read_run(run_dir)))
-  return cells
+  listed = cells(grid_dir, datasets,
+                 grid_partitions(grid_flags.get("partition", [])), algorithms,
+                 sweep_variants(grid_flags.get("sweep", [])),
+                 [None] if seeds is None else [int(s) for s in seeds])
+  for each in listed:
+    each["run"] = results.read_run(each["run_dir"])
+  return listed
 
 
 def rounds_by_code(grid_log: str,
