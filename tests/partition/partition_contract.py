@@ -4,6 +4,9 @@
 import numpy as np
 import pytest
 
+from tff_niid.partition import registry
+from tff_niid.partition import spec
+
 
 def assert_exact_cover(part, num_samples):
   """Every sample belongs to exactly one client; no client is empty."""
@@ -41,6 +44,21 @@ def assert_rejects_bad_labels(call):
   for labels, message in BAD_LABELS:
     with pytest.raises(ValueError, match=message):
       call(labels)
+
+
+def example_scheme(name):
+  """The registered scheme `name` as `call(labels, num_clients, **kw)`, with
+  seed 0 and the parameters of its example spec (`kw` adds or overrides):
+  what the checks every scheme shares call. `natural` takes ids, not a
+  count: sample i gets id i % num_clients."""
+  scheme = registry.SCHEMES[name]
+  params = {k: v for k, v in spec.parse(scheme.example)["base"].items()
+            if k != "scheme"}
+  if name == "natural":
+    return lambda labels, num_clients, **kw: scheme.function(
+        labels, np.arange(np.shape(labels)[0]) % num_clients, **kw)
+  return lambda labels, num_clients, **kw: scheme.function(
+      labels, num_clients, **{"seed": 0, **params, **kw})
 
 
 def assert_rejects_bad_num_clients(call, labels):

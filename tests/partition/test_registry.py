@@ -12,7 +12,9 @@ import pytest
 
 from partition_contract import assert_exact_cover
 from partition_contract import assert_rejects_bad_labels
+from partition_contract import assert_rejects_bad_num_clients
 from partition_contract import assert_seeded
+from partition_contract import example_scheme
 from tff_niid import partition
 from tff_niid.partition import registry
 from tff_niid.partition import spec
@@ -38,11 +40,15 @@ def test_every_scheme_keeps_the_contract(name):
   part = make(0)
   assert part.scheme == name
   assert_exact_cover(part, LABELS.shape[0])
+  call = example_scheme(name)
+  assert_rejects_bad_labels(lambda y: call(y, 1))
   if name != "natural":  # deterministic: one client per id
     assert_seeded(make)
-    assert_rejects_bad_labels(lambda y: registry.SCHEMES[name].function(
-        y, 1, seed=0, **{k: v for k, v in spec.parse(EXAMPLES[name])[
-            "base"].items() if k != "scheme"}))
+    assert_rejects_bad_num_clients(call, LABELS)
+    for seed in (-1, 1.5, None, True):
+      with pytest.raises(ValueError, match="`seed` must be a non-negative "
+                         "integer"):
+        call(LABELS, 20, seed=seed)
 
 
 def test_params_are_read_from_the_signature():

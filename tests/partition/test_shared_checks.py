@@ -5,24 +5,17 @@ import time
 import numpy as np
 import pytest
 
+from partition_contract import example_scheme
 from tff_niid import partition
+from tff_niid.partition import registry
 
 LABELS = np.arange(200) % 10
 
-# Every entry point that takes class labels, called on `labels`.
+# Every entry point that takes class labels, called on `labels`: every
+# registered scheme, and the functions of partitions.
 TAKES_LABELS = {
-    "iid": lambda y: partition.iid(y, 4, seed=0),
-    "shards": lambda y: partition.shards(y, 4, seed=0),
-    "label_quantity": lambda y: partition.label_quantity(
-        y, 4, classes_per_client=2, seed=0),
-    "dirichlet": lambda y: partition.dirichlet(y, 4, alpha=0.5, seed=0),
-    "balanced_dirichlet": lambda y: partition.balanced_dirichlet(
-        y, 4, alpha=0.5, seed=0),
-    "extended_dirichlet": lambda y: partition.extended_dirichlet(
-        y, 4, classes_per_client=3, alpha=0.5, seed=0),
-    "quantity_skew": lambda y: partition.quantity_skew(y, 4, sigma=1.0,
-                                                       seed=0),
-    "natural": lambda y: partition.natural(y, np.arange(y.shape[0]) % 4),
+    **{name: lambda y, name=name: example_scheme(name)(y, 4)
+       for name in registry.SCHEMES},
     "label_noise": lambda y: partition.label_noise(
         y, partition.iid(LABELS, 4, seed=0), rate=0.1, seed=0),
     "label_counts": lambda y: partition.metrics.label_counts(
@@ -31,18 +24,9 @@ TAKES_LABELS = {
         partition.iid(LABELS, 4, seed=0), LABELS, y, seed=0),
 }
 
-# The label-skew schemes, which take key= and key_noise=.
-KEYED = {
-    "shards": lambda **kw: partition.shards(LABELS, 4, seed=0, **kw),
-    "label_quantity": lambda **kw: partition.label_quantity(
-        LABELS, 4, classes_per_client=3, seed=0, **kw),
-    "dirichlet": lambda **kw: partition.dirichlet(LABELS, 4, alpha=0.5,
-                                                  seed=0, **kw),
-    "balanced_dirichlet": lambda **kw: partition.balanced_dirichlet(
-        LABELS, 4, alpha=0.5, seed=0, **kw),
-    "extended_dirichlet": lambda **kw: partition.extended_dirichlet(
-        LABELS, 4, classes_per_client=3, alpha=0.5, seed=0, **kw),
-}
+# The schemes that take key= and key_noise=.
+KEYED = {name: lambda name=name, **kw: example_scheme(name)(LABELS, 10, **kw)
+         for name, scheme in registry.SCHEMES.items() if scheme.takes_key}
 
 
 @pytest.mark.parametrize("name", sorted(TAKES_LABELS))
