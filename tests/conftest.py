@@ -6,6 +6,7 @@ run on synthetic labels (tests/partition/conftest.py).
 """
 
 import os
+import subprocess
 import sys
 
 # Quiet TensorFlow's C++ logs here and in TFF's worker_binary (inherits env).
@@ -32,6 +33,26 @@ def mnist():
 @pytest.fixture(scope="session")
 def fashion_mnist():
   return _load("fashion_mnist")
+
+
+def pytest_sessionstart(session):
+  """Stops at once if the interpreter's installed tff_niid is another
+  checkout's (a venv shared between clones): `python -m pytest` imports this
+  checkout, but the binaries the tests start import the installed one, so
+  the tests would check two versions of the code at once."""
+  del session
+  here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  installed = subprocess.run(
+      [sys.executable, "-c", "import os, tff_niid; "
+       "print(os.path.dirname(os.path.dirname(tff_niid.__file__)))"],
+      cwd=os.path.dirname(sys.executable), capture_output=True, text=True,
+      check=False).stdout.strip()
+  if installed and os.path.realpath(installed) != os.path.realpath(here):
+    pytest.exit(f"{sys.executable} imports tff_niid from {installed}, not "
+                f"from this checkout {here}: the binaries the tests run "
+                "would test that code. Use this checkout's own venv (make "
+                "env), or install this checkout into it: pip install "
+                "--no-deps -e .", returncode=4)
 
 
 def pytest_collection_finish(session):

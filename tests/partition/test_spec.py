@@ -186,7 +186,7 @@ def test_resolve_errors(labels, images):
     spec.resolve("dirichlet(1)+key(ink)", labels, 10, seed=0)
   with pytest.raises(ValueError, match="unknown key"):
     spec.resolve("dirichlet(1)+key(zip)", labels, 10, seed=0)
-  with pytest.raises(ValueError, match="label-skew"):
+  with pytest.raises(ValueError, match="take a key"):
     spec.resolve("iid+key(ink)", labels, 10, seed=0, images=images)
   with pytest.raises(ValueError, match="min_size_policy.*'repair', 'resample'"):
     spec.resolve("dirichlet(0.5, min_size_policy=redraw)", labels, 10, seed=0)
@@ -266,8 +266,8 @@ def test_key_with_a_base_that_ignores_it(base, scheme):
   with pytest.raises(ValueError) as e:
     spec.parse(f"{base}+key(ink)")
   assert str(e.value) == (
-      "key(...) orders samples within each class, which only the label-skew "
-      f"bases {KEYED} take; {scheme} does not.")
+      "key(...) orders samples within each class; of the schemes, only "
+      f"{KEYED} take a key, and {scheme} does not.")
 
 
 def test_400_digit_alpha():

@@ -11,12 +11,31 @@ quantity(...) applies); and its summary, the docstring's first line.
 
 Adding a scheme: its module; one entry in `SCHEMES` below, with an example
 spec (which `describe` prints and the shared contract tests run); its import
-in `tff_niid/partition/__init__.py`; its own test file. The spec grammar, its error messages and
-`tff-niid-partition --list_schemes` (`describe`; also
+in `tff_niid/partition/__init__.py`; its own test file. The spec grammar, its
+error messages and `tff-niid-partition --list_schemes` (`describe`; also
 `python -m tff_niid.partition`) follow by themselves; the README's scheme
 table is regenerated with `python -m tff_niid.partition --markdown`
-(`markdown_table`). Tests fail, naming the step, while the import or the
-table is missing.
+(`markdown_table`: its output replaces the table under the README's
+`<!-- scheme table ... -->` line). Tests fail, naming the step, while the
+import or the table is missing.
+
+The module: `iid.py` is the shortest scheme; `dirichlet.py` one that decides
+how many samples of each class each client gets. The pieces they share:
+`_checks` (the input checks and their messages: `check_labels`,
+`check_num_clients`, `check_seed`, `check_min_size`, ...); for a scheme that
+decides a clients x classes count matrix, `_allocate.assign_by_counts`,
+which turns it into each client's indices (and orders each class by a key:
+`_allocate.check_key` checks `key`/`key_noise`, `core.key_param` records the
+key in `params`); `core.make_partition`, which builds the `Partition` and
+checks it covers every sample once.
+
+Its test file holds what is its own (its distribution, its parameters'
+checks): the contract (bad labels, client counts and seeds refused; exact
+cover; seeding) and the key checks run on every registered scheme from its
+example (tests/partition/test_registry.py, test_shared_checks.py). The
+partition binary's flags for scheme parameters (--alpha, --fill, ...) are
+written in `tff_niid/partition_cli.py`: a scheme with a new parameter is
+reached there through --spec.
 """
 
 from __future__ import annotations

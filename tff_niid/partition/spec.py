@@ -352,8 +352,8 @@ def _check_combination(canonical):
   if "key" in canonical and not _drawn_scheme(canonical).takes_key:
     keyed = [s.name for s in registry.SCHEMES.values() if s.takes_key]
     raise ValueError(
-        f"key(...) orders samples within each class, which only the "
-        f"label-skew bases {keyed} take; {scheme.name} does not.")
+        f"key(...) orders samples within each class; of the schemes, only "
+        f"{keyed} take a key, and {scheme.name} does not.")
   for name, params in [("base", base)] + [(m, canonical[m]) for m in
                                           _MODIFIERS if m in canonical]:
     component = scheme if name == "base" else _MODIFIERS[name]
