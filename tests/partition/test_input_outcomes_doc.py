@@ -192,6 +192,10 @@ EXAMPLES = {
     "given sizes, another client count": lambda: spec.resolve(
         "classes(k=2)+quantity(sizes=(30000, 30000))",
         np.arange(60000) % 10, 3, seed=0),
+    "an angle twice": lambda: spec.parse("iid+rotate(degrees=(90, 90))"),
+    "not a quarter turn": lambda: spec.parse("iid+rotate(degrees=(0, 45))"),
+    "fewer clients than angles": lambda: spec.resolve("iid+rotate", LABELS, 3,
+                                                      seed=0),
 }
 
 

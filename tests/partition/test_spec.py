@@ -204,7 +204,7 @@ def test_resolve_errors(labels, images):
     # Unknown keys were dropped.
     ('{"base": {"scheme": "dirichlet", "alpha": 0.1}, "nosie": {"rate": 0.2}}',
      "spec has unknown component(s) ['nosie']; valid: ['base', "
-     "'feature_noise', 'key', 'noise', 'quantity']."),
+     "'feature_noise', 'key', 'noise', 'quantity', 'rotate']."),
     ('{"base": {"scheme": "dirichlet", "alpha": 0.1, "beta": 2}}',
      "dirichlet(...) has no parameter 'beta'; valid: ['alpha', 'min_size', "
      "'self_balancing', 'min_size_policy']."),

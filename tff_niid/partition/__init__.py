@@ -29,4 +29,5 @@ from tff_niid.partition.noise import feature_noise_levels
 from tff_niid.partition.noise import label_noise
 from tff_niid.partition.quantity_skew import quantity_sizes
 from tff_niid.partition.quantity_skew import quantity_skew
+from tff_niid.partition.rotation import client_rotations
 from tff_niid.partition.shards import shards

@@ -46,9 +46,9 @@ def split_clients(partition: core.Partition, labels: np.ndarray, *,
     (train, test): two `Partition`s over the same samples and clients, which
     together hold exactly the partition's samples. A client with n_i < 1/(2f)
     has no test samples, one with n_i <= 1/(2(1 - f)) no training samples.
-    They keep the partition's client names, noisy labels and feature noise;
-    their scheme is "split_clients", with the partition's scheme, params,
-    spec and seed in `params`.
+    They keep the partition's client names, noisy labels, feature noise and
+    rotations; their scheme is "split_clients", with the partition's scheme,
+    params, spec and seed in `params`.
 
   Raises:
     ValueError: labels from another dataset, a client holding a sample
@@ -98,7 +98,8 @@ def split_clients(partition: core.Partition, labels: np.ndarray, *,
   extra = dict(client_names=partition.client_names,
                noisy_labels=partition.noisy_labels,
                feature_noise=partition.feature_noise,
-               feature_noise_redraw=partition.feature_noise_redraw)
+               feature_noise_redraw=partition.feature_noise_redraw,
+               rotation=partition.rotation)
   parts = []
   for name, chosen in (("train", ~is_test), ("test", is_test)):
     positions = by_client[chosen[by_client]]

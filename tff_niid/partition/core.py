@@ -26,6 +26,8 @@ import tempfile
 
 import numpy as np
 
+from tff_niid.partition import rotation as rotation_lib
+
 FORMAT_VERSION = 1
 _MANIFEST = "manifest.json"
 _ARRAYS = "arrays.npz"
@@ -145,12 +147,16 @@ class Partition(collections.abc.Sequence):
       et al. 2022), instead of once per sample (False, the default; a
       different distribution). Only recorded here: `tff_niid.clientdata`
       and `tff_niid.evaluation` apply it.
+    rotation: optional per-client angle in degrees (0, 90, 180 or 270,
+      counterclockwise) by which the client's inputs are rotated (rotated
+      MNIST, `rotation.client_rotations`). Only recorded here:
+      `tff_niid.clientdata` and `tff_niid.evaluation` apply it.
   """
 
   def __init__(self, indices, offsets, *, scheme, params, seed, num_samples,
                labels_fingerprint, disjoint=True, client_names=None,
                noisy_labels=None, feature_noise=None,
-               feature_noise_redraw=False, spec=None):
+               feature_noise_redraw=False, rotation=None, spec=None):
     self.indices = np.asarray(indices, dtype=np.int64)
     self.offsets = np.asarray(offsets, dtype=np.int64)
     self.scheme = scheme
@@ -166,6 +172,8 @@ class Partition(collections.abc.Sequence):
     self.feature_noise = (None if feature_noise is None else
                           np.asarray(feature_noise, dtype=np.float64))
     self.feature_noise_redraw = feature_noise_redraw
+    self.rotation = (None if rotation is None else
+                     rotation_lib.check_rotation(rotation, len(self)))
     self.spec = spec
     self.validate()
 
@@ -215,7 +223,8 @@ class Partition(collections.abc.Sequence):
   def __eq__(self, other):
     """Equal: the same clients' samples in the same order, made the same way
     (the saved manifest alike, package version aside), with the same noisy
-    labels, feature noise and client names. A saved and reloaded partition
+    labels, feature noise, rotations and client names. A saved and reloaded
+    partition
     equals the one saved."""
     if not isinstance(other, Partition):
       return NotImplemented
@@ -226,7 +235,8 @@ class Partition(collections.abc.Sequence):
                             if k != "key"}  # compared by keys_alike
       # A tuple reads as a list; a numpy scalar as its value.
       return json.dumps(manifest, sort_keys=True, default=repr)
-    arrays = ("indices", "offsets", "noisy_labels", "feature_noise")
+    arrays = ("indices", "offsets", "noisy_labels", "feature_noise",
+              "rotation")
     return (provenance(self) == provenance(other) and
             keys_alike(self.params.get("key"), other.params.get("key")) and
             self.client_names == other.client_names and
@@ -316,7 +326,8 @@ class Partition(collections.abc.Sequence):
         labels_fingerprint=self.labels_fingerprint, disjoint=self.disjoint,
         client_names=self.client_names, noisy_labels=self.noisy_labels,
         feature_noise=self.feature_noise,
-        feature_noise_redraw=self.feature_noise_redraw, spec=self.spec)
+        feature_noise_redraw=self.feature_noise_redraw,
+        rotation=self.rotation, spec=self.spec)
     fields.update(changes)
     return Partition(**fields)
 
@@ -337,6 +348,7 @@ class Partition(collections.abc.Sequence):
         "has_noisy_labels": self.noisy_labels is not None,
         "has_feature_noise": self.feature_noise is not None,
         "feature_noise_redraw": self.feature_noise_redraw,
+        "has_rotation": self.rotation is not None,
     }
 
   def save(self, path, *, overwrite=False):
@@ -406,6 +418,8 @@ class Partition(collections.abc.Sequence):
       arrays["noisy_labels"] = self.noisy_labels
     if self.feature_noise is not None:
       arrays["feature_noise"] = self.feature_noise
+    if self.rotation is not None:
+      arrays["rotation"] = self.rotation
     arrays_path = os.path.join(directory, _ARRAYS)
     np.savez(arrays_path, **arrays)  # type: ignore[arg-type]  # numpy stubs
     manifest = self.manifest()
@@ -495,6 +509,7 @@ _MANIFEST_TYPES: dict[str, type | tuple[type, ...]] = {
 # and the value an older manifest means.
 _LATER_MANIFEST_FIELDS: dict[str, tuple[type, object]] = {
     "feature_noise_redraw": (bool, False),
+    "has_rotation": (bool, False),
 }
 
 
@@ -553,6 +568,8 @@ def _expected_arrays(manifest):
     expected["noisy_labels"] = ((manifest["num_samples"],), "integers")
   if manifest["has_feature_noise"]:
     expected["feature_noise"] = ((n_clients,), "floats")
+  if manifest["has_rotation"]:
+    expected["rotation"] = ((n_clients,), "integers")
   return expected
 
 
@@ -614,7 +631,7 @@ def load(path, *, labels=None):
       noisy_labels=arrays.get("noisy_labels"),
       feature_noise=arrays.get("feature_noise"),
       feature_noise_redraw=manifest["feature_noise_redraw"],
-      spec=manifest["spec"])
+      rotation=arrays.get("rotation"), spec=manifest["spec"])
   if labels is not None:
     part.check_labels(labels)
   return part

@@ -44,6 +44,14 @@ they call:
                              (`Partition.feature_noise_redraw`); by default
                              it is drawn once per sample and the test set
                              is clean, a different distribution
+  rotate(degrees=(0, 90, 180, 270))
+                             rotated MNIST (Ghosh et al. 2020, IFCA): the
+                             clients in len(degrees) random groups of equal
+                             size, group g's inputs rotated by degrees[g]
+                             (quarter turns, counterclockwise); the test set
+                             is evaluated once per client's angle
+                             (`rotation.client_rotations`,
+                             `Partition.rotation`)
 
 Values are numbers, `true`/`false`, bare words (names, modes) or `(a, b)`
 tuples; each parameter at most once. NIID-Bench's schemes (Li et al. 2022,
@@ -91,6 +99,7 @@ from tff_niid.partition import attributes
 from tff_niid.partition import core
 from tff_niid.partition import noise as noise_lib
 from tff_niid.partition import registry
+from tff_niid.partition import rotation as rotation_lib
 from tff_niid.partition.quantity_skew import quantity_sizes
 
 Spec = Union[str, dict]
@@ -120,6 +129,8 @@ _MODIFIERS = {m.name: m for m in (
     _Modifier("feature_noise", registry.spec_params(
         noise_lib.feature_noise_levels, supplied=("num_clients",)) +
               (registry.Param("redraw", False),)),
+    _Modifier("rotate", registry.spec_params(
+        rotation_lib.client_rotations, supplied=("num_clients", "seed"))),
 )}
 # Flower Datasets' partitioner arguments, and what they are here
 # (docs/other_packages.md maps the partitioners).
@@ -374,6 +385,9 @@ def _check_combination(canonical):
   if not isinstance(redraw, bool):
     raise ValueError(f"feature_noise(...): redraw must be true or false; got "
                      f"{registry.format_value(redraw)}.")
+  if "rotate" in canonical:
+    rotation_lib.check_degrees(canonical["rotate"].get(
+        "degrees", rotation_lib.QUARTER_TURNS))
 
 
 def parse(spec: Spec) -> dict:
@@ -503,8 +517,8 @@ def resolve(spec: Spec, labels: np.ndarray, num_clients: int, *, seed: int,
 
   Returns:
     A `Partition` with `spec` set to the canonical string, and
-    `noisy_labels` / `feature_noise` (and `feature_noise_redraw`) when the
-    spec asks for them.
+    `noisy_labels` / `feature_noise` (and `feature_noise_redraw`) /
+    `rotation` when the spec asks for them.
   """
   canonical = parse(spec)
 
@@ -549,6 +563,9 @@ def resolve(spec: Spec, labels: np.ndarray, num_clients: int, *, seed: int,
         len(part), canonical["feature_noise"]["sigma"])
     changes["feature_noise_redraw"] = canonical["feature_noise"].get(
         "redraw", False)
+  if "rotate" in canonical:
+    changes["rotation"] = rotation_lib.client_rotations(
+        len(part), seed=_sub_seed(seed, 4), **canonical["rotate"])
   return part.replace(**changes)
 
 
