@@ -18,12 +18,11 @@ import pytest
 from scipy import stats
 import tensorflow as tf
 
-from test_resume import _final_weights
 from test_resume import _rows_without_timing
+from test_resume import resumed_as_straight
 from tff_niid import algorithms
 from tff_niid import clientdata
 from tff_niid import evaluation
-from tff_niid import experiment
 from tff_niid import models
 from tff_niid import partition as partition_lib
 from tff_niid import training
@@ -220,31 +219,10 @@ def test_evaluation_copies(mnist, part):
                          client_test_partition=splits, noisy_copy_stds=levels)
 
 
-def _experiment(run_dir, rounds):
-  config = experiment.ExperimentConfig(
-      output_dir=str(run_dir), num_clients=10, model="logreg",
-      partition_spec=SPEC,
-      loop=training.LoopConfig(rounds=rounds, clients_per_round=3,
-                               batch_size=10, max_examples_per_client=50))
-  return experiment.run(config, flagfile=f"--rounds={rounds}\n",
-                        log=lambda line: None)
-
-
 def test_resumed_run_repeats_rounds_and_evaluates_on_noisy_copies(
     mnist, tmp_path):
-  straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-  _experiment(straight, 2)
-  _experiment(resumed, 1)
-  _experiment(resumed, 2)
-  assert _rows_without_timing(str(resumed)) == _rows_without_timing(
-      str(straight))
-  process = algorithms.build_process(
-      "fedavg", models.build_model_fn("logreg", clientdata.BATCH_SPEC, seed=0),
-      algorithms.Hyperparameters())
-  _, straight_weights = _final_weights(str(straight), process)
-  _, resumed_weights = _final_weights(str(resumed), process)
-  assert all(np.array_equal(a, b)
-             for a, b in zip(straight_weights, resumed_weights))
+  straight, process = resumed_as_straight(tmp_path, SPEC, num_clients=10,
+                                          clients_per_round=3)
   # The run's test metrics are those of the 10 noisy copies of the test set.
   _, state = training.load_checkpoint(str(straight), process)
   levels = partition_lib.feature_noise_levels(10, 0.1)

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 import files
+from tff_niid import algorithms
 from tff_niid import clientdata
+from tff_niid import experiment
 from tff_niid import models
 from tff_niid import partition as partition_lib
 from tff_niid import results
@@ -25,6 +27,35 @@ def _final_weights(out, process):
 def _rows_without_timing(out):
   return [{k: v for k, v in row.items() if k != "round_seconds"}
           for row in results.read_metrics(out)]
+
+
+def resumed_as_straight(tmp_path, spec, *, num_clients, clients_per_round):
+  """Runs a small logreg experiment on `spec` for 2 rounds straight, and in
+  another directory 1 round then resumed to 2; asserts both give the same
+  metrics and final weights. Returns (straight run directory, the process
+  that loads its checkpoints)."""
+  def run(run_dir, rounds):
+    experiment.run(experiment.ExperimentConfig(
+        output_dir=str(run_dir), num_clients=num_clients, model="logreg",
+        partition_spec=spec,
+        loop=training.LoopConfig(rounds=rounds,
+                                 clients_per_round=clients_per_round,
+                                 batch_size=10, max_examples_per_client=50)),
+                   flagfile=f"--rounds={rounds}\n", log=lambda line: None)
+  straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+  run(straight, 2)
+  run(resumed, 1)
+  run(resumed, 2)
+  assert _rows_without_timing(str(resumed)) == _rows_without_timing(
+      str(straight))
+  process = algorithms.build_process(
+      "fedavg", models.build_model_fn("logreg", clientdata.BATCH_SPEC, seed=0),
+      algorithms.Hyperparameters())
+  _, straight_weights = _final_weights(str(straight), process)
+  _, resumed_weights = _final_weights(str(resumed), process)
+  assert all(np.array_equal(a, b)
+             for a, b in zip(straight_weights, resumed_weights))
+  return straight, process
 
 
 @pytest.fixture(scope="module")

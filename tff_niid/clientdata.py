@@ -31,6 +31,10 @@ the features above, not clipped) comes in two modes:
   round and client) and the batch's number in the client's stream of
   epochs: deterministic, so resumed runs repeat rounds bit for bit.
 
+With rotations (`partition.rotation`, spec `rotate(...)`: rotated MNIST,
+Ghosh et al. 2020), client i's images are rotated counterclockwise by
+`rotation[i]` degrees (quarter turns, exact), before any feature noise.
+
 A round's client datasets are built in one of two places (`RoundInputs`):
 
 - on the workers, for a `PartitionClientData` (what `training.train` does):
@@ -39,11 +43,12 @@ A round's client datasets are built in one of two places (`RoundInputs`):
   pattern for building datasets where they are used), so a round sends per
   client only its example indices and its shuffle seed (plus its labels if the
   partition has label noise, its noise std and its noise seed if it has fixed
-  feature noise, its noise std if it has redrawn feature noise). Each worker memory-maps the arrays from files in its data directory
-  (`worker_data_dir`), named by the SHA-256 of their content
-  (`export_arrays`): a worker holding other data has no file of that name and
-  fails naming it. The datasets are the same, batch for batch, as on the
-  driver.
+  feature noise, its noise std if it has redrawn feature noise, its quarter
+  turns if it has rotations). Each worker memory-maps the arrays from files
+  in its data directory (`worker_data_dir`), named by the SHA-256 of their
+  content (`export_arrays`): a worker holding other data has no file of that
+  name and fails naming it. The datasets are the same, batch for batch, as
+  on the driver.
 - on the driver, for any other ClientData: `local_training_batches`
   datasets, which TFF serializes with their data into every round's request.
 """
@@ -103,11 +108,15 @@ def _features(rows: tf.Tensor) -> tf.Tensor:
 
 
 def _client_elements(rows: tf.Tensor, labels: tf.Tensor,
-                     noise: Optional[tuple[tf.Tensor, tf.Tensor]] = None
+                     noise: Optional[tuple[tf.Tensor, tf.Tensor]] = None,
+                     quarter_turns: Optional[tf.Tensor] = None
                      ) -> collections.OrderedDict:
-  """One client's elements: its rows of x as features, plus fixed Gaussian
-  noise of std noise[0] drawn from the stateless seed noise[1]."""
+  """One client's elements: its rows of x as features, rotated
+  counterclockwise by `quarter_turns` (int32) quarter turns, plus fixed
+  Gaussian noise of std noise[0] drawn from the stateless seed noise[1]."""
   x = _features(rows)
+  if quarter_turns is not None:
+    x = tf.image.rot90(x, k=quarter_turns)
   if noise is not None:
     std, seed = noise
     x += tf.cast(std, x.dtype) * tf.random.stateless_normal(
@@ -191,6 +200,7 @@ class PartitionClientData(tff.simulation.datasets.ClientData):
                worker_data_dir: Optional[str] = None):
     x, y = np.asarray(x), np.asarray(y)
     _check_arrays(partition, x, y)
+    self._quarter_turns = quarter_turns(partition.rotation, x)
     self._partition = partition
     self._x, self._y = x, y.astype(np.int64)
     self._labels = self._y if partition.noisy_labels is None else (
@@ -232,6 +242,8 @@ class PartitionClientData(tff.simulation.datasets.ClientData):
     offsets_t = tf.constant(self._partition.offsets)
     noise_t = (tf.constant(self._partition.feature_noise, dtype=tf.float32)
                if self._fixed_noise else None)
+    turns_t = (None if self._quarter_turns is None else
+               tf.constant(self._quarter_turns))
     if self._partition.client_names is None:
       position_of = lambda cid: tf.strings.to_number(cid, out_type=tf.int64)
     else:
@@ -248,7 +260,8 @@ class PartitionClientData(tff.simulation.datasets.ClientData):
       noise = None if noise_t is None else (
           noise_t[i], tf.stack([tf.cast(seed, tf.int64), i]))
       return tf.data.Dataset.from_tensor_slices(_client_elements(
-          tf.gather(x_t, indices), tf.gather(labels_t, indices), noise))
+          tf.gather(x_t, indices), tf.gather(labels_t, indices), noise,
+          None if turns_t is None else turns_t[i]))
 
     return dataset_fn
 
@@ -273,6 +286,8 @@ class PartitionClientData(tff.simulation.datasets.ClientData):
       spec["noise_std"] = tf.TensorSpec([], tf.float32)
     if self._fixed_noise:
       spec["noise_seed"] = tf.TensorSpec([2], tf.int64)
+    if self._quarter_turns is not None:
+      spec["quarter_turns"] = tf.TensorSpec([], tf.int32)
     return spec
 
   def client_input(self, client_id: str,
@@ -280,7 +295,8 @@ class PartitionClientData(tff.simulation.datasets.ClientData):
     """What a round on workers sends for `client_id`: its example indices and
     `shuffle_seed`; its (noisy) labels if the partition has label noise; its
     noise std if it has feature noise, and the noise seed if that noise is
-    fixed (redrawn noise is seeded by `shuffle_seed`)."""
+    fixed (redrawn noise is seeded by `shuffle_seed`); its quarter turns if
+    it has rotations."""
     i = self._positions[client_id]
     indices = self._partition[i]
     values = collections.OrderedDict(indices=indices,
@@ -291,6 +307,8 @@ class PartitionClientData(tff.simulation.datasets.ClientData):
       values["noise_std"] = np.float32(self._partition.feature_noise[i])
     if self._fixed_noise:
       values["noise_seed"] = np.array([self._feature_noise_seed, i], np.int64)
+    if self._quarter_turns is not None:
+      values["quarter_turns"] = self._quarter_turns[i]
     return values
 
   def identity(self) -> dict[str, Any]:
@@ -326,6 +344,7 @@ class PartitionClientData(tff.simulation.datasets.ClientData):
     x_path, y_path = self.export_arrays()
     noisy = self._partition.noisy_labels is not None
     fixed_noise, redrawn_noise = self._fixed_noise, self._redrawn_noise
+    rotated = self._quarter_turns is not None
 
     @tff.tensorflow.computation(self.client_input_spec)
     def client_dataset(client_input):
@@ -335,7 +354,8 @@ class PartitionClientData(tff.simulation.datasets.ClientData):
                 tf.gather(_memory_mapped(y_path, self._y), indices))
       elements = _client_elements(
           rows, labels, (client_input["noise_std"], client_input["noise_seed"])
-          if fixed_noise else None)
+          if fixed_noise else None,
+          client_input["quarter_turns"] if rotated else None)
       return local_training_batches(
           tf.data.Dataset.from_tensor_slices(elements), batch_size=batch_size,
           local_epochs=local_epochs, seed=client_input["shuffle_seed"],
@@ -345,6 +365,20 @@ class PartitionClientData(tff.simulation.datasets.ClientData):
           per_epoch_batches=per_epoch_batches)
 
     return client_dataset
+
+
+def quarter_turns(rotation: Optional[np.ndarray],
+                  x: np.ndarray) -> Optional[np.ndarray]:
+  """A partition's `rotation` (degrees per client) as int32 quarter turns,
+  or None without one; ValueError unless the rows of `x` are square images
+  ((N, H, H) or (N, H, H, C)), which a quarter turn maps onto themselves."""
+  if rotation is None:
+    return None
+  if x.ndim not in (3, 4) or x.shape[1] != x.shape[2]:
+    raise ValueError(f"the partition rotates its clients' inputs, which "
+                     f"needs square images, (N, H, H) or (N, H, H, C); got "
+                     f"x of shape {x.shape}.")
+  return (np.asarray(rotation) // 90).astype(np.int32)
 
 
 def to_client_data(partition: Any, x: Any, y: Any, *,
@@ -359,7 +393,8 @@ def to_client_data(partition: Any, x: Any, y: Any, *,
       client i's features get Gaussian noise of std `feature_noise[i]`
       (NIID-Bench feature-noise skew): fixed per sample from the client and
       `feature_noise_seed`, or, with `feature_noise_redraw`, redrawn at every
-      read (module docstring).
+      read (module docstring); if it carries `rotation`, client i's images
+      are rotated by `rotation[i]` degrees (rotated MNIST).
     x: array (N, ...): images (N, H, W) or (N, H, W, C), features (N, D), ...
       of integers or floats (see the module docstring for the conversion).
     y: integer array (N,), the true labels the partition was made from

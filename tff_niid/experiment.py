@@ -53,9 +53,10 @@ class ExperimentConfig:
   exactly one is given. `loop.seed` also seeds the model initialisation and
   the feature noise; with redrawn feature noise
   (`Partition.feature_noise_redraw`) the test set is evaluated as one noisy
-  copy per client, as NIID-Bench does (`evaluation.Evaluator`). `smoke` cuts
-  the loop to `LoopConfig.smoke()` and the test set to its first 1,000
-  images.
+  copy per client, as NIID-Bench does, and with rotations
+  (`Partition.rotation`) once per client's angle (`evaluation.Evaluator`).
+  `smoke` cuts the loop to `LoopConfig.smoke()` and the test set to its
+  first 1,000 images.
   """
   output_dir: str
   loop: training.LoopConfig
@@ -225,13 +226,14 @@ def _train(config: ExperimentConfig, data: datasets.Dataset,
   client_test = (partition_lib.match_test(part, data.train_labels,
                                           test_labels, seed=config.seed)
                  if config.client_eval else None)
-  # Redrawn feature noise: NIID-Bench's test set, one noisy copy per client.
+  # Redrawn feature noise: NIID-Bench's test set, one noisy copy per client;
+  # rotations: one rotated copy per client's angle.
   evaluator = evaluation.Evaluator(
       config.model, test_images, test_labels,
       client_test_partition=client_test,
       noisy_copy_stds=(part.feature_noise if part.feature_noise_redraw else
                        None),
-      noise_seed=config.seed)
+      noise_seed=config.seed, rotations=part.rotation)
   accountant = None
   if config.algorithm == "dp_fedavg":
     noise_multiplier = config.hparams.dp_noise_multiplier

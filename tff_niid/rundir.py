@@ -229,11 +229,12 @@ def changed_flags(previous, current, *, resumable=(), known_flags=None):
 
 def partition_checksum(part):
   """SHA-256 of what a partition assigns: every client's indices and name,
-  its label and feature noise and whether that noise is redrawn per read
-  (not how it was made)."""
+  its label and feature noise and whether that noise is redrawn per read,
+  its rotation (not how it was made)."""
   digest = hashlib.sha256()
   for field, dtype in (("offsets", "<i8"), ("indices", "<i8"),
-                       ("noisy_labels", "<i8"), ("feature_noise", "<f8")):
+                       ("noisy_labels", "<i8"), ("feature_noise", "<f8"),
+                       ("rotation", "<i8")):
     values = getattr(part, field)
     if values is not None:
       digest.update(field.encode())
