@@ -59,3 +59,76 @@ def test_a_continuous_attribute_is_refused_as_ids(labels):
       f"`ids` are client ids, but they hold fractional numbers (e.g. "
       f"{ids[0]:.6g}; 60000 distinct values for 60000 samples): a continuous "
       "attribute gives about one client per sample.")
+
+
+def _flower_grouped_natural_ids(ids, group_size, mode):
+  """Flower Datasets' GroupedNaturalIdPartitioner (flwr-datasets 0.5, with
+  sort_unique_ids=True) as a plain loop: {partition id: its sample
+  indices}."""
+  unique = sorted(set(ids.tolist()))
+  if mode != "allow-smaller" and group_size > len(unique):
+    raise ValueError("group size above the number of ids")
+  remainder = len(unique) % group_size
+  num_groups = len(unique) // group_size
+  if num_groups == 0 and mode == "allow-smaller":
+    num_groups, remainder = 1, 0
+  if mode == "allow-bigger":
+    groups = np.array_split(unique, num_groups)
+  elif mode == "allow-smaller":
+    last = unique[len(unique) - remainder:] if remainder else None
+    groups = np.array_split(unique[:num_groups * group_size], num_groups)
+    if remainder:
+      groups.append(np.array(last))
+  else:  # strict
+    if remainder:
+      raise ValueError("remainder")
+    groups = np.array_split(unique, num_groups)
+  members = {}
+  for index, natural_id in enumerate(ids.tolist()):
+    members.setdefault(natural_id, []).append(index)
+  return {g: sorted(i for natural_id in group.tolist()
+                    for i in members[natural_id])
+          for g, group in enumerate(groups)}
+
+
+@pytest.mark.parametrize("num_ids", [1, 6, 7, 30])
+@pytest.mark.parametrize("group_size", [1, 2, 3, 7, 40])
+@pytest.mark.parametrize("mode", ["allow_smaller", "allow_bigger", "strict"])
+def test_groups_of_ids_are_flowers_grouped_natural_id_partitioner(
+    labels, num_ids, group_size, mode):
+  ids = np.random.default_rng(num_ids).integers(0, num_ids, size=3000)
+  ids[:num_ids] = np.arange(num_ids)  # every id present
+  try:
+    expected = _flower_grouped_natural_ids(ids, group_size,
+                                           mode.replace("_", "-"))
+  except ValueError:
+    with pytest.raises(ValueError, match=f"group_size={group_size}"):
+      partition.natural(labels[:3000], ids, group_size=group_size, mode=mode)
+    return
+  part = partition.natural(labels[:3000], ids, group_size=group_size,
+                           mode=mode)
+  assert_exact_cover(part, 3000)
+  assert {g: sorted(part[g].tolist()) for g in range(len(part))} == expected
+  for g, name in enumerate(part.client_ids):
+    assert sorted(set(ids[part[g]].tolist())) == [int(i)
+                                                   for i in name.split("+")]
+
+
+def test_grouped_ids_in_a_spec_and_their_record(labels):
+  writers = np.arange(labels.shape[0]) % 10
+  part = partition.spec.resolve("natural(ids=writer, group_size=4)", labels,
+                                1, seed=0, keys={"writer": writers})
+  assert part.client_ids == ["0+1+2+3", "4+5+6+7", "8+9"]
+  assert part.params == {"num_clients": 3, "group_size": 4,
+                         "mode": "allow_smaller"}
+  assert part.spec == "natural(group_size=4, ids=writer)"
+  # One id per client records what it always did.
+  assert partition.natural(labels, writers).params == {"num_clients": 10}
+  with pytest.raises(ValueError) as e:
+    partition.natural(labels, writers, group_size=4, mode="strict")
+  assert str(e.value) == (
+      "group_size=4 does not divide the 10 distinct ids (2 left over); "
+      "mode=strict needs groups of exactly 4: use mode=allow_smaller, or "
+      "another group_size.")
+  with pytest.raises(ValueError, match="`mode` must be one of"):
+    partition.natural(labels, writers, group_size=4, mode="drop_remainder")

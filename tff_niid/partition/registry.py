@@ -183,7 +183,8 @@ SCHEMES: dict[str, Scheme] = {s.name: s for s in (
     # A spec names the ids by key name (`keys=` of spec.resolve), or asks
     # for k-means clusters of the images; exactly one, checked on resolve.
     Scheme.of(natural, example="natural(ids=region)",
-              params=(Param("ids", None), Param("kmeans", None))),
+              params=(Param("ids", None), Param("kmeans", None),
+                      *spec_params(natural, ("labels", "ids")))),
 )}
 
 _BY_ALIAS = {alias: s for s in SCHEMES.values() for alias in s.aliases}

@@ -17,7 +17,8 @@ aliases and mean the same partition:
   quantity(alpha=0.5)     quantity_skew(alpha=0.5)
 `natural(ids=NAME | kmeans=K)` names its per-sample ids by key name (`keys=`
 or an image attribute) or asks for k-means clusters of the images; it
-ignores num_clients.
+ignores num_clients; `group_size=k` makes one client of every k of them
+(`mode=allow_smaller | allow_bigger | strict` for the remainder).
 
 Optional *modifiers*, each at most once, parameters read from the functions
 they call:
@@ -570,12 +571,14 @@ def resolve(spec: Spec, labels: np.ndarray, num_clients: int, *, seed: int,
 
 
 def _resolve_natural(labels, params, named_array: Callable, images, seed):
-  """natural(ids=NAME | kmeans=K): one client per id of a named array or per
-  k-means cluster of the images."""
-  ids, kmeans = params.get("ids"), params.get("kmeans")  # one (parse checks)
+  """natural(ids=NAME | kmeans=K, ...): one client per id of a named array
+  or per k-means cluster of the images (or per group of them: `params` holds
+  the rest of natural's parameters)."""
+  ids, kmeans = params.pop("ids", None), params.pop("kmeans", None)  # one
   if ids is not None:
-    return registry.SCHEMES["natural"].function(labels, named_array(ids))
+    return registry.SCHEMES["natural"].function(labels, named_array(ids),
+                                                **params)
   if images is None:
     raise ValueError("natural(kmeans=K) needs the images (images=...).")
   return registry.SCHEMES["natural"].function(
-      labels, attributes.kmeans_clusters(images, kmeans, seed=seed))
+      labels, attributes.kmeans_clusters(images, kmeans, seed=seed), **params)
