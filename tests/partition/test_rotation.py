@@ -116,3 +116,13 @@ def test_each_clients_split_keeps_its_angle():
                                         seed=0)
   assert np.array_equal(train.rotation, part.rotation)
   assert np.array_equal(test.rotation, part.rotation)
+
+
+def test_the_summary_counts_the_clients_at_each_angle():
+  part = partition.spec.resolve("iid+rotate(degrees=(0, 180))", LABELS, 9,
+                                seed=0)
+  summary = partition.metrics.summary(part, LABELS)
+  assert (summary["clients_rotated_0"], summary["clients_rotated_180"]) in (
+      (5, 4), (4, 5))
+  assert "clients_rotated_0" not in partition.metrics.summary(
+      partition.iid(LABELS, 9, seed=0), LABELS)

@@ -136,7 +136,10 @@ def key_dispersion(partition, labels, key):
 
 
 def summary(partition, labels, *, num_classes=None, key=None):
-  """Scalar summary of a partition (an ordered dict of floats/ints)."""
+  """Scalar summary of a partition (an ordered dict of floats/ints): sizes,
+  label skew, with `key` the key dispersion, and with rotations
+  (`Partition.rotation`) the clients at each angle (`clients_rotated_<deg>`).
+  """
   per_client = client_heterogeneity(partition, labels, num_classes)
   sizes = per_client["size"].astype(np.float64)
   out = collections.OrderedDict(
@@ -158,6 +161,10 @@ def summary(partition, labels, *, num_classes=None, key=None):
       classes_present_mean=float(per_client["classes_present"].mean()))
   if key is not None:
     out["key_dispersion"] = key_dispersion(partition, labels, key)
+  if partition.rotation is not None:
+    angles, counts = np.unique(partition.rotation, return_counts=True)
+    out.update((f"clients_rotated_{angle}", int(count))
+               for angle, count in zip(angles, counts))
   return out
 
 
