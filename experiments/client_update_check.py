@@ -181,8 +181,10 @@ def main(argv):
   if _CLIENT.value >= len(part):
     raise app.UsageError(f"--client={_CLIENT.value}: the partition has "
                          f"{len(part)} clients.")
-  if part.feature_noise is not None or part.noisy_labels is not None:
-    raise app.UsageError("feature or label noise is not supported here.")
+  if (part.feature_noise is not None or part.noisy_labels is not None or
+      part.rotation is not None):
+    raise app.UsageError("feature or label noise and rotations are not "
+                         "supported here.")
   indices = part[_CLIENT.value]
   if _MAX_EXAMPLES.value is not None:
     # A random subset: a client's indices are grouped by class.

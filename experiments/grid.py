@@ -10,10 +10,11 @@ Every cell is one `experiments/train.py` process with the grid's common train
 flagfile plus --dataset, --partition_spec and --algorithm; its log goes to
 <root_output_dir>/<grid_name>/logs/. A finished cell is skipped (with a
 warning naming any flag of its command that the cell uses and its
-hparams.txt records otherwise: a config edited since) and an interrupted one resumes from its
-checkpoint (train.py refuses other flags), so re-running the command
-continues the grid; a second grid.py on the same grid directory is refused
-while one runs (logs/grid.py.lock). At the end the grid directory gets results.md (a table,
+hparams.txt records otherwise: a config edited since) and an interrupted
+one resumes from its checkpoint (train.py refuses other flags), so
+re-running the command continues the grid; a second grid.py on the same
+grid directory is refused while one runs (logs/grid.py.lock). At the end
+the grid directory gets results.md (a table,
 with reference accuracies when given), accuracy_curves.png, for a seeded
 grid with references references.png, for a seeded grid with FedAvg and
 another algorithm paired.png (each algorithm's final accuracy minus
@@ -170,7 +171,8 @@ def _cells(grid_dir, partitions):
   what a config adds is its specs, and the check draws them on the data (the
   training paths of label noise, keys and feature noise are trained in
   tests/test_train_binary.py, redrawn feature noise in
-  tests/test_feature_noise_redraw.py)."""
+  tests/test_feature_noise_redraw.py, rotations in
+  tests/test_rotation_training.py)."""
   if not _SMOKE.value:
     return grids.cells(grid_dir, _DATASETS.value, partitions,
                        _ALGORITHMS.value, _sweeps(), _seeds()), []

@@ -29,7 +29,7 @@ told apart from a gap between frameworks:
 Inputs are the pixels scaled to [0, 1] (NIID-Bench's `ToTensor()`); the
 partition is `tff_niid.partition.spec.resolve(--partition_spec, ...,
 seed=--seed)`, the one train.py draws for the same spec and seed (feature
-noise and label noise are refused). `--seed` seeds the partition, the
+noise, label noise and rotations are refused). `--seed` seeds the partition, the
 initialisation and the shuffles: the same distribution as NIID-Bench's
 `--init_seed`, not the same draws (NIID-Bench draws its clients' nets and
 shuffles from one global stream). One thread (`--threads`). The output
@@ -174,12 +174,14 @@ def _metrics_csv(rows: list[dict[str, Any]]) -> str:
 def _clients(data: datasets.Dataset, spec: str, num_clients: int, seed: int
              ) -> list[tuple[torch.Tensor, torch.Tensor, float]]:
   """(images, labels, sample share) per client of the partition train.py
-  draws for `spec` and `seed`; ValueError for noise this loop lacks."""
+  draws for `spec` and `seed`; ValueError for noise or rotations, which
+  this loop lacks."""
   part = partition_lib.spec.resolve(spec, data.train_labels, num_clients,
                                     seed=seed, images=data.train_images)
-  if part.feature_noise is not None or part.noisy_labels is not None:
-    raise ValueError(f"{spec!r}: feature or label noise is not supported "
-                     "here.")
+  if (part.feature_noise is not None or part.noisy_labels is not None or
+      part.rotation is not None):
+    raise ValueError(f"{spec!r}: feature or label noise and rotations are "
+                     "not supported here.")
   images = pixels(data.train_images)
   labels = torch.from_numpy(data.train_labels.astype(np.int64))
   total = sum(len(part[i]) for i in range(len(part)))

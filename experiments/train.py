@@ -57,8 +57,8 @@ flags.DEFINE_bool(
     "percentile client accuracy.")
 
 # Algorithm.
-flags.DEFINE_enum("algorithm", "fedavg", list(algorithms.ALGORITHMS),
-                  "Algorithm.")
+flags.DEFINE_enum("algorithm", flag_use.DEFAULT_ALGORITHM,
+                  list(algorithms.ALGORITHMS), "Algorithm.")
 flags.DEFINE_enum("model", "cnn", list(models.MODELS), "Model.")
 flags.DEFINE_enum("initializer", "glorot_uniform", list(models.INITIALIZERS),
                   "Weight initialisation (models.INITIALIZERS).")

@@ -139,3 +139,18 @@ def test_a_python_without_torch_is_refused_before_training():
       capture_output=True, text=True, check=False)
   assert check.returncode != 0
   assert "cannot import torch and absl" in check.stderr
+
+
+@pytest.mark.parametrize("script,python,flag", [
+    ("niid_bench_torch.py", _PYTHON, "--root_output_dir={tmp}"),
+    ("client_update_check.py", sys.executable, f"--torch_python={_PYTHON}"),
+])
+def test_rotated_clients_are_refused(script, python, flag, tmp_path):
+  # Neither loop rotates images: it would check another experiment.
+  run = subprocess.run(
+      [python, os.path.join(_REPO, "experiments", script),
+       "--partition_spec=iid+rotate", flag.format(tmp=tmp_path)],
+      env=dict(os.environ, PYTHONPATH=_REPO), capture_output=True, text=True,
+      check=False)
+  assert run.returncode != 0
+  assert "rotations are not supported here" in run.stderr, run.stderr

@@ -31,6 +31,7 @@ import tensorflow as tf
 from tff_niid import clientdata
 from tff_niid import models
 from tff_niid.partition import Partition
+from tff_niid.partition import rotation as rotation_lib
 
 # Noise stds, one per test-set copy.
 Stds = Union[Sequence[float], np.ndarray]
@@ -169,21 +170,20 @@ class Evaluator:
     self._copy_turns: Optional[np.ndarray] = None
     self._copy_weights: Optional[np.ndarray] = None
     if rotations is not None:
-      self._rotate_copies(np.asarray(rotations))
+      self._rotate_copies(np.asarray(rotations), np.asarray(images))
 
-  def _rotate_copies(self, rotations: np.ndarray) -> None:
+  def _rotate_copies(self, rotations: np.ndarray, images: np.ndarray) -> None:
     """One rotated copy per client's angle: with noise, the noisy copies
     (one per client) rotated; without, one copy per distinct angle, weighted
     by its clients."""
-    if rotations.ndim != 1 or not rotations.size or not np.isin(
-        rotations, (0, 90, 180, 270)).all():
-      raise ValueError(f"rotations must give each client an angle among 0, "
-                       f"90, 180 and 270 degrees; got {rotations!r}.")
     if self._clients is not None and len(self._clients) != rotations.size:
       raise ValueError(
           f"client_test_partition has {len(self._clients)} clients but "
           f"rotations {rotations.size}: client i is evaluated on its angle.")
-    turns = (rotations // 90).astype(np.int32)
+    # The checks of a partition's rotations and of the images they turn.
+    turns = clientdata.quarter_turns(
+        rotation_lib.check_rotation(rotations, rotations.size), images)
+    assert turns is not None
     if self._copy_stds is not None:
       if self._copy_stds.size != turns.size:
         raise ValueError(

@@ -12,6 +12,8 @@ from typing import Any, Mapping
 
 ALGORITHMS = ("fedavg", "fedsgd", "fedprox", "fedavgm", "fedadam", "fedyogi",
               "dp_fedavg")
+# train.py's --algorithm default.
+DEFAULT_ALGORITHM = "fedavg"
 
 # The hyperparameters only some algorithms use; the others ignore them.
 HYPERPARAMETER_USERS: dict[str, tuple[str, ...]] = {
@@ -34,7 +36,7 @@ def unused_flags(values: Mapping[str, Any]) -> dict[str, str]:
   Args:
     values: {train.py flag name: value} of one run: its parsed flags, or the
       flags a command gives (then a flag not given counts as unset, and the
-      algorithm as train.py's default, fedavg).
+      algorithm as train.py's default, DEFAULT_ALGORITHM).
 
   Returns:
     The hyperparameters of other algorithms than --algorithm's; with
@@ -42,7 +44,7 @@ def unused_flags(values: Mapping[str, Any]) -> dict[str, str]:
     and --min_size; with --partition_file, also --num_clients (the file holds
     the clients).
   """
-  algorithm = values.get("algorithm") or "fedavg"
+  algorithm = values.get("algorithm") or DEFAULT_ALGORITHM
   unused = {name: f"used by --algorithm={algorithm} (only by "
                   f"{', '.join(users)})"
             for name, users in HYPERPARAMETER_USERS.items()

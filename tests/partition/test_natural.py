@@ -91,8 +91,8 @@ def _flower_grouped_natural_ids(ids, group_size, mode):
           for g, group in enumerate(groups)}
 
 
-@pytest.mark.parametrize("num_ids", [1, 6, 7, 30])
-@pytest.mark.parametrize("group_size", [1, 2, 3, 7, 40])
+@pytest.mark.parametrize("num_ids", [1, 5, 6, 7, 11, 30])
+@pytest.mark.parametrize("group_size", [1, 2, 3, 5, 7, 40])
 @pytest.mark.parametrize("mode", ["allow_smaller", "allow_bigger", "strict"])
 def test_groups_of_ids_are_flowers_grouped_natural_id_partitioner(
     labels, num_ids, group_size, mode):

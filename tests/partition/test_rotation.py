@@ -126,3 +126,13 @@ def test_the_summary_counts_the_clients_at_each_angle():
       (5, 4), (4, 5))
   assert "clients_rotated_0" not in partition.metrics.summary(
       partition.iid(LABELS, 9, seed=0), LABELS)
+
+
+def test_a_natural_base_records_the_seed_its_rotations_were_drawn_with():
+  writers = np.arange(LABELS.shape[0]) % 8
+  draw = lambda seed: partition.spec.resolve(
+      "natural(ids=writer)+rotate", LABELS, 1, seed=seed,
+      keys={"writer": writers})
+  assert draw(1).seed == 1 and draw(1) == draw(1) and draw(1) != draw(2)
+  assert partition.spec.resolve("natural(ids=writer)", LABELS, 1, seed=1,
+                                keys={"writer": writers}).seed is None

@@ -224,8 +224,7 @@ class Partition(collections.abc.Sequence):
     """Equal: the same clients' samples in the same order, made the same way
     (the saved manifest alike, package version aside), with the same noisy
     labels, feature noise, rotations and client names. A saved and reloaded
-    partition
-    equals the one saved."""
+    partition equals the one saved."""
     if not isinstance(other, Partition):
       return NotImplemented
     def provenance(part):

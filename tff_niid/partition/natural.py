@@ -27,8 +27,9 @@ def natural(labels: np.ndarray, ids: np.ndarray, *, group_size: int = 1,
   with `sort_unique_ids=True`. When k does not divide the U distinct ids,
   `mode` says where the remaining U mod k go: "allow_smaller" (default), a
   last, smaller group (one group of all ids when U < k); "allow_bigger",
-  the first U mod k groups one id larger (numpy's array_split); "strict",
-  refused. A group is named by its ids joined with "+".
+  into the U // k groups, whose sizes then differ by at most one, the
+  larger first (numpy's array_split, as Flower); "strict", refused. A
+  group is named by its ids joined with "+".
 
   Guarantees: every sample belongs to exactly one client; no empty client.
 
@@ -80,12 +81,14 @@ def _groups(num_ids: int, group_size: int, mode: str) -> np.ndarray:
     problem = (f"does not divide the {num_ids} distinct ids ({remainder} "
                "left over)" if full else
                f"is more than the {num_ids} distinct ids")
-    larger = " or one more" if mode == "allow_bigger" else ""
+    need = (f"groups of exactly {group_size}" if mode == "strict" else
+            f"at least {group_size} ids")
     raise ValueError(
-        f"group_size={group_size} {problem}; mode={mode} needs groups of "
-        f"exactly {group_size}{larger}: use mode=allow_smaller, or another "
-        "group_size.")
-  # allow_bigger: the first `remainder` groups hold group_size + 1 ids.
-  bigger = remainder * (group_size + 1)
-  return np.where(position < bigger, position // (group_size + 1),
-                  remainder + (position - bigger) // group_size)
+        f"group_size={group_size} {problem}; mode={mode} needs {need}: use "
+        "mode=allow_smaller, or another group_size.")
+  # allow_bigger: np.array_split into `full` groups, the first
+  # num_ids mod full of them one id larger than the others.
+  size, larger = divmod(num_ids, full)
+  bigger = larger * (size + 1)
+  return np.where(position < bigger, position // (size + 1),
+                  larger + (position - bigger) // size)

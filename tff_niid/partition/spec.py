@@ -509,8 +509,9 @@ def resolve(spec: Spec, labels: np.ndarray, num_clients: int, *, seed: int,
     spec: spec string, dict or JSON (see module docstring).
     labels: 1-D integer labels.
     num_clients: number of clients (ignored by `natural`).
-    seed: non-negative integer seed (client sizes, label and feature noise
-      use seeds derived from it).
+    seed: non-negative integer seed (client sizes, label noise and
+      rotations use seeds derived from it; a natural base, which draws
+      nothing, records it when a modifier draws from it).
     images: (N, 28, 28) images, needed by `key(ink|slant|width)` and
       `natural(kmeans=K)`.
     keys: optional {name: per-sample array} for `key(NAME)` /
@@ -567,6 +568,10 @@ def resolve(spec: Spec, labels: np.ndarray, num_clients: int, *, seed: int,
   if "rotate" in canonical:
     changes["rotation"] = rotation_lib.client_rotations(
         len(part), seed=_sub_seed(seed, 4), **canonical["rotate"])
+  if part.seed is None and ("noise" in canonical or "rotate" in canonical):
+    # A deterministic base (natural ids), with random modifiers: their seed
+    # is the partition's, recorded so that it can be drawn again.
+    changes["seed"] = _checks.check_seed(seed)
   return part.replace(**changes)
 
 
