@@ -70,9 +70,10 @@ Flower Datasets' Linear-, Square- and ExponentialPartitioner (a shuffled
 dataset, client i of 1..n sized ~ i, i^2, e^i) as
 `quantity_skew(profile=linear | square | exponential)`, its
 InnerDirichletPartitioner (FedDyn's, equal sizes) as
-`balanced_dirichlet(alpha=..., fill=by_sample)`, and the extended
-Dirichlet strategy of Li & Lyu 2023 (ExDir, C=2, alpha=0.5)
-as `extended_dirichlet(classes_per_client=2, alpha=0.5, min_size=10,
+`balanced_dirichlet(alpha=..., fill=by_sample)`, its
+GroupedNaturalIdPartitioner as `natural(ids=NAME, group_size=k)`, and the
+extended Dirichlet strategy of Li & Lyu 2023 (ExDir, C=2, alpha=0.5) as
+`extended_dirichlet(classes_per_client=2, alpha=0.5, min_size=10,
 min_size_policy=resample)`.
 
 The dict form is what `parse` returns, e.g.
