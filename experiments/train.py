@@ -76,11 +76,10 @@ flags.DEFINE_bool(
     "(default: the E epochs are streamed into batches, only the round's last "
     "batch short).")
 flags.DEFINE_float("client_lr", 0.05, "Client SGD learning rate.")
-flags.DEFINE_float("client_momentum", 0.0, "Client SGD momentum.",
-                   lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_float("client_momentum", 0.0, "Client SGD momentum, in [0, 1).")
 flags.DEFINE_float("server_lr", 1.0, "Server learning rate.")
-flags.DEFINE_float("server_momentum", 0.9, "Server momentum (fedavgm).",
-                   lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_float("server_momentum", 0.9,
+                   "Server momentum (fedavgm), in [0, 1).")
 flags.DEFINE_float("adaptive_epsilon", 1e-3,
                    "Adaptivity tau of fedadam/fedyogi.", lower_bound=0.0)
 flags.DEFINE_float("proximal_strength", 0.01, "FedProx mu.", lower_bound=0.0)
@@ -131,6 +130,9 @@ flags.mark_flags_as_mutual_exclusive(["partition_spec", "partition_file"])
 for _name in ("client_lr", "server_lr", "dp_clip"):  # absl's bounds include 0
   flags.register_validator(_name, lambda value: value is None or value > 0,
                            message="must be > 0")
+for _name in ("client_momentum", "server_momentum"):  # 1 never forgets
+  flags.register_validator(_name, lambda value: 0 <= value < 1,
+                           message="must be in [0, 1)")
 flags.register_validator("dp_delta", lambda value: value is None or
                          0 < value < 1, message="must be in (0, 1)")
 flags.register_multi_flags_validator(
@@ -177,6 +179,9 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)  # TFF logs every model build at INFO
   unused = flag_use.unused_flags(flags.FLAGS.flag_values_dict())
   _warn_about_unused_flags(flags.FLAGS, unused)
+  if flags.FLAGS.algorithm == "fedprox" and flags.FLAGS.proximal_strength == 0:
+    print("WARNING: --proximal_strength=0: FedProx without its proximal term "
+          "is FedAvg.", flush=True)
   try:
     config = experiment.ExperimentConfig.from_flag_values(
         flags.FLAGS.flag_values_dict())

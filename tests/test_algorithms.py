@@ -51,6 +51,9 @@ def test_two_rounds_decrease_loss(algorithm, client_data, tmp_path):
     ("dp_fedavg", dict(client_weighting="uniform"), "dp_noise_multiplier"),
     ("fedavg", dict(dp_noise_multiplier=1.0), "only apply"),
     ("fedprox", dict(proximal_strength=-1.0), "proximal_strength"),
+    ("fedavgm", dict(server_momentum=1.0),
+     r"server_momentum must be in \[0, 1\)"),
+    ("fedprox", dict(client_momentum=-0.1), "client_momentum must be in"),
     ("sgd", dict(), "unknown algorithm"),
 ])
 def test_incompatible_settings_are_rejected(algorithm, changes, message):

@@ -75,8 +75,7 @@ def _run(args, cwd, timeout=300):
     (["--max_examples_per_client=0"],
      "--max_examples_per_client=0: 0 is not a positive integer"),
     (["--client_lr=-0.1"], "--client_lr=-0.1: must be > 0"),
-    (["--client_momentum=-0.5"],
-     "--client_momentum=-0.5: -0.5 is not a number in the range [0.0, 1.0]"),
+    (["--client_momentum=1.0"], "--client_momentum=1.0: must be in [0, 1)"),
 ])
 def test_bad_flags_give_one_clear_line(args, message, tmp_path):
   if message is None:  # a --data_dir without the files
@@ -91,11 +90,14 @@ def test_bad_flags_give_one_clear_line(args, message, tmp_path):
 
 def test_flags_the_run_ignores_are_warned_about(mnist, tmp_path):
   code, out = _run(QUICK + [f"--root_output_dir={tmp_path}", "--check_only",
-                            "--algorithm=fedavg", "--server_momentum=0.5",
-                            "--partition_spec=iid", "--alpha=0.1"], tmp_path)
+                            "--algorithm=fedprox", "--proximal_strength=0",
+                            "--server_momentum=0.5", "--partition_spec=iid",
+                            "--alpha=0.1"], tmp_path)
   assert code == 0, out
-  assert ("WARNING: --server_momentum is not used by --algorithm=fedavg "
+  assert ("WARNING: --server_momentum is not used by --algorithm=fedprox "
           "(only by fedavgm).") in out
+  assert ("WARNING: --proximal_strength=0: FedProx without its proximal term "
+          "is FedAvg.") in out
   assert ("WARNING: --alpha is not used with --partition_spec or "
           "--partition_file (it is a shortcut for a spec).") in out
   # A partition file holds its clients: --num_clients was silently ignored.

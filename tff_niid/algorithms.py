@@ -83,6 +83,11 @@ def validate(algorithm: str, hp: Hyperparameters) -> None:
     raise ValueError(
         f"--dp_noise_multiplier/--dp_clip only apply to --algorithm=dp_fedavg, "
         f"not {algorithm!r}.")
+  # Momentum 1 never forgets a step: the velocity sums every update.
+  for name, users in flag_use.HYPERPARAMETER_USERS.items():
+    if name.endswith("momentum") and algorithm in users and not (
+        0 <= getattr(hp, name) < 1):
+      raise ValueError(f"{name} must be in [0, 1); got {getattr(hp, name)}.")
   if algorithm == "fedprox" and hp.proximal_strength < 0:
     raise ValueError("proximal_strength must be >= 0.")
   if hp.client_weight_decay < 0:
