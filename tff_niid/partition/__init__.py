@@ -16,6 +16,7 @@ from tff_niid.partition import report
 from tff_niid.partition import spec
 from tff_niid.partition.balanced_dirichlet import balanced_dirichlet
 from tff_niid.partition.client_split import split_clients
+from tff_niid.partition.consecutive_classes import consecutive_classes
 from tff_niid.partition.core import fingerprint
 from tff_niid.partition.core import load
 from tff_niid.partition.core import Partition

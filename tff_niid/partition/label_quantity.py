@@ -46,16 +46,16 @@ def label_quantity(labels: np.ndarray, num_clients: int, *,
   unassigned, with a warning, as Flower does. They take no `sizes`.
 
   With `sizes` (e.g. from `quantity_sizes`: lognormal or Dirichlet client
-  sizes, as the FedProx paper's MNIST, Li et al. 2020: 2 digits per device,
-  "power-law" sizes), the labels are chosen as above and each label is split
-  among its holders so that client sizes match `sizes` where the labels'
-  sample counts allow it: each holder first gets one sample of each of its
-  labels, then the rest by iterative proportional fitting
-  (`_allocate.fit_counts`). Client i then has sizes[i] samples up to k
-  (rounding within each label); where the labels' samples cannot give every
-  holder its size (e.g. a client drawn larger than its labels' samples
-  minus what their other holders need), sizes are as near as the fitting
-  comes.
+  sizes; the FedProx paper's own MNIST partition, with lognormal pieces of
+  each label, is `consecutive_classes`), the labels are chosen as above and
+  each label is split among its holders so that client sizes match `sizes`
+  where the labels' sample counts allow it: each holder first gets one
+  sample of each of its labels, then the rest by iterative proportional
+  fitting (`_allocate.fit_counts`). Client i then has sizes[i] samples up to
+  k (rounding within each label); where the labels' samples cannot give
+  every holder its size (e.g. a client drawn larger than its labels'
+  samples minus what their other holders need), sizes are as near as the
+  fitting comes.
 
   Guarantees: every client holds exactly k labels, each with >= 1 sample;
   with "first_deterministic", every label is held, so every sample is

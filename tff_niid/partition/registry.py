@@ -45,6 +45,7 @@ import inspect
 from typing import Any, Callable
 
 from tff_niid.partition.balanced_dirichlet import balanced_dirichlet
+from tff_niid.partition.consecutive_classes import consecutive_classes
 from tff_niid.partition.dirichlet import dirichlet
 from tff_niid.partition.extended_dirichlet import extended_dirichlet
 from tff_niid.partition.iid import iid
@@ -178,6 +179,8 @@ SCHEMES: dict[str, Scheme] = {s.name: s for s in (
     Scheme.of(balanced_dirichlet, example="balanced_dirichlet(alpha=0.5)"),
     Scheme.of(extended_dirichlet,
               example="extended_dirichlet(classes_per_client=2, alpha=1)"),
+    Scheme.of(consecutive_classes,
+              example="consecutive_classes(classes_per_client=2, sigma=2.0)"),
     Scheme.of(quantity_skew, example="quantity_skew(sigma=1.0, min_size=5)",
               aliases=("quantity",), own_sizes=True),
     # A spec names the ids by key name (`keys=` of spec.resolve), or asks
