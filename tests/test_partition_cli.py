@@ -264,12 +264,13 @@ def test_without_matplotlib_the_plots_are_left_out_and_said_so(mnist,
      "spec (--self_balancing is ...(self_balancing=true); --key_noise is "
      "key(..., noise=0.3)), or leave --spec out."),
     (["--scheme=iid", "--alpha=0.1"], "ERROR: --scheme=iid: iid takes no "
-     "alpha; its parameters: []."),
+     "alpha (it has no parameters)."),
     (["--scheme=dirichlet", "--key_noise=0.5"], "ERROR: --scheme=dirichlet: "
      "key_noise mixes key order with random order within classes, so it "
      "needs a key."),
     (["--scheme=shards", "--fill=by_sample"], "ERROR: --scheme=shards: "
-     "shards takes no fill; its parameters: ['shards_per_client']."),
+     "shards takes no fill; a spec sets each of its parameters: "
+     "shards(shards_per_client=2)."),
     (["--scheme=quantity_skew", "--sigma=1", "--alpha=0.5"], "ERROR: "
      "--scheme=quantity_skew: quantity_skew(...) needs exactly one of alpha=, "
      "sigma=, profile= or sizes=."),

@@ -1,5 +1,6 @@
 """Assertions every partition scheme's tests share (the common contract)."""
 
+import re
 
 import numpy as np
 import pytest
@@ -40,10 +41,24 @@ BAD_LABELS = [
 ]
 
 
+def assert_refused(call, message, check):
+  """`call()` raises a ValueError saying `message` (a regex); a failure names
+  `check`, the shared check of tff_niid/partition/_checks.py that says it."""
+  hint = (f"a scheme checks this with `_checks.{check}` "
+          "(tff_niid/partition/_checks.py)")
+  try:
+    call()
+  except ValueError as e:
+    assert re.search(message, str(e)), (
+        f"ValueError({str(e)!r}) does not say {message!r}: {hint}.")
+  else:
+    pytest.fail(f"accepted; a ValueError saying {message!r} was expected: "
+                f"{hint}.")
+
+
 def assert_rejects_bad_labels(call):
   for labels, message in BAD_LABELS:
-    with pytest.raises(ValueError, match=message):
-      call(labels)
+    assert_refused(lambda: call(labels), message, "check_labels")
 
 
 def example_scheme(name):
@@ -64,8 +79,7 @@ def example_scheme(name):
 def assert_rejects_bad_num_clients(call, labels):
   for n, message in ((0, "between 1"), (labels.shape[0] + 1, "between 1"),
                      (2.5, "integer")):
-    with pytest.raises(ValueError, match=message):
-      call(labels, n)
+    assert_refused(lambda: call(labels, n), message, "check_num_clients")
 
 
 def within_class_std_ratio(part, labels, key):

@@ -2,10 +2,11 @@
 
 The doc quotes each refusal of `tff_niid.partition` word for word. Here each
 quoted message's example input is run and its message compared with the
-doc's: a reworded error, or a registry that gained a scheme, fails this test
-until the doc says what the code says. The doc writes paths as under /w
-(saving) or `dir` (loading), `…` for a hash, `<...>` for a part that varies
-and `...` for a cut message; those match anything."""
+doc's: a reworded error fails this test until the doc says what the code
+says. The doc writes paths as under /w (saving) or `dir` (loading), `…` for
+a hash, `<...>` for a part that varies (e.g. `<the schemes that take key>`,
+so that the doc lists no scheme by hand) and `...` for a cut message; those
+match anything."""
 
 import json
 import os

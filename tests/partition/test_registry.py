@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from partition_contract import assert_exact_cover
+from partition_contract import assert_refused
 from partition_contract import assert_rejects_bad_labels
 from partition_contract import assert_rejects_bad_num_clients
 from partition_contract import assert_seeded
@@ -46,9 +47,35 @@ def test_every_scheme_keeps_the_contract(name):
     assert_seeded(make)
     assert_rejects_bad_num_clients(call, LABELS)
     for seed in (-1, 1.5, None, True):
-      with pytest.raises(ValueError, match="`seed` must be a non-negative "
-                         "integer"):
-        call(LABELS, 20, seed=seed)
+      assert_refused(lambda: call(LABELS, 20, seed=seed),
+                     "`seed` must be a non-negative integer", "check_seed")
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+@pytest.mark.parametrize("num_clients", [1, 30])
+def test_every_scheme_at_the_client_count_extremes(name, num_clients):
+  """One client, and one client per sample: a partition of every sample, or
+  a ValueError saying why not (e.g. a minimum size), never an internal error
+  (a division by n - 1, an empty client)."""
+  labels = np.repeat(np.arange(10), 3)
+  try:
+    part = spec.resolve(EXAMPLES[name], labels, num_clients, seed=0,
+                        keys={"region": np.arange(30) % 7})
+  except ValueError:
+    return
+  assert_exact_cover(part, 30)
+
+
+@pytest.mark.parametrize("name", sorted(registry.SCHEMES))
+def test_every_scheme_has_its_test_file_and_source(name):
+  assert os.path.exists(os.path.join(REPO, "tests", "partition",
+                                     f"test_{name}.py")), (
+      f"give {name} its own test file, tests/partition/test_{name}.py")
+  with open(os.path.join(REPO, "README.md"), encoding="utf-8") as f:
+    sources = f.read().split("\nSources: ")[1].split("\n\n")[0]
+  assert f"`{name}`" in sources, (
+      f"name {name}'s paper or project in README.md's \"Sources:\" paragraph "
+      "below the scheme table")
 
 
 def test_params_are_read_from_the_signature():
@@ -148,13 +175,24 @@ _TABLE = re.compile(r"<!-- scheme table: python -m tff_niid\.partition "
 def test_readme_scheme_table_is_the_registry():
   with open(os.path.join(REPO, "README.md")) as f:
     found = _TABLE.search(f.read())
-  if found is None:
-    pytest.skip("README.md has no generated scheme table yet (a line "
-                "'<!-- scheme table: python -m tff_niid.partition --markdown "
-                "-->' followed by the command's output).")
+  assert found is not None, "README.md has lost its scheme table's marker"
   assert found.group(1) == registry.markdown_table(), (
-      "README.md's scheme table differs from the registry: replace it with "
-      "the output of `python -m tff_niid.partition --markdown`.")
+      "README.md's scheme table differs from the registry: run `python "
+      "tools/update_scheme_table.py`.")
+
+
+def test_the_tool_writes_the_registrys_table(tmp_path):
+  stale = tmp_path / "README.md"
+  stale.write_text("# x\n\n<!-- scheme table: python -m tff_niid.partition "
+                   "--markdown -->\n| old | table |\n|---|---|\n\nafter\n")
+  tool = os.path.join(REPO, "tools", "update_scheme_table.py")
+  for says in ("written from the registry", "the registry's already"):
+    out = subprocess.run([sys.executable, tool, str(stale)],
+                         capture_output=True, text=True, check=True)
+    assert says in out.stdout
+    assert _TABLE.search(stale.read_text()).group(1) == (
+        registry.markdown_table())
+  assert stale.read_text().endswith("\n\nafter\n")
 
 
 @pytest.mark.parametrize("args,shows", [

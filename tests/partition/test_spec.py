@@ -335,9 +335,10 @@ def test_shortcut_errors(scheme, values, message):
 
 
 @pytest.mark.parametrize("scheme,given,message", [
-    ("iid", ["alpha"], "iid takes no alpha; its parameters: []."),
+    ("iid", ["alpha"], "iid takes no alpha (it has no parameters)."),
     ("shards", ["classes_per_client", "min_size"], "shards takes no "
-     "min_size, classes_per_client; its parameters: ['shards_per_client']."),
+     "min_size, classes_per_client; a spec sets each of its parameters: "
+     "shards(shards_per_client=2)."),
     ("dirichlet", ["key_noise"], "key_noise mixes key order with random "
      "order within classes, so it needs a key."),
 ])

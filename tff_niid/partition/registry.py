@@ -9,15 +9,18 @@ key(...), `sizes` from quantity(...)), with its default (none: required);
 whether the scheme takes `key=` (then key(...) applies) and `sizes=` (then
 quantity(...) applies); and its summary, the docstring's first line.
 
-Adding a scheme: its module; one entry in `SCHEMES` below, with an example
-spec (which `describe` prints and the shared contract tests run); its import
-in `tff_niid/partition/__init__.py`; its own test file. The spec grammar, its
+Adding a scheme: its module; its import at the top of this file and one
+entry in `SCHEMES` below, with an example spec (which `describe` prints and
+the shared contract tests run; the entries' order is the README table's:
+label-skew schemes before `quantity_skew` and `natural`); its import in
+`tff_niid/partition/__init__.py`; its own test file,
+`tests/partition/test_<name>.py`; its source (paper, project) in the
+README's "Sources:" paragraph below the scheme table. The spec grammar, its
 error messages and `tff-niid-partition --list_schemes` (`describe`; also
 `python -m tff_niid.partition`) follow by themselves; the README's scheme
-table is regenerated with `python -m tff_niid.partition --markdown`
-(`markdown_table`: its output replaces the table under the README's
-`<!-- scheme table ... -->` line). Tests fail, naming the step, while the
-import or the table is missing.
+table (`markdown_table`, `python -m tff_niid.partition --markdown`) is
+written by `python tools/update_scheme_table.py`. Tests fail, naming the
+step, while any of these is missing.
 
 The module: `iid.py` is the shortest scheme; `dirichlet.py` one that decides
 how many samples of each class each client gets. The pieces they share:
@@ -26,16 +29,21 @@ how many samples of each class each client gets. The pieces they share:
 decides a clients x classes count matrix, `_allocate.assign_by_counts`,
 which turns it into each client's indices (and orders each class by a key:
 `_allocate.check_key` checks `key`/`key_noise`, `core.key_param` records the
-key in `params`); `core.make_partition`, which builds the `Partition` and
-checks it covers every sample once.
+key in `params`), `_allocate.split_total` (an exact integer split of one
+total by weights) and `_allocate.enforce_min_size` (moves samples from the
+largest clients so none has fewer than a minimum: every scheme promises no
+empty client); `core.make_partition`, which builds the `Partition` and
+checks it covers every sample once and every client holds `min_size`.
 
 Its test file holds what is its own (its distribution, its parameters'
 checks): the contract (bad labels, client counts and seeds refused; exact
-cover; seeding) and the key checks run on every registered scheme from its
+cover; seeding; one client and one client per sample give a partition or a
+ValueError) and the key checks run on every registered scheme from its
 example (tests/partition/test_registry.py, test_shared_checks.py). The
 partition binary's flags for scheme parameters (--alpha, --fill, ...) are
-written in `tff_niid/partition_cli.py`: a scheme with a new parameter is
-reached there through --spec.
+written in `tff_niid/partition_cli.py`; a parameter without a flag is set
+through --spec (`--scheme=X --<flag X does not take>` says so, naming X's
+spec signature).
 """
 
 from __future__ import annotations

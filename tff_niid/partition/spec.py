@@ -482,8 +482,10 @@ def shortcut(scheme: str, *, given: Collection[str] = (),
   unused = [name for name in values if name in given and
             name not in (*found.param_names, "key", "key_noise")]
   if unused:
-    raise ValueError(f"{found.name} takes no {', '.join(unused)}; its "
-                     f"parameters: {list(found.param_names)}.")
+    # A parameter without a flag of its own is still set through a spec.
+    takes = (f"; a spec sets each of its parameters: {found.signature_text()}"
+             if found.params else " (it has no parameters)")
+    raise ValueError(f"{found.name} takes no {', '.join(unused)}{takes}.")
   if "key_noise" in given and values.get("key") is None:
     raise ValueError("key_noise mixes key order with random order within "
                      "classes, so it needs a key.")
