@@ -21,9 +21,10 @@ Prints four markdown tables:
 3. The combined label schemes on the MNIST train labels, 100 and 1,000
    clients: `extended_dirichlet` (k classes per client, Dirichlet shares;
    default and the ExDir setting), #C=k and shards with lognormal client
-   sizes (the FedProx paper's MNIST setting), next to #C=k and shards with
-   their own sizes; each spec resolved as `spec.resolve` does (parse, sizes,
-   partition), repeats interleaved over the specs (median and fastest).
+   sizes, next to #C=k and shards with their own sizes, and
+   `consecutive_classes` (the FedProx paper's MNIST partition); each spec
+   resolved as `spec.resolve` does (parse, sizes, partition), repeats
+   interleaved over the specs (median and fastest).
 
 4. tff_niid `balanced_dirichlet(fill="by_sample")` vs a re-implementation
    of Flower Datasets' InnerDirichletPartitioner (its sample-by-sample loop,
@@ -69,11 +70,13 @@ _PARTS = flags.DEFINE_multi_enum(
 # Part 3: what each spec stands for, and the spec.
 _COMBINED_SPECS = (
     ("#C=2", "label_quantity(classes_per_client=2)"),
-    ("#C=2, lognormal sizes (FedProx MNIST)",
+    ("#C=2, lognormal client sizes",
      "label_quantity(classes_per_client=2)+quantity(sigma=2, min_size=2)"),
     ("shards", "shards(shards_per_client=2)"),
-    ("shards, lognormal sizes (FedProx MNIST)",
+    ("shards, lognormal client sizes",
      "shards(shards_per_client=2)+quantity(sigma=2, min_size=2)"),
+    ("2 consecutive classes, lognormal pieces (FedProx's MNIST)",
+     "consecutive_classes(classes_per_client=2, sigma=2.0)"),
     ("extended Dirichlet, default",
      "extended_dirichlet(alpha=0.5, classes_per_client=2)"),
     ("extended Dirichlet, ExDir (min size 10 by redraws)",
