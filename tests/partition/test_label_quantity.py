@@ -279,9 +279,9 @@ def test_given_sizes_the_classes_cannot_hold(labels):
   assert np.corrcoef(part.sizes, sizes)[0, 1] > 0.9
 
 
-def test_fedprox_mnist_spec(labels):
-  # FedProx (Li et al. 2020) MNIST: 1,000 devices, 2 digits each, power-law
-  # (lognormal sigma 2) sizes.
+def test_lognormal_sizes_spec(labels):
+  # As FedProx (Li et al. 2020) MNIST: 1,000 devices, 2 digits each,
+  # lognormal (sigma 2) sizes; its own partition is consecutive_classes.
   text = "classes(k=2)+quantity(sigma=2, min_size=2)"
   part = spec.resolve(text, labels, 1000, seed=0)
   assert part.spec == ("label_quantity(classes_per_client=2)"

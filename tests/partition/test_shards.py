@@ -67,8 +67,8 @@ def test_given_sizes(labels, num_clients, spc, sigma):
   assert classes[small].sum() <= small.shape[0] * spc + 9
 
 
-def test_given_sizes_fedprox_mnist(labels):
-  # FedProx (Li et al. 2020) MNIST: 1,000 devices, power-law sizes, 2 digits.
+def test_given_lognormal_sizes(labels):
+  # As FedProx (Li et al. 2020) MNIST: 1,000 devices, lognormal sizes.
   part = spec.resolve("shards(per_client=2)+quantity(sigma=2, min_size=2)",
                       labels, 1000, seed=0)
   assert_exact_cover(part, 60000)

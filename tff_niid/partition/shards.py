@@ -20,12 +20,13 @@ def shards(labels: np.ndarray, num_clients: int, *, shards_per_client: int = 2,
   300, 2 per client for 100 clients, so most clients see two digits.
 
   With `sizes` (e.g. from `quantity_sizes`: lognormal or Dirichlet client
-  sizes, as the FedProx paper's MNIST, Li et al. 2020, "power-law" sizes with
-  2 digits per device): client i's size is cut into `shards_per_client`
-  shards (within one sample of each other), and all shards are laid in random
-  order along the label-sorted samples (`_allocate.transport_cells`), so a
-  shard is again a run of the sorted labels: one class, or more where it
-  crosses a class boundary (large shards do).
+  sizes, "power-law" sizes as in the FedProx paper's MNIST, whose own
+  partition is `consecutive_classes`): client i's size is cut into
+  `shards_per_client` shards (within one sample of each other), and all
+  shards are laid in random order along the label-sorted samples
+  (`_allocate.transport_cells`), so a shard is again a run of the sorted
+  labels: one class, or more where it crosses a class boundary (large shards
+  do).
 
   Within a class the order is random, or sorted by `key` (then a client's
   samples of a class are a contiguous key range of it: clients differ in
