@@ -29,6 +29,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from tff_niid import checkout
 from tff_niid import clientdata
 from tff_niid import datasets
 from tff_niid import partition as partition_lib
@@ -116,5 +117,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  checkout.require_own_checkout(__file__)
   runtime.install_cleanup()
   app.run(main)

@@ -53,6 +53,7 @@ import tensorflow as tf
 
 from experiments import niid_bench_flags
 from tff_niid import algorithms
+from tff_niid import checkout
 from tff_niid import clientdata
 from tff_niid import datasets
 from tff_niid import models
@@ -267,4 +268,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  checkout.require_own_checkout(__file__)
   app.run(main)

@@ -32,6 +32,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from tff_niid import checkout
 from tff_niid import grids
 from tff_niid import results
 from tff_niid.reports import code_spans
@@ -199,4 +200,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  checkout.require_own_checkout(__file__)
   app.run(main)

@@ -15,6 +15,7 @@ from absl import logging
 import tensorflow_federated as tff
 
 from tff_niid import algorithms
+from tff_niid import checkout
 from tff_niid import clientdata
 from tff_niid import datasets
 from tff_niid import models
@@ -78,4 +79,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  checkout.require_own_checkout(__file__)
   app.run(main)

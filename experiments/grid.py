@@ -39,6 +39,7 @@ import time
 from absl import app
 from absl import flags
 
+from tff_niid import checkout
 from tff_niid import result_plots
 from tff_niid import grids
 from tff_niid import results
@@ -437,4 +438,5 @@ def _run_grid(argv):
 
 
 if __name__ == "__main__":
+  checkout.require_own_checkout(__file__)
   app.run(main)

@@ -54,6 +54,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from experiments import niid_bench_flags
+from tff_niid import checkout
 from tff_niid import datasets
 from tff_niid import partition as partition_lib
 from tff_niid import rundir
@@ -278,4 +279,5 @@ def _run(out_dir: str) -> None:
 
 
 if __name__ == "__main__":
+  checkout.require_own_checkout(__file__)
   app.run(main)

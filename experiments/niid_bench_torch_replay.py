@@ -36,6 +36,7 @@ import torch
 
 from experiments import niid_bench_flags
 from experiments import niid_bench_torch
+from tff_niid import checkout
 
 _INPUT = flags.DEFINE_string("input", None, "The .npz to replay.")
 _OUTPUT = flags.DEFINE_string("output", None, "Where to write the weights.")
@@ -123,4 +124,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  checkout.require_own_checkout(__file__)
   app.run(main)

@@ -45,6 +45,7 @@ import tempfile
 from absl import app
 from absl import flags
 
+from tff_niid import checkout
 from tff_niid.reports import readme
 from tff_niid.reports import tree
 
@@ -110,4 +111,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  checkout.require_own_checkout(__file__)
   app.run(main)

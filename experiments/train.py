@@ -23,6 +23,7 @@ from absl import logging
 # TensorFlow must be imported before app.run(): imported inside main(), Keras
 # fails to build Sequential models (BUILD_NOTES.md, "Known pitfalls").
 from tff_niid import algorithms  # pylint: disable=g-import-not-at-top
+from tff_niid import checkout
 from tff_niid import experiment
 from tff_niid import flag_use
 from tff_niid import models
@@ -204,6 +205,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  checkout.require_own_checkout(__file__)
   # Before flags are parsed: importing TFF made a worker manager whose
   # destructor, left to interpreter exit, prints a traceback on every early
   # exit (a rejected flag, a refused run directory).
