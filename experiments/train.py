@@ -131,9 +131,15 @@ flags.mark_flags_as_mutual_exclusive(["partition_spec", "partition_file"])
 for _name in ("client_lr", "server_lr", "dp_clip"):  # absl's bounds include 0
   flags.register_validator(_name, lambda value: value is None or value > 0,
                            message="must be > 0")
-for _name in ("client_momentum", "server_momentum"):  # 1 never forgets
-  flags.register_validator(_name, lambda value: 0 <= value < 1,
-                           message="must be in [0, 1)")
+# Momentum 1 never forgets a step; checked where --algorithm uses it (the
+# others ignore it, with a warning).
+for _name in ("client_momentum", "server_momentum"):
+  flags.register_multi_flags_validator(
+      ["algorithm", _name],
+      lambda f, name=_name: (
+          0 <= f[name] < 1 or
+          f["algorithm"] not in flag_use.HYPERPARAMETER_USERS[name]),
+      message=f"--{_name} must be in [0, 1).")
 flags.register_validator("dp_delta", lambda value: value is None or
                          0 < value < 1, message="must be in (0, 1)")
 flags.register_multi_flags_validator(

@@ -75,7 +75,7 @@ def _run(args, cwd, timeout=300):
     (["--max_examples_per_client=0"],
      "--max_examples_per_client=0: 0 is not a positive integer"),
     (["--client_lr=-0.1"], "--client_lr=-0.1: must be > 0"),
-    (["--client_momentum=1.0"], "--client_momentum=1.0: must be in [0, 1)"),
+    (["--client_momentum=1.0"], "--client_momentum must be in [0, 1)."),
 ])
 def test_bad_flags_give_one_clear_line(args, message, tmp_path):
   if message is None:  # a --data_dir without the files
@@ -91,7 +91,7 @@ def test_bad_flags_give_one_clear_line(args, message, tmp_path):
 def test_flags_the_run_ignores_are_warned_about(mnist, tmp_path):
   code, out = _run(QUICK + [f"--root_output_dir={tmp_path}", "--check_only",
                             "--algorithm=fedprox", "--proximal_strength=0",
-                            "--server_momentum=0.5", "--partition_spec=iid",
+                            "--server_momentum=1.0", "--partition_spec=iid",
                             "--alpha=0.1"], tmp_path)
   assert code == 0, out
   assert ("WARNING: --server_momentum is not used by --algorithm=fedprox "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
+from tff_niid import checkout
 from tff_niid.partition import registry
 
 MARKER = "<!-- scheme table: python -m tff_niid.partition --markdown -->\n"
@@ -27,10 +28,13 @@ def main(argv: list[str]) -> None:
   if MARKER not in text:
     sys.exit(f"ERROR: {path} has no line {MARKER.strip()!r} above its "
              "scheme table.")
-  start = text.index(MARKER) + len(MARKER)
-  end = text.find("\n\n", start)
-  updated = (text[:start] + registry.markdown_table() +
-             (text[end:] if end >= 0 else "\n"))
+  head, rest = text.split(MARKER, 1)
+  # The table is the run of `|` lines under the marker (none yet: empty).
+  lines = rest.splitlines(keepends=True)
+  table_lines = next((i for i, line in enumerate(lines)
+                      if not line.startswith("|")), len(lines))
+  updated = (head + MARKER + registry.markdown_table() + "\n" +
+             "".join(lines[table_lines:]))
   if updated == text:
     print(f"{path}: the scheme table is the registry's already.")
     return
@@ -40,4 +44,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+  checkout.require_own_checkout(__file__)
   main(sys.argv)

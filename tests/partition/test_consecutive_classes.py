@@ -33,6 +33,17 @@ def test_sigma_zero_gives_equal_pieces_and_the_leftover_to_any_holder(labels):
   assert receivers == {0, 1, 2, 3}
 
 
+def test_a_large_sigma_gives_each_class_to_one_piece(labels):
+  # Weights exp(sigma * z) would overflow to inf / inf from sigma ~ 250.
+  counts = partition.metrics.label_counts(partition.consecutive_classes(
+      labels, 20, sigma=1000.0, seed=0), labels)
+  for c in range(10):
+    pieces = np.sort(counts[:, c][counts[:, c] > 0])
+    assert pieces[:-1].tolist() == [5, 5, 5]
+    assert pieces[-1] == (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265,
+                          5851, 5949)[c] - 15
+
+
 def flower_distribution(labels, distribution, num_partitions, k,
                         preassigned, rng):
   """Flower Datasets' DistributionPartitioner (0.5, `rescale=True`), as its
@@ -113,6 +124,7 @@ def test_is_flowers_distribution_partitioner_in_distribution(
      "class 0 has 5923 samples, fewer than min_per_class=30 for each of its "
      "200 holders"),
     (dict(num_clients=10, min_per_class=0), "min_per_class"),
+    (dict(num_clients=10, min_per_class=10**30), "exceeds the 60000 samples"),
     (dict(num_clients=10, sigma=-1.0), "sigma"),
     (dict(num_clients=10, classes_per_client=11), "classes_per_client"),
 ])

@@ -193,6 +193,13 @@ def test_the_tool_writes_the_registrys_table(tmp_path):
     assert _TABLE.search(stale.read_text()).group(1) == (
         registry.markdown_table())
   assert stale.read_text().endswith("\n\nafter\n")
+  # No table yet under the marker: the paragraph below it stays.
+  stale.write_text("<!-- scheme table: python -m tff_niid.partition "
+                   "--markdown -->\n\nnext paragraph\n")
+  subprocess.run([sys.executable, tool, str(stale)], check=True,
+                 capture_output=True)
+  assert stale.read_text().endswith(
+      registry.markdown_table() + "\n\nnext paragraph\n")
 
 
 @pytest.mark.parametrize("args,shows", [

@@ -38,8 +38,8 @@ def consecutive_classes(labels: np.ndarray, num_clients: int, *,
   lognormal(0, sigma, (K, k * num_clients / K)), num_unique_labels_per_
   partition=k, preassigned_num_samples_per_label=min_per_class)` in
   distribution (tested against its loop), where Flower cuts each class in
-  dataset order. Other client counts are allowed; a class then has
-  floor or ceil of that many holders.
+  dataset order. Other client counts are allowed; classes then have
+  unequal numbers of holders (at 13 clients and k=2, 2 to 4).
 
   Guarantees: client i holds exactly the classes (i + j) mod K, j < k, each
   with >= `min_per_class` samples; every sample belongs to exactly one
@@ -65,6 +65,9 @@ def consecutive_classes(labels: np.ndarray, num_clients: int, *,
   min_per_class = _checks.check_positive("min_per_class", min_per_class,
                                          integer=True)
   key, key_noise = _allocate.check_key(key, key_noise, labels.shape[0])
+  if min_per_class > labels.shape[0]:  # (and the products below fit int64)
+    raise ValueError(f"`min_per_class`={min_per_class} exceeds the "
+                     f"{labels.shape[0]} samples.")
   if num_clients + k - 1 < num_classes:
     raise ValueError(
         f"{num_clients} clients of {k} consecutive classes hold only classes "
@@ -83,12 +86,19 @@ def consecutive_classes(labels: np.ndarray, num_clients: int, *,
         f"{min_per_class} for each of its {holders[c]} holders; lower "
         "min_per_class or use fewer clients.")
   rng = np.random.default_rng(seed)
-  weights = np.where(holds, rng.lognormal(0.0, sigma, holds.shape), 0.0)
+  # Lognormal(0, sigma) weights, each class's scaled by exp(-sigma * its
+  # largest normal): the same shares, and no overflow to inf / inf at a
+  # large sigma (the largest weight of a class is 1).
+  normal = rng.standard_normal(holds.shape)
+  top = np.where(holds, normal, -np.inf).max(axis=0)
+  weights = np.where(holds, np.exp(sigma * np.minimum(normal - top, 0.0)),
+                     0.0)
   rest = class_sizes - min_per_class * holders
   counts = np.where(holds, min_per_class + np.floor(
       weights / weights.sum(axis=0) * rest).astype(np.int64), 0)
-  # The floors' leftover of each class to one holder drawn uniformly (the
-  # j-th holder in client order).
+  # What the floors leave goes to one holder drawn uniformly, as Flower's
+  # partitioner does, so that every sample is assigned (FedProx's script
+  # leaves it out).
   chosen = rng.integers(0, holders)
   rank = np.cumsum(holds, axis=0) - 1
   receiver = np.argmax(holds & (rank == chosen), axis=0)
