@@ -215,9 +215,16 @@ def test_every_quoted_message_has_an_example():
 
 @pytest.mark.parametrize("name", list(EXAMPLES))
 def test_the_doc_quotes_what_the_library_says(name, tmp_path, monkeypatch):
-  doc_message = _doc_messages()[list(EXAMPLES).index(name)]
+  # Examples and quoted messages pair up in order.
+  messages = _doc_messages()
+  position = list(EXAMPLES).index(name)
   monkeypatch.chdir(tmp_path)
   message = _raised(EXAMPLES[name]).replace(str(tmp_path), "/w")
-  assert _pattern(doc_message).match(message), (
-      f"docs/input_outcomes.md quotes\n  {doc_message}\nfor '{name}', but "
-      f"the library says\n  {message}")
+  quoted_elsewhere = [i + 1 for i, quoted in enumerate(messages)
+                      if i != position and _pattern(quoted).match(message)]
+  assert _pattern(messages[position]).match(message), (
+      f"docs/input_outcomes.md quotes\n  {messages[position]}\nfor '{name}' "
+      f"(its message {position + 1} of {len(messages)}), but the library "
+      f"says\n  {message}" + (
+          f"\nwhich the doc quotes as its message(s) {quoted_elsewhere}: "
+          "give EXAMPLES the doc's order" if quoted_elsewhere else ""))
