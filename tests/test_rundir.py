@@ -298,3 +298,25 @@ def test_unlike_flags_leave_out_what_the_cell_ignores(tmp_path):
   assert rundir.unlike_flags(str(tmp_path), given) == [
       "--algorithm=fedavg->fedavgm", "--num_clients=10->20",
       "--server_momentum=0.9->0.5"]
+
+
+def test_code_version_names_the_commit_and_uncommitted_changes(tmp_path):
+  def git(*args):
+    return subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t",
+                           "-c", "user.email=t@t", *args], check=True,
+                          capture_output=True, text=True).stdout.strip()
+  (tmp_path / "tff_niid").mkdir()
+  (tmp_path / "tff_niid" / "x.py").write_text("a = 1\n")
+  assert rundir.code_version(str(tmp_path)).endswith("(not a git checkout)")
+  git("init", "-q")
+  git("add", "-A")
+  git("commit", "-q", "-m", "x")
+  commit = git("rev-parse", "--short=12", "HEAD")
+  assert rundir.code_version(str(tmp_path)).endswith(f", git {commit}")
+  (tmp_path / "tff_niid" / "x.py").write_text("a = 2\n")
+  assert rundir.code_version(str(tmp_path)).endswith(
+      f", git {commit} with uncommitted changes to tff_niid/ or experiments/")
+  # A directory inside a repository (a grid's code archive placed there) is
+  # not that repository's code.
+  assert rundir.code_version(str(tmp_path / "tff_niid")).endswith(
+      "(not a git checkout)")

@@ -263,6 +263,9 @@ def test_a_parked_copy_resumes_elsewhere_bit_identically(tmp_path):
       "start after round 0", "start after round 2"], starts
   assert all(f"{os.cpu_count()} cores; TF_NUM_INTRAOP_THREADS=" in line
              for line in starts), starts
+  # And the code it ran (a run outside a grid has no code.txt).
+  assert all(line.endswith(f"; code {rundir.code_version()}")
+             for line in starts), starts
   v1, w1, rows1 = _final(str(straight))
   v2, w2, rows2 = _final(str(parked))
   assert v1 == v2 == 4

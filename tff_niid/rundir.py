@@ -39,6 +39,7 @@ import os
 import platform
 import re
 import shutil
+import subprocess
 import sys
 from typing import Optional
 
@@ -449,15 +450,44 @@ def _cpu():
   return model, [f for f in flags_seen if f.startswith(_SIMD_PREFIXES)]
 
 
+# The checkout holding this tff_niid (a clone, a grid's code archive, or
+# site-packages).
+_CODE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def code_version(root: str = _CODE_ROOT) -> str:
+  """The code a start runs: tff_niid's version and, where `root` is a git
+  checkout's top, its commit and whether tff_niid/ or experiments/ differ
+  from it (a grid's code archive is no checkout: its grid.log names the
+  commit)."""
+  from tff_niid import __version__  # pylint: disable=g-import-not-at-top
+  def git(*args):
+    return subprocess.run(["git", "-C", root, *args], capture_output=True,
+                          text=True, check=True, timeout=30).stdout.strip()
+  try:
+    top = git("rev-parse", "--show-toplevel")
+    if os.path.realpath(top) != os.path.realpath(root):
+      raise ValueError(top)  # a directory inside another repository
+    commit = git("rev-parse", "--short=12", "HEAD")
+    changed = git("status", "--porcelain", "--", "tff_niid", "experiments")
+  except (OSError, ValueError, subprocess.SubprocessError):
+    return f"tff_niid {__version__} (not a git checkout)"
+  return (f"tff_niid {__version__}, git {commit}" +
+          (" with uncommitted changes to tff_niid/ or experiments/"
+           if changed else ""))
+
+
 def record_machine(run_dir: str) -> str:
   """Appends to `run_dir`'s machine.txt one line for this start: the time,
-  the round it resumes after, the CPU and its SIMD extensions, the cores and
-  TensorFlow's thread variables. Returns the line.
+  the round it resumes after, the CPU and its SIMD extensions, the cores,
+  TensorFlow's thread variables and the code (`code_version`). Returns the
+  line.
 
   A round's bits depend on them: oneDNN picks its kernels by the CPU's
   instruction set, and the number of threads changes the order of
   reductions. So a run resumed elsewhere, or rerun from its hparams.txt,
-  repeats its bits only where these match."""
+  repeats its bits only where these match (and the code: a run outside a
+  grid has no code.txt)."""
   model, simd = _cpu()
   resumed = (complete_checkpoints(run_dir) or [0])[-1]
   threads = " ".join(f"{name}={os.environ.get(name, 'unset')}"
@@ -465,7 +495,7 @@ def record_machine(run_dir: str) -> str:
   line = (f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%dT%H:%M:%SZ}"
           f" start after round {resumed}: cpu {model}; "
           f"{' '.join(simd) or 'no SIMD flags read'}; {os.cpu_count()} cores; "
-          f"{threads}")
+          f"{threads}; code {code_version()}")
   with open(os.path.join(run_dir, MACHINE_FILE), "a") as f:
     f.write(line + "\n")
   return line
