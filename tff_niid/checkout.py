@@ -20,7 +20,7 @@ def _checkout_of(script: str) -> str:
   return os.path.dirname(os.path.dirname(os.path.abspath(script)))
 
 
-def _imported_root() -> str:
+def imported_root() -> str:
   """The directory holding the `tff_niid` package Python imported (its
   `__init__`: with an editable install, a submodule missing from an older
   tree on PYTHONPATH may come from elsewhere, so this module's own path
@@ -31,21 +31,21 @@ def _imported_root() -> str:
 
 
 def other_checkout(script: str,
-                   imported_root: Optional[str] = None) -> Optional[str]:
+                   root: Optional[str] = None) -> Optional[str]:
   """Where `tff_niid` is imported from, if not from `script`'s checkout.
 
   Args:
     script: a binary's path, `<checkout>/experiments/<name>.py`.
-    imported_root: the directory holding the imported `tff_niid` (default:
-      the one this process imported).
+    root: the directory holding the imported `tff_niid` (default:
+      `imported_root()`).
 
   Returns:
-    `imported_root` where the script's checkout has a `tff_niid` of its own
-    that would go unused (another clone's, or an installed copy); else None:
-    the same checkout, or binaries copied without a library (as
+    `root` where the script's checkout has a `tff_niid` of its own that
+    would go unused (another clone's, or an installed copy); else None: the
+    same checkout, or binaries copied without a library (as
     `report.py --check` copies grid.py to run on a copy of the results).
   """
-  root = imported_root if imported_root is not None else _imported_root()
+  root = root if root is not None else imported_root()
   own = _checkout_of(script)
   if (os.path.realpath(own) == os.path.realpath(root) or
       not os.path.isdir(os.path.join(own, "tff_niid"))):

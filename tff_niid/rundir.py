@@ -46,6 +46,7 @@ from typing import Optional
 from absl import flags
 import numpy as np
 
+from tff_niid import checkout
 from tff_niid import flag_use
 from tff_niid import partition as partition_lib
 from tff_niid import grids
@@ -450,25 +451,21 @@ def _cpu():
   return model, [f for f in flags_seen if f.startswith(_SIMD_PREFIXES)]
 
 
-# The checkout holding this tff_niid (a clone, a grid's code archive, or
-# site-packages).
-_CODE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def code_version(root: str = _CODE_ROOT) -> str:
-  """The code a start runs: tff_niid's version and, where `root` is a git
-  checkout's top, its commit and whether tff_niid/ or experiments/ differ
-  from it (a grid's code archive is no checkout: its grid.log names the
-  commit)."""
+def code_version(root: Optional[str] = None) -> str:
+  """The code a start runs: tff_niid's version and, where `root` (default:
+  the directory holding the imported tff_niid, `checkout.imported_root`) is
+  a git checkout's top, its commit and whether tff_niid/ or experiments/
+  differ from it (a grid's code archive is no checkout: its grid.log names
+  the commit)."""
   from tff_niid import __version__  # pylint: disable=g-import-not-at-top
+  root = root if root is not None else checkout.imported_root()
   def git(*args):
     return subprocess.run(["git", "-C", root, *args], capture_output=True,
-                          text=True, check=True, timeout=30).stdout.strip()
+                          text=True, check=True, timeout=30).stdout.splitlines()
   try:
-    top = git("rev-parse", "--show-toplevel")
+    top, commit = git("rev-parse", "--show-toplevel", "--short=12", "HEAD")
     if os.path.realpath(top) != os.path.realpath(root):
       raise ValueError(top)  # a directory inside another repository
-    commit = git("rev-parse", "--short=12", "HEAD")
     changed = git("status", "--porcelain", "--", "tff_niid", "experiments")
   except (OSError, ValueError, subprocess.SubprocessError):
     return f"tff_niid {__version__} (not a git checkout)"

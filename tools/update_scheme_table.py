@@ -31,10 +31,10 @@ def main(argv: list[str]) -> None:
   head, rest = text.split(MARKER, 1)
   # The table is the run of `|` lines under the marker (none yet: empty).
   lines = rest.splitlines(keepends=True)
-  table_lines = next((i for i, line in enumerate(lines)
-                      if not line.startswith("|")), len(lines))
+  table_end = next((i for i, line in enumerate(lines)
+                   if not line.startswith("|")), len(lines))
   updated = (head + MARKER + registry.markdown_table() + "\n" +
-             "".join(lines[table_lines:]))
+             "".join(lines[table_end:]))
   if updated == text:
     print(f"{path}: the scheme table is the registry's already.")
     return
