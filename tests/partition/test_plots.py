@@ -2,8 +2,12 @@
 matplotlib as it was."""
 
 import os
+import re
 import subprocess
 import sys
+
+import numpy as np
+import pytest
 
 from tff_niid import partition
 
@@ -39,3 +43,54 @@ print(matplotlib.get_backend(), plt.get_fignums())
   out = subprocess.run([sys.executable, "-c", script], capture_output=True,
                        text=True, check=True)
   assert out.stdout == "svg [1]\n"
+
+
+def test_stacked_bars_show_each_clients_counts_at_its_index(labels):
+  # Flower's plot_label_distributions(plot_type="bar"): client i's bar at
+  # x = i, its segments the client's count of each class.
+  part = partition.dirichlet(labels, 30, alpha=0.3, seed=0)
+  ax = partition.plots.new_figure().subplots()
+  assert partition.plots.plot_label_counts(
+      part, labels, kind="bar", unit="count", order="client", ax=ax) is ax
+  counts = partition.metrics.label_counts(part, labels)
+  drawn = np.zeros_like(counts, dtype=float)
+  for c, bars in enumerate(ax.containers):
+    for bar in bars:
+      drawn[round(bar.get_x() + bar.get_width() / 2), c] = bar.get_height()
+  np.testing.assert_array_equal(drawn, counts)
+  assert [t.get_text() for t in ax.get_xticklabels()] == [
+      str(i) for i in range(30)]
+  assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+      str(c) for c in range(10)]
+
+
+def test_client_order_shows_the_first_clients_and_says_so(labels, tmp_path):
+  part = partition.label_quantity(labels, 1000, classes_per_client=2, seed=0)
+  ax = partition.plots.new_figure().subplots()
+  path = str(tmp_path / "mix.png")
+  assert partition.plots.plot_label_counts(
+      part, labels, path, kind="heatmap", unit="count", order="client",
+      max_clients=100, class_names=list("abcdefghij"), ax=ax) == path
+  np.testing.assert_array_equal(
+      ax.get_images()[0].get_array(),
+      partition.metrics.label_counts(part, labels)[:100])
+  assert "clients 0-99 of 1000" in ax.get_title()
+  assert [t.get_text() for t in ax.get_xticklabels()] == list("abcdefghij")
+  with open(path, "rb") as f:
+    assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(kind="pie"), "`kind` must be one of ['heatmap', 'bar']"),
+    (dict(unit="percent"), "`unit` must be one of ['fraction', 'count']"),
+    (dict(order="size"), "`order` must be one of ['dominant', 'client']"),
+    (dict(class_names=["a"]), "`class_names` has 1 names for 10 classes"),
+    (dict(path=None), "give `path`"),
+])
+def test_plot_label_counts_refuses_unknown_options(labels, tmp_path, options,
+                                                   message):
+  part = partition.iid(labels, 5, seed=0)
+  options = {"path": str(tmp_path / "x.png"), **options}
+  with pytest.raises(ValueError, match=re.escape(message)):
+    partition.plots.plot_label_counts(part, labels, **options)
+  assert not os.listdir(tmp_path)

@@ -2,10 +2,11 @@
 `tff_niid.partition` itself needs only numpy; figures are drawn outside
 pyplot, `new_figure`).
 
-For many clients the client x class matrix is unreadable row by row, so
-clients are sorted by their dominant class (then by its share) and, above
-`max_clients`, consecutive sorted clients are averaged into `max_clients` rows
-(the title says so).
+For many clients the client x class matrix is unreadable row by row, so by
+default clients are sorted by their dominant class (then by its share) and,
+above `max_clients`, consecutive sorted clients are averaged into
+`max_clients` rows (the title says so); `plot_label_counts(order="client")`
+keeps clients at their index instead.
 """
 
 import os
@@ -43,36 +44,142 @@ def new_figure(**options):
 _LABELLED_CLIENTS = 50
 
 
-def plot_label_counts(partition, labels, path, *, num_classes=None,
-                      max_clients=100):
-  """Heatmap of each client's label mix (fractions), clients sorted."""
+_KINDS = ("heatmap", "bar")
+_UNITS = ("fraction", "count")
+_ORDERS = ("dominant", "client")
+
+
+def plot_label_counts(partition, labels, path=None, *, num_classes=None,
+                      max_clients=100, kind="heatmap", unit="fraction",
+                      order="dominant", class_names=None, ax=None):
+  """Each client's label mix, as a heatmap or as stacked bars.
+
+  The bars (`kind="bar"`, `unit="count"`, `order="client"`) are Flower
+  Datasets' `plot_label_distributions(plot_type="bar")`; the heatmap with
+  `order="dominant"` (the default) stays readable for thousands of clients.
+
+  Args:
+    partition: a `Partition` of `labels`.
+    labels: the labels it was made from (checked by fingerprint).
+    path: the PNG to write; may be None when `ax` is given.
+    num_classes: classes shown (default: the largest label + 1).
+    max_clients: above this many clients, `order="dominant"` averages
+      consecutive sorted clients into `max_clients` rows (or bars) and
+      `order="client"` shows clients 0 to max_clients - 1; the title says
+      which.
+    kind: "heatmap" (clients x classes, clients as rows) or "bar" (a stacked
+      bar per client, a colour per class).
+    unit: "fraction" of each client's samples, or "count" of samples.
+    order: "dominant": clients sorted by their dominant class, then its
+      share (named by index up to 50 clients); "client": by index, so
+      client i is at position i.
+    class_names: a name per class for the axis or legend (default: ids).
+    ax: a matplotlib Axes to draw into (a notebook's, say) instead of a new
+      figure; it is saved only where `path` is given.
+
+  Returns:
+    `path` where given, else `ax`.
+
+  Raises:
+    ValueError: an unknown kind, unit or order, class_names of another
+      length than the classes, or neither path nor ax.
+  """
+  for name, value, allowed in (("kind", kind, _KINDS), ("unit", unit, _UNITS),
+                               ("order", order, _ORDERS)):
+    if value not in allowed:
+      raise ValueError(f"`{name}` must be one of {list(allowed)}; got "
+                       f"{value!r}.")
+  if path is None and ax is None:
+    raise ValueError("give `path` (a PNG to write), `ax` (an Axes to draw "
+                     "into), or both.")
   counts = metrics.label_counts(partition, labels, num_classes).astype(float)
+  num_classes = counts.shape[1]
+  if class_names is None:
+    class_names = [str(c) for c in range(num_classes)]
+  elif len(class_names) != num_classes:
+    raise ValueError(f"`class_names` has {len(class_names)} names for "
+                     f"{num_classes} classes.")
   fractions = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-  dominant = fractions.argmax(axis=1)
-  order = np.lexsort((-fractions.max(axis=1), dominant))
-  rows = fractions[order]
-  n = rows.shape[0]
-  title = f"label mix of {n} clients ({partition.scheme})"
-  if n > max_clients:
-    groups = np.array_split(np.arange(n), max_clients)
-    rows = np.stack([rows[g].mean(axis=0) for g in groups])
-    title += f"\nsorted by dominant class; rows average ~{n // max_clients} clients"
+  n = counts.shape[0]
+  if order == "dominant":
+    clients = np.lexsort((-fractions.max(axis=1), fractions.argmax(axis=1)))
   else:
+    clients = np.arange(min(n, max_clients))
+  rows = (fractions if unit == "fraction" else counts)[clients]
+  title = f"label mix of {n} clients ({partition.scheme})"
+  if order == "client":
+    client_axis = "client"
+    if n > max_clients:
+      title += f"\nclients 0-{max_clients - 1} of {n}"
+  elif n > max_clients:
+    rows = np.stack([rows[g].mean(axis=0)
+                     for g in np.array_split(np.arange(n), max_clients)])
+    client_axis = "client group (sorted)"
+    title += (f"\nsorted by dominant class; each "
+              f"{'row' if kind == 'heatmap' else 'bar'} averages "
+              f"~{n // max_clients} clients")
+  else:
+    client_axis = "client (sorted)"
     title += "\nsorted by dominant class"
-  fig = new_figure(figsize=(6, 6))
-  ax = fig.subplots()
-  image = ax.imshow(rows, aspect="auto", cmap="viridis", vmin=0, vmax=1,
-                    interpolation="nearest")
-  ax.set_xlabel("class")
-  ax.set_ylabel("client (sorted)" if n <= max_clients else "client group (sorted)")
-  ax.set_xticks(range(rows.shape[1]))
-  if n <= _LABELLED_CLIENTS:  # each row named by its client's index
-    ax.set_yticks(range(n), [str(i) for i in order], fontsize=7)
+  value_axis = ("fraction of client's samples" if unit == "fraction" else
+                "samples" if rows.shape[0] == len(clients) else
+                "samples (mean of the group)")
+  tick_names = ([str(i) for i in clients]
+                if rows.shape[0] == len(clients) and
+                len(clients) <= _LABELLED_CLIENTS else None)
+  figure = None
+  if ax is None:
+    figure = new_figure(figsize=(8, 5) if kind == "bar" else (6, 6))
+    ax = figure.subplots()
+  if kind == "heatmap":
+    image = ax.imshow(rows, aspect="auto", cmap="viridis", vmin=0,
+                      vmax=1 if unit == "fraction" else None,
+                      interpolation="nearest")
+    ax.set_xlabel("class")
+    ax.set_ylabel(client_axis)
+    ax.set_xticks(range(num_classes), class_names)
+    if tick_names is not None:
+      ax.set_yticks(range(len(tick_names)), tick_names, fontsize=7)
+    ax.figure.colorbar(image, ax=ax, label=value_axis)
+  else:
+    positions = np.arange(rows.shape[0])
+    colours = _class_colours(num_classes)
+    bottom = np.zeros(rows.shape[0])
+    for c in range(num_classes):
+      ax.bar(positions, rows[:, c], bottom=bottom, width=0.9,
+             color=colours[c], label=class_names[c])
+      bottom += rows[:, c]
+    ax.set_xlabel(client_axis)
+    ax.set_ylabel(value_axis)
+    ax.set_xlim(-0.5, rows.shape[0] - 0.5)
+    if tick_names is not None:
+      ax.set_xticks(positions, tick_names, fontsize=7,
+                    rotation=90 if len(tick_names) > 20 else 0)
+    if num_classes <= _LEGEND_CLASSES:
+      ax.legend(title="class", fontsize=7, bbox_to_anchor=(1.01, 1),
+                loc="upper left")
   ax.set_title(title, fontsize=10)
-  fig.colorbar(image, ax=ax, label="fraction of client's samples")
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
+  if figure is not None:
+    figure.tight_layout()
+  if path is None:
+    return ax
+  ax.figure.savefig(path, dpi=100, bbox_inches="tight")
   return path
+
+
+# Up to this many classes the stacked bars name each class in a legend.
+_LEGEND_CLASSES = 20
+
+
+def _class_colours(num_classes):
+  """One colour per class: matplotlib's qualitative tab10 / tab20 where
+  they have enough, else evenly spaced along viridis."""
+  from matplotlib import colormaps  # pylint: disable=g-import-not-at-top
+  if num_classes <= 20:
+    table = colormaps["tab10" if num_classes <= 10 else "tab20"]
+    return [table(c) for c in range(num_classes)]
+  return [colormaps["viridis"](c / (num_classes - 1))
+          for c in range(num_classes)]
 
 
 def plot_sizes(partition, path):
