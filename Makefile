@@ -7,7 +7,7 @@ TEST_JOBS ?= 2
 # The numpy-only tests, also run without TensorFlow on the newest numpy.
 CORE_TESTS := tests/partition tests/test_datasets.py tests/test_partition_cli.py \
   tests/test_results.py tests/test_grids.py tests/test_report.py \
-  tests/test_core_install.py tests/test_checkout.py \
+  tests/test_core_install.py tests/test_checkout.py tests/test_flag_use.py \
   tests/test_download.py tests/test_docs.py \
   tests/test_notebook.py
 

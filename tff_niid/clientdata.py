@@ -406,7 +406,12 @@ def to_client_data(partition: Any, x: Any, y: Any, *,
       Relative: each worker resolves it against its working directory.
 
   Returns:
-    A `PartitionClientData` with `partition.client_ids`.
+    A `PartitionClientData` with `partition.client_ids`. Its
+    `create_tf_dataset_for_client(id)` yields the client's samples in the
+    partition's order, which the label-skew schemes list class by class:
+    shuffle before `take` or a split of your own (`training.train` shuffles
+    each client fully every round; `partition.split_clients` makes a
+    stratified train/test split).
 
   Raises:
     ValueError: `y` is not the partition's labels, or the arrays' shapes or

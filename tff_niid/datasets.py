@@ -243,7 +243,10 @@ def load(name="mnist", data_dir=None, *, verify=True, download=False,
 
   Args:
     name: "mnist" or "fashion_mnist".
-    data_dir: optional directory to look in first (see module docstring).
+    data_dir: the root to look under, and only there where given (else
+      $TFF_NIID_DATA, else the defaults: the module docstring), in the
+      dataset's subdirectory (`DIRNAMES[name]`: mnist/, fashion-mnist/)
+      or the root itself.
     verify: check every file's content against `CONTENT_SHA256[name]`, and
       against SHA256SUMS/MD5SUMS when present.
     download: if the files are not found, fetch them (see the module

@@ -181,7 +181,9 @@ def _inputs(config: ExperimentConfig) -> tuple[datasets.Dataset,
       part = _saved_partition(config, data)
     else:
       part = partition_lib.spec.resolve(
-          config.partition_spec, data.train_labels, config.num_clients,
+          config.partition_spec, data.train_labels,
+          None if partition_lib.spec.makes_own_clients(config.partition_spec)
+          else config.num_clients,
           seed=config.seed, images=data.train_images)
   except (ValueError, download.DownloadError) as e:
     raise ConfigError(str(e)) from None

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from tff_niid import partition
+
 ALGORITHMS = ("fedavg", "fedsgd", "fedprox", "fedavgm", "fedadam", "fedyogi",
               "dp_fedavg")
 # train.py's --algorithm default.
@@ -41,8 +43,9 @@ def unused_flags(values: Mapping[str, Any]) -> dict[str, str]:
   Returns:
     The hyperparameters of other algorithms than --algorithm's; with
     --partition_spec or --partition_file, the shortcut --partition, --alpha
-    and --min_size; with --partition_file, also --num_clients (the file holds
-    the clients).
+    and --min_size; with --partition_file or a natural --partition_spec,
+    also --num_clients (the file holds the clients; natural makes one per
+    id).
   """
   algorithm = values.get("algorithm") or DEFAULT_ALGORITHM
   unused = {name: f"used by --algorithm={algorithm} (only by "
@@ -56,4 +59,15 @@ def unused_flags(values: Mapping[str, Any]) -> dict[str, str]:
   if values.get("partition_file") and "num_clients" in values:
     unused["num_clients"] = ("used with --partition_file (the file holds the "
                              "clients)")
+  elif (values.get("partition_spec") and "num_clients" in values and
+        _makes_own_clients(values["partition_spec"])):
+    unused["num_clients"] = ("used with a natural partition spec (one client "
+                             "per id)")
   return unused
+
+
+def _makes_own_clients(spec: str) -> bool:
+  try:
+    return partition.spec.makes_own_clients(spec)
+  except ValueError:  # a bad spec: refused where the partition is made
+    return False

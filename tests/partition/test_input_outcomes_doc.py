@@ -98,7 +98,7 @@ def _natural_by_slant():
   # Any images give fractional slants; these need no dataset files.
   images = np.random.default_rng(0).integers(0, 256, (1000, 28, 28),
                                              dtype=np.uint8)
-  spec.resolve("natural(ids=slant)", LABELS, 10, seed=0, images=images)
+  spec.resolve("natural(ids=slant)", LABELS, None, seed=0, images=images)
 
 
 def _report_with_another_key():
@@ -165,6 +165,9 @@ EXAMPLES = {
     "label_counts num_classes=5": lambda: partition.metrics.label_counts(
         partition.iid(LABELS, 10, seed=0), LABELS, num_classes=5),
     "natural with fractional ids": _natural_by_slant,
+    "natural with another client count": lambda: spec.resolve(
+        "natural(ids=writer)", LABELS, 10, seed=0,
+        keys={"writer": np.arange(1000) % 7}),
     "key_noise without key": lambda: partition.dirichlet(
         LABELS, 10, alpha=0.5, key_noise=0.5, seed=0),
     "num_classes=5": lambda: partition.label_noise(

@@ -117,8 +117,21 @@ def test_groups_of_ids_are_flowers_grouped_natural_id_partitioner(
 def test_grouped_ids_in_a_spec_and_their_record(labels):
   writers = np.arange(labels.shape[0]) % 10
   part = partition.spec.resolve("natural(ids=writer, group_size=4)", labels,
-                                1, seed=0, keys={"writer": writers})
+                                None, seed=0, keys={"writer": writers})
   assert part.client_ids == ["0+1+2+3", "4+5+6+7", "8+9"]
+  assert partition.spec.makes_own_clients("natural(ids=writer)+rotate")
+  assert not partition.spec.makes_own_clients("dirichlet(alpha=0.5)")
+  # A client count of its own is refused, not ignored; its own is accepted.
+  with pytest.raises(ValueError) as e:
+    partition.spec.resolve("natural(ids=writer, group_size=4)", labels, 10,
+                           seed=0, keys={"writer": writers})
+  assert str(e.value) == (
+      "natural(group_size=4, ids=writer) makes one client per group of ids: "
+      "3 here, not num_clients=10. Pass num_clients=None (or 3).")
+  assert partition.spec.resolve("natural(ids=writer, group_size=4)", labels,
+                                3, seed=0, keys={"writer": writers}) == part
+  with pytest.raises(ValueError, match=r"^dirichlet needs num_clients \("):
+    partition.spec.resolve("dirichlet(alpha=0.5)", labels, None, seed=0)
   assert part.params == {"num_clients": 3, "group_size": 4,
                          "mode": "allow_smaller"}
   assert part.spec == "natural(group_size=4, ids=writer)"

@@ -131,8 +131,8 @@ def test_the_summary_counts_the_clients_at_each_angle():
 def test_a_natural_base_records_the_seed_its_rotations_were_drawn_with():
   writers = np.arange(LABELS.shape[0]) % 8
   draw = lambda seed: partition.spec.resolve(
-      "natural(ids=writer)+rotate", LABELS, 1, seed=seed,
+      "natural(ids=writer)+rotate", LABELS, None, seed=seed,
       keys={"writer": writers})
   assert draw(1).seed == 1 and draw(1) == draw(1) and draw(1) != draw(2)
-  assert partition.spec.resolve("natural(ids=writer)", LABELS, 1, seed=1,
+  assert partition.spec.resolve("natural(ids=writer)", LABELS, None, seed=1,
                                 keys={"writer": writers}).seed is None

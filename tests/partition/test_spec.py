@@ -52,8 +52,11 @@ def test_full_composition(labels, images, tmp_path):
 ])
 def test_every_base(labels, images, text, scheme):
   keys = {"region": np.arange(60000) % 7}
-  part = spec.resolve(text, labels, 30, seed=0, images=images, keys=keys)
+  num_clients = 7 if scheme == "natural" else 30  # natural: one per region
+  part = spec.resolve(text, labels, num_clients, seed=0, images=images,
+                      keys=keys)
   assert part.scheme == scheme
+  assert len(part) == num_clients
   assert_exact_cover(part, 60000)
 
 

@@ -154,6 +154,26 @@ def quantity_skew(labels: np.ndarray, num_clients: int, *,
   ExponentialPartitioner) on a shuffled dataset in distribution: the same
   sizes, each client a uniformly random subset; so are given `sizes` and
   Flower's SizePartitioner(partition_sizes=sizes).
+
+  Args:
+    labels: (N,) integer class ids (only N matters to the sizes; they are
+      fingerprinted into the partition).
+    num_clients: clients to make, 1 to N.
+    alpha: Dirichlet(alpha) shares of the samples (NIID-Bench).
+    sigma: lognormal(0, sigma) shares.
+    profile: "linear", "square" or "exponential" (Flower's sizes).
+    sizes: every client's size, `num_clients` integers >= 1 summing to N.
+    seed: seed of the sizes' draw and of the samples each client gets.
+    min_size: the smallest client (for alpha, sigma and profile).
+    min_size_policy: "reserve" or "resample": how alpha's and sigma's
+      sizes meet `min_size` (`quantity_sizes`: each a different
+      distribution).
+
+  Exactly one of alpha, sigma, profile and sizes is given.
+
+  Raises:
+    ValueError: none or several of them, values out of range, or a
+      `min_size` the sizes cannot meet (`quantity_sizes`).
   """
   labels, _ = _checks.check_labels(labels)
   n = labels.shape[0]

@@ -421,6 +421,13 @@ def key_name(spec: Spec) -> str | None:
   return parse(spec).get("key", {}).get("name")
 
 
+def makes_own_clients(spec: Spec) -> bool:
+  """Whether a spec's base sets the number of clients itself (`natural`:
+  one client per id, group or cluster), so `resolve` takes no
+  `num_clients`."""
+  return parse(spec)["base"]["scheme"] == "natural"
+
+
 def key_values(name: str, *, images: np.ndarray | None = None,
                keys: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
   """The per-sample values a key or id name stands for: `keys[name]`, else
@@ -503,7 +510,8 @@ def _sub_seed(seed, stream):
   return int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
 
 
-def resolve(spec: Spec, labels: np.ndarray, num_clients: int, *, seed: int,
+def resolve(spec: Spec, labels: np.ndarray, num_clients: int | None, *,
+            seed: int,
             images: np.ndarray | None = None,
             keys: dict[str, np.ndarray] | None = None) -> core.Partition:
   """Builds the Partition a spec describes.
@@ -511,7 +519,8 @@ def resolve(spec: Spec, labels: np.ndarray, num_clients: int, *, seed: int,
   Args:
     spec: spec string, dict or JSON (see module docstring).
     labels: 1-D integer labels.
-    num_clients: number of clients (ignored by `natural`).
+    num_clients: number of clients; for a `natural` base
+      (`makes_own_clients`), None or the number it makes.
     seed: non-negative integer seed (client sizes, label noise and
       rotations use seeds derived from it; a natural base, which draws
       nothing, records it when a modifier draws from it).
@@ -534,7 +543,18 @@ def resolve(spec: Spec, labels: np.ndarray, num_clients: int, *, seed: int,
   scheme = registry.SCHEMES[params.pop("scheme")]
   if scheme.name == "natural":
     part = _resolve_natural(labels, params, named_array, images, seed)
+    if num_clients is not None and num_clients != len(part):
+      base = {k: v for k, v in canonical["base"].items() if k != "scheme"}
+      each = ("group of ids" if "group_size" in base else
+              "cluster" if "kmeans" in base else "id")
+      raise ValueError(
+          f"{_call('natural', base)} makes one client per {each}: "
+          f"{len(part)} here, not num_clients={num_clients}. Pass "
+          f"num_clients=None (or {len(part)}).")
   else:
+    if num_clients is None:
+      raise ValueError(f"{scheme.name} needs num_clients (only a natural "
+                       "base makes its own clients).")
     if "key" in canonical:
       params["key"] = named_array(canonical["key"]["name"])
       params["key_noise"] = canonical["key"].get("noise", 0.0)
