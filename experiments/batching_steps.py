@@ -87,9 +87,10 @@ def main(argv):
   for dataset in dataset_names:
     data = datasets.load(dataset, _DATA_DIR.value)
     for seed, (name, spec) in itertools.product(seeds, partitions):
-      part = partition_lib.spec.resolve(spec, data.train_labels, num_clients,
-                                        seed=int(seed),
-                                        images=data.train_images)
+      part = partition_lib.spec.resolve(
+          spec, data.train_labels,
+          partition_lib.spec.num_clients_for(spec, num_clients),
+          seed=int(seed), images=data.train_images)
       sizes = np.asarray(part.sizes)
       ours, niid_bench = (np.array([
           clientdata.local_steps(int(n), batch_size=batch_size,

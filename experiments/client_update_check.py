@@ -174,9 +174,11 @@ def main(argv):
   try:
     data = datasets.load(niid_bench_flags.DATASET.value,
                          niid_bench_flags.DATA_DIR.value)
-    part = partition_lib.spec.resolve(spec, data.train_labels,
-                                      niid_bench_flags.NUM_CLIENTS.value,
-                                      seed=seed, images=data.train_images)
+    part = partition_lib.spec.resolve(
+        spec, data.train_labels,
+        partition_lib.spec.num_clients_for(
+            spec, niid_bench_flags.NUM_CLIENTS.value),
+        seed=seed, images=data.train_images)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
   if _CLIENT.value >= len(part):

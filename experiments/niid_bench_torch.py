@@ -177,8 +177,10 @@ def _clients(data: datasets.Dataset, spec: str, num_clients: int, seed: int
   """(images, labels, sample share) per client of the partition train.py
   draws for `spec` and `seed`; ValueError for noise or rotations, which
   this loop lacks."""
-  part = partition_lib.spec.resolve(spec, data.train_labels, num_clients,
-                                    seed=seed, images=data.train_images)
+  part = partition_lib.spec.resolve(
+      spec, data.train_labels,
+      partition_lib.spec.num_clients_for(spec, num_clients), seed=seed,
+      images=data.train_images)
   if (part.feature_noise is not None or part.noisy_labels is not None or
       part.rotation is not None):
     raise ValueError(f"{spec!r}: feature or label noise and rotations are "

@@ -51,7 +51,8 @@ flags.DEFINE_string("partition_spec", None, "Composition spec, e.g. "
                     "'dirichlet(alpha=0.1)+key(slant)+noise(rate=0.2)'.")
 flags.DEFINE_string("partition_file", None,
                     "A partition saved by tff_niid (directory).")
-flags.DEFINE_integer("num_clients", 100, "Number of clients.", lower_bound=1)
+flags.DEFINE_integer("num_clients", 100, "Number of clients (not used by a "
+                     "natural spec, which makes its own).", lower_bound=1)
 flags.DEFINE_bool(
     "client_eval", False, "Also evaluate on per-client test splits whose label "
     "mix matches each client's (partition.match_test): mean and 10th "

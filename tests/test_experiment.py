@@ -203,3 +203,14 @@ def test_shortcut_a_scheme_cannot_take_is_refused():
       "--partition=natural: natural(...) needs exactly one of ids=NAME or "
       "kmeans=K, e.g. natural(kmeans=10). Give its parameters with "
       "--partition_spec, e.g. --partition_spec='natural(ids=region)'.")
+
+
+def test_a_natural_spec_makes_its_own_clients(mnist, tmp_path):
+  # train.py always has a --num_clients (default 100): a natural spec's
+  # clients are its clusters, whatever that count.
+  del mnist  # check reads the files
+  described = experiment.check(_config(
+      tmp_path, partition_spec="natural(kmeans=5)", num_clients=100))
+  assert described.startswith("mnist: Partition(scheme='natural', "
+                              "num_clients=5, ")
+  assert not os.listdir(tmp_path)

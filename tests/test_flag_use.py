@@ -16,8 +16,8 @@ def test_num_clients_is_unused_where_the_partition_has_its_clients():
                                     "num_clients": 7})) == {"num_clients"}
   assert flag_use.unused_flags(
       {"partition_spec": "natural(ids=writer)+rotate", "num_clients": 7}) == {
-          "num_clients": "used with a natural partition spec (one client "
-                         "per id)"}
+          "num_clients": "used with a natural partition spec (it makes its "
+                         "own clients: one per id, cluster or group)"}
   assert flag_use.unused_flags({"partition_spec": "dirichlet(alpha=0.5)",
                                 "num_clients": 7}) == {}
   # A bad spec is refused where the partition is made, not here.

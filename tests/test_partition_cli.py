@@ -162,8 +162,8 @@ def test_a_key_file_names_ids_for_the_spec(mnist, tmp_path):
                  f"--key_file=writer={tmp_path / 'writers.npy'}",
                  f"--output_dir={tmp_path / 'n'}")
   assert counted.returncode == 0, counted.stderr
-  assert ("WARNING: --num_clients is not used: a natural spec makes one "
-          "client per id.") in counted.stderr
+  assert ("WARNING: --num_clients is not used: a natural spec makes its own "
+          "clients (one per id, cluster or group).") in counted.stderr
   assert len(partition.load(str(tmp_path / "n" / "partition"),
                             labels=mnist.train_labels)) == 7
   missing = _run("--spec=natural(ids=writer)", "--key_file=writer=nope.npy",

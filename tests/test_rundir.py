@@ -15,6 +15,7 @@ from absl import flags
 import pytest
 
 import files
+from tff_niid import checkout
 from tff_niid import datasets
 from tff_niid import partition as partition_lib
 from tff_niid import results
@@ -298,6 +299,11 @@ def test_unlike_flags_leave_out_what_the_cell_ignores(tmp_path):
   assert rundir.unlike_flags(str(tmp_path), given) == [
       "--algorithm=fedavg->fedavgm", "--num_clients=10->20",
       "--server_momentum=0.9->0.5"]
+  # A natural spec makes its own clients: its --num_clients is ignored.
+  (tmp_path / "hparams.txt").write_text(
+      "--partition_spec=natural(kmeans=10)\n--num_clients=10\n")
+  assert rundir.unlike_flags(str(tmp_path), {
+      "partition_spec": ["natural(kmeans=10)"], "num_clients": ["20"]}) == []
 
 
 def test_code_version_names_the_commit_and_uncommitted_changes(tmp_path):
@@ -320,3 +326,8 @@ def test_code_version_names_the_commit_and_uncommitted_changes(tmp_path):
   # not that repository's code.
   assert rundir.code_version(str(tmp_path / "tff_niid")).endswith(
       "(not a git checkout)")
+  # By default: the checkout of the tff_niid this process imported.
+  head = subprocess.run(
+      ["git", "-C", checkout.imported_root(), "rev-parse", "--short=12",
+       "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+  assert f", git {head}" in rundir.code_version()

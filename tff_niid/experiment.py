@@ -49,7 +49,8 @@ class ExperimentConfig:
   """One experiment (experiments/train.py's flags, by the same names).
 
   The partition is `partition_spec` (`partition.spec`, resolved with
-  `num_clients` and `loop.seed`) or `partition_file` (a saved partition):
+  `num_clients`, which a natural spec does not use, and `loop.seed`) or
+  `partition_file` (a saved partition):
   exactly one is given. `loop.seed` also seeds the model initialisation and
   the feature noise; with redrawn feature noise
   (`Partition.feature_noise_redraw`) the test set is evaluated as one noisy
@@ -182,8 +183,8 @@ def _inputs(config: ExperimentConfig) -> tuple[datasets.Dataset,
     else:
       part = partition_lib.spec.resolve(
           config.partition_spec, data.train_labels,
-          None if partition_lib.spec.makes_own_clients(config.partition_spec)
-          else config.num_clients,
+          partition_lib.spec.num_clients_for(config.partition_spec,
+                                             config.num_clients),
           seed=config.seed, images=data.train_images)
   except (ValueError, download.DownloadError) as e:
     raise ConfigError(str(e)) from None

@@ -44,8 +44,8 @@ def unused_flags(values: Mapping[str, Any]) -> dict[str, str]:
     The hyperparameters of other algorithms than --algorithm's; with
     --partition_spec or --partition_file, the shortcut --partition, --alpha
     and --min_size; with --partition_file or a natural --partition_spec,
-    also --num_clients (the file holds the clients; natural makes one per
-    id).
+    also --num_clients (the file holds the clients; natural makes its
+    own).
   """
   algorithm = values.get("algorithm") or DEFAULT_ALGORITHM
   unused = {name: f"used by --algorithm={algorithm} (only by "
@@ -61,8 +61,8 @@ def unused_flags(values: Mapping[str, Any]) -> dict[str, str]:
                              "clients)")
   elif (values.get("partition_spec") and "num_clients" in values and
         _makes_own_clients(values["partition_spec"])):
-    unused["num_clients"] = ("used with a natural partition spec (one client "
-                             "per id)")
+    unused["num_clients"] = ("used with a natural partition spec (it makes "
+                             "its own clients: one per id, cluster or group)")
   return unused
 
 

@@ -117,7 +117,7 @@ _KEY_FILE = flags.DEFINE_multi_string(
     "key(NAME); repeat the flag for more.")
 _NUM_CLIENTS = flags.DEFINE_integer(
     "num_clients", 100, "Number of clients (not used by a natural spec, which "
-    "makes one client per id).")
+    "makes its own).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Output directory.")
 _OVERWRITE = flags.DEFINE_bool(
@@ -284,8 +284,8 @@ def main(argv):
     # Parses it: a bad spec fails before the data is read.
     own_clients = partition_lib.spec.makes_own_clients(spec_text)
     if own_clients and _NUM_CLIENTS.value != _NUM_CLIENTS.default:
-      print("WARNING: --num_clients is not used: a natural spec makes one "
-            "client per id.", file=sys.stderr)
+      print("WARNING: --num_clients is not used: a natural spec makes its "
+            "own clients (one per id, cluster or group).", file=sys.stderr)
     data = datasets.load(_DATASET.value, _DATA_DIR.value,
                          download=_DOWNLOAD.value)
     keys = _key_files()
@@ -295,7 +295,8 @@ def main(argv):
       try:
         part = partition_lib.spec.resolve(
             spec_text, data.train_labels,
-            None if own_clients else _NUM_CLIENTS.value,
+            partition_lib.spec.num_clients_for(spec_text,
+                                               _NUM_CLIENTS.value),
             seed=_SEED.value, images=data.train_images, keys=keys)
       except ValueError as e:  # a value the scheme refuses, e.g. a policy
         if _SPEC.value:

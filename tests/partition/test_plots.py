@@ -86,6 +86,7 @@ def test_client_order_shows_the_first_clients_and_says_so(labels, tmp_path):
     (dict(order="size"), "`order` must be one of ['dominant', 'client']"),
     (dict(class_names=["a"]), "`class_names` has 1 names for 10 classes"),
     (dict(path=None), "give `path`"),
+    (dict(max_clients=0), "`max_clients` must be finite and > 0"),
 ])
 def test_plot_label_counts_refuses_unknown_options(labels, tmp_path, options,
                                                    message):
@@ -94,3 +95,16 @@ def test_plot_label_counts_refuses_unknown_options(labels, tmp_path, options,
   with pytest.raises(ValueError, match=re.escape(message)):
     partition.plots.plot_label_counts(part, labels, **options)
   assert not os.listdir(tmp_path)
+
+
+def test_bars_name_natural_clients_and_scale_many_classes():
+  labels = np.arange(3000) % 30
+  groups = partition.natural(labels, np.arange(3000) % 6, group_size=2)
+  ax = partition.plots.new_figure().subplots()
+  partition.plots.plot_label_counts(groups, labels, kind="bar",
+                                    order="client", ax=ax)
+  assert [t.get_text() for t in ax.get_xticklabels()] == [
+      "0+1", "2+3", "4+5"]
+  # 30 classes: no legend of 30 entries, a colour bar of class ids instead.
+  assert ax.get_legend() is None
+  assert [a.get_ylabel() for a in ax.figure.axes[1:]] == ["class id"]

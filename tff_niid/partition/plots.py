@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 
+from tff_niid.partition import _checks
 from tff_niid.partition import metrics
 
 INSTALL_HINT = "pip install 'tff_niid[plots]'"
@@ -71,8 +72,8 @@ def plot_label_counts(partition, labels, path=None, *, num_classes=None,
       bar per client, a colour per class).
     unit: "fraction" of each client's samples, or "count" of samples.
     order: "dominant": clients sorted by their dominant class, then its
-      share (named by index up to 50 clients); "client": by index, so
-      client i is at position i.
+      share; "client": by index, so client i is at position i. Up to 50
+      clients are named (`Partition.client_ids`: natural's ids).
     class_names: a name per class for the axis or legend (default: ids).
     ax: a matplotlib Axes to draw into (a notebook's, say) instead of a new
       figure; it is saved only where `path` is given.
@@ -81,14 +82,17 @@ def plot_label_counts(partition, labels, path=None, *, num_classes=None,
     `path` where given, else `ax`.
 
   Raises:
-    ValueError: an unknown kind, unit or order, class_names of another
-      length than the classes, or neither path nor ax.
+    ValueError: an unknown kind, unit or order, max_clients < 1,
+      class_names of another length than the classes, or neither path nor
+      ax.
   """
   for name, value, allowed in (("kind", kind, _KINDS), ("unit", unit, _UNITS),
                                ("order", order, _ORDERS)):
     if value not in allowed:
       raise ValueError(f"`{name}` must be one of {list(allowed)}; got "
                        f"{value!r}.")
+  max_clients = _checks.check_positive("max_clients", max_clients,
+                                       integer=True)
   if path is None and ax is None:
     raise ValueError("give `path` (a PNG to write), `ax` (an Axes to draw "
                      "into), or both.")
@@ -98,7 +102,10 @@ def plot_label_counts(partition, labels, path=None, *, num_classes=None,
     class_names = [str(c) for c in range(num_classes)]
   elif len(class_names) != num_classes:
     raise ValueError(f"`class_names` has {len(class_names)} names for "
-                     f"{num_classes} classes.")
+                     f"{num_classes} classes (ids 0..{num_classes - 1}): give "
+                     "one per class, and num_classes= for classes above the "
+                     "labels' largest id.")
+  class_names = [str(name) for name in class_names]
   fractions = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
   n = counts.shape[0]
   if order == "dominant":
@@ -124,7 +131,8 @@ def plot_label_counts(partition, labels, path=None, *, num_classes=None,
   value_axis = ("fraction of client's samples" if unit == "fraction" else
                 "samples" if rows.shape[0] == len(clients) else
                 "samples (mean of the group)")
-  tick_names = ([str(i) for i in clients]
+  ids = partition.client_ids
+  tick_names = ([ids[i] for i in clients]
                 if rows.shape[0] == len(clients) and
                 len(clients) <= _LABELLED_CLIENTS else None)
   figure = None
@@ -137,7 +145,9 @@ def plot_label_counts(partition, labels, path=None, *, num_classes=None,
                       interpolation="nearest")
     ax.set_xlabel("class")
     ax.set_ylabel(client_axis)
-    ax.set_xticks(range(num_classes), class_names)
+    if num_classes <= _NAMED_CLASSES:  # above, matplotlib's own ticks
+      ax.set_xticks(range(num_classes), class_names,
+                    rotation=90 if max(map(len, class_names)) > 3 else 0)
     if tick_names is not None:
       ax.set_yticks(range(len(tick_names)), tick_names, fontsize=7)
     ax.figure.colorbar(image, ax=ax, label=value_axis)
@@ -158,6 +168,11 @@ def plot_label_counts(partition, labels, path=None, *, num_classes=None,
     if num_classes <= _LEGEND_CLASSES:
       ax.legend(title="class", fontsize=7, bbox_to_anchor=(1.01, 1),
                 loc="upper left")
+    else:  # too many for a legend: the colours' scale of class ids
+      from matplotlib import cm, colors  # pylint: disable=g-import-not-at-top
+      ax.figure.colorbar(
+          cm.ScalarMappable(colors.Normalize(0, num_classes - 1), "viridis"),
+          ax=ax, label="class id")
   ax.set_title(title, fontsize=10)
   if figure is not None:
     figure.tight_layout()
@@ -167,8 +182,10 @@ def plot_label_counts(partition, labels, path=None, *, num_classes=None,
   return path
 
 
-# Up to this many classes the stacked bars name each class in a legend.
+# Up to this many classes the stacked bars name each class in a legend
+# (above: a colour bar of class ids), and the heatmap each class's column.
 _LEGEND_CLASSES = 20
+_NAMED_CLASSES = 30
 
 
 def _class_colours(num_classes):

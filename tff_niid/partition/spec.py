@@ -17,7 +17,9 @@ aliases and mean the same partition:
   quantity(alpha=0.5)     quantity_skew(alpha=0.5)
 `natural(ids=NAME | kmeans=K)` names its per-sample ids by key name (`keys=`
 or an image attribute) or asks for k-means clusters of the images; it
-ignores num_clients; `group_size=k` makes one client of every k of them
+makes its own clients, so `resolve` takes num_clients=None for it (or the
+number it makes: another is refused); `group_size=k` makes one client of
+every k of them
 (`mode=allow_smaller | allow_bigger | strict` for the remainder).
 
 Optional *modifiers*, each at most once, parameters read from the functions
@@ -426,6 +428,13 @@ def makes_own_clients(spec: Spec) -> bool:
   one client per id, group or cluster), so `resolve` takes no
   `num_clients`."""
   return parse(spec)["base"]["scheme"] == "natural"
+
+
+def num_clients_for(spec: Spec, num_clients: int) -> int | None:
+  """The `num_clients` of `resolve` for a count a binary's flag gives: None
+  where the spec makes its own clients (`makes_own_clients`; the binaries
+  warn where such a flag is set), else the count."""
+  return None if makes_own_clients(spec) else num_clients
 
 
 def key_values(name: str, *, images: np.ndarray | None = None,
