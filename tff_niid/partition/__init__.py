@@ -23,7 +23,7 @@ from tff_niid.partition.dirichlet import dirichlet
 from tff_niid.partition.extended_dirichlet import extended_dirichlet
 from tff_niid.partition.iid import iid
 from tff_niid.partition.label_quantity import label_quantity
-from tff_niid.partition.match_test import match_test
+from tff_niid.partition.matched_test_split import match_test
 from tff_niid.partition.natural import natural
 from tff_niid.partition.noise import feature_noise_levels
 from tff_niid.partition.noise import label_noise
