@@ -119,7 +119,7 @@ def test_flowers_pathological_modes_warn_of_unassigned_samples(mnist,
   assert result.returncode == 0, result.stderr
   assert result.stderr.startswith(
       "WARNING: label_quantity(class_assignment=deterministic): no client "
-      "holds label(s) [4, 5, 6, 7, 8, 9]; their ")
+      "holds label(s) 4, 5, 6, 7, 8, 9; their ")
   part = partition.load(str(tmp_path / "partition"),
                         labels=mnist.train_labels)
   assert part.spec == ("label_quantity(class_assignment=deterministic, "

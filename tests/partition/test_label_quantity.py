@@ -210,8 +210,9 @@ def test_deterministic_assignment_is_flowers(num_clients, k):
   if unheld:
     assert str(caught[0].message) == (
         f"label_quantity(class_assignment=deterministic): no client holds "
-        f"label(s) {unheld}; their {600 * len(unheld)} samples are left "
-        "unassigned (as Flower's PathologicalPartitioner leaves them out).")
+        f"label(s) {', '.join(map(str, unheld))}; their "
+        f"{600 * len(unheld)} samples are left unassigned (as Flower's "
+        "PathologicalPartitioner leaves them out).")
 
 
 def test_unheld_label_warning_points_at_the_callers_line():

@@ -64,12 +64,33 @@ def test_key_dispersion_hand_case():
   ordered = _part(labels, [[0, 1], [2, 3]])
   mixed = _part(labels, [[0, 2], [1, 3]])
   # Global std = sqrt(mean((k - 5.5)^2)) = sqrt(25.25); clients: 0.5 / 5.0.
-  assert metrics.key_dispersion(ordered, labels, key) == pytest.approx(
-      0.5 / math.sqrt(25.25))
-  assert metrics.key_dispersion(mixed, labels, key) == pytest.approx(
-      5.0 / math.sqrt(25.25))
+  with pytest.warns(UserWarning, match="reads about 0.71, not 1"):
+    assert metrics.key_dispersion(ordered, labels, key) == pytest.approx(
+        0.5 / math.sqrt(25.25))
+  with pytest.warns(UserWarning, match="reads about 0.71, not 1"):
+    assert metrics.key_dispersion(mixed, labels, key) == pytest.approx(
+        5.0 / math.sqrt(25.25))
   with pytest.raises(ValueError, match="numeric"):
     metrics.key_dispersion(ordered, labels, np.array(list("abcd")))
+
+
+def test_key_dispersion_of_small_cells_says_what_a_random_draw_reads(
+    labels, recwarn):
+  key = np.random.default_rng(0).random(labels.shape[0])
+  # About 60 samples per client and class: a random draw reads about 1.
+  assert metrics.key_dispersion(partition.iid(labels, 100, seed=0), labels,
+                                key) == pytest.approx(1, abs=0.03)
+  assert not recwarn
+  # 3 samples per client: cells of 0 or 1 sample, which read 0.
+  small = partition.iid(labels, 20000, seed=0)
+  with pytest.warns(UserWarning) as caught:
+    value = metrics.key_dispersion(small, labels, key)
+  message = str(caught[0].message)
+  assert message.startswith(
+      "key_dispersion: clients hold few samples of each class (median 1 per "
+      "client and class), so even a random draw of these sizes reads about ")
+  stated = float(message.split("reads about ")[1].split(",")[0])
+  assert value < 0.5 and value == pytest.approx(stated, abs=0.1)
 
 
 def test_label_counts_sum(balanced_labels):

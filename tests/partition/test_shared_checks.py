@@ -7,6 +7,7 @@ import pytest
 
 from partition_contract import example_scheme
 from tff_niid import partition
+from tff_niid.partition import _checks
 from tff_niid.partition import registry
 
 LABELS = np.arange(200) % 10
@@ -119,3 +120,9 @@ def test_class_ids_without_samples_are_named(name, labels, empty):
       f"{name} deals each client classes among the ids "
       f"0..{labels.max()}, but class id(s) {empty} have no samples; map your "
       "classes to ids 0..K-1 first (np.unique(y, return_inverse=True)[1]).")
+
+
+def test_long_id_lists_are_cut():
+  assert _checks.id_list(range(3)) == "0, 1, 2"
+  assert _checks.id_list(range(330)) == (
+      "0, 1, 2, 3, 4, 5, 6, 7, 8, 9, ... (330 in all)")

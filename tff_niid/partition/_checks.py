@@ -42,6 +42,14 @@ def warn_caller(message: str) -> None:
   warnings.warn(message, UserWarning, stacklevel=level)
 
 
+def id_list(ids, limit=10):
+  """`ids` for a message: "3, 5, 9", the first `limit` then "... (N in
+  all)" (a thousand-class dataset would print them all)."""
+  ids = [int(i) for i in ids]
+  shown = ", ".join(map(str, ids[:limit]))
+  return shown + (f", ... ({len(ids)} in all)" if len(ids) > limit else "")
+
+
 def _short_repr(value, limit=40):
   """repr(value), cut to `limit` characters (a 400-digit int stays readable)."""
   text = repr(value)
@@ -87,11 +95,10 @@ def check_every_class_held(labels, num_classes, scheme):
   a subset of a dataset's classes), which no number of clients could fix."""
   empty = np.flatnonzero(np.bincount(labels, minlength=num_classes) == 0)
   if empty.size:
-    shown = ", ".join(map(str, empty[:10])) + (", ..." if empty.size > 10
-                                                else "")
     raise ValueError(
         f"{scheme} deals each client classes among the ids 0..{num_classes - 1}"
-        f", but class id(s) {shown} have no samples; map your classes to ids "
+        f", but class id(s) {id_list(empty)} have no samples; map your classes "
+        "to ids "
         "0..K-1 first (np.unique(y, return_inverse=True)[1]).")
 
 

@@ -201,10 +201,11 @@ class Partition(collections.abc.Sequence):
 
   @property
   def client_ids(self):
-    """String client ids, as TFF's ClientData uses them."""
+    """String client ids, as TFF's ClientData uses them (a new list each
+    time: take it once where you index it per client)."""
     if self.client_names is not None:
       return list(self.client_names)
-    return [str(i) for i in range(len(self))]
+    return list(map(str, range(len(self))))
 
   def client_of_position(self) -> np.ndarray:
     """The client holding each entry of `indices` (int64, same length):

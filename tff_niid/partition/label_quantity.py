@@ -100,13 +100,14 @@ def label_quantity(labels: np.ndarray, num_clients: int, *,
   short = np.flatnonzero(holders > class_sizes)
   if short.size:
     raise ValueError(
-        f"label(s) {short.tolist()} have fewer samples than the clients "
-        "drawn to hold them; use fewer clients or fewer classes_per_client.")
+        f"label(s) {_checks.id_list(short)} have fewer samples than the "
+        "clients drawn to hold them; use fewer clients or fewer "
+        "classes_per_client.")
   unheld = np.flatnonzero(holders == 0)
   if unheld.size:
     _checks.warn_caller(
         f"label_quantity(class_assignment={class_assignment}): no client "
-        f"holds label(s) {unheld.tolist()}; their "
+        f"holds label(s) {_checks.id_list(unheld)}; their "
         f"{int(class_sizes[unheld].sum())} samples are left unassigned (as "
         "Flower's PathologicalPartitioner leaves them out).")
   params = {"num_clients": num_clients, "classes_per_client": k,

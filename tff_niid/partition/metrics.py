@@ -106,6 +106,13 @@ def key_dispersion(partition, labels, key):
   client's class-c samples are a random draw of class c; close to 0 when
   they are a contiguous range of class c sorted by key (as `key=` makes them).
 
+  std_ic is a population std, which a random draw of n samples puts at
+  about sqrt((n - 1) / n) std_c (0 for n = 1): where clients hold only a
+  few samples of a class (many clients, small clients) even a random draw
+  reads well below 1. A UserWarning says so, with the value a random draw
+  of these cell sizes would give (sum n_ic sqrt((n_ic - 1) / n_ic) /
+  sum n_ic), where that is below 0.9: compare with it, not with 1.
+
   `key` must be numeric; for a categorical key pass integer codes only if
   their order means something, or use a one-hot/ordinal encoding of your own.
   """
@@ -129,6 +136,14 @@ def key_dispersion(partition, labels, key):
 
   n_cell, std_cell = std_by(cells, m)
   _, std_class = std_by(c, num_classes)
+  held = n_cell[n_cell > 0]
+  random_draw = float((np.sqrt(held * (held - 1.0))).sum() / held.sum())
+  if random_draw < 0.9:
+    _checks.warn_caller(
+        f"key_dispersion: clients hold few samples of each class (median "
+        f"{int(np.median(held))} per client and class), so even a random draw "
+        f"of these sizes reads about {random_draw:.2f}, not 1: compare with "
+        "that.")
   denominator = (n_cell * np.tile(std_class, len(partition))).sum()
   if denominator == 0:
     return 0.0
