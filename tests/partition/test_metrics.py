@@ -126,3 +126,15 @@ def test_num_classes_may_add_classes_but_not_drop_them(labels):
   assert str(e.value) == ("`num_classes`=5 is fewer than the classes of "
                           "`labels`, whose ids run 0..9; omit it, or give an "
                           "integer >= 10.")
+
+
+def test_client_heterogeneity_in_blocks_is_the_same(labels, monkeypatch):
+  # Blocks of clients bound the memory (clients x classes floats); each
+  # client's figures depend on its own counts and the global mix alone.
+  part = partition.dirichlet(labels, 1000, alpha=0.3, seed=0)
+  whole = metrics.client_heterogeneity(part, labels)
+  monkeypatch.setattr(metrics, "_BLOCK_CELLS", 70)  # 7 clients a block
+  blocks = metrics.client_heterogeneity(part, labels)
+  assert list(blocks) == list(whole)
+  for name in whole:
+    np.testing.assert_array_equal(blocks[name], whole[name])
