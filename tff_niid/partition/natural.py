@@ -54,8 +54,13 @@ def natural(labels: np.ndarray, ids: np.ndarray, *, group_size: int = 1,
           f"{ids.size} samples): a continuous attribute gives about one "
           "client per sample. Bin it into ids first (e.g. np.digitize), use "
           "natural(kmeans=K), or order classes by it with key(...).")
-  distinct, owner = np.unique(ids, return_inverse=True)
-  names = [str(x) for x in distinct]
+  # One stable sort by id: each client's samples in their order in `ids`,
+  # the clients in sorted order of their ids.
+  indices = np.argsort(ids, kind="stable")
+  ordered = ids[indices]
+  first = np.concatenate([[True], ordered[1:] != ordered[:-1]])
+  names = [str(x) for x in ordered[first]]
+  owner = np.cumsum(first) - 1  # of each sample of `ordered`
   params: dict[str, object] = {}
   if group_size > 1:
     group = _groups(len(names), group_size, mode)
@@ -63,7 +68,10 @@ def natural(labels: np.ndarray, ids: np.ndarray, *, group_size: int = 1,
     names = ["+".join(members) for members in np.split(
         np.array(names, dtype=object), np.flatnonzero(np.diff(group)) + 1)]
     params = {"group_size": group_size, "mode": mode}
-  indices = np.argsort(owner, kind="stable")
+    # A group's samples in their order in `ids` too, not id by id.
+    group_of_sample = np.empty_like(owner)
+    group_of_sample[indices] = owner
+    indices = np.argsort(group_of_sample, kind="stable")
   offsets = np.concatenate([[0], np.cumsum(np.bincount(owner))])
   return core.make_partition(labels, indices, offsets, scheme="natural",
                              params={"num_clients": len(names), **params},
