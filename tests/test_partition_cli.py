@@ -203,6 +203,46 @@ def test_a_key_file_is_measured_and_rerun_from_anywhere(mnist, tmp_path):
       "another --output_dir."))
 
 
+def test_labels_of_your_own_are_partitioned_and_rerun_from_anywhere(
+    tmp_path):
+  # No dataset files needed: CIFAR-10-like labels and writer ids of one's own.
+  (tmp_path / "data").mkdir()
+  labels = np.random.default_rng(0).integers(0, 10, 5000)
+  np.save(tmp_path / "data" / "labels.npy", labels)
+  np.save(tmp_path / "data" / "writer.npy", np.arange(5000) % 40)
+  first = _run("--labels_file=data/labels.npy", "--dataset=fashion_mnist",
+               "--spec=dirichlet(alpha=0.5)+key(writer)",
+               "--key_file=writer=data/writer.npy", "--num_clients=20",
+               f"--output_dir={tmp_path / 'a'}", cwd=tmp_path)
+  assert first.returncode == 0, first.stderr
+  assert first.stderr == ("WARNING: --dataset is not used with "
+                          "--labels_file.\n")
+  assert first.stdout.startswith(
+      "labels.npy: Partition(scheme='dirichlet', num_clients=20, "
+      "num_samples=5000, ")
+  assert "key_dispersion" in first.stdout
+  a = partition.load(str(tmp_path / "a" / "partition"), labels=labels)
+  assert (f"--labels_file={tmp_path / 'data' / 'labels.npy'}\n" in
+          (tmp_path / "a" / "hparams.txt").read_text())
+  again = _run(f"--flagfile={tmp_path / 'a' / 'hparams.txt'}",
+               f"--output_dir={tmp_path / 'b'}")
+  assert again.returncode == 0, again.stderr
+  assert partition.load(str(tmp_path / "b" / "partition"), labels=labels) == a
+  # An image attribute needs MNIST's images, which own labels come without.
+  _assert_refused((f"--labels_file={tmp_path / 'data' / 'labels.npy'}",
+                   "--spec=dirichlet(alpha=0.5)+key(slant)",
+                   f"--output_dir={tmp_path / 'c'}"), tmp_path, (
+      "ERROR: --labels_file gives labels only, and the image attribute "
+      "slant is computed from MNIST/Fashion-MNIST's images: order or group "
+      "by values of your own with --key_file=NAME=PATH.npy (one per "
+      "sample), or use --dataset."))
+  _assert_refused((f"--labels_file={tmp_path / 'nope.npy'}", "--spec=iid",
+                   f"--output_dir={tmp_path / 'c'}"), tmp_path, (
+      f"ERROR: --labels_file={tmp_path / 'nope.npy'}: cannot read "
+      f"{tmp_path / 'nope.npy'} as a .npy array: [Errno 2] No such file or "
+      f"directory: '{tmp_path / 'nope.npy'}'"))
+
+
 def test_another_partition_is_replaced_only_with_overwrite(
     mnist, fashion_mnist, tmp_path):
   del mnist, fashion_mnist  # the binary reads the files

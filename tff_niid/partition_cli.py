@@ -1,5 +1,5 @@
 """The partition binary: builds a non-IID partition of MNIST/Fashion-MNIST,
-measures and plots it.
+or of your own labels (--labels_file), measures and plots it.
 
 Installed with the numpy core as the console script `tff-niid-partition`
 (`pip install .`); in a clone also `python experiments/partition.py`, which
@@ -14,6 +14,8 @@ Examples:
   tff-niid-partition --scheme=dirichlet --self_balancing \
       --min_size_policy=resample --min_size=10 --num_clients=10 \
       --output_dir=runs/part_niid_bench_dir05
+  tff-niid-partition --labels_file=cifar10_train_labels.npy \
+      --spec='dirichlet(alpha=0.5)' --num_clients=100 --output_dir=runs/c10
   tff-niid-partition --list_schemes
 
 --spec is the way in; --scheme and its flags are a shortcut for the spec they
@@ -33,6 +35,7 @@ the output says so): TensorFlow is not imported.
 
 import os
 import sys
+from typing import NamedTuple
 import warnings
 
 from absl import app
@@ -111,6 +114,11 @@ _KEY = flags.DEFINE_enum("key", None, ["ink", "slant", "width"],
                          "Order each class by this image attribute.")
 _KEY_NOISE = flags.DEFINE_float("key_noise", 0.0,
                                 "0 = ordered by key, 1 = random.")
+_LABELS_FILE = flags.DEFINE_string(
+    "labels_file", None, "A .npy array of your own dataset's training labels "
+    "(1-D integers), partitioned in place of --dataset's; the image "
+    "attributes (key(slant), natural(kmeans=K)) need MNIST/Fashion-MNIST's "
+    "images and are not available.")
 _KEY_FILE = flags.DEFINE_multi_string(
     "key_file", [], "NAME=PATH of a .npy array with one value per training "
     "sample (e.g. writer ids), which the spec names as natural(ids=NAME) or "
@@ -224,7 +232,7 @@ def _hparams(spec_text):
   may start in another directory); not --overwrite, which the rerun must
   give itself."""
   names = [flag.name for flag in (*_SCHEME_FLAGS, _SPEC, _KEY_FILE,
-                                  _OVERWRITE)]
+                                  _LABELS_FILE, _OVERWRITE)]
   # A bool flag is written --name or --noname, the others --name=value.
   written = (*(f"--{name}=" for name in names),
              *(f"--{prefix}{name}\n" for name in names
@@ -233,9 +241,57 @@ def _hparams(spec_text):
       binary=flags.FLAGS.find_module_defining_flag(_SPEC.name))
   kept = [line for line in recorded.splitlines(keepends=True)
           if not line.startswith(written)]
-  key_files = [f"--key_file={name}={os.path.abspath(path)}\n"
-               for name, path in _key_file_paths().items()]
-  return "".join(sorted(kept + key_files + [f"--spec={spec_text}\n"]))
+  files = [f"--key_file={name}={os.path.abspath(path)}\n"
+           for name, path in _key_file_paths().items()]
+  if _LABELS_FILE.value is not None:
+    files.append(f"--labels_file={os.path.abspath(_LABELS_FILE.value)}\n")
+  return "".join(sorted(kept + files + [f"--spec={spec_text}\n"]))
+
+
+def _image_inputs(spec_text):
+  """What of the spec needs images (an image attribute --key_file does not
+  give, or k-means clusters), or None."""
+  canonical = partition_lib.spec.parse(spec_text)
+  if "kmeans" in canonical["base"]:
+    return "natural(kmeans=K)"
+  for name in (canonical.get("key", {}).get("name"),
+               canonical["base"].get("ids")):
+    if (name in partition_lib.attributes.ATTRIBUTES and
+        name not in _key_file_paths()):
+      return f"the image attribute {name}"
+  return None
+
+
+class _OwnLabels(NamedTuple):
+  """--labels_file's labels, in the fields of `datasets.Dataset` used here."""
+  name: str
+  train_labels: np.ndarray
+  train_images: None = None
+
+
+def _data():
+  """--dataset's data, or --labels_file's labels; ValueError, DownloadError
+  or DatasetError naming what is wrong."""
+  if _LABELS_FILE.value is None:
+    return datasets.load(_DATASET.value, _DATA_DIR.value,
+                         download=_DOWNLOAD.value)
+  for flag in (_DATASET, _DATA_DIR, _DOWNLOAD):
+    if flag.value != flag.default:
+      print(f"WARNING: --{flag.name} is not used with --labels_file.",
+            file=sys.stderr)
+  path = _LABELS_FILE.value
+  needed = _image_inputs(_spec_text())
+  if needed:
+    raise ValueError(
+        f"--labels_file gives labels only, and {needed} is computed from "
+        "MNIST/Fashion-MNIST's images: order or group by values of your own "
+        "with --key_file=NAME=PATH.npy (one per sample), or use --dataset.")
+  try:
+    labels = np.load(path, allow_pickle=False)
+  except (OSError, ValueError) as e:
+    raise ValueError(f"--labels_file={path}: cannot read {path} as a .npy "
+                     f"array: {e}") from None
+  return _OwnLabels(os.path.basename(path), labels)
 
 
 def _other_partition(out, part):
@@ -286,8 +342,7 @@ def main(argv):
     if own_clients and _NUM_CLIENTS.value != _NUM_CLIENTS.default:
       print("WARNING: --num_clients is not used: a natural spec makes its "
             "own clients (one per id, cluster or group).", file=sys.stderr)
-    data = datasets.load(_DATASET.value, _DATA_DIR.value,
-                         download=_DOWNLOAD.value)
+    data = _data()
     keys = _key_files()
     # A scheme's warning (e.g. samples left unassigned) as one line.
     with warnings.catch_warnings(record=True) as caught:
