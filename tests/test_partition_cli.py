@@ -236,6 +236,20 @@ def test_labels_of_your_own_are_partitioned_and_rerun_from_anywhere(
       "slant is computed from MNIST/Fashion-MNIST's images: order or group "
       "by values of your own with --key_file=NAME=PATH.npy (one per "
       "sample), or use --dataset."))
+  np.savez(tmp_path / "data" / "both.npz", train=labels, test=labels)
+  _assert_refused((f"--labels_file={tmp_path / 'data' / 'both.npz'}",
+                   "--spec=iid", f"--output_dir={tmp_path / 'c'}"), tmp_path,
+                  f"ERROR: --labels_file={tmp_path / 'data' / 'both.npz'} is "
+                  "an .npz archive; give one array saved with np.save.")
+  # Many small clients: the key dispersion's caveat as one line.
+  small = _run(f"--labels_file={tmp_path / 'data' / 'labels.npy'}",
+               "--spec=balanced_dirichlet(alpha=1000)+key(writer)",
+               f"--key_file=writer={tmp_path / 'data' / 'writer.npy'}",
+               "--num_clients=1000", f"--output_dir={tmp_path / 'd'}")
+  assert small.returncode == 0, small.stderr
+  assert small.stderr.startswith("WARNING: key_dispersion: clients hold few "
+                                 "samples of each class (median 1 per client")
+  assert len(small.stderr.splitlines()) == 1
   _assert_refused((f"--labels_file={tmp_path / 'nope.npy'}", "--spec=iid",
                    f"--output_dir={tmp_path / 'c'}"), tmp_path, (
       f"ERROR: --labels_file={tmp_path / 'nope.npy'}: cannot read "

@@ -33,6 +33,7 @@ only numpy, and matplotlib for the plots (without it, they are left out and
 the output says so): TensorFlow is not imported.
 """
 
+import contextlib
 import os
 import sys
 from typing import NamedTuple
@@ -248,6 +249,17 @@ def _hparams(spec_text):
   return "".join(sorted(kept + files + [f"--spec={spec_text}\n"]))
 
 
+@contextlib.contextmanager
+def _warnings_as_lines():
+  """The library's warnings (samples left unassigned, a key dispersion of
+  small cells) as one `WARNING:` line each on stderr."""
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always", UserWarning)
+    yield
+  for warning in caught:
+    print(f"WARNING: {warning.message}", file=sys.stderr)
+
+
 def _image_inputs(spec_text):
   """What of the spec needs images (an image attribute --key_file does not
   give, or k-means clusters), or None."""
@@ -291,6 +303,10 @@ def _data():
   except (OSError, ValueError) as e:
     raise ValueError(f"--labels_file={path}: cannot read {path} as a .npy "
                      f"array: {e}") from None
+  if not isinstance(labels, np.ndarray):  # an .npz archive of arrays
+    labels.close()
+    raise ValueError(f"--labels_file={path} is an .npz archive; give one "
+                     "array saved with np.save.")
   return _OwnLabels(os.path.basename(path), labels)
 
 
@@ -344,9 +360,7 @@ def main(argv):
             "own clients (one per id, cluster or group).", file=sys.stderr)
     data = _data()
     keys = _key_files()
-    # A scheme's warning (e.g. samples left unassigned) as one line.
-    with warnings.catch_warnings(record=True) as caught:
-      warnings.simplefilter("always", UserWarning)
+    with _warnings_as_lines():
       try:
         part = partition_lib.spec.resolve(
             spec_text, data.train_labels,
@@ -357,8 +371,6 @@ def main(argv):
         if _SPEC.value:
           raise
         raise ValueError(f"--scheme={_SCHEME.value}: {e}") from None
-    for warning in caught:
-      print(f"WARNING: {warning.message}", file=sys.stderr)
   except (ValueError, download.DownloadError) as e:  # one line, no usage text
     sys.exit(f"ERROR: {e}")
   other = _other_partition(out, part)
@@ -370,9 +382,10 @@ def main(argv):
     # Replaces the earlier partition and report (the same partition, or
     # --overwrite); anything other than a saved partition at
     # <output_dir>/partition is refused.
-    report = partition_lib.report.write(
-        part, data.train_labels, out, images=data.train_images, keys=keys,
-        plots=partition_lib.plots.available())
+    with _warnings_as_lines():
+      report = partition_lib.report.write(
+          part, data.train_labels, out, images=data.train_images, keys=keys,
+          plots=partition_lib.plots.available())
   except OSError as e:
     sys.exit(f"ERROR: cannot write to {out}: {e.strerror}")
   except ValueError as e:

@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 
+import matplotlib
 import numpy as np
 import pytest
 
@@ -62,6 +63,14 @@ def test_stacked_bars_show_each_clients_counts_at_its_index(labels):
       str(i) for i in range(30)]
   assert [t.get_text() for t in ax.get_legend().get_texts()] == [
       str(c) for c in range(10)]
+  # Each legend entry in its class's colour, drawn or not (client 0 alone
+  # holds only some classes).
+  ax = partition.plots.new_figure().subplots()
+  partition.plots.plot_label_counts(part, labels, kind="bar", order="client",
+                                    max_clients=1, ax=ax)
+  legend = [handle.get_facecolor() for handle in ax.get_legend().legend_handles]
+  assert legend == [matplotlib.colors.to_rgba(c)
+                    for c in matplotlib.colormaps["tab10"].colors]
 
 
 def test_client_order_shows_the_first_clients_and_says_so(labels, tmp_path):

@@ -124,12 +124,12 @@ def key_dispersion(partition, labels, key):
   client's class-c samples are a random draw of class c; close to 0 when
   they are a contiguous range of class c sorted by key (as `key=` makes them).
 
-  std_ic is a population std, which a random draw of n samples puts at
-  about sqrt((n - 1) / n) std_c (0 for n = 1): where clients hold only a
-  few samples of a class (many clients, small clients) even a random draw
-  reads well below 1. A UserWarning says so, with the value a random draw
-  of these cell sizes would give (sum n_ic sqrt((n_ic - 1) / n_ic) /
-  sum n_ic), where that is below 0.9: compare with it, not with 1.
+  std_ic is a population std, which a random draw of a few samples puts
+  well below std_c (0 for one sample): where clients hold only a few
+  samples of a class (many clients, small clients) even a random draw reads
+  well below 1. The same measure of a random draw of these cell sizes (the
+  key shuffled within each class, seed 0) is then below 0.9, and a
+  UserWarning gives it: compare with it, not with 1.
 
   `key` must be numeric; for a categorical key pass integer codes only if
   their order means something, or use a one-hot/ordinal encoding of your own.
@@ -145,26 +145,32 @@ def key_dispersion(partition, labels, key):
   cells = partition.client_of_position() * num_classes + c
   m = len(partition) * num_classes
 
-  def std_by(groups, size):
+  def std_by(values, groups, size):
     n = np.bincount(groups, minlength=size)
-    s1 = np.bincount(groups, weights=k, minlength=size)
-    s2 = np.bincount(groups, weights=k * k, minlength=size)
+    s1 = np.bincount(groups, weights=values, minlength=size)
+    s2 = np.bincount(groups, weights=values * values, minlength=size)
     mean = s1 / np.maximum(n, 1)
     return n, np.sqrt(np.clip(s2 / np.maximum(n, 1) - mean ** 2, 0, None))
 
-  n_cell, std_cell = std_by(cells, m)
-  _, std_class = std_by(c, num_classes)
-  held = n_cell[n_cell > 0]
-  random_draw = float((np.sqrt(held * (held - 1.0))).sum() / held.sum())
-  if random_draw < 0.9:
-    _checks.warn_caller(
-        f"key_dispersion: clients hold few samples of each class (median "
-        f"{int(np.median(held))} per client and class), so even a random draw "
-        f"of these sizes reads about {random_draw:.2f}, not 1: compare with "
-        "that.")
+  n_cell, std_cell = std_by(k, cells, m)
+  _, std_class = std_by(k, c, num_classes)
   denominator = (n_cell * np.tile(std_class, len(partition))).sum()
   if denominator == 0:
     return 0.0
+  # The key shuffled within each class: a random draw of the same cells.
+  shuffled = np.random.default_rng(0).permutation(k.shape[0])
+  drawn = np.empty_like(k)
+  drawn[np.argsort(c, kind="stable")] = k[
+      shuffled[np.argsort(c[shuffled], kind="stable")]]
+  random_draw = float(
+      (n_cell * std_by(drawn, cells, m)[1]).sum() / denominator)
+  if random_draw < 0.9:
+    held = n_cell[n_cell > 0]
+    _checks.warn_caller(
+        f"key_dispersion: clients hold few samples of each class (median "
+        f"{int(np.median(held))} per client and class), so even a random draw "
+        f"of these sizes reads {random_draw:.2f} here (the key shuffled "
+        "within each class), not 1: compare with that.")
   return float((n_cell * std_cell).sum() / denominator)
 
 

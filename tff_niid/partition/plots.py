@@ -158,7 +158,7 @@ def plot_label_counts(partition, labels, path=None, *, num_classes=None,
     for c in range(num_classes):
       drawn = rows[:, c] > 0  # no empty segments: 1,000 classes stay fast
       ax.bar(positions[drawn], rows[drawn, c], bottom=bottom[drawn],
-             width=0.9, color=colours[c], label=class_names[c])
+             width=0.9, color=colours[c])
       bottom += rows[:, c]
     ax.set_xlabel(client_axis)
     ax.set_ylabel(value_axis)
@@ -167,7 +167,12 @@ def plot_label_counts(partition, labels, path=None, *, num_classes=None,
       ax.set_xticks(positions, tick_names, fontsize=7,
                     rotation=90 if len(tick_names) > 20 else 0)
     if num_classes <= _LEGEND_CLASSES:
-      ax.legend(title="class", fontsize=7, bbox_to_anchor=(1.01, 1),
+      # Patches of the classes' colours: a class without a segment drawn
+      # has no bar to take its colour from.
+      from matplotlib import patches  # pylint: disable=g-import-not-at-top
+      ax.legend(handles=[patches.Patch(color=colours[c], label=class_names[c])
+                         for c in range(num_classes)],
+                title="class", fontsize=7, bbox_to_anchor=(1.01, 1),
                 loc="upper left")
     else:  # too many for a legend: the colours' scale of class ids
       from matplotlib import cm, colors  # pylint: disable=g-import-not-at-top
