@@ -254,7 +254,10 @@ def _warnings_as_lines():
   """The library's warnings (samples left unassigned, a key dispersion of
   small cells) as one `WARNING:` line each on stderr."""
   with warnings.catch_warnings(record=True) as caught:
-    warnings.simplefilter("always", UserWarning)
+    # Each time, but only the library's: "always" for every UserWarning
+    # would undo other packages' own filters (pyparsing's deprecations).
+    warnings.filterwarnings("always", category=UserWarning,
+                            module="tff_niid")
     yield
   for warning in caught:
     print(f"WARNING: {warning.message}", file=sys.stderr)
