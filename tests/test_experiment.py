@@ -70,6 +70,18 @@ def test_first_start_writes_the_run_and_a_resume_continues_it(mnist,
   assert summary["rounds_run"] == 3
 
 
+def test_the_partitions_caveats_are_logged_as_lines(mnist, tmp_path,
+                                                   recwarn):
+  del mnist  # run reads the files
+  _, lines = _run(tmp_path / "run", rounds=1, num_clients=3, partition_spec=(
+      "label_quantity(class_assignment=deterministic, classes_per_client=2)"))
+  warned = [line for line in lines if line.startswith("WARNING: ")]
+  assert len(warned) == 1 and warned[0].startswith(
+      "WARNING: label_quantity(class_assignment=deterministic): no client "
+      "holds label(s) 4, 5, 6, 7, 8, 9; their ")
+  assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+
+
 def test_a_partition_report_points_at_its_partition(mnist, tmp_path):
   # What tff-niid-partition --output_dir=DIR writes: the partition is in
   # DIR/partition.

@@ -210,7 +210,7 @@ def test_labels_of_your_own_are_partitioned_and_rerun_from_anywhere(
   labels = np.random.default_rng(0).integers(0, 10, 5000)
   np.save(tmp_path / "data" / "labels.npy", labels)
   np.save(tmp_path / "data" / "writer.npy", np.arange(5000) % 40)
-  first = _run("--labels_file=data/labels.npy", "--dataset=fashion_mnist",
+  first = _run("--labels_file=data/labels.npy", "--dataset=mnist",
                "--spec=dirichlet(alpha=0.5)+key(writer)",
                "--key_file=writer=data/writer.npy", "--num_clients=20",
                f"--output_dir={tmp_path / 'a'}", cwd=tmp_path)
@@ -224,9 +224,10 @@ def test_labels_of_your_own_are_partitioned_and_rerun_from_anywhere(
   a = partition.load(str(tmp_path / "a" / "partition"), labels=labels)
   assert (f"--labels_file={tmp_path / 'data' / 'labels.npy'}\n" in
           (tmp_path / "a" / "hparams.txt").read_text())
+  assert "--dataset" not in (tmp_path / "a" / "hparams.txt").read_text()
   again = _run(f"--flagfile={tmp_path / 'a' / 'hparams.txt'}",
                f"--output_dir={tmp_path / 'b'}")
-  assert again.returncode == 0, again.stderr
+  assert (again.returncode, again.stderr) == (0, "")
   assert partition.load(str(tmp_path / "b" / "partition"), labels=labels) == a
   # An image attribute needs MNIST's images, which own labels come without.
   _assert_refused((f"--labels_file={tmp_path / 'data' / 'labels.npy'}",

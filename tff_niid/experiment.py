@@ -303,7 +303,9 @@ def run(config: ExperimentConfig, *, flagfile: str,
     training.TrainingDivergedError, KeyboardInterrupt: as `training.train`
       (the last good round's state is kept).
   """
-  data, part = _inputs(config)
+  warned = lambda message: log(f"WARNING: {message}")
+  with partition_lib.report.warnings_to(warned):
+    data, part = _inputs(config)
   # Nothing is written into output_dir before it is locked and its run, if
   # any, checked to be this one.
   with rundir.lock(config.output_dir):
@@ -320,8 +322,9 @@ def run(config: ExperimentConfig, *, flagfile: str,
     # the partition with the identity's checksum).
     if not (rundir.has_identity(config.output_dir) and os.path.isdir(
         os.path.join(config.output_dir, rundir.PARTITION_DIR))):
-      log(partition_lib.report.write(part, data.train_labels,
-                                     config.output_dir,
-                                     images=data.train_images).table)
+      with partition_lib.report.warnings_to(warned):
+        log(partition_lib.report.write(part, data.train_labels,
+                                       config.output_dir,
+                                       images=data.train_images).table)
       rundir.record_identity(config.output_dir, data, part)
     return _train(config, data, part, log)

@@ -33,11 +33,9 @@ only numpy, and matplotlib for the plots (without it, they are left out and
 the output says so): TensorFlow is not imported.
 """
 
-import contextlib
 import os
 import sys
 from typing import NamedTuple
-import warnings
 
 from absl import app
 from absl import flags
@@ -120,6 +118,8 @@ _LABELS_FILE = flags.DEFINE_string(
     "(1-D integers), partitioned in place of --dataset's; the image "
     "attributes (key(slant), natural(kmeans=K)) need MNIST/Fashion-MNIST's "
     "images and are not available.")
+# What --labels_file replaces.
+_DATASET_FLAGS = (_DATASET, _DATA_DIR, _DOWNLOAD)
 _KEY_FILE = flags.DEFINE_multi_string(
     "key_file", [], "NAME=PATH of a .npy array with one value per training "
     "sample (e.g. writer ids), which the spec names as natural(ids=NAME) or "
@@ -229,11 +229,13 @@ def _hparams(spec_text):
   """A flagfile that reruns this partition: this module's flags (however it
   was started, module or script), the partition as its --spec in place of
   --scheme and the flags that set it (their defaults beside a --spec would
-  be refused on the rerun), and --key_file with absolute paths (the rerun
-  may start in another directory); not --overwrite, which the rerun must
-  give itself."""
+  be refused on the rerun), --key_file and --labels_file with absolute
+  paths (the rerun may start in another directory); not --overwrite, which
+  the rerun must give itself, nor beside --labels_file the dataset's flags,
+  which it does not use."""
+  unused = _DATASET_FLAGS if _LABELS_FILE.value is not None else ()
   names = [flag.name for flag in (*_SCHEME_FLAGS, _SPEC, _KEY_FILE,
-                                  _LABELS_FILE, _OVERWRITE)]
+                                  _LABELS_FILE, _OVERWRITE, *unused)]
   # A bool flag is written --name or --noname, the others --name=value.
   written = (*(f"--{name}=" for name in names),
              *(f"--{prefix}{name}\n" for name in names
@@ -249,18 +251,8 @@ def _hparams(spec_text):
   return "".join(sorted(kept + files + [f"--spec={spec_text}\n"]))
 
 
-@contextlib.contextmanager
-def _warnings_as_lines():
-  """The library's warnings (samples left unassigned, a key dispersion of
-  small cells) as one `WARNING:` line each on stderr."""
-  with warnings.catch_warnings(record=True) as caught:
-    # Each time, but only the library's: "always" for every UserWarning
-    # would undo other packages' own filters (pyparsing's deprecations).
-    warnings.filterwarnings("always", category=UserWarning,
-                            module="tff_niid")
-    yield
-  for warning in caught:
-    print(f"WARNING: {warning.message}", file=sys.stderr)
+def _print_warning(message):
+  print(f"WARNING: {message}", file=sys.stderr)
 
 
 def _image_inputs(spec_text):
@@ -290,8 +282,8 @@ def _data():
   if _LABELS_FILE.value is None:
     return datasets.load(_DATASET.value, _DATA_DIR.value,
                          download=_DOWNLOAD.value)
-  for flag in (_DATASET, _DATA_DIR, _DOWNLOAD):
-    if flag.value != flag.default:
+  for flag in _DATASET_FLAGS:
+    if flag.present:
       print(f"WARNING: --{flag.name} is not used with --labels_file.",
             file=sys.stderr)
   path = _LABELS_FILE.value
@@ -363,7 +355,7 @@ def main(argv):
             "own clients (one per id, cluster or group).", file=sys.stderr)
     data = _data()
     keys = _key_files()
-    with _warnings_as_lines():
+    with partition_lib.report.warnings_to(_print_warning):
       try:
         part = partition_lib.spec.resolve(
             spec_text, data.train_labels,
@@ -385,7 +377,7 @@ def main(argv):
     # Replaces the earlier partition and report (the same partition, or
     # --overwrite); anything other than a saved partition at
     # <output_dir>/partition is refused.
-    with _warnings_as_lines():
+    with partition_lib.report.warnings_to(_print_warning):
       report = partition_lib.report.write(
           part, data.train_labels, out, images=data.train_images, keys=keys,
           plots=partition_lib.plots.available())

@@ -104,3 +104,27 @@ def test_a_failed_measurement_writes_nothing(labels, tmp_path):
   with pytest.raises(ValueError, match="another dataset"):
     report.write(part, labels[::-1], str(tmp_path / "r"))
   assert not (tmp_path / "r").exists()
+
+
+def test_label_counts_name_the_clients_by_their_ids(tmp_path):
+  labels = np.array([0, 1, 1, 2, 0, 2])
+  regions = np.array(["Oslo", "Lyon, FR", "Oslo", "Lyon, FR", "Kyiv", "Kyiv"])
+  part = partition.natural(labels, regions)
+  report.write(part, labels, str(tmp_path), plots=False)
+  with open(tmp_path / "partition_label_counts.csv", newline="") as f:
+    rows = list(csv.reader(f))
+  assert rows == [["client", "size", "class_0", "class_1", "class_2"],
+                  ["Kyiv", "2", "1", "0", "1"],
+                  ["Lyon, FR", "2", "0", "1", "1"],
+                  ["Oslo", "2", "1", "1", "0"]]
+
+
+def test_warnings_reach_the_callback_each_time(labels):
+  emitted = []
+  for _ in range(2):
+    with report.warnings_to(emitted.append):
+      partition.label_quantity(labels, 3, classes_per_client=2, seed=0,
+                               class_assignment="deterministic")
+  assert len(emitted) == 2 and emitted[0] == emitted[1]
+  assert emitted[0].startswith("label_quantity(class_assignment="
+                               "deterministic): no client holds label(s) ")

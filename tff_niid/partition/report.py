@@ -10,8 +10,9 @@ whoever wrote them:
                            run, read back by `results.read_partition_summary`)
   partition_label_counts.csv
                            each client's samples per class (`metrics.
-                           label_counts`): a row per client, `client`, `size`
-                           and a column `class_<k>` per class
+                           label_counts`): a row per client, `client` (its
+                           id: `Partition.client_ids`), `size` and a column
+                           `class_<k>` per class
   partition_label_mix.png, partition_sizes.png, partition_divergence.png
                            `plots.plot_all` (left out with plots=False:
                            matplotlib is not part of the numpy core)
@@ -19,10 +20,12 @@ whoever wrote them:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import os
-from typing import Mapping
+from typing import Callable, Iterator, Mapping
+import warnings
 
 import numpy as np
 
@@ -53,8 +56,28 @@ def _write_label_counts(part, labels, path):
     writer = csv.writer(f)
     writer.writerow(["client", "size", *(f"class_{k}" for k in
                                          range(counts.shape[1]))])
-    for client, row in enumerate(counts):
-      writer.writerow([client, int(row.sum()), *row.tolist()])
+    # One conversion of the whole matrix, not one per client.
+    writer.writerows([client, size, *row] for client, size, row in zip(
+        part.client_ids, counts.sum(axis=1).tolist(), counts.tolist()))
+
+
+@contextlib.contextmanager
+def warnings_to(emit: Callable[[str], None]) -> Iterator[None]:
+  """Runs the block, then passes each warning it raised to `emit(message)`.
+
+  How the binaries show a partition's caveats (samples left unassigned, a
+  key dispersion of small cells) as one line each instead of Python's
+  file:line form. The library's own warnings are shown every time they are
+  raised, not once per place.
+  """
+  with warnings.catch_warnings(record=True) as caught:
+    # "always" only for the library's: for every UserWarning it would undo
+    # other packages' own filters (pyparsing's deprecations).
+    warnings.filterwarnings("always", category=UserWarning,
+                            module="tff_niid")
+    yield
+  for warning in caught:
+    emit(str(warning.message))
 
 
 def write(part: core.Partition, labels: np.ndarray, directory: str, *,
