@@ -125,20 +125,29 @@ def fill_by_sample(mix, sizes, class_sizes, rng):
     raise AssertionError("internal error: client and class sizes sum "
                          "differently")
   counts = np.zeros(mix.shape, dtype=np.int64)
-  cap = max(64, _MAX_BATCH_CELLS // mix.shape[1])
+  weighted = mix > 0
+  open_classes = left > 0
+  # Per client, its classes with weight and samples left, kept up to date
+  # as classes are used up.
+  open_weighted = (weighted & open_classes).sum(axis=1)
+  # Each client's row renormalised over the classes left (as cumulative
+  # weights), recomputed when the client is next drawn after a class is used
+  # up: renormalising every row at each class used up would grow with the
+  # square of the classes.
+  cumulative = np.empty(mix.shape)
+  renormalised_at = np.full(mix.shape[0], -1)
+  classes_used_up = 0
+  num_classes = mix.shape[1]
+  cap = max(64, _MAX_BATCH_CELLS // num_classes)
   batch = min(int(room.sum()), cap)
-  open_classes = None
   while room.any():
-    if open_classes is None or not np.array_equal(open_classes, left > 0):
-      # The classes left changed: renormalise (as cumulative weights).
-      open_classes = left > 0
-      weights = mix * open_classes
-      cumulative = np.cumsum(weights, axis=1)
-      # Float rounding can put a draw at a row's total: it then takes the
-      # row's last class with weight, never one without.
-      last = weights.shape[1] - 1 - np.argmax(weights[:, ::-1] > 0, axis=1)
+    used_up = np.flatnonzero(open_classes & (left == 0))
+    if used_up.size:
+      open_classes[used_up] = False
+      open_weighted -= weighted[:, used_up].sum(axis=1)
+      classes_used_up += used_up.size
     active = np.flatnonzero(room)
-    stuck = active[cumulative[active, -1] <= 0]
+    stuck = active[open_weighted[active] == 0]
     if stuck.size:
       raise ValueError(
           f"fill='by_sample': client {int(stuck[0])} still has room, but its "
@@ -149,9 +158,17 @@ def fill_by_sample(mix, sizes, class_sizes, rng):
     client = active[rng.integers(active.size, size=batch)]
     client = client[_running_count(client) <= room[client]]
     filled = np.cumsum(_running_count(client) == room[client])
-    u = rng.random(client.size) * cumulative[client, -1]
-    picked = np.minimum((cumulative[client] <= u[:, None]).sum(axis=1),
-                        last[client])
+    stale = np.unique(client[renormalised_at[client] != classes_used_up])
+    cumulative[stale] = np.cumsum(mix[stale] * open_classes, axis=1)
+    renormalised_at[stale] = classes_used_up
+    drawn = cumulative[client]
+    u = rng.random(client.size) * drawn[:, -1]
+    picked = (drawn <= u[:, None]).sum(axis=1)
+    # Float rounding can put a draw at a row's total (past every class): it
+    # then takes the row's last class with weight, never one without.
+    past = np.flatnonzero(picked == num_classes)
+    picked[past] = num_classes - 1 - np.argmax(
+        (mix[client[past]] * open_classes)[:, ::-1] > 0, axis=1)
     cut = ((_running_count(picked) == left[picked]) |
            (2 * filled > active.size))
     kept = int(np.argmax(cut)) + 1 if cut.any() else client.size
