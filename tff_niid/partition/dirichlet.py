@@ -9,10 +9,17 @@ from tff_niid.partition import _checks
 from tff_niid.partition import core
 
 
-# Below this, numpy's Generator.dirichlet slows down sharply (19 s at 1e-10)
-# and stalls below ~1e-11; above it, its draws (and so existing partitions)
-# are kept.
-_LOG_SPACE_BELOW = 1e-6
+# Below this, Dirichlet rows are drawn from Gamma variates in logs
+# (`_log_gamma_rows`), not by numpy's Generator.dirichlet. numpy switches to
+# a Beta stick-breaking draw there (max(alpha) < 0.1), whose Beta draws
+# changed in numpy 2.1 (numpy PR #27034, fixing a left tail too heavy in 1.x:
+# issue #24475): at alpha = 1e-3, 1,877 of 2,000 rows of 10 differed between
+# numpy 1.25.2 and 2.4.6, so partitions were not the same across numpy
+# versions. The Gamma draws are; they also keep the tiny shares that the
+# stick-breaking rounds to 0 (14-16% of second-largest shares at 1e-3), and
+# do not slow down (numpy: 19 s at alpha 1e-10, stalls below ~1e-11).
+# At 0.1 and above numpy's draws (and so existing partitions) are kept.
+_LOG_SPACE_BELOW = 0.1
 
 # The alphas whose draws float64 holds: below, log(U) / alpha overflows in the
 # log-space draw; above, numpy's Gamma(alpha) draws sum to inf over clients.
@@ -48,7 +55,7 @@ def _normalise_logs(log_g):
 def dirichlet_rows(rng: np.random.Generator, alpha: float, rows: int,
                    cols: int) -> np.ndarray:
   """`rows` draws of Dir(alpha * 1_cols), finite and fast for any alpha in
-  ALPHA_RANGE."""
+  ALPHA_RANGE, and the same in every numpy version (>= 1.25)."""
   if alpha >= _LOG_SPACE_BELOW:
     return rng.dirichlet(np.full(cols, alpha), size=rows)
   return _normalise_logs(_log_gamma_rows(rng, alpha, rows, cols))
