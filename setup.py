@@ -2,9 +2,11 @@
 
 `pip install .` installs the numpy core (tff_niid.partition, tff_niid.datasets,
 tff_niid.results, the partition CLI `tff-niid-partition`) on any Python >= 3.9 with numpy 1.25+ or
-2.x; `pip install ".[tff]"` adds the TFF layer (TFF 0.87: Python 3.9-3.11).
-The pinned environment of `make demo` / `make test` is
-requirements/py311-lock.txt (BUILD_NOTES.md).
+2.x. The TFF layer needs the lock first, on Python 3.9-3.11:
+`pip install --no-deps -r requirements/py311-lock.txt`, then
+`pip install --no-deps .` (TFF 0.87's own pins name a jaxlib that PyPI does
+not have, so no extra here can install it: BUILD_NOTES.md). The lock is in
+the repository and the sdist.
 """
 
 import re
@@ -13,6 +15,8 @@ import setuptools
 
 with open("tff_niid/__init__.py") as f:
   VERSION = re.search(r'__version__ = "([^"]+)"', f.read()).group(1)
+with open("README.md", encoding="utf-8") as f:
+  README = f.read()
 
 setuptools.setup(
     name="tff_niid",
@@ -26,15 +30,12 @@ setuptools.setup(
     # The partition binary (numpy core; experiments/partition.py in a clone).
     entry_points={"console_scripts": [
         "tff-niid-partition = tff_niid.partition_cli:run"]},
+    long_description=README,
+    long_description_content_type="text/markdown",
     python_requires=">=3.9",
     install_requires=["numpy>=1.25", "absl-py>=1.0"],
     extras_require={
         "plots": ["matplotlib>=3.5"],
-        # TFF 0.87 (its last release) has wheels for Python 3.9-3.11 only.
-        "tff": ["tensorflow-federated==0.87.0; python_version < '3.12'",
-                "tensorflow==2.14.*; python_version < '3.12'",
-                "numpy~=1.25; python_version < '3.12'",
-                "portpicker", "psutil"],
         "test": ["pytest", "pytest-xdist", "scipy", "nbclient", "nbformat",
                  "ipykernel", "mypy", "vermin"],
     },

@@ -4,6 +4,7 @@ clearly what it needs. Run in the TFF-free venv too (`make test-core`)."""
 import importlib.util
 import subprocess
 import sys
+import tarfile
 import zipfile
 
 import pytest
@@ -18,8 +19,8 @@ def test_tff_layer_without_tff_is_one_clear_error():
     out = subprocess.run([sys.executable, "-c", f"import tff_niid.{module}"],
                          capture_output=True, text=True, check=False)
     assert out.returncode == 1
-    assert "tff_niid[tff]" in out.stderr and "3.9-3.11" in out.stderr, (
-        out.stderr)
+    assert ("requirements/py311-lock.txt" in out.stderr and
+            "3.9-3.11" in out.stderr), out.stderr
 
 
 def test_wheel_admits_new_pythons_and_keeps_tensorflow_optional(tmp_path):
@@ -42,7 +43,22 @@ def test_wheel_admits_new_pythons_and_keeps_tensorflow_optional(tmp_path):
   assert requires_python == ">=3.9"  # admits 3.12 and 3.13
   requires = [v for k, v in fields if k == "Requires-Dist"]
   assert "Programming Language :: Python :: 3.13" in metadata
-  for dist in requires:  # TensorFlow and TFF only with the tff extra
-    if dist.startswith(("tensorflow", "tensorflow-federated")):
-      assert 'extra == "tff"' in dist, dist
+  # TensorFlow and TFF come from the lock (no extra can install TFF 0.87).
+  assert not [d for d in requires if d.startswith("tensorflow")], requires
   assert any(d.startswith("numpy>=1.25") for d in requires), requires
+
+
+def test_sdist_carries_the_lock_for_the_tff_layer(tmp_path):
+  # The TFF layer installs only over the lock (TFF 0.87's own pins name a
+  # jaxlib PyPI lacks), so a source archive without it could not get there.
+  build = subprocess.run(
+      [sys.executable, "setup.py", "-q", "egg_info", "--egg-base",
+       str(tmp_path), "sdist", "-d", str(tmp_path)],
+      cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+  assert build.returncode == 0, build.stderr[-2000:]
+  (sdist,) = tmp_path.glob("tff_niid-*.tar.gz")
+  with tarfile.open(sdist) as tar:
+    names = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
+  assert {"requirements/py311-lock.txt", "BUILD_NOTES.md", "README.md",
+          "tff_niid/loopback_bind.c"} <= names
+  assert not [name for name in names if name.startswith("tests/")]

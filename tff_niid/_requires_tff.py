@@ -10,7 +10,9 @@ except ModuleNotFoundError as error:
       f"This part of tff_niid (the TFF layer: clientdata, models, algorithms, "
       f"training, ...) needs TensorFlow Federated ({error.name!r} is not "
       "installed). TFF 0.87, its last release, installs only on Python "
-      "3.9-3.11: use `pip install 'tff_niid[tff]'` on Python 3.11, or the "
-      "project's locked environment (`make env`). tff_niid.partition, "
+      "3.9-3.11, and only from the project's lock (its own pins name a "
+      "jaxlib that PyPI does not have): `make env` in a clone, or on Python "
+      "3.11 `pip install --no-deps -r requirements/py311-lock.txt` then "
+      "`pip install --no-deps tff_niid` (BUILD_NOTES.md). tff_niid.partition, "
       "tff_niid.datasets and tff_niid.results work without it.",
       name=error.name) from error
