@@ -139,6 +139,8 @@ def test_no_good_mirror_is_one_clear_error_and_leaves_nothing(server, mnist,
   assert f"{url}/bad/{FILES[0]}" in message
   assert "fashion_mnist" in message  # the other dataset's file is named
   assert "HTTP 404" in message
+  assert message.endswith(
+      f"or put the original file in {cache / 'mnist'} yourself.")
   assert _left_in(cache) == []
 
 

@@ -103,4 +103,4 @@ def fetch(file_names: Sequence[str], mirrors: Sequence[str], destination: str,
       raise DownloadError(
           f"could not download {file_name}; tried " + "; ".join(attempts) +
           f". Give working mirrors with mirrors=[...] or ${MIRRORS_VARIABLE}, "
-          "or put the original file there yourself.")
+          f"or put the original file in {destination} yourself.")
