@@ -104,18 +104,20 @@ def assign_by_counts(labels, num_classes, counts, rng, key=None, key_noise=0.0):
   offsets = np.concatenate([[0], np.cumsum(counts.sum(axis=1))])
   # Class-major (classes x clients) so every per-class row is contiguous.
   by_class = np.ascontiguousarray(counts.T)
-  # Block (class c, client i) starts at dst_start[c, i] in the output and at
-  # within_class[c, i] in class c's taken prefix of `order`.
-  dst_start = offsets[:-1] + np.cumsum(by_class, axis=0) - by_class
-  within_class = np.cumsum(by_class, axis=1) - by_class
-  shift = dst_start - within_class
   indices = np.empty(offsets[-1], dtype=np.int64)
+  # Where each client's block of the next class starts in the output.
+  dst_start = offsets[:-1].copy()
   # One class at a time keeps temporaries at one class's size (memory), and
   # the source is a slice of `order`, so only the destination is scattered.
   for c in range(num_classes):
-    dst = np.repeat(shift[c], by_class[c])
+    taken = by_class[c]
+    # Block (class c, client i) starts at dst_start[i] in the output and at
+    # within_class[i] in class c's taken prefix of `order`.
+    within_class = np.cumsum(taken) - taken
+    dst = np.repeat(dst_start - within_class, taken)
     dst += np.arange(dst.shape[0])
     indices[dst] = order[starts[c]:starts[c] + dst.shape[0]]
+    dst_start += taken
   return indices, offsets
 
 
@@ -200,14 +202,6 @@ def transport_cells(row_sums, col_sums):
           np.searchsorted(col_cum, starts, side="right"), lengths[keep])
 
 
-def transport(row_sums, col_sums):
-  """The dense integer matrix of `transport_cells` (equal totals)."""
-  out = np.zeros((len(row_sums), len(col_sums)), dtype=np.int64)
-  rows, cols, amounts = transport_cells(row_sums, col_sums)
-  np.add.at(out, (rows, cols), amounts)
-  return out
-
-
 # Iterations `fit_counts` allows the proportional fitting.
 MAX_FIT_ITERATIONS = 1000
 
@@ -253,13 +247,18 @@ def _ratio(target, current):
                    where=current > 0)
 
 
+# Cells of a block of rows in `enforce_min_size`'s float temporaries.
+_BLOCK_CELLS = 1 << 21
+
+
 def enforce_min_size(counts, min_size):
   """Moves samples from the largest clients so every row sums to >= min_size.
 
   Deterministic and terminating (no resampling): the largest clients are cut
   down to a common level L >= min_size (taking from each of their classes in
   proportion), and the freed samples go to the clients below min_size by
-  `transport`. Requires num_clients * min_size <= total, checked by callers.
+  `transport_cells`. Requires num_clients * min_size <= total, checked by
+  callers.
   """
   counts = np.array(counts, dtype=np.int64)
   sizes = counts.sum(axis=1)
@@ -284,10 +283,20 @@ def enforce_min_size(counts, min_size):
   # Each donor gives from its classes in proportion (cumulative rounding keeps
   # the row total exact and never takes more of a class than it holds).
   ratio = np.divide(take, sizes, out=np.zeros(sizes.shape), where=sizes > 0)
-  bounds = np.rint(np.cumsum(counts, axis=1) * ratio[:, None]).astype(np.int64)
-  removed = np.diff(bounds, axis=1, prepend=0)
-  counts -= removed
-  counts += transport(deficit, removed.sum(axis=0))
+  freed = np.zeros(counts.shape[1], dtype=np.int64)
+  # A donor's cut depends on its row alone: done for blocks of donors, so
+  # the float temporaries stay small beside a clients x classes matrix.
+  donors = np.flatnonzero(take)
+  block = max(1, _BLOCK_CELLS // max(counts.shape[1], 1))
+  for start in range(0, donors.size, block):
+    rows = donors[start:start + block]
+    bounds = np.rint(np.cumsum(counts[rows], axis=1) *
+                     ratio[rows, None]).astype(np.int64)
+    removed = np.diff(bounds, axis=1, prepend=0)
+    counts[rows] -= removed
+    freed += removed.sum(axis=0)
+  receivers, classes, amounts = transport_cells(deficit, freed)
+  np.add.at(counts, (receivers, classes), amounts)
   return counts
 
 

@@ -64,9 +64,17 @@ def dirichlet_rows(rng: np.random.Generator, alpha: float, rows: int,
 def _rounded_counts(rng, alpha, class_sizes, num_clients):
   """The default draw: all classes at once, shares rounded cumulatively (exact
   column sums). A clients x classes counts matrix."""
-  shares = dirichlet_rows(rng, alpha, class_sizes.shape[0], num_clients)
-  bounds = np.rint(np.cumsum(shares, axis=1) * class_sizes[:, None])
-  return np.diff(bounds.astype(np.int64), axis=1, prepend=0).T
+  # In place where it can be: the matrix is classes x clients (800 MB of
+  # float64 at 1,000 x 100,000), and each temporary another such matrix.
+  bounds = dirichlet_rows(rng, alpha, class_sizes.shape[0], num_clients)
+  np.cumsum(bounds, axis=1, out=bounds)
+  bounds *= class_sizes[:, None]
+  np.rint(bounds, out=bounds)
+  bounds = bounds.astype(np.int64)
+  counts = np.empty_like(bounds)
+  counts[:, 0] = bounds[:, 0]
+  np.subtract(bounds[:, 1:], bounds[:, :-1], out=counts[:, 1:])
+  return counts.T
 
 
 def sequential_counts(rng: np.random.Generator, alpha: float,
