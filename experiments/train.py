@@ -82,8 +82,13 @@ flags.DEFINE_float("client_momentum", 0.0, "Client SGD momentum, in [0, 1).")
 flags.DEFINE_float("server_lr", 1.0, "Server learning rate.")
 flags.DEFINE_float("server_momentum", 0.9,
                    "Server momentum (fedavgm), in [0, 1).")
+flags.DEFINE_float("adaptive_beta1", 0.9,
+                   "First-moment decay of fedadam/fedyogi, in [0, 1).")
+flags.DEFINE_float("adaptive_beta2", 0.99,
+                   "Second-moment decay of fedadam/fedyogi, in [0, 1).")
 flags.DEFINE_float("adaptive_epsilon", 1e-3,
-                   "Adaptivity tau of fedadam/fedyogi.", lower_bound=0.0)
+                   "Adaptivity tau of fedadam/fedyogi (added outside the "
+                   "square root, as in Reddi et al. 2021).", lower_bound=0.0)
 flags.DEFINE_float("proximal_strength", 0.01, "FedProx mu.", lower_bound=0.0)
 flags.DEFINE_float(
     "client_weight_decay", 0.0, "Client weight decay lambda: SGD steps along "
@@ -134,7 +139,7 @@ for _name in ("client_lr", "server_lr", "dp_clip"):  # absl's bounds include 0
                            message="must be > 0")
 # Momentum 1 never forgets a step; checked where --algorithm uses it (the
 # others ignore it, with a warning).
-for _name in ("client_momentum", "server_momentum"):
+for _name in flag_use.DECAYS:
   flags.register_multi_flags_validator(
       ["algorithm", _name],
       lambda f, name=_name: (

@@ -1,6 +1,8 @@
 """Every algorithm trains on a small real non-IID MNIST partition."""
 
 import dataclasses
+import pathlib
+import re
 
 import dp_accounting
 import numpy as np
@@ -54,6 +56,8 @@ def test_two_rounds_decrease_loss(algorithm, client_data, tmp_path):
     ("fedavgm", dict(server_momentum=1.0),
      r"server_momentum must be in \[0, 1\)"),
     ("fedprox", dict(client_momentum=-0.1), "client_momentum must be in"),
+    ("fedadam", dict(adaptive_beta1=1.0), r"adaptive_beta1 must be in \[0, 1\)"),
+    ("fedyogi", dict(adaptive_beta2=1.5), r"adaptive_beta2 must be in \[0, 1\)"),
     ("sgd", dict(), "unknown algorithm"),
 ])
 def test_incompatible_settings_are_rejected(algorithm, changes, message):
@@ -79,3 +83,18 @@ def test_the_hyperparameters_only_some_algorithms_use_are_fields():
   assert set(flag_use.HYPERPARAMETER_USERS) <= fields
   for users in flag_use.HYPERPARAMETER_USERS.values():
     assert set(users) <= set(algorithms.ALGORITHMS)
+
+
+def test_every_algorithm_is_built_by_name_and_trained_in_these_tests():
+  # A name added to flag_use.ALGORITHMS alone is refused, not trained as
+  # FedAvg; SETTINGS above must train it too.
+  assert set(algorithms._SERVER_OPTIMIZERS) == set(algorithms.ALGORITHMS)  # pylint: disable=protected-access
+  assert set(SETTINGS) == set(algorithms.ALGORITHMS)
+  assert set(flag_use.DECAYS) <= set(flag_use.HYPERPARAMETER_USERS)
+
+
+def test_every_hyperparameter_some_algorithms_use_has_a_train_flag():
+  source = (pathlib.Path(__file__).parent.parent / "experiments" /
+            "train.py").read_text()
+  defined = set(re.findall(r'flags\.DEFINE_\w+\(\s*"(\w+)"', source))
+  assert set(flag_use.HYPERPARAMETER_USERS) <= defined

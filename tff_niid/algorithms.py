@@ -18,6 +18,27 @@ and validates combinations.
   dp_fedavg    DP-FedAvg with fixed clipping and Gaussian noise, McMahan et
                al. 2018 ("Learning Differentially Private Recurrent Language
                Models"); unweighted, fixed clients per round
+
+fedadam and fedyogi are TFF's `build_adam` / `build_yogi` on the server,
+which differ from Reddi et al.'s Algorithm 2 in two ways: the step carries
+Adam's bias correction, lr * sqrt(1 - beta2^t) / (1 - beta1^t) at round t,
+and the second moment starts at 0 (Adam) or 1e-6 (Yogi) rather than tau^2.
+As in the paper, `adaptive_epsilon` (tau) is added outside the square root.
+
+Adding an algorithm (each step is checked by a test):
+  1. its name in `flag_use.ALGORITHMS`, and in `flag_use.
+     HYPERPARAMETER_USERS` for each hyperparameter only some algorithms use
+     (train.py then warns when another algorithm is given it);
+  2. its server optimizer in `_SERVER_OPTIMIZERS` below (a name without one
+     is refused, never trained as FedAvg), and, if its clients or
+     aggregation differ from weighted FedAvg's, its branch in
+     `build_process`;
+  3. a new hyperparameter: a `Hyperparameters` field and a train.py flag of
+     the same name (`experiment.ExperimentConfig.from_flag_values` matches
+     them by name), its range in `validate`;
+  4. its settings in tests/test_algorithms.py (`SETTINGS`: two rounds must
+     lower the loss), and the list of algorithms in README's "Training
+     binary".
 """
 
 from __future__ import annotations
@@ -43,8 +64,8 @@ class Hyperparameters:
   client_momentum: float = 0.0
   server_lr: float = 1.0
   server_momentum: float = 0.9  # fedavgm
-  adaptive_beta1: float = 0.9  # fedadam / fedyogi
-  adaptive_beta2: float = 0.99
+  adaptive_beta1: float = 0.9  # fedadam / fedyogi: first-moment decay
+  adaptive_beta2: float = 0.99  # second-moment decay
   adaptive_epsilon: float = 1e-3  # "tau" of Reddi et al.
   proximal_strength: float = 0.01  # fedprox
   client_weight_decay: float = 0.0  # coupled L2 on clients (NIID-Bench --reg)
@@ -83,9 +104,10 @@ def validate(algorithm: str, hp: Hyperparameters) -> None:
     raise ValueError(
         f"--dp_noise_multiplier/--dp_clip only apply to --algorithm=dp_fedavg, "
         f"not {algorithm!r}.")
-  # Momentum 1 never forgets a step: the velocity sums every update.
-  for name, users in flag_use.HYPERPARAMETER_USERS.items():
-    if name.endswith("momentum") and algorithm in users and not (
+  # Momentum (or a moment's decay) 1 never forgets a step: the velocity
+  # sums every update.
+  for name in flag_use.DECAYS:
+    if algorithm in flag_use.HYPERPARAMETER_USERS[name] and not (
         0 <= getattr(hp, name) < 1):
       raise ValueError(f"{name} must be in [0, 1); got {getattr(hp, name)}.")
   if algorithm == "fedprox" and hp.proximal_strength < 0:
@@ -99,20 +121,34 @@ def validate(algorithm: str, hp: Hyperparameters) -> None:
     raise ValueError("fedsgd averages gradients weighted by num_examples.")
 
 
+def _server_sgd(hp: Hyperparameters) -> Any:
+  return tff.learning.optimizers.build_sgdm(learning_rate=hp.server_lr)
+
+
+# Each algorithm's server optimizer, by name: every name of ALGORITHMS has
+# one (tests/test_algorithms.py), so a new name cannot fall back to FedAvg's.
+_SERVER_OPTIMIZERS: dict[str, Callable[[Hyperparameters], Any]] = {
+    "fedavg": _server_sgd,
+    "fedsgd": _server_sgd,
+    "fedprox": _server_sgd,
+    "dp_fedavg": _server_sgd,
+    "fedavgm": lambda hp: tff.learning.optimizers.build_sgdm(
+        learning_rate=hp.server_lr, momentum=hp.server_momentum),
+    "fedadam": lambda hp: tff.learning.optimizers.build_adam(
+        learning_rate=hp.server_lr, beta_1=hp.adaptive_beta1,
+        beta_2=hp.adaptive_beta2, epsilon=hp.adaptive_epsilon),
+    "fedyogi": lambda hp: tff.learning.optimizers.build_yogi(
+        learning_rate=hp.server_lr, beta_1=hp.adaptive_beta1,
+        beta_2=hp.adaptive_beta2, epsilon=hp.adaptive_epsilon),
+}
+
+
 def _server_optimizer(algorithm: str, hp: Hyperparameters) -> Any:
-  opt = tff.learning.optimizers
-  if algorithm == "fedavgm":
-    return opt.build_sgdm(learning_rate=hp.server_lr,
-                          momentum=hp.server_momentum)
-  if algorithm == "fedadam":
-    return opt.build_adam(learning_rate=hp.server_lr, beta_1=hp.adaptive_beta1,
-                          beta_2=hp.adaptive_beta2,
-                          epsilon=hp.adaptive_epsilon)
-  if algorithm == "fedyogi":
-    return opt.build_yogi(learning_rate=hp.server_lr, beta_1=hp.adaptive_beta1,
-                          beta_2=hp.adaptive_beta2,
-                          epsilon=hp.adaptive_epsilon)
-  return opt.build_sgdm(learning_rate=hp.server_lr)
+  if algorithm not in _SERVER_OPTIMIZERS:
+    raise ValueError(
+        f"algorithm {algorithm!r} is listed in flag_use.ALGORITHMS but has "
+        "no server optimizer in algorithms._SERVER_OPTIMIZERS.")
+  return _SERVER_OPTIMIZERS[algorithm](hp)
 
 
 def build_process(algorithm: str, model_fn: Callable[[], Any],

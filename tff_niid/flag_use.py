@@ -27,6 +27,10 @@ HYPERPARAMETER_USERS: dict[str, tuple[str, ...]] = {
     "adaptive_epsilon": ("fedadam", "fedyogi"),
     "proximal_strength": ("fedprox",),
 }
+# Those of them that are a decay in [0, 1): at 1 a momentum (or moment)
+# never forgets a step.
+DECAYS = ("client_momentum", "server_momentum", "adaptive_beta1",
+          "adaptive_beta2")
 
 # The shortcut for a spec: --partition with --alpha and --min_size.
 _SHORTCUT = ("partition", "alpha", "min_size")
