@@ -30,9 +30,9 @@ Adding an algorithm (each step is checked by a test):
      HYPERPARAMETER_USERS` for each hyperparameter only some algorithms use
      (train.py then warns when another algorithm is given it);
   2. its server optimizer in `_SERVER_OPTIMIZERS` below (a name without one
-     is refused, never trained as FedAvg), and, if its clients or
-     aggregation differ from weighted FedAvg's, its branch in
-     `build_process`;
+     is refused, never trained as FedAvg); a client-side change (another
+     local objective or optimizer) in `_client_optimizer`; other
+     aggregation than weighted FedAvg's, its branch in `build_process`;
   3. a new hyperparameter: a `Hyperparameters` field and a train.py flag of
      the same name (`experiment.ExperimentConfig.from_flag_values` matches
      them by name), its range in `validate`;
@@ -151,6 +151,22 @@ def _server_optimizer(algorithm: str, hp: Hyperparameters) -> Any:
   return _SERVER_OPTIMIZERS[algorithm](hp)
 
 
+def _client_optimizer(algorithm: str, hp: Hyperparameters) -> Any:
+  """The clients' local optimizer: SGD (`client_lr`, `client_momentum`),
+  with coupled weight decay (`client_weight_decay`) and, for fedprox, the
+  proximal term (`proximal.build_proximal`). A client-side variant of an
+  algorithm wraps it here."""
+  client_optimizer = tff.learning.optimizers.build_sgdm(
+      learning_rate=hp.client_lr, momentum=hp.client_momentum or None)
+  if hp.client_weight_decay:
+    client_optimizer = proximal.build_weight_decay(client_optimizer,
+                                                   hp.client_weight_decay)
+  if algorithm == "fedprox":
+    client_optimizer = proximal.build_proximal(client_optimizer,
+                                               hp.proximal_strength)
+  return client_optimizer
+
+
 def build_process(algorithm: str, model_fn: Callable[[], Any],
                   hp: Hyperparameters) -> Any:
   """The `tff.learning.templates.LearningProcess` for `algorithm`."""
@@ -163,11 +179,7 @@ def build_process(algorithm: str, model_fn: Callable[[], Any],
     return tff.learning.algorithms.build_fed_sgd(
         model_fn, server_optimizer_fn=server_optimizer,
         loop_implementation=loop)
-  client_optimizer = tff.learning.optimizers.build_sgdm(
-      learning_rate=hp.client_lr, momentum=hp.client_momentum or None)
-  if hp.client_weight_decay:
-    client_optimizer = proximal.build_weight_decay(client_optimizer,
-                                                   hp.client_weight_decay)
+  client_optimizer = _client_optimizer(algorithm, hp)
   if algorithm == "dp_fedavg":
     aggregator = tff.aggregators.DifferentiallyPrivateFactory.gaussian_fixed(
         noise_multiplier=hp.dp_noise_multiplier,
@@ -179,9 +191,6 @@ def build_process(algorithm: str, model_fn: Callable[[], Any],
   weighting = (tff.learning.ClientWeighting.NUM_EXAMPLES
                if hp.client_weighting == "num_examples"
                else tff.learning.ClientWeighting.UNIFORM)
-  if algorithm == "fedprox":
-    client_optimizer = proximal.build_proximal(client_optimizer,
-                                               hp.proximal_strength)
   return tff.learning.algorithms.build_weighted_fed_avg(
       model_fn, client_optimizer_fn=client_optimizer,
       server_optimizer_fn=server_optimizer, client_weighting=weighting,
