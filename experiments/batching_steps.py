@@ -118,6 +118,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  runtime.install_cleanup()  # first: as train.py
   checkout.require_own_checkout(__file__)
-  runtime.install_cleanup()
   app.run(main)

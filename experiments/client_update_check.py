@@ -166,7 +166,6 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)  # TFF logs every model build at INFO
   _check_torch_python()
-  runtime.install_cleanup()
   runtime.use_local_worker()
   training = niid_bench_flags.client_training()
   seed = niid_bench_flags.SEED.value
@@ -270,5 +269,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  runtime.install_cleanup()  # first: as train.py
   checkout.require_own_checkout(__file__)
   app.run(main)

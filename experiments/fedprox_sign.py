@@ -38,7 +38,6 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)  # TFF logs every model build at INFO
-  runtime.install_cleanup()
   runtime.use_local_worker()
   try:
     mus = [float(mu) for mu in _MUS.value]
@@ -79,5 +78,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  runtime.install_cleanup()  # first: as train.py
   checkout.require_own_checkout(__file__)
   app.run(main)

@@ -217,9 +217,10 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  checkout.require_own_checkout(__file__)
-  # Before flags are parsed: importing TFF made a worker manager whose
+  # Before anything can exit: importing TFF made a worker manager whose
   # destructor, left to interpreter exit, prints a traceback on every early
-  # exit (a rejected flag, a refused run directory).
+  # exit (another checkout's library, a rejected flag, a refused run
+  # directory).
   runtime.install_cleanup()
+  checkout.require_own_checkout(__file__)
   app.run(main)
