@@ -1,9 +1,12 @@
 """A binary refuses to run another checkout's library (tff_niid.checkout)."""
 
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
+
+import pytest
 
 from tff_niid import checkout
 
@@ -43,3 +46,25 @@ def test_a_clones_binary_run_with_this_library_says_how_to_run_its_own(
       f"{REPO}, so it would run that code. Run it with PYTHONPATH={clone} "
       "(the same environment serves), or install this checkout into the "
       f"environment: pip install --no-deps -e {clone}\n")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorflow_federated") is None,
+                    reason="train.py imports TFF")
+def test_a_clones_train_binary_refuses_without_a_traceback(tmp_path):
+  # train.py imports TFF, whose worker manager's destructor printed a
+  # traceback at exit unless the cleanup was installed before the guard.
+  clone = tmp_path / "clone"
+  (clone / "experiments").mkdir(parents=True)
+  (clone / "tff_niid").mkdir()
+  shutil.copy(os.path.join(REPO, "experiments", "train.py"),
+              clone / "experiments")
+  binary = str(clone / "experiments" / "train.py")
+  run = subprocess.run([sys.executable, binary], cwd=tmp_path,
+                       env=dict(os.environ, PYTHONPATH=REPO),
+                       capture_output=True, text=True, timeout=300,
+                       check=False)
+  assert run.returncode == 1
+  assert run.stderr.splitlines()[-1].startswith(
+      f"ERROR: {binary} is in the checkout {clone} but imports tff_niid from "
+      f"{REPO}"), run.stderr[-2000:]
+  assert "Exception ignored" not in run.stderr
