@@ -23,10 +23,26 @@ def test_tff_layer_without_tff_is_one_clear_error():
             "3.9-3.11" in out.stderr), out.stderr
 
 
-def test_wheel_admits_new_pythons_and_keeps_tensorflow_optional(tmp_path):
+@pytest.fixture(scope="module")
+def sdist(tmp_path_factory):
+  """The source archive, built outside the checkout (its egg-info too)."""
+  out = tmp_path_factory.mktemp("sdist")
+  build = subprocess.run(
+      [sys.executable, "setup.py", "-q", "egg_info", "--egg-base", str(out),
+       "sdist", "-d", str(out)],
+      cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+  assert build.returncode == 0, build.stderr[-2000:]
+  (archive,) = out.glob("tff_niid-*.tar.gz")
+  return archive
+
+
+def test_wheel_admits_new_pythons_and_keeps_tensorflow_optional(sdist,
+                                                               tmp_path):
+  # Built from the sdist, as a user holding it would: pip unpacks it
+  # elsewhere, so nothing is written into the checkout.
   build = subprocess.run(
       [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-       "--disable-pip-version-check", "-w", str(tmp_path), REPO_ROOT],
+       "--disable-pip-version-check", "-w", str(tmp_path), str(sdist)],
       capture_output=True, text=True, check=False)
   assert build.returncode == 0, build.stderr[-2000:]
   (wheel,) = tmp_path.glob("tff_niid-*.whl")
@@ -48,15 +64,9 @@ def test_wheel_admits_new_pythons_and_keeps_tensorflow_optional(tmp_path):
   assert any(d.startswith("numpy>=1.25") for d in requires), requires
 
 
-def test_sdist_carries_the_lock_for_the_tff_layer(tmp_path):
+def test_sdist_carries_the_lock_for_the_tff_layer(sdist):
   # The TFF layer installs only over the lock (TFF 0.87's own pins name a
   # jaxlib PyPI lacks), so a source archive without it could not get there.
-  build = subprocess.run(
-      [sys.executable, "setup.py", "-q", "egg_info", "--egg-base",
-       str(tmp_path), "sdist", "-d", str(tmp_path)],
-      cwd=REPO_ROOT, capture_output=True, text=True, check=False)
-  assert build.returncode == 0, build.stderr[-2000:]
-  (sdist,) = tmp_path.glob("tff_niid-*.tar.gz")
   with tarfile.open(sdist) as tar:
     names = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
   assert {"requirements/py311-lock.txt", "BUILD_NOTES.md", "README.md",

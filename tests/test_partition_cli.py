@@ -210,7 +210,7 @@ def test_labels_of_your_own_are_partitioned_and_rerun_from_anywhere(
   labels = np.random.default_rng(0).integers(0, 10, 5000)
   np.save(tmp_path / "data" / "labels.npy", labels)
   np.save(tmp_path / "data" / "writer.npy", np.arange(5000) % 40)
-  first = _run("--labels_file=data/labels.npy", "--dataset=mnist",
+  first = _run("--labels_file=data/labels.npy", "--dataset=fashion_mnist",
                "--spec=dirichlet(alpha=0.5)+key(writer)",
                "--key_file=writer=data/writer.npy", "--num_clients=20",
                f"--output_dir={tmp_path / 'a'}", cwd=tmp_path)

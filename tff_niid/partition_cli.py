@@ -282,8 +282,10 @@ def _data():
   if _LABELS_FILE.value is None:
     return datasets.load(_DATASET.value, _DATA_DIR.value,
                          download=_DOWNLOAD.value)
+  # Only when set to another value: an hparams.txt written before these flags
+  # were left out of it sets them to their defaults.
   for flag in _DATASET_FLAGS:
-    if flag.present:
+    if flag.value != flag.default:
       print(f"WARNING: --{flag.name} is not used with --labels_file.",
             file=sys.stderr)
   path = _LABELS_FILE.value

@@ -128,3 +128,13 @@ def test_warnings_reach_the_callback_each_time(labels):
   assert len(emitted) == 2 and emitted[0] == emitted[1]
   assert emitted[0].startswith("label_quantity(class_assignment="
                                "deterministic): no client holds label(s) ")
+
+
+def test_warnings_reach_the_callback_when_the_block_fails(labels):
+  emitted = []
+  with pytest.raises(RuntimeError):
+    with report.warnings_to(emitted.append):
+      partition.label_quantity(labels, 3, classes_per_client=2, seed=0,
+                               class_assignment="deterministic")
+      raise RuntimeError("a later step failed")
+  assert len(emitted) == 1 and "no client holds label(s)" in emitted[0]

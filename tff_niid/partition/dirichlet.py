@@ -15,9 +15,11 @@ from tff_niid.partition import core
 # changed in numpy 2.1 (numpy PR #27034, fixing a left tail too heavy in 1.x:
 # issue #24475): at alpha = 1e-3, 1,877 of 2,000 rows of 10 differed between
 # numpy 1.25.2 and 2.4.6, so partitions were not the same across numpy
-# versions. The Gamma draws are; they also keep the tiny shares that the
-# stick-breaking rounds to 0 (14-16% of second-largest shares at 1e-3), and
-# do not slow down (numpy: 19 s at alpha 1e-10, stalls below ~1e-11).
+# versions. The Gamma draws are the same stream in both (their logs may
+# differ in the last bit, as numpy's log does); they also keep the tiny
+# shares that the stick-breaking rounds to 0 (14-16% of second-largest
+# shares at 1e-3), and do not slow down (numpy: 19 s at alpha 1e-10, stalls
+# below ~1e-11).
 # At 0.1 and above numpy's draws (and so existing partitions) are kept.
 _LOG_SPACE_BELOW = 0.1
 
@@ -55,7 +57,8 @@ def _normalise_logs(log_g):
 def dirichlet_rows(rng: np.random.Generator, alpha: float, rows: int,
                    cols: int) -> np.ndarray:
   """`rows` draws of Dir(alpha * 1_cols), finite and fast for any alpha in
-  ALPHA_RANGE, and the same in every numpy version (>= 1.25)."""
+  ALPHA_RANGE, from the same random stream in every numpy version (>= 1.25;
+  below 0.1 numpy's own Dirichlet draws are not: see _LOG_SPACE_BELOW)."""
   if alpha >= _LOG_SPACE_BELOW:
     return rng.dirichlet(np.full(cols, alpha), size=rows)
   return _normalise_logs(_log_gamma_rows(rng, alpha, rows, cols))

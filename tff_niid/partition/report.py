@@ -63,21 +63,24 @@ def _write_label_counts(part, labels, path):
 
 @contextlib.contextmanager
 def warnings_to(emit: Callable[[str], None]) -> Iterator[None]:
-  """Runs the block, then passes each warning it raised to `emit(message)`.
+  """Runs the block, then passes each warning it raised to `emit(message)`,
+  also when it raises (a caveat can explain the error).
 
   How the binaries show a partition's caveats (samples left unassigned, a
   key dispersion of small cells) as one line each instead of Python's
   file:line form. The library's own warnings are shown every time they are
-  raised, not once per place.
+  raised, not once per place; others as their filters say.
   """
   with warnings.catch_warnings(record=True) as caught:
     # "always" only for the library's: for every UserWarning it would undo
     # other packages' own filters (pyparsing's deprecations).
     warnings.filterwarnings("always", category=UserWarning,
                             module="tff_niid")
-    yield
-  for warning in caught:
-    emit(str(warning.message))
+    try:
+      yield
+    finally:
+      for warning in caught:
+        emit(str(warning.message))
 
 
 def write(part: core.Partition, labels: np.ndarray, directory: str, *,
