@@ -32,7 +32,15 @@ Prints four markdown tables:
    on the MNIST train labels, equal sizes, 100 and 1,000 clients, alpha
    0.5; repeats alternate between the two.
 
-`--parts` picks tables (default all four), e.g. `--parts=combined`.
+5. Many classes: `dirichlet` (1,000,000 synthetic labels, 100,000
+   clients) and `balanced_dirichlet(fill="by_sample")` (200,000 labels,
+   2,000 clients) at 100 and at 1,000 classes, the same samples and
+   clients: the time ratio between the two shows how each grows with the
+   classes (10 for linear, 100 for quadratic), and the peak memory at
+   1,000 classes (tracemalloc) is set against one clients x classes float64
+   matrix.
+
+`--parts` picks tables (default all five), e.g. `--parts=combined`.
 """
 
 import os
@@ -62,10 +70,19 @@ _LARGE_SAMPLES = flags.DEFINE_integer("large_samples", 10_000_000,
                                       "Synthetic labels in part 2.")
 _LARGE_CLIENTS = flags.DEFINE_integer("large_clients", 10_000,
                                       "Clients in part 2.")
-_PARTS = flags.DEFINE_multi_enum(
-    "parts", ["niid_bench", "large", "combined", "inner_dirichlet"],
-    ["niid_bench", "large", "combined", "inner_dirichlet"],
-    "Tables to print (parts 1-4).")
+_ALL_PARTS = ["niid_bench", "large", "combined", "inner_dirichlet",
+              "many_classes"]
+_PARTS = flags.DEFINE_multi_enum("parts", _ALL_PARTS, _ALL_PARTS,
+                                 "Tables to print (parts 1-5).")
+
+# Part 5: (what, samples, clients, make(labels, clients)).
+_MANY_CLASSES = (
+    ("dirichlet(alpha=0.5)", 1_000_000, 100_000,
+     lambda labels, n: partition.dirichlet(labels, n, alpha=0.5, seed=0)),
+    ("balanced_dirichlet(alpha=0.5, fill=by_sample)", 200_000, 2_000,
+     lambda labels, n: partition.balanced_dirichlet(
+         labels, n, alpha=0.5, fill="by_sample", seed=0)),
+)
 
 # Part 3: what each spec stands for, and the spec.
 _COMBINED_SPECS = (
@@ -322,6 +339,34 @@ def compare_with_flower_inner_dirichlet(labels):
   print()
 
 
+def compare_class_counts():
+  print("## Many classes: the same samples and clients at 100 and 1,000 "
+        "classes (synthetic labels)\n")
+  print(f"Median of {_REPEATS.value} alternating repeats; peak allocation "
+        "at 1,000 classes by tracemalloc (one more call).\n")
+  print("| scheme | samples | clients | 100 classes (s) | 1,000 classes (s) "
+        "| time ratio | peak at 1,000 (MiB) | one clients x classes float64 "
+        "(MiB) |")
+  print("|---|---:|---:|---:|---:|---:|---:|---:|")
+  mib = 2.0**20
+  for what, num_samples, num_clients, make in _MANY_CLASSES:
+    labels = {k: np.random.default_rng(0).integers(0, k, size=num_samples)
+              for k in (100, 1000)}
+    times = {100: [], 1000: []}
+    for _ in range(_REPEATS.value):
+      for k in times:
+        times[k].append(_seconds(lambda: make(labels[k], num_clients)))
+    tracemalloc.start()
+    make(labels[1000], num_clients)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    few, many = statistics.median(times[100]), statistics.median(times[1000])
+    print(f"| {what} | {num_samples:,} | {num_clients:,} | {few:.2f} | "
+          f"{many:.2f} | {many / few:.1f} | {peak / mib:,.0f} | "
+          f"{num_clients * 1000 * 8 / mib:,.0f} |", flush=True)
+  print()
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -335,6 +380,8 @@ def main(argv):
     time_combined_schemes(datasets.load("mnist").train_labels)
   if "inner_dirichlet" in _PARTS.value:
     compare_with_flower_inner_dirichlet(datasets.load("mnist").train_labels)
+  if "many_classes" in _PARTS.value:
+    compare_class_counts()
 
 
 if __name__ == "__main__":
