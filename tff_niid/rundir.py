@@ -341,7 +341,10 @@ def unlike_flags(run_dir, given, *, resumable=RESUMABLE_FLAGS):
   to be skipped because its run finished: flags it does not give are not
   compared (their defaults are train.py's, which this does not import), nor
   flags it gives that its run ignores (`flag_use.unused_flags`: e.g. a shared
-  flagfile's --server_momentum in a FedAvg cell)."""
+  flagfile's --server_momentum in a FedAvg cell), nor, for the same reason,
+  flags train.py gained after the run started (its hparams.txt lacks them:
+  a grid giving a new flag a value other than its default must rerun such
+  cells itself)."""
   recorded = grids.read_flagfile(os.path.join(run_dir, HPARAMS_FILE))
   ignored = flag_use.unused_flags(
       {name: values[-1] for name, values in given.items()})
