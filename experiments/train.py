@@ -77,19 +77,28 @@ flags.DEFINE_bool(
     "batch ending every epoch, as PyTorch's DataLoader and NIID-Bench do "
     "(default: the E epochs are streamed into batches, only the round's last "
     "batch short).")
+
+
+def _used_by(name):
+  """The algorithms using hyperparameter `name`, for its help text."""
+  return "/".join(flag_use.HYPERPARAMETER_USERS[name])
+
+
 flags.DEFINE_float("client_lr", 0.05, "Client SGD learning rate.")
 flags.DEFINE_float("client_momentum", 0.0, "Client SGD momentum, in [0, 1).")
 flags.DEFINE_float("server_lr", 1.0, "Server learning rate.")
-flags.DEFINE_float("server_momentum", 0.9,
-                   "Server momentum (fedavgm), in [0, 1).")
-flags.DEFINE_float("adaptive_beta1", 0.9,
-                   "First-moment decay of fedadam/fedyogi, in [0, 1).")
-flags.DEFINE_float("adaptive_beta2", 0.99,
-                   "Second-moment decay of fedadam/fedyogi, in [0, 1).")
-flags.DEFINE_float("adaptive_epsilon", 1e-3,
-                   "Adaptivity tau of fedadam/fedyogi (added outside the "
+flags.DEFINE_float("server_momentum", 0.9, f"Server momentum "
+                   f"({_used_by('server_momentum')}), in [0, 1).")
+flags.DEFINE_float("adaptive_beta1", 0.9, "First-moment decay of "
+                   f"{_used_by('adaptive_beta1')}, in [0, 1).")
+flags.DEFINE_float("adaptive_beta2", 0.99, "Second-moment decay of "
+                   f"{_used_by('adaptive_beta2')}, in [0, 1).")
+flags.DEFINE_float("adaptive_epsilon", 1e-3, "Adaptivity tau of "
+                   f"{_used_by('adaptive_epsilon')} (added outside the "
                    "square root, as in Reddi et al. 2021).", lower_bound=0.0)
-flags.DEFINE_float("proximal_strength", 0.01, "FedProx mu.", lower_bound=0.0)
+flags.DEFINE_float("proximal_strength", 0.01,
+                   f"Proximal term's mu ({_used_by('proximal_strength')}).",
+                   lower_bound=0.0)
 flags.DEFINE_float(
     "client_weight_decay", 0.0, "Client weight decay lambda: SGD steps along "
     "g + lambda * w (PyTorch's coupled weight_decay; NIID-Bench --reg 1e-5).",
