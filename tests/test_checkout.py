@@ -28,18 +28,24 @@ def test_the_binaries_of_this_checkout_run_its_library(tmp_path):
       str(tmp_path / "copy" / "experiments" / "grid.py"), REPO) is None
 
 
-def test_a_clones_binary_run_with_this_library_says_how_to_run_its_own(
-    tmp_path):
+def _run_in_a_clone(tmp_path, name, *args):
+  """(clone, binary, run) of experiments/`name` copied into a clone with a
+  tff_niid of its own, run with this checkout's library."""
   clone = tmp_path / "clone"
   (clone / "experiments").mkdir(parents=True)
   (clone / "tff_niid").mkdir()
-  shutil.copy(os.path.join(REPO, "experiments", "report.py"),
-              clone / "experiments")
-  binary = str(clone / "experiments" / "report.py")
-  env = dict(os.environ, PYTHONPATH=REPO)
-  run = subprocess.run([sys.executable, binary, "--check"], cwd=tmp_path,
-                       env=env, capture_output=True, text=True, timeout=120,
+  shutil.copy(os.path.join(REPO, "experiments", name), clone / "experiments")
+  binary = str(clone / "experiments" / name)
+  run = subprocess.run([sys.executable, binary, *args], cwd=tmp_path,
+                       env=dict(os.environ, PYTHONPATH=REPO),
+                       capture_output=True, text=True, timeout=300,
                        check=False)
+  return clone, binary, run
+
+
+def test_a_clones_binary_run_with_this_library_says_how_to_run_its_own(
+    tmp_path):
+  clone, binary, run = _run_in_a_clone(tmp_path, "report.py", "--check")
   assert run.returncode == 1
   assert run.stderr == (
       f"ERROR: {binary} is in the checkout {clone} but imports tff_niid from "
@@ -53,16 +59,7 @@ def test_a_clones_binary_run_with_this_library_says_how_to_run_its_own(
 def test_a_clones_train_binary_refuses_without_a_traceback(tmp_path):
   # train.py imports TFF, whose worker manager's destructor printed a
   # traceback at exit unless the cleanup was installed before the guard.
-  clone = tmp_path / "clone"
-  (clone / "experiments").mkdir(parents=True)
-  (clone / "tff_niid").mkdir()
-  shutil.copy(os.path.join(REPO, "experiments", "train.py"),
-              clone / "experiments")
-  binary = str(clone / "experiments" / "train.py")
-  run = subprocess.run([sys.executable, binary], cwd=tmp_path,
-                       env=dict(os.environ, PYTHONPATH=REPO),
-                       capture_output=True, text=True, timeout=300,
-                       check=False)
+  clone, binary, run = _run_in_a_clone(tmp_path, "train.py")
   assert run.returncode == 1
   assert run.stderr.splitlines()[-1].startswith(
       f"ERROR: {binary} is in the checkout {clone} but imports tff_niid from "
