@@ -25,6 +25,7 @@ SETTINGS = {
     "fedyogi": dict(client_lr=0.05, server_lr=0.01),
     "dp_fedavg": dict(client_lr=0.05, client_weighting="uniform",
                       dp_noise_multiplier=0.1, dp_clip=5.0),
+    "scaffold": dict(client_lr=0.05),
 }
 
 
@@ -38,7 +39,8 @@ def client_data(mnist):
 def test_two_rounds_decrease_loss(algorithm, client_data, tmp_path):
   hp = algorithms.Hyperparameters(clients_per_round=10, **SETTINGS[algorithm])
   process = algorithms.build_process(
-      algorithm, models.build_model_fn("2nn", clientdata.BATCH_SPEC), hp)
+      algorithm, models.build_model_fn("2nn", clientdata.BATCH_SPEC), hp,
+      num_clients=len(client_data.client_ids))
   config = training.LoopConfig(rounds=3, clients_per_round=10, batch_size=20,
                                max_examples_per_client=200, seed=1)
   training.train(process, client_data, config, output_dir=str(tmp_path),
@@ -58,6 +60,7 @@ def test_two_rounds_decrease_loss(algorithm, client_data, tmp_path):
     ("fedprox", dict(client_momentum=-0.1), "client_momentum must be in"),
     ("fedadam", dict(adaptive_beta1=1.0), r"adaptive_beta1 must be in \[0, 1\)"),
     ("fedyogi", dict(adaptive_beta2=1.5), r"adaptive_beta2 must be in \[0, 1\)"),
+    ("scaffold", dict(client_lr=0.0), "client_lr"),
     ("sgd", dict(), "unknown algorithm"),
 ])
 def test_incompatible_settings_are_rejected(algorithm, changes, message):

@@ -18,6 +18,9 @@ and validates combinations.
   dp_fedavg    DP-FedAvg with fixed clipping and Gaussian noise, McMahan et
                al. 2018 ("Learning Differentially Private Recurrent Language
                Models"); unweighted, fixed clients per round
+  scaffold     SCAFFOLD, Karimireddy et al. 2020, with NIID-Bench's client
+               step (`tff_niid.scaffold`): not a TFF learning process, as
+               its clients keep state; needs `num_clients`
 
 fedadam and fedyogi are TFF's `build_adam` / `build_yogi` on the server,
 which differ from Reddi et al.'s Algorithm 2 in two ways: the step carries
@@ -32,7 +35,8 @@ Adding an algorithm (each step is checked by a test):
   2. its server optimizer in `_SERVER_OPTIMIZERS` below (a name without one
      is refused, never trained as FedAvg); a client-side change (another
      local objective or optimizer) in `_client_optimizer`; other
-     aggregation than weighted FedAvg's, its branch in `build_process`;
+     aggregation than weighted FedAvg's, or state kept per client (as
+     scaffold's), its branch in `build_process`;
   3. a new hyperparameter: a `Hyperparameters` field and a train.py flag of
      the same name (`experiment.ExperimentConfig.from_flag_values` matches
      them by name), its range in `validate`;
@@ -52,6 +56,7 @@ import tensorflow_federated as tff
 
 from tff_niid import flag_use
 from tff_niid import proximal
+from tff_niid import scaffold
 
 # The names, kept TF-free in `flag_use` with the hyperparameters each uses.
 ALGORITHMS = flag_use.ALGORITHMS
@@ -110,6 +115,8 @@ def validate(algorithm: str, hp: Hyperparameters) -> None:
     if algorithm in flag_use.HYPERPARAMETER_USERS[name] and not (
         0 <= getattr(hp, name) < 1):
       raise ValueError(f"{name} must be in [0, 1); got {getattr(hp, name)}.")
+  if algorithm == "scaffold" and hp.client_lr <= 0:
+    raise ValueError("scaffold divides by client_lr: it must be > 0.")
   if algorithm == "fedprox" and hp.proximal_strength < 0:
     raise ValueError("proximal_strength must be >= 0.")
   if hp.client_weight_decay < 0:
@@ -132,6 +139,7 @@ _SERVER_OPTIMIZERS: dict[str, Callable[[Hyperparameters], Any]] = {
     "fedsgd": _server_sgd,
     "fedprox": _server_sgd,
     "dp_fedavg": _server_sgd,
+    "scaffold": _server_sgd,
     "fedavgm": lambda hp: tff.learning.optimizers.build_sgdm(
         learning_rate=hp.server_lr, momentum=hp.server_momentum),
     "fedadam": lambda hp: tff.learning.optimizers.build_adam(
@@ -168,8 +176,11 @@ def _client_optimizer(algorithm: str, hp: Hyperparameters) -> Any:
 
 
 def build_process(algorithm: str, model_fn: Callable[[], Any],
-                  hp: Hyperparameters) -> Any:
-  """The `tff.learning.templates.LearningProcess` for `algorithm`."""
+                  hp: Hyperparameters, *,
+                  num_clients: Optional[int] = None) -> Any:
+  """The `tff.learning.templates.LearningProcess` for `algorithm`; for
+  scaffold, a `scaffold.ScaffoldProcess` keeping the control variates of
+  `num_clients` clients (`training.train` runs either)."""
   validate(algorithm, hp)
   # The iterator loop was measured faster than TFF's default DATASET_REDUCE
   # on CPU (BUILD_NOTES.md).
@@ -180,6 +191,17 @@ def build_process(algorithm: str, model_fn: Callable[[], Any],
         model_fn, server_optimizer_fn=server_optimizer,
         loop_implementation=loop)
   client_optimizer = _client_optimizer(algorithm, hp)
+  if algorithm == "scaffold":
+    if num_clients is None or num_clients < 1:
+      raise ValueError("scaffold keeps a control variate per client: give "
+                       f"num_clients >= 1 (got {num_clients}).")
+    return scaffold.ScaffoldProcess(
+        scaffold.build_scaffold_iterative_process(
+            model_fn, client_optimizer=client_optimizer,
+            server_optimizer=server_optimizer, client_lr=hp.client_lr,
+            num_clients=num_clients,
+            uniform_weighting=hp.client_weighting == "uniform"),
+        num_clients)
   if algorithm == "dp_fedavg":
     aggregator = tff.aggregators.DifferentiallyPrivateFactory.gaussian_fixed(
         noise_multiplier=hp.dp_noise_multiplier,

@@ -67,6 +67,7 @@ import tensorflow_federated as tff
 
 from tff_niid import datasets
 from tff_niid import rundir
+from tff_niid import scaffold
 
 # Where workers look for the arrays unless told otherwise.
 WORKER_DATA_ENV = "TFF_NIID_WORKER_DATA"
@@ -533,10 +534,13 @@ class RoundInputs:
         max_examples=max_examples, per_epoch_batches=per_epoch_batches)
     self.process = process
     if self._on_workers:
+      dataset_computation = client_data.training_dataset_computation(
+          **self._batching_args)
       self.process = (
+          process.with_dataset_computation(dataset_computation)
+          if isinstance(process, scaffold.ScaffoldProcess) else
           tff.simulation.compose_dataset_computation_with_learning_process(
-              client_data.training_dataset_computation(
-                  **self._batching_args), process))
+              dataset_computation, process))
 
   def __call__(self, client_ids: Sequence[str],
                shuffle_seeds: Sequence[int]) -> list[Any]:

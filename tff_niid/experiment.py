@@ -221,7 +221,8 @@ def _train(config: ExperimentConfig, data: datasets.Dataset,
       config.algorithm,
       models.build_model_fn(config.model, clientdata.BATCH_SPEC,
                             seed=config.seed,
-                            initializer=config.initializer), config.hparams)
+                            initializer=config.initializer), config.hparams,
+      num_clients=len(part))
   test_count = (_SMOKE_TEST_IMAGES if config.smoke else
                 len(data.test_labels))
   test_images = data.test_images[:test_count]

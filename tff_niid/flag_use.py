@@ -13,7 +13,7 @@ from typing import Any, Mapping
 from tff_niid import partition
 
 ALGORITHMS = ("fedavg", "fedsgd", "fedprox", "fedavgm", "fedadam", "fedyogi",
-              "dp_fedavg")
+              "dp_fedavg", "scaffold")
 # train.py's --algorithm default.
 DEFAULT_ALGORITHM = "fedavg"
 

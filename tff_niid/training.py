@@ -37,6 +37,7 @@ from tff_niid import clientdata
 from tff_niid import results
 from tff_niid import rundir
 from tff_niid import runtime
+from tff_niid import scaffold
 
 TENSORBOARD_DIR = "tensorboard"
 
@@ -319,7 +320,9 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
   """Runs (or resumes) training and writes metrics, checkpoints and summary.
 
   Args:
-    process: a `tff.learning.templates.LearningProcess`.
+    process: a `tff.learning.templates.LearningProcess`, or a
+      `scaffold.ScaffoldProcess` (its clients named by their position in
+      `client_data.client_ids`).
     client_data: a `tff.simulation.datasets.ClientData` (see `clientdata`).
     config: a `LoopConfig`.
     output_dir: experiment directory; holds `metrics.csv`, `summary.json`,
@@ -357,6 +360,11 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
     raise ValueError(
         f"clients_per_round must be between 1 and the number of clients "
         f"({len(client_ids)}); got {config.clients_per_round}.")
+  if (isinstance(process, scaffold.ScaffoldProcess) and
+      process.num_clients != len(client_ids)):
+    raise ValueError(f"the process keeps control variates of "
+                     f"{process.num_clients} clients; the client data has "
+                     f"{len(client_ids)}.")
   position = {cid: i for i, cid in enumerate(client_ids)}
   sample_clients = tff.simulation.build_uniform_sampling_fn(
       client_ids, replace=False, random_seed=config.seed)
@@ -415,7 +423,11 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
           _shuffle_seed(config.seed, round_num, position[cid])
           for cid in sampled])
       start = time.perf_counter()
-      output = round_inputs.process.next(state, inputs)
+      if isinstance(process, scaffold.ScaffoldProcess):
+        output = round_inputs.process.next(
+            state, inputs, [position[cid] for cid in sampled])
+      else:
+        output = round_inputs.process.next(state, inputs)
       seconds = time.perf_counter() - start
       train_metrics = output.metrics["client_work"]["train"]
       row = collections.OrderedDict((name, math.nan) for name in metric_names)

@@ -1,0 +1,162 @@
+"""SCAFFOLD: two rounds on real MNIST clients equal a hand-written SCAFFOLD
+(NIID-Bench's `train_net_scaffold` loop and server step), and a run resumed
+from its checkpoint, client control variates included, equals an
+uninterrupted one."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tff_niid import algorithms
+from tff_niid import clientdata
+from tff_niid import models
+from tff_niid import partition as partition_lib
+from tff_niid import results
+from tff_niid import scaffold
+from tff_niid import training
+
+MODEL = "2nn"
+HP = algorithms.Hyperparameters(client_lr=0.05, client_momentum=0.9,
+                                client_weight_decay=1e-3, server_lr=1.0)
+# Unequal clients of two classes each; client 1 trains in both rounds, so
+# round 2 uses its control variate from round 1.
+SIZES = (48, 64, 80)
+ROUNDS = ((0, 1), (2, 1))
+EPOCHS, BATCH = 2, 16
+
+
+@pytest.fixture(scope="module")
+def clients(mnist):
+  arrays = []
+  for k, size in enumerate(SIZES):
+    idx = np.flatnonzero(np.isin(mnist.train_labels, (2 * k, 2 * k + 1)))
+    idx = idx[:size]
+    arrays.append((mnist.train_images[idx].astype(np.float32)[..., None] /
+                   255.0, mnist.train_labels[idx].astype(np.int64)))
+  return arrays
+
+
+def _dataset(x, y):
+  return tf.data.Dataset.from_tensor_slices(
+      {"x": x, "y": y}).repeat(EPOCHS).batch(BATCH)
+
+
+def _hand_written(initial, clients):
+  """(model, server control, client controls) after ROUNDS, by numpy and
+  Keras gradients: SGD with momentum and coupled weight decay (PyTorch's),
+  each step followed by y -= lr (c - c_i); NIID-Bench's control update;
+  the server's weighted average of the models and c += sum(dc) / N."""
+  keras_model = models.create_keras_model(MODEL)
+  loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+  lr, momentum, decay = HP.client_lr, HP.client_momentum, HP.client_weight_decay
+  x = [np.array(w, np.float64) for w in initial]
+  c = [np.zeros_like(w) for w in x]
+  c_local = [[np.zeros_like(w) for w in x] for _ in clients]
+  for chosen in ROUNDS:
+    updates, weights, control_deltas = [], [], []
+    for k in chosen:
+      y = [w.copy() for w in x]
+      velocity = [np.zeros_like(w) for w in x]
+      steps = 0
+      for batch in _dataset(*clients[k]):
+        keras_model.set_weights([w.astype(np.float32) for w in y])
+        with tf.GradientTape() as tape:
+          loss = loss_fn(batch["y"], keras_model(batch["x"], training=True))
+        grads = tape.gradient(loss, keras_model.trainable_variables)
+        for i, g in enumerate(grads):
+          velocity[i] = momentum * velocity[i] + (g.numpy() + decay * y[i])
+          y[i] = y[i] - lr * velocity[i] - lr * (c[i] - c_local[k][i])
+        steps += 1
+      new = [c_local[k][i] - c[i] + (x[i] - y[i]) / (steps * lr)
+             for i in range(len(x))]
+      control_deltas.append([n - o for n, o in zip(new, c_local[k])])
+      c_local[k] = new
+      updates.append(y)
+      weights.append(len(clients[k][1]))
+    total = sum(weights)
+    x = [sum(w * u[i] for w, u in zip(weights, updates)) / total
+         for i in range(len(x))]
+    c = [c[i] + sum(d[i] for d in control_deltas) / len(clients)
+         for i in range(len(x))]
+  return x, c, c_local
+
+
+def test_two_rounds_equal_a_hand_written_scaffold(clients):
+  process = algorithms.build_process(
+      "scaffold", models.build_model_fn(MODEL, clientdata.BATCH_SPEC), HP,
+      num_clients=len(clients))
+  state = process.initialize()
+  initial = [np.array(w) for w in process.get_model_weights(state).trainable]
+  for chosen in ROUNDS:
+    output = process.next(state, [_dataset(*clients[k]) for k in chosen],
+                          list(chosen))
+    state = output.state
+  assert output.metrics["client_work"]["train"]["num_examples"] == EPOCHS * (
+      SIZES[2] + SIZES[1])
+  x, c, c_local = _hand_written(initial, clients)
+  got = [np.array(w) for w in process.get_model_weights(state).trainable]
+  for ours, theirs in zip(got, x):
+    np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=2e-6)
+  for ours, theirs in zip(state[scaffold.SERVER]["control"], c):
+    np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=2e-4)
+  for k in range(len(clients)):
+    for rows, theirs in zip(state[scaffold.CLIENT_CONTROLS], c_local[k]):
+      np.testing.assert_allclose(rows[k], theirs, rtol=1e-3, atol=2e-4)
+  # The controls moved: the comparison is not between zeros.
+  assert all(np.abs(rows[1]).max() > 1e-3
+             for rows in state[scaffold.CLIENT_CONTROLS])
+
+
+def test_next_leaves_its_state_alone_and_checks_positions(clients):
+  process = algorithms.build_process(
+      "scaffold", models.build_model_fn(MODEL, clientdata.BATCH_SPEC), HP,
+      num_clients=len(clients))
+  state = process.initialize()
+  process.next(state, [_dataset(*clients[0])], [0])
+  assert not any(rows.any() for rows in state[scaffold.CLIENT_CONTROLS])
+  with pytest.raises(ValueError, match="distinct"):
+    process.next(state, [_dataset(*clients[0])] * 2, [0, 0])
+  with pytest.raises(ValueError, match="in \\[0, 3\\)"):
+    process.next(state, [_dataset(*clients[0])], [3])
+  with pytest.raises(ValueError, match="num_clients"):
+    algorithms.build_process("scaffold", models.build_model_fn(
+        MODEL, clientdata.BATCH_SPEC), HP)
+
+
+def test_resumed_run_equals_an_uninterrupted_one(mnist, tmp_path):
+  part = partition_lib.dirichlet(mnist.train_labels[:3000], 6, alpha=0.5,
+                                 seed=0)
+  data = clientdata.to_client_data(part, mnist.train_images[:3000],
+                                   mnist.train_labels[:3000])
+  process = algorithms.build_process(
+      "scaffold", models.build_model_fn(MODEL, clientdata.BATCH_SPEC), HP,
+      num_clients=len(part))
+
+  def run(directory, rounds):
+    config = training.LoopConfig(rounds=rounds, clients_per_round=3,
+                                 batch_size=20, max_examples_per_client=100,
+                                 seed=3)
+    training.train(process, data, config, output_dir=str(directory),
+                   log=lambda line: None)
+    return training.load_checkpoint(str(directory), process)[1]
+
+  whole = run(tmp_path / "whole", 4)
+  run(tmp_path / "resumed", 2)
+  resumed = run(tmp_path / "resumed", 4)
+  for a, b in zip(whole[scaffold.CLIENT_CONTROLS],
+                  resumed[scaffold.CLIENT_CONTROLS]):
+    assert np.array_equal(a, b)
+  assert all(np.array_equal(a, b) for a, b in zip(
+      process.get_model_weights(whole).trainable,
+      process.get_model_weights(resumed).trainable))
+  losses = [r["train_loss"] for r in results.read_metrics(
+      str(tmp_path / "whole"))]
+  assert losses == [r["train_loss"] for r in results.read_metrics(
+      str(tmp_path / "resumed"))]
+  assert whole[scaffold.CLIENT_CONTROLS][0].any()
+  with pytest.raises(ValueError, match="control variates of 5 clients"):
+    training.train(algorithms.build_process(
+        "scaffold", models.build_model_fn(MODEL, clientdata.BATCH_SPEC), HP,
+        num_clients=5), data, training.LoopConfig(
+            rounds=1, clients_per_round=3, batch_size=20),
+                   output_dir=str(tmp_path / "other"))

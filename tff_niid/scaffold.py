@@ -1,0 +1,238 @@
+"""SCAFFOLD: control variates correct the clients' drift.
+
+Karimireddy et al. 2020, "SCAFFOLD: Stochastic Controlled Averaging for
+Federated Learning" (ICML), Algorithm 1 with option II, with the client step
+of NIID-Bench (Li et al. 2022, `train_net_scaffold` in its experiments.py):
+
+  - every client i keeps a control variate c_i and the server one c, both a
+    tensor per trainable variable and zero at the start;
+  - a round's client i starts from the server model x and takes K steps of
+    the client optimizer (SGD with `client_lr`, momentum and weight decay as
+    configured), each followed by  y <- y - client_lr * (c - c_i)  (outside
+    the optimizer, so outside its momentum, as NIID-Bench does);
+  - then c_i <- c_i - c + (x - y) / (K * client_lr);
+  - the server applies the clients' average update x - y (weighted as FedAvg:
+    by examples, or uniformly) with its optimizer (SGD with `server_lr`; 1 is
+    NIID-Bench's weighted average of the client models), and sets
+    c <- c + sum_i (c_i_new - c_i) / N over the round's clients, N being
+    every client (the paper's |S|/N times their mean).
+
+TFF's learning processes have no per-client state, so `ScaffoldProcess`
+keeps the control variates of all clients in the run's state (one row per
+client, N times the trainable weights: a checkpoint holds them all) and its
+`next` takes the clients' positions besides their data; only the chosen
+clients' rows travel to the clients, and their new values come back.
+"""
+
+from __future__ import annotations
+
+from tff_niid import _requires_tff  # pylint: disable=g-bad-import-order,unused-import
+
+import collections
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_federated as tff
+
+# Keys of the state `ScaffoldProcess` works on: TFF's server state (model,
+# server control variate, server optimizer state) and the clients' controls.
+SERVER = "server"
+CLIENT_CONTROLS = "client_controls"
+
+
+def _client_update_fn(model_fn: Callable[[], Any], optimizer: Any,
+                      client_lr: float, uniform_weighting: bool) -> Any:
+  """The client's step: a tf.function of (model weights, dataset, c, c_i)."""
+  model = model_fn()
+
+  @tf.function
+  def client_update(initial_weights, data, server_control, client_control):
+    weights = tff.learning.models.ModelWeights.from_model(model)
+    tf.nest.map_structure(lambda v, t: v.assign(t), weights, initial_weights)
+    trainable = tuple(tf.nest.flatten(weights.trainable))
+    correction = tuple(client_lr * (c - c_i) for c, c_i in zip(
+        tf.nest.flatten(server_control), tf.nest.flatten(client_control)))
+    optimizer_state = optimizer.initialize(
+        tuple(tf.TensorSpec(v.shape, v.dtype) for v in trainable))
+    num_examples = tf.constant(0, tf.int64)
+    steps = tf.constant(0, tf.int64)
+    # The iterator loop, as the other algorithms' (`algorithms.build_process`).
+    for batch in iter(data):
+      with tf.GradientTape() as tape:
+        output = model.forward_pass(batch, training=True)
+      gradients = tape.gradient(output.loss, trainable)
+      optimizer_state, updated = optimizer.next(optimizer_state, trainable,
+                                                tuple(gradients))
+      for variable, value, shift in zip(trainable, updated, correction):
+        variable.assign(value - shift)
+      num_examples += tf.cast(output.num_examples, tf.int64)
+      steps += 1
+    # TFF's convention: the update is x - y (the server optimizer takes it as
+    # a gradient).
+    update = tuple(tf.nest.flatten(initial_weights.trainable)[i] - v
+                   for i, v in enumerate(trainable))
+    scale = 1.0 / (tf.cast(tf.maximum(steps, 1), tf.float32) * client_lr)
+    # c_i_new - c_i = -c + (x - y) / (K lr); zero for a client without data.
+    control_delta = tuple(
+        tf.where(steps > 0, u * scale - c, tf.zeros_like(c))
+        for u, c in zip(update, tf.nest.flatten(server_control)))
+    finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(t))
+                            for t in update + control_delta])
+    # A client whose update is NaN/inf adds nothing and is counted (the loop
+    # stops on it, as on TFF's `update_non_finite`).
+    update, control_delta = tf.nest.map_structure(
+        lambda t: tf.where(finite, t, tf.zeros_like(t)),
+        (update, control_delta))
+    weight = (tf.constant(1.0) if uniform_weighting else
+              tf.cast(num_examples, tf.float32))
+    weight = tf.where(finite, weight, 0.0)
+    new_control = tuple(c_i + d for c_i, d in zip(
+        tf.nest.flatten(client_control), control_delta))
+    return (update, weight, control_delta, new_control,
+            tf.cast(tf.logical_not(finite), tf.int32),
+            model.report_local_unfinalized_metrics())
+
+  return client_update
+
+
+def build_scaffold_iterative_process(
+    model_fn: Callable[[], Any], *, client_optimizer: Any,
+    server_optimizer: Any, client_lr: float, num_clients: int,
+    uniform_weighting: bool = False) -> tff.templates.IterativeProcess:
+  """The TFF computations of SCAFFOLD (see the module docstring).
+
+  `next` takes (server state, client datasets, the clients' control
+  variates), all but the first at CLIENTS, and returns (server state,
+  metrics, the clients' new control variates at CLIENTS). The metrics are
+  those of a TFF learning process: `client_work/train` (the model's,
+  summed then finalized) and `finalizer/update_non_finite`.
+  """
+  with tf.Graph().as_default():
+    whimsy = model_fn()
+    metrics_aggregation = tff.learning.metrics.sum_then_finalize(
+        whimsy.metric_finalizers())
+    data_type = tff.SequenceType(tff.types.tensorflow_to_type(
+        whimsy.input_spec))
+  weights_type = tff.learning.models.weights_type_from_model(model_fn)
+  control_type = tff.types.to_type(tuple(
+      tff.TensorType(t.dtype, t.shape) for t in weights_type.trainable))
+
+  @tff.tensorflow.computation
+  def server_init():
+    model = model_fn()
+    weights = tff.learning.models.ModelWeights.from_model(model)
+    trainable = tuple(tf.nest.flatten(weights.trainable))
+    return collections.OrderedDict(
+        model=weights,
+        control=tuple(tf.zeros_like(v) for v in trainable),
+        optimizer=server_optimizer.initialize(
+            tuple(tf.TensorSpec(v.shape, v.dtype) for v in trainable)))
+
+  state_type = server_init.type_signature.result
+
+  @tff.tensorflow.computation(weights_type, data_type, control_type, control_type)
+  def client_update(weights, data, server_control, client_control):
+    return _client_update_fn(model_fn, client_optimizer, client_lr,
+                             uniform_weighting)(weights, data, server_control,
+                                                client_control)
+
+  @tff.tensorflow.computation(state_type, control_type, control_type)
+  def server_update(state, mean_update, control_sum):
+    trainable = tuple(tf.nest.flatten(state["model"].trainable))
+    optimizer_state, trainable = server_optimizer.next(
+        state["optimizer"], trainable, mean_update)
+    return collections.OrderedDict(
+        model=tff.learning.models.ModelWeights(
+            trainable=tf.nest.pack_sequence_as(state["model"].trainable,
+                                               list(trainable)),
+            non_trainable=state["model"].non_trainable),
+        control=tuple(c + s / num_clients
+                      for c, s in zip(state["control"], control_sum)),
+        optimizer=optimizer_state)
+
+  @tff.federated_computation
+  def initialize():
+    return tff.federated_eval(server_init, tff.SERVER)
+
+  @tff.federated_computation(
+      tff.FederatedType(state_type, tff.SERVER),
+      tff.FederatedType(data_type, tff.CLIENTS),
+      tff.FederatedType(control_type, tff.CLIENTS))
+  def next_fn(state, data, client_controls):
+    weights = tff.federated_broadcast(state["model"])
+    server_control = tff.federated_broadcast(state["control"])
+    (update, weight, control_delta, new_controls, non_finite,
+     unfinalized_metrics) = tff.federated_map(
+         client_update, (weights, data, server_control, client_controls))
+    new_state = tff.federated_map(server_update, (
+        state, tff.federated_mean(update, weight),
+        tff.federated_sum(control_delta)))
+    metrics = tff.federated_zip(collections.OrderedDict(
+        client_work=tff.federated_zip(collections.OrderedDict(
+            train=metrics_aggregation(unfinalized_metrics))),
+        finalizer=tff.federated_zip(collections.OrderedDict(
+            update_non_finite=tff.federated_sum(non_finite)))))
+    return new_state, metrics, new_controls
+
+  return tff.templates.IterativeProcess(initialize, next_fn)
+
+
+class ScaffoldProcess:
+  """SCAFFOLD with every client's control variate in the state.
+
+  The state is {"server": TFF's server state, "client_controls": one array
+  per trainable variable, of shape (num_clients, *variable shape)}, numpy
+  values that `tff.program.FileProgramStateManager` saves and loads. A
+  client is named by its position (0..num_clients-1, the order of the
+  ClientData's `client_ids`).
+  """
+
+  def __init__(self, iterative_process: tff.templates.IterativeProcess,
+               num_clients: int):
+    self._process = iterative_process
+    self.num_clients = num_clients
+
+  def with_dataset_computation(self, dataset_computation: Any
+                               ) -> "ScaffoldProcess":
+    """This process with its client datasets built by `dataset_computation`
+    from its arguments, on the workers
+    (`tff.simulation.compose_dataset_computation_with_iterative_process`)."""
+    return ScaffoldProcess(
+        tff.simulation.compose_dataset_computation_with_iterative_process(
+            dataset_computation, self._process), self.num_clients)
+
+  def initialize(self) -> dict[str, Any]:
+    server = self._process.initialize()
+    return {SERVER: server, CLIENT_CONTROLS: [
+        np.zeros((self.num_clients,) + np.shape(c), np.asarray(c).dtype)
+        for c in server["control"]]}
+
+  def next(self, state: dict[str, Any], client_data: Sequence[Any],
+           client_positions: Sequence[int]
+           ) -> tff.learning.templates.LearningProcessOutput:
+    """One round on `client_data` of the clients at `client_positions`;
+    `state` is left unchanged."""
+    if len(client_positions) != len(client_data):
+      raise ValueError(f"{len(client_data)} clients' data but "
+                       f"{len(client_positions)} positions.")
+    positions = np.asarray(client_positions, dtype=np.int64)
+    if len(set(positions.tolist())) != len(positions) or (
+        positions.size and not 0 <= positions.min() <= positions.max() <
+        self.num_clients):
+      raise ValueError(f"client positions must be distinct, in [0, "
+                       f"{self.num_clients}); got {list(client_positions)}.")
+    controls = state[CLIENT_CONTROLS]
+    server, metrics, new_controls = self._process.next(
+        state[SERVER], list(client_data),
+        [tuple(c[p] for c in controls) for p in positions])
+    updated = [c.copy() for c in controls]
+    for position, control in zip(positions, new_controls):
+      for rows, value in zip(updated, control):
+        rows[position] = value
+    return tff.learning.templates.LearningProcessOutput(
+        state={SERVER: server, CLIENT_CONTROLS: updated}, metrics=metrics)
+
+  def get_model_weights(self, state: dict[str, Any]
+                        ) -> tff.learning.models.ModelWeights:
+    return state[SERVER]["model"]
