@@ -26,6 +26,7 @@ SETTINGS = {
     "dp_fedavg": dict(client_lr=0.05, client_weighting="uniform",
                       dp_noise_multiplier=0.1, dp_clip=5.0),
     "scaffold": dict(client_lr=0.05),
+    "fednova": dict(client_lr=0.05, client_momentum=0.9),
 }
 
 

@@ -3,9 +3,9 @@
 from its checkpoint, client control variates included, equals an
 uninterrupted one."""
 
+import hand_written
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from tff_niid import algorithms
 from tff_niid import clientdata
@@ -15,66 +15,41 @@ from tff_niid import results
 from tff_niid import scaffold
 from tff_niid import training
 
-MODEL = "2nn"
 HP = algorithms.Hyperparameters(client_lr=0.05, client_momentum=0.9,
                                 client_weight_decay=1e-3, server_lr=1.0)
-# Unequal clients of two classes each; client 1 trains in both rounds, so
-# round 2 uses its control variate from round 1.
-SIZES = (48, 64, 80)
+MODEL_FN = models.build_model_fn(hand_written.MODEL, clientdata.BATCH_SPEC)
+# Client 1 trains in both rounds, so round 2 uses its control variate from
+# round 1.
 ROUNDS = ((0, 1), (2, 1))
-EPOCHS, BATCH = 2, 16
 
 
 @pytest.fixture(scope="module")
 def clients(mnist):
-  arrays = []
-  for k, size in enumerate(SIZES):
-    idx = np.flatnonzero(np.isin(mnist.train_labels, (2 * k, 2 * k + 1)))
-    idx = idx[:size]
-    arrays.append((mnist.train_images[idx].astype(np.float32)[..., None] /
-                   255.0, mnist.train_labels[idx].astype(np.int64)))
-  return arrays
-
-
-def _dataset(x, y):
-  return tf.data.Dataset.from_tensor_slices(
-      {"x": x, "y": y}).repeat(EPOCHS).batch(BATCH)
+  return hand_written.clients(mnist)
 
 
 def _hand_written(initial, clients):
-  """(model, server control, client controls) after ROUNDS, by numpy and
-  Keras gradients: SGD with momentum and coupled weight decay (PyTorch's),
-  each step followed by y -= lr (c - c_i); NIID-Bench's control update;
+  """(model, server control, client controls) after ROUNDS: NIID-Bench's
+  client loop, each step followed by y -= lr (c - c_i), its control update,
   the server's weighted average of the models and c += sum(dc) / N."""
-  keras_model = models.create_keras_model(MODEL)
-  loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-  lr, momentum, decay = HP.client_lr, HP.client_momentum, HP.client_weight_decay
+  local_sgd = hand_written.LocalSGD(HP)
+  lr = HP.client_lr
   x = [np.array(w, np.float64) for w in initial]
   c = [np.zeros_like(w) for w in x]
   c_local = [[np.zeros_like(w) for w in x] for _ in clients]
   for chosen in ROUNDS:
-    updates, weights, control_deltas = [], [], []
+    models_, weights, control_deltas = [], [], []
     for k in chosen:
-      y = [w.copy() for w in x]
-      velocity = [np.zeros_like(w) for w in x]
-      steps = 0
-      for batch in _dataset(*clients[k]):
-        keras_model.set_weights([w.astype(np.float32) for w in y])
-        with tf.GradientTape() as tape:
-          loss = loss_fn(batch["y"], keras_model(batch["x"], training=True))
-        grads = tape.gradient(loss, keras_model.trainable_variables)
-        for i, g in enumerate(grads):
-          velocity[i] = momentum * velocity[i] + (g.numpy() + decay * y[i])
-          y[i] = y[i] - lr * velocity[i] - lr * (c[i] - c_local[k][i])
-        steps += 1
+      y, steps = local_sgd(x, clients[k], shift=[
+          lr * (ci - cl) for ci, cl in zip(c, c_local[k])])
       new = [c_local[k][i] - c[i] + (x[i] - y[i]) / (steps * lr)
              for i in range(len(x))]
       control_deltas.append([n - o for n, o in zip(new, c_local[k])])
       c_local[k] = new
-      updates.append(y)
+      models_.append(y)
       weights.append(len(clients[k][1]))
     total = sum(weights)
-    x = [sum(w * u[i] for w, u in zip(weights, updates)) / total
+    x = [sum(w * m[i] for w, m in zip(weights, models_)) / total
          for i in range(len(x))]
     c = [c[i] + sum(d[i] for d in control_deltas) / len(clients)
          for i in range(len(x))]
@@ -82,17 +57,17 @@ def _hand_written(initial, clients):
 
 
 def test_two_rounds_equal_a_hand_written_scaffold(clients):
-  process = algorithms.build_process(
-      "scaffold", models.build_model_fn(MODEL, clientdata.BATCH_SPEC), HP,
-      num_clients=len(clients))
+  process = algorithms.build_process("scaffold", MODEL_FN, HP,
+                                     num_clients=len(clients))
   state = process.initialize()
   initial = [np.array(w) for w in process.get_model_weights(state).trainable]
   for chosen in ROUNDS:
-    output = process.next(state, [_dataset(*clients[k]) for k in chosen],
-                          list(chosen))
+    output = process.next(
+        state, [hand_written.dataset(*clients[k]) for k in chosen],
+        list(chosen))
     state = output.state
-  assert output.metrics["client_work"]["train"]["num_examples"] == EPOCHS * (
-      SIZES[2] + SIZES[1])
+  assert output.metrics["client_work"]["train"]["num_examples"] == (
+      hand_written.EPOCHS * (hand_written.SIZES[2] + hand_written.SIZES[1]))
   x, c, c_local = _hand_written(initial, clients)
   got = [np.array(w) for w in process.get_model_weights(state).trainable]
   for ours, theirs in zip(got, x):
@@ -108,19 +83,17 @@ def test_two_rounds_equal_a_hand_written_scaffold(clients):
 
 
 def test_next_leaves_its_state_alone_and_checks_positions(clients):
-  process = algorithms.build_process(
-      "scaffold", models.build_model_fn(MODEL, clientdata.BATCH_SPEC), HP,
-      num_clients=len(clients))
+  process = algorithms.build_process("scaffold", MODEL_FN, HP,
+                                     num_clients=len(clients))
   state = process.initialize()
-  process.next(state, [_dataset(*clients[0])], [0])
+  process.next(state, [hand_written.dataset(*clients[0])], [0])
   assert not any(rows.any() for rows in state[scaffold.CLIENT_CONTROLS])
   with pytest.raises(ValueError, match="distinct"):
-    process.next(state, [_dataset(*clients[0])] * 2, [0, 0])
+    process.next(state, [hand_written.dataset(*clients[0])] * 2, [0, 0])
   with pytest.raises(ValueError, match="in \\[0, 3\\)"):
-    process.next(state, [_dataset(*clients[0])], [3])
+    process.next(state, [hand_written.dataset(*clients[0])], [3])
   with pytest.raises(ValueError, match="num_clients"):
-    algorithms.build_process("scaffold", models.build_model_fn(
-        MODEL, clientdata.BATCH_SPEC), HP)
+    algorithms.build_process("scaffold", MODEL_FN, HP)
 
 
 def test_resumed_run_equals_an_uninterrupted_one(mnist, tmp_path):
@@ -128,9 +101,8 @@ def test_resumed_run_equals_an_uninterrupted_one(mnist, tmp_path):
                                  seed=0)
   data = clientdata.to_client_data(part, mnist.train_images[:3000],
                                    mnist.train_labels[:3000])
-  process = algorithms.build_process(
-      "scaffold", models.build_model_fn(MODEL, clientdata.BATCH_SPEC), HP,
-      num_clients=len(part))
+  process = algorithms.build_process("scaffold", MODEL_FN, HP,
+                                     num_clients=len(part))
 
   def run(directory, rounds):
     config = training.LoopConfig(rounds=rounds, clients_per_round=3,
@@ -156,7 +128,6 @@ def test_resumed_run_equals_an_uninterrupted_one(mnist, tmp_path):
   assert whole[scaffold.CLIENT_CONTROLS][0].any()
   with pytest.raises(ValueError, match="control variates of 5 clients"):
     training.train(algorithms.build_process(
-        "scaffold", models.build_model_fn(MODEL, clientdata.BATCH_SPEC), HP,
-        num_clients=5), data, training.LoopConfig(
+        "scaffold", MODEL_FN, HP, num_clients=5), data, training.LoopConfig(
             rounds=1, clients_per_round=3, batch_size=20),
                    output_dir=str(tmp_path / "other"))

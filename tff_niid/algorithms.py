@@ -21,6 +21,12 @@ and validates combinations.
   scaffold     SCAFFOLD, Karimireddy et al. 2020, with NIID-Bench's client
                step (`tff_niid.scaffold`): not a TFF learning process, as
                its clients keep state; needs `num_clients`
+  fednova      FedNova, Wang et al. 2020 ("Tackling the Objective
+               Inconsistency Problem in Heterogeneous Federated
+               Optimization"), as NIID-Bench runs it (`tff_niid.fednova`)
+
+scaffold and fednova are built here, not by TFF (which has neither), from
+the client steps of `tff_niid.local_training`.
 
 fedadam and fedyogi are TFF's `build_adam` / `build_yogi` on the server,
 which differ from Reddi et al.'s Algorithm 2 in two ways: the step carries
@@ -54,6 +60,7 @@ from typing import Any, Callable, Optional
 
 import tensorflow_federated as tff
 
+from tff_niid import fednova
 from tff_niid import flag_use
 from tff_niid import proximal
 from tff_niid import scaffold
@@ -140,6 +147,7 @@ _SERVER_OPTIMIZERS: dict[str, Callable[[Hyperparameters], Any]] = {
     "fedprox": _server_sgd,
     "dp_fedavg": _server_sgd,
     "scaffold": _server_sgd,
+    "fednova": _server_sgd,
     "fedavgm": lambda hp: tff.learning.optimizers.build_sgdm(
         learning_rate=hp.server_lr, momentum=hp.server_momentum),
     "fedadam": lambda hp: tff.learning.optimizers.build_adam(
@@ -202,6 +210,12 @@ def build_process(algorithm: str, model_fn: Callable[[], Any],
             num_clients=num_clients,
             uniform_weighting=hp.client_weighting == "uniform"),
         num_clients)
+  if algorithm == "fednova":
+    return fednova.build_fednova(
+        model_fn, client_optimizer=client_optimizer,
+        server_optimizer=server_optimizer,
+        client_momentum=hp.client_momentum,
+        uniform_weighting=hp.client_weighting == "uniform")
   if algorithm == "dp_fedavg":
     aggregator = tff.aggregators.DifferentiallyPrivateFactory.gaussian_fixed(
         noise_multiplier=hp.dp_noise_multiplier,

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 from tff_niid import partition
 
 ALGORITHMS = ("fedavg", "fedsgd", "fedprox", "fedavgm", "fedadam", "fedyogi",
-              "dp_fedavg", "scaffold")
+              "dp_fedavg", "scaffold", "fednova")
 # train.py's --algorithm default.
 DEFAULT_ALGORITHM = "fedavg"
 

@@ -35,65 +35,12 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
+from tff_niid import local_training
+
 # Keys of the state `ScaffoldProcess` works on: TFF's server state (model,
-# server control variate, server optimizer state) and the clients' controls.
+# server optimizer state, server control variate) and the clients' controls.
 SERVER = "server"
 CLIENT_CONTROLS = "client_controls"
-
-
-def _client_update_fn(model_fn: Callable[[], Any], optimizer: Any,
-                      client_lr: float, uniform_weighting: bool) -> Any:
-  """The client's step: a tf.function of (model weights, dataset, c, c_i)."""
-  model = model_fn()
-
-  @tf.function
-  def client_update(initial_weights, data, server_control, client_control):
-    weights = tff.learning.models.ModelWeights.from_model(model)
-    tf.nest.map_structure(lambda v, t: v.assign(t), weights, initial_weights)
-    trainable = tuple(tf.nest.flatten(weights.trainable))
-    correction = tuple(client_lr * (c - c_i) for c, c_i in zip(
-        tf.nest.flatten(server_control), tf.nest.flatten(client_control)))
-    optimizer_state = optimizer.initialize(
-        tuple(tf.TensorSpec(v.shape, v.dtype) for v in trainable))
-    num_examples = tf.constant(0, tf.int64)
-    steps = tf.constant(0, tf.int64)
-    # The iterator loop, as the other algorithms' (`algorithms.build_process`).
-    for batch in iter(data):
-      with tf.GradientTape() as tape:
-        output = model.forward_pass(batch, training=True)
-      gradients = tape.gradient(output.loss, trainable)
-      optimizer_state, updated = optimizer.next(optimizer_state, trainable,
-                                                tuple(gradients))
-      for variable, value, shift in zip(trainable, updated, correction):
-        variable.assign(value - shift)
-      num_examples += tf.cast(output.num_examples, tf.int64)
-      steps += 1
-    # TFF's convention: the update is x - y (the server optimizer takes it as
-    # a gradient).
-    update = tuple(tf.nest.flatten(initial_weights.trainable)[i] - v
-                   for i, v in enumerate(trainable))
-    scale = 1.0 / (tf.cast(tf.maximum(steps, 1), tf.float32) * client_lr)
-    # c_i_new - c_i = -c + (x - y) / (K lr); zero for a client without data.
-    control_delta = tuple(
-        tf.where(steps > 0, u * scale - c, tf.zeros_like(c))
-        for u, c in zip(update, tf.nest.flatten(server_control)))
-    finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(t))
-                            for t in update + control_delta])
-    # A client whose update is NaN/inf adds nothing and is counted (the loop
-    # stops on it, as on TFF's `update_non_finite`).
-    update, control_delta = tf.nest.map_structure(
-        lambda t: tf.where(finite, t, tf.zeros_like(t)),
-        (update, control_delta))
-    weight = (tf.constant(1.0) if uniform_weighting else
-              tf.cast(num_examples, tf.float32))
-    weight = tf.where(finite, weight, 0.0)
-    new_control = tuple(c_i + d for c_i, d in zip(
-        tf.nest.flatten(client_control), control_delta))
-    return (update, weight, control_delta, new_control,
-            tf.cast(tf.logical_not(finite), tf.int32),
-            model.report_local_unfinalized_metrics())
-
-  return client_update
 
 
 def build_scaffold_iterative_process(
@@ -108,48 +55,47 @@ def build_scaffold_iterative_process(
   those of a TFF learning process: `client_work/train` (the model's,
   summed then finalized) and `finalizer/update_non_finite`.
   """
-  with tf.Graph().as_default():
-    whimsy = model_fn()
-    metrics_aggregation = tff.learning.metrics.sum_then_finalize(
-        whimsy.metric_finalizers())
-    data_type = tff.SequenceType(tff.types.tensorflow_to_type(
-        whimsy.input_spec))
-  weights_type = tff.learning.models.weights_type_from_model(model_fn)
-  control_type = tff.types.to_type(tuple(
-      tff.TensorType(t.dtype, t.shape) for t in weights_type.trainable))
+  types = local_training.model_types(model_fn)
+  control_type = types.flat_trainable
 
   @tff.tensorflow.computation
   def server_init():
-    model = model_fn()
-    weights = tff.learning.models.ModelWeights.from_model(model)
-    trainable = tuple(tf.nest.flatten(weights.trainable))
-    return collections.OrderedDict(
-        model=weights,
-        control=tuple(tf.zeros_like(v) for v in trainable),
-        optimizer=server_optimizer.initialize(
-            tuple(tf.TensorSpec(v.shape, v.dtype) for v in trainable)))
+    return local_training.initial_server_state(
+        model_fn, server_optimizer,
+        control=lambda trainable: tuple(tf.zeros_like(v) for v in trainable))
 
   state_type = server_init.type_signature.result
 
-  @tff.tensorflow.computation(weights_type, data_type, control_type, control_type)
+  @tff.tensorflow.computation(types.weights, types.data, control_type,
+                              control_type)
   def client_update(weights, data, server_control, client_control):
-    return _client_update_fn(model_fn, client_optimizer, client_lr,
-                             uniform_weighting)(weights, data, server_control,
-                                                client_control)
+    shift = tuple(client_lr * (c - c_i)
+                  for c, c_i in zip(server_control, client_control))
+    result = local_training.build_local_steps(model_fn, client_optimizer)(
+        weights, data, shift)
+    # c_i_new - c_i = -c + (x - y) / (K lr); zero for a client without data.
+    scale = 1.0 / (tf.cast(tf.maximum(result.steps, 1), tf.float32) *
+                   client_lr)
+    control_delta = tuple(
+        tf.where(result.steps > 0, u * scale - c, tf.zeros_like(c))
+        for u, c in zip(result.update, server_control))
+    (update, control_delta), weight, non_finite = (
+        local_training.zero_if_non_finite(
+            (result.update, control_delta), local_training.client_weight(
+                result.num_examples, uniform_weighting)))
+    new_control = tuple(c_i + d for c_i, d in zip(client_control,
+                                                  control_delta))
+    return (update, weight, control_delta, new_control, non_finite,
+            result.metrics)
 
   @tff.tensorflow.computation(state_type, control_type, control_type)
   def server_update(state, mean_update, control_sum):
-    trainable = tuple(tf.nest.flatten(state["model"].trainable))
-    optimizer_state, trainable = server_optimizer.next(
-        state["optimizer"], trainable, mean_update)
+    optimizer_state, model = local_training.apply_update(
+        state["model"], server_optimizer, state["optimizer"], mean_update)
     return collections.OrderedDict(
-        model=tff.learning.models.ModelWeights(
-            trainable=tf.nest.pack_sequence_as(state["model"].trainable,
-                                               list(trainable)),
-            non_trainable=state["model"].non_trainable),
+        model=model, optimizer=optimizer_state,
         control=tuple(c + s / num_clients
-                      for c, s in zip(state["control"], control_sum)),
-        optimizer=optimizer_state)
+                      for c, s in zip(state["control"], control_sum)))
 
   @tff.federated_computation
   def initialize():
@@ -157,7 +103,7 @@ def build_scaffold_iterative_process(
 
   @tff.federated_computation(
       tff.FederatedType(state_type, tff.SERVER),
-      tff.FederatedType(data_type, tff.CLIENTS),
+      tff.FederatedType(types.data, tff.CLIENTS),
       tff.FederatedType(control_type, tff.CLIENTS))
   def next_fn(state, data, client_controls):
     weights = tff.federated_broadcast(state["model"])
@@ -168,12 +114,9 @@ def build_scaffold_iterative_process(
     new_state = tff.federated_map(server_update, (
         state, tff.federated_mean(update, weight),
         tff.federated_sum(control_delta)))
-    metrics = tff.federated_zip(collections.OrderedDict(
-        client_work=tff.federated_zip(collections.OrderedDict(
-            train=metrics_aggregation(unfinalized_metrics))),
-        finalizer=tff.federated_zip(collections.OrderedDict(
-            update_non_finite=tff.federated_sum(non_finite)))))
-    return new_state, metrics, new_controls
+    return new_state, local_training.round_metrics(
+        types.metrics_aggregation, unfinalized_metrics,
+        non_finite), new_controls
 
   return tff.templates.IterativeProcess(initialize, next_fn)
 
