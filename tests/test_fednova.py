@@ -2,6 +2,8 @@
 hand-written FedNova (NIID-Bench's `train_net_fednova` loop and server step),
 and with equal step counts it is FedAvg."""
 
+import dataclasses
+
 import hand_written
 import numpy as np
 import pytest
@@ -9,6 +11,8 @@ import pytest
 from tff_niid import algorithms
 from tff_niid import clientdata
 from tff_niid import models
+from tff_niid import partition as partition_lib
+from tff_niid import training
 
 HP = algorithms.Hyperparameters(client_lr=0.05, client_momentum=0.9,
                                 client_weight_decay=1e-3, server_lr=1.0)
@@ -65,3 +69,18 @@ def test_equal_step_counts_make_it_fedavg(clients):
                    same_size, ROUNDS)
   for a, b in zip(nova, fedavg):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_a_resume_with_another_learning_rate_is_refused(mnist, tmp_path):
+  part = partition_lib.iid(mnist.train_labels[:600], 3, seed=0)
+  data = clientdata.to_client_data(part, mnist.train_images[:600],
+                                   mnist.train_labels[:600])
+  config = training.LoopConfig(rounds=1, clients_per_round=3, batch_size=20)
+  training.train(algorithms.build_process("fednova", MODEL_FN, HP), data,
+                 config, output_dir=str(tmp_path), log=lambda line: None)
+  with pytest.raises(training.RunMismatchError,
+                     match="client_work/momentum 0.9->0.5"):
+    training.train(algorithms.build_process(
+        "fednova", MODEL_FN, dataclasses.replace(HP, client_momentum=0.5)),
+                   data, dataclasses.replace(config, rounds=2),
+                   output_dir=str(tmp_path), log=lambda line: None)

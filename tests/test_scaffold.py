@@ -3,6 +3,8 @@
 from its checkpoint, client control variates included, equals an
 uninterrupted one."""
 
+import dataclasses
+
 import hand_written
 import numpy as np
 import pytest
@@ -126,6 +128,15 @@ def test_resumed_run_equals_an_uninterrupted_one(mnist, tmp_path):
   assert losses == [r["train_loss"] for r in results.read_metrics(
       str(tmp_path / "resumed"))]
   assert whole[scaffold.CLIENT_CONTROLS][0].any()
+  # The state records the learning rates: another one is another run.
+  with pytest.raises(training.RunMismatchError,
+                     match="client_work/learning_rate 0.05->0.1"):
+    training.train(algorithms.build_process(
+        "scaffold", MODEL_FN, dataclasses.replace(HP, client_lr=0.1),
+        num_clients=len(part)), data, training.LoopConfig(
+            rounds=5, clients_per_round=3, batch_size=20,
+            max_examples_per_client=100, seed=3),
+                   output_dir=str(tmp_path / "whole"))
   with pytest.raises(ValueError, match="control variates of 5 clients"):
     training.train(algorithms.build_process(
         "scaffold", MODEL_FN, HP, num_clients=5), data, training.LoopConfig(

@@ -209,7 +209,7 @@ def build_process(algorithm: str, model_fn: Callable[[], Any],
             server_optimizer=server_optimizer, client_lr=hp.client_lr,
             num_clients=num_clients,
             uniform_weighting=hp.client_weighting == "uniform"),
-        num_clients)
+        num_clients, server_optimizer)
   if algorithm == "fednova":
     return fednova.build_fednova(
         model_fn, client_optimizer=client_optimizer,

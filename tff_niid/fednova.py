@@ -44,7 +44,8 @@ def build_fednova(model_fn: Callable[[], Any], *, client_optimizer: Any,
 
   @tff.tensorflow.computation
   def server_init():
-    return local_training.initial_server_state(model_fn, server_optimizer)
+    return local_training.initial_server_state(model_fn, client_optimizer,
+                                               server_optimizer)
 
   state_type = server_init.type_signature.result
 
@@ -67,7 +68,8 @@ def build_fednova(model_fn: Callable[[], Any], *, client_optimizer: Any,
     optimizer_state, model = local_training.apply_update(
         state["model"], server_optimizer, state["optimizer"],
         tuple(tau_eff * d for d in mean_normalised))
-    return collections.OrderedDict(model=model, optimizer=optimizer_state)
+    return collections.OrderedDict(model=model, optimizer=optimizer_state,
+                                   client_hparams=state["client_hparams"])
 
   @tff.federated_computation
   def initialize():
@@ -93,7 +95,13 @@ def build_fednova(model_fn: Callable[[], Any], *, client_optimizer: Any,
   @tff.tensorflow.computation(state_type, types.weights)
   def set_model_weights(state, weights):
     return collections.OrderedDict(model=weights,
-                                   optimizer=state["optimizer"])
+                                   optimizer=state["optimizer"],
+                                   client_hparams=state["client_hparams"])
+
+  @tff.tensorflow.computation(state_type)
+  def get_hparams(state):
+    return local_training.hparams(state, server_optimizer)
 
   return tff.learning.templates.LearningProcess(
-      initialize, next_fn, get_model_weights, set_model_weights)
+      initialize, next_fn, get_model_weights, set_model_weights,
+      get_hparams_fn=get_hparams)

@@ -41,20 +41,34 @@ def model_types(model_fn: Callable[[], Any]) -> ModelTypes:
   return ModelTypes(data, weights, flat_trainable, metrics_aggregation)
 
 
-def initial_server_state(model_fn: Callable[[], Any], server_optimizer: Any,
+def initial_server_state(model_fn: Callable[[], Any], client_optimizer: Any,
+                         server_optimizer: Any,
                          **extra: Callable[[tuple[Any, ...]], Any]
                          ) -> collections.OrderedDict:
   """In a TF computation: {model: the initial ModelWeights, optimizer: the
-  server optimizer's state, and each of `extra`: its function of the flat
-  trainable weights}."""
+  server optimizer's state, client_hparams: the client optimizer's
+  hyperparameters, and each of `extra`: its function of the flat trainable
+  weights}. The client hyperparameters are in the state, as in TFF's
+  learning processes, so that a checkpoint records them (`hparams`)."""
   weights = tff.learning.models.ModelWeights.from_model(model_fn())
   trainable = tuple(tf.nest.flatten(weights.trainable))
+  specs = tuple(tf.TensorSpec(v.shape, v.dtype) for v in trainable)
   state = collections.OrderedDict(
       model=weights,
-      optimizer=server_optimizer.initialize(
-          tuple(tf.TensorSpec(v.shape, v.dtype) for v in trainable)))
+      optimizer=server_optimizer.initialize(specs),
+      client_hparams=client_optimizer.get_hparams(
+          client_optimizer.initialize(specs)))
   state.update((name, make(trainable)) for name, make in extra.items())
   return state
+
+
+def hparams(state: Any, server_optimizer: Any) -> collections.OrderedDict:
+  """The hyperparameters of a state of `initial_server_state`'s structure,
+  by the paths of TFF's learning processes (client_work/learning_rate,
+  finalizer/learning_rate, ...)."""
+  return collections.OrderedDict(
+      client_work=state["client_hparams"],
+      finalizer=server_optimizer.get_hparams(state["optimizer"]))
 
 
 def apply_update(model: Any, server_optimizer: Any, optimizer_state: Any,

@@ -61,7 +61,7 @@ def build_scaffold_iterative_process(
   @tff.tensorflow.computation
   def server_init():
     return local_training.initial_server_state(
-        model_fn, server_optimizer,
+        model_fn, client_optimizer, server_optimizer,
         control=lambda trainable: tuple(tf.zeros_like(v) for v in trainable))
 
   state_type = server_init.type_signature.result
@@ -94,6 +94,7 @@ def build_scaffold_iterative_process(
         state["model"], server_optimizer, state["optimizer"], mean_update)
     return collections.OrderedDict(
         model=model, optimizer=optimizer_state,
+        client_hparams=state["client_hparams"],
         control=tuple(c + s / num_clients
                       for c, s in zip(state["control"], control_sum)))
 
@@ -132,9 +133,10 @@ class ScaffoldProcess:
   """
 
   def __init__(self, iterative_process: tff.templates.IterativeProcess,
-               num_clients: int):
+               num_clients: int, server_optimizer: Any):
     self._process = iterative_process
     self.num_clients = num_clients
+    self._server_optimizer = server_optimizer
 
   def with_dataset_computation(self, dataset_computation: Any
                                ) -> "ScaffoldProcess":
@@ -143,7 +145,8 @@ class ScaffoldProcess:
     (`tff.simulation.compose_dataset_computation_with_iterative_process`)."""
     return ScaffoldProcess(
         tff.simulation.compose_dataset_computation_with_iterative_process(
-            dataset_computation, self._process), self.num_clients)
+            dataset_computation, self._process), self.num_clients,
+        self._server_optimizer)
 
   def initialize(self) -> dict[str, Any]:
     server = self._process.initialize()
@@ -179,3 +182,8 @@ class ScaffoldProcess:
   def get_model_weights(self, state: dict[str, Any]
                         ) -> tff.learning.models.ModelWeights:
     return state[SERVER]["model"]
+
+  def get_hparams(self, state: dict[str, Any]) -> Any:
+    """The client and server optimizers' hyperparameters (as a TFF learning
+    process names them), which `state` records."""
+    return local_training.hparams(state[SERVER], self._server_optimizer)
