@@ -29,7 +29,10 @@ threads (as `grid.py --cell_threads=1` sets them); (5) `compiler`: CNN rounds
 compiled by TFF's own compiler against tff_niid's (`tff_niid.compilation`,
 which adds grappler's CPU fusions), with plain TF, in wall seconds and in CPU
 seconds of this process and its workers together (less sensitive than wall
-time to other processes' load). The last line is machine-readable:
+time to other processes' load); (6) `algorithms`: rounds of the algorithms
+tff_niid builds itself (scaffold, fednova: `tff_niid.local_training`)
+against TFF's FedAvg builder, on the same clients and batches, with plain
+TF. The last line is machine-readable:
 `tff/plain throughput: 10=.. 50=.. 100=.. 500=..` (2NN, B=10, E=1), printed
 when `rounds` is among the sections.
 """
@@ -52,6 +55,7 @@ import tensorflow_federated as tff
 
 from benchmarks import plain_fedavg
 from benchmarks import wire
+from tff_niid import algorithms
 from tff_niid import clientdata
 from tff_niid import datasets
 from tff_niid import models
@@ -61,7 +65,10 @@ from tff_niid import training
 from tff_niid import workers
 
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repeats per variant.")
-_ALL_SECTIONS = ["rounds", "bytes", "workers", "settings", "compiler"]
+_ALL_SECTIONS = ["rounds", "bytes", "workers", "settings", "compiler",
+                 "algorithms"]
+# The algorithms tff_niid builds itself, timed against TFF's FedAvg.
+_OWN_ALGORITHMS = ("scaffold", "fednova")
 _SECTIONS = flags.DEFINE_multi_enum(
     "sections", _ALL_SECTIONS, _ALL_SECTIONS,
     "Sections to run (see the module docstring); repeat the flag for several.")
@@ -113,19 +120,22 @@ class Shape:
 Variant = Callable[[int], None]
 
 
-def _tff_variant(shape: Shape, client_data: Any) -> Variant:
-  """Rounds as `training.train` runs them on `client_data`: ids for a
-  PartitionClientData, datasets for any other ClientData."""
+def _tff_variant(shape: Shape, client_data: Any,
+                 algorithm: str = "fedavg") -> Variant:
+  """Rounds of `algorithm` as `training.train` runs them on `client_data`:
+  ids for a PartitionClientData, datasets for any other ClientData."""
   rounds = clientdata.RoundInputs(
-      training.build_fedavg(models.build_model_fn(
-          shape.model, clientdata.BATCH_SPEC), client_lr=_LR),
+      algorithms.build_process(
+          algorithm, models.build_model_fn(shape.model, clientdata.BATCH_SPEC),
+          algorithms.Hyperparameters(client_lr=_LR),
+          num_clients=len(client_data.client_ids)),
       client_data, batch_size=shape.batch_size,
       local_epochs=shape.local_epochs)
   state = [rounds.process.initialize()]
 
   def run(repeat):
-    state[0] = rounds.process.next(
-        state[0], rounds(shape.client_ids, shape.seeds(repeat))).state
+    state[0] = rounds.next(state[0], shape.client_ids,
+                           shape.seeds(repeat)).state
 
   return run
 
@@ -236,14 +246,16 @@ def _print_bytes_table(variants: dict[Shape, dict[str, Variant]]) -> None:
           flush=True)
 
 
-def _print_settings_table(title: str, variants: dict[str, Variant]) -> None:
-  """Interleaved medians of `variants`, which include "plain"."""
+def _print_settings_table(title: str, variants: dict[str, Variant],
+                          against: str = "plain") -> None:
+  """Interleaved medians of `variants`, and each one's speed relative to
+  the variant named `against` (>1: faster)."""
   med = _interleaved_medians(variants, _REPEATS.value)
   print(f"\n## {title}\n")
-  print("| variant | s/round | plain / this |")
+  print(f"| variant | s/round | {against} / this |")
   print("|---|---:|---:|")
   for name, seconds in med.items():
-    print(f"| {name} | {seconds:.2f} | {med['plain'] / seconds:.2f} |",
+    print(f"| {name} | {seconds:.2f} | {med[against] / seconds:.2f} |",
           flush=True)
 
 
@@ -330,11 +342,17 @@ def main(argv):
                                       tff_compiler),
         "tff_niid's compiler": _tff_variant(shape, shape.client_data)}
                          for shape in (cnn_10, shapes[-1])}
+  algorithm_variants: dict[Shape, dict[str, Variant]] = {}
+  if "algorithms" in sections:
+    algorithm_variants = {shape: {
+        name: _tff_variant(shape, shape.client_data, name)
+        for name in ("fedavg",) + _OWN_ALGORITHMS}
+                          for shape in (two_nn[10], shapes[-1])}
   for shape, fns in variants.items():
     fns["plain"] = _plain_variant(shape)
   if worker_variants:
     worker_variants["plain"] = _plain_variant(two_nn[100])
-  for by_shape in (settings_variants, compiler_variants):
+  for by_shape in (settings_variants, compiler_variants, algorithm_variants):
     for shape, by_name in by_shape.items():
       by_name["plain"] = _plain_variant(shape)
 
@@ -349,6 +367,10 @@ def main(argv):
                           "rounds)", by_name)
   if compiler_variants:
     _print_compiler_table(compiler_variants)
+  for shape, by_name in algorithm_variants.items():
+    _print_settings_table(f"Algorithms ({shape.name}, ids-only rounds; "
+                          "fedavg is TFF's builder)", by_name,
+                          against="fedavg")
   for worker in started:
     worker.stop()
   if ratios is not None:

@@ -410,7 +410,8 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
   round_times = []
   stopped = "completed"
   # Rounds run `round_inputs.process`: for tff_niid's ClientData it builds the
-  # client datasets on the workers, from per-client indices and seeds.
+  # client datasets on the workers, from per-client indices and seeds (a
+  # round's time includes making its inputs: ids, or lazy datasets).
   round_inputs = clientdata.RoundInputs(
       process, client_data, batch_size=config.batch_size,
       local_epochs=config.local_epochs,
@@ -419,15 +420,10 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
   try:
     for round_num in range(saved_round + 1, config.rounds + 1):
       sampled = sample_clients(round_num, config.clients_per_round)
-      inputs = round_inputs(sampled, [
-          _shuffle_seed(config.seed, round_num, position[cid])
-          for cid in sampled])
+      seeds = [_shuffle_seed(config.seed, round_num, position[cid])
+               for cid in sampled]
       start = time.perf_counter()
-      if isinstance(process, scaffold.ScaffoldProcess):
-        output = round_inputs.process.next(
-            state, inputs, [position[cid] for cid in sampled])
-      else:
-        output = round_inputs.process.next(state, inputs)
+      output = round_inputs.next(state, sampled, seeds)
       seconds = time.perf_counter() - start
       train_metrics = output.metrics["client_work"]["train"]
       row = collections.OrderedDict((name, math.nan) for name in metric_names)
