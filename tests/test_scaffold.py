@@ -16,6 +16,7 @@ from tff_niid import partition as partition_lib
 from tff_niid import results
 from tff_niid import scaffold
 from tff_niid import training
+from tff_niid import workers
 
 HP = algorithms.Hyperparameters(client_lr=0.05, client_momentum=0.9,
                                 client_weight_decay=1e-3, server_lr=1.0)
@@ -142,3 +143,39 @@ def test_resumed_run_equals_an_uninterrupted_one(mnist, tmp_path):
         "scaffold", MODEL_FN, HP, num_clients=5), data, training.LoopConfig(
             rounds=1, clients_per_round=3, batch_size=20),
                    output_dir=str(tmp_path / "other"))
+
+
+def test_two_workers_give_each_client_its_own_control_variate(mnist):
+  # TFF's two-worker execution returns CLIENTS values in another order than
+  # it takes them; each control must still land in its own client's row.
+  part = partition_lib.iid(mnist.train_labels[:2000], 6, seed=0)
+  data = clientdata.to_client_data(part, mnist.train_images[:2000],
+                                   mnist.train_labels[:2000])
+
+  def two_rounds():
+    # The second round takes the first's controls: each client's dataset
+    # must meet its own control too.
+    rounds = clientdata.RoundInputs(
+        algorithms.build_process("scaffold", MODEL_FN, HP,
+                                 num_clients=len(part)),
+        data, batch_size=20)
+    state = rounds.process.initialize()
+    for _ in range(2):
+      state = rounds.next(state, data.client_ids,
+                          list(range(len(part)))).state
+    return state[scaffold.CLIENT_CONTROLS] + list(
+        rounds.process.get_model_weights(state).trainable)
+
+  single = two_rounds()
+  addresses, started = workers.parse_workers_flag("local:2")
+  try:
+    # Both orders of the workers: which one's clients come back first
+    # depends on it.
+    for order in (addresses, addresses[::-1]):
+      with workers.use_workers(order):
+        distributed = two_rounds()
+      for a, b in zip(single, distributed):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+  finally:
+    for worker in started:
+      worker.stop()

@@ -49,9 +49,9 @@ def build_scaffold_iterative_process(
     uniform_weighting: bool = False) -> tff.templates.IterativeProcess:
   """The TFF computations of SCAFFOLD (see the module docstring).
 
-  `next` takes (server state, client datasets, the clients' control
-  variates), all but the first at CLIENTS, and returns (server state,
-  metrics, the clients' new control variates at CLIENTS). The metrics are
+  `next` takes (server state, client datasets, the clients' (position,
+  control variate)), all but the first at CLIENTS, and returns (server
+  state, metrics, the clients' (position, new control variate) at CLIENTS). The metrics are
   those of a TFF learning process: `client_work/train` (the model's,
   summed then finalized) and `finalizer/update_non_finite`.
   """
@@ -67,8 +67,9 @@ def build_scaffold_iterative_process(
   state_type = server_init.type_signature.result
 
   @tff.tensorflow.computation(types.weights, types.data, control_type,
-                              control_type)
-  def client_update(weights, data, server_control, client_control):
+                              (np.int64, control_type))
+  def client_update(weights, data, server_control, client):
+    position, client_control = client
     shift = tuple(client_lr * (c - c_i)
                   for c, c_i in zip(server_control, client_control))
     result = local_training.build_local_steps(model_fn, client_optimizer)(
@@ -85,8 +86,8 @@ def build_scaffold_iterative_process(
                 result.num_examples, uniform_weighting)))
     new_control = tuple(c_i + d for c_i, d in zip(client_control,
                                                   control_delta))
-    return (update, weight, control_delta, new_control, non_finite,
-            result.metrics)
+    return (update, weight, control_delta, (position, new_control),
+            non_finite, result.metrics)
 
   @tff.tensorflow.computation(state_type, control_type, control_type)
   def server_update(state, mean_update, control_sum):
@@ -105,13 +106,13 @@ def build_scaffold_iterative_process(
   @tff.federated_computation(
       tff.FederatedType(state_type, tff.SERVER),
       tff.FederatedType(types.data, tff.CLIENTS),
-      tff.FederatedType(control_type, tff.CLIENTS))
-  def next_fn(state, data, client_controls):
+      tff.FederatedType((np.int64, control_type), tff.CLIENTS))
+  def next_fn(state, data, clients):
     weights = tff.federated_broadcast(state["model"])
     server_control = tff.federated_broadcast(state["control"])
     (update, weight, control_delta, new_controls, non_finite,
      unfinalized_metrics) = tff.federated_map(
-         client_update, (weights, data, server_control, client_controls))
+         client_update, (weights, data, server_control, clients))
     new_state = tff.federated_map(server_update, (
         state, tff.federated_mean(update, weight),
         tff.federated_sum(control_delta)))
@@ -171,9 +172,12 @@ class ScaffoldProcess:
     controls = state[CLIENT_CONTROLS]
     server, metrics, new_controls = self._process.next(
         state[SERVER], list(client_data),
-        [tuple(c[p] for c in controls) for p in positions])
+        [(p, tuple(c[p] for c in controls)) for p in positions])
     updated = [c.copy() for c in controls]
-    for position, control in zip(positions, new_controls):
+    # Each new control comes back with its client's position: TFF's
+    # multi-worker execution returns CLIENTS values in another order than
+    # it was given them (seen with --workers=local:2).
+    for position, control in new_controls:
       for rows, value in zip(updated, control):
         rows[position] = value
     return tff.learning.templates.LearningProcessOutput(
