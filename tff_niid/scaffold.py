@@ -51,9 +51,10 @@ def build_scaffold_iterative_process(
 
   `next` takes (server state, client datasets, the clients' (position,
   control variate)), all but the first at CLIENTS, and returns (server
-  state, metrics, the clients' (position, new control variate) at CLIENTS). The metrics are
-  those of a TFF learning process: `client_work/train` (the model's,
-  summed then finalized) and `finalizer/update_non_finite`.
+  state, metrics, the clients' (position, new control variate) at
+  CLIENTS). The metrics are those of a TFF learning process:
+  `client_work/train` (the model's, summed then finalized) and
+  `finalizer/update_non_finite`.
   """
   types = local_training.model_types(model_fn)
   control_type = types.flat_trainable
