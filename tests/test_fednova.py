@@ -35,17 +35,19 @@ def _run(process, clients, rounds):
                    for w in process.get_model_weights(state).trainable]
 
 
-def test_two_rounds_equal_a_hand_written_fednova(clients):
-  initial, got = _run(algorithms.build_process("fednova", MODEL_FN, HP),
+@pytest.mark.parametrize("momentum", [0.9, 0.0])
+def test_two_rounds_equal_a_hand_written_fednova(clients, momentum):
+  hp = dataclasses.replace(HP, client_momentum=momentum)
+  initial, got = _run(algorithms.build_process("fednova", MODEL_FN, hp),
                       clients, ROUNDS)
-  local_sgd = hand_written.LocalSGD(HP)
-  rho = HP.client_momentum
+  local_sgd = hand_written.LocalSGD(hp)
+  rho = hp.client_momentum
   x = [np.array(w, np.float64) for w in initial]
   for chosen in ROUNDS:
     normalised, a, n = [], [], []
     for k in chosen:
       y, tau = local_sgd(x, clients[k])
-      a_k = (tau - rho * (1 - rho**tau) / (1 - rho)) / (1 - rho)
+      a_k = (tau - rho * (1 - rho**tau) / (1 - rho)) / (1 - rho)  # tau at 0
       normalised.append([(xi - yi) / a_k for xi, yi in zip(x, y)])
       a.append(a_k)
       n.append(len(clients[k][1]))
@@ -56,7 +58,7 @@ def test_two_rounds_equal_a_hand_written_fednova(clients):
   for ours, theirs in zip(got, x):
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=2e-6)
   # Unequal step counts: FedNova moved elsewhere than FedAvg.
-  _, fedavg = _run(algorithms.build_process("fedavg", MODEL_FN, HP), clients,
+  _, fedavg = _run(algorithms.build_process("fedavg", MODEL_FN, hp), clients,
                    ROUNDS)
   assert max(np.abs(f - g).max() for f, g in zip(fedavg, got)) > 1e-3
 

@@ -15,9 +15,14 @@ experiments.py):
     examples, as FedAvg and NIID-Bench weight them, or uniform); NIID-Bench's
     server_lr is 1.
 
-With equal step counts this is FedAvg: only clients that take more steps
-than others (more data, at the same epochs and batch size) are scaled down.
-FedNova keeps no state per client, so this is a TFF learning process.
+Client i's update x - y_i thus counts with weight p_i tau_eff / a_i: more
+than FedAvg's p_i if it took fewer steps than the clients' weighted
+average, less if more; with equal step counts this is FedAvg. The steps are
+those of the client's batches: NIID-Bench batches each epoch on its own
+(E ceil(n/B) steps), as `--per_epoch_batches` does; the default streams the
+epochs into ceil(E n/B) batches, so a small client takes fewer steps here
+(README, "Training binary"). FedNova keeps no state per client, so this is
+a TFF learning process.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ class ModelTypes(NamedTuple):
 
 
 def model_types(model_fn: Callable[[], Any]) -> ModelTypes:
+  """The `ModelTypes` of the models `model_fn` makes."""
   with tf.Graph().as_default():
     whimsy = model_fn()
     metrics_aggregation = tff.learning.metrics.sum_then_finalize(

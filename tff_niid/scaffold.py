@@ -10,7 +10,10 @@ of NIID-Bench (Li et al. 2022, `train_net_scaffold` in its experiments.py):
     the client optimizer (SGD with `client_lr`, momentum and weight decay as
     configured), each followed by  y <- y - client_lr * (c - c_i)  (outside
     the optimizer, so outside its momentum, as NIID-Bench does);
-  - then c_i <- c_i - c + (x - y) / (K * client_lr);
+  - then c_i <- c_i - c + (x - y) / (K * client_lr), K counting the
+    client's batches (NIID-Bench batches each epoch on its own, as
+    `--per_epoch_batches` does; by default the epochs are streamed into
+    batches, fewer for a small client);
   - the server applies the clients' average update x - y (weighted as FedAvg:
     by examples, or uniformly) with its optimizer (SGD with `server_lr`; 1 is
     NIID-Bench's weighted average of the client models), and sets
