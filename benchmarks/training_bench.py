@@ -134,8 +134,9 @@ def _tff_variant(shape: Shape, client_data: Any,
   state = [rounds.process.initialize()]
 
   def run(repeat):
-    state[0] = rounds.next(state[0], shape.client_ids,
-                           shape.seeds(repeat)).state
+    state[0] = rounds.next(
+        state[0], rounds(shape.client_ids, shape.seeds(repeat)),
+        range(shape.clients)).state
 
   return run
 

@@ -161,8 +161,9 @@ def test_two_workers_give_each_client_its_own_control_variate(mnist):
         data, batch_size=20)
     state = rounds.process.initialize()
     for _ in range(2):
-      state = rounds.next(state, data.client_ids,
-                          list(range(len(part)))).state
+      state = rounds.next(
+          state, rounds(data.client_ids, list(range(len(part)))),
+          list(range(len(part)))).state
     return state[scaffold.CLIENT_CONTROLS] + list(
         rounds.process.get_model_weights(state).trainable)
 

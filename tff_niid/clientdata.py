@@ -533,7 +533,6 @@ class RoundInputs:
         batch_size=batch_size, local_epochs=local_epochs,
         max_examples=max_examples, per_epoch_batches=per_epoch_batches)
     self.process = process
-    self._positions: Optional[dict[str, int]] = None
     if self._on_workers:
       dataset_computation = client_data.training_dataset_computation(
           **self._batching_args)
@@ -543,19 +542,14 @@ class RoundInputs:
           tff.simulation.compose_dataset_computation_with_learning_process(
               dataset_computation, process))
 
-  def next(self, state: Any, client_ids: Sequence[str],
-           shuffle_seeds: Sequence[int]) -> Any:
-    """One round of `process` on these clients from `state`: its `next` on
-    their inputs and, for a `scaffold.ScaffoldProcess`, their positions in
-    the client data's `client_ids`."""
-    inputs = self(client_ids, shuffle_seeds)
-    if not isinstance(self.process, scaffold.ScaffoldProcess):
-      return self.process.next(state, inputs)
-    if self._positions is None:
-      self._positions = {cid: i for i, cid in
-                         enumerate(self._client_data.client_ids)}
-    return self.process.next(state, inputs,
-                             [self._positions[cid] for cid in client_ids])
+  def next(self, state: Any, inputs: Sequence[Any],
+           client_positions: Sequence[int]) -> Any:
+    """One round of `process` from `state` on a round's `inputs` (this
+    object's call); a `scaffold.ScaffoldProcess` also takes the clients'
+    positions in the client data's `client_ids`."""
+    if isinstance(self.process, scaffold.ScaffoldProcess):
+      return self.process.next(state, inputs, client_positions)
+    return self.process.next(state, inputs)
 
   def __call__(self, client_ids: Sequence[str],
                shuffle_seeds: Sequence[int]) -> list[Any]:

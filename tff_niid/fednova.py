@@ -59,8 +59,7 @@ def build_fednova(model_fn: Callable[[], Any], *, client_optimizer: Any,
     result = local_training.build_local_steps(model_fn, client_optimizer)(
         weights, data)
     tau = tf.cast(result.steps, tf.float32)
-    a = tau if rho == 0 else (tau - rho * (1 - rho**tau) / (1 - rho)) / (
-        1 - rho)
+    a = (tau - rho * (1 - rho**tau) / (1 - rho)) / (1 - rho)  # tau at rho 0
     # A client without data (a = 0) sends 0, with weight 0.
     normalised = tuple(tf.math.divide_no_nan(u, a) for u in result.update)
     (normalised, a), weight, non_finite = local_training.zero_if_non_finite(

@@ -410,8 +410,7 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
   round_times = []
   stopped = "completed"
   # Rounds run `round_inputs.process`: for tff_niid's ClientData it builds the
-  # client datasets on the workers, from per-client indices and seeds (a
-  # round's time includes making its inputs: ids, or lazy datasets).
+  # client datasets on the workers, from per-client indices and seeds.
   round_inputs = clientdata.RoundInputs(
       process, client_data, batch_size=config.batch_size,
       local_epochs=config.local_epochs,
@@ -420,10 +419,11 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
   try:
     for round_num in range(saved_round + 1, config.rounds + 1):
       sampled = sample_clients(round_num, config.clients_per_round)
-      seeds = [_shuffle_seed(config.seed, round_num, position[cid])
-               for cid in sampled]
+      positions = [position[cid] for cid in sampled]
+      inputs = round_inputs(sampled, [
+          _shuffle_seed(config.seed, round_num, p) for p in positions])
       start = time.perf_counter()
-      output = round_inputs.next(state, sampled, seeds)
+      output = round_inputs.next(state, inputs, positions)
       seconds = time.perf_counter() - start
       train_metrics = output.metrics["client_work"]["train"]
       row = collections.OrderedDict((name, math.nan) for name in metric_names)
