@@ -8,7 +8,9 @@ from the repository root, e.g.
 
 Every cell is one `experiments/train.py` process with the grid's common train
 flagfile plus --dataset, --partition_spec and --algorithm; its log goes to
-<root_output_dir>/<grid_name>/logs/. A finished cell is skipped (with a
+<root_output_dir>/<grid_name>/logs/. A cell that diverges (a NaN/inf
+update) has that recorded as its outcome, not as a failure of the grid. A
+finished or diverged cell is skipped (with a
 warning naming any flag of its command that the cell uses and its
 hparams.txt records otherwise: a config edited since) and an interrupted
 one resumes from its checkpoint (train.py refuses other flags), so
@@ -239,8 +241,10 @@ def _given_flags(command):
   return given
 
 
-def _run_cell(command, log_path, label, failures, live):
-  """Runs one train.py process, teeing its round lines to our stdout."""
+def _run_cell(command, log_path, label, run_dir, failures, live):
+  """Runs one train.py process, teeing its round lines to our stdout. A
+  cell that exits on a NaN/inf update has its outcome recorded
+  (`results.diverged_round`): it is not a failure of the grid."""
   env = dict(os.environ)
   if _CELL_THREADS.value:
     env["TF_NUM_INTRAOP_THREADS"] = env["TF_NUM_INTEROP_THREADS"] = str(
@@ -256,7 +260,12 @@ def _run_cell(command, log_path, label, failures, live):
                           "resum")):
         print(f"[{label}] {line.rstrip()}", flush=True)
   live.discard(process)
-  if process.returncode:
+  stop = (results.diverged_round(results.read_run(run_dir))
+          if process.returncode and run_dir else None)
+  if stop is not None:
+    print(f"[{label}] diverged at round {stop}: recorded as the cell's "
+          "outcome", flush=True)
+  elif process.returncode:
     failures.append(f"{label} (exit {process.returncode}, see {log_path})")
 
 
@@ -340,24 +349,28 @@ def _run_grid(argv):
     name, command = _command(cell, extra_flags)
     checks.append((command + ["--check_only"],
                    os.path.join(grid_dir, "logs", name + ".check.log"),
-                   f"{name}, checked"))
+                   f"{name}, checked", None))
   pending = []
   for cell in [] if _REPORT_ONLY.value else cells:
     name, command = _command(cell, extra_flags)
     run_dir = cell["run_dir"]
     # A smoke run cuts every run to its own few rounds, whatever --rounds.
     rounds = None if _SMOKE.value else _ROUNDS.value
-    if results.finished(results.read_run(run_dir), rounds):
+    run = results.read_run(run_dir)
+    if results.ended(run, rounds):
       unlike = rundir.unlike_flags(run_dir, _given_flags(command))
       if unlike:
-        print(f"WARNING: [{name}] finished earlier with other flags "
+        print(f"WARNING: [{name}] ended earlier with other flags "
               f"({', '.join(unlike)}): its results are not this command's; "
               "delete the cell to rerun it, or use another --grid_name.",
               flush=True)
-      print(f"[{name}] finished earlier, skipped", flush=True)
+      stop = results.diverged_round(run)
+      print(f"[{name}] " + ("finished earlier" if stop is None else
+                            f"diverged at round {stop} earlier") +
+            ", skipped", flush=True)
       continue
     pending.append((command, os.path.join(grid_dir, "logs", name + ".log"),
-                    name))
+                    name, run_dir))
 
   checked_only = (f"; {len(checks)} more partitions to check without "
                   "training" if checks else "")
@@ -400,6 +413,10 @@ def _run_grid(argv):
             "ours or more (with two, a std of one degree of freedom: an "
             "effect size, not a test), and a reference with ± (without, it "
             "is one run of unknown spread)." if seed_references else "")
+    if any(results.diverged_round(c["run"]) is not None for c in cells):
+      note += (" A diverged seed (a NaN/inf update at the round named; "
+               "training stops there) is counted in `seeds` and left out of "
+               "the statistics: it has no final accuracy.")
     table = ("Finished cells only: mean ± sample std over the `seeds` "
              "finished seeds; \"mean of last 5 rounds\" is per seed the mean "
              "test accuracy of its last 5 evaluated rounds, then mean ± std "

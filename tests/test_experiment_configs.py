@@ -132,6 +132,31 @@ def test_smoke_run_again_skips_its_cells_and_checks_again(tmp_path):
       "results.md"]
 
 
+def test_a_diverged_cell_is_its_outcome_not_a_failure(tmp_path):
+  # mcmahan2017_2nn.cfg at a client rate of 1e6: the trained cell's update
+  # is NaN in round 1. The grid records that and succeeds; run again, it
+  # skips the cell; the report counts the seed and has no accuracy for it.
+  config = os.path.join(REPO, "experiments", "configs", "mcmahan2017_2nn.cfg")
+  args = [f"--flagfile={config}", "--smoke", f"--root_output_dir={tmp_path}",
+          "--algorithm_flags=2nn_E1_B10=--client_lr=1e6"]
+  cell = "mnist_iid_2nn_E1_B10_s0"
+  run = _grid(args)
+  assert run.returncode == 0, run.stdout[-5000:]
+  assert (f"[{cell}] diverged at round 1: recorded as the cell's outcome"
+          in run.stdout)
+  summary = json.loads(
+      (tmp_path / "mcmahan2017_2nn_smoke" / cell / "summary.json").read_text())
+  assert summary["stopped"] == "diverged at round 1"
+  assert summary["rounds_run"] == 0
+  run = _grid(args)
+  assert run.returncode == 0, run.stdout[-5000:]
+  assert f"[{cell}] diverged at round 1 earlier, skipped" in run.stdout
+  report = (tmp_path / "mcmahan2017_2nn_smoke" / "results.md").read_text()
+  assert "| mnist | iid | 2nn_E1_B10 | 0 + 1 diverged (round 1) | — |" in report
+  assert "| mnist | iid | 2nn_E1_B10 | 0 (diverged at round 1) | — | — |" in (
+      report)
+
+
 def test_smoke_check_refuses_an_infeasible_partition(tmp_path):
   # key_rules.cfg: 6 partitions and 5 algorithms, one more partition here,
   # the last two checked (the 7th with the 2nd algorithm).

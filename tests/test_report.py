@@ -229,7 +229,7 @@ def test_the_glance_agrees_with_the_sections_tables():
     groups = [p for p in progress if p[2] == algorithm]
     complete = sum(p[4] == "—" for p in groups)
     assert row[1] == f"{complete} of {len(groups)} groups", row
-    # The groups left, with how many of their cells have finished.
+    # The groups left, with how many of their cells have ended.
     left = [p for p in groups if p[4] != "—"]
     done = sum(len(p[3].split(", ")) for p in left if p[3] != "—")
     if not left:
@@ -237,7 +237,7 @@ def test_the_glance_agrees_with_the_sections_tables():
     elif done == 0:
       assert row[4].startswith(f"not started ({3 * len(left)} cells"), row
     else:
-      assert row[4].startswith(f"{done} of {3 * len(left)} cells finished in "
+      assert row[4].startswith(f"{done} of {3 * len(left)} cells done in "
                                f"the {len(left)} incomplete groups"), row
 
 

@@ -86,6 +86,47 @@ def test_seed_table_sets_references_beside_mean_std_and_progress():
       "none has finished; contended times)."]
 
 
+def _diverged(at_round, requested=10):
+  run = _run([0.5] * (at_round - 1), requested=requested, seconds=60.0)
+  run["summary"]["stopped"] = f"diverged at round {at_round}"
+  return run
+
+
+def test_a_diverged_seed_is_done_and_left_out_of_the_statistics():
+  key = dict(dataset="fashion_mnist", partition="c2", algorithm="scaffold")
+  cells = [dict(key, seed=0, run=_run([0.8] * 10, seconds=1800)),
+           dict(key, seed=1, run=_diverged(7)),
+           dict(key, seed=2, run=_run([0.9] * 10, seconds=5400)),
+           dict(key, partition="c3", seed=0, run=_diverged(3)),
+           dict(key, partition="c3", seed=1, run=_diverged(12)),
+           dict(key, partition="c3", seed=2, run=_run([0.5] * 4))]
+  for cell in cells[:5]:
+    assert results.ended(cell["run"])
+  assert [results.finished(c["run"]) for c in cells] == [
+      True, False, True, False, False, False]
+  assert results.diverged_round(cells[1]["run"]) == 7
+  assert results.diverged_round(cells[0]["run"]) is None
+  table, progress = results.seed_table(cells, references=[
+      results.Reference("re-run", "final",
+                        {("fashion_mnist", "c2", "scaffold"): (10.0, None)})])
+  assert table.splitlines()[2:] == [
+      "| fashion_mnist | c2 | scaffold | 2 + 1 diverged (round 7) | "
+      "85.0 ± 7.1 | 85.0 ± 7.1 | 10.0 | +75.0 |",
+      "| fashion_mnist | c3 | scaffold | 0 + 2 diverged (rounds 3, 12) | — | "
+      "— | — | — |"]
+  assert progress.splitlines()[2:] == [
+      "| fashion_mnist | c2 | scaffold | 0, 1 (diverged at round 7), 2 | — | "
+      "1.00 |",
+      "| fashion_mnist | c3 | scaffold | 0 (diverged at round 3), 1 (diverged "
+      "at round 12) | 2 | — |",
+      "",
+      # The one cell to do at the median hours of the groups that have
+      # finished cells (the diverged runs' minutes are not a cell's cost).
+      "5 of 6 cells done; the 1 to do need about 1 training cell-hours (each "
+      "its group's hours per cell above, or their median, 1.00, where none "
+      "has finished; contended times)."]
+
+
 def test_progress_total_when_all_or_none_are_done():
   key = dict(dataset="mnist", partition="iid", algorithm="fedavg")
   _, progress = results.seed_table([dict(key, seed=0, run=_run([0.9] * 10))])
@@ -201,6 +242,16 @@ def test_sweep_lines_wait_for_every_value_and_one_horizon():
                                  _sweep_cell("0.2", [0.98, 0.99, 0.99])])
   assert line.horizon is None and line.chosen is None  # 2 and 3 rounds
   assert results.sweep_lines([]) == []
+
+
+def test_a_diverged_rate_ends_a_sweep_cell_without_a_point():
+  # The largest rate diverged at round 2 of 2: the line has ended, its
+  # choice stands, and the diverged rate is no value of the line.
+  diverged = _sweep_cell("0.4", [0.3], rounds=2)
+  diverged["run"]["summary"]["stopped"] = "diverged at round 2"
+  (line,) = results.sweep_lines([_sweep_cell("0.1", [0.5, 0.98]),
+                                 _sweep_cell("0.2", [0.98, 0.99]), diverged])
+  assert (line.values, line.unfinished, line.chosen) == ([0.1, 0.2], 0, 0.2)
 
 
 def test_sweep_lines_count_to_the_given_target_over_the_runs_own():

@@ -113,7 +113,7 @@ def test_evaluator_of_an_unknown_model():
     evaluation.Evaluator("resnet", np.zeros((2, 28, 28)), np.zeros(2, int))
 
 
-def test_nan_loss_in_round_1_stops_without_a_checkpoint(mnist, tmp_path):
+def test_nan_loss_in_round_1_stops_without_a_checkpoint_and_is_recorded(mnist, tmp_path):
   part = partition_lib.iid(mnist.train_labels, 10, seed=0)
   cd = clientdata.to_client_data(part, mnist.train_images, mnist.train_labels)
   process = training.build_fedavg(
@@ -129,7 +129,15 @@ def test_nan_loss_in_round_1_stops_without_a_checkpoint(mnist, tmp_path):
   assert not rows and not os.listdir(tmp_path / rundir.CHECKPOINT_DIR)
   assert str(e.value).startswith("round 1: the model update is NaN/inf")
   assert str(e.value).endswith(
-      "stopped. No checkpoint had been saved yet; try a lower learning rate.")
+      "stopped, recorded in summary.json as \"diverged at round 1\". No "
+      "checkpoint had been saved yet; try a lower learning rate.")
+  # The outcome is recorded: the run has ended (grids skip it, reports count
+  # it) without being finished (it has no accuracy to average).
+  run = results.read_run(str(tmp_path))
+  assert run["summary"]["stopped"] == "diverged at round 1"
+  assert run["summary"]["rounds_run"] == 0
+  assert results.diverged_round(run) == 1
+  assert results.ended(run) and not results.finished(run)
 
 
 def test_interrupt_during_a_save_keeps_that_round(mnist, tmp_path,

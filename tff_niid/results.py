@@ -121,13 +121,34 @@ def markdown_table(
   return table(header, rows, left=3)
 
 
+# How `training.train` records a run it stopped on a NaN/inf update:
+# summary.json's "stopped" is this followed by the round's number.
+DIVERGED = "diverged at round "
+
+
 def finished(run: Run, rounds: Optional[int] = None) -> bool:
-  """Whether a run is complete for `rounds` (None: the rounds it requested)."""
+  """Whether a run is complete for `rounds` (None: the rounds it requested):
+  its accuracy curve is whole. A diverged run is not finished (`ended`)."""
   summary = run["summary"]
-  if summary is None:
+  if summary is None or diverged_round(run) is not None:
     return False
   return (summary["stopped"].startswith("reached target") or
           summary["rounds_run"] >= (rounds or summary["rounds_requested"]))
+
+
+def diverged_round(run: Run) -> Optional[int]:
+  """The round whose update was NaN/inf, for a run stopped there; else
+  None."""
+  stopped = (run["summary"] or {}).get("stopped", "")
+  return int(stopped[len(DIVERGED):]) if stopped.startswith(DIVERGED) else None
+
+
+def ended(run: Run, rounds: Optional[int] = None) -> bool:
+  """Whether training more would not change the run: `finished`, or
+  diverged (rerun, it diverges again at the same round: a resumed run
+  repeats the uninterrupted one bit for bit). Grids skip ended cells and
+  count them done; accuracy statistics take the finished ones."""
+  return finished(run, rounds) or diverged_round(run) is not None
 
 
 def parse_mean_std(text: str) -> MeanStd:
@@ -225,6 +246,21 @@ def seed_summary(runs: Sequence[Run],
           "hours": statistics.fmean(hours)}
 
 
+def diverged_rounds(runs: Sequence[Run]) -> list[int]:
+  """The rounds at which the diverged ones of `runs` stopped, ascending."""
+  return sorted(r for run in runs if (r := diverged_round(run)) is not None)
+
+
+def seeds_column(finished_seeds: int, diverged: Sequence[int]) -> str:
+  """A seeded table's "seeds" cell: the finished seeds, then those diverged
+  with their rounds ("2 + 1 diverged (round 17)")."""
+  if not diverged:
+    return str(finished_seeds)
+  rounds = ", ".join(map(str, diverged))
+  return (f"{finished_seeds} + {len(diverged)} diverged "
+          f"(round{'s' if len(diverged) > 1 else ''} {rounds})")
+
+
 def settings_by_seed(groups: Mapping[str, Sequence[Cell]],
                      last: int = LAST_ROUNDS
                      ) -> dict[int, list[Optional[tuple[float, float]]]]:
@@ -297,9 +333,12 @@ def seed_table(cells: Sequence[Cell], *, references: Sequence[Reference] = (),
     last: rounds averaged for the "last rounds" column.
 
   Returns:
-    (markdown table of finished cells, markdown progress table of all cells
-    followed by a line of totals: cells done, and the training cell-hours
-    the rest need).
+    (markdown table of the groups with an ended cell: statistics over the
+    finished seeds, the diverged ones counted and their rounds named in the
+    "seeds" column (a diverged run has no final accuracy: it is left out of
+    the mean rather than counted at a NaN model's accuracy); markdown
+    progress table of all cells, diverged ones done, followed by a line of
+    totals: cells done, and the training cell-hours the rest need).
   """
   groups = _groups(cells)
   statistics_shown = ["final", "last"] + (
@@ -314,18 +353,26 @@ def seed_table(cells: Sequence[Cell], *, references: Sequence[Reference] = (),
                "stds)"]
   rows, progress = [], []
   for key, members in groups.items():
-    stats = seed_summary([c["run"] for c in members], last)
+    runs = [c["run"] for c in members]
+    stats = seed_summary(runs, last)
+    diverged = diverged_rounds(runs)
     done: list[str] = []
     to_do: list[str] = []
     for cell in members:
-      (done if finished(cell["run"]) else to_do).append(str(cell["seed"]))
+      stop = diverged_round(cell["run"])
+      (done if ended(cell["run"]) else to_do).append(
+          str(cell["seed"]) + ("" if stop is None
+                               else f" (diverged at round {stop})"))
     progress.append(list(key) + [", ".join(done) or "—",
                                  ", ".join(to_do) or "—",
                                  f"{stats['hours']:.2f}" if stats else "—"])
-    if not stats:
+    if not stats and not diverged:
       continue
-    row = list(key) + [str(stats["n"])] + [
-        format_mean_std(*stats[s]) for s in statistics_shown]
+    row = list(key) + [seeds_column(stats["n"] if stats else 0, diverged)]
+    if not stats:  # every ended seed diverged
+      rows.append(row + ["—"] * (len(statistics_shown) + 2 * len(references)))
+      continue
+    row += [format_mean_std(*stats[s]) for s in statistics_shown]
     for reference in references:
       ref = reference.values.get(key)
       mean, std = stats[reference.statistic]
@@ -350,12 +397,12 @@ def _groups(cells: Sequence[Cell]) -> dict[CellKey, list[Cell]]:
 
 def group_progress(cells: Sequence[Cell]) -> list[Progress]:
   """Per (dataset, partition, algorithm) group of `cells`, as `seed_table`'s
-  progress table shows it: its finished cells, its others, and the mean
-  training hours of the finished ones."""
+  progress table shows it: its ended cells (finished or diverged), its
+  others, and the mean training hours of the finished ones."""
   remaining = []
   for members in _groups(cells).values():
     stats = seed_summary([c["run"] for c in members])
-    done = stats["n"] if stats else 0
+    done = sum(ended(c["run"]) for c in members)
     remaining.append((done, len(members) - done,
                       stats["hours"] if stats else None))
   return remaining
@@ -408,7 +455,8 @@ class SweepLine:
       not reached or without a target.
     horizon: the rounds the finished cells requested; None if they differ.
     target: the accuracy `reached` and `selected` count to, or None.
-    unfinished: how many of the line's cells are not finished.
+    unfinished: how many of the line's cells have not ended (a diverged
+      cell has ended: its value is out of `values`, never selected).
     selected: `select_rate`'s value over the finished cells (the best so
       far while some are unfinished).
   """
@@ -427,7 +475,7 @@ class SweepLine:
 
   @property
   def chosen(self) -> Optional[float]:
-    """`selected` once every cell is finished on one horizon, else None."""
+    """`selected` once every cell has ended on one horizon, else None."""
     return (self.selected if not self.unfinished and self.horizon is not None
             else None)
 
@@ -487,7 +535,8 @@ def sweep_lines(cells: Sequence[Cell],
         reached=[None if line_target is None else
                  first_round_at(rows, line_target) for rows in curves.values()],
         horizon=horizons.pop() if len(horizons) == 1 else None,
-        target=line_target, unfinished=len(runs) - len(done),
+        target=line_target,
+        unfinished=sum(not ended(run) for run in runs.values()),
         selected=select_rate(
             curves, math.inf if line_target is None else line_target)))
   return lines

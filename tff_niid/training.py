@@ -347,8 +347,10 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
 
   Raises:
     RunMismatchError: `output_dir` holds checkpoints of another run.
-    TrainingDivergedError: NaN/inf training loss (the checkpoint of the last
-      good round, if one was saved, is kept).
+    TrainingDivergedError: NaN/inf training loss or update, after writing
+      `summary.json` with "stopped": "diverged at round <r>" (the run's
+      outcome: `results.ended`) over the rounds before it; the checkpoint of
+      the last good round, if one was saved, is kept.
     Interrupted (a KeyboardInterrupt): after saving the last completed
       round's state. A Ctrl-C before the rounds raises KeyboardInterrupt.
   """
@@ -439,10 +441,16 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
         kept = (f"The last saved state (round {saved_round}) is kept in "
                 f"{checkpoint_dir}" if saved_round else
                 "No checkpoint had been saved yet")
+        # The run's outcome, for grids and reports: rerun, it diverges here
+        # again (a resumed run repeats the uninterrupted one).
+        _summary(output_dir, config, f"{results.DIVERGED}{round_num}",
+                 accountant.delta if accountant is not None else None)
         raise TrainingDivergedError(
             f"round {round_num}: the model update is NaN/inf (train loss "
             f"{row['train_loss']}, non-finite update flag {int(non_finite)}); "
-            f"stopped. {kept}; try a lower learning rate.")
+            f"stopped, recorded in {results.SUMMARY_FILE} as "
+            f"\"{results.DIVERGED}{round_num}\". {kept}; try a lower "
+            "learning rate.")
       if evaluator is not None and (round_num % config.eval_every == 0 or
                                     round_num == config.rounds):
         row.update(evaluator(process.get_model_weights(output.state)))

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Copies a grid's small, readable outputs into experiments/results/<grid>/:
-# the report, curves, flags, and per FINISHED cell (all its rounds run, or
-# stopped at its target) metrics.csv, summary.json, hparams.txt,
+# the report, curves, flags, and per ENDED cell (all its rounds run,
+# stopped at its target, or diverged: results.ended) metrics.csv, summary.json, hparams.txt,
 # partition_summary.txt, the log, machine.txt (the CPU and TF threads of
 # each start), provenance.txt (a note, written by hand, on a cell begun
 # elsewhere) and code.txt: the commits whose frozen
@@ -20,9 +20,9 @@ for f in results.md accuracy_curves.png references.png sweep.png paired.png grid
 done
 py="$repo/.venv/bin/python"
 [[ -x "$py" ]] || py=python3
-# One pass over the grid in Python: prints the finished cells' names and
+# One pass over the grid in Python: prints the ended cells' names and
 # writes each one's code.txt (grid.log is read once).
-finished_cells=$(PYTHONPATH="$repo" "$py" - "$src" "$dest" <<'EOF'
+ended_cells=$(PYTHONPATH="$repo" "$py" - "$src" "$dest" <<'EOF'
 import json, os, sys
 from tff_niid import grids, results
 src, dest = sys.argv[1:]
@@ -31,16 +31,16 @@ grid_log = open(log_path).read() if os.path.isfile(log_path) else None
 for name in sorted(os.listdir(src)):
   run_dir = os.path.join(src, name)
   summary_path = os.path.join(run_dir, results.SUMMARY_FILE)
-  if not (os.path.isfile(os.path.join(run_dir, "metrics.csv")) and
-          os.path.isfile(summary_path)):
-    continue  # not a run, or one still running
+  if not os.path.isfile(summary_path):
+    continue  # not a run, or one still running (one diverged in round 1
+              # has no metrics.csv)
   try:
     with open(summary_path) as f:
-      finished = results.finished({"summary": json.load(f), "metrics": []})
+      ended = results.ended({"summary": json.load(f), "metrics": []})
   except (OSError, ValueError, KeyError) as e:
     print(f"{name}: skipped, unreadable summary ({e})", file=sys.stderr)
     continue
-  if not finished:
+  if not ended:
     continue
   print(name)
   spans = grids.rounds_by_code(grid_log, name) if grid_log else []
@@ -54,7 +54,7 @@ for name in sorted(os.listdir(src)):
                 f"{code or 'not recorded in grid.log'}\n")
 EOF
 )
-for name in $finished_cells; do
+for name in $ended_cells; do
   cell="$src/$name"
   mkdir -p "$dest/$name"
   for f in metrics.csv summary.json hparams.txt partition_summary.txt provenance.txt machine.txt; do

@@ -33,7 +33,7 @@ for name in sorted(os.listdir(src)):
     continue
   parked = os.path.join(dest, name)
   run = results.read_run(run_dir)
-  if results.finished(run):
+  if results.ended(run):
     continue  # collect_results.sh commits it (and drops a parked copy)
   minutes = sum(row.get("round_seconds", 0) for row in run["metrics"]) / 60
   if minutes < min_minutes:

@@ -199,13 +199,13 @@ def _progress_rows(root):
           (here, "this grid") if here is not None else (elsewhere,
                                                         "the other grids"))
       for partition, members in by_partition.items():
-        # seed_summary: the finished runs' count and mean training hours.
+        # seed_summary: the finished runs' mean training hours.
         own = results.seed_summary([c["run"] for c in members])
         others = results.seed_summary([
             c["run"] for p, cs in by_partition.items() if p != partition
             for c in cs])
         quoted = quoted_rounds.get((members[0]["dataset"], partition, variant))
-        done = own["n"] if own else 0
+        done = sum(results.ended(c["run"]) for c in members)
         if own:
           mean_hours = own["hours"]
           shown = f"{mean_hours:.2f}"

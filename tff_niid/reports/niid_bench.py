@@ -191,9 +191,10 @@ def _swing(seed: int, run: results.Run) -> str:
 
 def headlines(root: str) -> list[list[str]]:
   """At-a-glance rows of NIID-Bench as published (niid_bench.cfg), one per
-  algorithm it runs: [groups (dataset, partition) with every seed finished,
-  their best round against Flower's multi-run best (`--reference_best`) in
-  points, how many cells of the incomplete groups have finished]."""
+  algorithm it runs: [groups (dataset, partition) with every seed ended
+  (finished or diverged) and one finished, their best round against
+  Flower's multi-run best (`--reference_best`) in points, how many cells of
+  the incomplete groups have ended]."""
   config, cells = tree.config_cells(root, "niid_bench.cfg")
   flower = grids.keyed_values(config["reference_best"],
                                 results.parse_mean_std)
@@ -205,13 +206,15 @@ def headlines(root: str) -> list[list[str]]:
         groups.setdefault((cell["dataset"], cell["partition"]),
                           []).append(cell["run"])
     complete = {}
-    finished_in_left = []
+    done_in_left = []
+    diverged = 0
     for key, runs in groups.items():
       stats = results.seed_summary(runs)
-      if stats and stats["n"] == len(runs):
+      if stats and all(map(results.ended, runs)):
         complete[key] = stats
+        diverged += len(results.diverged_rounds(runs))
       else:
-        finished_in_left.append(sum(map(results.finished, runs)))
+        done_in_left.append(sum(map(results.ended, runs)))
     differences = sorted(
         (100 * stats["best"][0] - flower[key + (algorithm,)][0], key)
         for key, stats in complete.items() if key + (algorithm,) in flower)
@@ -223,21 +226,22 @@ def headlines(root: str) -> list[list[str]]:
                 else f"from {results.signed(low)} ({' '.join(low_key)}) to "
                      f"{results.signed(high)} ({' '.join(high_key)})")
       compared = (f"within ±1 point in {close} of {len(differences)} groups; "
-                  f"{spread}")
+                  f"{spread}" + (f"; {diverged} diverged seeds left out"
+                                 if diverged else ""))
     elif any(key[2] == algorithm for key in flower):
       compared = "—"
     else:
       compared = "no reference quoted"
-    if finished_in_left:
+    if done_in_left:
       seeds = len(next(iter(groups.values())))
-      cells_left = len(finished_in_left) * seeds
-      done = sum(finished_in_left)
+      cells_left = len(done_in_left) * seeds
+      done = sum(done_in_left)
       if done == 0:
         left = (f"not started ({cells_left} cells; section 2.1's progress "
                 "table)")
       else:
-        left = (f"{done} of {cells_left} cells finished in the "
-                f"{len(finished_in_left)} incomplete groups (section 2.1's "
+        left = (f"{done} of {cells_left} cells done in the "
+                f"{len(done_in_left)} incomplete groups (section 2.1's "
                 "progress table)")
     else:
       left = "—"

@@ -48,7 +48,7 @@ def reproduction_progress(root: str) -> str:
     config, cells = tree.config_cells(root, name)
     grid = config["grid_name"][-1]
     unfinished = [os.path.basename(c["run_dir"]) for c in cells
-                  if not results.finished(c["run"])]
+                  if not results.ended(c["run"])]
     parked = [p for p in (tree.parked(root, grid, cell) for cell in unfinished)
               if p]
     hours, _ = results.hours_to_do(
