@@ -76,7 +76,7 @@ def reproduction_progress(root: str) -> str:
 
 def at_a_glance(root: str) -> str:
   """The reproductions in one table: per reproduction, its rows (groups)
-  with every seed finished, what is compared with the reference, the
+  with every seed done, what is compared with the reference, the
   result, and what is left."""
   like_for_like = mcmahan2017.headline(root)
   rows = [["McMahan et al. 2017, Tables 1–2 (section 1)",
@@ -84,9 +84,10 @@ def at_a_glance(root: str) -> str:
            "rounds to target: the paper's count on our curves / the paper's",
            like_for_like[1], like_for_like[2]],
           *niid_bench.headlines(root)]
-  return results.table(["reproduction", "rows with every seed finished",
+  return results.table(["reproduction",
+                        "rows with every seed done (finished or diverged)",
                         "compared", "result (mean over seeds)",
-                        "not finished"], rows, left=5)
+                        "not done"], rows, left=5)
 
 
 def anchor(heading: str) -> str:
