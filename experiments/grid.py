@@ -398,11 +398,11 @@ def _run_grid(argv):
 
   for cell in cells:
     cell["run"] = results.read_run(cell["run_dir"])
-  not_run = [os.path.basename(c["run_dir"]) for c in cells
-             if not c["run"]["metrics"]]
+  # A run diverged in round 1 has a summary and no metrics.
+  ran = [c for c in cells if c["run"]["metrics"] or c["run"]["summary"]]
+  not_run = [os.path.basename(c["run_dir"]) for c in cells if c not in ran]
   if _SEEDS.value is None:
-    table = results.markdown_table([c for c in cells if c["run"]["metrics"]],
-                                   references, reference_rounds)
+    table = results.markdown_table(ran, references, reference_rounds)
     if not_run:
       table += f"\n\nNot run: {', '.join(not_run)}."
   else:

@@ -100,6 +100,17 @@ def test_rounds_by_code_follows_the_grid_log_headers():
       "[a_s0] round 4/5 | test acc 0.4"])
   assert grids.rounds_by_code(again, "a_s0") == [(1, 2, None),
                                                    (3, 4, "ccc333")]
+  # The round a cell diverged at ran under its header's code; a later
+  # "diverged ... earlier, skipped" line is no event.
+  diverged = log + "\n" + "\n".join([
+      "[a_s0] done (completed): 5 rounds",
+      "=== 2026-11-30T15:00:00Z code ddd444: grid.py --flagfile=g.cfg",
+      "[b_s0] round 1/5 | test acc 0.1",
+      "[b_s0] ERROR: round 2: the model update is NaN/inf ...",
+      "[b_s0] diverged at round 2: recorded as the cell's outcome",
+      "=== 2026-11-30T16:00:00Z code eee555: grid.py --flagfile=g.cfg",
+      "[b_s0] diverged at round 2 earlier, skipped"])
+  assert grids.rounds_by_code(diverged, "b_s0") == [(1, 2, "ddd444")]
 
 
 def test_a_cells_grid_log_lines_keep_its_spans_in_another_log():

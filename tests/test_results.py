@@ -31,6 +31,13 @@ def test_markdown_table_compares_with_references():
                       "| — |")
 
 
+def test_markdown_table_shows_a_diverged_run_without_accuracies():
+  cells = [dict(dataset="mnist", partition="c1", algorithm="fedavg",
+                run=_diverged(4))]
+  assert results.markdown_table(cells).splitlines()[2] == (
+      "| mnist | c1 | fedavg | diverged at round 4 | — | — |")
+
+
 def _run(finals, requested=10, seconds=3600.0):
   metrics = [{"round": float(r), "test_accuracy": a}
              for r, a in enumerate(finals, 1)]
@@ -252,6 +259,7 @@ def test_a_diverged_rate_ends_a_sweep_cell_without_a_point():
   (line,) = results.sweep_lines([_sweep_cell("0.1", [0.5, 0.98]),
                                  _sweep_cell("0.2", [0.98, 0.99]), diverged])
   assert (line.values, line.unfinished, line.chosen) == ([0.1, 0.2], 0, 0.2)
+  assert line.diverged == [0.4]
 
 
 def test_sweep_lines_count_to_the_given_target_over_the_runs_own():

@@ -113,22 +113,30 @@ def test_evaluator_of_an_unknown_model():
     evaluation.Evaluator("resnet", np.zeros((2, 28, 28)), np.zeros(2, int))
 
 
-def test_nan_loss_in_round_1_stops_without_a_checkpoint_and_is_recorded(mnist, tmp_path):
+def _diverging_run(mnist, output_dir, client_lr):
+  """FedAvg of the 2NN on 10 IID clients at a client rate too large: the
+  TrainingDivergedError of `training.train` into `output_dir`."""
   part = partition_lib.iid(mnist.train_labels, 10, seed=0)
   cd = clientdata.to_client_data(part, mnist.train_images, mnist.train_labels)
   process = training.build_fedavg(
-      models.build_model_fn("2nn", clientdata.BATCH_SPEC), client_lr=1e6)
-  config = training.LoopConfig(rounds=5, clients_per_round=5, batch_size=10,
+      models.build_model_fn("2nn", clientdata.BATCH_SPEC), client_lr=client_lr)
+  config = training.LoopConfig(rounds=6, clients_per_round=5, batch_size=10,
                                max_examples_per_client=100)
   with pytest.raises(training.TrainingDivergedError) as e:
-    training.train(process, cd, config, output_dir=str(tmp_path),
+    training.train(process, cd, config, output_dir=str(output_dir),
                    log=lambda line: None)
+  return e.value
+
+
+def test_nan_loss_in_round_1_stops_without_a_checkpoint_and_is_recorded(
+    mnist, tmp_path):
+  error = _diverging_run(mnist, tmp_path, client_lr=1e6)
   rows = results.read_metrics(str(tmp_path))
   # It diverges in round 1, before any checkpoint: the message says so rather
   # than pointing at a "round 0" state that was never saved.
   assert not rows and not os.listdir(tmp_path / rundir.CHECKPOINT_DIR)
-  assert str(e.value).startswith("round 1: the model update is NaN/inf")
-  assert str(e.value).endswith(
+  assert str(error).startswith("round 1: the model update is NaN/inf")
+  assert str(error).endswith(
       "stopped, recorded in summary.json as \"diverged at round 1\". No "
       "checkpoint had been saved yet; try a lower learning rate.")
   # The outcome is recorded: the run has ended (grids skip it, reports count
@@ -138,6 +146,32 @@ def test_nan_loss_in_round_1_stops_without_a_checkpoint_and_is_recorded(mnist, t
   assert run["summary"]["rounds_run"] == 0
   assert results.diverged_round(run) == 1
   assert results.ended(run) and not results.finished(run)
+
+
+def test_a_later_divergence_keeps_the_rounds_before_it_and_only_those(
+    mnist, tmp_path):
+  # FedAvg at client rate 160 diverges after a few good rounds. Rows an
+  # earlier start wrote past the last checkpoint (here: appended by hand, as
+  # another machine's start would have left them) are dropped when the
+  # rerun diverges: the summary and metrics.csv end before the round.
+  def diverge():
+    _diverging_run(mnist, tmp_path, client_lr=160.0)
+    return results.read_run(str(tmp_path))
+
+  run = diverge()
+  stop = results.diverged_round(run)
+  assert stop is not None and stop >= 2
+  assert run["summary"]["rounds_run"] == stop - 1
+  assert [r["round"] for r in run["metrics"]] == list(range(1, stop))
+  metrics_path = tmp_path / results.METRICS_FILE
+  last = metrics_path.read_text().splitlines()[-1].split(",")
+  with open(metrics_path, "a") as f:
+    for r in (stop, stop + 1):
+      f.write(",".join([str(r)] + last[1:]) + "\n")
+  run = diverge()
+  assert results.diverged_round(run) == stop
+  assert [r["round"] for r in run["metrics"]] == list(range(1, stop))
+  assert run["summary"]["rounds_run"] == stop - 1
 
 
 def test_interrupt_during_a_save_keeps_that_round(mnist, tmp_path,

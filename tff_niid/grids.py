@@ -180,12 +180,14 @@ def rounds_by_code(grid_log: str,
   frozen copy of the code was archived from. The commit is None for rounds
   the log does not attribute: under a header that names none, or done
   before the run the log resumes (e.g. by a run outside the grid). Rounds run
-  again after a resume replace the earlier ones; a cell that finished
-  (`done`) and appears again is a new run of that name, and starts afresh."""
+  again after a resume replace the earlier ones; the round a cell diverged
+  at (grid.py's "diverged at round r:" line) is its last; a cell that
+  finished (`done`, or diverged) and appears again is a new run of that
+  name, and starts afresh."""
   header = re.compile(r"=== \S+ code (\w+):")
   event = re.compile(
       rf"\[{re.escape(cell)}\] (?:round (\d+)/|resuming after round (\d+)"
-      r"|(done) )")
+      r"|(done) |diverged at round (\d+):)")
   spans: list[tuple[int, int, Optional[str]]] = []
   code: Optional[str] = None
   done = False
@@ -203,12 +205,14 @@ def rounds_by_code(grid_log: str,
     match = event.match(line)
     if not match:
       continue
-    ran, resumed, finished = match.groups()
+    ran, resumed, finished, diverged = match.groups()
     if finished:
       done = True
       continue
     if done:
       spans, done = [], False
+    if diverged:
+      ran, done = diverged, True
     if resumed:
       r = int(resumed)
       keep_until(r)

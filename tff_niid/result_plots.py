@@ -208,7 +208,9 @@ def plot_sweep(cells: Sequence[results.Cell], path: str,
                   else "mixed horizons")
                + (f", seed {line.seed}" if line.seed is not None else "")
                + (f" ({line.unfinished} unfinished)" if line.unfinished
-                  else ""))
+                  else "")
+               + (f" ({', '.join(f'{v:g}' for v in line.diverged)} "
+                  "diverged)" if line.diverged else ""))
       ax.plot(line.values, errors, color=colour, marker="o",
               linestyle="-" if line.seed is None
               else styles[seeds.index(line.seed) % 4], label=label)

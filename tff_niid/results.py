@@ -76,7 +76,8 @@ def markdown_table(
 
   Args:
     cells: list of dicts with keys dataset, partition, algorithm and run (a
-      `read_run` result; runs without metrics are shown as not run).
+      `read_run` result; runs without metrics are shown as not run, diverged
+      ones as "diverged at round r", without accuracies).
     references: optional {(dataset, partition, algorithm): accuracy in [0, 1]}
       shown next to the measured final accuracy with the difference.
     reference_rounds: optional {(dataset, partition, algorithm): rounds} to
@@ -97,10 +98,15 @@ def markdown_table(
   rows = []
   for cell in cells:
     summary = cell["run"]["summary"] or {}
-    rounds, accuracies = accuracy_curve(cell["run"]["metrics"])
+    stop = diverged_round(cell["run"])
+    # A diverged run's curve stops before its last round: no accuracy of
+    # it stands for the run.
+    rounds, accuracies = (([], []) if stop is not None else
+                          accuracy_curve(cell["run"]["metrics"]))
     final = accuracies[-1] if accuracies else None
     key = (cell["dataset"], cell["partition"], cell["algorithm"])
     row = [cell["dataset"], cell["partition"], cell["algorithm"],
+           f"diverged at round {stop}" if stop is not None else
            str(rounds[-1]) if rounds else "not run", percent(final),
            percent(max(accuracies) if accuracies else None)]
     if references:
@@ -144,8 +150,9 @@ def diverged_round(run: Run) -> Optional[int]:
 
 
 def ended(run: Run, rounds: Optional[int] = None) -> bool:
-  """Whether training more would not change the run: `finished`, or
-  diverged (rerun, it diverges again at the same round: a resumed run
+  """Whether training more would not change the run: `finished` for
+  `rounds`, or diverged, whatever `rounds` (rerun with the same code on the
+  same kind of CPU, it diverges at the same round again: a resumed run
   repeats the uninterrupted one bit for bit). Grids skip ended cells and
   count them done; accuracy statistics take the finished ones."""
   return finished(run, rounds) or diverged_round(run) is not None
@@ -455,8 +462,9 @@ class SweepLine:
       not reached or without a target.
     horizon: the rounds the finished cells requested; None if they differ.
     target: the accuracy `reached` and `selected` count to, or None.
-    unfinished: how many of the line's cells have not ended (a diverged
-      cell has ended: its value is out of `values`, never selected).
+    unfinished: how many of the line's cells have not ended.
+    diverged: the values whose cells diverged, ascending (ended, out of
+      `values`, never selected).
     selected: `select_rate`'s value over the finished cells (the best so
       far while some are unfinished).
   """
@@ -471,6 +479,7 @@ class SweepLine:
   horizon: Optional[int]
   target: Optional[float]
   unfinished: int
+  diverged: list[float]
   selected: float
 
   @property
@@ -537,6 +546,8 @@ def sweep_lines(cells: Sequence[Cell],
         horizon=horizons.pop() if len(horizons) == 1 else None,
         target=line_target,
         unfinished=sum(not ended(run) for run in runs.values()),
+        diverged=[value for value, run in sorted(runs.items())
+                  if diverged_round(run) is not None],
         selected=select_rate(
             curves, math.inf if line_target is None else line_target)))
   return lines

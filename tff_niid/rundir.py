@@ -408,11 +408,12 @@ def write_hparams(run_dir, flagfile):
     f.write(flagfile)
 
 
-def write_json(path, value):
-  """Writes `value` to `path` as sorted, indented JSON, atomically: a kill
-  leaves the old file or the new one."""
+def write_json(path, value, sort_keys=True):
+  """Writes `value` to `path` as indented JSON (keys sorted unless
+  `sort_keys` is False), atomically: a kill, or a reader, sees the old file
+  or the new one."""
   with open(path + ".tmp", "w") as f:
-    json.dump(value, f, indent=2, sort_keys=True)
+    json.dump(value, f, indent=2, sort_keys=sort_keys)
     f.write("\n")
   os.replace(path + ".tmp", path)
 

@@ -305,9 +305,9 @@ def _summary(output_dir: str, config: LoopConfig, stopped_reason: str,
   if epsilon_delta is not None and rows:
     summary["dp_epsilon"] = rows[-1]["dp_epsilon"]
     summary["dp_delta"] = epsilon_delta
-  with open(os.path.join(output_dir, results.SUMMARY_FILE), "w") as f:
-    json.dump(summary, f, indent=2)
-    f.write("\n")
+  # Atomically: grid.py reads it as soon as a cell's process has ended.
+  rundir.write_json(os.path.join(output_dir, results.SUMMARY_FILE), summary,
+                    sort_keys=False)
   return summary
 
 
@@ -441,8 +441,14 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
         kept = (f"The last saved state (round {saved_round}) is kept in "
                 f"{checkpoint_dir}" if saved_round else
                 "No checkpoint had been saved yet")
-        # The run's outcome, for grids and reports: rerun, it diverges here
-        # again (a resumed run repeats the uninterrupted one).
+        # Rows an earlier start released past this round's state (a
+        # checkpoint older than its last row) are not this run's: TFF drops
+        # them on the next release, which a diverged round never makes.
+        _run(release_managers[0]._remove_values_greater_than_key(  # pylint: disable=protected-access
+            round_num - 1))
+        # The run's outcome, for grids and reports: rerun with the same code
+        # on the same kind of CPU, it diverges here again (a resumed run
+        # repeats the uninterrupted one).
         _summary(output_dir, config, f"{results.DIVERGED}{round_num}",
                  accountant.delta if accountant is not None else None)
         raise TrainingDivergedError(

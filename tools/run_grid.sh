@@ -8,8 +8,9 @@
 # - code: `git archive HEAD` into $GRID_ROOT/code-<commit>, run with
 #   PYTHONPATH pointing there (commit first: uncommitted edits are not run);
 # - output: $GRID_ROOT/<grid_name>/ (default GRID_ROOT=../runs/paper beside
-#   the repository, outside the work tree); finished cells committed under
-#   experiments/results/<grid_name>/ are copied back first, so the grid skips
+#   the repository, outside the work tree); ended cells (finished or
+#   diverged) committed under experiments/results/<grid_name>/ are copied
+#   back first, so the grid skips
 #   them on a fresh machine; an interrupted cell resumes from its checkpoint
 #   when its run directory survived, or else from its copy parked under
 #   experiments/unfinished/<grid_name>/ (tools/park_unfinished.sh), which is
@@ -22,7 +23,7 @@
 #   (tools/run_queue.sh runs grids one after another this way); such a start
 #   waits for a grid running in its directory to end instead of being
 #   refused, so a queue's step never runs beside it.
-# Collect finished cells with tools/collect_results.sh $GRID_ROOT/<grid_name>.
+# Collect ended cells with tools/collect_results.sh $GRID_ROOT/<grid_name>.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 config=${1:?usage: tools/run_grid.sh CONFIG [grid.py flags]}

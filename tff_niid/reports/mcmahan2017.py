@@ -89,7 +89,9 @@ def rounds(root: str) -> str:
   rows = []
   for cell in cells:
     reached, run = _rounds_to_target(cell, targets)
-    ours = ("not run" if run is None else
+    stop = results.diverged_round(cell["run"])
+    ours = (f"diverged at round {stop}" if stop is not None else
+            "not run" if run is None else
             f"not reached in {run}" if reached is None else str(reached))
     reference = paper.get(("mnist", cell["partition"], cell["algorithm"]))
     rows.append([cell["algorithm"], cell["partition"],
@@ -113,7 +115,11 @@ def ratios(root: str) -> str:
     bottom = paper[("mnist",) + denominator]
     reached, run = _rounds_to_target(by_key[numerator], targets)
     below, _ = _rounds_to_target(by_key[denominator], targets)
-    if run is None or below is None:
+    stops = [results.diverged_round(by_key[k]["run"])
+             for k in (numerator, denominator)]
+    if any(stop is not None for stop in stops):
+      ours = "a run diverged"
+    elif run is None or below is None:
       ours = "not run"
     elif reached is None:
       ours = f"> {run} / {below} = > {run / below:.1f}"
@@ -271,13 +277,18 @@ def _selected_rate(cells, rate_flag, target):
         f"{[(line.dataset, line.seed, line.flag) for line in lines]}")
   line = lines[0]
   if line.unfinished:
-    return None, (f"{len(line.values)} of {len(cells)} rates run; best so "
-                  f"far {line.selected:g}")
+    return None, (f"{len(line.values) + len(line.diverged)} of {len(cells)} "
+                  f"rates run; best so far {line.selected:g}")
   if line.chosen is None:
     return None, "not selected: the rates ran different horizons"
-  edge = line.chosen in (line.values[0], line.values[-1])
+  # A diverged rate was tried too: a choice below it is not at the edge.
+  tried = sorted(line.values + line.diverged)
+  edge = line.chosen in (tried[0], tried[-1])
+  diverged = (f"; {', '.join(f'{v:g}' for v in line.diverged)} diverged"
+              if line.diverged else "")
   return line.chosen, (f"{line.chosen:g} "
-                       f"({'at the grid edge' if edge else 'bracketed'})")
+                       f"({'at the grid edge' if edge else 'bracketed'}"
+                       f"{diverged})")
 
 
 def _run_rate(config, variant, rate_flag):
@@ -305,9 +316,9 @@ _LIKE_FOR_LIKE_COLUMNS = (
 def _like_for_like_rows(root):
   """Per row of the paper's tables: {"columns": the like-for-like table's
   cells, "ratio": the paper's count on our curves (mean over the finished
-  seeds) over the paper's, None unless each reached the target, "complete":
-  every seed of the row finished, "target", "seeds": [(seed, metrics)] of
-  the finished seeds}."""
+  seeds) over the paper's, None unless each reached the target (none
+  diverged), "complete": every seed of the row ended (finished or
+  diverged), "target", "seeds": [(seed, metrics)] of the finished seeds}."""
   cells, targets, paper = _first_runs(root)
   configs = {name: tree.config_cells(root, name) for name in
              {n for selection, _, seeds_configs in _SELECTION.values()
@@ -338,8 +349,11 @@ def _like_for_like_rows(root):
       seeds = [(c["seed"], c["run"]["metrics"]) for c in row_cells
                if results.finished(c["run"])]
       metrics = [m for _, m in seeds]
-      runs = (f"rate {run_rate:g}: {len(metrics)} of {len(row_cells)} seeds "
-              "done")
+      diverged = results.diverged_rounds([c["run"] for c in row_cells])
+      done = len(metrics) + len(diverged)
+      runs = (f"rate {run_rate:g}: {done} of {len(row_cells)} seeds done" +
+              (f", {results.seeds_column(len(metrics), diverged)}"
+               if diverged else ""))
       if rate is None:
         runs += " (its selection is unfinished)"
       elif run_rate != rate:
@@ -351,9 +365,11 @@ def _like_for_like_rows(root):
         # Like for like: the paper's count on our curves over the paper's.
         crossings = [results.crossing_round(m, target) for m in metrics]
         reached = [c for c in crossings if c is not None]
-        if len(reached) == len(crossings):
+        # A diverged seed never reaches the target: no ratio, as for one
+        # that ran out of rounds.
+        if len(reached) == len(crossings) and not diverged:
           ratio = statistics.fmean(reached) / reference
-      complete = len(metrics) == len(row_cells)
+      complete = done == len(row_cells)
     rows.append(dict(
         variant=variant, partition=partition, ratio=ratio, complete=complete,
         target=target, seeds=seeds,
@@ -441,7 +457,10 @@ def twonn_seeds(root: str) -> str:
                                  for m in metrics])] +
               [_crossing_rounds(metrics, target, e) for e in _CROSSING_EVERY]
               if metrics else ["—"] * (1 + len(_CROSSING_EVERY)))
-    rows.append([partition, str(len(metrics))] + counts +
+    diverged = results.diverged_rounds([
+        c["run"] for c in cells if c["partition"] == partition])
+    rows.append([partition, results.seeds_column(len(metrics), diverged)] +
+                counts +
                 [str(table1[key]), str(table4[key])])
   return results.table(
       ["partition", "seeds done",

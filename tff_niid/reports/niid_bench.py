@@ -205,19 +205,25 @@ def headlines(root: str) -> list[list[str]]:
       if cell["algorithm"] == algorithm:
         groups.setdefault((cell["dataset"], cell["partition"]),
                           []).append(cell["run"])
-    complete = {}
+    complete = {}  # groups whose seeds have all ended: their statistics
     done_in_left = []
     diverged = 0
     for key, runs in groups.items():
-      stats = results.seed_summary(runs)
-      if stats and all(map(results.ended, runs)):
-        complete[key] = stats
+      if all(map(results.ended, runs)):
+        complete[key] = results.seed_summary(runs)  # None: all diverged
         diverged += len(results.diverged_rounds(runs))
       else:
         done_in_left.append(sum(map(results.ended, runs)))
     differences = sorted(
         (100 * stats["best"][0] - flower[key + (algorithm,)][0], key)
-        for key, stats in complete.items() if key + (algorithm,) in flower)
+        for key, stats in complete.items()
+        if stats and key + (algorithm,) in flower)
+    all_diverged = [" ".join(key) for key, stats in complete.items()
+                    if stats is None]
+    left_out = "; ".join(
+        ([f"{diverged} diverged seeds left out"] if diverged else []) +
+        ([f"every seed diverged: {', '.join(all_diverged)}"]
+         if all_diverged else []))
     if differences:
       close = sum(abs(d) <= 1 for d, _ in differences)
       (low, low_key), (high, high_key) = differences[0], differences[-1]
@@ -226,12 +232,13 @@ def headlines(root: str) -> list[list[str]]:
                 else f"from {results.signed(low)} ({' '.join(low_key)}) to "
                      f"{results.signed(high)} ({' '.join(high_key)})")
       compared = (f"within ±1 point in {close} of {len(differences)} groups; "
-                  f"{spread}" + (f"; {diverged} diverged seeds left out"
-                                 if diverged else ""))
+                  f"{spread}")
     elif any(key[2] == algorithm for key in flower):
       compared = "—"
     else:
       compared = "no reference quoted"
+    if left_out:
+      compared = left_out if compared == "—" else f"{compared}; {left_out}"
     if done_in_left:
       seeds = len(next(iter(groups.values())))
       cells_left = len(done_in_left) * seeds
