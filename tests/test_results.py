@@ -134,6 +134,16 @@ def test_a_diverged_seed_is_done_and_left_out_of_the_statistics():
       "has finished; contended times)."]
 
 
+def test_the_curves_mark_where_a_run_diverged(tmp_path):
+  key = dict(dataset="mnist", partition="c1")
+  result_plots.plot_curves(
+      [dict(key, algorithm="fedavg", seed=0, run=_run([0.5] * 10)),
+       dict(key, algorithm="scaffold", seed=0, run=_diverged(4)),
+       dict(key, algorithm="scaffold", seed=1, run=_diverged(1))],
+      str(tmp_path / "curves.png"))
+  assert (tmp_path / "curves.png").stat().st_size > 10_000
+
+
 def test_progress_total_when_all_or_none_are_done():
   key = dict(dataset="mnist", partition="iid", algorithm="fedavg")
   _, progress = results.seed_table([dict(key, seed=0, run=_run([0.9] * 10))])

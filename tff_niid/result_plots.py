@@ -47,9 +47,9 @@ def _shared_legend(axes: Sequence[Any], **options: Any) -> None:
 def plot_curves(cells: Sequence[results.Cell], path: str,
                 title: Optional[str] = None) -> None:
   """Test accuracy vs round: one panel per (dataset, partition), one colour
-  per algorithm, one line style per seed (when cells have seeds), and a grey
-  dotted line at a cell's target accuracy, if its run had one. Writes a PNG
-  to `path`."""
+  per algorithm, one line style per seed (when cells have seeds), a cross
+  at the round a run diverged at, and a grey dotted line at a cell's target
+  accuracy, if its run had one. Writes a PNG to `path`."""
   from matplotlib import lines  # pylint: disable=g-import-not-at-top
   panels: dict[tuple[str, str], list[results.Cell]] = {}
   for cell in cells:
@@ -73,14 +73,20 @@ def plot_curves(cells: Sequence[results.Cell], path: str,
       ax.axhline(100 * target, color="0.5", linestyle=":", linewidth=0.8)
     for cell in members:
       rounds, accuracies = results.accuracy_curve(cell["run"]["metrics"])
+      colour = f"C{algorithms.index(cell['algorithm']) % 10}"
       if rounds:
         seed = cell.get("seed")
         style = "-" if seed is None else styles[seeds.index(seed) % 4]
         (line,) = ax.plot(rounds, [100 * a for a in accuracies],
-                          color=f"C{algorithms.index(cell['algorithm']) % 10}",
-                          linestyle=style,
+                          color=colour, linestyle=style,
                           marker="." if len(rounds) < 30 else None)
         legend.setdefault(cell["algorithm"], line)
+      stop = results.diverged_round(cell["run"])
+      if stop is not None:  # at its last accuracy, or at 0 without one
+        ax.plot([stop], [100 * accuracies[-1] if accuracies else 0.0],
+                color=colour, marker="x", markersize=8, linestyle="none")
+        legend.setdefault("diverged (×: its round)", lines.Line2D(
+            [], [], color="0.3", marker="x", linestyle="none"))
     ax.set_title(f"{dataset} · {partition}", fontsize=9)
     ax.set_xlabel("round")
     ax.grid(alpha=0.3)
