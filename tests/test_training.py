@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_federated as tff
 
 from tff_niid import clientdata
 from tff_niid import evaluation
@@ -172,6 +173,28 @@ def test_a_later_divergence_keeps_the_rounds_before_it_and_only_those(
   assert results.diverged_round(run) == stop
   assert [r["round"] for r in run["metrics"]] == list(range(1, stop))
   assert run["summary"]["rounds_run"] == stop - 1
+
+
+def test_a_round_of_clients_without_examples_is_refused_not_diverged(
+    tmp_path):
+  # A ClientData of tff_niid's partitions never has an empty client; any
+  # other may. Such a round trains nothing: an error, not a divergence.
+  def empty_dataset(client_id):
+    del client_id
+    return tf.data.Dataset.from_tensor_slices(
+        {"x": np.zeros((0, 28, 28, 1), np.float32),
+         "y": np.zeros((0,), np.int64)})
+
+  cd = tff.simulation.datasets.ClientData.from_clients_and_tf_fn(
+      ["a", "b"], empty_dataset)
+  process = training.build_fedavg(
+      models.build_model_fn("2nn", clientdata.BATCH_SPEC), client_lr=0.1)
+  config = training.LoopConfig(rounds=2, clients_per_round=2, batch_size=10)
+  with pytest.raises(ValueError, match=r"^round 1: the sampled clients "
+                     r"\((a, b|b, a)\) hold no examples"):
+    training.train(process, cd, config, output_dir=str(tmp_path),
+                   log=lambda line: None)
+  assert not (tmp_path / results.SUMMARY_FILE).exists()
 
 
 def test_interrupt_during_a_save_keeps_that_round(mnist, tmp_path,

@@ -436,6 +436,15 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
       # failing: the round then reports loss 0 over 0 examples.
       non_finite = output.metrics.get("finalizer", {}).get(
           "update_non_finite", 0)
+      # A round of clients without examples looks like one whose updates
+      # TFF zeroed (0 examples, the flag set by the mean of nothing): an
+      # error of the client data, not the run's outcome.
+      if train_metrics["num_examples"] == 0 and _all_empty(client_data,
+                                                            sampled):
+        raise ValueError(
+            f"round {round_num}: the sampled clients ({', '.join(sampled)}) "
+            "hold no examples; give every client of the ClientData at least "
+            "one.")
       if (not math.isfinite(row["train_loss"]) or non_finite or
           train_metrics["num_examples"] == 0):
         kept = (f"The last saved state (round {saved_round}) is kept in "
@@ -498,6 +507,13 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
     raise Interrupted() from None
   return _summary(output_dir, config, stopped,
                   accountant.delta if accountant is not None else None)
+
+
+def _all_empty(client_data: Any, client_ids: Sequence[str]) -> bool:
+  """Whether each of these clients' datasets is empty."""
+  return not any(
+      any(True for _ in client_data.create_tf_dataset_for_client(cid).take(1))
+      for cid in client_ids)
 
 
 def _progress_line(row: dict[str, float], round_num: int, rounds: int,
