@@ -5,19 +5,25 @@
 
 For every committed cell whose code.txt names more than one commit, and each
 later commit: if no file of `code_spans.NUMERICS_PATHS` differs between the
-cell's first commit and it, the row says "same code"; otherwise round 1 of
-the cell is rerun under the later commit (its git archive, as
-tools/run_grid.sh runs it, with the cell's hparams.txt and --rounds=1) and
-compared bit for bit with the committed round 1; where they differ, round 1
-is rerun under the first commit too, to tell a code change from a machine's
-difference (tff_niid/reports/code_spans.py says why round 1 suffices).
+cell's first commit and it, the row says "same code"; otherwise the cell's
+rounds 1 to r (`code_spans.audit_rounds`: to its first evaluated round after
+round 1) are rerun under the later commit (its git archive, as
+tools/run_grid.sh runs it, with the cell's hparams.txt), in two starts: to
+round 1, then resumed from its checkpoint to round r; they are compared bit
+for bit with the committed rounds the first commit computed. Where they
+differ, or where the first commit computed fewer than r rounds of the cell,
+the same rounds are rerun under the first commit too, to tell a code change
+from a machine's difference (tff_niid/reports/code_spans.py says what the
+rerun covers).
 
 Appends one CSV row per (cell, later commit) as it goes and skips those
-already in --output, so a stopped audit resumes. A flag of the cell's
+already in --output, so a stopped audit resumes; --deepen audits again the
+rows that reran round 1 alone (the audit's first form). A flag of the cell's
 hparams.txt that an older commit does not define is left out of its rerun
 and named in the row: the cell's start under that commit ran without it
 (rundir.check_resume lets a later start add a flag at its default only).
-Reruns take a round of the cell each (a NIID-Bench round: about a minute).
+A rerun takes r rounds of the cell and two starts of train.py (a NIID-Bench
+cell: about two minutes).
 """
 
 import csv
@@ -52,6 +58,9 @@ _CODE_ROOT = flags.DEFINE_string(
 _MAX_RERUNS = flags.DEFINE_integer(
     "max_reruns", None, "Stop after this many reruns (None: all).",
     lower_bound=1)
+_DEEPEN = flags.DEFINE_bool(
+    "deepen", False, "Audit again the rows of --output that reran round 1 "
+    "alone, rerunning rounds 1 to r with a resume.")
 flags.mark_flag_as_required("output")
 
 # The datasets where tools/run_grid.sh finds them, unless set.
@@ -98,76 +107,98 @@ def _thread_env(cell_dir):
           "TF_NUM_INTEROP_THREADS": threads[-1]}
 
 
-def _round_one(cell_dir, commit, work_dir):
-  """(round 1's metrics row under `commit`, flags left out), or
-  (None, error) when the rerun failed."""
+def _rerun(cell_dir, commit, work_dir, rounds):
+  """(the metrics rows of rounds 1 to `rounds` under `commit`, flags left
+  out), run in two starts: to round 1, then resumed to `rounds`; or (None,
+  error) when a start failed."""
   code = _archive(commit)
   with open(os.path.join(cell_dir, "hparams.txt")) as f:
     lines = f.read().splitlines()
   dropped = []
   name = f"{os.path.basename(cell_dir)}@{commit}"
-  while True:
-    run_dir = os.path.join(work_dir, name)
-    shutil.rmtree(run_dir, ignore_errors=True)
-    flagfile = os.path.join(work_dir, f"{name}.flags")
-    with open(flagfile, "w") as f:
-      f.write("\n".join(line for line in lines
-                        if not any(line.startswith(f"--{d}=")
-                                   or line in (f"--{d}", f"--no{d}")
-                                   for d in dropped))
-              + "\n")
-    command = [sys.executable, os.path.join(code, "experiments", "train.py"),
-               f"--flagfile={flagfile}", "--rounds=1",
-               f"--root_output_dir={work_dir}", f"--experiment_name={name}"]
-    logging.info("rerun: %s", " ".join(command))
-    env = {**_DATA_ENV, **os.environ, **_thread_env(cell_dir),
-           "PYTHONPATH": code}
-    run = subprocess.run(command, cwd=code, env=env, capture_output=True,
-                         text=True, check=False)
-    unknown = _UNKNOWN_FLAG.search(run.stderr)
-    if run.returncode and unknown and unknown.group(1) not in dropped:
-      dropped.append(unknown.group(1))
-      continue
-    rows = results.read_metrics(run_dir)
-    if run.returncode or not rows:
+  run_dir = os.path.join(work_dir, name)
+  shutil.rmtree(run_dir, ignore_errors=True)
+  flagfile = os.path.join(work_dir, f"{name}.flags")
+  env = {**_DATA_ENV, **os.environ, **_thread_env(cell_dir),
+         "PYTHONPATH": code}
+  for last in dict.fromkeys((1, rounds)):
+    while True:
+      with open(flagfile, "w") as f:
+        f.write("\n".join(line for line in lines
+                          if not any(line.startswith(f"--{d}=")
+                                     or line in (f"--{d}", f"--no{d}")
+                                     for d in dropped))
+                + "\n")
+      command = [sys.executable, os.path.join(code, "experiments",
+                                              "train.py"),
+                 f"--flagfile={flagfile}", f"--rounds={last}",
+                 f"--root_output_dir={work_dir}", f"--experiment_name={name}"]
+      logging.info("rerun: %s", " ".join(command))
+      run = subprocess.run(command, cwd=code, env=env, capture_output=True,
+                           text=True, check=False)
+      unknown = _UNKNOWN_FLAG.search(run.stderr)
+      if (last == 1 and run.returncode and unknown and
+          unknown.group(1) not in dropped):
+        dropped.append(unknown.group(1))
+        shutil.rmtree(run_dir, ignore_errors=True)
+        continue
+      break
+    if run.returncode:
       tail = run.stderr.strip().splitlines()[-1:] or ["no output"]
       return None, f"exit {run.returncode}: {tail[0]}"
-    shutil.rmtree(run_dir, ignore_errors=True)
-    return rows[0], ";".join(dropped)
+  rows = results.read_metrics(run_dir)
+  shutil.rmtree(run_dir, ignore_errors=True)
+  if len(rows) != rounds:
+    return None, f"{len(rows)} rounds written, {rounds} expected"
+  return rows, ";".join(dropped)
+
+
+def _same_rounds(a, b):
+  return len(a) == len(b) and all(map(code_spans.same_round, a, b))
 
 
 def _audit_one(cell_dir, first, later, work_dir):
-  """The CSV fields of one (cell, later commit) but cell and rounds."""
-  files = _numerics_files(first, later) if first else None
-  fields = {"first_commit": first or "", "commit": later,
+  """The CSV fields of one (cell, later commit) but cell and rounds; and how
+  many reruns it took."""
+  files = _numerics_files(first.commit, later) if first.commit else None
+  fields = {"first_commit": first.commit or "", "commit": later,
             "numerics_files": ";".join(files or []), "dropped_flags": ""}
   if files == []:
     return dict(fields, outcome=code_spans.SAME_CODE), 0
-  committed = results.read_metrics(cell_dir)[0]
-  rerun, note = _round_one(cell_dir, later, work_dir)
+  committed = results.read_metrics(cell_dir)
+  rounds = code_spans.audit_rounds(committed)
+  rerun, note = _rerun(cell_dir, later, work_dir, rounds)
   if rerun is None:
     return dict(fields, outcome=f"{code_spans.FAILED} ({note})"), 1
   fields["dropped_flags"] = note
-  if code_spans.same_round(committed, rerun):
-    return dict(fields, outcome=code_spans.REPRODUCED), 1
-  if not first:
-    return dict(fields, outcome=code_spans.CODE_DIFFERS +
+  # The committed rounds the first commit computed (its span's).
+  firsts = min(rounds, first.last)
+  committed_reproduced = _same_rounds(committed[:firsts], rerun[:firsts])
+  if committed_reproduced and firsts == rounds:
+    return dict(fields, outcome=code_spans.reproduced(rounds)), 1
+  if not first.commit:
+    return dict(fields, outcome=code_spans.differ(rounds) +
                 " (the first commit is not recorded)"), 1
-  rerun_first, note = _round_one(cell_dir, first, work_dir)
+  rerun_first, note = _rerun(cell_dir, first.commit, work_dir, rounds)
   if rerun_first is None:
     return dict(fields, outcome=f"{code_spans.FAILED} ({note})"), 2
-  return dict(fields, outcome=code_spans.MACHINE
-              if code_spans.same_round(rerun_first, rerun)
-              else code_spans.CODE_DIFFERS), 2
+  return dict(fields, outcome=code_spans.alike(rounds, committed_reproduced)
+              if _same_rounds(rerun_first, rerun)
+              else code_spans.differ(rounds)), 2
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   results_dir = os.path.abspath(_RESULTS_DIR.value)
-  # Rows of failed reruns (e.g. stopped) are dropped and tried again.
+  # Rows of failed reruns (e.g. stopped) are dropped and tried again; with
+  # --deepen, those that reran round 1 alone too.
+  redo = (code_spans.FAILED,) + ((code_spans.ROUND_ONE_REPRODUCED,
+                                  code_spans.ROUND_ONE_MACHINE,
+                                  code_spans.ROUND_ONE_CODE_DIFFERS)
+                                 if _DEEPEN.value else ())
   kept = [row for row in code_spans.read_audit(_OUTPUT.value)
-          if not row["outcome"].startswith(code_spans.FAILED)]
+          if not row["outcome"].startswith(redo)]
   done = {(row["cell"], row["commit"]) for row in kept}
   os.makedirs(os.path.dirname(os.path.abspath(_OUTPUT.value)), exist_ok=True)
   with open(_OUTPUT.value + ".tmp", "w", newline="") as out:
@@ -190,8 +221,7 @@ def main(argv):
           continue
         if _MAX_RERUNS.value is not None and reruns >= _MAX_RERUNS.value:
           return
-        fields, ran = _audit_one(cell_dir, spans[0].commit, span.commit,
-                                 work_dir)
+        fields, ran = _audit_one(cell_dir, spans[0], span.commit, work_dir)
         reruns += ran
         writer.writerow(dict(fields, cell=cell,
                              rounds=f"{span.first}-{span.last}"))

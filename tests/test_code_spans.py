@@ -1,5 +1,5 @@
 """experiments/code_spans.py: a cell resumed under a later commit is checked
-against its committed round 1, on real MNIST training runs."""
+against its committed first rounds, on real MNIST training runs."""
 
 import csv
 import math
@@ -47,6 +47,17 @@ def test_same_round_compares_what_both_computed_bit_for_bit():
     code_spans.same_round({"round": 1.0}, {"round": 1.0})
 
 
+def test_the_audit_reruns_to_the_first_evaluated_round_after_round_1():
+  def rows(evaluated, rounds=12):
+    return [{"round": float(r), "train_loss": 0.1,
+             "test_accuracy": 0.5 if r in evaluated else math.nan}
+            for r in range(1, rounds + 1)]
+  assert code_spans.audit_rounds(rows(range(1, 13))) == 2
+  assert code_spans.audit_rounds(rows({5, 10, 12})) == 5  # FedSGD's grids
+  assert code_spans.audit_rounds(rows({1}, rounds=3)) == 3
+  assert code_spans.audit_rounds(rows({1}, rounds=1)) == 1
+
+
 def _audit(results_dir, tmp_path):
   env, marker = processes.marked_env()
   output = tmp_path / "audit.csv"
@@ -82,16 +93,25 @@ def test_the_audit_says_what_its_outcomes_add_up_to_once_all_are_in(
                              outcome=outcome))
     return code_spans.audit(str(tmp_path)).rsplit("\n", 1)[-1]
 
-  assert report({"a": code_spans.REPRODUCED}) == (
-      "2 later commits of cells: not audited yet: 1; round 1 reproduced: 1.")
-  assert report({"a": code_spans.REPRODUCED, "b": code_spans.FAILED}) == (
-      "2 later commits of cells: rerun failed: 1; round 1 reproduced: 1.")
-  assert report({"a": code_spans.REPRODUCED, "b": code_spans.MACHINE}
-                ).endswith(" Every later commit computed round 1 as its "
-                           "cell's first commit did.")
-  assert report({"a": code_spans.SAME_CODE, "b": code_spans.CODE_DIFFERS}
-                ).endswith("from their cell's first commit: 1; those cells' "
-                           "rounds mix two computations.")
+  assert report({"a": code_spans.reproduced(2)}) == (
+      "2 later commits of cells: not audited yet: 1; rounds 1-2 reproduced, "
+      "resumed after round 1: 1.")
+  assert report({"a": code_spans.reproduced(2), "b": code_spans.FAILED}) == (
+      "2 later commits of cells: rerun failed: 1; rounds 1-2 reproduced, "
+      "resumed after round 1: 1.")
+  assert report({"a": code_spans.ROUND_ONE_REPRODUCED,
+                 "b": code_spans.alike(5, committed_reproduced=False)}
+                ).endswith(
+      " Every later commit computed what its cell's first commit did, over "
+      "the rounds its row reran. Rows by what they compared: rounds 1 to the "
+      "first evaluated round after round 1, resumed after round 1: 1; round "
+      "1 alone (audited before the audit resumed: the restore, state that is "
+      "zero in round 1 and, where round 1 was not evaluated, the server step "
+      "not compared): 1; the same code: 0.")
+  for differs in (code_spans.ROUND_ONE_CODE_DIFFERS, code_spans.differ(2)):
+    assert report({"a": code_spans.SAME_CODE, "b": differs}).endswith(
+        "from their cell's first commit: 1; those cells' rounds mix two "
+        "computations.")
 
 
 def test_the_committed_rounds_put_down_to_the_machine_have_no_machine_record():
@@ -103,7 +123,7 @@ def test_the_committed_rounds_put_down_to_the_machine_have_no_machine_record():
   with open(os.path.join(REPO, "experiments", "results", "code_spans",
                          "audit.csv")) as f:
     alike = {row["cell"] for row in csv.DictReader(f)
-             if row["outcome"].endswith("alike under both commits")}
+             if code_spans.put_down_to_the_machine(row["outcome"])}
   assert alike
   for cell in alike:
     assert not os.path.exists(os.path.join(
@@ -111,36 +131,39 @@ def test_the_committed_rounds_put_down_to_the_machine_have_no_machine_record():
 
 
 def test_a_cell_resumed_under_a_later_commit_is_checked(tmp_path):
-  # A cell whose round 1 HEAD computed, said to have resumed under HEAD
+  # A cell whose rounds 1-2 HEAD computed, said to have resumed under HEAD
   # again (same code: nothing rerun) and under an older commit whose code
-  # differs (rerun: it reproduces round 1 bit for bit).
+  # differs (rerun to round 1, resumed to round 2: it reproduces both bit
+  # for bit).
   head, older = _git("rev-parse", "--short=12", "HEAD"), _git(
       "rev-parse", "--short=12", OLDER)
   cell = tmp_path / "results" / "grid" / "cell"
   env, marker = processes.marked_env()
   train = subprocess.run(
       [sys.executable, os.path.join(REPO, "experiments", "train.py"), *QUICK,
-       "--rounds=1", f"--root_output_dir={cell.parent}",
+       "--rounds=2", f"--root_output_dir={cell.parent}",
        "--experiment_name=cell"],
       capture_output=True, text=True, env=env, timeout=600, check=False)
   assert train.returncode == 0, train.stderr[-3000:]
   assert not processes.survivors(marker)
   (cell / code_spans.CODE_FILE).write_text(
       "Code that ran this cell's rounds:\n"
-      f"rounds 1-1: {head}\nrounds 2-5: {head}\nrounds 6-9: {older}\n")
+      f"rounds 1-2: {head}\nrounds 3-5: {head}\nrounds 6-9: {older}\n")
   rows = _audit(tmp_path / "results", tmp_path)
   assert rows[head]["outcome"] == code_spans.SAME_CODE
-  assert rows[older]["outcome"] == code_spans.REPRODUCED, rows[older]
+  assert rows[older]["outcome"] == code_spans.reproduced(2), rows[older]
   assert "tff_niid/runtime.py" in rows[older]["numerics_files"].split(";")
 
-  # The committed round 1 altered: the later commit no longer reproduces
+  # The committed round 2 altered: the later commit no longer reproduces
   # it, and the first commit's rerun, alike, says it is not the code.
   metrics = results.read_metrics(str(cell))
-  metrics[0]["train_loss"] += 1e-3
+  metrics[1]["train_loss"] += 1e-3
   with open(cell / results.METRICS_FILE, "w", newline="") as f:
     writer = csv.DictWriter(f, list(metrics[0]))
     writer.writeheader()
     writer.writerows(metrics)
   (tmp_path / "audit.csv").unlink()
   rows = _audit(tmp_path / "results", tmp_path)
-  assert rows[older]["outcome"] == code_spans.MACHINE, rows[older]
+  assert rows[older]["outcome"] == code_spans.alike(
+      2, committed_reproduced=False), rows[older]
+  assert code_spans.put_down_to_the_machine(rows[older]["outcome"])

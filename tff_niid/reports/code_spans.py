@@ -9,12 +9,19 @@ refused when the flags, the data or the partition differ
 code. `experiments/code_spans.py` does, per cell and later commit: where no
 file that can change a run's numbers (`NUMERICS_PATHS`) differs between the
 first commit and the later one, the code is the same; otherwise it reruns
-round 1 of the cell under the later commit and compares it with the
-committed round 1, which the first commit computed. Round 1 exercises every
-step a round takes (data pipeline, client update, aggregation, evaluation),
-so a later commit that reproduces it bit for bit computed what the first
-commit did. Where it does not, the first commit's round 1 is rerun too, to
-tell a code change from a machine's difference.
+the cell's first rounds under the later commit and compares them with the
+committed ones. It reruns rounds 1 to r, r being the cell's first evaluated
+round after round 1 (`audit_rounds`), in two starts, the second resuming
+from the first's checkpoint of round 1: so the rerun covers a fresh start
+(data pipeline, client steps, aggregation, server step, evaluation), the
+restore a resumed cell goes through, and state that is still zero in round
+1 (server momentum, SCAFFOLD's control variates), and it compares at least
+one evaluated round after a server step. The committed rounds 1 to r that
+the first commit computed must come out bit for bit; where they do not, or
+where the first commit computed fewer of them, the rounds are rerun under
+the first commit too, to tell a code change from a machine's difference.
+Rows audited before this rerun round 1 alone (`ROUND_ONE_*` outcomes);
+what round 1 alone leaves out is the list above past the fresh start.
 
 This module reads the `code.txt` files and renders the audit's CSV; it
 imports no TensorFlow.
@@ -45,10 +52,61 @@ FIELDS = ("cell", "rounds", "first_commit", "commit", "numerics_files",
 
 # Outcomes, as written to the CSV.
 SAME_CODE = "same code"
-REPRODUCED = "round 1 reproduced"
-MACHINE = "round 1 differs from the committed one, alike under both commits"
-CODE_DIFFERS = "round 1 differs between the commits"
 FAILED = "rerun failed"
+NOT_AUDITED = "not audited yet"  # in the report, not the CSV
+# Of rows audited by rerunning round 1 alone, as the audit first did.
+ROUND_ONE_REPRODUCED = "round 1 reproduced"
+ROUND_ONE_MACHINE = ("round 1 differs from the committed one, alike under "
+                     "both commits")
+ROUND_ONE_CODE_DIFFERS = "round 1 differs between the commits"
+# Suffix of an outcome whose committed rounds the rerun did not repeat, the
+# two commits being alike: the machine's doing, not the code's.
+COMMITTED_DIFFER = "the committed ones differ"
+
+
+def reproduced(rounds: int) -> str:
+  """The outcome: the committed rounds 1 to `rounds`, all the first
+  commit's, came out bit for bit under the later commit."""
+  return f"rounds 1-{rounds} reproduced, resumed after round 1"
+
+
+def alike(rounds: int, committed_reproduced: bool) -> str:
+  """The outcome: both commits rerun alike (the committed rounds, where the
+  first commit computed them, reproduced or not)."""
+  return (f"rounds 1-{rounds} alike under both commits, resumed after round "
+          "1" + ("" if committed_reproduced else f"; {COMMITTED_DIFFER}"))
+
+
+def differ(rounds: int) -> str:
+  """The outcome: the two commits' reruns differ."""
+  return f"rounds 1-{rounds} differ between the commits, resumed after round 1"
+
+
+def put_down_to_the_machine(outcome: str) -> bool:
+  """Whether an outcome reads a committed round that the rerun did not
+  repeat as the machine's doing (both commits alike)."""
+  return outcome == ROUND_ONE_MACHINE or outcome.endswith(COMMITTED_DIFFER)
+
+
+def _kind(outcome: str) -> str:
+  """An outcome's kind: "same code", "rounds", "round 1", "differ",
+  "failed" or "not audited"."""
+  if outcome in (SAME_CODE, NOT_AUDITED):
+    return outcome
+  if outcome.startswith(FAILED):
+    return "failed"
+  if outcome == ROUND_ONE_CODE_DIFFERS or " differ between " in outcome:
+    return "differ"
+  return "round 1" if outcome.startswith("round 1 ") else "rounds"
+
+
+def audit_rounds(rows: list[dict[str, float]]) -> int:
+  """The rounds the audit reruns of a cell with these committed metrics
+  rows: to its first evaluated round after round 1 (round 2 for a cell
+  evaluated every round), at most its rounds."""
+  evaluated = [int(r["round"]) for r in rows[1:]
+               if not math.isnan(r.get("test_accuracy", math.nan))]
+  return min(evaluated[0] if evaluated else len(rows), len(rows))
 
 # Columns of metrics.csv that are not computed by the model: wall time.
 _NOT_COMPUTED = ("round_seconds",)
@@ -115,9 +173,6 @@ def read_audit(path: str) -> list[dict[str, str]]:
     return list(csv.DictReader(f))
 
 
-NOT_AUDITED = "not audited yet"
-
-
 def audit(root: str) -> str:
   """Per committed cell with several commits and each later commit: the
   numerics files changed since the cell's first commit and the audit's
@@ -155,14 +210,22 @@ def audit(root: str) -> str:
 
 def _verdict(counts: collections.Counter[str]) -> str:
   """What the outcomes add up to, once none is missing or failed: whether
-  every later commit computed round 1 as its cell's first commit did (the
-  same code; the committed round reproduced; or, where the machine differs,
-  alike when both commits rerun it)."""
-  if not counts or counts[NOT_AUDITED] or counts[FAILED]:
+  every later commit computed what its cell's first commit did, over the
+  rounds its row reran (the same code; the committed rounds reproduced; or,
+  where the machine differs, alike when both commits rerun them)."""
+  kinds: collections.Counter[str] = collections.Counter()
+  for outcome, n in counts.items():
+    kinds[_kind(outcome)] += n
+  if not kinds or kinds[NOT_AUDITED] or kinds["failed"]:
     return ""
-  if counts[CODE_DIFFERS]:
-    return (" Later commits that computed round 1 differently from their "
-            f"cell's first commit: {counts[CODE_DIFFERS]}; those cells' rounds "
-            "mix two computations.")
-  return (" Every later commit computed round 1 as its cell's first commit "
-          "did.")
+  if kinds["differ"]:
+    return (" Later commits that computed a rerun round differently from "
+            f"their cell's first commit: {kinds['differ']}; those cells' "
+            "rounds mix two computations.")
+  return (" Every later commit computed what its cell's first commit did, "
+          "over the rounds its row reran. Rows by what they compared: rounds "
+          "1 to the first evaluated round after round 1, resumed after round "
+          f"1: {kinds['rounds']}; round 1 alone (audited before the audit "
+          "resumed: the restore, state that is zero in round 1 and, where "
+          f"round 1 was not evaluated, the server step not compared): "
+          f"{kinds['round 1']}; the same code: {kinds[SAME_CODE]}.")
