@@ -18,7 +18,8 @@ rerun covers).
 
 Appends one CSV row per (cell, later commit) as it goes and skips those
 already in --output, so a stopped audit resumes; --deepen audits again the
-rows that reran round 1 alone (the audit's first form). A flag of the cell's
+rows that reran round 1 alone (the audit's first form), and --cells limits
+either to the cells a regular expression matches. A flag of the cell's
 hparams.txt that an older commit does not define is left out of its rerun
 and named in the row: the cell's start under that commit ran without it
 (rundir.check_resume lets a later start add a flag at its default only).
@@ -58,6 +59,9 @@ _CODE_ROOT = flags.DEFINE_string(
 _MAX_RERUNS = flags.DEFINE_integer(
     "max_reruns", None, "Stop after this many reruns (None: all).",
     lower_bound=1)
+_CELLS = flags.DEFINE_string(
+    "cells", None, "Only the cells whose path under --results_dir (e.g. "
+    "niid_bench_paper/mnist_c1_fedavgm_s1) matches this regular expression.")
 _DEEPEN = flags.DEFINE_bool(
     "deepen", False, "Audit again the rows of --output that reran round 1 "
     "alone, rerunning rounds 1 to r with a resume.")
@@ -187,18 +191,23 @@ def _audit_one(cell_dir, first, later, work_dir):
               else code_spans.differ(rounds)), 2
 
 
+def _selected(cell):
+  """Whether --cells selects `cell` (its path under --results_dir)."""
+  return _CELLS.value is None or re.search(_CELLS.value, cell) is not None
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   results_dir = os.path.abspath(_RESULTS_DIR.value)
   # Rows of failed reruns (e.g. stopped) are dropped and tried again; with
   # --deepen, those that reran round 1 alone too.
-  redo = (code_spans.FAILED,) + ((code_spans.ROUND_ONE_REPRODUCED,
-                                  code_spans.ROUND_ONE_MACHINE,
-                                  code_spans.ROUND_ONE_CODE_DIFFERS)
-                                 if _DEEPEN.value else ())
+  round_one = (code_spans.ROUND_ONE_REPRODUCED, code_spans.ROUND_ONE_MACHINE,
+               code_spans.ROUND_ONE_CODE_DIFFERS)
   kept = [row for row in code_spans.read_audit(_OUTPUT.value)
-          if not row["outcome"].startswith(redo)]
+          if not (row["outcome"].startswith(code_spans.FAILED) or
+                  _DEEPEN.value and row["outcome"] in round_one and
+                  _selected(row["cell"]))]
   done = {(row["cell"], row["commit"]) for row in kept}
   os.makedirs(os.path.dirname(os.path.abspath(_OUTPUT.value)), exist_ok=True)
   with open(_OUTPUT.value + ".tmp", "w", newline="") as out:
@@ -212,6 +221,8 @@ def main(argv):
     writer = csv.DictWriter(out, code_spans.FIELDS)
     for cell_dir in code_spans.cells_with_several_commits(results_dir):
       cell = os.path.relpath(cell_dir, results_dir)
+      if not _selected(cell):
+        continue
       spans = code_spans.spans(cell_dir)
       for span in spans[1:]:
         # A later span's commit is always recorded: grid.log names the
