@@ -180,9 +180,11 @@ def _audit_one(cell_dir, first, later, work_dir):
   committed_reproduced = _same_rounds(committed[:firsts], rerun[:firsts])
   if committed_reproduced and firsts == rounds:
     return dict(fields, outcome=code_spans.reproduced(rounds)), 1
-  if not first.commit:
-    return dict(fields, outcome=code_spans.differ(rounds) +
-                " (the first commit is not recorded)"), 1
+  if not first.commit:  # nothing to rerun the first commit's rounds with
+    return dict(fields, outcome=(
+        code_spans.reproduced(firsts) if committed_reproduced
+        else code_spans.differ(firsts)) + " (the first commit is not "
+                "recorded)"), 1
   rerun_first, note = _rerun(cell_dir, first.commit, work_dir, rounds)
   if rerun_first is None:
     return dict(fields, outcome=f"{code_spans.FAILED} ({note})"), 2

@@ -121,7 +121,8 @@ def test_paired_differences_are_seed_by_seed_and_counted_by_kind():
   assert rows[("mnist", "iid", "fedprox")] == [
       "0", "+0.40 (+0.40)", "+0.08 (+0.08)", "+0.40 (+0.40)", "—"]
   assert rows[("mnist", "c1", "fedprox")] == [
-      "0, 1, 3", *["-6.67 ± 20.82 (-30.00, +10.00, +0.00)"] * 3, "+33.00"]
+      "0, 1, 3", *["-6.67 ± 20.82 (-30.00, +10.00, +0.00)"] * 3,
+      "+33.00 (+1.1)"]  # 33 / hypot(27, 12) = 1.11
   assert rows[("mnist", "c1", "fedavgm")] == ["0", *["-10.00 (-10.00)"] * 3,
                                               "—"]
   assert ("fedprox: on the #C=k partitions, final accuracy below FedAvg's "
@@ -220,7 +221,7 @@ def test_the_glance_agrees_with_the_sections_tables():
             for row in _table_rows(_readme_block("mcmahan_like_for_like"))}
   mcmahan = glance[0]
   for item in mcmahan[3].split("; "):
-    variant, partition, ratio = item.split()
+    variant, partition, ratio = item.split(maxsplit=2)  # "1.06 ± 0.25"
     assert ratios[(variant, partition)] == ratio, item
   assert mcmahan[1] == (f"{len(mcmahan[3].split('; '))} of {len(ratios)} "
                         "rows")

@@ -7,7 +7,7 @@ Each public function maps `root` (`tree`) to one block's markdown.
 """
 
 import os
-import statistics
+from typing import Optional
 
 from tff_niid import grids
 from tff_niid import results
@@ -310,13 +310,13 @@ _LIKE_FOR_LIKE_COLUMNS = (
     "selected rate", "runs over seeds",
     "first round at target: mean ± std (per seed)",
     "paper's count on our evaluated rounds",
-    "here (paper's count, mean) / paper")
+    "here (paper's count) / paper: mean ± std over seeds")
 
 
 def _like_for_like_rows(root):
   """Per row of the paper's tables: {"columns": the like-for-like table's
-  cells, "ratio": the paper's count on our curves (mean over the finished
-  seeds) over the paper's, None unless each reached the target (none
+  cells, "ratio": the paper's count on our curves over the paper's, (mean,
+  sample std or None) over the finished seeds, None unless each reached the target (none
   diverged), "complete": every seed of the row ended (finished or
   diverged), "target", "seeds": [(seed, metrics)] of the finished seeds}."""
   cells, targets, paper = _first_runs(root)
@@ -368,14 +368,14 @@ def _like_for_like_rows(root):
         # A diverged seed never reaches the target: no ratio, as for one
         # that ran out of rounds.
         if len(reached) == len(crossings) and not diverged:
-          ratio = statistics.fmean(reached) / reference
+          ratio = results.mean_std([c / reference for c in reached])
       complete = done == len(row_cells)
     rows.append(dict(
         variant=variant, partition=partition, ratio=ratio, complete=complete,
         target=target, seeds=seeds,
         columns=[variant, partition, results.percent(target), str(reference),
                  status, runs, first, crossing,
-                 "—" if ratio is None else f"{ratio:.2f}"]))
+                 "—" if ratio is None else _ratio_text(*ratio)]))
   return rows
 
 
@@ -409,6 +409,12 @@ def approach(root: str) -> str:
       rows, left=2)
 
 
+def _ratio_text(mean: float, std: Optional[float]) -> str:
+  """A ratio over seeds, "mean ± std" to 2 decimals (the mean alone for one
+  seed)."""
+  return f"{mean:.2f}" if std is None else f"{mean:.2f} ± {std:.2f}"
+
+
 def headline(root: str) -> list[str]:
   """The at-a-glance row of the like-for-like rows: [rows with every seed
   finished, the ratio of each, the other rows]."""
@@ -417,7 +423,8 @@ def headline(root: str) -> list[str]:
   running = [f"{r['variant']} {r['partition']}" for r in rows
              if r not in done]
   return [f"{len(done)} of {len(rows)} rows",
-          "; ".join(f"{r['variant']} {r['partition']} {r['ratio']:.2f}"
+          "; ".join(f"{r['variant']} {r['partition']} "
+                    f"{_ratio_text(*r['ratio'])}"
                     for r in done) or "—",
           ", ".join(running) or "—"]
 

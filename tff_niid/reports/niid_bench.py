@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 import csv
+import math
 import os
 import statistics
 
@@ -294,7 +295,8 @@ def paired_differences(
   mean ± std with the per-seed values, to 0.01 points; beside them, where
   `reference_best` (percent mean and std per (dataset, partition,
   algorithm), as `--reference_best` quotes Flower's re-run) has the group
-  and its FedAvg, the same difference of the reference's means. Then, per
+  and its FedAvg, the same difference of the reference's means (and over
+  sqrt(std² + std_FedAvg²), where both have a std). Then, per
   algorithm, on how many seed pairs of the #C=k partitions (spec
   `classes(k=...)`) its final and its best accuracy are below, level with
   (equal to 0.01 points) and above FedAvg's, the same count of the
@@ -319,14 +321,17 @@ def paired_differences(
                             for k in ("final", "last", "best"))
     mine, its_fedavg = ((reference_best or {}).get((dataset, partition, a))
                         for a in (algorithm, "fedavg"))
-    reference = ((mine[0] - its_fedavg[0]) / 100 if mine and its_fedavg
-                 else None)
+    reference, shown = None, "—"
+    if mine and its_fedavg:
+      points = mine[0] - its_fedavg[0]
+      reference, shown = points / 100, results.signed(points, 2)
+      if mine[1] and its_fedavg[1]:  # both from several runs
+        combined = math.hypot(mine[1], its_fedavg[1])
+        shown += f" ({results.signed(points / combined, 1)})"
     rows.append([dataset, partition, algorithm,
                  ", ".join(map(str, by_seed)),
                  _signed_points(finals), _signed_points(lasts),
-                 _signed_points(bests),
-                 "—" if reference is None
-                 else results.signed(100 * reference, 2)])
+                 _signed_points(bests), shown])
     kind = by_kind.setdefault(algorithm, {k: [] for k in kinds})
     if by_classes[partition]:
       kind["final"] += finals
@@ -364,7 +369,7 @@ def paired_differences(
        "± std (per seed)",
        "best round − FedAvg's, points: mean ± std (per seed)",
        "reference best (`--reference_best`) − its FedAvg's, points (its "
-       "means)"],
+       "means; in parentheses, over the combined std of its two groups)"],
       rows, left=3)] + counts)
 
 

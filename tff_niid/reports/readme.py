@@ -86,7 +86,7 @@ def at_a_glance(root: str) -> str:
           *niid_bench.headlines(root)]
   return results.table(["reproduction",
                         "rows with every seed done (finished or diverged)",
-                        "compared", "result (mean over seeds)",
+                        "compared", "result (over seeds)",
                         "not done"], rows, left=5)
 
 
