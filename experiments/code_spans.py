@@ -16,8 +16,9 @@ the same rounds are rerun under the first commit too, to tell a code change
 from a machine's difference (tff_niid/reports/code_spans.py says what the
 rerun covers).
 
-Appends one CSV row per (cell, later commit) as it goes and skips those
-already in --output, so a stopped audit resumes; --deepen audits again the
+Writes one CSV row per (cell, later commit) as it goes (one audited again
+replaces its old row then) and skips those already in --output, so a
+stopped audit resumes; --deepen audits again the
 rows that reran round 1 alone (the audit's first form), and --cells limits
 either to the cells a regular expression matches. A flag of the cell's
 hparams.txt that an older commit does not define is left out of its rerun
@@ -198,29 +199,33 @@ def _selected(cell):
   return _CELLS.value is None or re.search(_CELLS.value, cell) is not None
 
 
+def _write(path, rows):
+  """Writes the audit's rows to `path` atomically (a stop leaves the old
+  file or the new one)."""
+  with open(path + ".tmp", "w", newline="") as out:
+    writer = csv.DictWriter(out, code_spans.FIELDS)
+    writer.writeheader()
+    writer.writerows(rows)
+  os.replace(path + ".tmp", path)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   results_dir = os.path.abspath(_RESULTS_DIR.value)
-  # Rows of failed reruns (e.g. stopped) are dropped and tried again; with
-  # --deepen, those that reran round 1 alone too.
+  # Rows of failed reruns (e.g. stopped) are audited again, and with
+  # --deepen those that reran round 1 alone; each keeps its place in the
+  # CSV until its new row replaces it, so a stopped audit loses nothing.
   round_one = (code_spans.ROUND_ONE_REPRODUCED, code_spans.ROUND_ONE_MACHINE,
                code_spans.ROUND_ONE_CODE_DIFFERS)
-  kept = [row for row in code_spans.read_audit(_OUTPUT.value)
+  rows = {(row["cell"], row["commit"]): row
+          for row in code_spans.read_audit(_OUTPUT.value)}
+  done = {key for key, row in rows.items()
           if not (row["outcome"].startswith(code_spans.FAILED) or
-                  _DEEPEN.value and row["outcome"] in round_one and
-                  _selected(row["cell"]))]
-  done = {(row["cell"], row["commit"]) for row in kept}
+                  _DEEPEN.value and row["outcome"] in round_one)}
   os.makedirs(os.path.dirname(os.path.abspath(_OUTPUT.value)), exist_ok=True)
-  with open(_OUTPUT.value + ".tmp", "w", newline="") as out:
-    writer = csv.DictWriter(out, code_spans.FIELDS)
-    writer.writeheader()
-    writer.writerows(kept)
-  os.replace(_OUTPUT.value + ".tmp", _OUTPUT.value)
   reruns = 0
-  with open(_OUTPUT.value, "a", newline="") as out, \
-      tempfile.TemporaryDirectory(prefix="code_spans.") as work_dir:
-    writer = csv.DictWriter(out, code_spans.FIELDS)
+  with tempfile.TemporaryDirectory(prefix="code_spans.") as work_dir:
     for cell_dir in code_spans.cells_with_several_commits(results_dir):
       cell = os.path.relpath(cell_dir, results_dir)
       if not _selected(cell):
@@ -236,9 +241,9 @@ def main(argv):
           return
         fields, ran = _audit_one(cell_dir, spans[0], span.commit, work_dir)
         reruns += ran
-        writer.writerow(dict(fields, cell=cell,
-                             rounds=f"{span.first}-{span.last}"))
-        out.flush()
+        rows[(cell, span.commit)] = dict(fields, cell=cell,
+                                         rounds=f"{span.first}-{span.last}")
+        _write(_OUTPUT.value, list(rows.values()))
         print(f"{cell} {span.commit}: {fields['outcome']}", flush=True)
 
 
