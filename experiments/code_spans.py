@@ -24,11 +24,14 @@ either to the cells a regular expression matches. A flag of the cell's
 hparams.txt that an older commit does not define is left out of its rerun
 and named in the row: the cell's start under that commit ran without it
 (rundir.check_resume lets a later start add a flag at its default only).
-A rerun takes r rounds of the cell and two starts of train.py (a NIID-Bench
-cell: about two minutes).
+A rerun takes r rounds of the cell (at most code_spans.MAX_AUDIT_ROUNDS) and
+two starts of train.py (a NIID-Bench cell: about two minutes), twice where
+the first commit is rerun too. One audit writes a CSV at a time (a lock
+beside it).
 """
 
 import csv
+import fcntl
 import os
 import re
 import shutil
@@ -51,7 +54,7 @@ _RESULTS_DIR = flags.DEFINE_string(
     "results_dir", os.path.join(_REPO, "experiments", "results"),
     "The committed results tree.")
 _OUTPUT = flags.DEFINE_string(
-    "output", None, "CSV to append to (experiments/results/code_spans/"
+    "output", None, "The audit's CSV (experiments/results/code_spans/"
     "audit.csv for the report); rows already in it are not redone.")
 _CODE_ROOT = flags.DEFINE_string(
     "code_root", os.path.join(os.path.dirname(_REPO), "runs", "paper"),
@@ -182,13 +185,15 @@ def _audit_one(cell_dir, first, later, work_dir):
   if committed_reproduced and firsts == rounds:
     return dict(fields, outcome=code_spans.reproduced(rounds)), 1
   if not first.commit:  # nothing to rerun the first commit's rounds with
-    return dict(fields, outcome=(
-        code_spans.reproduced(firsts) if committed_reproduced
-        else code_spans.differ(firsts)) + " (the first commit is not "
-                "recorded)"), 1
-  rerun_first, note = _rerun(cell_dir, first.commit, work_dir, rounds)
+    return dict(fields, outcome=code_spans.reproduced(firsts)
+                if committed_reproduced else code_spans.UNSETTLED), 1
+  rerun_first, first_note = _rerun(cell_dir, first.commit, work_dir, rounds)
   if rerun_first is None:
-    return dict(fields, outcome=f"{code_spans.FAILED} ({note})"), 2
+    return dict(fields, outcome=f"{code_spans.FAILED} ({first_note})"), 2
+  if first_note:
+    fields["dropped_flags"] = "; ".join(
+        part for part in (note and f"later: {note}", f"first: {first_note}")
+        if part)
   return dict(fields, outcome=code_spans.alike(rounds, committed_reproduced)
               if _same_rounds(rerun_first, rerun)
               else code_spans.differ(rounds)), 2
@@ -222,8 +227,15 @@ def main(argv):
           for row in code_spans.read_audit(_OUTPUT.value)}
   done = {key for key, row in rows.items()
           if not (row["outcome"].startswith(code_spans.FAILED) or
-                  _DEEPEN.value and row["outcome"] in round_one)}
+                  _DEEPEN.value and row["outcome"].startswith(round_one))}
   os.makedirs(os.path.dirname(os.path.abspath(_OUTPUT.value)), exist_ok=True)
+  # One audit per CSV: each rewrites the whole file from what it read.
+  lock = open(_OUTPUT.value + ".lock", "a")  # pylint: disable=consider-using-with
+  try:
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except BlockingIOError:
+    raise app.UsageError(f"another audit is writing {_OUTPUT.value}; wait "
+                         "for it to end.") from None
   reruns = 0
   with tempfile.TemporaryDirectory(prefix="code_spans.") as work_dir:
     for cell_dir in code_spans.cells_with_several_commits(results_dir):
@@ -241,6 +253,13 @@ def main(argv):
           return
         fields, ran = _audit_one(cell_dir, spans[0], span.commit, work_dir)
         reruns += ran
+        old = rows.get((cell, span.commit))
+        if fields["outcome"].startswith(code_spans.FAILED) and old and not (
+            old["outcome"].startswith(code_spans.FAILED)):
+          # A failed --deepen keeps the row it was to replace.
+          print(f"{cell} {span.commit}: {fields['outcome']}; kept: "
+                f"{old['outcome']}", flush=True)
+          continue
         rows[(cell, span.commit)] = dict(fields, cell=cell,
                                          rounds=f"{span.first}-{span.last}")
         _write(_OUTPUT.value, list(rows.values()))

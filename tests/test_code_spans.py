@@ -54,8 +54,42 @@ def test_the_audit_reruns_to_the_first_evaluated_round_after_round_1():
             for r in range(1, rounds + 1)]
   assert code_spans.audit_rounds(rows(range(1, 13))) == 2
   assert code_spans.audit_rounds(rows({5, 10, 12})) == 5  # FedSGD's grids
-  assert code_spans.audit_rounds(rows({1}, rounds=3)) == 3
+  # None evaluated within MAX_AUDIT_ROUNDS: round 2, its train metrics
+  # taken after round 1's server step.
+  assert code_spans.audit_rounds(rows({1}, rounds=3)) == 2
+  assert code_spans.audit_rounds(rows({12})) == 2
   assert code_spans.audit_rounds(rows({1}, rounds=1)) == 1
+
+
+@pytest.mark.parametrize("first, committed_train_loss, reruns, outcome", [
+    # The first commit computed round 1 only: both commits rerun rounds 1-2.
+    (code_spans.Span(1, 1, "aaa"), 0.5, {"bbb": 0.5, "aaa": 0.5},
+     "rounds 1-2 alike under both commits, resumed after round 1"),
+    (code_spans.Span(1, 1, "aaa"), 0.5, {"bbb": 0.5, "aaa": 0.6},
+     "rounds 1-2 differ between the commits, resumed after round 1"),
+    # No first commit and other rounds than the committed ones: unsettled.
+    (code_spans.Span(1, 5, None), 0.5, {"bbb": 0.6}, code_spans.UNSETTLED),
+    (code_spans.Span(1, 5, None), 0.5, {"bbb": 0.5},
+     "rounds 1-2 reproduced, resumed after round 1"),
+])
+def test_each_branch_of_the_audit_names_what_it_compared(
+    monkeypatch, tmp_path, first, committed_train_loss, reruns, outcome):
+  code_spans_binary = pytest.importorskip("experiments.code_spans")
+  committed = [{"round": float(r), "train_loss": committed_train_loss,
+                "test_accuracy": 0.5} for r in (1, 2, 3)]
+  with open(tmp_path / results.METRICS_FILE, "w", newline="") as f:
+    writer = csv.DictWriter(f, list(committed[0]))
+    writer.writeheader()
+    writer.writerows(committed)
+  monkeypatch.setattr(code_spans_binary, "_numerics_files",
+                      lambda *commits: ["tff_niid/training.py"])
+  monkeypatch.setattr(
+      code_spans_binary, "_rerun", lambda cell_dir, commit, work_dir, rounds:
+      ([dict(r, train_loss=reruns[commit]) for r in committed[:rounds]], ""))
+  fields, _ = code_spans_binary._audit_one(  # pylint: disable=protected-access
+      str(tmp_path), first, "bbb", str(tmp_path))
+  assert fields["outcome"] == outcome
+  assert code_spans.reproduced(1) == code_spans.ROUND_ONE_REPRODUCED
 
 
 def _audit(results_dir, tmp_path):

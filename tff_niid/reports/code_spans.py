@@ -13,10 +13,12 @@ the cell's first rounds under the later commit and compares them with the
 committed ones. It reruns rounds 1 to r, r being the cell's first evaluated
 round after round 1 (`audit_rounds`), in two starts, the second resuming
 from the first's checkpoint of round 1: so the rerun covers a fresh start
-(data pipeline, client steps, aggregation, server step, evaluation), the
-restore a resumed cell goes through, and state that is still zero in round
-1 (server momentum, SCAFFOLD's control variates), and it compares at least
-one evaluated round after a server step. The committed rounds 1 to r that
+(data pipeline, client steps, aggregation, server step, evaluation), a
+restore (of a checkpoint the same commit wrote; the cell itself restored
+one of the first commit's, which is not rerun), and state still zero in round
+1 (server momentum, SCAFFOLD's control variates), and it compares a round
+after a server step (evaluated, where the cell evaluated one within
+`MAX_AUDIT_ROUNDS`). The committed rounds 1 to r that
 the first commit computed must come out bit for bit; where they do not, or
 where the first commit computed fewer of them, the rounds are rerun under
 the first commit too, to tell a code change from a machine's difference.
@@ -64,22 +66,36 @@ ROUND_ONE_CODE_DIFFERS = "round 1 differs between the commits"
 COMMITTED_DIFFER = "the committed ones differ"
 
 
+# Of a row whose first commit is not recorded and whose committed rounds
+# the later commit did not repeat: nothing tells the code from the machine.
+UNSETTLED = ("differs from the committed rounds; the first commit is not "
+             "recorded, so code and machine cannot be told apart")
+# The most rounds an audit reruns of a cell.
+MAX_AUDIT_ROUNDS = 10
+
+
+def _rounds(rounds: int) -> str:
+  """"rounds 1-r ..., resumed after round 1", or "round 1 ..." for one."""
+  return f"rounds 1-{rounds} {{}}, resumed after round 1" if rounds > 1 else (
+      "round 1 {}")
+
+
 def reproduced(rounds: int) -> str:
   """The outcome: the committed rounds 1 to `rounds`, all the first
   commit's, came out bit for bit under the later commit."""
-  return f"rounds 1-{rounds} reproduced, resumed after round 1"
+  return _rounds(rounds).format("reproduced")
 
 
 def alike(rounds: int, committed_reproduced: bool) -> str:
   """The outcome: both commits rerun alike (the committed rounds, where the
   first commit computed them, reproduced or not)."""
-  return (f"rounds 1-{rounds} alike under both commits, resumed after round "
-          "1" + ("" if committed_reproduced else f"; {COMMITTED_DIFFER}"))
+  return (_rounds(rounds).format("alike under both commits") +
+          ("" if committed_reproduced else f"; {COMMITTED_DIFFER}"))
 
 
 def differ(rounds: int) -> str:
   """The outcome: the two commits' reruns differ."""
-  return f"rounds 1-{rounds} differ between the commits, resumed after round 1"
+  return _rounds(rounds).format("differ between the commits")
 
 
 def put_down_to_the_machine(outcome: str) -> bool:
@@ -89,13 +105,15 @@ def put_down_to_the_machine(outcome: str) -> bool:
 
 
 def _kind(outcome: str) -> str:
-  """An outcome's kind: "same code", "rounds", "round 1", "differ",
-  "failed" or "not audited"."""
-  if outcome in (SAME_CODE, NOT_AUDITED):
-    return outcome
+  """An outcome's kind: "same code", "rounds" (a rerun with a resume),
+  "round 1" (round 1 alone), "differ", "unsettled", "failed" or "not
+  audited"."""
+  if outcome in (SAME_CODE, NOT_AUDITED, UNSETTLED):
+    return "unsettled" if outcome == UNSETTLED else outcome
   if outcome.startswith(FAILED):
     return "failed"
-  if outcome == ROUND_ONE_CODE_DIFFERS or " differ between " in outcome:
+  if outcome.startswith(ROUND_ONE_CODE_DIFFERS) or (
+      " differ between " in outcome):
     return "differ"
   return "round 1" if outcome.startswith("round 1 ") else "rounds"
 
@@ -103,10 +121,13 @@ def _kind(outcome: str) -> str:
 def audit_rounds(rows: list[dict[str, float]]) -> int:
   """The rounds the audit reruns of a cell with these committed metrics
   rows: to its first evaluated round after round 1 (round 2 for a cell
-  evaluated every round), at most its rounds."""
-  evaluated = [int(r["round"]) for r in rows[1:]
+  evaluated every round; round 2, whose train metrics follow round 1's
+  server step, where none is evaluated within MAX_AUDIT_ROUNDS), at most
+  its rounds."""
+  evaluated = [int(r["round"]) for r in rows[1:MAX_AUDIT_ROUNDS]
                if not math.isnan(r.get("test_accuracy", math.nan))]
-  return min(evaluated[0] if evaluated else len(rows), len(rows))
+  return min(evaluated[0] if evaluated else 2, len(rows))
+
 
 # Columns of metrics.csv that are not computed by the model: wall time.
 _NOT_COMPUTED = ("round_seconds",)
@@ -216,7 +237,8 @@ def _verdict(counts: collections.Counter[str]) -> str:
   kinds: collections.Counter[str] = collections.Counter()
   for outcome, n in counts.items():
     kinds[_kind(outcome)] += n
-  if not kinds or kinds[NOT_AUDITED] or kinds["failed"]:
+  if not kinds or any(kinds[k] for k in (NOT_AUDITED, "failed",
+                                          "unsettled")):
     return ""
   if kinds["differ"]:
     return (" Later commits that computed a rerun round differently from "
