@@ -90,7 +90,7 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   print(f"load average (1, 5, 15 min): {os.getloadavg()}, "
         f"{os.cpu_count()} cores", flush=True)
-  throughput = {layout: [] for layout in _LAYOUTS}
+  throughput: dict[str, list[float]] = {layout: [] for layout in _LAYOUTS}
   for repeat in range(_REPEATS.value):
     order = list(_LAYOUTS.items())
     for layout, (cells, threads) in order[::-1] if repeat % 2 else order:

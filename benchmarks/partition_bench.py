@@ -139,7 +139,7 @@ def niid_bench_labeldir(labels, num_clients, beta, rng, *, deadline,
     if attempts == max_attempts or time.perf_counter() > deadline:
       raise _OutOfBudget(attempts)
     attempts += 1
-    client_lists = [[] for _ in range(num_clients)]
+    client_lists: list[list[int]] = [[] for _ in range(num_clients)]
     for k in range(num_classes):
       class_indices = np.where(labels == k)[0]
       rng.shuffle(class_indices)
@@ -256,7 +256,8 @@ def _resolve_seconds(text, labels, num_clients):
 
 def time_combined_schemes(labels):
   client_counts = (100, 1000)
-  times = {(text, n): [] for _, text in _COMBINED_SPECS for n in client_counts}
+  times: dict[tuple[str, int], list[float]] = {
+      (text, n): [] for _, text in _COMBINED_SPECS for n in client_counts}
   refused = {}
   for _ in range(_REPEATS.value):
     for (text, n), runs in times.items():
@@ -296,7 +297,7 @@ def flower_inner_dirichlet(labels, sizes, alpha, rng):
   by_class = [np.flatnonzero(labels == k) for k in range(num_classes)]
   left_in_class = [len(indices) for indices in by_class]
   room = dict(enumerate(sizes))
-  held = [[] for _ in sizes]
+  held: list[list[int]] = [[] for _ in sizes]
   candidates = list(range(len(sizes)))
   # As Flower: the room left summed over every client at every step.
   while np.sum(list(room.values())) != 0:
@@ -352,7 +353,7 @@ def compare_class_counts():
   for what, num_samples, num_clients, make in _MANY_CLASSES:
     labels = {k: np.random.default_rng(0).integers(0, k, size=num_samples)
               for k in (100, 1000)}
-    times = {100: [], 1000: []}
+    times: dict[int, list[float]] = {100: [], 1000: []}
     for _ in range(_REPEATS.value):
       for k in times:
         times[k].append(_seconds(lambda: make(labels[k], num_clients)))

@@ -81,7 +81,7 @@ def _symbol_shares(path: str) -> dict[str, float]:
   report = subprocess.run(
       ["perf", "report", "-i", path, "--no-children", "--sort", "symbol",
        "--stdio"], capture_output=True, text=True, check=True).stdout
-  shares: dict[str, float] = collections.Counter()
+  shares: dict[str, float] = collections.defaultdict(float)
   for line in report.splitlines():
     match = _SAMPLE.match(line)
     if match:

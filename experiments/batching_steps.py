@@ -43,8 +43,8 @@ _GRID_CONFIG = flags.DEFINE_string(
     "--num_clients, --local_epochs, --batch_size).")
 _DATA_DIR = flags.DEFINE_string("data_dir", None,
                                 "Directory with the idx .gz files.")
-_OUTPUT = flags.DEFINE_string("output", None, "CSV file to write.")
-flags.mark_flag_as_required("output")
+_OUTPUT = flags.DEFINE_string("output", None, "CSV file to write.",
+                              required=True)
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -44,6 +44,7 @@ import dataclasses
 import os
 import subprocess
 import tempfile
+from typing import Any
 
 from absl import app
 from absl import flags
@@ -145,11 +146,15 @@ def _replay_in_torch(initial: list[np.ndarray], x: np.ndarray,
   with tempfile.TemporaryDirectory() as tmp:
     input_path, output_path = (os.path.join(tmp, name)
                                for name in ("in.npz", "out.npz"))
+    # Typed Any: numpy's stub reads a **dict[str, ndarray] as possibly
+    # holding savez's `allow_pickle`.
+    named: dict[str, Any] = {
+        **dataclasses.asdict(training),
+        **{f"weights_{i}": w for i, w in enumerate(initial)}}
     np.savez(input_path, x=x, labels=labels, order=np.concatenate(batches),
              batch_sizes=np.array([len(b) for b in batches]),
              horizons=np.array(horizons), precisions=np.array(precisions),
-             **dataclasses.asdict(training),
-             **{f"weights_{i}": w for i, w in enumerate(initial)})
+             **named)
     subprocess.run(
         [_TORCH_PYTHON.value,
          os.path.join(_REPO, "experiments", "niid_bench_torch_replay.py"),

@@ -55,7 +55,8 @@ _RESULTS_DIR = flags.DEFINE_string(
     "The committed results tree.")
 _OUTPUT = flags.DEFINE_string(
     "output", None, "The audit's CSV (experiments/results/code_spans/"
-    "audit.csv for the report); rows already in it are not redone.")
+    "audit.csv for the report); rows already in it are not redone.",
+    required=True)
 _CODE_ROOT = flags.DEFINE_string(
     "code_root", os.path.join(os.path.dirname(_REPO), "runs", "paper"),
     "Where the commits' archives are (code-<commit>, as tools/run_grid.sh "
@@ -69,7 +70,6 @@ _CELLS = flags.DEFINE_string(
 _DEEPEN = flags.DEFINE_bool(
     "deepen", False, "Audit again the rows of --output that reran round 1 "
     "alone, rerunning rounds 1 to r with a resume.")
-flags.mark_flag_as_required("output")
 
 # The datasets where tools/run_grid.sh finds them, unless set.
 _DATA_ENV = {"TFF_NIID_DATA": os.path.join(os.path.dirname(_REPO), "shared",
@@ -122,7 +122,7 @@ def _rerun(cell_dir, commit, work_dir, rounds):
   code = _archive(commit)
   with open(os.path.join(cell_dir, "hparams.txt")) as f:
     lines = f.read().splitlines()
-  dropped = []
+  dropped: list[str] = []
   name = f"{os.path.basename(cell_dir)}@{commit}"
   run_dir = os.path.join(work_dir, name)
   shutil.rmtree(run_dir, ignore_errors=True)

@@ -50,10 +50,12 @@ from tff_niid import rundir
 _TRAIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train.py")
 
 _GRID_NAME = flags.DEFINE_string("grid_name", None, "Name of the grid "
-                                 "(its directory under --root_output_dir).")
+                                 "(its directory under --root_output_dir).",
+                                 required=True)
 _TITLE = flags.DEFINE_string("title", None, "Title of the report.")
 _TRAIN_FLAGFILE = flags.DEFINE_string(
-    "train_flagfile", None, "train.py flagfile shared by every cell.")
+    "train_flagfile", None, "train.py flagfile shared by every cell.",
+    required=True)
 _DATASETS = flags.DEFINE_list("datasets", ["mnist"], "Datasets.")
 _PARTITIONS = flags.DEFINE_multi_string(
     "partition", [], "A partition as NAME=SPEC (repeat the flag), e.g. "
@@ -110,8 +112,6 @@ _SMOKE = flags.DEFINE_bool(
     "(train.py --smoke); the partitions left over checked without training "
     "(train.py --check_only).")
 
-flags.mark_flags_as_required(["grid_name", "train_flagfile"])
-
 
 def _partitions():
   try:
@@ -120,8 +120,8 @@ def _partitions():
     raise app.UsageError(str(e)) from None
 
 
-def _algorithm_flags():
-  extra = {}
+def _algorithm_flags() -> dict[str, list[str]]:
+  extra: dict[str, list[str]] = {}
   for item in _ALGORITHM_FLAGS.value:
     algorithm, sep, flag = item.partition("=")
     if not sep or not flag.startswith("--"):
@@ -228,7 +228,7 @@ def _given_flags(command):
   """{name: [values]} of a `_command`'s `--name=value` arguments, its
   --flagfile read in place (relative to the repository root, where grids
   run)."""
-  given = {}
+  given: dict[str, list[str]] = {}
   for arg in command[2:]:
     name, sep, value = arg[2:].partition("=")
     if not arg.startswith("--") or not sep:
@@ -253,6 +253,7 @@ def _run_cell(command, log_path, label, run_dir, failures, live):
       command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
       bufsize=1, env=env) as process:
     live.add(process)
+    assert process.stdout is not None  # stdout=PIPE
     for line in process.stdout:
       log.write(line)
       log.flush()
@@ -270,13 +271,16 @@ def _run_cell(command, log_path, label, run_dir, failures, live):
 
 
 def _run_all(jobs, done_what):
-  """Runs the (command, log path, label) jobs, --jobs at a time; returns the
-  failures. On SIGTERM (SystemExit) or Ctrl-C, stops them and re-raises."""
-  failures, live = [], set()
+  """Runs the (command, log path, label, run directory or None) jobs, --jobs
+  at a time; returns the failures. On SIGTERM (SystemExit) or Ctrl-C, stops them and re-raises."""
+  failures: list[str] = []
+  live: set[subprocess.Popen] = set()
   start = time.monotonic()
   pool = futures.ThreadPoolExecutor(_JOBS.value)
   try:
-    runs = [pool.submit(_run_cell, *job, failures, live) for job in jobs]
+    runs = [pool.submit(_run_cell, command, log_path, label, run_dir,
+                        failures, live)
+            for command, log_path, label, run_dir in jobs]
     for done, _ in enumerate(futures.as_completed(runs), 1):
       print(f"{done}/{len(jobs)} {done_what}, "
             f"{(time.monotonic() - start) / 60:.1f} min", flush=True)
@@ -321,12 +325,14 @@ def _run_grid(argv):
   partitions = _partitions()
   references = _references(_REFERENCE, lambda v: float(v) / 100)
   reference_rounds = _references(_REFERENCE_ROUNDS, float)
+  # The single-run --reference in the seed tables' units (%, no std).
+  reference_runs: dict[results.CellKey, results.MeanStd] = {
+      k: (100 * v, None) for k, v in references.items()}
   seed_references = [
       results.Reference(name, statistic, values)
       for name, statistic, values in (
           ("paper", "final", _references(_PAPER, results.parse_mean_std)),
-          ("reference", "final", {k: (100 * v, None)
-                                  for k, v in references.items()}),
+          ("reference", "final", reference_runs),
           ("reference best", "best",
            _references(_REFERENCE_BEST, results.parse_mean_std)))
       if values]

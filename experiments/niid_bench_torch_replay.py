@@ -28,6 +28,7 @@ and "float64", trained in that order), and the fields of
 """
 
 import dataclasses
+from typing import Any
 
 from absl import app
 from absl import flags
@@ -38,9 +39,10 @@ from experiments import niid_bench_flags
 from experiments import niid_bench_torch
 from tff_niid import checkout
 
-_INPUT = flags.DEFINE_string("input", None, "The .npz to replay.")
-_OUTPUT = flags.DEFINE_string("output", None, "Where to write the weights.")
-flags.mark_flags_as_required(["input", "output"])
+_INPUT = flags.DEFINE_string("input", None, "The .npz to replay.",
+                             required=True)
+_OUTPUT = flags.DEFINE_string("output", None, "Where to write the weights.",
+                              required=True)
 
 # SimpleCNNMNIST's first dense layer reads 16 channels of 4 x 4; its kernel
 # is the fifth weight (after two convolutions' kernels and biases).
@@ -109,7 +111,9 @@ def main(argv):
   labels = torch.from_numpy(given["labels"].astype(np.int64))
   batches = torch.split(torch.from_numpy(given["order"]),
                         given["batch_sizes"].tolist())
-  out = {}
+  # Typed Any: numpy's stub reads a **dict[str, ndarray] as possibly holding
+  # savez's `allow_pickle`.
+  out: dict[str, Any] = {}
   model = niid_bench_torch.SimpleCNNMNIST()
   for horizon in given["horizons"].tolist():
     # In float64, _to_torch's float32 values copied into float64 parameters:
