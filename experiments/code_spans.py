@@ -7,23 +7,25 @@ For every committed cell whose code.txt names more than one commit, and each
 later commit: if no file of `code_spans.NUMERICS_PATHS` differs between the
 cell's first commit and it, the row says "same code"; otherwise the cell's
 rounds 1 to r (`code_spans.audit_rounds`: to its first evaluated round after
-round 1) are rerun under the later commit (its git archive, as
-tools/run_grid.sh runs it, with the cell's hparams.txt), in two starts: to
-round 1, then resumed from its checkpoint to round r; they are compared bit
-for bit with the committed rounds the first commit computed. Where they
-differ, or where the first commit computed fewer than r rounds of the cell,
-the same rounds are rerun under the first commit too, to tell a code change
-from a machine's difference (tff_niid/reports/code_spans.py says what the
-rerun covers).
+round 1) are rerun (git archives of the commits, as tools/run_grid.sh runs
+them, with the cell's hparams.txt) as the cell ran across its commits: to
+round 1 under the first commit, then resumed from that checkpoint to round
+r under the later commit (where the first commit is not recorded, the later
+commit runs both starts). They are compared bit for bit with the committed
+rounds the first commit computed. Where they differ, or where the first
+commit computed fewer than r rounds of the cell, both starts are rerun
+under the first commit too, to tell a code change from a machine's
+difference (tff_niid/reports/code_spans.py says what the rerun covers).
 
 Writes one CSV row per (cell, later commit) as it goes (one audited again
 replaces its old row then) and skips those already in --output, so a
-stopped audit resumes; --deepen audits again the
-rows that reran round 1 alone (the audit's first form), and --cells limits
-either to the cells a regular expression matches. A flag of the cell's
-hparams.txt that an older commit does not define is left out of its rerun
-and named in the row: the cell's start under that commit ran without it
-(rundir.check_resume lets a later start add a flag at its default only).
+stopped audit resumes; --deepen audits again the rows of the audit's
+earlier forms (round 1 alone; the later commit resuming from its own
+checkpoint), and --cells limits either to the cells a regular expression
+matches. A flag of the cell's hparams.txt that an older commit does not
+define is left out of the rerun and named in the row: the cell's start
+under that commit ran without it (rundir.check_resume lets a later start add
+a flag at its default only).
 A rerun takes r rounds of the cell (at most code_spans.MAX_AUDIT_ROUNDS) and
 two starts of train.py (a NIID-Bench cell: about two minutes), twice where
 the first commit is rerun too. One audit writes a CSV at a time (a lock
@@ -68,8 +70,9 @@ _CELLS = flags.DEFINE_string(
     "cells", None, "Only the cells whose path under --results_dir (e.g. "
     "niid_bench_paper/mnist_c1_fedavgm_s1) matches this regular expression.")
 _DEEPEN = flags.DEFINE_bool(
-    "deepen", False, "Audit again the rows of --output that reran round 1 "
-    "alone, rerunning rounds 1 to r with a resume.")
+    "deepen", False, "Audit again the rows of --output that compared less "
+    "than the audit now does (round 1 alone; the later commit resuming from "
+    "its own checkpoint, not the first commit's).")
 
 # The datasets where tools/run_grid.sh finds them, unless set.
 _DATA_ENV = {"TFF_NIID_DATA": os.path.join(os.path.dirname(_REPO), "shared",
@@ -115,21 +118,22 @@ def _thread_env(cell_dir):
           "TF_NUM_INTEROP_THREADS": threads[-1]}
 
 
-def _rerun(cell_dir, commit, work_dir, rounds):
-  """(the metrics rows of rounds 1 to `rounds` under `commit`, flags left
-  out), run in two starts: to round 1, then resumed to `rounds`; or (None,
-  error) when a start failed."""
-  code = _archive(commit)
+def _rerun(cell_dir, start, resume, work_dir, rounds):
+  """(the metrics rows of rounds 1 to `rounds`, flags left out), run in two
+  starts: to round 1 under commit `start`, then resumed from its checkpoint
+  to `rounds` under commit `resume`; or (None, error) when a start
+  failed."""
   with open(os.path.join(cell_dir, "hparams.txt")) as f:
     lines = f.read().splitlines()
   dropped: list[str] = []
-  name = f"{os.path.basename(cell_dir)}@{commit}"
+  name = f"{os.path.basename(cell_dir)}@{start}-{resume}"
   run_dir = os.path.join(work_dir, name)
   shutil.rmtree(run_dir, ignore_errors=True)
   flagfile = os.path.join(work_dir, f"{name}.flags")
-  env = {**_DATA_ENV, **os.environ, **_thread_env(cell_dir),
-         "PYTHONPATH": code}
-  for last in dict.fromkeys((1, rounds)):
+  for last, commit in {1: start, rounds: resume}.items():
+    code = _archive(commit)
+    env = {**_DATA_ENV, **os.environ, **_thread_env(cell_dir),
+           "PYTHONPATH": code}
     while True:
       with open(flagfile, "w") as f:
         f.write("\n".join(line for line in lines
@@ -144,11 +148,11 @@ def _rerun(cell_dir, commit, work_dir, rounds):
       logging.info("rerun: %s", " ".join(command))
       run = subprocess.run(command, cwd=code, env=env, capture_output=True,
                            text=True, check=False)
+      # Refused at flag parsing, before it wrote anything: the first start
+      # leaves nothing, the resume the first start's checkpoint.
       unknown = _UNKNOWN_FLAG.search(run.stderr)
-      if (last == 1 and run.returncode and unknown and
-          unknown.group(1) not in dropped):
+      if run.returncode and unknown and unknown.group(1) not in dropped:
         dropped.append(unknown.group(1))
-        shutil.rmtree(run_dir, ignore_errors=True)
         continue
       break
     if run.returncode:
@@ -175,7 +179,11 @@ def _audit_one(cell_dir, first, later, work_dir):
     return dict(fields, outcome=code_spans.SAME_CODE), 0
   committed = results.read_metrics(cell_dir)
   rounds = code_spans.audit_rounds(committed)
-  rerun, note = _rerun(cell_dir, later, work_dir, rounds)
+  # As the cell did: the later commit resumes from the first one's
+  # checkpoint (of round 1); without a recorded first commit, from its own.
+  restored = bool(first.commit) and rounds > 1
+  rerun, note = _rerun(cell_dir, first.commit if restored else later, later,
+                       work_dir, rounds)
   if rerun is None:
     return dict(fields, outcome=f"{code_spans.FAILED} ({note})"), 1
   fields["dropped_flags"] = note
@@ -183,20 +191,22 @@ def _audit_one(cell_dir, first, later, work_dir):
   firsts = min(rounds, first.last)
   committed_reproduced = _same_rounds(committed[:firsts], rerun[:firsts])
   if committed_reproduced and firsts == rounds:
-    return dict(fields, outcome=code_spans.reproduced(rounds)), 1
+    return dict(fields, outcome=code_spans.reproduced(rounds, restored)), 1
   if not first.commit:  # nothing to rerun the first commit's rounds with
-    return dict(fields, outcome=code_spans.reproduced(firsts)
+    return dict(fields, outcome=code_spans.reproduced(firsts, restored)
                 if committed_reproduced else code_spans.UNSETTLED), 1
-  rerun_first, first_note = _rerun(cell_dir, first.commit, work_dir, rounds)
+  rerun_first, first_note = _rerun(cell_dir, first.commit, first.commit,
+                                   work_dir, rounds)
   if rerun_first is None:
     return dict(fields, outcome=f"{code_spans.FAILED} ({first_note})"), 2
-  if first_note:
+  if first_note != note:
     fields["dropped_flags"] = "; ".join(
         part for part in (note and f"later: {note}", f"first: {first_note}")
         if part)
-  return dict(fields, outcome=code_spans.alike(rounds, committed_reproduced)
+  return dict(fields, outcome=code_spans.alike(
+      rounds, committed_reproduced, restored)
               if _same_rounds(rerun_first, rerun)
-              else code_spans.differ(rounds)), 2
+              else code_spans.differ(rounds, restored)), 2
 
 
 def _selected(cell):
@@ -219,15 +229,14 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   results_dir = os.path.abspath(_RESULTS_DIR.value)
   # Rows of failed reruns (e.g. stopped) are audited again, and with
-  # --deepen those that reran round 1 alone; each keeps its place in the
-  # CSV until its new row replaces it, so a stopped audit loses nothing.
-  round_one = (code_spans.ROUND_ONE_REPRODUCED, code_spans.ROUND_ONE_MACHINE,
-               code_spans.ROUND_ONE_CODE_DIFFERS)
+  # --deepen those that compared less than the audit now does; each keeps
+  # its place in the CSV until its new row replaces it, so a stopped audit
+  # loses nothing.
   rows = {(row["cell"], row["commit"]): row
           for row in code_spans.read_audit(_OUTPUT.value)}
   done = {key for key, row in rows.items()
           if not (row["outcome"].startswith(code_spans.FAILED) or
-                  _DEEPEN.value and row["outcome"].startswith(round_one))}
+                  _DEEPEN.value and code_spans.shallower(row))}
   os.makedirs(os.path.dirname(os.path.abspath(_OUTPUT.value)), exist_ok=True)
   # One audit per CSV: each rewrites the whole file from what it read.
   lock = open(_OUTPUT.value + ".lock", "a")  # pylint: disable=consider-using-with

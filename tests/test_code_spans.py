@@ -62,14 +62,24 @@ def test_the_audit_reruns_to_the_first_evaluated_round_after_round_1():
 
 
 @pytest.mark.parametrize("first, committed_train_loss, reruns, outcome", [
-    # The first commit computed round 1 only: both commits rerun rounds 1-2.
-    (code_spans.Span(1, 1, "aaa"), 0.5, {"bbb": 0.5, "aaa": 0.5},
-     "rounds 1-2 alike under both commits, resumed after round 1"),
-    (code_spans.Span(1, 1, "aaa"), 0.5, {"bbb": 0.5, "aaa": 0.6},
-     "rounds 1-2 differ between the commits, resumed after round 1"),
-    # No first commit and other rounds than the committed ones: unsettled.
-    (code_spans.Span(1, 5, None), 0.5, {"bbb": 0.6}, code_spans.UNSETTLED),
-    (code_spans.Span(1, 5, None), 0.5, {"bbb": 0.5},
+    # The committed rounds reproduced, bbb resuming from aaa's round 1.
+    (code_spans.Span(1, 5, "aaa"), 0.5, {("aaa", "bbb"): 0.5},
+     "rounds 1-2 reproduced, the later commit resuming from the first's "
+     "checkpoint of round 1"),
+    # The first commit computed round 1 only: aaa reruns rounds 1-2 alone.
+    (code_spans.Span(1, 1, "aaa"), 0.5,
+     {("aaa", "bbb"): 0.5, ("aaa", "aaa"): 0.5},
+     "rounds 1-2 alike under both commits, the later commit resuming from "
+     "the first's checkpoint of round 1"),
+    (code_spans.Span(1, 1, "aaa"), 0.5,
+     {("aaa", "bbb"): 0.5, ("aaa", "aaa"): 0.6},
+     "rounds 1-2 differ between the commits, the later commit resuming from "
+     "the first's checkpoint of round 1"),
+    # No first commit: bbb runs both starts; rounds other than the committed
+    # ones are unsettled.
+    (code_spans.Span(1, 5, None), 0.5, {("bbb", "bbb"): 0.6},
+     code_spans.UNSETTLED),
+    (code_spans.Span(1, 5, None), 0.5, {("bbb", "bbb"): 0.5},
      "rounds 1-2 reproduced, resumed after round 1"),
 ])
 def test_each_branch_of_the_audit_names_what_it_compared(
@@ -84,12 +94,29 @@ def test_each_branch_of_the_audit_names_what_it_compared(
   monkeypatch.setattr(code_spans_binary, "_numerics_files",
                       lambda *commits: ["tff_niid/training.py"])
   monkeypatch.setattr(
-      code_spans_binary, "_rerun", lambda cell_dir, commit, work_dir, rounds:
-      ([dict(r, train_loss=reruns[commit]) for r in committed[:rounds]], ""))
+      code_spans_binary, "_rerun",
+      lambda cell_dir, start, resume, work_dir, rounds: (
+          [dict(r, train_loss=reruns[start, resume])
+           for r in committed[:rounds]], ""))
   fields, _ = code_spans_binary._audit_one(  # pylint: disable=protected-access
       str(tmp_path), first, "bbb", str(tmp_path))
   assert fields["outcome"] == outcome
   assert code_spans.reproduced(1) == code_spans.ROUND_ONE_REPRODUCED
+  # --deepen redoes a row unless it is of the audit's present form.
+  assert code_spans.shallower({"outcome": outcome, "first_commit": "aaa"}) == (
+      outcome.endswith(code_spans.RESUMED_ITSELF))
+
+
+def test_deepen_redoes_the_rows_of_the_audits_earlier_forms():
+  for outcome, first_commit, redone in [
+      (code_spans.ROUND_ONE_REPRODUCED, "aaa", True),
+      (code_spans.reproduced(2), "aaa", True),
+      (code_spans.reproduced(2), "", False),  # no first commit to restore
+      (code_spans.reproduced(2, restored=True), "aaa", False),
+      (code_spans.alike(5, False, restored=True), "aaa", False),
+      (code_spans.SAME_CODE, "aaa", False)]:
+    assert code_spans.shallower(
+        {"outcome": outcome, "first_commit": first_commit}) == redone, outcome
 
 
 def _audit(results_dir, tmp_path):
@@ -138,10 +165,16 @@ def test_the_audit_says_what_its_outcomes_add_up_to_once_all_are_in(
                 ).endswith(
       " Every later commit computed what its cell's first commit did, over "
       "the rounds its row reran. Rows by what they compared: rounds 1 to the "
-      "first evaluated round after round 1, resumed after round 1: 1; round "
-      "1 alone (audited before the audit resumed: the restore, state that is "
-      "zero in round 1 and, where round 1 was not evaluated, the server step "
-      "not compared): 1; the same code: 0.")
+      "first evaluated round after round 1, the later commit resuming from "
+      "the first's checkpoint of round 1 (as the cell resumed): 0; the same "
+      "rounds, the later commit resuming from its own checkpoint (audited "
+      "before the audit restored the first commit's; no first commit "
+      "recorded): 1; round 1 alone (audited before the audit resumed: the "
+      "restore, state that is zero in round 1 and, where round 1 was not "
+      "evaluated, the server step not compared): 1; the same code: 0.")
+  assert "the first's checkpoint of round 1 (as the cell resumed): 1; " in (
+      report({"a": code_spans.reproduced(2, restored=True),
+              "b": code_spans.SAME_CODE}))
   for differs in (code_spans.ROUND_ONE_CODE_DIFFERS, code_spans.differ(2)):
     assert report({"a": code_spans.SAME_CODE, "b": differs}).endswith(
         "from their cell's first commit: 1; those cells' rounds mix two "
@@ -167,8 +200,8 @@ def test_the_committed_rounds_put_down_to_the_machine_have_no_machine_record():
 def test_a_cell_resumed_under_a_later_commit_is_checked(tmp_path):
   # A cell whose rounds 1-2 HEAD computed, said to have resumed under HEAD
   # again (same code: nothing rerun) and under an older commit whose code
-  # differs (rerun to round 1, resumed to round 2: it reproduces both bit
-  # for bit).
+  # differs (HEAD reruns round 1, the older commit resumes from its
+  # checkpoint to round 2: both rounds come out bit for bit).
   head, older = _git("rev-parse", "--short=12", "HEAD"), _git(
       "rev-parse", "--short=12", OLDER)
   cell = tmp_path / "results" / "grid" / "cell"
@@ -185,7 +218,8 @@ def test_a_cell_resumed_under_a_later_commit_is_checked(tmp_path):
       f"rounds 1-2: {head}\nrounds 3-5: {head}\nrounds 6-9: {older}\n")
   rows = _audit(tmp_path / "results", tmp_path)
   assert rows[head]["outcome"] == code_spans.SAME_CODE
-  assert rows[older]["outcome"] == code_spans.reproduced(2), rows[older]
+  assert rows[older]["outcome"] == code_spans.reproduced(
+      2, restored=True), rows[older]
   assert "tff_niid/runtime.py" in rows[older]["numerics_files"].split(";")
 
   # The committed round 2 altered: the later commit no longer reproduces
@@ -199,5 +233,5 @@ def test_a_cell_resumed_under_a_later_commit_is_checked(tmp_path):
   (tmp_path / "audit.csv").unlink()
   rows = _audit(tmp_path / "results", tmp_path)
   assert rows[older]["outcome"] == code_spans.alike(
-      2, committed_reproduced=False), rows[older]
+      2, committed_reproduced=False, restored=True), rows[older]
   assert code_spans.put_down_to_the_machine(rows[older]["outcome"])

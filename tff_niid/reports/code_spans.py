@@ -11,19 +11,22 @@ file that can change a run's numbers (`NUMERICS_PATHS`) differs between the
 first commit and the later one, the code is the same; otherwise it reruns
 the cell's first rounds under the later commit and compares them with the
 committed ones. It reruns rounds 1 to r, r being the cell's first evaluated
-round after round 1 (`audit_rounds`), in two starts, the second resuming
-from the first's checkpoint of round 1: so the rerun covers a fresh start
-(data pipeline, client steps, aggregation, server step, evaluation), a
-restore (of a checkpoint the same commit wrote; the cell itself restored
-one of the first commit's, which is not rerun), and state still zero in round
-1 (server momentum, SCAFFOLD's control variates), and it compares a round
-after a server step (evaluated, where the cell evaluated one within
-`MAX_AUDIT_ROUNDS`). The committed rounds 1 to r that
+round after round 1 (`audit_rounds`), as the cell crossed from one commit
+to the next: round 1 under the first commit, then the later commit resumes
+from that checkpoint to round r. So the later commit's part covers a
+restore of the first commit's checkpoint (as the cell's), the data pipeline
+and partition it rebuilds, client steps, aggregation, server step and
+evaluation with state no longer zero (server momentum, SCAFFOLD's control
+variates), and a round after a server step (evaluated, where the cell
+evaluated one within `MAX_AUDIT_ROUNDS`). The committed rounds 1 to r that
 the first commit computed must come out bit for bit; where they do not, or
-where the first commit computed fewer of them, the rounds are rerun under
+where the first commit computed fewer of them, both starts are rerun under
 the first commit too, to tell a code change from a machine's difference.
-Rows audited before this rerun round 1 alone (`ROUND_ONE_*` outcomes);
-what round 1 alone leaves out is the list above past the fresh start.
+Rows of the audit's earlier forms: the later commit ran both starts,
+resuming from its own checkpoint (`RESUMED_ITSELF`; also where no first
+commit is recorded); round 1 alone (`ROUND_ONE_*` outcomes), which leaves
+out the restore, state that is no longer zero and, where round 1 is not
+evaluated, the server step.
 
 This module reads the `code.txt` files and renders the audit's CSV; it
 imports no TensorFlow.
@@ -74,28 +77,43 @@ UNSETTLED = ("differs from the committed rounds; the first commit is not "
 MAX_AUDIT_ROUNDS = 10
 
 
-def _rounds(rounds: int) -> str:
-  """"rounds 1-r ..., resumed after round 1", or "round 1 ..." for one."""
-  return f"rounds 1-{rounds} {{}}, resumed after round 1" if rounds > 1 else (
-      "round 1 {}")
+# How a rerun of rounds 1 to r > 1 went on after round 1: the later commit
+# resuming from its own checkpoint, or from the first commit's (as the cell
+# did at its own boundary).
+RESUMED_ITSELF = "resumed after round 1"
+RESUMED_FROM_FIRST = ("the later commit resuming from the first's checkpoint "
+                      "of round 1")
 
 
-def reproduced(rounds: int) -> str:
+def _rounds(rounds: int, restored: bool) -> str:
+  """"rounds 1-r ..., <how it resumed>", or "round 1 ..." for one."""
+  if rounds == 1:
+    return "round 1 {}"
+  return (f"rounds 1-{rounds} {{}}, " +
+          (RESUMED_FROM_FIRST if restored else RESUMED_ITSELF))
+
+
+def reproduced(rounds: int, restored: bool = False) -> str:
   """The outcome: the committed rounds 1 to `rounds`, all the first
-  commit's, came out bit for bit under the later commit."""
-  return _rounds(rounds).format("reproduced")
+  commit's, came out bit for bit, rounds 2 to `rounds` computed by the later
+  commit (`restored`: from the first commit's checkpoint of round 1; else
+  from its own, after its own round 1)."""
+  return _rounds(rounds, restored).format("reproduced")
 
 
-def alike(rounds: int, committed_reproduced: bool) -> str:
-  """The outcome: both commits rerun alike (the committed rounds, where the
-  first commit computed them, reproduced or not)."""
-  return (_rounds(rounds).format("alike under both commits") +
+def alike(rounds: int, committed_reproduced: bool,
+          restored: bool = False) -> str:
+  """The outcome: the rerun with the later commit (as in `reproduced`) and
+  the first commit's own rerun alike (the committed rounds, where the first
+  commit computed them, reproduced or not)."""
+  return (_rounds(rounds, restored).format("alike under both commits") +
           ("" if committed_reproduced else f"; {COMMITTED_DIFFER}"))
 
 
-def differ(rounds: int) -> str:
-  """The outcome: the two commits' reruns differ."""
-  return _rounds(rounds).format("differ between the commits")
+def differ(rounds: int, restored: bool = False) -> str:
+  """The outcome: the rerun with the later commit and the first commit's
+  own rerun differ."""
+  return _rounds(rounds, restored).format("differ between the commits")
 
 
 def put_down_to_the_machine(outcome: str) -> bool:
@@ -105,8 +123,9 @@ def put_down_to_the_machine(outcome: str) -> bool:
 
 
 def _kind(outcome: str) -> str:
-  """An outcome's kind: "same code", "rounds" (a rerun with a resume),
-  "round 1" (round 1 alone), "differ", "unsettled", "failed" or "not
+  """An outcome's kind: "same code", "restored" (the later commit resumed
+  from the first's checkpoint), "rounds" (the later commit resumed from its
+  own), "round 1" (round 1 alone), "differ", "unsettled", "failed" or "not
   audited"."""
   if outcome in (SAME_CODE, NOT_AUDITED, UNSETTLED):
     return "unsettled" if outcome == UNSETTLED else outcome
@@ -115,7 +134,18 @@ def _kind(outcome: str) -> str:
   if outcome.startswith(ROUND_ONE_CODE_DIFFERS) or (
       " differ between " in outcome):
     return "differ"
-  return "round 1" if outcome.startswith("round 1 ") else "rounds"
+  if outcome.startswith("round 1 "):
+    return "round 1"
+  return "restored" if RESUMED_FROM_FIRST in outcome else "rounds"
+
+
+def shallower(row: dict[str, str]) -> bool:
+  """Whether an audit CSV row compared less than the audit now does: round
+  1 alone, or, its first commit recorded, the later commit resuming from its
+  own checkpoint rather than the first's (`experiments/code_spans.py
+  --deepen` redoes these)."""
+  kind = _kind(row["outcome"])
+  return kind == "round 1" or kind == "rounds" and bool(row["first_commit"])
 
 
 def audit_rounds(rows: list[dict[str, float]]) -> int:
@@ -246,8 +276,12 @@ def _verdict(counts: collections.Counter[str]) -> str:
             "rounds mix two computations.")
   return (" Every later commit computed what its cell's first commit did, "
           "over the rounds its row reran. Rows by what they compared: rounds "
-          "1 to the first evaluated round after round 1, resumed after round "
-          f"1: {kinds['rounds']}; round 1 alone (audited before the audit "
+          "1 to the first evaluated round after round 1, the later commit "
+          "resuming from the first's checkpoint of round 1 (as the cell "
+          f"resumed): {kinds['restored']}; the same rounds, the later commit "
+          "resuming from its own checkpoint (audited before the audit "
+          "restored the first commit's; no first commit recorded): "
+          f"{kinds['rounds']}; round 1 alone (audited before the audit "
           "resumed: the restore, state that is zero in round 1 and, where "
           f"round 1 was not evaluated, the server step not compared): "
           f"{kinds['round 1']}; the same code: {kinds[SAME_CODE]}.")
