@@ -113,6 +113,8 @@ def test_a_diverged_seed_is_done_and_left_out_of_the_statistics():
       True, False, True, False, False, False]
   assert results.diverged_round(cells[1]["run"]) == 7
   assert results.diverged_round(cells[0]["run"]) is None
+  assert [results.seed_label(c) for c in cells[:2]] == [
+      "0", "1 (diverged at round 7)"]
   table, progress = results.seed_table(cells, references=[
       results.Reference("re-run", "final",
                         {("fashion_mnist", "c2", "scaffold"): (10.0, None)})])

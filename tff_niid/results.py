@@ -258,6 +258,14 @@ def diverged_rounds(runs: Sequence[Run]) -> list[int]:
   return sorted(r for run in runs if (r := diverged_round(run)) is not None)
 
 
+def seed_label(cell: Cell) -> str:
+  """A cell's seed as progress tables list it: "1", or "1 (diverged at
+  round 7)"."""
+  stop = diverged_round(cell["run"])
+  return str(cell["seed"]) + ("" if stop is None
+                              else f" (diverged at round {stop})")
+
+
 def seeds_column(finished_seeds: int, diverged: Sequence[int]) -> str:
   """A seeded table's "seeds" cell: the finished seeds, then those diverged
   with their rounds ("2 + 1 diverged (round 17)")."""
@@ -366,10 +374,7 @@ def seed_table(cells: Sequence[Cell], *, references: Sequence[Reference] = (),
     done: list[str] = []
     to_do: list[str] = []
     for cell in members:
-      stop = diverged_round(cell["run"])
-      (done if ended(cell["run"]) else to_do).append(
-          str(cell["seed"]) + ("" if stop is None
-                               else f" (diverged at round {stop})"))
+      (done if ended(cell["run"]) else to_do).append(seed_label(cell))
     progress.append(list(key) + [", ".join(done) or "—",
                                  ", ".join(to_do) or "—",
                                  f"{stats['hours']:.2f}" if stats else "—"])

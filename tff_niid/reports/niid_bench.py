@@ -119,7 +119,8 @@ def torch_runs(root: str) -> str:
   """MNIST #C=1 FedAvg: our TFF cells (niid_bench_paper; and with
   NIID-Bench's per-epoch batching, niid_bench_per_epoch) beside NIID-Bench's
   loop in PyTorch (experiments/niid_bench_torch.py, niid_bench_torch/), per
-  seed and as mean ± std of the finished seeds, and Flower's multi-run best."""
+  seed and as mean ± std of the finished seeds (those diverged counted
+  beside them, `results.seeds_column`), and Flower's multi-run best."""
   config, cells = tree.config_cells(root, "niid_bench.cfg")
   tff_runs = {c["seed"]: c["run"] for c in cells
               if (c["dataset"], c["partition"], c["algorithm"]) ==
@@ -159,7 +160,9 @@ def torch_runs(root: str) -> str:
     summary = ([results.format_mean_std(*stats[k])
                 for k in ("final", "last", "best")] if stats
                else ["—"] * 3)
-    rows.append([name, str(len(done))] + summary +
+    seeds = results.seeds_column(
+        len(done), results.diverged_rounds(list(runs.values())))
+    rows.append([name, seeds] + summary +
                 ["; ".join(per_seed) or "—",
                  "; ".join(_swing(seed, run) for seed, run in done.items())
                  or "—"])
@@ -171,7 +174,7 @@ def torch_runs(root: str) -> str:
                  "runs: not stated", "—", "—",
                  results.format_mean_std(mean, std, scale=1), "—", "—"])
   return results.table(
-      ["implementation", "seeds finished", "final acc %",
+      ["implementation", "seeds", "final acc %",
        "mean of last 5 rounds %", "best round acc %",
        f"per seed: final % / last 5 % / best % / first round ≥ "
        f"{100 * CHANCE_LEFT:.0f}% / first of {SUSTAINED} in a row ≥ "
@@ -434,7 +437,8 @@ def mu_label(mu: float) -> str:
 def fedprox_mu(root: str) -> str:
   """FedProx's μ on #C=1 (niid_bench_fedprox_mu.cfg) beside niid_bench_paper's
   FedProx at its μ and FedAvg (μ 0) of the same dataset, partition and
-  seeds (`mu_groups`): per μ, the seeds finished, mean ± std of the final,
+  seeds (`mu_groups`): per μ, the seeds done (finished or diverged, as the
+  progress tables list them), mean ± std of the finished ones' final,
   last-5 and best test accuracy, and the final difference to FedAvg seed by
   seed (`results.paired_with_fedavg`)."""
   members, cells = mu_groups(root)
@@ -444,15 +448,15 @@ def fedprox_mu(root: str) -> str:
     stats = results.seed_summary([c["run"] for c in group])
     differences = paired.get((dataset, partition, group[0]["algorithm"]), {})
     rows.append([dataset, partition, mu_label(mu), grid,
-                 ", ".join(str(c["seed"]) for c in group
-                           if results.finished(c["run"])) or "—",
+                 ", ".join(results.seed_label(c) for c in group
+                           if results.ended(c["run"])) or "—",
                  *([results.format_mean_std(*stats[k])
                     for k in ("final", "last", "best")] if stats
                    else ["—"] * 3),
                  _signed_points([d["final"] for d in differences.values()])
                  if differences else "—"])
   return results.table(
-      ["dataset", "partition", "μ", "grid", "seeds finished", "final acc %",
+      ["dataset", "partition", "μ", "grid", "seeds done", "final acc %",
        f"mean of last {results.LAST_ROUNDS} rounds %", "best round acc %",
        "final − FedAvg's, points: mean ± std (per seed)"], rows, left=4)
 
