@@ -10,7 +10,10 @@ the niid_cnn model with PyTorch's initialisation) and NIID-Bench's
 `train_net` (experiments/niid_bench_torch.py's `local_train`) compute the
 same local update? With --fedprox_mu > 0, tff_niid's FedProx process (its
 own proximal client optimizer, `tff_niid.proximal`) against NIID-Bench's
-`train_net_fedprox`. One client of the partition (`--partition_spec`,
+`train_net_fedprox`; with --algorithm=scaffold, tff_niid's SCAFFOLD
+(`tff_niid.scaffold`) against NIID-Bench's `train_net_scaffold` and its
+server's control update, from control variates drawn at random (in a run
+they start at zero, where the correction vanishes). One client of the partition (`--partition_spec`,
 `--client`) trains with NIID-Bench's settings (SGD lr 0.01, momentum 0.9,
 weight decay 1e-5, B=64, E=10) from the model tff_niid initialises for
 `--seed`, over the batches tff_niid's input pipeline makes with
@@ -28,15 +31,18 @@ ratio for PyTorch in float32 against PyTorch in float64 (what float
 rounding alone does over those steps), and the share of test images both
 models classify alike. For scale, a last row compares TFF with itself on
 another draw of the batches (what a different shuffle does), and with
-mu > 0 one more compares PyTorch's `train_net` (FedAvg's client, its update
-in the update column) with TFF's FedProx client over the same batches (what
-the proximal term does).
+mu > 0 (or SCAFFOLD) one more compares PyTorch's `train_net` (FedAvg's
+client, its update in the update column) with TFF's FedProx (SCAFFOLD)
+client over the same batches (what the proximal term, or the correction,
+does). SCAFFOLD's last two rows compare the client's and the server's new
+control variates (the update column: how far each moved from its start).
 
 Not covered: tff_niid's default, streamed batching (the same pipeline
-without --per_epoch_batches), the averaging over several clients and the
-evaluation; and the PyTorch side is niid_bench_torch.py's transcription of
-NIID-Bench's `train_net` and `train_net_fedprox`, not NIID-Bench's own
-file.
+without --per_epoch_batches), the averaging over several clients (so not
+FedNova, whose normalisation cancels for one client) and the evaluation;
+and the PyTorch side is niid_bench_torch.py's transcription of NIID-Bench's
+`train_net`, `train_net_fedprox` and `train_net_scaffold`, not NIID-Bench's
+own file.
 """
 
 import collections
@@ -44,7 +50,7 @@ import dataclasses
 import os
 import subprocess
 import tempfile
-from typing import Any
+from typing import Any, NamedTuple, Optional
 
 from absl import app
 from absl import flags
@@ -60,6 +66,7 @@ from tff_niid import datasets
 from tff_niid import models
 from tff_niid import partition as partition_lib
 from tff_niid import runtime
+from tff_niid import scaffold
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -69,6 +76,13 @@ _MAX_EXAMPLES = flags.DEFINE_integer("max_examples", None, "Only this many "
                                      "of the client's samples, drawn at "
                                      "random (seeded by --seed).",
                                      lower_bound=1)
+_ALGORITHM = flags.DEFINE_enum(
+    "algorithm", "fedavg", ["fedavg", "scaffold"],
+    "fedavg: FedAvg's client against `train_net` (FedProx's against "
+    "`train_net_fedprox` with --fedprox_mu > 0); scaffold: SCAFFOLD's "
+    "(`algorithms.build_process('scaffold')`) against `train_net_scaffold`, "
+    "from random control variates (seeded by --seed), comparing the new "
+    "controls too.")
 _TORCH_PYTHON = flags.DEFINE_string(
     "torch_python",
     os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -77,6 +91,28 @@ _TORCH_PYTHON = flags.DEFINE_string(
 
 _MODEL = "niid_cnn"
 _INITIALIZER = "pytorch_default"
+# The random control variates' std: about a NIID-Bench client's average
+# gradient per weight (its update over the steps and the learning rate), so
+# the correction lr * (c - c_i) moves a round about as far as the SGD steps.
+_CONTROL_STD = 1e-3
+# The names of SCAFFOLD's control variates, as niid_bench_torch_replay.py
+# reads and writes them.
+_CONTROLS = ("server_control", "client_control")
+
+flags.register_multi_flags_validator(
+    ["algorithm", "fedprox_mu"],
+    lambda given: given["algorithm"] != "scaffold" or not given["fedprox_mu"],
+    "--algorithm=scaffold trains SCAFFOLD's client, without FedProx's "
+    "term: leave --fedprox_mu at 0.")
+
+
+class Controls(NamedTuple):
+  """SCAFFOLD's control variates a client starts from, in Keras' layout:
+  the server's c, the client's c_i, and the number of clients c's update is
+  divided by."""
+  server: list[np.ndarray]
+  client: list[np.ndarray]
+  num_clients: int
 
 
 def _client_batches(x: np.ndarray, y: np.ndarray,
@@ -113,6 +149,32 @@ def _predictions(model: tf.keras.Model, weights: list[np.ndarray],
                    axis=1)
 
 
+def _arrays(values: Any) -> list[np.ndarray]:
+  return [np.asarray(v) for v in values]
+
+
+def _random_controls(weights: list[np.ndarray], seed: int,
+                     num_clients: int) -> Controls:
+  """Control variates c and c_i drawn afresh (N(0, _CONTROL_STD^2) per
+  weight), shaped as `weights`."""
+  rng = np.random.default_rng([seed, 2])
+  server, client = ([rng.normal(0.0, _CONTROL_STD, w.shape).astype(w.dtype)
+                     for w in weights] for _ in range(2))
+  return Controls(server, client, num_clients)
+
+
+def _with_controls(state: dict[str, Any], controls: Controls,
+                   client: int) -> dict[str, Any]:
+  """A `scaffold.ScaffoldProcess` state whose server control is
+  `controls.server` and whose `client`'s is `controls.client`."""
+  server = collections.OrderedDict(state[scaffold.SERVER])
+  server["control"] = tuple(controls.server)
+  client_controls = [c.copy() for c in state[scaffold.CLIENT_CONTROLS]]
+  for rows, value in zip(client_controls, controls.client):
+    rows[client] = value
+  return {scaffold.SERVER: server, scaffold.CLIENT_CONTROLS: client_controls}
+
+
 def _check_torch_python() -> None:
   """UsageError unless --torch_python imports torch and absl."""
   try:
@@ -137,20 +199,29 @@ def _replay_in_torch(initial: list[np.ndarray], x: np.ndarray,
                      labels: np.ndarray, batches: list[np.ndarray],
                      horizons: list[int],
                      training: niid_bench_flags.ClientTraining,
-                     precisions: tuple[str, ...] = ("float32", "float64")
-                     ) -> dict[str, dict[int, list[np.ndarray]]]:
+                     precisions: tuple[str, ...] = ("float32", "float64"),
+                     controls: Optional[Controls] = None
+                     ) -> dict[str, dict[int, dict[str, list[np.ndarray]]]]:
   """niid_bench_torch_replay.py, run by --torch_python: {precision ("float32",
-  "float64"): {horizon: the weights after NIID-Bench's `train_net` (with
-  `training.fedprox_mu` > 0, `train_net_fedprox`) from `initial` over the
-  first `horizon` batches}}."""
+  "float64"): {horizon: {"weights": the weights after NIID-Bench's
+  `train_net` (with `training.fedprox_mu` > 0, `train_net_fedprox`; with
+  `controls`, `train_net_scaffold`) from `initial` over the first `horizon`
+  batches; with `controls`, also "server_control" and "client_control",
+  the new c and c_i}}}."""
   with tempfile.TemporaryDirectory() as tmp:
     input_path, output_path = (os.path.join(tmp, name)
                                for name in ("in.npz", "out.npz"))
     # Typed Any: numpy's stub reads a **dict[str, ndarray] as possibly
     # holding savez's `allow_pickle`.
+    arrays = {"weights": initial}
+    if controls is not None:
+      arrays.update(zip(_CONTROLS, (controls.server, controls.client)))
     named: dict[str, Any] = {
         **dataclasses.asdict(training),
-        **{f"weights_{i}": w for i, w in enumerate(initial)}}
+        **{f"{name}_{i}": w for name, values in arrays.items()
+           for i, w in enumerate(values)}}
+    if controls is not None:
+      named["num_parties"] = controls.num_clients
     np.savez(input_path, x=x, labels=labels, order=np.concatenate(batches),
              batch_sizes=np.array([len(b) for b in batches]),
              horizons=np.array(horizons), precisions=np.array(precisions),
@@ -161,8 +232,10 @@ def _replay_in_torch(initial: list[np.ndarray], x: np.ndarray,
          f"--input={input_path}", f"--output={output_path}"],
         env=dict(os.environ, PYTHONPATH=_REPO), check=True)
     with np.load(output_path) as out:
-      return {precision: {h: [out[f"{precision}_horizon{h}_weights_{i}"]
-                              for i in range(len(initial))] for h in horizons}
+      return {precision: {h: {name: [out[f"{precision}_horizon{h}_{name}_{i}"]
+                                     for i in range(len(initial))]
+                              for name in arrays}
+                          for h in horizons}
               for precision in precisions}
 
 
@@ -209,36 +282,58 @@ def main(argv):
       client_lr=training.lr, client_momentum=training.momentum,
       client_weight_decay=training.weight_decay,
       proximal_strength=training.fedprox_mu, server_lr=1.0)
-  algorithm = "fedprox" if training.fedprox_mu else "fedavg"
+  is_scaffold = _ALGORITHM.value == "scaffold"
+  algorithm = ("scaffold" if is_scaffold else
+               "fedprox" if training.fedprox_mu else "fedavg")
   process = algorithms.build_process(
       algorithm, models.build_model_fn(_MODEL, clientdata.BATCH_SPEC,
                                        seed=seed, initializer=_INITIALIZER),
-      hp)
+      hp, num_clients=len(part))
   state = process.initialize()
+  initial = [np.asarray(w) for w in process.get_model_weights(state).trainable]
+  controls = None
+  if is_scaffold:
+    controls = _random_controls(initial, seed, len(part))
+    state = _with_controls(state, controls, _CLIENT.value)
 
-  def tff_round(shuffle_seed: int, steps: int) -> list[np.ndarray]:
+  def tff_round(shuffle_seed: int, steps: int) -> dict[str, list[np.ndarray]]:
+    """{"weights": the new model; for SCAFFOLD, also the new controls}."""
     # A new dataset each time: a seeded pipeline yields the same batches on
     # every first iteration (as the worker makes it), not on re-iterations.
-    batches = _client_batches(x, y, training, shuffle_seed).take(steps)
-    new_state = process.next(state, [_model_batches(batches)]).state
-    return [np.asarray(w) for w in
-            process.get_model_weights(new_state).trainable]
+    batches = [_model_batches(
+        _client_batches(x, y, training, shuffle_seed).take(steps))]
+    if not is_scaffold:
+      new_state = process.next(state, batches).state
+      return {"weights": _arrays(
+          process.get_model_weights(new_state).trainable)}
+    new_state = process.next(state, batches, [_CLIENT.value]).state
+    return {"weights": _arrays(process.get_model_weights(new_state).trainable),
+            "server_control": _arrays(
+                new_state[scaffold.SERVER]["control"]),
+            "client_control": [c[_CLIENT.value] for c in
+                               new_state[scaffold.CLIENT_CONTROLS]]}
 
-  initial = [np.asarray(w) for w in process.get_model_weights(state).trainable]
-  tff_weights = {h: tff_round(seed, h) for h in horizons}
-  other_shuffle = tff_round(seed + 1, steps)
+  tff_round_of = {h: tff_round(seed, h) for h in horizons}
+  tff_weights = {h: out["weights"] for h, out in tff_round_of.items()}
+  other_shuffle = tff_round(seed + 1, steps)["weights"]
 
-  torch_weights = _replay_in_torch(initial, x, y, indices_in_batches,
-                                   horizons, training)
-  if training.fedprox_mu:
+  torch_round_of = _replay_in_torch(initial, x, y, indices_in_batches,
+                                    horizons, training, controls=controls)
+  torch_weights = {precision: {h: out["weights"] for h, out in rounds.items()}
+                   for precision, rounds in torch_round_of.items()}
+  if training.fedprox_mu or is_scaffold:
+    # The same client without the proximal term or the correction.
     fedavg_client = _replay_in_torch(
         initial, x, y, indices_in_batches, [steps],
         dataclasses.replace(training, fedprox_mu=0.0),
-        precisions=("float32",))["float32"][steps]
+        precisions=("float32",))["float32"][steps]["weights"]
   keras_model = models.create_keras_model(_MODEL, seed, _INITIALIZER)
   test_x = _model_inputs(data.test_images)
   proximal = (f", FedProx mu {training.fedprox_mu:g} (PyTorch: "
-              "`train_net_fedprox`)" if training.fedprox_mu else "")
+              "`train_net_fedprox`)" if training.fedprox_mu else
+              f", SCAFFOLD from random control variates (std {_CONTROL_STD:g}; "
+              f"c averaged over {len(part)} clients; PyTorch: "
+              "`train_net_scaffold`)" if is_scaffold else "")
   print(f"One client's round, TFF vs PyTorch from the same weights over the "
         f"same batches: {niid_bench_flags.DATASET.value} {spec!r}, client "
         f"{_CLIENT.value} ({len(y)} samples), seed {seed}, {_MODEL} "
@@ -251,15 +346,21 @@ def main(argv):
         "| test images classified alike |")
   print("|---|---:|---:|---:|---:|---:|---:|")
 
-  def relative(a, b):
-    return _distance(a, b)[1] / _distance(a, initial)[1]
+  def relative(a, b, start=initial):
+    return _distance(a, b)[1] / _distance(a, start)[1]
 
-  def print_row(name, steps, a, b, rounding):
-    alike = np.mean(_predictions(keras_model, a, test_x) ==
-                    _predictions(keras_model, b, test_x))
-    print(f"| {name} | {steps} | {_distance(a, initial)[1]:.4g} | "
-          f"{_distance(a, b)[0]:.2e} | {relative(a, b):.2e} | {rounding} | "
-          f"{100 * alike:.2f}% |", flush=True)
+  def print_row(name, steps, a, b, rounding, start=None):
+    """A row of weights, also compared on the test images; or, given the
+    `start` they moved from, of control variates."""
+    alike = "—"
+    if start is None:
+      start = initial
+      same = np.mean(_predictions(keras_model, a, test_x) ==
+                     _predictions(keras_model, b, test_x))
+      alike = f"{100 * same:.2f}%"
+    print(f"| {name} | {steps} | {_distance(a, start)[1]:.4g} | "
+          f"{_distance(a, b)[0]:.2e} | {relative(a, b, start):.2e} | "
+          f"{rounding} | {alike} |", flush=True)
 
   for h in horizons:
     in_float32, in_float64 = (torch_weights[p][h]
@@ -271,6 +372,18 @@ def main(argv):
   if training.fedprox_mu:
     print_row("PyTorch without the proximal term (FedAvg's client) vs TFF, "
               "same batches", steps, fedavg_client, tff_weights[steps], "—")
+  if controls is not None:
+    print_row("PyTorch without the correction (FedAvg's client) vs TFF, "
+              "same batches", steps, fedavg_client, tff_weights[steps], "—")
+    # The new controls, each against the one it started from.
+    for name, label, start in (
+        ("client_control", "the client's new control c_i", controls.client),
+        ("server_control", "the server's new control c", controls.server)):
+      in_float32, in_float64 = (torch_round_of[p][steps][name]
+                                for p in ("float32", "float64"))
+      print_row(f"{label}, TFF vs PyTorch (update column: from its start)",
+                steps, tff_round_of[steps][name], in_float32,
+                f"{relative(in_float32, in_float64, start):.2e}", start)
 
 
 if __name__ == "__main__":

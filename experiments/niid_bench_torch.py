@@ -44,7 +44,7 @@ output directory (`tff_niid.rundir.lock`, as train.py).
 import json
 import os
 import time
-from typing import Any
+from typing import Any, NamedTuple, Optional
 
 from absl import app
 from absl import flags
@@ -67,6 +67,13 @@ _EXPERIMENT_NAME = flags.DEFINE_string("experiment_name", "niid_bench_torch",
                                        "Output directory name.")
 
 _CHECKPOINT = "checkpoint.pt"
+
+
+class Controls(NamedTuple):
+  """SCAFFOLD's control variates, one tensor per model parameter: the
+  server's c and a client's c_i."""
+  server: list[torch.Tensor]
+  client: list[torch.Tensor]
 
 
 class SimpleCNNMNIST(nn.Module):
@@ -108,13 +115,17 @@ def epoch_batches(num_samples: int,
 
 def local_train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
                 training: niid_bench_flags.ClientTraining,
-                batches: list[torch.Tensor]) -> None:
+                batches: list[torch.Tensor],
+                controls: Optional[Controls] = None) -> None:
   """NIID-Bench's `train_net` for one client on the given batches, from the
   global model `model` holds: a new optimizer (momentum from zero), then one
   SGD step per batch. With `training.fedprox_mu` = mu > 0, its
   `train_net_fedprox`: each batch's loss also has (mu/2) ||w - w_global||^2,
   summed over the parameters as NIID-Bench writes it (the squared
-  `torch.norm` of each parameter's difference)."""
+  `torch.norm` of each parameter's difference). With `controls`, the client
+  step of its `train_net_scaffold`: after each optimizer step, every
+  parameter w <- w - lr * (c - c_i), outside the optimizer (its momentum
+  and weight decay do not see it)."""
   optimizer = torch.optim.SGD(model.parameters(), lr=training.lr,
                               momentum=training.momentum,
                               weight_decay=training.weight_decay)
@@ -130,6 +141,26 @@ def local_train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
                         for p, g in zip(model.parameters(), global_weights))
     loss.backward()
     optimizer.step()
+    if controls is not None:
+      with torch.no_grad():
+        for p, c, c_i in zip(model.parameters(), controls.server,
+                             controls.client):
+          p.copy_(p - training.lr * (c - c_i))
+
+
+def scaffold_controls(controls: Controls, global_weights: list[torch.Tensor],
+                      weights: list[torch.Tensor], steps: int, lr: float,
+                      num_parties: int) -> Controls:
+  """NIID-Bench's SCAFFOLD controls after one client's `local_train` (with
+  `controls`) of `steps` steps from `global_weights` to `weights`: the
+  client's c_i_new = c_i - c + (x - y) / (steps * lr) (`train_net_scaffold`),
+  and the server's c + (c_i_new - c_i) / num_parties, this client being the
+  round's only one (`local_train_net_scaffold`)."""
+  client = [c_i - c + (x - y) / (steps * lr) for c_i, c, x, y in zip(
+      controls.client, controls.server, global_weights, weights)]
+  server = [c + (new - c_i) / num_parties
+            for c, new, c_i in zip(controls.server, client, controls.client)]
+  return Controls(server=server, client=client)
 
 
 def _fedavg_round(global_model: nn.Module, local_model: nn.Module,

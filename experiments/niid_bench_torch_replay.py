@@ -7,7 +7,8 @@ The PyTorch half of experiments/client_update_check.py, which writes the
 input and reads the output: from the given initial weights, NIID-Bench's
 `train_net` (`train_net_fedprox` with `fedprox_mu` > 0) as
 niid_bench_torch.py transcribes it (`local_train`) over the
-given batches, once per horizon (its first `horizons[i]` batches), each time
+given batches (`train_net_scaffold` when given control variates), once per
+horizon (its first `horizons[i]` batches), each time
 from the initial weights, in float32 and (if asked) again in float64, to
 show what float rounding alone does.
 
@@ -23,12 +24,17 @@ client's model inputs, (samples, 28, 28, 1) float32, as tff_niid makes
 them), `labels`, `order` and `batch_sizes` (the batches' sample indices,
 concatenated, and their lengths), `horizons`, `precisions` (of "float32"
 and "float64", trained in that order), and the fields of
-`niid_bench_flags.ClientTraining` by name. Output:
-`<precision>_horizon{k}_weights_{i}` per precision, in Keras' layout.
+`niid_bench_flags.ClientTraining` by name; for SCAFFOLD's client
+(`train_net_scaffold`), also `server_control_{i}` and `client_control_{i}`
+(c and c_i, Keras' layout) and `num_parties`. Output:
+`<precision>_horizon{k}_weights_{i}` per precision, in Keras' layout; for
+SCAFFOLD also `..._client_control_{i}` and `..._server_control_{i}`, the
+controls after the round (`niid_bench_torch.scaffold_controls`).
 """
 
 import dataclasses
-from typing import Any
+import re
+from typing import Any, Optional
 
 from absl import app
 from absl import flags
@@ -83,15 +89,25 @@ def _to_keras(params: list[torch.Tensor]) -> list[np.ndarray]:
   return out
 
 
-def _train(model: torch.nn.Module, initial: list[np.ndarray], x: torch.Tensor,
-           labels: torch.Tensor, training: niid_bench_flags.ClientTraining,
-           batches: list[torch.Tensor]) -> list[np.ndarray]:
-  """`local_train` from `initial` over `batches`; the weights after."""
+def _train(model: torch.nn.Module, initial: list[torch.Tensor],
+           x: torch.Tensor, labels: torch.Tensor,
+           training: niid_bench_flags.ClientTraining,
+           batches: list[torch.Tensor],
+           controls: Optional[niid_bench_torch.Controls]
+           ) -> list[torch.Tensor]:
+  """`local_train` from `initial` over `batches`; the parameters after."""
   with torch.no_grad():
-    for param, value in zip(model.parameters(), _to_torch(initial)):
+    for param, value in zip(model.parameters(), initial):
       param.copy_(value)
-  niid_bench_torch.local_train(model, x, labels, training, batches)
-  return _to_keras(list(model.parameters()))
+  niid_bench_torch.local_train(model, x, labels, training, batches, controls)
+  return [p.detach().clone() for p in model.parameters()]
+
+
+def _numbered(given: Any, name: str) -> list[np.ndarray]:
+  """The arrays `name`_0, `name`_1, ... of an .npz."""
+  return [given[f"{name}_{i}"] for i in
+          range(sum(re.fullmatch(rf"{name}_\d+", f) is not None
+                    for f in given.files))]
 
 
 def main(argv):
@@ -99,8 +115,7 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   torch.set_num_threads(1)
   given = np.load(_INPUT.value)
-  initial = [given[f"weights_{i}"] for i in
-             range(sum(name.startswith("weights_") for name in given.files))]
+  initial = _numbered(given, "weights")
   training = niid_bench_flags.ClientTraining(**{
       field.name: given[field.name].item()
       for field in dataclasses.fields(niid_bench_flags.ClientTraining)})
@@ -115,15 +130,27 @@ def main(argv):
   # savez's `allow_pickle`.
   out: dict[str, Any] = {}
   model = niid_bench_torch.SimpleCNNMNIST()
+  scaffold = "server_control_0" in given.files
   for horizon in given["horizons"].tolist():
-    # In float64, _to_torch's float32 values copied into float64 parameters:
-    # the same start.
+    # In float64, _to_torch's float32 values converted: the same start.
     for precision in given["precisions"].tolist():
       dtype = _DTYPES[precision]
-      weights = _train(model.to(dtype), initial, x.to(dtype), labels,
-                       training, batches[:horizon])
-      for i, w in enumerate(weights):
-        out[f"{precision}_horizon{horizon}_weights_{i}"] = w
+      start = [w.to(dtype) for w in _to_torch(initial)]
+      controls = niid_bench_torch.Controls(*(
+          [c.to(dtype) for c in _to_torch(_numbered(given, name))]
+          for name in ("server_control", "client_control"))
+          ) if scaffold else None
+      weights = _train(model.to(dtype), start, x.to(dtype), labels, training,
+                       batches[:horizon], controls)
+      named = {"weights": weights}
+      if controls is not None:
+        named.update(zip(("server_control", "client_control"),
+                         niid_bench_torch.scaffold_controls(
+                             controls, start, weights, horizon, training.lr,
+                             int(given["num_parties"]))))
+      for name, values in named.items():
+        for i, w in enumerate(_to_keras(values)):
+          out[f"{precision}_horizon{horizon}_{name}_{i}"] = w
   np.savez(_OUTPUT.value, **out)
 
 

@@ -131,6 +131,32 @@ def test_tff_fedprox_and_pytorch_compute_the_same_client_update():
                "same batches", 10)][0] > 1e-3
 
 
+def test_tff_scaffold_and_pytorch_compute_the_same_client_update():
+  """tff_niid's SCAFFOLD client, from random control variates, and
+  NIID-Bench's `train_net_scaffold` agree to float rounding, on the new
+  weights and on the new client and server controls, while the same PyTorch
+  client without the correction is measurably elsewhere."""
+  rows = _client_update_check("--algorithm=scaffold")
+  _assert_same_update_to_float_rounding(rows)
+  assert rows[("PyTorch without the correction (FedAvg's client) vs TFF, "
+               "same batches", 10)][0] > 1e-3
+  controls = {name: values for (name, steps), values in rows.items()
+              if "new control" in name}
+  assert len(controls) == 2
+  assert all(relative < 1e-5 and float(rounding) < 1e-4
+             for relative, rounding in controls.values())
+
+
+def test_scaffold_with_a_proximal_term_is_refused():
+  check = subprocess.run(
+      [sys.executable, os.path.join(_REPO, "experiments",
+                                    "client_update_check.py"),
+       "--algorithm=scaffold", "--fedprox_mu=0.01"],
+      capture_output=True, text=True, check=False)
+  assert check.returncode != 0
+  assert "leave --fedprox_mu at 0" in check.stderr
+
+
 def test_a_python_without_torch_is_refused_before_training():
   check = subprocess.run(
       [sys.executable, os.path.join(_REPO, "experiments",
