@@ -13,14 +13,14 @@ own proximal client optimizer, `tff_niid.proximal`) against NIID-Bench's
 `train_net_fedprox`; with --algorithm=scaffold, tff_niid's SCAFFOLD
 (`tff_niid.scaffold`) against NIID-Bench's `train_net_scaffold` and its
 server's control update, from control variates drawn at random (in a run
-they start at zero, where the correction vanishes). One client of the partition (`--partition_spec`,
-`--client`) trains with NIID-Bench's settings (SGD lr 0.01, momentum 0.9,
-weight decay 1e-5, B=64, E=10) from the model tff_niid initialises for
-`--seed`, over the batches tff_niid's input pipeline makes with
+they start equal, where the correction vanishes). One client of the
+partition (`--partition_spec`, `--client`) trains with NIID-Bench's
+settings (SGD lr 0.01, momentum 0.9, weight decay 1e-5, B=64, E=10) from
+the model tff_niid initialises for `--seed`, over the batches tff_niid's input pipeline makes with
 --per_epoch_batches (`clientdata.local_training_batches`: per epoch a
 shuffle cut into batches, the last smaller, as NIID-Bench's DataLoader).
-TFF runs a FedAvg (or FedProx) round with this one client and server rate
-1, so the new global model is the client's; PyTorch replays the same
+TFF runs a FedAvg (FedProx, SCAFFOLD) round with this one client and server
+rate 1, so the new global model is the client's; PyTorch replays the same
 batches, sample for sample, from the same weights
 (experiments/niid_bench_torch_replay.py, run by `--torch_python`).
 

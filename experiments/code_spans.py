@@ -8,14 +8,16 @@ later commit: if no file of `code_spans.NUMERICS_PATHS` differs between the
 cell's first commit and it, the row says "same code"; otherwise the cell's
 rounds 1 to r (`code_spans.audit_rounds`: to its first evaluated round after
 round 1) are rerun (git archives of the commits, as tools/run_grid.sh runs
-them, with the cell's hparams.txt) as the cell ran across its commits: to
-round 1 under the first commit, then resumed from that checkpoint to round
-r under the later commit (where the first commit is not recorded, the later
-commit runs both starts). They are compared bit for bit with the committed
-rounds the first commit computed. Where they differ, or where the first
-commit computed fewer than r rounds of the cell, both starts are rerun
-under the first commit too, to tell a code change from a machine's
-difference (tff_niid/reports/code_spans.py says what the rerun covers).
+them, with the cell's hparams.txt) as the cell crossed into the later
+commit: to round 1 under the commit of the cell's span before the later
+one's (the first commit, for the second span), then resumed from that
+checkpoint to round r under the later commit (where that commit is not
+recorded, the later commit runs both starts). They are compared bit for bit
+with the committed rounds the first commit computed. Where they differ, or
+where the first commit computed fewer than r rounds of the cell, both
+starts are rerun under the first commit too, to tell a code change from a
+machine's difference (tff_niid/reports/code_spans.py says what the rerun
+covers).
 
 Writes one CSV row per (cell, later commit) as it goes (one audited again
 replaces its old row then) and skips those already in --output, so a
@@ -119,27 +121,30 @@ def _thread_env(cell_dir):
 
 
 def _rerun(cell_dir, start, resume, work_dir, rounds):
-  """(the metrics rows of rounds 1 to `rounds`, flags left out), run in two
-  starts: to round 1 under commit `start`, then resumed from its checkpoint
-  to `rounds` under commit `resume`; or (None, error) when a start
-  failed."""
+  """(the metrics rows of rounds 1 to `rounds`, [(commit, flag left out of
+  its start)]), run in two starts: to round 1 under commit `start`, then
+  resumed from its checkpoint to `rounds` under commit `resume`; or (None,
+  error) when a start failed. A flag of the cell's hparams.txt that a
+  commit does not define is left out of that commit's start."""
+  assert rounds > 1 or start == resume, (start, resume, rounds)
   with open(os.path.join(cell_dir, "hparams.txt")) as f:
     lines = f.read().splitlines()
-  dropped: list[str] = []
+  dropped: list[tuple[str, str]] = []
   name = f"{os.path.basename(cell_dir)}@{start}-{resume}"
   run_dir = os.path.join(work_dir, name)
   shutil.rmtree(run_dir, ignore_errors=True)
   flagfile = os.path.join(work_dir, f"{name}.flags")
-  for last, commit in {1: start, rounds: resume}.items():
+  for last, commit in [(1, start), (rounds, resume)][:2 if rounds > 1 else 1]:
     code = _archive(commit)
     env = {**_DATA_ENV, **os.environ, **_thread_env(cell_dir),
            "PYTHONPATH": code}
+    left_out: list[str] = []
     while True:
       with open(flagfile, "w") as f:
         f.write("\n".join(line for line in lines
                           if not any(line.startswith(f"--{d}=")
                                      or line in (f"--{d}", f"--no{d}")
-                                     for d in dropped))
+                                     for d in left_out))
                 + "\n")
       command = [sys.executable, os.path.join(code, "experiments",
                                               "train.py"),
@@ -151,27 +156,39 @@ def _rerun(cell_dir, start, resume, work_dir, rounds):
       # Refused at flag parsing, before it wrote anything: the first start
       # leaves nothing, the resume the first start's checkpoint.
       unknown = _UNKNOWN_FLAG.search(run.stderr)
-      if run.returncode and unknown and unknown.group(1) not in dropped:
-        dropped.append(unknown.group(1))
+      if run.returncode and unknown and unknown.group(1) not in left_out:
+        left_out.append(unknown.group(1))
         continue
       break
     if run.returncode:
       tail = run.stderr.strip().splitlines()[-1:] or ["no output"]
       return None, f"exit {run.returncode}: {tail[0]}"
+    dropped += [(commit, flag) for flag in left_out]
   rows = results.read_metrics(run_dir)
   shutil.rmtree(run_dir, ignore_errors=True)
   if len(rows) != rounds:
     return None, f"{len(rows)} rounds written, {rounds} expected"
-  return rows, ";".join(dropped)
+  return rows, dropped
+
+
+def _dropped_note(dropped):
+  """The CSV's dropped_flags: "commit: flag;flag; commit: flag" over the
+  reruns' [(commit, flag)], each once."""
+  by_commit: dict[str, dict[str, None]] = {}  # dicts: ordered sets
+  for commit, flag in dropped:
+    by_commit.setdefault(commit, {})[flag] = None
+  return "; ".join(f"{commit}: {';'.join(flags)}"
+                   for commit, flags in by_commit.items())
 
 
 def _same_rounds(a, b):
   return len(a) == len(b) and all(map(code_spans.same_round, a, b))
 
 
-def _audit_one(cell_dir, first, later, work_dir):
+def _audit_one(cell_dir, first, preceding, later, work_dir):
   """The CSV fields of one (cell, later commit) but cell and rounds; and how
-  many reruns it took."""
+  many reruns it took. `first` and `preceding`: the cell's first span and
+  the span before the later commit's (`code_spans.Span`s)."""
   files = _numerics_files(first.commit, later) if first.commit else None
   fields = {"first_commit": first.commit or "", "commit": later,
             "numerics_files": ";".join(files or []), "dropped_flags": ""}
@@ -179,30 +196,29 @@ def _audit_one(cell_dir, first, later, work_dir):
     return dict(fields, outcome=code_spans.SAME_CODE), 0
   committed = results.read_metrics(cell_dir)
   rounds = code_spans.audit_rounds(committed)
-  # As the cell did: the later commit resumes from the first one's
-  # checkpoint (of round 1); without a recorded first commit, from its own.
-  restored = bool(first.commit) and rounds > 1
-  rerun, note = _rerun(cell_dir, first.commit if restored else later, later,
-                       work_dir, rounds)
+  # As the cell did: the later commit resumes from the checkpoint of the
+  # commit that ran the span before its own (round 1's here); where that
+  # commit (then the first) is not recorded, from its own.
+  restored = bool(preceding.commit) and rounds > 1
+  rerun, dropped = _rerun(cell_dir, preceding.commit if restored else later,
+                          later, work_dir, rounds)
   if rerun is None:
-    return dict(fields, outcome=f"{code_spans.FAILED} ({note})"), 1
-  fields["dropped_flags"] = note
+    return dict(fields, outcome=f"{code_spans.FAILED} ({dropped})"), 1
+  fields["dropped_flags"] = _dropped_note(dropped)
   # The committed rounds the first commit computed (its span's).
   firsts = min(rounds, first.last)
   committed_reproduced = _same_rounds(committed[:firsts], rerun[:firsts])
   if committed_reproduced and firsts == rounds:
     return dict(fields, outcome=code_spans.reproduced(rounds, restored)), 1
   if not first.commit:  # nothing to rerun the first commit's rounds with
-    return dict(fields, outcome=code_spans.reproduced(firsts, restored)
+    return dict(fields, outcome=code_spans.first_span_reproduced(
+        rounds, firsts, restored)
                 if committed_reproduced else code_spans.UNSETTLED), 1
-  rerun_first, first_note = _rerun(cell_dir, first.commit, first.commit,
-                                   work_dir, rounds)
+  rerun_first, first_dropped = _rerun(cell_dir, first.commit, first.commit,
+                                      work_dir, rounds)
   if rerun_first is None:
-    return dict(fields, outcome=f"{code_spans.FAILED} ({first_note})"), 2
-  if first_note != note:
-    fields["dropped_flags"] = "; ".join(
-        part for part in (note and f"later: {note}", f"first: {first_note}")
-        if part)
+    return dict(fields, outcome=f"{code_spans.FAILED} ({first_dropped})"), 2
+  fields["dropped_flags"] = _dropped_note(dropped + first_dropped)
   return dict(fields, outcome=code_spans.alike(
       rounds, committed_reproduced, restored)
               if _same_rounds(rerun_first, rerun)
@@ -252,7 +268,7 @@ def main(argv):
       if not _selected(cell):
         continue
       spans = code_spans.spans(cell_dir)
-      for span in spans[1:]:
+      for i, span in enumerate(spans[1:], 1):
         # A later span's commit is always recorded: grid.log names the
         # code before the rounds it runs (only a cell's first span, from
         # before that header existed, can lack it).
@@ -260,7 +276,8 @@ def main(argv):
           continue
         if _MAX_RERUNS.value is not None and reruns >= _MAX_RERUNS.value:
           return
-        fields, ran = _audit_one(cell_dir, spans[0], span.commit, work_dir)
+        fields, ran = _audit_one(cell_dir, spans[0], spans[i - 1],
+                                 span.commit, work_dir)
         reruns += ran
         old = rows.get((cell, span.commit))
         if fields["outcome"].startswith(code_spans.FAILED) and old and not (

@@ -271,8 +271,9 @@ def _run_cell(command, log_path, label, run_dir, failures, live):
 
 
 def _run_all(jobs, done_what):
-  """Runs the (command, log path, label, run directory or None) jobs, --jobs
-  at a time; returns the failures. On SIGTERM (SystemExit) or Ctrl-C, stops them and re-raises."""
+  """Runs the (command, log path, label, run directory or None) jobs,
+  --jobs at a time; returns the failures. On SIGTERM (SystemExit) or
+  Ctrl-C, stops them and re-raises."""
   failures: list[str] = []
   live: set[subprocess.Popen] = set()
   start = time.monotonic()

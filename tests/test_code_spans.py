@@ -61,29 +61,44 @@ def test_the_audit_reruns_to_the_first_evaluated_round_after_round_1():
   assert code_spans.audit_rounds(rows({1}, rounds=1)) == 1
 
 
-@pytest.mark.parametrize("first, committed_train_loss, reruns, outcome", [
+_AS_THE_CELL = ("the later commit resuming from the preceding commit's "
+                "checkpoint of round 1")
+
+
+@pytest.mark.parametrize("first, preceding, committed_train_loss, reruns, "
+                         "outcome", [
     # The committed rounds reproduced, bbb resuming from aaa's round 1.
-    (code_spans.Span(1, 5, "aaa"), 0.5, {("aaa", "bbb"): 0.5},
-     "rounds 1-2 reproduced, the later commit resuming from the first's "
-     "checkpoint of round 1"),
+    (code_spans.Span(1, 5, "aaa"), None, 0.5, {("aaa", "bbb"): 0.5},
+     f"rounds 1-2 reproduced, {_AS_THE_CELL}"),
+    # A third span: bbb resumes from ccc's round 1, as it did in the cell.
+    (code_spans.Span(1, 5, "aaa"), code_spans.Span(6, 9, "ccc"), 0.5,
+     {("ccc", "bbb"): 0.5}, f"rounds 1-2 reproduced, {_AS_THE_CELL}"),
+    # Not reproduced, alike under the first commit: the machine's doing.
+    (code_spans.Span(1, 5, "aaa"), None, 0.5,
+     {("aaa", "bbb"): 0.6, ("aaa", "aaa"): 0.6},
+     f"rounds 1-2 alike under both commits, {_AS_THE_CELL}; the committed "
+     "ones differ"),
     # The first commit computed round 1 only: aaa reruns rounds 1-2 alone.
-    (code_spans.Span(1, 1, "aaa"), 0.5,
+    (code_spans.Span(1, 1, "aaa"), None, 0.5,
      {("aaa", "bbb"): 0.5, ("aaa", "aaa"): 0.5},
-     "rounds 1-2 alike under both commits, the later commit resuming from "
-     "the first's checkpoint of round 1"),
-    (code_spans.Span(1, 1, "aaa"), 0.5,
+     f"rounds 1-2 alike under both commits, {_AS_THE_CELL}"),
+    (code_spans.Span(1, 1, "aaa"), None, 0.5,
      {("aaa", "bbb"): 0.5, ("aaa", "aaa"): 0.6},
-     "rounds 1-2 differ between the commits, the later commit resuming from "
-     "the first's checkpoint of round 1"),
+     f"rounds 1-2 differ between the commits, {_AS_THE_CELL}"),
     # No first commit: bbb runs both starts; rounds other than the committed
     # ones are unsettled.
-    (code_spans.Span(1, 5, None), 0.5, {("bbb", "bbb"): 0.6},
+    (code_spans.Span(1, 5, None), None, 0.5, {("bbb", "bbb"): 0.6},
      code_spans.UNSETTLED),
-    (code_spans.Span(1, 5, None), 0.5, {("bbb", "bbb"): 0.5},
+    (code_spans.Span(1, 5, None), None, 0.5, {("bbb", "bbb"): 0.5},
      "rounds 1-2 reproduced, resumed after round 1"),
+    # ... and its span computed round 1 only: nothing reruns round 2.
+    (code_spans.Span(1, 1, None), None, 0.5, {("bbb", "bbb"): 0.5},
+     "rounds 1-2 rerun, resumed after round 1; the first span's round 1 "
+     "(its commit not recorded) reproduced"),
 ])
 def test_each_branch_of_the_audit_names_what_it_compared(
-    monkeypatch, tmp_path, first, committed_train_loss, reruns, outcome):
+    monkeypatch, tmp_path, first, preceding, committed_train_loss, reruns,
+    outcome):
   code_spans_binary = pytest.importorskip("experiments.code_spans")
   committed = [{"round": float(r), "train_loss": committed_train_loss,
                 "test_accuracy": 0.5} for r in (1, 2, 3)]
@@ -93,27 +108,42 @@ def test_each_branch_of_the_audit_names_what_it_compared(
     writer.writerows(committed)
   monkeypatch.setattr(code_spans_binary, "_numerics_files",
                       lambda *commits: ["tff_niid/training.py"])
+  # Each start leaves out a flag its commit "does not know".
   monkeypatch.setattr(
       code_spans_binary, "_rerun",
       lambda cell_dir, start, resume, work_dir, rounds: (
           [dict(r, train_loss=reruns[start, resume])
-           for r in committed[:rounds]], ""))
+           for r in committed[:rounds]],
+          [(start, f"flag_{start}"), (resume, f"flag_{resume}")]))
   fields, _ = code_spans_binary._audit_one(  # pylint: disable=protected-access
-      str(tmp_path), first, "bbb", str(tmp_path))
+      str(tmp_path), first, preceding or first, "bbb", str(tmp_path))
   assert fields["outcome"] == outcome
-  assert code_spans.reproduced(1) == code_spans.ROUND_ONE_REPRODUCED
+  # Per commit, each flag once, in the order the starts ran (`reruns`'s).
+  expected: dict[str, str] = {}
+  for start, resume in reruns:
+    for commit in (start, resume):
+      expected.setdefault(commit, f"{commit}: flag_{commit}")
+  assert fields["dropped_flags"] == "; ".join(expected.values())
   # --deepen redoes a row unless it is of the audit's present form.
   assert code_spans.shallower({"outcome": outcome, "first_commit": "aaa"}) == (
-      outcome.endswith(code_spans.RESUMED_ITSELF))
+      "resumed after round 1" in outcome)
 
 
 def test_deepen_redoes_the_rows_of_the_audits_earlier_forms():
+  assert code_spans.reproduced(1) == code_spans.ROUND_ONE_REPRODUCED
   for outcome, first_commit, redone in [
       (code_spans.ROUND_ONE_REPRODUCED, "aaa", True),
+      (code_spans.ROUND_ONE_MACHINE, "aaa", True),
+      (code_spans.ROUND_ONE_CODE_DIFFERS, "aaa", True),
       (code_spans.reproduced(2), "aaa", True),
+      (code_spans.differ(2), "aaa", True),
+      (code_spans.alike(2, False), "aaa", True),
       (code_spans.reproduced(2), "", False),  # no first commit to restore
+      (code_spans.first_span_reproduced(2, 1, False), "", False),
       (code_spans.reproduced(2, restored=True), "aaa", False),
+      (code_spans.differ(2, restored=True), "aaa", False),
       (code_spans.alike(5, False, restored=True), "aaa", False),
+      (code_spans.UNSETTLED, "", False),
       (code_spans.SAME_CODE, "aaa", False)]:
     assert code_spans.shallower(
         {"outcome": outcome, "first_commit": first_commit}) == redone, outcome
@@ -166,13 +196,14 @@ def test_the_audit_says_what_its_outcomes_add_up_to_once_all_are_in(
       " Every later commit computed what its cell's first commit did, over "
       "the rounds its row reran. Rows by what they compared: rounds 1 to the "
       "first evaluated round after round 1, the later commit resuming from "
-      "the first's checkpoint of round 1 (as the cell resumed): 0; the same "
-      "rounds, the later commit resuming from its own checkpoint (audited "
-      "before the audit restored the first commit's; no first commit "
-      "recorded): 1; round 1 alone (audited before the audit resumed: the "
+      "the preceding commit's checkpoint of round 1 (as the cell resumed): "
+      "0; the same rounds, the later commit resuming from its own checkpoint "
+      "(audited before the audit restored the preceding commit's; no first "
+      "commit recorded): 1; round 1 alone (audited before the audit resumed: the "
       "restore, state that is zero in round 1 and, where round 1 was not "
       "evaluated, the server step not compared): 1; the same code: 0.")
-  assert "the first's checkpoint of round 1 (as the cell resumed): 1; " in (
+  assert ("the preceding commit's checkpoint of round 1 (as the cell "
+          "resumed): 1; ") in (
       report({"a": code_spans.reproduced(2, restored=True),
               "b": code_spans.SAME_CODE}))
   for differs in (code_spans.ROUND_ONE_CODE_DIFFERS, code_spans.differ(2)):
@@ -221,6 +252,10 @@ def test_a_cell_resumed_under_a_later_commit_is_checked(tmp_path):
   assert rows[older]["outcome"] == code_spans.reproduced(
       2, restored=True), rows[older]
   assert "tff_niid/runtime.py" in rows[older]["numerics_files"].split(";")
+  # Flags of hparams.txt the older commit does not define: left out of its
+  # start (the resume) alone, and named with it.
+  assert rows[older]["dropped_flags"].startswith(f"{older}: "), rows[older]
+  assert head not in rows[older]["dropped_flags"]
 
   # The committed round 2 altered: the later commit no longer reproduces
   # it, and the first commit's rerun, alike, says it is not the code.

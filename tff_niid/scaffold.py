@@ -5,7 +5,11 @@ Federated Learning" (ICML), Algorithm 1 with option II, with the client step
 of NIID-Bench (Li et al. 2022, `train_net_scaffold` in its experiments.py):
 
   - every client i keeps a control variate c_i and the server one c, both a
-    tensor per trainable variable and zero at the start;
+    tensor per trainable variable and zero at the start (NIID-Bench starts
+    them all at one random model's weights: equal too, so the correction
+    c - c_i is zero until a client has trained, and where every client
+    trains in the first round, c after it is theirs alone either way; under
+    partial participation, its c keeps a share of that start);
   - a round's client i starts from the server model x and takes K steps of
     the client optimizer (SGD with `client_lr`, momentum and weight decay as
     configured), each followed by  y <- y - client_lr * (c - c_i)  (outside

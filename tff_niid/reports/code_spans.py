@@ -11,10 +11,11 @@ file that can change a run's numbers (`NUMERICS_PATHS`) differs between the
 first commit and the later one, the code is the same; otherwise it reruns
 the cell's first rounds under the later commit and compares them with the
 committed ones. It reruns rounds 1 to r, r being the cell's first evaluated
-round after round 1 (`audit_rounds`), as the cell crossed from one commit
-to the next: round 1 under the first commit, then the later commit resumes
-from that checkpoint to round r. So the later commit's part covers a
-restore of the first commit's checkpoint (as the cell's), the data pipeline
+round after round 1 (`audit_rounds`), as the cell crossed into the later
+commit: round 1 under the commit that ran the cell's span before the later
+one's (the first commit, for the second span), then the later commit
+resumes from that checkpoint to round r. So the later commit's part covers
+a restore of that commit's checkpoint (as the cell's), the data pipeline
 and partition it rebuilds, client steps, aggregation, server step and
 evaluation with state no longer zero (server momentum, SCAFFOLD's control
 variates), and a round after a server step (evaluated, where the cell
@@ -24,7 +25,8 @@ where the first commit computed fewer of them, both starts are rerun under
 the first commit too, to tell a code change from a machine's difference.
 Rows of the audit's earlier forms: the later commit ran both starts,
 resuming from its own checkpoint (`RESUMED_ITSELF`; also where no first
-commit is recorded); round 1 alone (`ROUND_ONE_*` outcomes), which leaves
+commit is recorded, the only commit then not recorded); round 1 alone
+(`ROUND_ONE_*` outcomes), which leaves
 out the restore, state that is no longer zero and, where round 1 is not
 evaluated, the server step.
 
@@ -78,11 +80,12 @@ MAX_AUDIT_ROUNDS = 10
 
 
 # How a rerun of rounds 1 to r > 1 went on after round 1: the later commit
-# resuming from its own checkpoint, or from the first commit's (as the cell
-# did at its own boundary).
+# resuming from its own checkpoint, or, as the cell did at its boundary,
+# from the checkpoint of the commit that ran the cell's span before the
+# later one's (the first commit, for the second span).
 RESUMED_ITSELF = "resumed after round 1"
-RESUMED_FROM_FIRST = ("the later commit resuming from the first's checkpoint "
-                      "of round 1")
+RESUMED_AS_THE_CELL = ("the later commit resuming from the preceding "
+                       "commit's checkpoint of round 1")
 
 
 def _rounds(rounds: int, restored: bool) -> str:
@@ -90,15 +93,25 @@ def _rounds(rounds: int, restored: bool) -> str:
   if rounds == 1:
     return "round 1 {}"
   return (f"rounds 1-{rounds} {{}}, " +
-          (RESUMED_FROM_FIRST if restored else RESUMED_ITSELF))
+          (RESUMED_AS_THE_CELL if restored else RESUMED_ITSELF))
 
 
 def reproduced(rounds: int, restored: bool = False) -> str:
   """The outcome: the committed rounds 1 to `rounds`, all the first
   commit's, came out bit for bit, rounds 2 to `rounds` computed by the later
-  commit (`restored`: from the first commit's checkpoint of round 1; else
-  from its own, after its own round 1)."""
+  commit (`restored`: from the preceding commit's checkpoint of round 1;
+  else from its own, after its own round 1)."""
   return _rounds(rounds, restored).format("reproduced")
+
+
+def first_span_reproduced(rounds: int, firsts: int, restored: bool) -> str:
+  """The outcome of a rerun of rounds 1 to `rounds` (as in `reproduced`)
+  that reproduced the committed rounds of the first span, 1 to `firsts` <
+  `rounds`, whose commit is not recorded: the rest were not the first
+  commit's, and nothing reruns it."""
+  span = "round 1" if firsts == 1 else f"rounds 1-{firsts}"
+  return (_rounds(rounds, restored).format("rerun") +
+          f"; the first span's {span} (its commit not recorded) reproduced")
 
 
 def alike(rounds: int, committed_reproduced: bool,
@@ -122,11 +135,21 @@ def put_down_to_the_machine(outcome: str) -> bool:
   return outcome == ROUND_ONE_MACHINE or outcome.endswith(COMMITTED_DIFFER)
 
 
+def _form(outcome: str) -> Optional[str]:
+  """What a rerun outcome's rerun covered: "restored" (rounds 1 to r, the
+  later commit resuming as the cell did), "rounds" (the later commit
+  resuming from its own checkpoint), "round 1" (round 1 alone); None for
+  an outcome without a rerun (same code, failed, unsettled, not audited)."""
+  if outcome.startswith("round 1 "):
+    return "round 1"
+  if RESUMED_AS_THE_CELL in outcome:
+    return "restored"
+  return "rounds" if RESUMED_ITSELF in outcome else None
+
+
 def _kind(outcome: str) -> str:
-  """An outcome's kind: "same code", "restored" (the later commit resumed
-  from the first's checkpoint), "rounds" (the later commit resumed from its
-  own), "round 1" (round 1 alone), "differ", "unsettled", "failed" or "not
-  audited"."""
+  """An outcome's kind, as the verdict counts it: "same code", "differ",
+  "unsettled", "failed", "not audited", or else its `_form`."""
   if outcome in (SAME_CODE, NOT_AUDITED, UNSETTLED):
     return "unsettled" if outcome == UNSETTLED else outcome
   if outcome.startswith(FAILED):
@@ -134,18 +157,16 @@ def _kind(outcome: str) -> str:
   if outcome.startswith(ROUND_ONE_CODE_DIFFERS) or (
       " differ between " in outcome):
     return "differ"
-  if outcome.startswith("round 1 "):
-    return "round 1"
-  return "restored" if RESUMED_FROM_FIRST in outcome else "rounds"
+  return _form(outcome) or "unsettled"
 
 
 def shallower(row: dict[str, str]) -> bool:
-  """Whether an audit CSV row compared less than the audit now does: round
-  1 alone, or, its first commit recorded, the later commit resuming from its
-  own checkpoint rather than the first's (`experiments/code_spans.py
-  --deepen` redoes these)."""
-  kind = _kind(row["outcome"])
-  return kind == "round 1" or kind == "rounds" and bool(row["first_commit"])
+  """Whether an audit CSV row's rerun covered less than the audit's does now
+  (whatever its verdict): round 1 alone, or, its first commit recorded, the
+  later commit resuming from its own checkpoint rather than the preceding
+  commit's (`experiments/code_spans.py --deepen` redoes these)."""
+  form = _form(row["outcome"])
+  return form == "round 1" or form == "rounds" and bool(row["first_commit"])
 
 
 def audit_rounds(rows: list[dict[str, float]]) -> int:
@@ -243,7 +264,8 @@ def audit(root: str) -> str:
       outcome = row["outcome"] if row else NOT_AUDITED
       counts[outcome] += 1
       if row and row["dropped_flags"]:
-        outcome += (" (flags it does not know, left out: "
+        outcome += (" (flags of hparams.txt a commit does not know, left "
+                    "out of its start: "
                     f"{row['dropped_flags']})")
       # Without the first commit there is nothing to compare files with.
       files = ((row["numerics_files"].replace(";", ", ") or "none")
@@ -277,10 +299,11 @@ def _verdict(counts: collections.Counter[str]) -> str:
   return (" Every later commit computed what its cell's first commit did, "
           "over the rounds its row reran. Rows by what they compared: rounds "
           "1 to the first evaluated round after round 1, the later commit "
-          "resuming from the first's checkpoint of round 1 (as the cell "
-          f"resumed): {kinds['restored']}; the same rounds, the later commit "
-          "resuming from its own checkpoint (audited before the audit "
-          "restored the first commit's; no first commit recorded): "
+          "resuming from the preceding commit's checkpoint of round 1 (as "
+          f"the cell resumed): {kinds['restored']}; the same rounds, the "
+          "later commit resuming from its own checkpoint (audited before the "
+          "audit restored the preceding commit's; no first commit "
+          "recorded): "
           f"{kinds['rounds']}; round 1 alone (audited before the audit "
           "resumed: the restore, state that is zero in round 1 and, where "
           f"round 1 was not evaluated, the server step not compared): "
