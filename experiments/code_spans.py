@@ -24,8 +24,8 @@ replaces its old row then) and skips those already in --output, so a
 stopped audit resumes; --deepen audits again the rows of the audit's
 earlier forms (round 1 alone; the later commit resuming from its own
 checkpoint), and --cells limits either to the cells a regular expression
-matches. A flag of the cell's hparams.txt that an older commit does not
-define is left out of the rerun and named in the row: the cell's start
+matches. A flag of the cell's hparams.txt that a commit does not define is
+left out of that commit's start and named in the row: the cell's start
 under that commit ran without it (rundir.check_resume lets a later start add
 a flag at its default only).
 A rerun takes r rounds of the cell (at most code_spans.MAX_AUDIT_ROUNDS) and
@@ -74,7 +74,7 @@ _CELLS = flags.DEFINE_string(
 _DEEPEN = flags.DEFINE_bool(
     "deepen", False, "Audit again the rows of --output that compared less "
     "than the audit now does (round 1 alone; the later commit resuming from "
-    "its own checkpoint, not the first commit's).")
+    "its own checkpoint, not the preceding commit's).")
 
 # The datasets where tools/run_grid.sh finds them, unless set.
 _DATA_ENV = {"TFF_NIID_DATA": os.path.join(os.path.dirname(_REPO), "shared",
@@ -219,10 +219,15 @@ def _audit_one(cell_dir, first, preceding, later, work_dir):
   if rerun_first is None:
     return dict(fields, outcome=f"{code_spans.FAILED} ({first_dropped})"), 2
   fields["dropped_flags"] = _dropped_note(dropped + first_dropped)
-  return dict(fields, outcome=code_spans.alike(
-      rounds, committed_reproduced, restored)
-              if _same_rounds(rerun_first, rerun)
-              else code_spans.differ(rounds, restored)), 2
+  if _same_rounds(rerun_first, rerun):
+    outcome = code_spans.alike(rounds, committed_reproduced, restored)
+  elif (restored and preceding.commit != first.commit and
+        not code_spans.same_round(rerun_first[0], rerun[0])):
+    # Round 1 was the preceding commit's, not the later one's.
+    outcome = code_spans.preceding_differs(rounds)
+  else:
+    outcome = code_spans.differ(rounds, restored)
+  return dict(fields, outcome=outcome), 2
 
 
 def _selected(cell):

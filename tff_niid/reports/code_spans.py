@@ -104,6 +104,17 @@ def reproduced(rounds: int, restored: bool = False) -> str:
   return _rounds(rounds, restored).format("reproduced")
 
 
+# Suffix of an outcome that reproduced the first span's committed rounds
+# only, the first commit not being recorded: the later commit's rounds were
+# compared with nothing (no verdict).
+FIRST_SPAN_ONLY = "(its commit not recorded) reproduced; no more compared"
+# Of a rerun whose round 1 (run by the commit of the span before the later
+# one's, not the first) already differs from the first commit's: that
+# commit's own row settles it (no verdict on the later commit).
+PRECEDING_DIFFERS = ("round 1 under the preceding commit differs from the "
+                     "first commit's: see the preceding commit's row")
+
+
 def first_span_reproduced(rounds: int, firsts: int, restored: bool) -> str:
   """The outcome of a rerun of rounds 1 to `rounds` (as in `reproduced`)
   that reproduced the committed rounds of the first span, 1 to `firsts` <
@@ -111,7 +122,13 @@ def first_span_reproduced(rounds: int, firsts: int, restored: bool) -> str:
   commit's, and nothing reruns it."""
   span = "round 1" if firsts == 1 else f"rounds 1-{firsts}"
   return (_rounds(rounds, restored).format("rerun") +
-          f"; the first span's {span} (its commit not recorded) reproduced")
+          f"; the first span's {span} {FIRST_SPAN_ONLY}")
+
+
+def preceding_differs(rounds: int) -> str:
+  """The outcome: `PRECEDING_DIFFERS`, of a rerun of rounds 1 to `rounds`
+  with the later commit resuming from the preceding commit's checkpoint."""
+  return _rounds(rounds, True).format("rerun") + f"; {PRECEDING_DIFFERS}"
 
 
 def alike(rounds: int, committed_reproduced: bool,
@@ -150,8 +167,11 @@ def _form(outcome: str) -> Optional[str]:
 def _kind(outcome: str) -> str:
   """An outcome's kind, as the verdict counts it: "same code", "differ",
   "unsettled", "failed", "not audited", or else its `_form`."""
-  if outcome in (SAME_CODE, NOT_AUDITED, UNSETTLED):
-    return "unsettled" if outcome == UNSETTLED else outcome
+  if outcome in (SAME_CODE, NOT_AUDITED):
+    return outcome
+  if outcome == UNSETTLED or outcome.endswith((FIRST_SPAN_ONLY,
+                                               PRECEDING_DIFFERS)):
+    return "unsettled"
   if outcome.startswith(FAILED):
     return "failed"
   if outcome.startswith(ROUND_ONE_CODE_DIFFERS) or (
