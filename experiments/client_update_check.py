@@ -16,9 +16,10 @@ server's control update, from control variates drawn at random (in a run
 they start equal, where the correction vanishes). One client of the
 partition (`--partition_spec`, `--client`) trains with NIID-Bench's
 settings (SGD lr 0.01, momentum 0.9, weight decay 1e-5, B=64, E=10) from
-the model tff_niid initialises for `--seed`, over the batches tff_niid's input pipeline makes with
---per_epoch_batches (`clientdata.local_training_batches`: per epoch a
-shuffle cut into batches, the last smaller, as NIID-Bench's DataLoader).
+the model tff_niid initialises for `--seed`, over the batches tff_niid's
+input pipeline makes with --per_epoch_batches
+(`clientdata.local_training_batches`: per epoch a shuffle cut into batches,
+the last smaller, as NIID-Bench's DataLoader).
 TFF runs a FedAvg (FedProx, SCAFFOLD) round with this one client and server
 rate 1, so the new global model is the client's; PyTorch replays the same
 batches, sample for sample, from the same weights
@@ -95,9 +96,6 @@ _INITIALIZER = "pytorch_default"
 # gradient per weight (its update over the steps and the learning rate), so
 # the correction lr * (c - c_i) moves a round about as far as the SGD steps.
 _CONTROL_STD = 1e-3
-# The names of SCAFFOLD's control variates, as niid_bench_torch_replay.py
-# reads and writes them.
-_CONTROLS = ("server_control", "client_control")
 
 flags.register_multi_flags_validator(
     ["algorithm", "fedprox_mu"],
@@ -211,11 +209,12 @@ def _replay_in_torch(initial: list[np.ndarray], x: np.ndarray,
   with tempfile.TemporaryDirectory() as tmp:
     input_path, output_path = (os.path.join(tmp, name)
                                for name in ("in.npz", "out.npz"))
-    # Typed Any: numpy's stub reads a **dict[str, ndarray] as possibly
-    # holding savez's `allow_pickle`.
     arrays = {"weights": initial}
     if controls is not None:
-      arrays.update(zip(_CONTROLS, (controls.server, controls.client)))
+      arrays.update(zip(niid_bench_flags.CONTROL_ARRAYS,
+                        (controls.server, controls.client)))
+    # Typed Any: numpy's stub reads a **dict[str, ndarray] as possibly
+    # holding savez's `allow_pickle`.
     named: dict[str, Any] = {
         **dataclasses.asdict(training),
         **{f"{name}_{i}": w for name, values in arrays.items()
@@ -290,7 +289,7 @@ def main(argv):
                                        seed=seed, initializer=_INITIALIZER),
       hp, num_clients=len(part))
   state = process.initialize()
-  initial = [np.asarray(w) for w in process.get_model_weights(state).trainable]
+  initial = _arrays(process.get_model_weights(state).trainable)
   controls = None
   if is_scaffold:
     controls = _random_controls(initial, seed, len(part))
@@ -307,11 +306,11 @@ def main(argv):
       return {"weights": _arrays(
           process.get_model_weights(new_state).trainable)}
     new_state = process.next(state, batches, [_CLIENT.value]).state
+    server_control, client_control = niid_bench_flags.CONTROL_ARRAYS
     return {"weights": _arrays(process.get_model_weights(new_state).trainable),
-            "server_control": _arrays(
-                new_state[scaffold.SERVER]["control"]),
-            "client_control": [c[_CLIENT.value] for c in
-                               new_state[scaffold.CLIENT_CONTROLS]]}
+            server_control: _arrays(new_state[scaffold.SERVER]["control"]),
+            client_control: [c[_CLIENT.value] for c in
+                             new_state[scaffold.CLIENT_CONTROLS]]}
 
   tff_round_of = {h: tff_round(seed, h) for h in horizons}
   tff_weights = {h: out["weights"] for h, out in tff_round_of.items()}
@@ -376,9 +375,10 @@ def main(argv):
     print_row("PyTorch without the correction (FedAvg's client) vs TFF, "
               "same batches", steps, fedavg_client, tff_weights[steps], "—")
     # The new controls, each against the one it started from.
+    server_control, client_control = niid_bench_flags.CONTROL_ARRAYS
     for name, label, start in (
-        ("client_control", "the client's new control c_i", controls.client),
-        ("server_control", "the server's new control c", controls.server)):
+        (client_control, "the client's new control c_i", controls.client),
+        (server_control, "the server's new control c", controls.server)):
       in_float32, in_float64 = (torch_round_of[p][steps][name]
                                 for p in ("float32", "float64"))
       print_row(f"{label}, TFF vs PyTorch (update column: from its start)",

@@ -56,6 +56,12 @@ class ClientTraining:
   fedprox_mu: float
 
 
+# The .npz names (each numbered per weight, as "weights") of SCAFFOLD's
+# control variates c and c_i, which client_update_check.py and
+# niid_bench_torch_replay.py exchange.
+CONTROL_ARRAYS = ("server_control", "client_control")
+
+
 def client_training() -> ClientTraining:
   """The client training the flags set."""
   return ClientTraining(LOCAL_EPOCHS.value, BATCH_SIZE.value, CLIENT_LR.value,

@@ -130,21 +130,26 @@ def main(argv):
   # savez's `allow_pickle`.
   out: dict[str, Any] = {}
   model = niid_bench_torch.SimpleCNNMNIST()
-  scaffold = "server_control_0" in given.files
+  # Per precision, the start and, for SCAFFOLD, the controls; in float64,
+  # _to_torch's float32 values converted: the same start.
+  scaffold = f"{niid_bench_flags.CONTROL_ARRAYS[0]}_0" in given.files
+  starts = {}
+  for precision in given["precisions"].tolist():
+    dtype = _DTYPES[precision]
+    starts[precision] = ([w.to(dtype) for w in _to_torch(initial)],
+                         niid_bench_torch.Controls(*(
+                             [c.to(dtype) for c in
+                              _to_torch(_numbered(given, name))]
+                             for name in niid_bench_flags.CONTROL_ARRAYS))
+                         if scaffold else None)
   for horizon in given["horizons"].tolist():
-    # In float64, _to_torch's float32 values converted: the same start.
-    for precision in given["precisions"].tolist():
+    for precision, (start, controls) in starts.items():
       dtype = _DTYPES[precision]
-      start = [w.to(dtype) for w in _to_torch(initial)]
-      controls = niid_bench_torch.Controls(*(
-          [c.to(dtype) for c in _to_torch(_numbered(given, name))]
-          for name in ("server_control", "client_control"))
-          ) if scaffold else None
       weights = _train(model.to(dtype), start, x.to(dtype), labels, training,
                        batches[:horizon], controls)
       named = {"weights": weights}
       if controls is not None:
-        named.update(zip(("server_control", "client_control"),
+        named.update(zip(niid_bench_flags.CONTROL_ARRAYS,
                          niid_bench_torch.scaffold_controls(
                              controls, start, weights, horizon, training.lr,
                              int(given["num_parties"]))))

@@ -26,9 +26,8 @@ the first commit too, to tell a code change from a machine's difference.
 Rows of the audit's earlier forms: the later commit ran both starts,
 resuming from its own checkpoint (`RESUMED_ITSELF`; also where no first
 commit is recorded, the only commit then not recorded); round 1 alone
-(`ROUND_ONE_*` outcomes), which leaves
-out the restore, state that is no longer zero and, where round 1 is not
-evaluated, the server step.
+(`ROUND_ONE_*` outcomes), which leaves out the restore, state that is no
+longer zero and, where round 1 is not evaluated, the server step.
 
 This module reads the `code.txt` files and renders the audit's CSV; it
 imports no TensorFlow.
