@@ -13,7 +13,12 @@ own proximal client optimizer, `tff_niid.proximal`) against NIID-Bench's
 `train_net_fedprox`; with --algorithm=scaffold, tff_niid's SCAFFOLD
 (`tff_niid.scaffold`) against NIID-Bench's `train_net_scaffold` and its
 server's control update, from control variates drawn at random (in a run
-they start equal, where the correction vanishes). One client of the
+they start equal, where the correction vanishes); with --algorithm=fednova,
+a round of tff_niid's FedNova (`tff_niid.fednova`) with two clients
+against NIID-Bench's `train_net_fednova` (a_i, d_i) and the server step of
+its fednova branch (niid_bench_torch.py's `fednova_normalised_update` and
+`fednova_server`), where the new global model depends on each client's
+step count (pick two clients of different sizes). One client of the
 partition (`--partition_spec`, `--client`) trains with NIID-Bench's
 settings (SGD lr 0.01, momentum 0.9, weight decay 1e-5, B=64, E=10) from
 the model tff_niid initialises for `--seed`, over the batches tff_niid's
@@ -21,8 +26,8 @@ input pipeline makes with --per_epoch_batches
 (`clientdata.local_training_batches`: per epoch a shuffle cut into batches,
 the last smaller, as NIID-Bench's DataLoader).
 TFF runs a FedAvg (FedProx, SCAFFOLD) round with this one client and server
-rate 1, so the new global model is the client's; PyTorch replays the same
-batches, sample for sample, from the same weights
+rate 1, so the new global model is the client's (FedNova: with the two);
+PyTorch replays the same batches, sample for sample, from the same weights
 (experiments/niid_bench_torch_replay.py, run by `--torch_python`).
 
 Printed, per horizon (the first step, the first epoch, the whole round):
@@ -35,15 +40,19 @@ another draw of the batches (what a different shuffle does), and with
 mu > 0 (or SCAFFOLD) one more compares PyTorch's `train_net` (FedAvg's
 client, its update in the update column) with TFF's FedProx (SCAFFOLD)
 client over the same batches (what the proximal term, or the correction,
-does). SCAFFOLD's last two rows compare the client's and the server's new
-control variates (the update column: how far each moved from its start).
+does); for FedNova, FedAvg's server step over the same PyTorch clients
+(their models' mean by samples) with TFF's FedNova round (what the
+normalisation does). FedNova's is compared over the whole round alone
+(TFF weights each client by the samples its round saw, NIID-Bench by its
+data's size: the same over whole rounds). SCAFFOLD's last two rows compare the client's and the
+server's new control variates (the update column: how far each moved from
+its start).
 
 Not covered: tff_niid's default, streamed batching (the same pipeline
-without --per_epoch_batches), the averaging over several clients (so not
-FedNova, whose normalisation cancels for one client) and the evaluation;
-and the PyTorch side is niid_bench_torch.py's transcription of NIID-Bench's
-`train_net`, `train_net_fedprox` and `train_net_scaffold`, not NIID-Bench's
-own file.
+without --per_epoch_batches), FedAvg's averaging over several clients
+(FedNova's is), and the evaluation; and the PyTorch side is niid_bench_torch.py's transcription of NIID-Bench's
+`train_net`, `train_net_fedprox`, `train_net_scaffold` and
+`train_net_fednova`, not NIID-Bench's own file.
 """
 
 import collections
@@ -78,12 +87,18 @@ _MAX_EXAMPLES = flags.DEFINE_integer("max_examples", None, "Only this many "
                                      "random (seeded by --seed).",
                                      lower_bound=1)
 _ALGORITHM = flags.DEFINE_enum(
-    "algorithm", "fedavg", ["fedavg", "scaffold"],
+    "algorithm", "fedavg", ["fedavg", "scaffold", "fednova"],
     "fedavg: FedAvg's client against `train_net` (FedProx's against "
     "`train_net_fedprox` with --fedprox_mu > 0); scaffold: SCAFFOLD's "
     "(`algorithms.build_process('scaffold')`) against `train_net_scaffold`, "
     "from random control variates (seeded by --seed), comparing the new "
-    "controls too.")
+    "controls too; fednova: a FedNova round of two clients (--client and "
+    "--second_client) against `train_net_fednova` and NIID-Bench's FedNova "
+    "server step, comparing the new global model.")
+_SECOND_CLIENT = flags.DEFINE_integer(
+    "second_client", None, "--algorithm=fednova: the round's other client "
+    "(default: the one after --client). FedNova's normalisation shows when "
+    "the two take different numbers of steps.", lower_bound=0)
 _TORCH_PYTHON = flags.DEFINE_string(
     "torch_python",
     os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -99,9 +114,24 @@ _CONTROL_STD = 1e-3
 
 flags.register_multi_flags_validator(
     ["algorithm", "fedprox_mu"],
-    lambda given: given["algorithm"] != "scaffold" or not given["fedprox_mu"],
-    "--algorithm=scaffold trains SCAFFOLD's client, without FedProx's "
-    "term: leave --fedprox_mu at 0.")
+    lambda given: given["algorithm"] == "fedavg" or not given["fedprox_mu"],
+    "--algorithm=scaffold and fednova train their own clients, without "
+    "FedProx's term: leave --fedprox_mu at 0.")
+flags.register_multi_flags_validator(
+    ["algorithm", "second_client"],
+    lambda given: (given["algorithm"] == "fednova" or
+                   given["second_client"] is None),
+    "--second_client is FedNova's: give it with --algorithm=fednova.")
+
+
+class ClientRound(NamedTuple):
+  """A client of the round: its number in the partition, its model inputs
+  and labels, and the sample indices of its batches (tff_niid's pipeline
+  with --per_epoch_batches)."""
+  number: int
+  x: np.ndarray
+  y: np.ndarray
+  batches: list[np.ndarray]
 
 
 class Controls(NamedTuple):
@@ -124,6 +154,22 @@ def _client_batches(x: np.ndarray, y: np.ndarray,
   return clientdata.local_training_batches(
       elements, batch_size=training.batch_size, local_epochs=training.epochs,
       seed=seed, per_epoch_batches=True)
+
+
+def _client_round(data: datasets.Dataset, indices: np.ndarray, client: int,
+                  seed: int, training: niid_bench_flags.ClientTraining
+                  ) -> ClientRound:
+  """Partition client `client`, its samples `indices` (or --max_examples of
+  them, drawn at random), batched as its round in TFF."""
+  if _MAX_EXAMPLES.value is not None:
+    # A random subset: a client's indices are grouped by class.
+    indices = np.sort(np.random.default_rng([seed, 1, client]).choice(
+        indices, min(_MAX_EXAMPLES.value, len(indices)), replace=False))
+  x = _model_inputs(data.train_images[indices])
+  y = data.train_labels[indices].astype(np.int64)
+  return ClientRound(client, x, y, [
+      batch["index"].numpy() for batch in _client_batches(x, y, training,
+                                                          seed)])
 
 
 def _model_batches(batches: tf.data.Dataset) -> tf.data.Dataset:
@@ -193,8 +239,7 @@ def _model_inputs(images: np.ndarray) -> np.ndarray:
   return next(iter(dataset))["x"].numpy()
 
 
-def _replay_in_torch(initial: list[np.ndarray], x: np.ndarray,
-                     labels: np.ndarray, batches: list[np.ndarray],
+def _replay_in_torch(initial: list[np.ndarray], clients: list[ClientRound],
                      horizons: list[int],
                      training: niid_bench_flags.ClientTraining,
                      precisions: tuple[str, ...] = ("float32", "float64"),
@@ -203,13 +248,21 @@ def _replay_in_torch(initial: list[np.ndarray], x: np.ndarray,
   """niid_bench_torch_replay.py, run by --torch_python: {precision ("float32",
   "float64"): {horizon: {"weights": the weights after NIID-Bench's
   `train_net` (with `training.fedprox_mu` > 0, `train_net_fedprox`; with
-  `controls`, `train_net_scaffold`) from `initial` over the first `horizon`
-  batches; with `controls`, also "server_control" and "client_control",
-  the new c and c_i}}}."""
+  `controls`, `train_net_scaffold`) from `initial` over the client's first
+  `horizon` batches; with `controls`, also "server_control" and
+  "client_control", the new c and c_i; with several `clients`, FedNova's
+  new global model after each trained so, and "fedavg_weights",
+  FedAvg's}}}."""
   with tempfile.TemporaryDirectory() as tmp:
     input_path, output_path = (os.path.join(tmp, name)
                                for name in ("in.npz", "out.npz"))
-    arrays = {"weights": initial}
+    arrays: dict[str, list[np.ndarray]] = {
+        "weights": initial,
+        **{name: [getattr(client, field) for client in clients]
+           for name, field in (("x", "x"), ("labels", "y"))},
+        "order": [np.concatenate(client.batches) for client in clients],
+        "batch_sizes": [np.array([len(b) for b in client.batches])
+                        for client in clients]}
     if controls is not None:
       arrays.update(zip(niid_bench_flags.CONTROL_ARRAYS,
                         (controls.server, controls.client)))
@@ -221,19 +274,22 @@ def _replay_in_torch(initial: list[np.ndarray], x: np.ndarray,
            for i, w in enumerate(values)}}
     if controls is not None:
       named["num_parties"] = controls.num_clients
-    np.savez(input_path, x=x, labels=labels, order=np.concatenate(batches),
-             batch_sizes=np.array([len(b) for b in batches]),
-             horizons=np.array(horizons), precisions=np.array(precisions),
-             **named)
+    np.savez(input_path, horizons=np.array(horizons),
+             precisions=np.array(precisions), **named)
     subprocess.run(
         [_TORCH_PYTHON.value,
          os.path.join(_REPO, "experiments", "niid_bench_torch_replay.py"),
          f"--input={input_path}", f"--output={output_path}"],
         env=dict(os.environ, PYTHONPATH=_REPO), check=True)
+    returned = ["weights"]
+    if controls is not None:
+      returned += niid_bench_flags.CONTROL_ARRAYS
+    if len(clients) > 1:
+      returned.append("fedavg_weights")
     with np.load(output_path) as out:
       return {precision: {h: {name: [out[f"{precision}_horizon{h}_{name}_{i}"]
                                      for i in range(len(initial))]
-                              for name in arrays}
+                              for name in returned}
                           for h in horizons}
               for precision in precisions}
 
@@ -257,32 +313,37 @@ def main(argv):
         seed=seed, images=data.train_images)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
-  if _CLIENT.value >= len(part):
-    raise app.UsageError(f"--client={_CLIENT.value}: the partition has "
-                         f"{len(part)} clients.")
+  is_scaffold = _ALGORITHM.value == "scaffold"
+  is_fednova = _ALGORITHM.value == "fednova"
+  round_clients = [_CLIENT.value]
+  if is_fednova:
+    round_clients.append((_CLIENT.value + 1) % len(part)
+                         if _SECOND_CLIENT.value is None else
+                         _SECOND_CLIENT.value)
+  for name, client in zip(("client", "second_client"), round_clients):
+    if client >= len(part):
+      raise app.UsageError(f"--{name}={client}: the partition has "
+                           f"{len(part)} clients.")
+  if len(set(round_clients)) < len(round_clients):
+    raise app.UsageError("--second_client is --client: FedNova's round "
+                         "needs two clients.")
   if (part.feature_noise is not None or part.noisy_labels is not None or
       part.rotation is not None):
     raise app.UsageError("feature or label noise and rotations are not "
                          "supported here.")
-  indices = part[_CLIENT.value]
-  if _MAX_EXAMPLES.value is not None:
-    # A random subset: a client's indices are grouped by class.
-    indices = np.sort(np.random.default_rng([seed, 1]).choice(
-        indices, min(_MAX_EXAMPLES.value, len(indices)), replace=False))
-  x = _model_inputs(data.train_images[indices])
-  y = data.train_labels[indices].astype(np.int64)
-  indices_in_batches = [batch["index"].numpy() for batch in
-                        _client_batches(x, y, training, seed)]
-  steps_per_epoch = -(-len(y) // training.batch_size)
-  steps = len(indices_in_batches)
-  horizons = sorted({1, steps_per_epoch, steps})
+  clients = [_client_round(data, part[client], client, seed, training)
+             for client in round_clients]
+  steps_per_epoch = -(-len(clients[0].y) // training.batch_size)
+  steps = max(len(client.batches) for client in clients)
+  # FedNova's whole round alone: TFF weights a client by the samples its
+  # round saw, NIID-Bench by its data's size; equal only over whole rounds.
+  horizons = [steps] if is_fednova else sorted({1, steps_per_epoch, steps})
 
   hp = algorithms.Hyperparameters(
       client_lr=training.lr, client_momentum=training.momentum,
       client_weight_decay=training.weight_decay,
       proximal_strength=training.fedprox_mu, server_lr=1.0)
-  is_scaffold = _ALGORITHM.value == "scaffold"
-  algorithm = ("scaffold" if is_scaffold else
+  algorithm = (_ALGORITHM.value if is_scaffold or is_fednova else
                "fedprox" if training.fedprox_mu else "fedavg")
   process = algorithms.build_process(
       algorithm, models.build_model_fn(_MODEL, clientdata.BATCH_SPEC,
@@ -299,8 +360,9 @@ def main(argv):
     """{"weights": the new model; for SCAFFOLD, also the new controls}."""
     # A new dataset each time: a seeded pipeline yields the same batches on
     # every first iteration (as the worker makes it), not on re-iterations.
-    batches = [_model_batches(
-        _client_batches(x, y, training, shuffle_seed).take(steps))]
+    batches = [_model_batches(_client_batches(
+        client.x, client.y, training, shuffle_seed).take(steps))
+               for client in clients]
     if not is_scaffold:
       new_state = process.next(state, batches).state
       return {"weights": _arrays(
@@ -316,26 +378,38 @@ def main(argv):
   tff_weights = {h: out["weights"] for h, out in tff_round_of.items()}
   other_shuffle = tff_round(seed + 1, steps)["weights"]
 
-  torch_round_of = _replay_in_torch(initial, x, y, indices_in_batches,
-                                    horizons, training, controls=controls)
+  torch_round_of = _replay_in_torch(initial, clients, horizons, training,
+                                    controls=controls)
   torch_weights = {precision: {h: out["weights"] for h, out in rounds.items()}
                    for precision, rounds in torch_round_of.items()}
   if training.fedprox_mu or is_scaffold:
     # The same client without the proximal term or the correction.
     fedavg_client = _replay_in_torch(
-        initial, x, y, indices_in_batches, [steps],
+        initial, clients, [steps],
         dataclasses.replace(training, fedprox_mu=0.0),
         precisions=("float32",))["float32"][steps]["weights"]
   keras_model = models.create_keras_model(_MODEL, seed, _INITIALIZER)
   test_x = _model_inputs(data.test_images)
-  proximal = (f", FedProx mu {training.fedprox_mu:g} (PyTorch: "
-              "`train_net_fedprox`)" if training.fedprox_mu else
-              f", SCAFFOLD from random control variates (std {_CONTROL_STD:g}; "
-              f"c averaged over {len(part)} clients; PyTorch: "
-              "`train_net_scaffold`)" if is_scaffold else "")
-  print(f"One client's round, TFF vs PyTorch from the same weights over the "
-        f"same batches: {niid_bench_flags.DATASET.value} {spec!r}, client "
-        f"{_CLIENT.value} ({len(y)} samples), seed {seed}, {_MODEL} "
+  if training.fedprox_mu:
+    proximal = (f", FedProx mu {training.fedprox_mu:g} (PyTorch: "
+                "`train_net_fedprox`)")
+  elif is_scaffold:
+    proximal = (f", SCAFFOLD from random control variates (std "
+                f"{_CONTROL_STD:g}; c averaged over {len(part)} clients; "
+                "PyTorch: `train_net_scaffold`)")
+  elif is_fednova:
+    proximal = ", FedNova (PyTorch: `train_net_fednova` and its server step)"
+  else:
+    proximal = ""
+  who = " and ".join(
+      f"{client.number} ({len(client.y)} samples"
+      f"{f', {len(client.batches)} steps' if is_fednova else ''})"
+      for client in clients)
+  whose_round = "A FedNova round" if is_fednova else "One client's round"
+  print(f"{whose_round}, TFF vs "
+        "PyTorch from the same weights over the same batches: "
+        f"{niid_bench_flags.DATASET.value} {spec!r}, "
+        f"client{'s' if is_fednova else ''} {who}, seed {seed}, {_MODEL} "
         f"({_INITIALIZER} initialisation), SGD {training.lr:g} momentum "
         f"{training.momentum:g} weight decay {training.weight_decay:g}"
         f"{proximal}, B={training.batch_size}, E={training.epochs}\n")
@@ -371,6 +445,11 @@ def main(argv):
   if training.fedprox_mu:
     print_row("PyTorch without the proximal term (FedAvg's client) vs TFF, "
               "same batches", steps, fedavg_client, tff_weights[steps], "—")
+  if is_fednova:
+    print_row("PyTorch with FedAvg's server step (the models' mean by "
+              "samples) vs TFF, same batches", steps,
+              torch_round_of["float32"][steps]["fedavg_weights"],
+              tff_weights[steps], "—")
   if controls is not None:
     print_row("PyTorch without the correction (FedAvg's client) vs TFF, "
               "same batches", steps, fedavg_client, tff_weights[steps], "—")

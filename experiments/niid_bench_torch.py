@@ -163,6 +163,37 @@ def scaffold_controls(controls: Controls, global_weights: list[torch.Tensor],
   return Controls(server=server, client=client)
 
 
+def fednova_normalised_update(global_weights: list[torch.Tensor],
+                              weights: list[torch.Tensor], steps: int,
+                              rho: float) -> tuple[float, list[torch.Tensor]]:
+  """The end of NIID-Bench's `train_net_fednova`, after `steps` steps of SGD
+  with momentum `rho` (`local_train`: its loop is `train_net`'s) from
+  `global_weights` to `weights`: (a_i, d_i) with a_i = (tau - rho (1 -
+  rho^tau) / (1 - rho)) / (1 - rho), a Python float, and d_i = (x - y) / a_i
+  per parameter."""
+  a = (steps - rho * (1 - pow(rho, steps)) / (1 - rho)) / (1 - rho)
+  return a, [torch.true_divide(x - y, a)
+             for x, y in zip(global_weights, weights)]
+
+
+def fednova_server(global_weights: list[torch.Tensor], a_list: list[float],
+                   d_list: list[list[torch.Tensor]],
+                   n_list: list[int]) -> list[torch.Tensor]:
+  """The server step of NIID-Bench's fednova branch, from the clients' a_i
+  and d_i (`fednova_normalised_update`) and sample counts n_i:
+  d = sum_i d_i n_i / n, coeff = sum_i a_i n_i / n, x <- x - coeff d, in
+  NIID-Bench's order of operations."""
+  total_n = sum(n_list)
+  coeff = 0.0
+  for a, n in zip(a_list, n_list):
+    coeff = coeff + a * n / total_n
+  new_weights = []
+  for key, x in enumerate(global_weights):
+    d_total = sum(d[key] * n / total_n for d, n in zip(d_list, n_list))
+    new_weights.append(x - coeff * d_total)
+  return new_weights
+
+
 def _fedavg_round(global_model: nn.Module, local_model: nn.Module,
                   clients: list[tuple[torch.Tensor, torch.Tensor, float]],
                   training: niid_bench_flags.ClientTraining,

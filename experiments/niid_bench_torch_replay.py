@@ -10,7 +10,11 @@ niid_bench_torch.py transcribes it (`local_train`) over the
 given batches (`train_net_scaffold` when given control variates), once per
 horizon (its first `horizons[i]` batches), each time
 from the initial weights, in float32 and (if asked) again in float64, to
-show what float rounding alone does.
+show what float rounding alone does. Given several clients, a FedNova
+round: each client trains so (`train_net_fednova`'s loop is `train_net`'s)
+over its first `horizons[i]` batches, and the new global model is the
+server step of NIID-Bench's fednova branch
+(`niid_bench_torch.fednova_normalised_update`, `fednova_server`).
 
 The weights are exchanged in Keras' layout (the order and shapes of
 `tff_niid.models`' niid_cnn trainable variables) and converted here:
@@ -19,17 +23,20 @@ transposed, and the first dense layer's inputs reordered, since Keras
 flattens the (4, 4, 16) feature map height-width-channel and PyTorch
 channel-height-width.
 
-Input arrays: `weights_0`, `weights_1`, ... (Keras' layout), `x` (the
-client's model inputs, (samples, 28, 28, 1) float32, as tff_niid makes
-them), `labels`, `order` and `batch_sizes` (the batches' sample indices,
-concatenated, and their lengths), `horizons`, `precisions` (of "float32"
-and "float64", trained in that order), and the fields of
-`niid_bench_flags.ClientTraining` by name; for SCAFFOLD's client
+Input arrays: `weights_0`, `weights_1`, ... (Keras' layout); per client k
+of the round, `x_{k}` (its model inputs, (samples, 28, 28, 1) float32, as
+tff_niid makes them), `labels_{k}`, `order_{k}` and `batch_sizes_{k}` (its
+batches' sample indices, concatenated, and their lengths); `horizons`,
+`precisions` (of "float32" and "float64", trained in that order), and the
+fields of `niid_bench_flags.ClientTraining` by name; for SCAFFOLD's client
 (`train_net_scaffold`), also `server_control_{i}` and `client_control_{i}`
 (c and c_i, Keras' layout) and `num_parties`. Output:
-`<precision>_horizon{k}_weights_{i}` per precision, in Keras' layout; for
+`<precision>_horizon{k}_weights_{i}` per precision, in Keras' layout: the
+client's weights, or with several clients FedNova's new global model; for
 SCAFFOLD also `..._client_control_{i}` and `..._server_control_{i}`, the
-controls after the round (`niid_bench_torch.scaffold_controls`).
+controls after the round (`niid_bench_torch.scaffold_controls`); for
+FedNova also `..._fedavg_weights_{i}`, FedAvg's server step over the same
+clients' models (their mean weighted by sample count).
 """
 
 import dataclasses
@@ -103,6 +110,27 @@ def _train(model: torch.nn.Module, initial: list[torch.Tensor],
   return [p.detach().clone() for p in model.parameters()]
 
 
+def _fednova_round(start: list[torch.Tensor],
+                   trained: list[list[torch.Tensor]], clients: list[Any],
+                   horizon: int, training: niid_bench_flags.ClientTraining
+                   ) -> dict[str, list[torch.Tensor]]:
+  """{"weights": FedNova's new global model from `start` after the clients
+  trained to `trained` over their first `horizon` batches,
+  "fedavg_weights": FedAvg's (the models' mean weighted by sample count)}."""
+  sizes = [len(labels) for _, labels, _ in clients]
+  normalised = [niid_bench_torch.fednova_normalised_update(
+      start, weights, len(batches[:horizon]), training.momentum)
+                for weights, (_, _, batches) in zip(trained, clients)]
+  total = sum(sizes)
+  return {
+      "weights": niid_bench_torch.fednova_server(
+          start, [a for a, _ in normalised], [d for _, d in normalised],
+          sizes),
+      "fedavg_weights": [sum(weights[i] * n / total
+                             for weights, n in zip(trained, sizes))
+                         for i in range(len(start))]}
+
+
 def _numbered(given: Any, name: str) -> list[np.ndarray]:
   """The arrays `name`_0, `name`_1, ... of an .npz."""
   return [given[f"{name}_{i}"] for i in
@@ -122,10 +150,13 @@ def main(argv):
   # (N, 28, 28, 1) to (N, 1, 28, 28) with a new axis, as niid_bench_torch's
   # `pixels`: a transposed array would keep channels-last strides, which
   # torch carries through the convolutions to SimpleCNNMNIST's `view`.
-  x = torch.from_numpy(np.ascontiguousarray(given["x"][..., 0])).unsqueeze(1)
-  labels = torch.from_numpy(given["labels"].astype(np.int64))
-  batches = torch.split(torch.from_numpy(given["order"]),
-                        given["batch_sizes"].tolist())
+  clients = [
+      (torch.from_numpy(np.ascontiguousarray(x[..., 0])).unsqueeze(1),
+       torch.from_numpy(labels.astype(np.int64)),
+       torch.split(torch.from_numpy(order), batch_sizes.tolist()))
+      for x, labels, order, batch_sizes in zip(*(
+          _numbered(given, name)
+          for name in ("x", "labels", "order", "batch_sizes")))]
   # Typed Any: numpy's stub reads a **dict[str, ndarray] as possibly holding
   # savez's `allow_pickle`.
   out: dict[str, Any] = {}
@@ -145,14 +176,16 @@ def main(argv):
   for horizon in given["horizons"].tolist():
     for precision, (start, controls) in starts.items():
       dtype = _DTYPES[precision]
-      weights = _train(model.to(dtype), start, x.to(dtype), labels, training,
-                       batches[:horizon], controls)
-      named = {"weights": weights}
+      trained = [_train(model.to(dtype), start, x.to(dtype), labels, training,
+                        batches[:horizon], controls)
+                 for x, labels, batches in clients]
+      named = ({"weights": trained[0]} if len(clients) == 1 else
+               _fednova_round(start, trained, clients, horizon, training))
       if controls is not None:
         named.update(zip(niid_bench_flags.CONTROL_ARRAYS,
                          niid_bench_torch.scaffold_controls(
-                             controls, start, weights, horizon, training.lr,
-                             int(given["num_parties"]))))
+                             controls, start, named["weights"], horizon,
+                             training.lr, int(given["num_parties"]))))
       for name, values in named.items():
         for i, w in enumerate(_to_keras(values)):
           out[f"{precision}_horizon{horizon}_{name}_{i}"] = w

@@ -2,7 +2,8 @@
 real MNIST: its output reads as a train.py run, a second process is kept out
 of a live run's directory, a run killed after a round resumes to the same
 numbers, and experiments/client_update_check.py finds TFF's local update
-equal to its `local_train`'s, for FedAvg's clients and for FedProx's. Runs
+equal to its `local_train`'s, for FedAvg's, FedProx's and SCAFFOLD's
+clients, and TFF's FedNova round equal to NIID-Bench's. Runs
 under .venv-torch's Python (`make torch-env`, which `make test` runs;
 TFF_NIID_TORCH_PYTHON chooses another); skipped where there is none."""
 
@@ -90,7 +91,7 @@ def _client_update_check(*extra_flags):
        "--local_epochs=2", f"--torch_python={_PYTHON}", *extra_flags],
       capture_output=True, text=True, check=False)
   assert check.returncode == 0, check.stderr[-3000:]
-  assert "(300 samples)" in check.stdout
+  assert "(300 samples" in check.stdout
   rows = {}
   for line in check.stdout.splitlines():
     cells = [c.strip() for c in line.strip("|").split("|")]
@@ -147,14 +148,34 @@ def test_tff_scaffold_and_pytorch_compute_the_same_client_update():
              for relative, rounding in controls.values())
 
 
-def test_scaffold_with_a_proximal_term_is_refused():
+def test_tff_fednova_and_pytorch_compute_the_same_round():
+  """A FedNova round of two clients of different sizes (300 and 16 samples:
+  10 and 2 steps): tff_niid's FedNova and NIID-Bench's `train_net_fednova`
+  with its server step give the same new global model to float rounding,
+  while FedAvg's server step over the same PyTorch clients is measurably
+  elsewhere: the normalisation is there."""
+  rows = _client_update_check(
+      "--algorithm=fednova",
+      "--partition_spec=quantity(alpha=0.5, min_size=10, "
+      "min_size_policy=resample)")
+  relative, rounding = rows[("TFF vs PyTorch, same batches", 10)]
+  assert relative < 1e-5 and float(rounding) < 1e-4
+  assert rows[("PyTorch with FedAvg's server step (the models' mean by "
+               "samples) vs TFF, same batches", 10)][0] > 1e-3
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--algorithm=scaffold", "--fedprox_mu=0.01"], "leave --fedprox_mu at 0"),
+    (["--algorithm=fednova", "--fedprox_mu=0.01"], "leave --fedprox_mu at 0"),
+    (["--second_client=3"], "give it with --algorithm=fednova"),
+])
+def test_flags_of_another_algorithm_are_refused(flags, message):
   check = subprocess.run(
       [sys.executable, os.path.join(_REPO, "experiments",
-                                    "client_update_check.py"),
-       "--algorithm=scaffold", "--fedprox_mu=0.01"],
+                                    "client_update_check.py"), *flags],
       capture_output=True, text=True, check=False)
   assert check.returncode != 0
-  assert "leave --fedprox_mu at 0" in check.stderr
+  assert message in check.stderr
 
 
 def test_a_python_without_torch_is_refused_before_training():
