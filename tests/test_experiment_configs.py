@@ -5,6 +5,7 @@ import glob
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -51,9 +52,10 @@ def test_the_paper_experiments_have_configs():
 @pytest.mark.parametrize("queue", sorted(glob.glob(os.path.join(
     REPO, "experiments", "configs", "queue_*.txt"))), ids=os.path.basename)
 def test_every_queue_step_names_a_grid_config(queue):
-  # tools/run_queue.sh: each line not blank or `#` is CONFIG [grid.py flags].
+  # tools/run_queue.sh: each line not blank or `#` is CONFIG [grid.py flags],
+  # quotes grouping words.
   with open(queue) as f:
-    steps = [line.split() for line in f
+    steps = [shlex.split(line) for line in f
              if line.strip() and not line.lstrip().startswith("#")]
   assert steps
   for config, *flags in steps:

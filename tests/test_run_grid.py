@@ -1,15 +1,19 @@
 """tools/run_grid.sh on finished grids (nothing trains): grids started at
 once from one commit, as a queue's step beside a grid, share one frozen copy
 of the code; a grid already running in a grid directory keeps others out:
-a start in the background is refused, a queue's step waits."""
+a start in the background is refused, a queue's step waits.
+tools/run_queue.sh passes a step's quoted words whole, and refuses a queue
+with unbalanced quotes before it starts."""
 
 import fcntl
 import os
 import re
 import subprocess
+import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN_GRID = os.path.join(REPO, "tools", "run_grid.sh")
+RUN_QUEUE = os.path.join(REPO, "tools", "run_queue.sh")
 # Every cell committed as finished: the grids only rewrite their reports.
 FINISHED = ("niid_bench_glorot", "mcmahan2017_2nn_init")
 
@@ -94,3 +98,38 @@ def test_a_config_not_committed_as_it_is_is_refused(tmp_path):
         "the grid runs the committed code (git archive HEAD): commit it "
         "first\n")
   assert not (tmp_path / "runs").exists()
+
+
+def _run_queue(tmp_path, steps):
+  """tools/run_queue.sh on a queue file of `steps` (outside the repository,
+  named by its path from it), results in tmp_path/runs."""
+  queue = tmp_path / "queue.txt"
+  queue.write_text(steps)
+  env = dict(os.environ, GRID_ROOT=str(tmp_path / "runs"))
+  return subprocess.run(["bash", RUN_QUEUE, os.path.relpath(queue, REPO)],
+                        cwd=REPO, env=env, capture_output=True, text=True,
+                        timeout=600)
+
+
+def test_a_queue_step_passes_quoted_words_whole(tmp_path):
+  grid = FINISHED[0]
+  start = _run_queue(tmp_path, f"experiments/configs/{grid}.cfg "
+                     "--title='A title, with spaces'\n")
+  assert start.returncode == 0, start
+  log = tmp_path / "runs" / "queue-queue.log"
+  deadline = time.monotonic() + 600
+  while "queue done" not in log.read_text():
+    assert time.monotonic() < deadline, log.read_text()
+    time.sleep(1)
+  assert "step ended, exit status 0" in log.read_text()
+  assert "--title=A title, with spaces\n" in (
+      tmp_path / "runs" / grid / "grid.log").read_text()
+
+
+def test_a_queue_with_unbalanced_quotes_is_refused_before_it_starts(
+    tmp_path):
+  refused = _run_queue(tmp_path, f"experiments/configs/{FINISHED[0]}.cfg "
+                       "--title='A title\n")
+  assert refused.returncode == 1
+  assert "unbalanced quotes in the step: " in refused.stderr
+  assert not list((tmp_path / "runs").glob("queue-*.log"))

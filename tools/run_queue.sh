@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs a queue of grids one after another, in the background: each line of
-# the queue file is `CONFIG [grid.py flags]` for tools/run_grid.sh, split at
-# spaces (no quoting; blank lines and `#` comments skipped), the config
-# relative to the repository; a step starts when the one before it ends,
+# the queue file is `CONFIG [grid.py flags]` for tools/run_grid.sh, split
+# into words as the shell splits them, quotes grouping (`--partition='d=
+# dirichlet(alpha=0.5, min_size=10)'`) but nothing expanded (xargs' rules;
+# blank lines and `#` comments skipped), the config relative to the
+# repository; a step starts when the one before it ends,
 # whatever its exit status; a step whose grid directory has a grid running
 # waits for it to end (tools/run_grid.sh, GRID_WAIT=1). A step whose cells
 # are all finished (committed under experiments/results/, or in $GRID_ROOT)
@@ -25,8 +27,15 @@ root=$(mkdir -p "${GRID_ROOT:-$repo/../runs/paper}" && cd "${GRID_ROOT:-$repo/..
 log="$root/queue-$(basename "$queue" .txt).log"
 steps=$(grep -v '^[[:space:]]*\(#\|$\)' "$repo/$queue")
 [[ -n "$steps" ]] || { echo "$queue lists no step" >&2; exit 1; }
+# A step's words, one per line.
+words() { xargs -n1 printf '%s\n' <<< "$1"; }
+while IFS= read -r line; do
+  words "$line" > /dev/null 2>&1 || {
+    echo "$queue: unbalanced quotes in the step: $line" >&2; exit 1; }
+done <<< "$steps"
 run_steps() {
-  while read -r -a step; do
+  while IFS= read -r line; do
+    mapfile -t step < <(words "$line")
     echo "=== $(date -u +%FT%TZ) step: ${step[*]}"
     status=0
     GRID_ROOT="$root" GRID_WAIT=1 "$repo/tools/run_grid.sh" "${step[@]}" < /dev/null || status=$?
@@ -34,7 +43,7 @@ run_steps() {
   done <<< "$steps"
   echo "=== $(date -u +%FT%TZ) queue done"
 }
-export -f run_steps
+export -f run_steps words
 export repo root steps
 exec 9>> "$log.lock"
 flock -n 9 || { echo "a queue of $queue is running already (lock $log.lock)" >&2; exit 1; }
