@@ -41,8 +41,10 @@ Adding an algorithm (each step is checked by a test):
   2. its server optimizer in `_SERVER_OPTIMIZERS` below (a name without one
      is refused, never trained as FedAvg); a client-side change (another
      local objective or optimizer) in `_client_optimizer`; other
-     aggregation than weighted FedAvg's, or state kept per client (as
-     scaffold's), its branch in `build_process`;
+     aggregation than weighted FedAvg's, its branch in `build_process`;
+     state kept per client (as scaffold's): a `client_state.
+     ClientStateProcess` from that branch, which the training loop passes
+     each round's client positions;
   3. a new hyperparameter: a `Hyperparameters` field and a train.py flag of
      the same name (`experiment.ExperimentConfig.from_flag_values` matches
      them by name), its range in `validate`;

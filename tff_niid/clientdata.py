@@ -65,9 +65,9 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
+from tff_niid import client_state
 from tff_niid import datasets
 from tff_niid import rundir
-from tff_niid import scaffold
 
 # Where workers look for the arrays unless told otherwise.
 WORKER_DATA_ENV = "TFF_NIID_WORKER_DATA"
@@ -538,16 +538,16 @@ class RoundInputs:
           **self._batching_args)
       self.process = (
           process.with_dataset_computation(dataset_computation)
-          if isinstance(process, scaffold.ScaffoldProcess) else
+          if isinstance(process, client_state.ClientStateProcess) else
           tff.simulation.compose_dataset_computation_with_learning_process(
               dataset_computation, process))
 
   def next(self, state: Any, inputs: Sequence[Any],
            client_positions: Sequence[int]) -> Any:
     """One round of `process` from `state` on a round's `inputs` (this
-    object's call); a `scaffold.ScaffoldProcess` also takes the clients'
-    positions in the client data's `client_ids`."""
-    if isinstance(self.process, scaffold.ScaffoldProcess):
+    object's call); a `client_state.ClientStateProcess` also takes the
+    clients' positions in the client data's `client_ids`."""
+    if isinstance(self.process, client_state.ClientStateProcess):
       return self.process.next(state, inputs, client_positions)
     return self.process.next(state, inputs)
 

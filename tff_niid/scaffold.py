@@ -24,8 +24,9 @@ of NIID-Bench (Li et al. 2022, `train_net_scaffold` in its experiments.py):
     c <- c + sum_i (c_i_new - c_i) / N over the round's clients, N being
     every client (the paper's |S|/N times their mean).
 
-TFF's learning processes have no per-client state, so `ScaffoldProcess`
-keeps the control variates of all clients in the run's state (one row per
+TFF's learning processes have no per-client state, so `ScaffoldProcess` (a
+`client_state.ClientStateProcess`) keeps the control variates of all
+clients in the run's state (one row per
 client, N times the trainable weights: a checkpoint holds them all) and its
 `next` takes the clients' positions besides their data; only the chosen
 clients' rows travel to the clients, and their new values come back.
@@ -42,6 +43,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
+from tff_niid import client_state
 from tff_niid import local_training
 
 # Keys of the state `ScaffoldProcess` works on: TFF's server state (model,
@@ -131,7 +133,7 @@ def build_scaffold_iterative_process(
   return tff.templates.IterativeProcess(initialize, next_fn)
 
 
-class ScaffoldProcess:
+class ScaffoldProcess(client_state.ClientStateProcess):
   """SCAFFOLD with every client's control variate in the state.
 
   The state is {"server": TFF's server state, "client_controls": one array

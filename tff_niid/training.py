@@ -33,11 +33,11 @@ import numpy as np
 import tensorflow_federated as tff
 
 from tff_niid import algorithms
+from tff_niid import client_state
 from tff_niid import clientdata
 from tff_niid import results
 from tff_niid import rundir
 from tff_niid import runtime
-from tff_niid import scaffold
 
 TENSORBOARD_DIR = "tensorboard"
 
@@ -321,8 +321,8 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
 
   Args:
     process: a `tff.learning.templates.LearningProcess`, or a
-      `scaffold.ScaffoldProcess` (its clients named by their position in
-      `client_data.client_ids`).
+      `client_state.ClientStateProcess` such as SCAFFOLD's (its clients
+      named by their position in `client_data.client_ids`).
     client_data: a `tff.simulation.datasets.ClientData` (see `clientdata`).
     config: a `LoopConfig`.
     output_dir: experiment directory; holds `metrics.csv`, `summary.json`,
@@ -362,7 +362,7 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
     raise ValueError(
         f"clients_per_round must be between 1 and the number of clients "
         f"({len(client_ids)}); got {config.clients_per_round}.")
-  if (isinstance(process, scaffold.ScaffoldProcess) and
+  if (isinstance(process, client_state.ClientStateProcess) and
       process.num_clients != len(client_ids)):
     raise ValueError(f"the process keeps control variates of "
                      f"{process.num_clients} clients; the client data has "
