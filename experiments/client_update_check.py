@@ -1,5 +1,5 @@
-"""One client's local training in TFF and in NIID-Bench's PyTorch loop, from
-the same weights over the same batches.
+"""One client's local training (or a FedNova round of two) in TFF and in
+NIID-Bench's PyTorch loop, from the same weights over the same batches.
 
   make torch-env   # .venv-torch: CPU PyTorch (requirements/torch-lock.txt)
   .venv/bin/python experiments/client_update_check.py
@@ -26,8 +26,9 @@ input pipeline makes with --per_epoch_batches
 (`clientdata.local_training_batches`: per epoch a shuffle cut into batches,
 the last smaller, as NIID-Bench's DataLoader).
 TFF runs a FedAvg (FedProx, SCAFFOLD) round with this one client and server
-rate 1, so the new global model is the client's (FedNova: with the two);
-PyTorch replays the same batches, sample for sample, from the same weights
+rate 1, so the new global model is the client's (FedNova: a round of the
+two clients, whose new global model is compared); PyTorch replays the
+same batches, sample for sample, from the same weights
 (experiments/niid_bench_torch_replay.py, run by `--torch_python`).
 
 Printed, per horizon (the first step, the first epoch, the whole round):
@@ -42,17 +43,19 @@ client, its update in the update column) with TFF's FedProx (SCAFFOLD)
 client over the same batches (what the proximal term, or the correction,
 does); for FedNova, FedAvg's server step over the same PyTorch clients
 (their models' mean by samples) with TFF's FedNova round (what the
-normalisation does). FedNova's is compared over the whole round alone
-(TFF weights each client by the samples its round saw, NIID-Bench by its
-data's size: the same over whole rounds). SCAFFOLD's last two rows compare the client's and the
+normalisation does). FedNova's is compared over the whole round alone:
+TFF weights each client by the samples its round saw, E n_i over a whole
+round, NIID-Bench by its data's size n_i; proportional over a whole round,
+not over a cut one. SCAFFOLD's last two rows compare the client's and the
 server's new control variates (the update column: how far each moved from
 its start).
 
 Not covered: tff_niid's default, streamed batching (the same pipeline
 without --per_epoch_batches), FedAvg's averaging over several clients
-(FedNova's is), and the evaluation; and the PyTorch side is niid_bench_torch.py's transcription of NIID-Bench's
-`train_net`, `train_net_fedprox`, `train_net_scaffold` and
-`train_net_fednova`, not NIID-Bench's own file.
+(FedNova's is), and the evaluation; and the PyTorch side is
+niid_bench_torch.py's transcription of NIID-Bench's `train_net`,
+`train_net_fedprox`, `train_net_scaffold` and `train_net_fednova`, not
+NIID-Bench's own file.
 """
 
 import collections
@@ -163,7 +166,7 @@ def _client_round(data: datasets.Dataset, indices: np.ndarray, client: int,
   them, drawn at random), batched as its round in TFF."""
   if _MAX_EXAMPLES.value is not None:
     # A random subset: a client's indices are grouped by class.
-    indices = np.sort(np.random.default_rng([seed, 1, client]).choice(
+    indices = np.sort(np.random.default_rng([seed, 1]).choice(
         indices, min(_MAX_EXAMPLES.value, len(indices)), replace=False))
   x = _model_inputs(data.train_images[indices])
   y = data.train_labels[indices].astype(np.int64)
@@ -258,8 +261,8 @@ def _replay_in_torch(initial: list[np.ndarray], clients: list[ClientRound],
                                for name in ("in.npz", "out.npz"))
     arrays: dict[str, list[np.ndarray]] = {
         "weights": initial,
-        **{name: [getattr(client, field) for client in clients]
-           for name, field in (("x", "x"), ("labels", "y"))},
+        "x": [client.x for client in clients],
+        "labels": [client.y for client in clients],
         "order": [np.concatenate(client.batches) for client in clients],
         "batch_sizes": [np.array([len(b) for b in client.batches])
                         for client in clients]}
@@ -325,19 +328,22 @@ def main(argv):
       raise app.UsageError(f"--{name}={client}: the partition has "
                            f"{len(part)} clients.")
   if len(set(round_clients)) < len(round_clients):
-    raise app.UsageError("--second_client is --client: FedNova's round "
-                         "needs two clients.")
+    raise app.UsageError(
+        "FedNova's round needs two clients: give --second_client other "
+        "than --client" if len(part) > 1 else
+        f"FedNova's round needs two clients; {spec!r} has one.")
   if (part.feature_noise is not None or part.noisy_labels is not None or
       part.rotation is not None):
     raise app.UsageError("feature or label noise and rotations are not "
                          "supported here.")
   clients = [_client_round(data, part[client], client, seed, training)
              for client in round_clients]
-  steps_per_epoch = -(-len(clients[0].y) // training.batch_size)
   steps = max(len(client.batches) for client in clients)
   # FedNova's whole round alone: TFF weights a client by the samples its
-  # round saw, NIID-Bench by its data's size; equal only over whole rounds.
-  horizons = [steps] if is_fednova else sorted({1, steps_per_epoch, steps})
+  # round saw, NIID-Bench by its data's size; proportional over whole rounds
+  # only.
+  horizons = ([steps] if is_fednova else sorted(
+      {1, -(-len(clients[0].y) // training.batch_size), steps}))
 
   hp = algorithms.Hyperparameters(
       client_lr=training.lr, client_momentum=training.momentum,
@@ -391,16 +397,16 @@ def main(argv):
   keras_model = models.create_keras_model(_MODEL, seed, _INITIALIZER)
   test_x = _model_inputs(data.test_images)
   if training.fedprox_mu:
-    proximal = (f", FedProx mu {training.fedprox_mu:g} (PyTorch: "
+    variant = (f", FedProx mu {training.fedprox_mu:g} (PyTorch: "
                 "`train_net_fedprox`)")
   elif is_scaffold:
-    proximal = (f", SCAFFOLD from random control variates (std "
+    variant = (f", SCAFFOLD from random control variates (std "
                 f"{_CONTROL_STD:g}; c averaged over {len(part)} clients; "
                 "PyTorch: `train_net_scaffold`)")
   elif is_fednova:
-    proximal = ", FedNova (PyTorch: `train_net_fednova` and its server step)"
+    variant = ", FedNova (PyTorch: `train_net_fednova` and its server step)"
   else:
-    proximal = ""
+    variant = ""
   who = " and ".join(
       f"{client.number} ({len(client.y)} samples"
       f"{f', {len(client.batches)} steps' if is_fednova else ''})"
@@ -412,7 +418,7 @@ def main(argv):
         f"client{'s' if is_fednova else ''} {who}, seed {seed}, {_MODEL} "
         f"({_INITIALIZER} initialisation), SGD {training.lr:g} momentum "
         f"{training.momentum:g} weight decay {training.weight_decay:g}"
-        f"{proximal}, B={training.batch_size}, E={training.epochs}\n")
+        f"{variant}, B={training.batch_size}, E={training.epochs}\n")
   print("| a vs b | steps | update \\|\\|a - w0\\|\\| | max \\|a - b\\| "
         "| \\|\\|a - b\\|\\| / \\|\\|a - w0\\|\\| "
         "| float rounding alone: PyTorch float32 vs float64, same ratio "

@@ -1,6 +1,7 @@
 """The flags of NIID-Bench's client training, for the binaries that run it
 outside train.py: niid_bench_torch.py (its FedAvg loop in PyTorch) and
-client_update_check.py (one client's update in TFF and in that loop).
+client_update_check.py (one client's update, or a FedNova round of two,
+in TFF and in that loop).
 
 The defaults are NIID-Bench's published setting (Li et al. 2022, "Federated
 Learning on Non-IID Data Silos: An Experimental Study", ICDE; as

@@ -180,7 +180,7 @@ def fednova_server(global_weights: list[torch.Tensor], a_list: list[float],
                    d_list: list[list[torch.Tensor]],
                    n_list: list[int]) -> list[torch.Tensor]:
   """The server step of NIID-Bench's fednova branch, from the clients' a_i
-  and d_i (`fednova_normalised_update`) and sample counts n_i:
+  and d_i (`fednova_normalised_update`) and data sizes n_i:
   d = sum_i d_i n_i / n, coeff = sum_i a_i n_i / n, x <- x - coeff d, in
   NIID-Bench's order of operations."""
   total_n = sum(n_list)

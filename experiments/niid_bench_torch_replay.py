@@ -1,4 +1,5 @@
-"""Replays one client's local training in PyTorch, as niid_bench_torch.py.
+"""Replays one client's local training (or a FedNova round of several) in
+PyTorch, as niid_bench_torch.py.
 
   PYTHONPATH=. .venv-torch/bin/python experiments/niid_bench_torch_replay.py \
       --input=replay_in.npz --output=replay_out.npz
@@ -116,19 +117,22 @@ def _fednova_round(start: list[torch.Tensor],
                    ) -> dict[str, list[torch.Tensor]]:
   """{"weights": FedNova's new global model from `start` after the clients
   trained to `trained` over their first `horizon` batches,
-  "fedavg_weights": FedAvg's (the models' mean weighted by sample count)}."""
+  "fedavg_weights": FedAvg's (the models' mean weighted by data size, as
+  niid_bench_torch's `_fedavg_round` computes it)}."""
   sizes = [len(labels) for _, labels, _ in clients]
   normalised = [niid_bench_torch.fednova_normalised_update(
-      start, weights, len(batches[:horizon]), training.momentum)
+      start, weights, min(horizon, len(batches)), training.momentum)
                 for weights, (_, _, batches) in zip(trained, clients)]
-  total = sum(sizes)
+  shares = [n / sum(sizes) for n in sizes]
+  fedavg = [torch.zeros_like(w) for w in start]
+  for weights, share in zip(trained, shares):
+    for mean, w in zip(fedavg, weights):
+      mean += share * w
   return {
       "weights": niid_bench_torch.fednova_server(
           start, [a for a, _ in normalised], [d for _, d in normalised],
           sizes),
-      "fedavg_weights": [sum(weights[i] * n / total
-                             for weights, n in zip(trained, sizes))
-                         for i in range(len(start))]}
+      "fedavg_weights": fedavg}
 
 
 def _numbered(given: Any, name: str) -> list[np.ndarray]:

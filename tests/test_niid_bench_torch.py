@@ -82,8 +82,10 @@ def test_output_reads_as_a_run_and_a_killed_run_resumes_identically(
 
 
 def _client_update_check(*extra_flags):
-  """client_update_check.py on 300 random samples of a #C=2 client, two
-  epochs (10 steps): {(row name, steps): (relative distance, rounding)}."""
+  """client_update_check.py on 300 random samples of a #C=2 client (of
+  each of FedNova's two clients of the partition `extra_flags` may give),
+  two epochs (10 steps): {(row name, steps): (relative distance,
+  rounding)}."""
   check = subprocess.run(
       [sys.executable, os.path.join(_REPO, "experiments",
                                     "client_update_check.py"),
