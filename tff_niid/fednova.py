@@ -86,8 +86,8 @@ def build_fednova(model_fn: Callable[[], Any], *, client_optimizer: Any,
         tff.federated_map(client_update, (
             tff.federated_broadcast(state["model"]), data)))
     new_state = tff.federated_map(server_update, (
-        state, tff.federated_mean(normalised, weight),
-        tff.federated_mean(a, weight)))
+        state, local_training.weighted_mean(normalised, weight),
+        local_training.weighted_mean(a, weight)))
     return tff.learning.templates.LearningProcessOutput(
         new_state, local_training.round_metrics(
             types.metrics_aggregation, unfinalized_metrics, non_finite))

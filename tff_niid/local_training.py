@@ -1,7 +1,8 @@
 """The client side of the algorithms tff_niid builds itself (`scaffold`,
 `fednova`): local steps of a TFF optimizer from the server's model, as TFF's
 model-delta client work takes them (`tff.learning.algorithms`' FedAvg), and
-what their server side shares (types, metrics, the model's first state).
+what their server side shares (types, metrics, the model's first state, the
+clients' weighted mean).
 
 TFF's builders cannot express these algorithms: SCAFFOLD shifts the weights
 after every step and keeps state per client; FedNova scales the averaged
@@ -148,6 +149,32 @@ def zero_if_non_finite(tensors: Any, weight: Any) -> tuple[Any, Any, Any]:
       lambda t: tf.where(finite, t, tf.zeros_like(t)), tensors)
   return (tensors, tf.where(finite, weight, 0.0),
           tf.cast(tf.logical_not(finite), tf.int32))
+
+
+def weighted_mean(value: Any, weight: Any) -> Any:
+  """In a federated computation: the mean of the CLIENTS `value` (a tensor
+  or a tuple of them) weighted by the CLIENTS float32 `weight`, at SERVER.
+
+  Computed as TFF's compiler computes `tff.federated_mean` with a weight (a
+  sum over clients of value * weight and of weight, then their quotient), so
+  to the same bits, except that where every weight is 0 (a round whose
+  clients saw no examples or all had non-finite updates,
+  `zero_if_non_finite`) the mean is 0, as TFF's own aggregators give
+  (`tff.aggregators.MeanFactory` divides with divide_no_nan), not NaN.
+  """
+  value_type = value.type_signature.member
+
+  @tff.tensorflow.computation(value_type, tf.float32)
+  def scale(v, w):
+    return tf.nest.map_structure(lambda t: t * w, v), w
+
+  @tff.tensorflow.computation(value_type, tf.float32)
+  def divide(total, total_weight):
+    return tf.nest.map_structure(
+        lambda t: tf.math.divide_no_nan(t, total_weight), total)
+
+  return tff.federated_map(divide, tff.federated_sum(
+      tff.federated_map(scale, (value, weight))))
 
 
 def round_metrics(metrics_aggregation: Any, unfinalized: Any,

@@ -124,7 +124,7 @@ def build_scaffold_iterative_process(
      unfinalized_metrics) = tff.federated_map(
          client_update, (weights, data, server_control, clients))
     new_state = tff.federated_map(server_update, (
-        state, tff.federated_mean(update, weight),
+        state, local_training.weighted_mean(update, weight),
         tff.federated_sum(control_delta)))
     return new_state, local_training.round_metrics(
         types.metrics_aggregation, unfinalized_metrics,
