@@ -8,7 +8,7 @@ import os
 def snapshot(root):
   """{path under root: (mtime_ns, bytes), or None for a directory}: equal
   snapshots mean no file or directory was added, removed or written."""
-  found = {}
+  found: dict[str, tuple[int, bytes] | None] = {}
   for directory, subdirs, names in os.walk(root):
     for name in subdirs:
       found[os.path.relpath(os.path.join(directory, name), root)] = None

@@ -3,6 +3,7 @@
 import dataclasses
 import pathlib
 import re
+from typing import Any
 
 import dp_accounting
 import numpy as np
@@ -16,7 +17,8 @@ from tff_niid import partition as partition_lib
 from tff_niid import results
 from tff_niid import training
 
-SETTINGS = {
+# Any: each algorithm's values are of several types (Hyperparameters').
+SETTINGS: dict[str, dict[str, Any]] = {
     "fedavg": dict(client_lr=0.05),
     "fedsgd": dict(server_lr=0.5),
     "fedprox": dict(client_lr=0.05, proximal_strength=0.1),

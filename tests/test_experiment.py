@@ -29,7 +29,7 @@ def _config(run_dir, rounds=2, **changes):
 
 def _run(run_dir, rounds=2, flagfile=None, **changes):
   """(summary, logged lines) of experiment.run."""
-  lines = []
+  lines: list[str] = []
   summary = experiment.run(
       _config(run_dir, rounds, **changes),
       flagfile=flagfile or FLAGFILE.format(rounds=rounds), log=lines.append)

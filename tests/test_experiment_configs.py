@@ -74,11 +74,14 @@ def _smoke_names(flags, partition):
   """The cell names the smoke diagonal may give `partition` of a config
   (`flags`: its `grids.read_flagfile`)."""
   seeds = grids.flag_list(flags, "seeds")
+  datasets = grids.flag_list(flags, "datasets")
+  algorithms = grids.flag_list(flags, "algorithms")
+  assert datasets is not None and algorithms is not None  # in every grid
   suffix = grids.sweep_variants(flags.get("sweep", []))[0][0]
   return {grids.cell_name(d, partition, a + suffix,
                             None if seeds is None else int(seeds[0]))
-          for d in grids.flag_list(flags, "datasets")
-          for a in grids.flag_list(flags, "algorithms")}
+          for d in datasets
+          for a in algorithms}
 
 
 @pytest.mark.parametrize("config", GRID_CONFIGS, ids=os.path.basename)
@@ -200,6 +203,7 @@ def test_sigterm_to_the_grid_stops_its_cells(phase, tmp_path):
        f"--root_output_dir={tmp_path}", "--jobs=2"] + only,
       cwd=REPO, env=env,
       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  assert grid.stdout is not None  # stdout=PIPE
   for line in grid.stdout:
     if phase == "checks" and "to check without training" in line:
       time.sleep(2)  # the check has started (its TF import alone takes ~10 s)
@@ -225,6 +229,7 @@ def test_ctrl_c_to_the_grid_is_one_line(tmp_path):
       # As a background job or a pytest-xdist worker: SIGINT ignored.
       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  assert grid.stdout is not None  # stdout=PIPE
   for line in grid.stdout:
     if line.startswith("[") and "round " in line:
       break
@@ -243,6 +248,7 @@ def test_a_second_grid_py_on_a_running_grid_is_refused(tmp_path):
           f"--root_output_dir={tmp_path}", "--only_partitions=mix"]
   first = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)
+  assert first.stdout is not None  # stdout=PIPE
   for line in first.stdout:
     if "cells, " in line:  # past the lock, before its cells
       break

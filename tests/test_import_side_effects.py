@@ -49,6 +49,7 @@ def _imported_tff_niid_modules(tree):
       yield from (alias.name for alias in node.names)
     elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
         "tff_niid."):
+      assert node.module is not None  # as the condition says
       yield node.module.split(".")[1]
     elif isinstance(node, ast.Import):
       yield from (alias.name.split(".")[1] for alias in node.names

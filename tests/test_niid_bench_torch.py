@@ -40,6 +40,7 @@ def _kill_after_round_1(command, env):
   same directory is refused meanwhile, then SIGKILLs the first."""
   process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
+  assert process.stdout is not None  # stdout=PIPE
   for line in process.stdout:
     if line.startswith("round 1/2"):  # printed once round 1 is saved
       second = subprocess.run(command, env=env, capture_output=True,

@@ -65,6 +65,7 @@ def test_weight_decay_steps_like_torch_sgd_with_momentum():
   w = np.array([1.0, -2.0], np.float32)
   state = opt.initialize((tf.TensorSpec((2,), tf.float32),))
   buf = np.zeros(2, np.float32)
+  g: list[float] | np.ndarray  # each list made an array below
   for g in ([0.5, 0.5], [-1.0, 2.0], [0.25, 0.0]):
     g = np.array(g, np.float32)
     state, (got,) = _step(opt, state, (tf.constant(w),), (tf.constant(g),))

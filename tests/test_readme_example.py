@@ -14,7 +14,9 @@ _REPO = pathlib.Path(__file__).resolve().parent.parent
 def _library_example():
   readme = (_REPO / "README.md").read_text()
   section = readme.split("\n## Using the library\n", 1)[1]
-  return re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+  example = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+  assert example is not None
+  return example.group(1)
 
 
 def test_the_library_example_runs_as_written(tmp_path):

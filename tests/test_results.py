@@ -204,6 +204,7 @@ def test_sweep_lines_select_the_papers_way_on_the_committed_rate_grid(
   # Each line's choice is select_rate over its cells' curves, and each point
   # is its run's best evaluated accuracy and first round at the target.
   for line in lines.values():
+    assert line.target is not None  # the grid's runs set one
     members = {float(c["sweep"]["client_lr"]): c["run"] for c in cells
                if (c["partition"], c["variant"]) == (line.partition,
                                                      line.variant)}

@@ -86,7 +86,7 @@ def test_corrupt_latest_checkpoint_falls_back(setup, tmp_path):
     for name in files:
       with open(os.path.join(root, name), "wb") as f:
         f.write(b"\0garbage")
-  lines = []
+  lines: list[str] = []
   _run(setup, damaged, 4, log=lines.append)
   assert any("WARNING: checkpoint of round 3 is unreadable" in l for l in lines)
   assert any("resuming after round 2" in l for l in lines)
@@ -125,7 +125,7 @@ def test_another_process_moves_no_checkpoint_aside(setup, tmp_path):
     training.train(cnn, cd, config, output_dir=out)
   assert sorted(os.listdir(os.path.join(out, rundir.CHECKPOINT_DIR))) == (
       checkpoints)
-  lines = []
+  lines: list[str] = []
   _run(setup, out, 3, log=lines.append)
   assert any("resuming after round 2" in line for line in lines)
 
@@ -169,7 +169,7 @@ def test_a_run_with_other_settings_is_not_resumed(setup, mnist, tmp_path):
   identity = json.loads(open(os.path.join(
       out, rundir.TRAINING_IDENTITY_FILE)).read())
   os.remove(os.path.join(out, rundir.TRAINING_IDENTITY_FILE))
-  lines = []
+  lines: list[str] = []
   training.train(make_process(), cd, dataclasses.replace(
       config, eval_every=2, checkpoint_every=2, seed=np.int64(0)),
                  output_dir=out, log=lines.append)

@@ -94,6 +94,7 @@ def test_lock_dies_with_its_holder(tmp_path):
           print("locked", flush=True)
           time.sleep(600)
       """)], stdout=subprocess.PIPE, text=True)
+  assert holder.stdout is not None  # stdout=PIPE
   try:
     assert holder.stdout.readline() == "locked\n"
     with pytest.raises(rundir.RunLockedError, match=f"pid {holder.pid}"):

@@ -39,6 +39,7 @@ class Run:
     self.lines = []
 
   def wait_for(self, prefix):
+    assert self.proc.stdout is not None  # stdout=PIPE
     for line in self.proc.stdout:
       self.lines.append(line)
       if line.startswith(prefix):

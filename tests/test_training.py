@@ -37,7 +37,7 @@ def small_run(mnist, tmp_path_factory):
       scheme="test_split", params={}, seed=0)
   evaluator = evaluation.Evaluator("2nn", mnist.test_images, mnist.test_labels,
                                    client_test_partition=client_test)
-  lines = []
+  lines: list[str] = []
   config = training.LoopConfig(rounds=2, clients_per_round=10, batch_size=20,
                                max_examples_per_client=300, seed=0,
                                target_accuracy=0.5)
@@ -221,7 +221,7 @@ def test_interrupt_during_a_save_keeps_that_round(mnist, tmp_path,
     return run(coroutine)
 
   monkeypatch.setattr(training, "_run", interrupted_on_second_save)
-  lines = []
+  lines: list[str] = []
   with pytest.raises(KeyboardInterrupt):
     training.train(process, cd, config, output_dir=str(tmp_path),
                    log=lines.append)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from typing import cast
 
 import psutil
 import pytest
@@ -35,10 +36,12 @@ def _ignore_sigint():
 def _start(args, tmp_path, preexec_fn=None):
   env, marker = processes.marked_env()
   # Its own process group, so a test can signal the group as a terminal does.
+  # The ignore: process_group is Python 3.11's, and mypy.ini checks against
+  # 3.10's stubs.
   proc = subprocess.Popen(args, stdout=subprocess.PIPE,  # pylint: disable=subprocess-popen-preexec-fn
                           stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
                           text=True, preexec_fn=preexec_fn,
-                          process_group=0)
+                          process_group=0)  # type: ignore[call-overload]
   return proc, marker
 
 
@@ -160,8 +163,9 @@ def test_local_worker_listens_on_loopback_only():
     assert worker.listening and not worker.exposed, worker.listening
     # One client computation per core: worker_binary's own 4 x cores made
     # one-thread rounds several times slower (docs/benchmarks.md).
+    # A list (LocalWorker starts it so); Popen types args as any command.
     assert (f"--max_concurrent_computation_calls={os.cpu_count()}"
-            in worker.process.args)
+            in cast(list[str], worker.process.args))
     # Refused on this machine's other addresses (none beyond loopback is
     # served).
     others = [a.address for addrs in psutil.net_if_addrs().values()

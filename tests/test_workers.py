@@ -57,6 +57,7 @@ def test_workers_die_with_a_sigkilled_parent(tmp_path):
   """)
   parent = subprocess.Popen([sys.executable, "-c", script],
                             stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+  assert parent.stdout is not None  # stdout=PIPE
   pids = [int(p) for p in parent.stdout.readline().split()]
   assert len(pids) == 2 and all(psutil.pid_exists(p) for p in pids)
   parent.send_signal(signal.SIGKILL)

@@ -157,7 +157,7 @@ def inner_dirichlet_exact(mix, sizes, class_sizes):
   its row of `mix` over the classes with samples left."""
   outcomes = {(0,) * mix.size: 1.0}
   for _ in range(sum(sizes)):
-    after = collections.defaultdict(float)
+    after: dict[tuple[int, ...], float] = collections.defaultdict(float)
     for state, p in outcomes.items():
       counts = np.reshape(state, mix.shape)
       room = np.asarray(sizes) - counts.sum(axis=1)

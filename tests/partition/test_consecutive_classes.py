@@ -66,7 +66,7 @@ def flower_distribution(labels, distribution, num_partitions, k,
       split[random_index] = np.append(split[random_index], last)
     split_indices[label] = split
   tracker = {label: 0 for label in unique_labels}
-  to_indices = {p: [] for p in range(num_partitions)}
+  to_indices: dict[int, list[int]] = {p: [] for p in range(num_partitions)}
   for partition_id in range(num_partitions):
     for label in np.roll(unique_labels, -partition_id)[:k]:
       to_indices[partition_id].extend(split_indices[label][tracker[label]])

@@ -3,6 +3,7 @@
 
 import hashlib
 import importlib
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -18,7 +19,8 @@ dirichlet_lib = importlib.import_module("tff_niid.partition.dirichlet")
 
 # 6,000 labels, 600 per class (10 classes), in random order.
 LABELS = np.random.default_rng(0).permutation(np.repeat(np.arange(10), 600))
-ANCHOR = dict(self_balancing=True, min_size_policy="resample")
+# Any: mypy would match its values against every keyword parameter.
+ANCHOR: dict[str, Any] = dict(self_balancing=True, min_size_policy="resample")
 NUM_SEEDS = 200
 P_PASS = 1e-3
 
@@ -35,7 +37,7 @@ def niid_bench_labeldir(labels, n_parties, beta, rng, min_require_size,
   K = labels.max() + 1  # pylint: disable=invalid-name
   N = labels.shape[0]  # pylint: disable=invalid-name
   while min_size < min_require_size:
-    idx_batch = [[] for _ in range(n_parties)]
+    idx_batch: list[list[int]] = [[] for _ in range(n_parties)]
     for k in range(K):
       idx_k = np.where(labels == k)[0]
       rng.shuffle(idx_k)
@@ -168,7 +170,8 @@ def test_contract(self_balancing, min_size_policy):
 
 
 def test_key_changes_only_who_gets_which_sample():
-  key = np.random.default_rng(1).random(LABELS.shape[0])
+  # An array: the stubs pick random()'s float overload for a size typed Any.
+  key = cast(np.ndarray, np.random.default_rng(1).random(LABELS.shape[0]))
   plain = partition.dirichlet(LABELS, 20, alpha=0.5, seed=3, **ANCHOR)
   keyed = partition.dirichlet(LABELS, 20, alpha=0.5, seed=3, key=key,
                               **ANCHOR)
@@ -209,7 +212,9 @@ def test_bad_arguments():
     partition.dirichlet(LABELS, 10, alpha=1, seed=0, min_size_policy="redraw")
   for value in ("yes", 1, None):
     with pytest.raises(ValueError, match="self_balancing.*True or False"):
-      partition.dirichlet(LABELS, 10, alpha=1, seed=0, self_balancing=value)
+      # The ignore: values other than a bool, refused on purpose.
+      partition.dirichlet(LABELS, 10, alpha=1, seed=0,
+                          self_balancing=value)  # type: ignore[arg-type]
 
 
 # sha256(indices, offsets)[:16] of partitions made by the code before

@@ -2,6 +2,7 @@
 (Li & Lyu 2023's ExDir)."""
 
 import importlib
+from typing import Any
 
 import numpy as np
 import pytest
@@ -33,7 +34,7 @@ def exdir_reference(labels, num_clients, C, alpha, rng):
   min_size_per_class = 0
   min_require_size_per_class = max(C * num_clients // num_classes // 5, 1)
   while min_size_per_class < min_require_size_per_class:
-    clientidx_map = {k: [] for k in range(num_classes)}
+    clientidx_map: dict[int, list[int]] = {k: [] for k in range(num_classes)}
     for cid in range(num_clients):
       slected_classes = rng.choice(range(num_classes), C, replace=False)
       for k in slected_classes:
@@ -45,7 +46,7 @@ def exdir_reference(labels, num_clients, C, alpha, rng):
   min_require_size = 10
   num_labels = len(labels)
   while min_size < min_require_size:
-    idx_per_client = [[] for _ in range(num_clients)]
+    idx_per_client: list[list[int]] = [[] for _ in range(num_clients)]
     for k in range(num_classes):
       idx_k = np.where(labels == k)[0]
       rng.shuffle(idx_k)
@@ -195,8 +196,10 @@ def test_seeded_key_and_bad_input(labels, key):
       partition.metrics.label_counts(make(0), labels))
   for k in (0, 11, 1.5):
     with pytest.raises(ValueError, match="classes_per_client"):
-      partition.extended_dirichlet(labels, 10, classes_per_client=k, alpha=1,
-                                   seed=0)
+      # The ignore: a float among the refused values, on purpose.
+      partition.extended_dirichlet(
+          labels, 10, classes_per_client=k,  # type: ignore[arg-type]
+          alpha=1, seed=0)
 
 
 @pytest.mark.parametrize("kwargs,message", [
@@ -211,7 +214,9 @@ def test_seeded_key_and_bad_input(labels, key):
     (dict(self_balancing="yes"), "`self_balancing` must be True or False"),
 ])
 def test_bad_arguments(kwargs, message):
-  args = dict(num_clients=10, classes_per_client=2, alpha=0.5, seed=0)
+  # Any: the values of `kwargs` are of several types, some wrong on purpose.
+  args: dict[str, Any] = dict(num_clients=10, classes_per_client=2, alpha=0.5,
+                              seed=0)
   args.update(kwargs)
   with pytest.raises(ValueError) as e:
     partition.extended_dirichlet(LABELS, **args)

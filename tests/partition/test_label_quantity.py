@@ -54,7 +54,10 @@ def test_seeded_and_bad_input(labels):
       labels, 30, classes_per_client=2, seed=s))
   for k in (0, 11, 1.5):
     with pytest.raises(ValueError, match="classes_per_client"):
-      partition.label_quantity(labels, 10, classes_per_client=k, seed=0)
+      # The ignore: a float among the refused values, on purpose.
+      partition.label_quantity(
+          labels, 10, classes_per_client=k,  # type: ignore[arg-type]
+          seed=0)
   with pytest.raises(ValueError, match="fewer samples"):
     partition.label_quantity(np.repeat(np.arange(10), 3), 30,
                              classes_per_client=10, seed=0)
@@ -144,7 +147,8 @@ def flower_pathological(labels, num_partitions, num_classes_per_partition,
   for held in to_labels.values():
     for label in held:
       times_used[label] += 1
-  to_indices = {partition_id: [] for partition_id in range(num_partitions)}
+  to_indices: dict[int, list[int]] = {
+      partition_id: [] for partition_id in range(num_partitions)}
   for label in unique_labels:
     if times_used[label] == 0:
       continue  # Flower warns that the label is not used

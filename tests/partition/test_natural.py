@@ -83,7 +83,7 @@ def _flower_grouped_natural_ids(ids, group_size, mode):
     if remainder:
       raise ValueError("remainder")
     groups = np.array_split(unique, num_groups)
-  members = {}
+  members: dict[object, list[int]] = {}  # natural id: its samples
   for index, natural_id in enumerate(ids.tolist()):
     members.setdefault(natural_id, []).append(index)
   return {g: sorted(i for natural_id in group.tolist()

@@ -1,5 +1,7 @@
 """label_noise and feature_noise_levels."""
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -51,12 +53,15 @@ def test_noisy_clients_keep_their_rate_and_the_rest_stay_clean(labels,
 
 
 def test_bad_arguments(labels, part):
-  for kwargs, message in [(dict(), "exactly one"),
-                          (dict(rate=0.1, ramp=(0, 1)), "exactly one"),
-                          (dict(rate=1.5), "rate"),
-                          (dict(rates=[0.1] * 3), "one rate per client"),
-                          (dict(rate=0.1, mode="flip"), "mode"),
-                          (dict(rate=0.1, noisy_clients=2), "noisy_clients")]:
+  # Any: the values are of several types, some wrong on purpose.
+  cases: list[tuple[dict[str, Any], str]] = [
+      (dict(), "exactly one"),
+      (dict(rate=0.1, ramp=(0, 1)), "exactly one"),
+      (dict(rate=1.5), "rate"),
+      (dict(rates=[0.1] * 3), "one rate per client"),
+      (dict(rate=0.1, mode="flip"), "mode"),
+      (dict(rate=0.1, noisy_clients=2), "noisy_clients")]
+  for kwargs, message in cases:
     with pytest.raises(ValueError, match=message):
       partition.label_noise(labels, part, seed=0, **kwargs)
 
@@ -70,9 +75,11 @@ def test_num_classes_must_match_the_labels(labels, part, num_classes):
   assert str(e.value) == (
       f"`num_classes`={num_classes!r} does not match `labels`, whose class "
       "ids run 0..9 (10 classes): flips choose among those; omit num_classes.")
+  # Any: mypy would match an int value against every keyword parameter.
+  with_and_without: tuple[dict[str, Any], ...] = (dict(num_classes=10), {})
   given, default = (partition.label_noise(labels, part, rate=0.1, seed=0,
                                           **kw)[0]
-                    for kw in (dict(num_classes=10), {}))
+                    for kw in with_and_without)
   assert np.array_equal(given, default)
 
 

@@ -120,7 +120,7 @@ def test_label_counts_name_the_clients_by_their_ids(tmp_path):
 
 
 def test_warnings_reach_the_callback_each_time(labels):
-  emitted = []
+  emitted: list[str] = []
   for _ in range(2):
     with report.warnings_to(emitted.append):
       partition.label_quantity(labels, 3, classes_per_client=2, seed=0,
@@ -131,7 +131,7 @@ def test_warnings_reach_the_callback_each_time(labels):
 
 
 def test_warnings_reach_the_callback_when_the_block_fails(labels):
-  emitted = []
+  emitted: list[str] = []
   with pytest.raises(RuntimeError):
     with report.warnings_to(emitted.append):
       partition.label_quantity(labels, 3, classes_per_client=2, seed=0,

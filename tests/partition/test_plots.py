@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+from typing import Any, cast
 
 import matplotlib
 import numpy as np
@@ -69,8 +70,10 @@ def test_stacked_bars_show_each_clients_counts_at_its_index(labels):
   partition.plots.plot_label_counts(part, labels, kind="bar", order="client",
                                     max_clients=1, ax=ax)
   legend = [handle.get_facecolor() for handle in ax.get_legend().legend_handles]
+  # Any: tab10 is a ListedColormap of RGB triples; the stubs type it as a
+  # Colormap (no .colors), a ListedColormap's colors as any array-like.
   assert legend == [matplotlib.colors.to_rgba(c)
-                    for c in matplotlib.colormaps["tab10"].colors]
+                    for c in cast(Any, matplotlib.colormaps["tab10"]).colors]
 
 
 def test_client_order_shows_the_first_clients_and_says_so(labels, tmp_path):

@@ -88,8 +88,9 @@ def test_params_are_read_from_the_signature():
       ("self_balancing", False), ("min_size_policy", "repair")]
   assert dirichlet.params[0].required and not dirichlet.params[1].required
   assert dirichlet.takes_key and dirichlet.sized == "balanced_dirichlet"
-  assert dirichlet.summary == inspect.getdoc(
-      partition.dirichlet).splitlines()[0]
+  doc = inspect.getdoc(partition.dirichlet)
+  assert doc is not None
+  assert dirichlet.summary == doc.splitlines()[0]
   assert registry.SCHEMES["iid"].params == ()
   assert not registry.SCHEMES["iid"].takes_key
   assert registry.SCHEMES["iid"].sized is None
@@ -193,8 +194,9 @@ def test_the_tool_writes_the_registrys_table(tmp_path):
     out = subprocess.run([sys.executable, tool, str(stale)],
                          capture_output=True, text=True, check=True)
     assert says in out.stdout
-    assert _TABLE.search(stale.read_text()).group(1) == (
-        registry.markdown_table())
+    table = _TABLE.search(stale.read_text())
+    assert table is not None
+    assert table.group(1) == registry.markdown_table()
   assert stale.read_text().endswith("\n\nafter\n")
   # No table yet under the marker: the paragraph below it stays.
   stale.write_text("<!-- scheme table: python -m tff_niid.partition "

@@ -64,6 +64,7 @@ def test_the_spec_modifier_draws_them():
   part = partition.spec.resolve("dirichlet(alpha=0.5)+rotate", LABELS, 20,
                                 seed=5)
   assert part.spec == "dirichlet(alpha=0.5)+rotate"
+  assert part.rotation is not None
   assert np.bincount(part.rotation // 90).tolist() == [5, 5, 5, 5]
   # The base's clients are unchanged: the rotation is drawn on its own seed.
   plain = partition.spec.resolve("dirichlet(alpha=0.5)", LABELS, 20, seed=5)
@@ -72,6 +73,7 @@ def test_the_spec_modifier_draws_them():
   two = partition.spec.resolve("iid+rotate(degrees=(0, 180))", LABELS, 10,
                                seed=5)
   assert two.spec == "iid+rotate(degrees=(0, 180))"
+  assert two.rotation is not None
   assert sorted(set(two.rotation.tolist())) == [0, 180]
   assert partition.spec.parse({"base": {"scheme": "iid"},
                                "rotate": {"degrees": [0, 180]}}) == (
@@ -86,6 +88,7 @@ def test_the_spec_checks_the_angles_before_any_data():
 def test_saved_and_loaded_with_the_partition(tmp_path):
   part = partition.spec.resolve("classes(k=2)+rotate", LABELS, 8, seed=1)
   back = partition.load(part.save(str(tmp_path / "p")), labels=LABELS)
+  assert part.rotation is not None
   assert np.array_equal(back.rotation, part.rotation) and back == part
   assert back != part.replace(rotation=np.roll(part.rotation, 1))
   assert back != part.replace(rotation=None)
@@ -114,6 +117,8 @@ def test_each_clients_split_keeps_its_angle():
   part = partition.spec.resolve("iid+rotate", LABELS, 8, seed=2)
   train, test = partition.split_clients(part, LABELS, test_fraction=0.25,
                                         seed=0)
+  assert part.rotation is not None
+  assert train.rotation is not None and test.rotation is not None
   assert np.array_equal(train.rotation, part.rotation)
   assert np.array_equal(test.rotation, part.rotation)
 

@@ -113,7 +113,7 @@ def flower_shards(labels, num_partitions, shards_per_partition, rng):
       shard_ids, np.cumsum(np.full(num_partitions, shards_per_partition)))[:-1]
   parts = []
   for shards_of_partition in per_partition:
-    positions = []
+    positions: list[int] = []
     for shard in shards_of_partition:
       positions.extend(range(int(shard * shard_size),
                              min(int((shard + 1) * shard_size), len(labels))))

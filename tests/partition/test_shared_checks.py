@@ -1,6 +1,7 @@
 """Input checks every scheme shares (`_checks`, `_allocate.check_key`)."""
 
 import time
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -13,8 +14,10 @@ from tff_niid.partition import registry
 LABELS = np.arange(200) % 10
 
 # Every entry point that takes class labels, called on `labels`: every
-# registered scheme, and the functions of partitions.
-TAKES_LABELS = {
+# registered scheme, and the functions of partitions. `...`: the schemes'
+# lambdas also take their name (a default), which mypy will not match to
+# a one-argument Callable.
+TAKES_LABELS: dict[str, Callable[..., object]] = {
     **{name: lambda y, name=name: example_scheme(name)(y, 4)
        for name in registry.SCHEMES},
     "label_noise": lambda y: partition.label_noise(

@@ -2,6 +2,7 @@
 
 import json
 import re
+from typing import Any
 
 import numpy as np
 import pytest
@@ -25,6 +26,7 @@ def test_full_composition(labels, images, tmp_path):
   part = spec.resolve(FULL, labels, 50, seed=0, images=images)
   assert_exact_cover(part, 60000)
   assert part.spec == spec.to_string(spec.parse(FULL))
+  assert part.noisy_labels is not None and part.feature_noise is not None
   assert abs((part.noisy_labels != labels).mean() - 0.2) < 0.001
   np.testing.assert_allclose(part.feature_noise,
                              partition.feature_noise_levels(50, 0.5))
@@ -63,6 +65,7 @@ def test_every_base(labels, images, text, scheme):
 def test_noise_on_a_fraction_of_clients(labels):
   part = spec.resolve("iid+noise(rate=0.4, noisy_clients=0.5)",
                       labels, 10, seed=0)
+  assert part.noisy_labels is not None
   rates = [np.mean(part.noisy_labels[c] != labels[c])
            for c in part]
   assert sorted(np.round(rates, 3)) == [0.0] * 5 + [0.4] * 5
@@ -347,8 +350,9 @@ def test_shortcut_errors(scheme, values, message):
 ])
 def test_shortcut_refuses_given_values_the_scheme_does_not_use(scheme, given,
                                                                 message):
-  values = dict(alpha=0.5, min_size=1, shards_per_client=2,
-                classes_per_client=2, key=None, key_noise=0.5)
+  # Any: mypy would match these values against `given` too.
+  values: dict[str, Any] = dict(alpha=0.5, min_size=1, shards_per_client=2,
+                                classes_per_client=2, key=None, key_noise=0.5)
   assert spec.shortcut(scheme, **values)  # defaults are dropped silently
   with pytest.raises(ValueError) as e:
     spec.shortcut(scheme, given=given, **values)

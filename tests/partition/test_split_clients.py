@@ -87,6 +87,8 @@ def test_seeded_and_carries_the_partition_extras(tmp_path):
                            "scheme": "dirichlet", "params": part.params,
                            "spec": "dirichlet(alpha=0.3)", "seed": 1}
     assert half.client_names == part.client_names
+    assert half.noisy_labels is not None
+    assert half.feature_noise is not None
     assert np.array_equal(half.noisy_labels, part.noisy_labels)
     assert np.array_equal(half.feature_noise, part.feature_noise)
     assert half.feature_noise_redraw is False
