@@ -37,7 +37,7 @@ client's weights, or with several clients FedNova's new global model; for
 SCAFFOLD also `..._client_control_{i}` and `..._server_control_{i}`, the
 controls after the round (`niid_bench_torch.scaffold_controls`); for
 FedNova also `..._fedavg_weights_{i}`, FedAvg's server step over the same
-clients' models (their mean weighted by sample count).
+clients' models (their mean weighted by data size).
 """
 
 import dataclasses
@@ -123,9 +123,9 @@ def _fednova_round(start: list[torch.Tensor],
   normalised = [niid_bench_torch.fednova_normalised_update(
       start, weights, min(horizon, len(batches)), training.momentum)
                 for weights, (_, _, batches) in zip(trained, clients)]
-  shares = [n / sum(sizes) for n in sizes]
+  total = sum(sizes)
   fedavg = [torch.zeros_like(w) for w in start]
-  for weights, share in zip(trained, shares):
+  for weights, share in zip(trained, (n / total for n in sizes)):
     for mean, w in zip(fedavg, weights):
       mean += share * w
   return {
