@@ -1,5 +1,6 @@
-"""One client's local training (or a FedNova round of two) in TFF and in
-NIID-Bench's PyTorch loop, from the same weights over the same batches.
+"""One client's local training (or a FedNova or SCAFFOLD round of two) in
+TFF and in NIID-Bench's PyTorch loop, from the same weights over the same
+batches.
 
   make torch-env   # .venv-torch: CPU PyTorch (requirements/torch-lock.txt)
   .venv/bin/python experiments/client_update_check.py
@@ -13,7 +14,10 @@ own proximal client optimizer, `tff_niid.proximal`) against NIID-Bench's
 `train_net_fedprox`; with --algorithm=scaffold, tff_niid's SCAFFOLD
 (`tff_niid.scaffold`) against NIID-Bench's `train_net_scaffold` and its
 server's control update, from control variates drawn at random (in a run
-they start equal, where the correction vanishes); with --algorithm=fednova,
+they start equal, where the correction vanishes), with --second_client a
+round of two clients, each from its own c_i, whose new global model (the
+clients' models averaged by data size) and new c (from both clients'
+control updates) are compared too; with --algorithm=fednova,
 a round of tff_niid's FedNova (`tff_niid.fednova`) with two clients
 against NIID-Bench's `train_net_fednova` (a_i, d_i) and the server step of
 its fednova branch (niid_bench_torch.py's `fednova_normalised_update` and
@@ -26,8 +30,9 @@ input pipeline makes with --per_epoch_batches
 (`clientdata.local_training_batches`: per epoch a shuffle cut into batches,
 the last smaller, as NIID-Bench's DataLoader).
 TFF runs a FedAvg (FedProx, SCAFFOLD) round with this one client and server
-rate 1, so the new global model is the client's (FedNova: a round of the
-two clients, whose new global model is compared); PyTorch replays the
+rate 1, so the new global model is the client's (FedNova, or SCAFFOLD with
+--second_client: a round of the two clients, whose new global model is
+compared); PyTorch replays the
 same batches, sample for sample, from the same weights
 (experiments/niid_bench_torch_replay.py, run by `--torch_python`).
 
@@ -43,16 +48,17 @@ client, its update in the update column) with TFF's FedProx (SCAFFOLD)
 client over the same batches (what the proximal term, or the correction,
 does); for FedNova, FedAvg's server step over the same PyTorch clients
 (their models' mean by samples) with TFF's FedNova round (what the
-normalisation does). FedNova's is compared over the whole round alone:
-TFF weights each client by the samples its round saw, E n_i over a whole
-round, NIID-Bench by its data's size n_i; proportional over a whole round,
-not over a cut one. SCAFFOLD's last two rows compare the client's and the
-server's new control variates (the update column: how far each moved from
-its start).
+normalisation does). A round of two clients is compared over the whole
+round alone: TFF weights each client by the samples its round saw, E n_i
+over a whole round, NIID-Bench by its data's size n_i; proportional over a
+whole round, not over a cut one. SCAFFOLD's last rows compare each
+client's and the server's new control variates (the update column: how
+far each moved from its start).
 
 Not covered: tff_niid's default, streamed batching (the same pipeline
 without --per_epoch_batches), FedAvg's averaging over several clients
-(FedNova's is), and the evaluation; and the PyTorch side is
+(SCAFFOLD's, the same weighted mean, is; so is FedNova's), and the
+evaluation; and the PyTorch side is
 niid_bench_torch.py's transcription of NIID-Bench's `train_net`,
 `train_net_fedprox`, `train_net_scaffold` and `train_net_fednova`, not
 NIID-Bench's own file.
@@ -95,13 +101,15 @@ _ALGORITHM = flags.DEFINE_enum(
     "`train_net_fedprox` with --fedprox_mu > 0); scaffold: SCAFFOLD's "
     "(`algorithms.build_process('scaffold')`) against `train_net_scaffold`, "
     "from random control variates (seeded by --seed), comparing the new "
-    "controls too; fednova: a FedNova round of two clients (--client and "
-    "--second_client) against `train_net_fednova` and NIID-Bench's FedNova "
-    "server step, comparing the new global model.")
+    "controls too (with --second_client, a round of two clients and "
+    "NIID-Bench's server step); fednova: a FedNova round of two clients "
+    "(--client and --second_client) against `train_net_fednova` and "
+    "NIID-Bench's FedNova server step, comparing the new global model.")
 _SECOND_CLIENT = flags.DEFINE_integer(
-    "second_client", None, "--algorithm=fednova: the round's other client "
-    "(default: the one after --client). FedNova's normalisation shows when "
-    "the two take different numbers of steps.", lower_bound=0)
+    "second_client", None, "--algorithm=scaffold or fednova: the round's "
+    "other client (fednova's default: the one after --client). FedNova's "
+    "normalisation shows when the two take different numbers of steps; "
+    "SCAFFOLD's server sums both clients' control updates.", lower_bound=0)
 _TORCH_PYTHON = flags.DEFINE_string(
     "torch_python",
     os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -122,9 +130,10 @@ flags.register_multi_flags_validator(
     "FedProx's term: leave --fedprox_mu at 0.")
 flags.register_multi_flags_validator(
     ["algorithm", "second_client"],
-    lambda given: (given["algorithm"] == "fednova" or
+    lambda given: (given["algorithm"] in ("scaffold", "fednova") or
                    given["second_client"] is None),
-    "--second_client is FedNova's: give it with --algorithm=fednova.")
+    "--second_client makes a round of two clients: give it with "
+    "--algorithm=scaffold or fednova.")
 
 
 class ClientRound(NamedTuple):
@@ -138,11 +147,11 @@ class ClientRound(NamedTuple):
 
 
 class Controls(NamedTuple):
-  """SCAFFOLD's control variates a client starts from, in Keras' layout:
-  the server's c, the client's c_i, and the number of clients c's update is
-  divided by."""
+  """SCAFFOLD's control variates the round starts from, in Keras' layout:
+  the server's c, each of the round's clients' c_i, and the number of
+  clients c's update is divided by."""
   server: list[np.ndarray]
-  client: list[np.ndarray]
+  clients: list[list[np.ndarray]]
   num_clients: int
 
 
@@ -201,24 +210,27 @@ def _arrays(values: Any) -> list[np.ndarray]:
 
 
 def _random_controls(weights: list[np.ndarray], seed: int,
-                     num_clients: int) -> Controls:
-  """Control variates c and c_i drawn afresh (N(0, _CONTROL_STD^2) per
-  weight), shaped as `weights`."""
+                     round_clients: int, num_clients: int) -> Controls:
+  """Control variates c and, for each of the round's clients, c_i, drawn
+  afresh (N(0, _CONTROL_STD^2) per weight, in that order), shaped as
+  `weights`."""
   rng = np.random.default_rng([seed, 2])
-  server, client = ([rng.normal(0.0, _CONTROL_STD, w.shape).astype(w.dtype)
-                     for w in weights] for _ in range(2))
-  return Controls(server, client, num_clients)
+  server, *clients = ([rng.normal(0.0, _CONTROL_STD, w.shape).astype(w.dtype)
+                       for w in weights] for _ in range(1 + round_clients))
+  return Controls(server, clients, num_clients)
 
 
 def _with_controls(state: dict[str, Any], controls: Controls,
-                   client: int) -> dict[str, Any]:
+                   round_clients: list[int]) -> dict[str, Any]:
   """A `scaffold.ScaffoldProcess` state whose server control is
-  `controls.server` and whose `client`'s is `controls.client`."""
+  `controls.server` and whose `round_clients[k]`'s is
+  `controls.clients[k]`."""
   server = collections.OrderedDict(state[scaffold.SERVER])
   server["control"] = tuple(controls.server)
   client_controls = [c.copy() for c in state[scaffold.CLIENT_CONTROLS]]
-  for rows, value in zip(client_controls, controls.client):
-    rows[client] = value
+  for client, values in zip(round_clients, controls.clients):
+    for rows, value in zip(client_controls, values):
+      rows[client] = value
   return {scaffold.SERVER: server, scaffold.CLIENT_CONTROLS: client_controls}
 
 
@@ -245,17 +257,20 @@ def _model_inputs(images: np.ndarray) -> np.ndarray:
 def _replay_in_torch(initial: list[np.ndarray], clients: list[ClientRound],
                      horizons: list[int],
                      training: niid_bench_flags.ClientTraining,
+                     algorithm: str,
                      precisions: tuple[str, ...] = ("float32", "float64"),
                      controls: Optional[Controls] = None
                      ) -> dict[str, dict[int, dict[str, list[np.ndarray]]]]:
   """niid_bench_torch_replay.py, run by --torch_python: {precision ("float32",
-  "float64"): {horizon: {"weights": the weights after NIID-Bench's
-  `train_net` (with `training.fedprox_mu` > 0, `train_net_fedprox`; with
-  `controls`, `train_net_scaffold`) from `initial` over the client's first
-  `horizon` batches; with `controls`, also "server_control" and
-  "client_control", the new c and c_i; with several `clients`, FedNova's
-  new global model after each trained so, and "fedavg_weights",
-  FedAvg's}}}."""
+  "float64"): {horizon: {"weights": the round's new global model after each
+  of `clients` trained from `initial` over its first `horizon` batches with
+  NIID-Bench's `train_net` (with `training.fedprox_mu` > 0,
+  `train_net_fedprox`; for "scaffold", `train_net_scaffold` from
+  `controls`): one client's weights, or several clients' mean by data size,
+  or for "fednova" FedNova's server step; for "scaffold" also
+  "server_control" and "client_control_{k}", the new c and each client's
+  c_i; for "fednova" also "fedavg_weights", FedAvg's}}}."""
+  server_control, client_control = niid_bench_flags.CONTROL_ARRAYS
   with tempfile.TemporaryDirectory() as tmp:
     input_path, output_path = (os.path.join(tmp, name)
                                for name in ("in.npz", "out.npz"))
@@ -266,9 +281,15 @@ def _replay_in_torch(initial: list[np.ndarray], clients: list[ClientRound],
         "order": [np.concatenate(client.batches) for client in clients],
         "batch_sizes": [np.array([len(b) for b in client.batches])
                         for client in clients]}
-    if controls is not None:
-      arrays.update(zip(niid_bench_flags.CONTROL_ARRAYS,
-                        (controls.server, controls.client)))
+    returned = ["weights"]
+    if algorithm == "scaffold":
+      assert controls is not None
+      client_names = [f"{client_control}_{k}" for k in range(len(clients))]
+      arrays[server_control] = controls.server
+      arrays.update(zip(client_names, controls.clients))
+      returned += [server_control, *client_names]
+    if algorithm == "fednova":
+      returned.append("fedavg_weights")
     # Typed Any: numpy's stub reads a **dict[str, ndarray] as possibly
     # holding savez's `allow_pickle`.
     named: dict[str, Any] = {
@@ -277,18 +298,14 @@ def _replay_in_torch(initial: list[np.ndarray], clients: list[ClientRound],
            for i, w in enumerate(values)}}
     if controls is not None:
       named["num_parties"] = controls.num_clients
-    np.savez(input_path, horizons=np.array(horizons),
-             precisions=np.array(precisions), **named)
+    np.savez(input_path, algorithm=np.array(algorithm),
+             horizons=np.array(horizons), precisions=np.array(precisions),
+             **named)
     subprocess.run(
         [_TORCH_PYTHON.value,
          os.path.join(_REPO, "experiments", "niid_bench_torch_replay.py"),
          f"--input={input_path}", f"--output={output_path}"],
         env=dict(os.environ, PYTHONPATH=_REPO), check=True)
-    returned = ["weights"]
-    if controls is not None:
-      returned += niid_bench_flags.CONTROL_ARRAYS
-    if len(clients) > 1:
-      returned.append("fedavg_weights")
     with np.load(output_path) as out:
       return {precision: {h: {name: [out[f"{precision}_horizon{h}_{name}_{i}"]
                                      for i in range(len(initial))]
@@ -319,18 +336,18 @@ def main(argv):
   is_scaffold = _ALGORITHM.value == "scaffold"
   is_fednova = _ALGORITHM.value == "fednova"
   round_clients = [_CLIENT.value]
-  if is_fednova:
-    round_clients.append((_CLIENT.value + 1) % len(part)
-                         if _SECOND_CLIENT.value is None else
-                         _SECOND_CLIENT.value)
+  if _SECOND_CLIENT.value is not None:
+    round_clients.append(_SECOND_CLIENT.value)
+  elif is_fednova:
+    round_clients.append((_CLIENT.value + 1) % len(part))
   for name, client in zip(("client", "second_client"), round_clients):
     if client >= len(part):
       raise app.UsageError(f"--{name}={client}: the partition has "
                            f"{len(part)} clients.")
   if len(set(round_clients)) < len(round_clients):
     raise app.UsageError(
-        "FedNova's round needs two clients: give --second_client other "
-        "than --client" if len(part) > 1 else
+        "A round of two clients: give --second_client other than --client"
+        if len(part) > 1 else
         f"FedNova's round needs two clients; {spec!r} has one.")
   if (part.feature_noise is not None or part.noisy_labels is not None or
       part.rotation is not None):
@@ -339,28 +356,26 @@ def main(argv):
   clients = [_client_round(data, part[client], client, seed, training)
              for client in round_clients]
   steps = max(len(client.batches) for client in clients)
-  # FedNova's whole round alone: TFF weights a client by the samples its
-  # round saw, NIID-Bench by its data's size; proportional over whole rounds
-  # only.
-  horizons = ([steps] if is_fednova else sorted(
+  # A round of two clients over the whole round alone: TFF weights a client
+  # by the samples its round saw, NIID-Bench by its data's size;
+  # proportional over whole rounds only.
+  horizons = ([steps] if len(clients) > 1 else sorted(
       {1, -(-len(clients[0].y) // training.batch_size), steps}))
 
   hp = algorithms.Hyperparameters(
       client_lr=training.lr, client_momentum=training.momentum,
       client_weight_decay=training.weight_decay,
       proximal_strength=training.fedprox_mu, server_lr=1.0)
-  algorithm = (_ALGORITHM.value if is_scaffold or is_fednova else
-               "fedprox" if training.fedprox_mu else "fedavg")
   process = algorithms.build_process(
-      algorithm, models.build_model_fn(_MODEL, clientdata.BATCH_SPEC,
+      "fedprox" if training.fedprox_mu else _ALGORITHM.value, models.build_model_fn(_MODEL, clientdata.BATCH_SPEC,
                                        seed=seed, initializer=_INITIALIZER),
       hp, num_clients=len(part))
   state = process.initialize()
   initial = _arrays(process.get_model_weights(state).trainable)
   controls = None
   if is_scaffold:
-    controls = _random_controls(initial, seed, len(part))
-    state = _with_controls(state, controls, _CLIENT.value)
+    controls = _random_controls(initial, seed, len(clients), len(part))
+    state = _with_controls(state, controls, round_clients)
 
   def tff_round(shuffle_seed: int, steps: int) -> dict[str, list[np.ndarray]]:
     """{"weights": the new model; for SCAFFOLD, also the new controls}."""
@@ -373,26 +388,27 @@ def main(argv):
       new_state = process.next(state, batches).state
       return {"weights": _arrays(
           process.get_model_weights(new_state).trainable)}
-    new_state = process.next(state, batches, [_CLIENT.value]).state
+    new_state = process.next(state, batches, round_clients).state
     server_control, client_control = niid_bench_flags.CONTROL_ARRAYS
     return {"weights": _arrays(process.get_model_weights(new_state).trainable),
             server_control: _arrays(new_state[scaffold.SERVER]["control"]),
-            client_control: [c[_CLIENT.value] for c in
-                             new_state[scaffold.CLIENT_CONTROLS]]}
+            **{f"{client_control}_{k}": [c[client] for c in
+                                         new_state[scaffold.CLIENT_CONTROLS]]
+               for k, client in enumerate(round_clients)}}
 
   tff_round_of = {h: tff_round(seed, h) for h in horizons}
   tff_weights = {h: out["weights"] for h, out in tff_round_of.items()}
   other_shuffle = tff_round(seed + 1, steps)["weights"]
 
   torch_round_of = _replay_in_torch(initial, clients, horizons, training,
-                                    controls=controls)
+                                    _ALGORITHM.value, controls=controls)
   torch_weights = {precision: {h: out["weights"] for h, out in rounds.items()}
                    for precision, rounds in torch_round_of.items()}
   if training.fedprox_mu or is_scaffold:
-    # The same client without the proximal term or the correction.
-    fedavg_client = _replay_in_torch(
+    # The same clients without the proximal term or the correction.
+    fedavg_round = _replay_in_torch(
         initial, clients, [steps],
-        dataclasses.replace(training, fedprox_mu=0.0),
+        dataclasses.replace(training, fedprox_mu=0.0), "fedavg",
         precisions=("float32",))["float32"][steps]["weights"]
   keras_model = models.create_keras_model(_MODEL, seed, _INITIALIZER)
   test_x = _model_inputs(data.test_images)
@@ -407,15 +423,18 @@ def main(argv):
     variant = ", FedNova (PyTorch: `train_net_fednova` and its server step)"
   else:
     variant = ""
+  several = len(clients) > 1
   who = " and ".join(
       f"{client.number} ({len(client.y)} samples"
-      f"{f', {len(client.batches)} steps' if is_fednova else ''})"
+      f"{f', {len(client.batches)} steps' if several else ''})"
       for client in clients)
-  whose_round = "A FedNova round" if is_fednova else "One client's round"
+  whose_round = ("One client's round" if not several else
+                 "A FedNova round" if is_fednova else
+                 "A SCAFFOLD round of two clients")
   print(f"{whose_round}, TFF vs "
         "PyTorch from the same weights over the same batches: "
         f"{niid_bench_flags.DATASET.value} {spec!r}, "
-        f"client{'s' if is_fednova else ''} {who}, seed {seed}, {_MODEL} "
+        f"client{'s' if several else ''} {who}, seed {seed}, {_MODEL} "
         f"({_INITIALIZER} initialisation), SGD {training.lr:g} momentum "
         f"{training.momentum:g} weight decay {training.weight_decay:g}"
         f"{variant}, B={training.batch_size}, E={training.epochs}\n")
@@ -450,19 +469,23 @@ def main(argv):
             other_shuffle, "—")
   if training.fedprox_mu:
     print_row("PyTorch without the proximal term (FedAvg's client) vs TFF, "
-              "same batches", steps, fedavg_client, tff_weights[steps], "—")
+              "same batches", steps, fedavg_round, tff_weights[steps], "—")
   if is_fednova:
     print_row("PyTorch with FedAvg's server step (the models' mean by "
               "samples) vs TFF, same batches", steps,
               torch_round_of["float32"][steps]["fedavg_weights"],
               tff_weights[steps], "—")
   if controls is not None:
-    print_row("PyTorch without the correction (FedAvg's client) vs TFF, "
-              "same batches", steps, fedavg_client, tff_weights[steps], "—")
+    print_row(f"PyTorch without the correction (FedAvg's "
+              f"{'round' if several else 'client'}) vs TFF, same batches",
+              steps, fedavg_round, tff_weights[steps], "—")
     # The new controls, each against the one it started from.
     server_control, client_control = niid_bench_flags.CONTROL_ARRAYS
     for name, label, start in (
-        (client_control, "the client's new control c_i", controls.client),
+        *((f"{client_control}_{k}",
+           f"client {client.number}'s new control c_i" if several else
+           "the client's new control c_i", controls.clients[k])
+          for k, client in enumerate(clients)),
         (server_control, "the server's new control c", controls.server)):
       in_float32, in_float64 = (torch_round_of[p][steps][name]
                                 for p in ("float32", "float64"))

@@ -148,19 +148,31 @@ def local_train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
           p.copy_(p - training.lr * (c - c_i))
 
 
-def scaffold_controls(controls: Controls, global_weights: list[torch.Tensor],
-                      weights: list[torch.Tensor], steps: int, lr: float,
-                      num_parties: int) -> Controls:
-  """NIID-Bench's SCAFFOLD controls after one client's `local_train` (with
-  `controls`) of `steps` steps from `global_weights` to `weights`: the
-  client's c_i_new = c_i - c + (x - y) / (steps * lr) (`train_net_scaffold`),
-  and the server's c + (c_i_new - c_i) / num_parties, this client being the
-  round's only one (`local_train_net_scaffold`)."""
-  client = [c_i - c + (x - y) / (steps * lr) for c_i, c, x, y in zip(
-      controls.client, controls.server, global_weights, weights)]
-  server = [c + (new - c_i) / num_parties
-            for c, new, c_i in zip(controls.server, client, controls.client)]
-  return Controls(server=server, client=client)
+def scaffold_controls(server: list[torch.Tensor],
+                      clients: list[list[torch.Tensor]],
+                      global_weights: list[torch.Tensor],
+                      trained: list[list[torch.Tensor]], steps: list[int],
+                      lr: float, num_parties: int
+                      ) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
+  """NIID-Bench's SCAFFOLD controls after a round whose clients, starting
+  from control variates `clients` (c_i each) and the server's `server` (c),
+  each trained (`local_train` with their controls) `steps[i]` steps from
+  `global_weights` to `trained[i]`: (the server's new c, each client's new
+  c_i), with c_i_new = c_i - c + (x - y_i) / (steps_i * lr)
+  (`train_net_scaffold`) and c_new = c + (sum_i (c_i_new - c_i)) /
+  num_parties, the deltas summed from zero as `local_train_net_scaffold`
+  sums them."""
+  new_clients = [
+      [c_i - c + (x - y) / (n * lr)
+       for c_i, c, x, y in zip(client, server, global_weights, weights)]
+      for client, weights, n in zip(clients, trained, steps)]
+  new_server = []
+  for key, c in enumerate(server):
+    total_delta = torch.zeros_like(c)
+    for new, old in zip(new_clients, clients):
+      total_delta += new[key] - old[key]
+    new_server.append(c + total_delta / num_parties)
+  return new_server, new_clients
 
 
 def fednova_normalised_update(global_weights: list[torch.Tensor],

@@ -1,21 +1,23 @@
-"""Replays one client's local training (or a FedNova round of several) in
+"""Replays one client's local training (or a round of several clients) in
 PyTorch, as niid_bench_torch.py.
 
   PYTHONPATH=. .venv-torch/bin/python experiments/niid_bench_torch_replay.py \
       --input=replay_in.npz --output=replay_out.npz
 
 The PyTorch half of experiments/client_update_check.py, which writes the
-input and reads the output: from the given initial weights, NIID-Bench's
-`train_net` (`train_net_fedprox` with `fedprox_mu` > 0) as
-niid_bench_torch.py transcribes it (`local_train`) over the
-given batches (`train_net_scaffold` when given control variates), once per
-horizon (its first `horizons[i]` batches), each time
-from the initial weights, in float32 and (if asked) again in float64, to
-show what float rounding alone does. Given several clients, a FedNova
-round: each client trains so (`train_net_fednova`'s loop is `train_net`'s)
-over its first `horizons[i]` batches, and the new global model is the
-server step of NIID-Bench's fednova branch
-(`niid_bench_torch.fednova_normalised_update`, `fednova_server`).
+input and reads the output: from the given initial weights, each client of
+the round trains with NIID-Bench's `train_net` (`train_net_fedprox` with
+`fedprox_mu` > 0; `train_net_scaffold` when given control variates;
+`train_net_fednova`'s loop is `train_net`'s) as niid_bench_torch.py
+transcribes it (`local_train`) over its given batches, once per horizon
+(its first `horizons[i]` batches), each time from the initial weights, in
+float32 and (if asked) again in float64, to show what float rounding alone
+does. The round's new global model: one client's weights; with several,
+their mean weighted by data size (FedAvg's and SCAFFOLD's server step in
+NIID-Bench), or with `algorithm` "fednova" the server step of NIID-Bench's
+fednova branch (`niid_bench_torch.fednova_normalised_update`,
+`fednova_server`). SCAFFOLD's controls after the round are NIID-Bench's
+(`niid_bench_torch.scaffold_controls`).
 
 The weights are exchanged in Keras' layout (the order and shapes of
 `tff_niid.models`' niid_cnn trainable variables) and converted here:
@@ -27,17 +29,17 @@ channel-height-width.
 Input arrays: `weights_0`, `weights_1`, ... (Keras' layout); per client k
 of the round, `x_{k}` (its model inputs, (samples, 28, 28, 1) float32, as
 tff_niid makes them), `labels_{k}`, `order_{k}` and `batch_sizes_{k}` (its
-batches' sample indices, concatenated, and their lengths); `horizons`,
-`precisions` (of "float32" and "float64", trained in that order), and the
-fields of `niid_bench_flags.ClientTraining` by name; for SCAFFOLD's client
-(`train_net_scaffold`), also `server_control_{i}` and `client_control_{i}`
-(c and c_i, Keras' layout) and `num_parties`. Output:
-`<precision>_horizon{k}_weights_{i}` per precision, in Keras' layout: the
-client's weights, or with several clients FedNova's new global model; for
-SCAFFOLD also `..._client_control_{i}` and `..._server_control_{i}`, the
-controls after the round (`niid_bench_torch.scaffold_controls`); for
-FedNova also `..._fedavg_weights_{i}`, FedAvg's server step over the same
-clients' models (their mean weighted by data size).
+batches' sample indices, concatenated, and their lengths); `algorithm`
+("fedavg", "scaffold" or "fednova"), `horizons`, `precisions` (of
+"float32" and "float64", trained in that order), and the fields of
+`niid_bench_flags.ClientTraining` by name; for SCAFFOLD
+(`train_net_scaffold`), also `server_control_{i}` (c) and per client k
+`client_control_{k}_{i}` (its c_i), in Keras' layout, and `num_parties`.
+Output, per precision and horizon, in Keras' layout:
+`<precision>_horizon{h}_weights_{i}`, the round's new global model; for
+SCAFFOLD also `..._server_control_{i}` and `..._client_control_{k}_{i}`, the
+controls after the round; for FedNova also `..._fedavg_weights_{i}`,
+FedAvg's server step over the same clients' models.
 """
 
 import dataclasses
@@ -81,6 +83,12 @@ def _to_torch(weights: list[np.ndarray]) -> list[torch.Tensor]:
   return out
 
 
+def _as_torch(weights: list[np.ndarray], dtype: torch.dtype
+              ) -> list[torch.Tensor]:
+  """`_to_torch`, in `dtype`."""
+  return [w.to(dtype) for w in _to_torch(weights)]
+
+
 def _to_keras(params: list[torch.Tensor]) -> list[np.ndarray]:
   """The inverse of `_to_torch`."""
   out = []
@@ -111,28 +119,30 @@ def _train(model: torch.nn.Module, initial: list[torch.Tensor],
   return [p.detach().clone() for p in model.parameters()]
 
 
-def _fednova_round(start: list[torch.Tensor],
-                   trained: list[list[torch.Tensor]], clients: list[Any],
-                   horizon: int, training: niid_bench_flags.ClientTraining
-                   ) -> dict[str, list[torch.Tensor]]:
-  """{"weights": FedNova's new global model from `start` after the clients
-  trained to `trained` over their first `horizon` batches,
-  "fedavg_weights": FedAvg's (the models' mean weighted by data size, as
-  niid_bench_torch's `_fedavg_round` computes it)}."""
-  sizes = [len(labels) for _, labels, _ in clients]
-  normalised = [niid_bench_torch.fednova_normalised_update(
-      start, weights, min(horizon, len(batches)), training.momentum)
-                for weights, (_, _, batches) in zip(trained, clients)]
+def _mean_by_data_size(trained: list[list[torch.Tensor]],
+                       sizes: list[int]) -> list[torch.Tensor]:
+  """The clients' models averaged by their data sizes: FedAvg's server step
+  (niid_bench_torch's `_fedavg_round`), which SCAFFOLD's branch takes
+  too."""
   total = sum(sizes)
-  fedavg = [torch.zeros_like(w) for w in start]
+  mean = [torch.zeros_like(w) for w in trained[0]]
   for weights, share in zip(trained, (n / total for n in sizes)):
-    for mean, w in zip(fedavg, weights):
-      mean += share * w
-  return {
-      "weights": niid_bench_torch.fednova_server(
-          start, [a for a, _ in normalised], [d for _, d in normalised],
-          sizes),
-      "fedavg_weights": fedavg}
+    for m, w in zip(mean, weights):
+      m += share * w
+  return mean
+
+
+def _fednova_server(start: list[torch.Tensor],
+                    trained: list[list[torch.Tensor]], sizes: list[int],
+                    steps: list[int], training: niid_bench_flags.ClientTraining
+                    ) -> list[torch.Tensor]:
+  """FedNova's new global model from `start` after the clients trained
+  `steps[i]` steps to `trained[i]`."""
+  normalised = [niid_bench_torch.fednova_normalised_update(
+      start, weights, n, training.momentum)
+                for weights, n in zip(trained, steps)]
+  return niid_bench_torch.fednova_server(
+      start, [a for a, _ in normalised], [d for _, d in normalised], sizes)
 
 
 def _numbered(given: Any, name: str) -> list[np.ndarray]:
@@ -165,31 +175,43 @@ def main(argv):
   # savez's `allow_pickle`.
   out: dict[str, Any] = {}
   model = niid_bench_torch.SimpleCNNMNIST()
-  # Per precision, the start and, for SCAFFOLD, the controls; in float64,
-  # _to_torch's float32 values converted: the same start.
-  scaffold = f"{niid_bench_flags.CONTROL_ARRAYS[0]}_0" in given.files
+  # Per precision, the start and, for SCAFFOLD, the server's control and
+  # each client's; in float64, _to_torch's float32 values converted: the
+  # same start.
+  algorithm = given["algorithm"].item()
+  server_control, client_control = niid_bench_flags.CONTROL_ARRAYS
+  scaffold = algorithm == "scaffold"
   starts = {}
   for precision in given["precisions"].tolist():
     dtype = _DTYPES[precision]
-    starts[precision] = ([w.to(dtype) for w in _to_torch(initial)],
-                         niid_bench_torch.Controls(*(
-                             [c.to(dtype) for c in
-                              _to_torch(_numbered(given, name))]
-                             for name in niid_bench_flags.CONTROL_ARRAYS))
-                         if scaffold else None)
+    starts[precision] = (
+        _as_torch(initial, dtype),
+        (_as_torch(_numbered(given, server_control), dtype),
+         [_as_torch(_numbered(given, f"{client_control}_{k}"), dtype)
+          for k in range(len(clients))]) if scaffold else None)
+  sizes = [len(labels) for _, labels, _ in clients]
   for horizon in given["horizons"].tolist():
+    steps = [min(horizon, len(batches)) for _, _, batches in clients]
     for precision, (start, controls) in starts.items():
       dtype = _DTYPES[precision]
       trained = [_train(model.to(dtype), start, x.to(dtype), labels, training,
-                        batches[:horizon], controls)
-                 for x, labels, batches in clients]
-      named = ({"weights": trained[0]} if len(clients) == 1 else
-               _fednova_round(start, trained, clients, horizon, training))
+                        batches[:horizon],
+                        None if controls is None else
+                        niid_bench_torch.Controls(controls[0], controls[1][k]))
+                 for k, (x, labels, batches) in enumerate(clients)]
+      named = {"weights": (trained[0] if len(clients) == 1 else
+                           _mean_by_data_size(trained, sizes))}
+      if algorithm == "fednova":
+        named = {"weights": _fednova_server(start, trained, sizes, steps,
+                                            training),
+                 "fedavg_weights": named["weights"]}
       if controls is not None:
-        named.update(zip(niid_bench_flags.CONTROL_ARRAYS,
-                         niid_bench_torch.scaffold_controls(
-                             controls, start, named["weights"], horizon,
-                             training.lr, int(given["num_parties"]))))
+        new_server, new_clients = niid_bench_torch.scaffold_controls(
+            controls[0], controls[1], start, trained, steps, training.lr,
+            int(given["num_parties"]))
+        named[server_control] = new_server
+        named.update((f"{client_control}_{k}", values)
+                     for k, values in enumerate(new_clients))
       for name, values in named.items():
         for i, w in enumerate(_to_keras(values)):
           out[f"{precision}_horizon{horizon}_{name}_{i}"] = w

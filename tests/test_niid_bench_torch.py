@@ -3,9 +3,10 @@ real MNIST: its output reads as a train.py run, a second process is kept out
 of a live run's directory, a run killed after a round resumes to the same
 numbers, and experiments/client_update_check.py finds TFF's local update
 equal to its `local_train`'s, for FedAvg's, FedProx's and SCAFFOLD's
-clients, and TFF's FedNova round equal to NIID-Bench's. Runs
-under .venv-torch's Python (`make torch-env`, which `make test` runs;
-TFF_NIID_TORCH_PYTHON chooses another); skipped where there is none."""
+clients, and TFF's FedNova and SCAFFOLD rounds of two clients equal to
+NIID-Bench's. Runs under .venv-torch's Python (`make torch-env`, which
+`make test` runs; TFF_NIID_TORCH_PYTHON chooses another); skipped where
+there is none."""
 
 import csv
 import os
@@ -167,10 +168,38 @@ def test_tff_fednova_and_pytorch_compute_the_same_round():
                "samples) vs TFF, same batches", 10)][0] > 1e-3
 
 
+def test_tff_scaffold_and_pytorch_compute_the_same_round_of_two():
+  """A SCAFFOLD round of two clients of different sizes (300 and 16
+  samples), each from its own random c_i: tff_niid's SCAFFOLD and
+  NIID-Bench's `train_net_scaffold` with its server step give the same new
+  global model and the same new controls (both clients' c_i, and c from
+  both their updates) to float rounding, while the same PyTorch round
+  without the correction is measurably elsewhere."""
+  rows = _client_update_check(
+      "--algorithm=scaffold", "--second_client=1",
+      "--partition_spec=quantity(alpha=0.5, min_size=10, "
+      "min_size_policy=resample)")
+  relative, rounding = rows[("TFF vs PyTorch, same batches", 10)]
+  assert relative < 1e-5 and float(rounding) < 1e-4
+  assert rows[("PyTorch without the correction (FedAvg's round) vs TFF, "
+               "same batches", 10)][0] > 1e-3
+  controls = {name: values for (name, steps), values in rows.items()
+              if "new control" in name}
+  assert sorted(controls) == [
+      "client 0's new control c_i, TFF vs PyTorch (update column: from its "
+      "start)",
+      "client 1's new control c_i, TFF vs PyTorch (update column: from its "
+      "start)",
+      "the server's new control c, TFF vs PyTorch (update column: from its "
+      "start)"]
+  assert all(relative < 1e-5 and float(rounding) < 1e-4
+             for relative, rounding in controls.values())
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--algorithm=scaffold", "--fedprox_mu=0.01"], "leave --fedprox_mu at 0"),
     (["--algorithm=fednova", "--fedprox_mu=0.01"], "leave --fedprox_mu at 0"),
-    (["--second_client=3"], "give it with --algorithm=fednova"),
+    (["--second_client=3"], "give it with --algorithm=scaffold or fednova"),
 ])
 def test_flags_of_another_algorithm_are_refused(flags, message):
   check = subprocess.run(
