@@ -152,35 +152,36 @@ def test_tff_scaffold_and_pytorch_compute_the_same_client_update():
              for relative, rounding in controls.values())
 
 
-def test_tff_fednova_and_pytorch_compute_the_same_round():
-  """A FedNova round of two clients of different sizes (300 and 16 samples:
-  10 and 2 steps): tff_niid's FedNova and NIID-Bench's `train_net_fednova`
-  with its server step give the same new global model to float rounding,
-  while FedAvg's server step over the same PyTorch clients is measurably
-  elsewhere: the normalisation is there."""
+def _round_of_two(*flags):
+  """`_client_update_check` of a round of two clients of different sizes
+  (300 and 16 samples: 10 and 2 steps) of a quantity-skew partition, after
+  asserting that TFF's and PyTorch's new global models agree to float
+  rounding."""
   rows = _client_update_check(
-      "--algorithm=fednova",
-      "--partition_spec=quantity(alpha=0.5, min_size=10, "
+      *flags, "--partition_spec=quantity(alpha=0.5, min_size=10, "
       "min_size_policy=resample)")
   relative, rounding = rows[("TFF vs PyTorch, same batches", 10)]
   assert relative < 1e-5 and float(rounding) < 1e-4
+  return rows
+
+
+def test_tff_fednova_and_pytorch_compute_the_same_round():
+  """A FedNova round of two clients: tff_niid's FedNova and NIID-Bench's
+  `train_net_fednova` with its server step give the same new global model
+  to float rounding, while FedAvg's server step over the same PyTorch
+  clients is measurably elsewhere: the normalisation is there."""
+  rows = _round_of_two("--algorithm=fednova")
   assert rows[("PyTorch with FedAvg's server step (the models' mean by "
                "samples) vs TFF, same batches", 10)][0] > 1e-3
 
 
 def test_tff_scaffold_and_pytorch_compute_the_same_round_of_two():
-  """A SCAFFOLD round of two clients of different sizes (300 and 16
-  samples), each from its own random c_i: tff_niid's SCAFFOLD and
-  NIID-Bench's `train_net_scaffold` with its server step give the same new
-  global model and the same new controls (both clients' c_i, and c from
-  both their updates) to float rounding, while the same PyTorch round
-  without the correction is measurably elsewhere."""
-  rows = _client_update_check(
-      "--algorithm=scaffold", "--second_client=1",
-      "--partition_spec=quantity(alpha=0.5, min_size=10, "
-      "min_size_policy=resample)")
-  relative, rounding = rows[("TFF vs PyTorch, same batches", 10)]
-  assert relative < 1e-5 and float(rounding) < 1e-4
+  """A SCAFFOLD round of two clients, each from its own random c_i:
+  tff_niid's SCAFFOLD and NIID-Bench's `train_net_scaffold` with its server
+  step give the same new global model and the same new controls (both
+  clients' c_i, and c from both their updates) to float rounding, while the
+  same PyTorch round without the correction is measurably elsewhere."""
+  rows = _round_of_two("--algorithm=scaffold", "--second_client=1")
   assert rows[("PyTorch without the correction (FedAvg's round) vs TFF, "
                "same batches", 10)][0] > 1e-3
   controls = {name: values for (name, steps), values in rows.items()
