@@ -44,8 +44,8 @@ rounding alone does over those steps), and the share of test images both
 models classify alike. For scale, a last row compares TFF with itself on
 another draw of the batches (what a different shuffle does), and with
 mu > 0 (or SCAFFOLD) one more compares PyTorch's `train_net` (FedAvg's
-client, its update in the update column) with TFF's FedProx (SCAFFOLD)
-client over the same batches (what the proximal term, or the correction,
+client, its update in the update column; with --second_client, FedAvg's
+round) with TFF's FedProx (SCAFFOLD) client over the same batches (what the proximal term, or the correction,
 does); for FedNova, FedAvg's server step over the same PyTorch clients
 (their models' mean by samples) with TFF's FedNova round (what the
 normalisation does). A round of two clients is compared over the whole
@@ -57,7 +57,8 @@ far each moved from its start).
 
 Not covered: tff_niid's default, streamed batching (the same pipeline
 without --per_epoch_batches), FedAvg's averaging over several clients
-(SCAFFOLD's, the same weighted mean, is; so is FedNova's), and the
+(TFF's aggregator; SCAFFOLD's, the same weighted mean computed by
+`local_training.weighted_mean`, is checked, and so is FedNova's), and the
 evaluation; and the PyTorch side is
 niid_bench_torch.py's transcription of NIID-Bench's `train_net`,
 `train_net_fedprox`, `train_net_scaffold` and `train_net_fednova`, not
@@ -116,6 +117,7 @@ _TORCH_PYTHON = flags.DEFINE_string(
                  ".venv-torch", "bin", "python"),
     "A Python with torch and absl (default: .venv-torch, `make torch-env`).")
 
+_SERVER_CONTROL, _CLIENT_CONTROL = niid_bench_flags.CONTROL_ARRAYS
 _MODEL = "niid_cnn"
 _INITIALIZER = "pytorch_default"
 # The random control variates' std: about a NIID-Bench client's average
@@ -210,13 +212,13 @@ def _arrays(values: Any) -> list[np.ndarray]:
 
 
 def _random_controls(weights: list[np.ndarray], seed: int,
-                     round_clients: int, num_clients: int) -> Controls:
+                     num_round_clients: int, num_clients: int) -> Controls:
   """Control variates c and, for each of the round's clients, c_i, drawn
   afresh (N(0, _CONTROL_STD^2) per weight, in that order), shaped as
   `weights`."""
   rng = np.random.default_rng([seed, 2])
   server, *clients = ([rng.normal(0.0, _CONTROL_STD, w.shape).astype(w.dtype)
-                       for w in weights] for _ in range(1 + round_clients))
+                       for w in weights] for _ in range(1 + num_round_clients))
   return Controls(server, clients, num_clients)
 
 
@@ -270,7 +272,9 @@ def _replay_in_torch(initial: list[np.ndarray], clients: list[ClientRound],
   or for "fednova" FedNova's server step; for "scaffold" also
   "server_control" and "client_control_{k}", the new c and each client's
   c_i; for "fednova" also "fedavg_weights", FedAvg's}}}."""
-  server_control, client_control = niid_bench_flags.CONTROL_ARRAYS
+  if (algorithm == "scaffold") != (controls is not None):
+    raise ValueError("controls go with algorithm 'scaffold', and it with "
+                     f"them (got {algorithm!r}, controls {controls is not None})")
   with tempfile.TemporaryDirectory() as tmp:
     input_path, output_path = (os.path.join(tmp, name)
                                for name in ("in.npz", "out.npz"))
@@ -282,12 +286,11 @@ def _replay_in_torch(initial: list[np.ndarray], clients: list[ClientRound],
         "batch_sizes": [np.array([len(b) for b in client.batches])
                         for client in clients]}
     returned = ["weights"]
-    if algorithm == "scaffold":
-      assert controls is not None
-      client_names = [f"{client_control}_{k}" for k in range(len(clients))]
-      arrays[server_control] = controls.server
+    if controls is not None:
+      client_names = [f"{_CLIENT_CONTROL}_{k}" for k in range(len(clients))]
+      arrays[_SERVER_CONTROL] = controls.server
       arrays.update(zip(client_names, controls.clients))
-      returned += [server_control, *client_names]
+      returned += [_SERVER_CONTROL, *client_names]
     if algorithm == "fednova":
       returned.append("fedavg_weights")
     # Typed Any: numpy's stub reads a **dict[str, ndarray] as possibly
@@ -348,7 +351,7 @@ def main(argv):
     raise app.UsageError(
         "A round of two clients: give --second_client other than --client"
         if len(part) > 1 else
-        f"FedNova's round needs two clients; {spec!r} has one.")
+        f"A round of two clients needs two; {spec!r} has one.")
   if (part.feature_noise is not None or part.noisy_labels is not None or
       part.rotation is not None):
     raise app.UsageError("feature or label noise and rotations are not "
@@ -366,8 +369,9 @@ def main(argv):
       client_lr=training.lr, client_momentum=training.momentum,
       client_weight_decay=training.weight_decay,
       proximal_strength=training.fedprox_mu, server_lr=1.0)
+  algorithm = "fedprox" if training.fedprox_mu else _ALGORITHM.value
   process = algorithms.build_process(
-      "fedprox" if training.fedprox_mu else _ALGORITHM.value, models.build_model_fn(_MODEL, clientdata.BATCH_SPEC,
+      algorithm, models.build_model_fn(_MODEL, clientdata.BATCH_SPEC,
                                        seed=seed, initializer=_INITIALIZER),
       hp, num_clients=len(part))
   state = process.initialize()
@@ -389,10 +393,9 @@ def main(argv):
       return {"weights": _arrays(
           process.get_model_weights(new_state).trainable)}
     new_state = process.next(state, batches, round_clients).state
-    server_control, client_control = niid_bench_flags.CONTROL_ARRAYS
     return {"weights": _arrays(process.get_model_weights(new_state).trainable),
-            server_control: _arrays(new_state[scaffold.SERVER]["control"]),
-            **{f"{client_control}_{k}": [c[client] for c in
+            _SERVER_CONTROL: _arrays(new_state[scaffold.SERVER]["control"]),
+            **{f"{_CLIENT_CONTROL}_{k}": [c[client] for c in
                                          new_state[scaffold.CLIENT_CONTROLS]]
                for k, client in enumerate(round_clients)}}
 
@@ -480,13 +483,12 @@ def main(argv):
               f"{'round' if several else 'client'}) vs TFF, same batches",
               steps, fedavg_round, tff_weights[steps], "—")
     # The new controls, each against the one it started from.
-    server_control, client_control = niid_bench_flags.CONTROL_ARRAYS
     for name, label, start in (
-        *((f"{client_control}_{k}",
+        *((f"{_CLIENT_CONTROL}_{k}",
            f"client {client.number}'s new control c_i" if several else
            "the client's new control c_i", controls.clients[k])
           for k, client in enumerate(clients)),
-        (server_control, "the server's new control c", controls.server)):
+        (_SERVER_CONTROL, "the server's new control c", controls.server)):
       in_float32, in_float64 = (torch_round_of[p][steps][name]
                                 for p in ("float32", "float64"))
       print_row(f"{label}, TFF vs PyTorch (update column: from its start)",

@@ -57,9 +57,10 @@ class ClientTraining:
   fedprox_mu: float
 
 
-# The .npz names (each numbered per weight, as "weights") of SCAFFOLD's
-# control variates c and c_i, which client_update_check.py and
-# niid_bench_torch_replay.py exchange.
+# The .npz names of SCAFFOLD's control variates c and c_i, which
+# client_update_check.py and niid_bench_torch_replay.py exchange: c's
+# numbered per weight, as "weights" (`server_control_{i}`); c_i's per client
+# k of the round, then per weight (`client_control_{k}_{i}`).
 CONTROL_ARRAYS = ("server_control", "client_control")
 
 

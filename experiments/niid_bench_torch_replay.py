@@ -66,6 +66,7 @@ _FLAT_SHAPE = (4, 4, 16)
 _FIRST_DENSE = 4
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
+_ALGORITHMS = ("fedavg", "scaffold", "fednova")
 
 
 def _to_torch(weights: list[np.ndarray]) -> list[torch.Tensor]:
@@ -179,16 +180,25 @@ def main(argv):
   # each client's; in float64, _to_torch's float32 values converted: the
   # same start.
   algorithm = given["algorithm"].item()
+  if algorithm not in _ALGORITHMS:
+    raise app.UsageError(f"algorithm {algorithm!r}: not one of {_ALGORITHMS}")
   server_control, client_control = niid_bench_flags.CONTROL_ARRAYS
-  scaffold = algorithm == "scaffold"
+  given_controls = []  # c, then each client's c_i
+  if algorithm == "scaffold":
+    given_controls = [_numbered(given, server_control), *(
+        _numbered(given, f"{client_control}_{k}")
+        for k in range(len(clients)))]
+    if any(len(values) != len(initial) for values in given_controls):
+      raise app.UsageError("SCAFFOLD needs c and every client's c_i, each "
+                           f"of {len(initial)} arrays.")
   starts = {}
   for precision in given["precisions"].tolist():
     dtype = _DTYPES[precision]
     starts[precision] = (
         _as_torch(initial, dtype),
-        (_as_torch(_numbered(given, server_control), dtype),
-         [_as_torch(_numbered(given, f"{client_control}_{k}"), dtype)
-          for k in range(len(clients))]) if scaffold else None)
+        (_as_torch(given_controls[0], dtype),
+         [_as_torch(values, dtype) for values in given_controls[1:]])
+        if given_controls else None)
   sizes = [len(labels) for _, labels, _ in clients]
   for horizon in given["horizons"].tolist():
     steps = [min(horizon, len(batches)) for _, _, batches in clients]

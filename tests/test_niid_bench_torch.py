@@ -85,7 +85,7 @@ def test_output_reads_as_a_run_and_a_killed_run_resumes_identically(
 
 def _client_update_check(*extra_flags):
   """client_update_check.py on 300 random samples of a #C=2 client (of
-  each of FedNova's two clients of the partition `extra_flags` may give),
+  each of a round's two clients of the partition `extra_flags` may give),
   two epochs (10 steps): {(row name, steps): (relative distance,
   rounding)}."""
   check = subprocess.run(
@@ -181,7 +181,10 @@ def test_tff_scaffold_and_pytorch_compute_the_same_round_of_two():
   step give the same new global model and the same new controls (both
   clients' c_i, and c from both their updates) to float rounding, while the
   same PyTorch round without the correction is measurably elsewhere."""
-  rows = _round_of_two("--algorithm=scaffold", "--second_client=1")
+  # The round's clients in the other order than their positions: each
+  # client's c_i must be set and read at its own position.
+  rows = _round_of_two("--algorithm=scaffold", "--client=1",
+                       "--second_client=0")
   assert rows[("PyTorch without the correction (FedAvg's round) vs TFF, "
                "same batches", 10)][0] > 1e-3
   controls = {name: values for (name, steps), values in rows.items()
