@@ -45,15 +45,15 @@ models classify alike. For scale, a last row compares TFF with itself on
 another draw of the batches (what a different shuffle does), and with
 mu > 0 (or SCAFFOLD) one more compares PyTorch's `train_net` (FedAvg's
 client, its update in the update column; with --second_client, FedAvg's
-round) with TFF's FedProx (SCAFFOLD) client over the same batches (what the proximal term, or the correction,
-does); for FedNova, FedAvg's server step over the same PyTorch clients
-(their models' mean by samples) with TFF's FedNova round (what the
-normalisation does). A round of two clients is compared over the whole
-round alone: TFF weights each client by the samples its round saw, E n_i
-over a whole round, NIID-Bench by its data's size n_i; proportional over a
-whole round, not over a cut one. SCAFFOLD's last rows compare each
-client's and the server's new control variates (the update column: how
-far each moved from its start).
+round) with TFF's FedProx (SCAFFOLD) client over the same batches (what
+the proximal term, or the correction, does); for FedNova, FedAvg's server
+step over the same PyTorch clients (their models' mean by samples) with
+TFF's FedNova round (what the normalisation does). A round of two clients
+is compared over the whole round alone: TFF weights each client by the
+samples its round saw, E n_i over a whole round, NIID-Bench by its data's
+size n_i; proportional over a whole round, not over a cut one. SCAFFOLD's
+last rows compare each client's and the server's new control variates
+(the update column: how far each moved from its start).
 
 Not covered: tff_niid's default, streamed batching (the same pipeline
 without --per_epoch_batches), FedAvg's averaging over several clients
@@ -273,8 +273,9 @@ def _replay_in_torch(initial: list[np.ndarray], clients: list[ClientRound],
   "server_control" and "client_control_{k}", the new c and each client's
   c_i; for "fednova" also "fedavg_weights", FedAvg's}}}."""
   if (algorithm == "scaffold") != (controls is not None):
-    raise ValueError("controls go with algorithm 'scaffold', and it with "
-                     f"them (got {algorithm!r}, controls {controls is not None})")
+    raise ValueError(
+        "controls go with algorithm 'scaffold', and it with them (got "
+        f"{algorithm!r}, controls {controls is not None})")
   with tempfile.TemporaryDirectory() as tmp:
     input_path, output_path = (os.path.join(tmp, name)
                                for name in ("in.npz", "out.npz"))
