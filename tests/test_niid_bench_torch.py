@@ -13,7 +13,9 @@ import os
 import signal
 import subprocess
 import sys
+from typing import Any
 
+import numpy as np
 import pytest
 
 from tff_niid import results
@@ -237,3 +239,36 @@ def test_rotated_clients_are_refused(script, python, flag, tmp_path):
       check=False)
   assert run.returncode != 0
   assert "rotations are not supported here" in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize("algorithm, controls, message", [
+    ("fedsgd", False, "'fedsgd': not one of"),
+    ("scaffold", True, "SCAFFOLD needs c and every client's c_i"),
+])
+def test_the_replay_refuses_what_it_would_not_compute(algorithm, controls,
+                                                      message, tmp_path):
+  """An algorithm the replay has no server step for, or SCAFFOLD without
+  a client's control (c given, c_i not), is refused, not replayed as
+  FedAvg."""
+  weights = [np.zeros((2, 2), np.float32)]
+  # Typed Any: numpy's stub reads a **dict[str, ndarray] as possibly holding
+  # savez's `allow_pickle`.
+  arrays: dict[str, Any] = {
+      "weights_0": weights[0], "x_0": np.zeros((1, 28, 28, 1), np.float32),
+      "labels_0": np.zeros(1, np.int64), "order_0": np.zeros(1, np.int64),
+      "batch_sizes_0": np.ones(1, np.int64), "algorithm": np.array(algorithm),
+      "horizons": np.array([1]), "precisions": np.array(["float32"]),
+      "epochs": 1, "batch_size": 1, "lr": 0.01, "momentum": 0.0,
+      "weight_decay": 0.0, "fedprox_mu": 0.0}
+  if controls:
+    arrays["server_control_0"] = weights[0]
+  np.savez(tmp_path / "in.npz", **arrays)
+  run = subprocess.run(
+      [_PYTHON, os.path.join(_REPO, "experiments",
+                             "niid_bench_torch_replay.py"),
+       f"--input={tmp_path / 'in.npz'}", f"--output={tmp_path / 'out.npz'}"],
+      env=dict(os.environ, PYTHONPATH=_REPO), capture_output=True, text=True,
+      check=False)
+  assert run.returncode != 0
+  assert message in run.stderr, run.stderr
+  assert not (tmp_path / "out.npz").exists()
