@@ -187,6 +187,32 @@ def test_given_sizes(labels, base, call):
     spec.resolve(text, labels, 4, seed=0)
 
 
+def test_kmeans_records_the_seed_it_draws_from(labels, images, tmp_path):
+  # k-means' first centres are drawn from the seed: the saved partition must
+  # name it, or its spec could not draw it again.
+  drawn = [spec.resolve("natural(kmeans=5)", labels[:2000], None, seed=s,
+                        images=images[:2000]) for s in (0, 1)]
+  assert [p.seed for p in drawn] == [0, 1]
+  assert not np.array_equal(drawn[0].indices, drawn[1].indices)
+  back = partition.load(drawn[1].save(str(tmp_path / "p")),
+                        labels=labels[:2000])
+  again = spec.resolve(back.spec, labels[:2000], None, seed=back.seed,
+                       images=images[:2000])
+  assert np.array_equal(again.indices, drawn[1].indices)
+  # natural(ids=...) draws nothing and records no seed.
+  ids = {"region": np.arange(2000) % 7}
+  assert spec.resolve("natural(ids=region)", labels[:2000], None, seed=3,
+                      keys=ids).seed is None
+
+
+def test_kmeans_refuses_to_make_fewer_clients_than_asked(labels, images):
+  five_distinct = np.repeat(images[:5], 4, axis=0)
+  with pytest.raises(ValueError, match=r"natural\(kmeans=10\) found only 5 "
+                     "non-empty clusters"):
+    spec.resolve("natural(kmeans=10)", labels[:20], None, seed=0,
+                 images=five_distinct)
+
+
 def test_resolve_errors(labels, images):
   with pytest.raises(ValueError, match="needs the images"):
     spec.resolve("dirichlet(1)+key(ink)", labels, 10, seed=0)

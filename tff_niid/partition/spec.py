@@ -532,7 +532,7 @@ def resolve(spec: Spec, labels: np.ndarray, num_clients: int | None, *,
       (`makes_own_clients`), None or the number it makes.
     seed: non-negative integer seed (client sizes, label noise and
       rotations use seeds derived from it; a natural base, which draws
-      nothing, records it when a modifier draws from it).
+      nothing, records it when k-means or a modifier draws from it).
     images: (N, 28, 28) images, needed by `key(ink|slant|width)` and
       `natural(kmeans=K)`.
     keys: optional {name: per-sample array} for `key(NAME)` /
@@ -600,9 +600,11 @@ def resolve(spec: Spec, labels: np.ndarray, num_clients: int | None, *,
   if "rotate" in canonical:
     changes["rotation"] = rotation_lib.client_rotations(
         len(part), seed=_sub_seed(seed, 4), **canonical["rotate"])
-  if part.seed is None and ("noise" in canonical or "rotate" in canonical):
-    # A deterministic base (natural ids), with random modifiers: their seed
-    # is the partition's, recorded so that it can be drawn again.
+  if part.seed is None and ("noise" in canonical or "rotate" in canonical or
+                            "kmeans" in canonical["base"]):
+    # natural() itself draws nothing and records no seed; but k-means' first
+    # centres and the random modifiers draw from the partition's seed,
+    # recorded so that the partition can be drawn again.
     changes["seed"] = _checks.check_seed(seed)
   return part.replace(**changes)
 
@@ -617,5 +619,11 @@ def _resolve_natural(labels, params, named_array: Callable, images, seed):
                                                 **params)
   if images is None:
     raise ValueError("natural(kmeans=K) needs the images (images=...).")
-  return registry.SCHEMES["natural"].function(
-      labels, attributes.kmeans_clusters(images, kmeans, seed=seed), **params)
+  clusters = attributes.kmeans_clusters(images, kmeans, seed=seed)
+  found = np.unique(clusters).size
+  if found < kmeans:
+    raise ValueError(
+        f"natural(kmeans={kmeans}) found only {found} non-empty clusters "
+        f"(k-means with seed {seed} emptied {kmeans - found}; the images may "
+        "hold fewer distinct ones): ask for fewer clusters.")
+  return registry.SCHEMES["natural"].function(labels, clusters, **params)
