@@ -123,6 +123,22 @@ def test_the_default_download_is_found_again(server, mnist, tmp_path,
       tmp_path / "cache" / "tff_niid" / "data" / "mnist")
 
 
+def test_a_leading_tilde_is_the_home_directory(server, mnist, tmp_path,
+                                              monkeypatch):
+  # The shell leaves the ~ of `--data_dir=~/data` as it is: read literally,
+  # the download would make a directory named "~" where the binary runs.
+  root, url = server
+  _mirror(root, "mnist", pathlib.Path(mnist.directory))
+  monkeypatch.setenv("HOME", str(tmp_path / "home"))
+  monkeypatch.chdir(tmp_path)
+  data = datasets.load("mnist", "~/data", download=True,
+                       mirrors=[f"{url}/mnist"])
+  assert data.directory == str(tmp_path / "home" / "data" / "mnist")
+  assert not (tmp_path / "~").exists()
+  monkeypatch.setenv(datasets.ENV_VAR, "~/data")
+  assert datasets.load("mnist").directory == data.directory
+
+
 def test_no_good_mirror_is_one_clear_error_and_leaves_nothing(server, mnist,
                                                                tmp_path):
   root, url = server

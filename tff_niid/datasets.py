@@ -103,12 +103,19 @@ def cache_dir(*parts: str) -> str:
   return os.path.join(base, "tff_niid", *parts)
 
 
+def _configured_root(data_dir):
+  """`data_dir` if given, else $TFF_NIID_DATA if set, else None; a leading
+  `~` expanded (the shell leaves the one in `--data_dir=~/data` as it is)."""
+  configured = data_dir or os.environ.get(ENV_VAR)
+  return os.path.expanduser(configured) if configured else None
+
+
 def _roots(data_dir):
   """The roots searched, in order: `data_dir` if given, else $TFF_NIID_DATA
   if set, else the defaults (a checkout's ../shared/data, then the cache) —
   so a wrong explicit location is an error, never silently replaced by
   another copy of the data."""
-  configured = data_dir or os.environ.get(ENV_VAR)
+  configured = _configured_root(data_dir)
   if configured:
     return [configured]
   return [root for root in (_repo_shared_dir(), cache_dir("data")) if root]
@@ -221,7 +228,7 @@ def _download(name, data_dir, mirrors):
   `data_dir`, else $TFF_NIID_DATA, else the cache (never a checkout's
   ../shared/data; the root itself if it is so named), where the lookup finds
   them; returns that directory."""
-  root = data_dir or os.environ.get(ENV_VAR) or cache_dir("data")
+  root = _configured_root(data_dir) or cache_dir("data")
   destination = root
   if os.path.basename(os.path.normpath(root)) not in DIRNAMES[name]:
     destination = os.path.join(root, DIRNAMES[name][0])
