@@ -147,6 +147,21 @@ def test_hparams_reruns_the_partition(mnist, tmp_path, args):
   assert a.spec == b.spec and np.array_equal(a.indices, b.indices)
 
 
+def test_a_relative_data_dir_is_rerun_from_anywhere(mnist, tmp_path):
+  (tmp_path / "mydata").symlink_to(mnist.directory)
+  (tmp_path / "elsewhere").mkdir()
+  first = _run("--data_dir=mydata", "--scheme=iid", "--num_clients=10",
+               "--output_dir=a", cwd=tmp_path)
+  assert first.returncode == 0, first.stderr
+  assert (f"--data_dir={tmp_path / 'mydata'}\n" in
+          (tmp_path / "a" / "hparams.txt").read_text())
+  again = _run(f"--flagfile={tmp_path / 'a' / 'hparams.txt'}",
+               "--output_dir=b", cwd=tmp_path / "elsewhere")
+  assert again.returncode == 0, again.stderr
+  assert partition.load(str(tmp_path / "elsewhere" / "b" / "partition")) == (
+      partition.load(str(tmp_path / "a" / "partition")))
+
+
 def test_a_key_file_names_ids_for_the_spec(mnist, tmp_path):
   writers = np.arange(mnist.train_labels.shape[0]) % 7
   np.save(tmp_path / "writers.npy", writers)
@@ -280,6 +295,20 @@ def test_another_partition_is_replaced_only_with_overwrite(
   assert partition.load(str(tmp_path / "partition")).scheme == "iid"
   # A rerun of hparams.txt elsewhere gives --overwrite itself, or not.
   assert "overwrite" not in (tmp_path / "hparams.txt").read_text()
+
+
+def test_files_of_no_partition_are_replaced_only_with_overwrite(mnist,
+                                                                tmp_path):
+  del mnist  # the binary reads the files
+  (tmp_path / "hparams.txt").write_text("a project's own notes\n")
+  (tmp_path / "partition_summary.txt").write_text("results\n")
+  run = ("--scheme=iid", "--num_clients=10", f"--output_dir={tmp_path}")
+  _assert_refused(run, tmp_path, (
+      f"ERROR: {tmp_path} holds partition_summary.txt, hparams.txt but no "
+      "saved partition they could report; pass --overwrite to replace them, "
+      "or choose another --output_dir."))
+  assert _run(*run, "--overwrite").returncode == 0
+  assert _run(*run).returncode == 0  # now its own report, rerun
 
 
 def test_bad_spec_is_one_line(tmp_path):

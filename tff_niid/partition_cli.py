@@ -28,7 +28,8 @@ tff_niid.partition.load or pass it to train.py --partition_file),
 partition_summary.txt (the table printed) and the plots
 partition_{label_mix,sizes,divergence}.png; and hparams.txt. Refuses an
 --output_dir holding a training run, whose hparams.txt and partition/ it
-would replace, and one holding another partition unless --overwrite. Needs
+would replace, and one holding another partition, or files of this report
+without a partition beside them (someone else's), unless --overwrite. Needs
 only numpy, and matplotlib for the plots (without it, they are left out and
 the output says so): TensorFlow is not imported.
 """
@@ -229,13 +230,14 @@ def _hparams(spec_text):
   """A flagfile that reruns this partition: this module's flags (however it
   was started, module or script), the partition as its --spec in place of
   --scheme and the flags that set it (their defaults beside a --spec would
-  be refused on the rerun), --key_file and --labels_file with absolute
-  paths (the rerun may start in another directory); not --overwrite, which
-  the rerun must give itself, nor beside --labels_file the dataset's flags,
-  which it does not use."""
+  be refused on the rerun), --key_file, --labels_file and --data_dir with
+  absolute paths (the rerun may start in another directory); not
+  --overwrite, which the rerun must give itself, nor beside --labels_file
+  the dataset's flags, which it does not use."""
   unused = _DATASET_FLAGS if _LABELS_FILE.value is not None else ()
   names = [flag.name for flag in (*_SCHEME_FLAGS, _SPEC, _KEY_FILE,
-                                  _LABELS_FILE, _OVERWRITE, *unused)]
+                                  _LABELS_FILE, _DATA_DIR, _OVERWRITE,
+                                  *unused)]
   # A bool flag is written --name or --noname, the others --name=value.
   written = (*(f"--{name}=" for name in names),
              *(f"--{prefix}{name}\n" for name in names
@@ -248,6 +250,9 @@ def _hparams(spec_text):
            for name, path in _key_file_paths().items()]
   if _LABELS_FILE.value is not None:
     files.append(f"--labels_file={os.path.abspath(_LABELS_FILE.value)}\n")
+  elif _DATA_DIR.value is not None:
+    data_dir = os.path.abspath(os.path.expanduser(_DATA_DIR.value))
+    files.append(f"--data_dir={data_dir}\n")
   return "".join(sorted(kept + files + [f"--spec={spec_text}\n"]))
 
 
@@ -332,6 +337,18 @@ def _other_partition(out, part):
   return f"{describe(previous)}, with other samples"
 
 
+def _files_of_no_partition(out):
+  """The files this binary writes that <out> holds without a saved partition
+  (<out>/partition/manifest.json) they could be the report of: someone
+  else's, which writing would replace."""
+  if os.path.isfile(os.path.join(out, partition_lib.report.PARTITION_DIR,
+                                 "manifest.json")):
+    return []
+  written = partition_lib.report.files(out)[1:] + [
+      os.path.join(out, rundir.HPARAMS_FILE)]
+  return [os.path.basename(path) for path in written if os.path.lexists(path)]
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -375,6 +392,11 @@ def main(argv):
     sys.exit(f"ERROR: {out} holds another partition ({other}); pass "
              "--overwrite to replace it and its report, or choose another "
              "--output_dir.")
+  strangers = _files_of_no_partition(out)
+  if strangers and not _OVERWRITE.value:
+    sys.exit(f"ERROR: {out} holds {', '.join(strangers)} but no saved "
+             "partition they could report; pass --overwrite to replace "
+             "them, or choose another --output_dir.")
   try:
     # Replaces the earlier partition and report (the same partition, or
     # --overwrite); anything other than a saved partition at
@@ -387,7 +409,7 @@ def main(argv):
     sys.exit(f"ERROR: cannot write to {out}: {e.strerror}")
   except ValueError as e:
     sys.exit(f"ERROR: {e}")
-  with open(os.path.join(out, "hparams.txt"), "w") as f:
+  with open(os.path.join(out, rundir.HPARAMS_FILE), "w") as f:
     f.write(_hparams(spec_text))
   print(f"{data.name}: {part}")
   print(f"spec: {part.spec}")

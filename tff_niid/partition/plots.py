@@ -242,10 +242,16 @@ def plot_divergence(partition, labels, path, *, num_classes=None):
   return path
 
 
+def plot_files(out_dir, *, prefix=""):
+  """The paths `plot_all` writes: the label mix, the sizes, the divergence."""
+  return [os.path.join(out_dir, f"{prefix}{name}.png")
+          for name in ("label_mix", "sizes", "divergence")]
+
+
 def plot_all(partition, labels, out_dir, *, prefix=""):
-  """All plots into `out_dir`; returns the file paths."""
+  """All plots into `out_dir`; returns the file paths (`plot_files`)."""
   os.makedirs(out_dir, exist_ok=True)
-  at = lambda name: os.path.join(out_dir, f"{prefix}{name}.png")
-  return [plot_label_counts(partition, labels, at("label_mix")),
-          plot_sizes(partition, at("sizes")),
-          plot_divergence(partition, labels, at("divergence"))]
+  label_mix, sizes, divergence = plot_files(out_dir, prefix=prefix)
+  return [plot_label_counts(partition, labels, label_mix),
+          plot_sizes(partition, sizes),
+          plot_divergence(partition, labels, divergence)]

@@ -83,6 +83,14 @@ def warnings_to(emit: Callable[[str], None]) -> Iterator[None]:
         emit(str(warning.message))
 
 
+def files(directory: str) -> list[str]:
+  """The paths `write` writes in `directory`: partition/ first, then the
+  summary, the label counts and the plots."""
+  return [os.path.join(directory, name)
+          for name in (PARTITION_DIR, SUMMARY_FILE, LABEL_COUNTS_FILE)
+          ] + plots_lib.plot_files(directory, prefix=PLOT_PREFIX)
+
+
 def write(part: core.Partition, labels: np.ndarray, directory: str, *,
           images: np.ndarray | None = None,
           keys: Mapping[str, np.ndarray] | None = None,
