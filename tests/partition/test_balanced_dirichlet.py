@@ -32,7 +32,7 @@ def test_given_sizes(balanced_labels):
                                       seed=0)
   assert_exact_cover(part, 60000)
   assert np.array_equal(part.sizes, sizes)
-  assert part.params["sizes"] == "given"
+  assert part.params["sizes"] == part.sizes.tolist()
   with pytest.raises(ValueError, match="sizes"):
     partition.balanced_dirichlet(labels, 50, alpha=0.3, sizes=sizes[:-1],
                                  seed=0)

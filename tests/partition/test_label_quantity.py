@@ -268,7 +268,11 @@ def test_given_sizes_are_met_where_the_classes_allow(labels,
   assert np.abs(part.sizes - sizes).max() <= k
   counts = partition.metrics.label_counts(part, labels)
   assert ((counts > 0).sum(axis=1) == k).all()
-  assert part.params["sizes"] == "given"
+  # The sizes asked for are recorded (not the ones met): drawn again from
+  # them, the same partition.
+  assert part.params["sizes"] == list(sizes)
+  assert partition.label_quantity(labels, num_clients, classes_per_client=k,
+                                  sizes=part.params["sizes"], seed=0) == part
 
 
 def test_given_sizes_the_classes_cannot_hold(labels):

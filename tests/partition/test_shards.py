@@ -59,7 +59,7 @@ def test_given_sizes(labels, num_clients, spc, sigma):
                           sizes=sizes, seed=0)
   assert_exact_cover(part, 60000)
   assert np.array_equal(part.sizes, sizes)
-  assert part.params["sizes"] == "given"
+  assert part.params["sizes"] == list(sizes)
   classes = (partition.metrics.label_counts(part, labels) > 0).sum(1)
   # Shards are runs of the label-sorted samples: each of the 9 class
   # boundaries adds a class to at most one shard, a shard larger than a

@@ -227,12 +227,14 @@ def balanced_dirichlet(labels: np.ndarray, num_clients: int, *, alpha: float,
   seed = _checks.check_seed(seed)
   key, key_noise = _allocate.check_key(key, key_noise, n)
   fill = _checks.check_choice("fill", fill, FILLS)
-  size_rule = "equal" if sizes is None else "given"
+  # Recorded: equal sizes by name, given ones in full, to draw it again.
   if sizes is None:
+    size_rule: object = "equal"
     sizes = np.full(num_clients, n // num_clients)
     sizes[:n % num_clients] += 1
   else:
     sizes = _checks.check_sizes(sizes, num_clients, n)
+    size_rule = sizes.tolist()
   rng = np.random.default_rng(seed)
   mix = dirichlet_rows(rng, alpha, num_clients, num_classes)
   class_sizes = np.bincount(labels, minlength=num_classes)

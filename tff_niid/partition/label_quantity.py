@@ -122,7 +122,7 @@ def label_quantity(labels: np.ndarray, num_clients: int, *,
                             class_sizes % np.maximum(holders, 1), 0)
     counts = np.where(holds, base + extra, 0)
   else:
-    params["sizes"] = "given"
+    params["sizes"] = sizes.tolist()  # recorded, to draw it again
     counts = holds + _allocate.fit_counts(holds, sizes - k,
                                           class_sizes - holders)
   indices, offsets = _allocate.assign_by_counts(

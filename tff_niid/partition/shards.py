@@ -71,7 +71,7 @@ def shards(labels: np.ndarray, num_clients: int, *, shards_per_client: int = 2,
     indices, offsets = _equal_shards(labels, num_classes, num_clients,
                                      shards_per_client, rng, key, key_noise)
   else:
-    params["sizes"] = "given"
+    params["sizes"] = sizes.tolist()  # recorded, to draw it again
     counts = _sized_shard_counts(labels, num_classes, sizes,
                                  shards_per_client, rng)
     indices, offsets = _allocate.assign_by_counts(
