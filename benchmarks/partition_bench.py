@@ -183,17 +183,18 @@ def _compare_one_setting(labels, num_clients, alpha):
   min_size_policy="resample" (the reference's own distribution, so the
   like-for-like figure) and with its default min_size_policy="repair"
   (another distribution, which always meets the minimum size)."""
-  timed = {"resample": dict(self_balancing=True, min_size_policy="resample"),
-           "repair": {}}
-  times = {name: [] for name in timed}
-  refusals = dict.fromkeys(timed)
+  policies = {"resample": True, "repair": False}  # its self_balancing
+  times: dict[str, list[float]] = {name: [] for name in policies}
+  refusals: dict[str, float | None] = dict.fromkeys(policies)
   theirs, attempts, out_of_budget = [], 0, None
   for _ in range(_REPEATS.value):
-    for name, options in timed.items():
+    for name, self_balancing in policies.items():
       start = time.perf_counter()
       try:
         partition.dirichlet(labels, num_clients, alpha=alpha,
-                            min_size=_MIN_REQUIRE_SIZE, seed=0, **options)
+                            min_size=_MIN_REQUIRE_SIZE,
+                            self_balancing=self_balancing,
+                            min_size_policy=name, seed=0)
         times[name].append(time.perf_counter() - start)
       except ValueError:
         refusals[name] = time.perf_counter() - start

@@ -180,6 +180,14 @@ EXAMPLES = {
     "split with test_fraction=0": lambda: partition.split_clients(
         partition.iid(LABELS, 10, seed=0), LABELS, test_fraction=0, seed=0),
     "split a client holding a sample twice": _split_repeated_samples,
+    "an empty client": lambda: partition.from_client_indices(
+        LABELS, {0: [0, 1], 1: []}),
+    "an index out of range": lambda: partition.from_client_indices(
+        LABELS, [[0, 1], [1000]]),
+    "a sample held twice": lambda: partition.from_client_indices(
+        LABELS, {"a": [0, 7], "b": [3, 7]}),
+    "client ids alike as text": lambda: partition.from_client_indices(
+        LABELS, {1: [0], "1": [1]}),
     "spec value with text": lambda: spec.parse(
         _json_spec(alpha="0.1)+noise(rate=0.9")),
     "unknown component": lambda: spec.parse(json.dumps(

@@ -21,6 +21,7 @@ from tff_niid.partition.core import load
 from tff_niid.partition.core import Partition
 from tff_niid.partition.dirichlet import dirichlet
 from tff_niid.partition.extended_dirichlet import extended_dirichlet
+from tff_niid.partition.external import from_client_indices
 from tff_niid.partition.iid import iid
 from tff_niid.partition.label_quantity import label_quantity
 from tff_niid.partition.matched_test_split import match_test
