@@ -154,6 +154,13 @@ def test_key_name(text, name):
     ("quantity(sizes=(5, 5), sigma=1)",
      r"quantity_skew\(...\) needs exactly one of alpha=, sigma=, "
      r"profile= or sizes=\."),
+    # A name that reads as a value could never be found among the keys.
+    ("dirichlet(0.5)+key(2020)",
+     r"key names an array by a word .*; 2020 reads as a value, not a name: "
+     r"rename the array \(e.g. k2020\)"),
+    ('{"base": {"scheme": "dirichlet", "alpha": 0.5}, "key": {"name": "true"}}',
+     r"key names an array by a word .*; true reads as a value"),
+    ("natural(ids=7)", r"natural\(ids=...\) names an array by a word"),
 ])
 def test_parse_errors(text, message):
   with pytest.raises(ValueError, match=message):

@@ -364,6 +364,16 @@ def _check_combination(canonical):
   if scheme.name == "natural" and ("ids" in base) == ("kmeans" in base):
     raise ValueError("natural(...) needs exactly one of ids=NAME or kmeans=K, "
                      "e.g. natural(kmeans=10).")
+  for written, named in (("key", canonical.get("key", {}).get("name")),
+                         ("natural(ids=...)", base.get("ids"))):
+    if named is not None and not isinstance(named, str):
+      # A name reads as a word (like an image attribute's): `key(2020)` or
+      # `key(true)` read as a number or a boolean, never the array's name.
+      raise ValueError(
+          f"{written} names an array by a word (a letter or _ first, then "
+          f"letters, digits, _ . -); {registry.format_value(named)} reads "
+          "as a value, not a name: rename the array (e.g. "
+          f"k{registry.format_value(named)}).")
   if "key" in canonical and not _drawn_scheme(canonical).takes_key:
     keyed = [s.name for s in registry.SCHEMES.values() if s.takes_key]
     raise ValueError(
