@@ -19,6 +19,10 @@ def test_loads_real_dataset(name):
   assert d.train_images.dtype == np.uint8
   assert d.train_labels.dtype == np.int64
   assert d.train_labels.shape == (60000,) and d.test_labels.shape == (10000,)
+  # As documented: read-only images (views of the verified bytes), labels
+  # of their own.
+  assert not d.train_images.flags.writeable
+  assert d.train_labels.flags.writeable
   # Both datasets have all 10 classes, each 5-12% of the training set.
   counts = np.bincount(d.train_labels, minlength=10)
   assert counts.min() > 5000 and counts.max() < 7000

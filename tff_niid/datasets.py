@@ -78,7 +78,10 @@ Dataset = collections.namedtuple(
     "Dataset", ["name", "train_images", "train_labels", "test_images",
                 "test_labels", "directory", "content_sha256"])
 Dataset.__doc__ = """uint8 images (N, 28, 28) and int64 labels (N,) per split,
-the directory read and {file name: SHA-256 of its decompressed content}."""
+the directory read and {file name: SHA-256 of its decompressed content}.
+The images are read-only views of the verified file content (no second
+copy of the images): copy them (`np.array(d.train_images)`) to change them in
+place; the labels are writable arrays of their own."""
 
 
 class DatasetError(ValueError):
@@ -262,9 +265,9 @@ def load(name="mnist", data_dir=None, *, verify=True, download=False,
       $TFF_NIID_MIRRORS, else `tff_niid.download.MIRRORS[name]`).
 
   Returns:
-    A `Dataset` namedtuple: uint8 images (N, 28, 28), int64 labels (N,),
-    60,000 train and 10,000 test samples, the directory used and the
-    SHA-256 of each file's content.
+    A `Dataset` namedtuple: uint8 images (N, 28, 28), read-only, int64
+    labels (N,), 60,000 train and 10,000 test samples, the directory used
+    and the SHA-256 of each file's content.
 
   Raises:
     DatasetError: files missing, truncated or corrupt, another dataset's, or
