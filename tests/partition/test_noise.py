@@ -52,6 +52,16 @@ def test_noisy_clients_keep_their_rate_and_the_rest_stay_clean(labels,
   assert noisy != [i for i in range(len(part)) if other_seed[part[i]].any()]
 
 
+def test_noisy_clients_rounding_to_none_is_said(labels):
+  part = partition.iid(labels, 10, seed=0)
+  with pytest.warns(UserWarning, match=r"label_noise\(noisy_clients=0.04\) "
+                    "of 10 clients rounds to 0 noisy clients: no label is "
+                    "flipped."):
+    noisy, flipped = partition.label_noise(labels, part, rate=0.3,
+                                           noisy_clients=0.04, seed=0)
+  assert not flipped.any() and np.array_equal(noisy, labels)
+
+
 def test_bad_arguments(labels, part):
   # Any: the values are of several types, some wrong on purpose.
   cases: list[tuple[dict[str, Any], str]] = [

@@ -27,6 +27,21 @@ def test_plot_all_many_clients(labels, tmp_path):
     assert os.path.getsize(path) > 10_000
 
 
+def test_each_plot_returns_the_file_it_wrote(labels, tmp_path):
+  # Without an extension matplotlib writes name.png: that is what is
+  # returned. A path object works as a string does; a .pdf is a PDF.
+  part = partition.iid(labels, 10, seed=0)
+  plots = partition.plots
+  written = [plots.plot_label_counts(part, labels, str(tmp_path / "mix")),
+             plots.plot_sizes(part, tmp_path / "sizes"),
+             plots.plot_divergence(part, labels, str(tmp_path / "js.pdf"))]
+  assert written == [str(tmp_path / name)
+                     for name in ("mix.png", "sizes.png", "js.pdf")]
+  assert sorted(os.listdir(tmp_path)) == ["js.pdf", "mix.png", "sizes.png"]
+  with open(written[2], "rb") as f:
+    assert f.read(5) == b"%PDF-"
+
+
 def test_plots_leave_pyplot_alone(tmp_path):
   # A notebook's inline backend and open figures survive drawing the plots
   # (they once switched the process to Agg, so plt.show() drew nothing).

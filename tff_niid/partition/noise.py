@@ -91,6 +91,11 @@ def label_noise(labels: np.ndarray, partition: core.Partition, *,
   if noisy_clients is not None:
     count = round(_checks.check_fraction("noisy_clients", noisy_clients) *
                   len(partition))
+    if count == 0 and noisy_clients > 0:
+      _checks.warn_caller(
+          f"label_noise(noisy_clients={noisy_clients:g}) of "
+          f"{len(partition)} clients rounds to 0 noisy clients: no label is "
+          "flipped.")
     # A stream of its own: specs without noisy_clients draw exactly as
     # before it existed, so their saved partitions stay reproducible.
     noisy = np.random.default_rng([seed, 1]).permutation(len(partition))[:count]

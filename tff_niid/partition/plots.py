@@ -184,8 +184,7 @@ def plot_label_counts(partition, labels, path=None, *, num_classes=None,
     figure.tight_layout()
   if path is None:
     return ax
-  ax.figure.savefig(path, dpi=100, bbox_inches="tight")
-  return path
+  return _save(ax.figure, path, bbox_inches="tight")
 
 
 # Up to this many classes the stacked bars name each class in a legend
@@ -222,8 +221,7 @@ def plot_sizes(partition, path):
   ax.set_title(f"client sizes ({len(sizes)} clients): min {sizes.min()}, "
                f"median {int(np.median(sizes))}, max {sizes.max()}", fontsize=10)
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  return path
+  return _save(fig, path)
 
 
 def plot_divergence(partition, labels, path, *, num_classes=None):
@@ -238,7 +236,16 @@ def plot_divergence(partition, labels, path, *, num_classes=None):
   ax.set_ylim(0, 1)
   ax.set_title(f"label skew per client: mean JS {js.mean():.3f}", fontsize=10)
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
+  return _save(fig, path)
+
+
+def _save(fig, path, **options):
+  """Saves `fig` at `path`; returns the file written (matplotlib writes a
+  PNG, and adds .png to a path without an extension)."""
+  path = os.fspath(path)
+  if not os.path.splitext(path)[1]:
+    path += ".png"
+  fig.savefig(path, dpi=100, **options)
   return path
 
 
