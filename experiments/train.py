@@ -62,8 +62,12 @@ flags.DEFINE_bool(
 flags.DEFINE_enum("algorithm", flag_use.DEFAULT_ALGORITHM,
                   list(algorithms.ALGORITHMS), "Algorithm.")
 flags.DEFINE_enum("model", "cnn", list(models.MODELS), "Model.")
-flags.DEFINE_enum("initializer", "glorot_uniform", list(models.INITIALIZERS),
-                  "Weight initialisation (models.INITIALIZERS).")
+flags.DEFINE_enum("initializer", models.DEFAULT_INITIALIZER,
+                  list(models.INITIALIZERS),
+                  "Weight initialisation (models.INITIALIZERS): "
+                  "glorot_uniform_per_layer is Keras' default; glorot_uniform "
+                  "and truncated_normal_0.1 draw every layer from one seed "
+                  "(correlated layers: kept for the committed runs).")
 flags.DEFINE_integer("clients_per_round", 10, "Clients sampled per round.",
                      lower_bound=1)
 flags.DEFINE_integer("rounds", 10, "Training rounds.", lower_bound=1)

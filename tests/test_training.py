@@ -231,26 +231,51 @@ def test_interrupt_during_a_save_keeps_that_round(mnist, tmp_path,
   assert training.load_checkpoint(str(tmp_path), process)[0] == 2
 
 
-def test_initializers():
-  default = models.create_keras_model("2nn", seed=3)
-  # The default is Keras' own: Glorot uniform kernels, zero biases.
-  keras_default = tf.keras.Sequential(
+def _keras_2nn(kernel_seeds):
+  """The 2NN as plain Keras builds it: Glorot uniform kernels from the given
+  seeds, one per layer, and zero biases."""
+  return tf.keras.Sequential(
       [tf.keras.layers.InputLayer(input_shape=models.INPUT_SHAPE),
        tf.keras.layers.Flatten()] +
       [tf.keras.layers.Dense(units, activation=activation,
                              kernel_initializer=tf.keras.initializers
-                             .GlorotUniform(seed=3))
-       for units, activation in ((200, "relu"), (200, "relu"), (10, None))])
-  for a, b in zip(default.get_weights(), keras_default.get_weights()):
+                             .GlorotUniform(seed=seed))
+       for (units, activation), seed in zip(
+           ((200, "relu"), (200, "relu"), (10, None)), kernel_seeds)])
+
+
+def _second_kernel_against_the_first(model):
+  """Correlation of the 2NN's second kernel with its first's first rows."""
+  first, second = model.get_weights()[0], model.get_weights()[2]
+  return np.corrcoef(first[:200].ravel(), second.ravel())[0, 1]
+
+
+def test_initializers():
+  # The default is Keras' own: Glorot uniform kernels, zero biases, each
+  # layer from a seed of its own.
+  default = models.create_keras_model("2nn", seed=3)
+  layer_seeds = [int(np.random.SeedSequence([3, layer]).generate_state(2)[0])
+                 for layer in range(3)]
+  for a, b in zip(default.get_weights(), _keras_2nn(layer_seeds).get_weights()):
     np.testing.assert_array_equal(a, b)
-  tutorial = models.create_keras_model("2nn", seed=3,
-                                       initializer="truncated_normal_0.1")
-  kernels = np.concatenate([w.ravel() for w in tutorial.get_weights()[0::2]])
-  biases = np.concatenate([w.ravel() for w in tutorial.get_weights()[1::2]])
-  assert np.abs(kernels).max() <= 0.2
-  # A normal of std 0.1 truncated at 2 std has std 0.1 * 0.880.
-  assert kernels.std() == pytest.approx(0.0880, rel=0.02)
-  assert np.all(biases == np.float32(0.1))
+  assert abs(_second_kernel_against_the_first(default)) < 0.05
+  # The former default, kept for the committed runs: one seed in every
+  # layer, so the second kernel is the first's first rows rescaled.
+  shared = models.create_keras_model("2nn", seed=3,
+                                     initializer="glorot_uniform")
+  for a, b in zip(shared.get_weights(), _keras_2nn([3, 3, 3]).get_weights()):
+    np.testing.assert_array_equal(a, b)
+  assert _second_kernel_against_the_first(shared) > 0.9999
+  for name in ("truncated_normal_0.1", "truncated_normal_0.1_per_layer"):
+    tutorial = models.create_keras_model("2nn", seed=3, initializer=name)
+    kernels = np.concatenate([w.ravel() for w in tutorial.get_weights()[0::2]])
+    biases = np.concatenate([w.ravel() for w in tutorial.get_weights()[1::2]])
+    assert np.abs(kernels).max() <= 0.2
+    # A normal of std 0.1 truncated at 2 std has std 0.1 * 0.880.
+    assert kernels.std() == pytest.approx(0.0880, rel=0.02)
+    assert np.all(biases == np.float32(0.1))
+    assert (abs(_second_kernel_against_the_first(tutorial)) < 0.05) == (
+        name.endswith("_per_layer"))
   # PyTorch's nn.Conv2d / nn.Linear default: kernels and biases uniform on
   # +-1/sqrt(fan_in) (niid_cnn: fan-ins 1*5*5, 6*5*5, 16*4*4, 120, 84).
   torch_like = models.create_keras_model("niid_cnn", seed=3,

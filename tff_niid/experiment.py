@@ -64,7 +64,7 @@ class ExperimentConfig:
   hparams: algorithms.Hyperparameters = algorithms.Hyperparameters()
   algorithm: str = "fedavg"
   model: str = "cnn"
-  initializer: str = "glorot_uniform"  # `models.INITIALIZERS`
+  initializer: str = models.DEFAULT_INITIALIZER  # `models.INITIALIZERS`
   dataset: str = "mnist"
   data_dir: Optional[str] = None
   download: bool = False

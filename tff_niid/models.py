@@ -71,20 +71,44 @@ def _logistic() -> list[tf.keras.layers.Layer]:
           tf.keras.layers.Dense(NUM_CLASSES)]
 
 
+def _layer_seeds(seed: int, layer: int) -> tuple[int, int]:
+  """Two seeds of layer `layer`'s own (kernel, bias), drawn from the model
+  seed: no two layers share one."""
+  kernel_seed, bias_seed = np.random.SeedSequence([seed, layer]).generate_state(
+      2)
+  return int(kernel_seed), int(bias_seed)
+
+
 def _glorot_uniform(seed: int, layer: int, fan_in: int) -> dict[str, Any]:
-  """Keras' default: Glorot uniform kernels, zero biases."""
-  del layer, fan_in  # the same seed in every layer, as before this option
+  """Glorot uniform kernels, zero biases, with the model seed in every
+  layer: Keras draws a seeded kernel as the start of the seed's one uniform
+  stream, so each layer's kernel repeats the first values of every larger
+  one, rescaled to its own bound (the 2NN's second kernel is the first 200
+  rows of its first, times the ratio of their bounds). What the committed runs of this name used,
+  kept for their reruns; `glorot_uniform_per_layer` is Keras' default."""
+  del layer, fan_in
   return dict(kernel_initializer=tf.keras.initializers.GlorotUniform(seed))
 
 
 def _truncated_normal(seed: int, layer: int, fan_in: int) -> dict[str, Any]:
   """TensorFlow's MNIST tutorials of 2015-16 ("Deep MNIST for Experts"):
-  kernels from a normal of std 0.1 truncated at 2 std, biases 0.1."""
+  kernels from a normal of std 0.1 truncated at 2 std, biases 0.1; the
+  model seed in every layer, so the layers' kernels repeat one another as
+  `_glorot_uniform`'s do (kept for the committed runs of this name)."""
   del layer, fan_in
   return dict(
       kernel_initializer=tf.keras.initializers.TruncatedNormal(
           stddev=0.1, seed=seed),
       bias_initializer=tf.keras.initializers.Constant(0.1))
+
+
+def _per_layer(initializer: Callable[[int, int, int], dict[str, Any]]
+               ) -> Callable[[int, int, int], dict[str, Any]]:
+  """`initializer` with each layer's kernel drawn from the layer's own seed
+  (`_layer_seeds`), so the layers are independent draws."""
+  def each_layer(seed: int, layer: int, fan_in: int) -> dict[str, Any]:
+    return initializer(_layer_seeds(seed, layer)[0], layer, fan_in)
+  return each_layer
 
 
 def _pytorch_default(seed: int, layer: int, fan_in: int) -> dict[str, Any]:
@@ -93,29 +117,31 @@ def _pytorch_default(seed: int, layer: int, fan_in: int) -> dict[str, Any]:
   uniform on +-1/sqrt(fan_in); VarianceScaling(1/3, fan_in, uniform) has
   that bound."""
   bound = 1.0 / math.sqrt(fan_in)
-  kernel_seed, bias_seed = np.random.SeedSequence([seed, layer]).generate_state(
-      2)
+  kernel_seed, bias_seed = _layer_seeds(seed, layer)
   return dict(
       kernel_initializer=tf.keras.initializers.VarianceScaling(
-          1.0 / 3.0, mode="fan_in", distribution="uniform",
-          seed=int(kernel_seed)),
+          1.0 / 3.0, mode="fan_in", distribution="uniform", seed=kernel_seed),
       bias_initializer=tf.keras.initializers.RandomUniform(
-          -bound, bound, seed=int(bias_seed)))
+          -bound, bound, seed=bias_seed))
 
 
 # Weight initialisations by name: (model seed, index of the layer among those
 # with weights, the layer's fan-in) -> initializer arguments of that layer.
 INITIALIZERS: dict[str, Callable[[int, int, int], dict[str, Any]]] = {
+    "glorot_uniform_per_layer": _per_layer(_glorot_uniform),
+    "pytorch_default": _pytorch_default,
+    "truncated_normal_0.1_per_layer": _per_layer(_truncated_normal),
     "glorot_uniform": _glorot_uniform,
     "truncated_normal_0.1": _truncated_normal,
-    "pytorch_default": _pytorch_default,
 }
+# Keras' default distribution, each layer drawn on its own.
+DEFAULT_INITIALIZER = "glorot_uniform_per_layer"
 
 MODELS = collections.OrderedDict(
     cnn=_cnn, **{"2nn": _two_nn}, niid_cnn=_niid_bench_cnn, logreg=_logistic)
 
 
-def check_names(name: str, initializer: str = "glorot_uniform") -> None:
+def check_names(name: str, initializer: str = DEFAULT_INITIALIZER) -> None:
   """ValueError naming the valid choices unless `name` is one of `MODELS`
   and `initializer` one of `INITIALIZERS`."""
   if name not in MODELS:
@@ -125,8 +151,9 @@ def check_names(name: str, initializer: str = "glorot_uniform") -> None:
                      f"{list(INITIALIZERS)}.")
 
 
-def create_keras_model(name: str, seed: int = 0,
-                       initializer: str = "glorot_uniform") -> tf.keras.Model:
+def create_keras_model(
+    name: str, seed: int = 0,
+    initializer: str = DEFAULT_INITIALIZER) -> tf.keras.Model:
   """An uncompiled Keras model producing logits.
 
   Args:
@@ -182,7 +209,7 @@ def check_input_spec(name: str, input_spec: Any) -> None:
 
 
 def build_model_fn(name: str, input_spec: Any, seed: int = 0,
-                   initializer: str = "glorot_uniform") -> Callable[[], Any]:
+                   initializer: str = DEFAULT_INITIALIZER) -> Callable[[], Any]:
   """A no-arg `model_fn` for `tff.learning` algorithms (a fresh model each
   call, as TFF requires).
 
