@@ -120,13 +120,14 @@ flags.DEFINE_integer("eval_every", 1, "Evaluate on the test set every N "
                      "rounds.", lower_bound=1)
 flags.DEFINE_float(
     "target_accuracy", None, "Record the first round reaching this test "
-    "accuracy (rounds-to-target).", lower_bound=0.0, upper_bound=1.0)
+    "accuracy (rounds-to-target), a fraction in (0, 1].")
 flags.DEFINE_bool("stop_at_target", False,
                   "Stop once --target_accuracy is reached.")
 flags.DEFINE_integer("checkpoint_every", 1,
                      "Save program state every N rounds.", lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Seed of partition, model initialisation, "
-                     "client sampling and shuffling.", lower_bound=0)
+                     "client sampling and shuffling.", lower_bound=0,
+                     upper_bound=2**32 - 1)
 flags.DEFINE_string("root_output_dir", "runs",
                     "Root of experiment directories.")
 flags.DEFINE_string("experiment_name", "fedavg", "Experiment directory name.")
@@ -161,6 +162,8 @@ for _name in flag_use.DECAYS:
       message=f"--{_name} must be in [0, 1).")
 flags.register_validator("dp_delta", lambda value: value is None or
                          0 < value < 1, message="must be in (0, 1)")
+flags.register_validator("target_accuracy", lambda value: value is None or
+                         0 < value <= 1, message="must be in (0, 1]")
 flags.register_multi_flags_validator(
     ["algorithm", "local_epochs"],
     lambda f: f["algorithm"] != "fedsgd" or f["local_epochs"] == 1,

@@ -72,6 +72,8 @@ def _run(args, cwd, timeout=300):
     (["--algorithm=fedavg", "--dp_clip=1"], "only apply"),
     (["--partition=dirichlet", "--alpha=-1"], "alpha"),
     (["--stop_at_target"], "--target_accuracy"),
+    (["--target_accuracy=0"], "--target_accuracy=0.0: must be in (0, 1]"),
+    (["--seed=4294967296"], "--seed=4294967296"),
     (["--data_dir=/nonexistent", "--dataset=fashion_mnist"], None),
     (["--max_examples_per_client=0"],
      "--max_examples_per_client=0: 0 is not a positive integer"),

@@ -85,6 +85,18 @@ def test_rejects_too_many_clients_per_round(mnist, tmp_path):
     training.train(process, cd, config, output_dir=str(tmp_path))
 
 
+def test_a_numpy_seed_is_a_plain_int():
+  # TFF's client sampler seeds itself only from an `int`: with a numpy
+  # integer it drew other clients on every call.
+  config = training.LoopConfig(rounds=1, clients_per_round=2, batch_size=1,
+                               seed=np.int64(7))
+  assert type(config.seed) is int and config.seed == 7
+  ids = [str(i) for i in range(100)]
+  sample = tff.simulation.build_uniform_sampling_fn(
+      ids, replace=False, random_seed=config.seed)
+  assert sample(3, 5) == sample(3, 5)
+
+
 @pytest.mark.parametrize("change,message", [
     (dict(batch_size=0), "LoopConfig.batch_size must be an integer >= 1; "
      "got 0."),
@@ -94,7 +106,12 @@ def test_rejects_too_many_clients_per_round(mnist, tmp_path):
     (dict(rounds=2.5), "LoopConfig.rounds must be an integer >= 1; got 2.5."),
     (dict(max_examples_per_client=0), "LoopConfig.max_examples_per_client "
      "must be an integer >= 1; got 0."),
-    (dict(seed=-1), "LoopConfig.seed must be an integer >= 0; got -1."),
+    (dict(seed=-1), "LoopConfig.seed must be an integer in [0, 2**32); got "
+     "-1."),
+    (dict(seed=2**32), "LoopConfig.seed must be an integer in [0, 2**32); "
+     "got 4294967296."),
+    (dict(seed=True), "LoopConfig.seed must be an integer in [0, 2**32); "
+     "got True."),
     (dict(target_accuracy=97), "LoopConfig.target_accuracy is a fraction in "
      "(0, 1]; got 97."),
     (dict(stop_at_target=True), "LoopConfig.stop_at_target needs a "

@@ -8,10 +8,13 @@ after a released round, and `TensorBoardReleaseManager`). This module is the
 glue: per-round client datasets, evaluation, progress lines, and the failure
 paths (NaN loss, Ctrl-C, unreadable checkpoints).
 
-Reproducibility: the clients of round r, their shuffle seeds and the model
-initialisation depend only on (seed, r), so a run resumed from the checkpoint
-of round k reproduces rounds k+1.. of an uninterrupted run bit for bit
-(`tests/test_resume.py`), DP noise excepted.
+Reproducibility: the clients of round r and their shuffle seeds depend only
+on (`LoopConfig.seed`, r), and the initial model only on the seed its
+`model_fn` was built with (`models.build_model_fn(..., seed=)`, 0 unless
+given: the binaries pass their --seed; from Python, pass the loop's seed
+there too, or every seed starts from one model), so a run resumed from the
+checkpoint of round k reproduces rounds k+1.. of an uninterrupted run bit
+for bit (`tests/test_resume.py`), DP noise excepted.
 """
 
 from tff_niid import _requires_tff  # pylint: disable=g-bad-import-order,unused-import
@@ -112,9 +115,14 @@ class LoopConfig:
           value, bool) or value < 1:
         raise ValueError(f"LoopConfig.{name} must be an integer >= 1; got "
                          f"{value!r}.")
-    if not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
-      raise ValueError(f"LoopConfig.seed must be an integer >= 0; got "
-                       f"{self.seed!r}.")
+    if (not isinstance(self.seed, (int, np.integer)) or
+        isinstance(self.seed, bool) or not 0 <= self.seed < 2**32):
+      # Below 2**32: the client sampler's numpy RandomState takes no more.
+      raise ValueError(f"LoopConfig.seed must be an integer in [0, 2**32); "
+                       f"got {self.seed!r}.")
+    # A plain int: TFF's sampler seeds itself only from an `int`, and draws
+    # unseeded clients for a numpy integer.
+    object.__setattr__(self, "seed", int(self.seed))
     if self.target_accuracy is not None and not (
         0 < self.target_accuracy <= 1):
       raise ValueError(f"LoopConfig.target_accuracy is a fraction in (0, 1]; "
