@@ -113,7 +113,8 @@ flags.DEFINE_enum(
 flags.DEFINE_float("dp_noise_multiplier", None,
                    "DP-FedAvg noise multiplier z.", lower_bound=0.0)
 flags.DEFINE_float("dp_clip", None, "DP-FedAvg L2 clip norm.")
-flags.DEFINE_float("dp_delta", None, "DP delta (default 1/num_clients).")
+flags.DEFINE_float("dp_delta", None, "DP delta (default 1/num_clients, a "
+                   "weak guarantee: give one well below 1/num_clients).")
 
 # Evaluation, outputs, execution.
 flags.DEFINE_integer("eval_every", 1, "Evaluate on the test set every N "

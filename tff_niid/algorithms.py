@@ -86,6 +86,8 @@ class Hyperparameters:
   client_weighting: str = "num_examples"  # or "uniform"
   dp_noise_multiplier: Optional[float] = None
   dp_clip: Optional[float] = None
+  # dp_fedavg: the clients per round its noise is scaled for; set it to the
+  # loop's `LoopConfig.clients_per_round` (the binaries do).
   clients_per_round: int = 10
 
 
