@@ -23,3 +23,16 @@ def test_num_clients_is_unused_where_the_partition_has_its_clients():
   # A bad spec is refused where the partition is made, not here.
   assert flag_use.unused_flags({"partition_spec": "natural(",
                                 "num_clients": 7}) == {}
+
+
+def test_shortcut_values_its_scheme_does_not_take_are_unused():
+  # --partition=iid --alpha=0.1 once trained IID with no word of the alpha.
+  assert flag_use.unused_flags({"partition": "iid", "alpha": 0.1,
+                                "min_size": 5}) == {
+      "alpha": "used by --partition=iid (it takes no alpha)",
+      "min_size": "used by --partition=iid (it takes no min_size)"}
+  assert set(flag_use.unused_flags({"partition": "balanced_dirichlet",
+                                    "alpha": 0.1, "min_size": 5})) == {
+                                        "min_size"}
+  assert flag_use.unused_flags({"partition": "dirichlet", "alpha": 0.1,
+                                "min_size": 5}) == {}

@@ -47,7 +47,8 @@ def unused_flags(values: Mapping[str, Any]) -> dict[str, str]:
   Returns:
     The hyperparameters of other algorithms than --algorithm's; with
     --partition_spec or --partition_file, the shortcut --partition, --alpha
-    and --min_size; with --partition_file or a natural --partition_spec,
+    and --min_size, and else those of --alpha and --min_size that
+    --partition's scheme does not take (iid: both); with --partition_file or a natural --partition_spec,
     also --num_clients (the file holds the clients; natural makes its
     own).
   """
@@ -60,6 +61,13 @@ def unused_flags(values: Mapping[str, Any]) -> dict[str, str]:
     unused.update({name: "used with --partition_spec or --partition_file (it "
                          "is a shortcut for a spec)"
                    for name in _SHORTCUT if name in values})
+  elif values.get("partition"):
+    scheme = partition.registry.lookup(values["partition"])
+    unused.update({name: f"used by --partition={values['partition']} (it "
+                         f"takes no {name})"
+                   for name in _SHORTCUT if name != "partition" and
+                   name in values and scheme is not None and
+                   name not in scheme.param_names})
   if values.get("partition_file") and "num_clients" in values:
     unused["num_clients"] = ("used with --partition_file (the file holds the "
                              "clients)")
