@@ -131,6 +131,31 @@ def test_evaluator_of_an_unknown_model():
     evaluation.Evaluator("resnet", np.zeros((2, 28, 28)), np.zeros(2, int))
 
 
+def test_a_run_stopped_at_its_target_is_not_trained_again(mnist, tmp_path):
+  # Rerun (as the README says to resume), it once trained on past its
+  # target, changing its summary.
+  part = partition_lib.iid(mnist.train_labels, 10, seed=0)
+  cd = clientdata.to_client_data(part, mnist.train_images, mnist.train_labels)
+  process = training.build_fedavg(
+      models.build_model_fn("2nn", clientdata.BATCH_SPEC), client_lr=0.05)
+  evaluator = evaluation.Evaluator("2nn", mnist.test_images[:1000],
+                                   mnist.test_labels[:1000])
+  config = training.LoopConfig(rounds=5, clients_per_round=2, batch_size=20,
+                               max_examples_per_client=200, seed=0,
+                               target_accuracy=0.3, stop_at_target=True)
+  first = training.train(process, cd, config, output_dir=str(tmp_path),
+                         evaluator=evaluator, log=lambda line: None)
+  assert first["stopped"] == "reached target accuracy 0.3"
+  assert first["rounds_run"] < 5
+  rows = results.read_metrics(str(tmp_path))
+  lines: list[str] = []
+  again = training.train(process, cd, config, output_dir=str(tmp_path),
+                         evaluator=evaluator, log=lines.append)
+  assert again == first and results.read_metrics(str(tmp_path)) == rows
+  assert lines[-1] == (f"round {first['rounds_to_target']} reached the target "
+                       "accuracy 0.3: nothing to train.")
+
+
 def _diverging_run(mnist, output_dir, client_lr):
   """FedAvg of the 2NN on 10 IID clients at a client rate too large: the
   TrainingDivergedError of `training.train` into `output_dir`."""

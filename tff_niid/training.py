@@ -293,6 +293,10 @@ def load_checkpoint(output_dir: str, process: Any) -> tuple[int, Any]:
   return (version, state) if state is not None else (0, None)
 
 
+# summary.json's "stopped" of a run that stopped at its target.
+_REACHED = "reached target accuracy {}"
+
+
 def _summary(output_dir: str, config: LoopConfig, stopped_reason: str,
              epsilon_delta: Optional[float]) -> dict[str, Any]:
   rows = results.read_metrics(output_dir)
@@ -395,6 +399,14 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
     log(f"resuming after round {saved_round} from {checkpoint_dir}")
   rundir.write_json(os.path.join(output_dir, rundir.TRAINING_IDENTITY_FILE),
                     identity)
+  at_target = _round_at_target(output_dir, config, saved_round)
+  if at_target is not None:
+    # It stopped there: rerun, it would train on past the target.
+    log(f"round {at_target} reached the target accuracy "
+        f"{config.target_accuracy}: nothing to train.")
+    return _summary(output_dir, config,
+                    _REACHED.format(config.target_accuracy),
+                    accountant.delta if accountant is not None else None)
   # An earlier start's summary is stale from here until this start writes
   # its own (a run resumed with more --rounds is not finished meanwhile).
   summary_path = os.path.join(output_dir, results.SUMMARY_FILE)
@@ -496,7 +508,7 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
       if not quiet or round_num in (1, config.rounds) or reached:
         log(_progress_line(row, round_num, config.rounds, round_times))
       if reached and config.stop_at_target:
-        stopped = f"reached target accuracy {config.target_accuracy}"
+        stopped = _REACHED.format(config.target_accuracy)
         log(f"round {round_num}: test accuracy {row['test_accuracy']:.4f} >= "
             f"target {config.target_accuracy}; stopping.")
         if saved_round != round_num:
@@ -515,6 +527,18 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
     raise Interrupted() from None
   return _summary(output_dir, config, stopped,
                   accountant.delta if accountant is not None else None)
+
+
+def _round_at_target(output_dir: str, config: LoopConfig,
+                     saved_round: int) -> Optional[int]:
+  """With `stop_at_target`, the first saved round whose test accuracy
+  reached the target (metrics.csv), else None."""
+  if not (config.stop_at_target and saved_round):
+    return None
+  return next((int(row["round"]) for row in results.read_metrics(output_dir)
+               if row["round"] <= saved_round and
+               row.get("test_accuracy", math.nan) >= config.target_accuracy),
+              None)
 
 
 def _all_empty(client_data: Any, client_ids: Sequence[str]) -> bool:
