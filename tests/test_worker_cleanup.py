@@ -135,11 +135,17 @@ def test_a_stopped_worker_is_not_restarted(tmp_path):
         print("refused:", error, flush=True)
       runtime.use_local_worker()
       print("after restart", one(), flush=True)
+      # training.train's call: after a shutdown it starts a worker again
+      # (it left TFF's no-context, whose error advised TFF's own context).
+      runtime.shutdown()
+      print("ensured", runtime.ensure_local_worker() is not None, one(),
+            flush=True)
   """)
   proc, marker = _start([sys.executable, "-c", script], tmp_path)
   code, out = _finish(proc, marker)
   assert code == 0, out
   assert "first 1" in out and "after restart 1" in out, out
+  assert "ensured True 1" in out, out
   assert "refused: TFF's local worker (pid" in out, out
   assert "Exception ignored" not in out, out
 

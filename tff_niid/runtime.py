@@ -317,12 +317,20 @@ def _is_tff_default(context: Any) -> bool:
   return getattr(stack_fn, "__qualname__", "") == _TFF_LOCAL_STACK_FN
 
 
+def _no_context(context: Any) -> bool:
+  """Whether `context` is TFF's stand-in for none, which `shutdown` leaves
+  (it fails every computation with advice to install TFF's own)."""
+  return type(context).__name__ == "RuntimeErrorContext"
+
+
 def ensure_local_worker() -> Optional[LocalWorker]:
   """Installs `use_local_worker()` unless the current context is one made by
   tff_niid or set by the user: replaces only TFF's own import-time local
-  context (whose worker listens on all interfaces)."""
+  context (whose worker listens on all interfaces) and the no-context that
+  `shutdown` leaves."""
   current = tff.framework.get_context_stack().current
-  if current in _contexts or not _is_tff_default(current):
+  if current in _contexts or not (_is_tff_default(current) or
+                                  _no_context(current)):
     return None
   return use_local_worker()
 
@@ -341,7 +349,8 @@ def stop_process(process: subprocess.Popen, timeout: float = 10) -> None:
 def shutdown() -> None:
   """Stops every TFF worker of this process and drops the default context.
 
-  Call `use_local_worker()` to run computations again in the same process.
+  `training.train` starts a worker again (`ensure_local_worker`); elsewhere
+  call `use_local_worker()` to run computations again in the same process.
   """
   for worker in list(_workers):
     worker.stop()
