@@ -145,7 +145,8 @@ flags.DEFINE_bool(
     "data, build the partition and check the hyperparameters, print the "
     "partition; nothing is written.")
 flags.DEFINE_bool("quiet", False,
-                  "Log only first/last rounds and events (for log files).")
+                  "Log only the first and last rounds, the first at the "
+                  "target, one every 10 minutes and events (for log files).")
 
 # Checked when the flags are parsed, before anything is read or written.
 flags.mark_flags_as_mutual_exclusive(["partition_spec", "partition_file"])

@@ -156,6 +156,30 @@ def test_a_run_stopped_at_its_target_is_not_trained_again(mnist, tmp_path):
                        "accuracy 0.3: nothing to train.")
 
 
+def test_quiet_logs_the_first_last_and_target_rounds_and_a_heartbeat(
+    mnist, tmp_path, monkeypatch):
+  part = partition_lib.iid(mnist.train_labels, 10, seed=0)
+  cd = clientdata.to_client_data(part, mnist.train_images, mnist.train_labels)
+  process = training.build_fedavg(
+      models.build_model_fn("2nn", clientdata.BATCH_SPEC), client_lr=0.05)
+  evaluator = evaluation.Evaluator("2nn", mnist.test_images[:500],
+                                   mnist.test_labels[:500])
+  config = training.LoopConfig(rounds=4, clients_per_round=2, batch_size=20,
+                               max_examples_per_client=100, seed=0,
+                               target_accuracy=0.2)
+
+  def logged_rounds(output_dir):
+    lines: list[str] = []
+    training.train(process, cd, config, output_dir=str(output_dir),
+                   evaluator=evaluator, log=lines.append, quiet=True)
+    return [line.split("/")[0] for line in lines]
+
+  # Every round reaches 20%: the first is logged as the target's, once.
+  assert logged_rounds(tmp_path / "a") == ["round 1", "round 4"]
+  monkeypatch.setattr(training, "_QUIET_HEARTBEAT_SECONDS", 0)
+  assert logged_rounds(tmp_path / "b") == [f"round {r}" for r in (1, 2, 3, 4)]
+
+
 def _diverging_run(mnist, output_dir, client_lr):
   """FedAvg of the 2NN on 10 IID clients at a client rate too large: the
   TrainingDivergedError of `training.train` into `output_dir`."""

@@ -293,6 +293,9 @@ def load_checkpoint(output_dir: str, process: Any) -> tuple[int, Any]:
   return (version, state) if state is not None else (0, None)
 
 
+# With quiet=True, a round's line at least this often.
+_QUIET_HEARTBEAT_SECONDS = 600
+
 # summary.json's "stopped" of a run that stopped at its target.
 _REACHED = "reached target accuracy {}"
 
@@ -352,7 +355,9 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
       `test_accuracy` for targets.
     accountant: optional `algorithms.PrivacyAccountant`: adds `dp_epsilon`.
     log: callable for progress lines.
-    quiet: only log resume/stop events and the first and last round.
+    quiet: only log resume/stop events, the first and last round, the
+      first round at the target, and a round at least every
+      `_QUIET_HEARTBEAT_SECONDS` (a long run shows it is alive).
 
   Returns:
     The summary dict also written to `summary.json`.
@@ -429,7 +434,12 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
   # The round whose save was started last: a Ctrl-C while `_run` waits for a
   # save interrupts the wait, not the save, which goes on in the async thread.
   save_started = saved_round
-  round_times = []
+  # Wall seconds of each round of this start, training, evaluation and
+  # saving included: the ETA's (the first also compiles, and is left out
+  # once there are others).
+  round_walls: list[float] = []
+  last_end = last_logged = time.perf_counter()
+  target_logged = False
   stopped = "completed"
   # Rounds run `round_inputs.process`: for tff_niid's ClientData it builds the
   # client datasets on the workers, from per-client indices and seeds.
@@ -492,7 +502,6 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
       if accountant is not None:
         row["dp_epsilon"] = accountant.epsilon(round_num)
       row["round_seconds"] = seconds
-      round_times.append(seconds)
       for manager in release_managers:
         _run(manager.release(row, key=round_num))
       # Only now is the round complete: an interrupt before this point saves
@@ -505,8 +514,16 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
         saved_round = round_num
       reached = (config.target_accuracy is not None and
                  row.get("test_accuracy", math.nan) >= config.target_accuracy)
-      if not quiet or round_num in (1, config.rounds) or reached:
-        log(_progress_line(row, round_num, config.rounds, round_times))
+      now = time.perf_counter()
+      round_walls.append(now - last_end)
+      last_end = now
+      if (not quiet or round_num in (1, config.rounds) or
+          (reached and not target_logged) or
+          now - last_logged >= _QUIET_HEARTBEAT_SECONDS):
+        log(_progress_line(row, round_num, config.rounds, seconds,
+                           round_walls))
+        last_logged = now
+      target_logged = target_logged or reached
       if reached and config.stop_at_target:
         stopped = _REACHED.format(config.target_accuracy)
         log(f"round {round_num}: test accuracy {row['test_accuracy']:.4f} >= "
@@ -533,12 +550,12 @@ def _round_at_target(output_dir: str, config: LoopConfig,
                      saved_round: int) -> Optional[int]:
   """With `stop_at_target`, the first saved round whose test accuracy
   reached the target (metrics.csv), else None."""
-  if not (config.stop_at_target and saved_round):
+  target = config.target_accuracy
+  if not (config.stop_at_target and saved_round) or target is None:
     return None
   return next((int(row["round"]) for row in results.read_metrics(output_dir)
                if row["round"] <= saved_round and
-               row.get("test_accuracy", math.nan) >= config.target_accuracy),
-              None)
+               row.get("test_accuracy", math.nan) >= target), None)
 
 
 def _all_empty(client_data: Any, client_ids: Sequence[str]) -> bool:
@@ -549,7 +566,10 @@ def _all_empty(client_data: Any, client_ids: Sequence[str]) -> bool:
 
 
 def _progress_line(row: dict[str, float], round_num: int, rounds: int,
-                   round_times: list[float]) -> str:
+                   seconds: float, round_walls: list[float]) -> str:
+  """The round's line: its metrics, its training seconds, and the ETA of the
+  rounds left at this start's wall seconds per round (after the first,
+  which compiles, where there are others)."""
   parts = [f"round {round_num}/{rounds}",
            f"train loss {row['train_loss']:.4f} "
            f"acc {row['train_accuracy']:.4f}"]
@@ -561,6 +581,6 @@ def _progress_line(row: dict[str, float], round_num: int, rounds: int,
                  f"p10 {row['client_accuracy_p10']:.4f}")
   if "dp_epsilon" in row:
     parts.append(f"eps {row['dp_epsilon']:.3f}")
-  eta = np.mean(round_times) * (rounds - round_num)
-  parts.append(f"{round_times[-1]:.2f} s/round | ETA {_format_duration(eta)}")
+  eta = np.mean(round_walls[1:] or round_walls) * (rounds - round_num)
+  parts.append(f"{seconds:.2f} s/round | ETA {_format_duration(eta)}")
   return " | ".join(parts)
