@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import math
 import os
 
 import numpy as np
@@ -129,6 +130,38 @@ def test_evaluator_of_an_unknown_model():
   with pytest.raises(ValueError, match=r"unknown model 'resnet'; choose one "
                      r"of \['cnn', '2nn', 'niid_cnn', 'logreg'\]"):
     evaluation.Evaluator("resnet", np.zeros((2, 28, 28)), np.zeros(2, int))
+
+
+def test_evaluator_of_another_model_than_the_weights(mnist):
+  # It failed deep in TF (assign_weights_to pairs arrays with zip).
+  evaluator = evaluation.Evaluator("cnn", mnist.test_images[:10],
+                                   mnist.test_labels[:10])
+  weights = tff.learning.models.ModelWeights.from_model(
+      models.create_keras_model("2nn"))
+  with pytest.raises(ValueError, match=r"this Evaluator tests the model "
+                     r"'cnn' \(trainable shapes \[\(5, 5, 1, 32\), .*\]\), "
+                     r"but the weights given are another model's \(\[\(784, "
+                     r"200\), .*make the Evaluator with the model the process "
+                     r"trains\."):
+    evaluator(weights)
+
+
+def test_a_model_of_ones_own_with_other_metric_names_trains(mnist, tmp_path):
+  # The loop read "sparse_categorical_accuracy" and failed after round 1.
+  def model_fn():
+    return tff.learning.models.from_keras_model(
+        models.create_keras_model("logreg"),
+        loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        input_spec=clientdata.BATCH_SPEC,
+        metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="acc")])
+  part = partition_lib.iid(mnist.train_labels, 10, seed=0)
+  cd = clientdata.to_client_data(part, mnist.train_images, mnist.train_labels)
+  config = training.LoopConfig(rounds=1, clients_per_round=2, batch_size=20,
+                               max_examples_per_client=100)
+  training.train(training.build_fedavg(model_fn, client_lr=0.05), cd, config,
+                 output_dir=str(tmp_path), log=lambda line: None)
+  [row] = results.read_metrics(str(tmp_path))
+  assert math.isnan(row["train_accuracy"]) and row["train_loss"] > 0
 
 
 def test_a_run_stopped_at_its_target_is_not_trained_again(mnist, tmp_path):

@@ -206,6 +206,16 @@ class Evaluator:
   def __call__(self, model_weights: Any) -> dict[str, float]:
     if self._model is None:
       self._model = models.create_keras_model(self._model_name)
+    # assign_weights_to pairs the arrays with zip: another model's weights
+    # would fail deep in TF, or fill this model in part.
+    given = [tuple(np.shape(w)) for w in model_weights.trainable]
+    expected = [tuple(w.shape) for w in self._model.trainable_weights]
+    if given != expected:
+      raise ValueError(
+          f"this Evaluator tests the model {self._model_name!r} (trainable "
+          f"shapes {expected}), but the weights given are another model's "
+          f"({given}): make the Evaluator with the model the process "
+          "trains.")
     model_weights.assign_weights_to(self._model)
     inputs = self._inputs
     if self._copy_stds is not None:

@@ -460,8 +460,9 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
       train_metrics = output.metrics["client_work"]["train"]
       row = collections.OrderedDict((name, math.nan) for name in metric_names)
       row["train_loss"] = float(train_metrics["loss"])
+      # A model of one's own may name its metrics otherwise: no accuracy.
       row["train_accuracy"] = float(
-          train_metrics["sparse_categorical_accuracy"])
+          train_metrics.get("sparse_categorical_accuracy", math.nan))
       # TFF zeroes non-finite client updates and their metrics instead of
       # failing: the round then reports loss 0 over 0 examples.
       non_finite = output.metrics.get("finalizer", {}).get(
