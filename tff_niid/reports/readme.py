@@ -152,6 +152,8 @@ def blocks(root):
       "mcmahan_2nn_init": tree.grid_report("mcmahan2017_2nn_init"),
       "mcmahan_2nn_seeds": mcmahan2017.twonn_seeds,
       "mcmahan_2nn_grid": tree.grid_report("mcmahan2017_2nn"),
+      "mcmahan_2nn_layer_seeds_grid": tree.grid_report(
+          "mcmahan2017_2nn_layer_seeds"),
       "niid_bench_paper": tree.grid_report("niid_bench_paper"),
       "niid_bench_against_fedavg": niid_bench.against_fedavg,
       "niid_bench_fedprox_mu": niid_bench.fedprox_mu,
