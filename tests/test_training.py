@@ -164,15 +164,22 @@ def test_a_model_of_ones_own_with_other_metric_names_trains(mnist, tmp_path):
   assert math.isnan(row["train_accuracy"]) and row["train_loss"] > 0
 
 
-def test_a_run_stopped_at_its_target_is_not_trained_again(mnist, tmp_path):
-  # Rerun (as the README says to resume), it once trained on past its
-  # target, changing its summary.
+def _two_nn_on_ten_iid_clients(mnist):
+  """(client data, FedAvg process, evaluator on 1,000 test images) of the
+  2NN on 10 IID MNIST clients: a loop's parts, for a few short rounds."""
   part = partition_lib.iid(mnist.train_labels, 10, seed=0)
   cd = clientdata.to_client_data(part, mnist.train_images, mnist.train_labels)
   process = training.build_fedavg(
       models.build_model_fn("2nn", clientdata.BATCH_SPEC), client_lr=0.05)
   evaluator = evaluation.Evaluator("2nn", mnist.test_images[:1000],
                                    mnist.test_labels[:1000])
+  return cd, process, evaluator
+
+
+def test_a_run_stopped_at_its_target_is_not_trained_again(mnist, tmp_path):
+  # Rerun (as the README says to resume), it once trained on past its
+  # target, changing its summary.
+  cd, process, evaluator = _two_nn_on_ten_iid_clients(mnist)
   config = training.LoopConfig(rounds=5, clients_per_round=2, batch_size=20,
                                max_examples_per_client=200, seed=0,
                                target_accuracy=0.3, stop_at_target=True)
@@ -191,12 +198,7 @@ def test_a_run_stopped_at_its_target_is_not_trained_again(mnist, tmp_path):
 
 def test_quiet_logs_the_first_last_and_target_rounds_and_a_heartbeat(
     mnist, tmp_path, monkeypatch):
-  part = partition_lib.iid(mnist.train_labels, 10, seed=0)
-  cd = clientdata.to_client_data(part, mnist.train_images, mnist.train_labels)
-  process = training.build_fedavg(
-      models.build_model_fn("2nn", clientdata.BATCH_SPEC), client_lr=0.05)
-  evaluator = evaluation.Evaluator("2nn", mnist.test_images[:500],
-                                   mnist.test_labels[:500])
+  cd, process, evaluator = _two_nn_on_ten_iid_clients(mnist)
   config = training.LoopConfig(rounds=4, clients_per_round=2, batch_size=20,
                                max_examples_per_client=100, seed=0,
                                target_accuracy=0.2)
