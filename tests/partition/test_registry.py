@@ -113,11 +113,11 @@ def test_a_spec_names_exactly_the_function_and_its_parameters(name):
     assert set(scheme.param_names) == (
         set(inspect.signature(scheme.function).parameters) - supplied)
   # Every parameter under its own name, in a string and a dict (a size law
-  # takes one of alpha, sigma, profile and sizes, natural one of ids and
-  # kmeans).
+  # takes one of alpha, sigma, profile and sizes, natural one of kmeans and
+  # ids, whose value is a name, not the 1 given here).
   values = {p.name: "1" for p in scheme.params}
   for first, *others in (("alpha", "sigma", "profile", "sizes"),
-                         ("ids", "kmeans")):
+                         ("kmeans", "ids")):
     if {first, *others} <= set(values):
       for other in others:
         del values[other]
