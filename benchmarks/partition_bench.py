@@ -168,11 +168,11 @@ def _seconds(fn):
   return time.perf_counter() - start
 
 
-def _ms_or_refusal(times, refusal):
-  """A table cell: the median of `times` in ms, or how long `dirichlet`
+def _ms_or_refusal(times, refusals):
+  """A table cell: the median of `times` in ms, or of how long `dirichlet`
   took to refuse (ValueError: the minimum size out of reach)."""
-  if refusal is not None:
-    return f"ValueError after {refusal * 1e3:,.0f} ms"
+  if refusals:
+    return f"ValueError after {statistics.median(refusals) * 1e3:,.0f} ms"
   return f"{statistics.median(times) * 1e3:.2f}"
 
 
@@ -185,7 +185,7 @@ def _compare_one_setting(labels, num_clients, alpha):
   (another distribution, which always meets the minimum size)."""
   policies = {"resample": True, "repair": False}  # its self_balancing
   times: dict[str, list[float]] = {name: [] for name in policies}
-  refusals: dict[str, float | None] = dict.fromkeys(policies)
+  refusals: dict[str, list[float]] = {name: [] for name in policies}
   theirs, attempts, out_of_budget = [], 0, None
   for _ in range(_REPEATS.value):
     for name, self_balancing in policies.items():
@@ -197,7 +197,7 @@ def _compare_one_setting(labels, num_clients, alpha):
                             min_size_policy=name, seed=0)
         times[name].append(time.perf_counter() - start)
       except ValueError:
-        refusals[name] = time.perf_counter() - start
+        refusals[name].append(time.perf_counter() - start)
     if out_of_budget is not None:
       continue  # further repeats would only spend the same budget again
     # Same seed every repeat, so every repeat does the same work.
@@ -215,7 +215,7 @@ def _compare_one_setting(labels, num_clients, alpha):
   else:
     reference = (f"{statistics.median(theirs) * 1e3:.2f} ({attempts:,} "
                  f"attempt{'s' if attempts > 1 else ''})")
-  if out_of_budget is None and refusals["resample"] is None:
+  if out_of_budget is None and not refusals["resample"]:
     ratio = statistics.median(theirs) / statistics.median(times["resample"])
     speed_up = f"{ratio:,.1f}x"
   else:

@@ -31,6 +31,11 @@ _CLIENT_LR = flags.DEFINE_float("client_lr", 0.01, "Client SGD rate.")
 _CLIENT_MOMENTUM = flags.DEFINE_float("client_momentum", 0.9,
                                       "Client SGD momentum.")
 _MODEL = flags.DEFINE_enum("model", "2nn", models.MODELS, "Model.")
+# What the committed output (experiments/results/fedprox_sign/) ran with,
+# the default then.
+_INITIALIZER = flags.DEFINE_enum("initializer", "glorot_uniform",
+                                 list(models.INITIALIZERS),
+                                 "Weight initialisation (models.INITIALIZERS).")
 _MUS = flags.DEFINE_list("mus", ["0.1", "1", "3"], "Proximal strengths > 0.")
 
 
@@ -50,7 +55,8 @@ def main(argv):
   client = clientdata.test_dataset(data.train_images[:n],
                                    data.train_labels[:n],
                                    batch_size=_BATCH_SIZE.value)
-  model_fn = models.build_model_fn(_MODEL.value, clientdata.BATCH_SPEC)
+  model_fn = models.build_model_fn(_MODEL.value, clientdata.BATCH_SPEC,
+                                   initializer=_INITIALIZER.value)
 
   def tff_norm(mu):
     return proximal.first_round_update_norm(

@@ -1,6 +1,7 @@
 """Models, evaluation and the training loop on real MNIST."""
 
 import asyncio
+import dataclasses
 import json
 import math
 import os
@@ -196,23 +197,56 @@ def test_a_run_stopped_at_its_target_is_not_trained_again(mnist, tmp_path):
                        "accuracy 0.3: nothing to train.")
 
 
+class _AccuracyByCall:
+  """An evaluator whose test accuracy is the next of `accuracies` at each
+  call: rounds that reach a target where a test needs them to."""
+
+  metric_names = ("test_loss", "test_accuracy")
+
+  def __init__(self, accuracies):
+    self._accuracies = iter(accuracies)
+
+  def __call__(self, model_weights):
+    del model_weights
+    return {"test_loss": 1.0, "test_accuracy": next(self._accuracies)}
+
+
 def test_quiet_logs_the_first_last_and_target_rounds_and_a_heartbeat(
     mnist, tmp_path, monkeypatch):
-  cd, process, evaluator = _two_nn_on_ten_iid_clients(mnist)
-  config = training.LoopConfig(rounds=4, clients_per_round=2, batch_size=20,
+  cd, process, _ = _two_nn_on_ten_iid_clients(mnist)
+  config = training.LoopConfig(rounds=5, clients_per_round=2, batch_size=20,
                                max_examples_per_client=100, seed=0,
-                               target_accuracy=0.2)
+                               target_accuracy=0.5)
 
   def logged_rounds(output_dir):
     lines: list[str] = []
+    # The target is first reached in round 3, and again in round 4.
     training.train(process, cd, config, output_dir=str(output_dir),
-                   evaluator=evaluator, log=lines.append, quiet=True)
+                   evaluator=_AccuracyByCall([0.1, 0.2, 0.6, 0.7, 0.4]),
+                   log=lines.append, quiet=True)
     return [line.split("/")[0] for line in lines]
 
-  # Every round reaches 20%: the first is logged as the target's, once.
-  assert logged_rounds(tmp_path / "a") == ["round 1", "round 4"]
+  assert logged_rounds(tmp_path / "a") == ["round 1", "round 3", "round 5"]
   monkeypatch.setattr(training, "_QUIET_HEARTBEAT_SECONDS", 0)
-  assert logged_rounds(tmp_path / "b") == [f"round {r}" for r in (1, 2, 3, 4)]
+  assert logged_rounds(tmp_path / "b") == [f"round {r}" for r in range(1, 6)]
+
+
+def test_a_run_past_its_target_resumed_with_stop_at_target_trains_on(
+    mnist, tmp_path):
+  # Only a run that stopped at its target has nothing left to train.
+  cd, process, _ = _two_nn_on_ten_iid_clients(mnist)
+  config = training.LoopConfig(rounds=3, clients_per_round=2, batch_size=20,
+                               max_examples_per_client=100, seed=0,
+                               target_accuracy=0.5)
+  training.train(process, cd, config, output_dir=str(tmp_path),
+                 evaluator=_AccuracyByCall([0.1, 0.6, 0.7]),
+                 log=lambda line: None)
+  summary = training.train(
+      process, cd, dataclasses.replace(config, rounds=6, stop_at_target=True),
+      output_dir=str(tmp_path), evaluator=_AccuracyByCall([0.8, 0.9]),
+      log=lambda line: None)
+  assert (summary["rounds_run"], summary["rounds_to_target"]) == (4, 2)
+  assert summary["stopped"] == "reached target accuracy 0.5"
 
 
 def _diverging_run(mnist, output_dir, client_lr):

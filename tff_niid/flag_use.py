@@ -48,9 +48,9 @@ def unused_flags(values: Mapping[str, Any]) -> dict[str, str]:
     The hyperparameters of other algorithms than --algorithm's; with
     --partition_spec or --partition_file, the shortcut --partition, --alpha
     and --min_size, and else those of --alpha and --min_size that
-    --partition's scheme does not take (iid: both); with --partition_file or a natural --partition_spec,
-    also --num_clients (the file holds the clients; natural makes its
-    own).
+    --partition's scheme does not take (iid: both); with --partition_file
+    or a natural --partition_spec, also --num_clients (the file holds the
+    clients; natural makes its own).
   """
   algorithm = values.get("algorithm") or DEFAULT_ALGORITHM
   unused = {name: f"used by --algorithm={algorithm} (only by "

@@ -84,8 +84,9 @@ def _glorot_uniform(seed: int, layer: int, fan_in: int) -> dict[str, Any]:
   layer: Keras draws a seeded kernel as the start of the seed's one uniform
   stream, so each layer's kernel repeats the first values of every larger
   one, rescaled to its own bound (the 2NN's second kernel is the first 200
-  rows of its first, times the ratio of their bounds). What the committed runs of this name used,
-  kept for their reruns; `glorot_uniform_per_layer` is Keras' default."""
+  rows of its first, times the ratio of their bounds). What the committed
+  runs of this name used, kept for their reruns; `glorot_uniform_per_layer`
+  is Keras' default."""
   del layer, fan_in
   return dict(kernel_initializer=tf.keras.initializers.GlorotUniform(seed))
 

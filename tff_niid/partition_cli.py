@@ -250,7 +250,7 @@ def _hparams(spec_text):
            for name, path in _key_file_paths().items()]
   if _LABELS_FILE.value is not None:
     files.append(f"--labels_file={os.path.abspath(_LABELS_FILE.value)}\n")
-  elif _DATA_DIR.value is not None:
+  elif _DATA_DIR.value:  # "" is no directory: the defaults
     data_dir = os.path.abspath(os.path.expanduser(_DATA_DIR.value))
     files.append(f"--data_dir={data_dir}\n")
   return "".join(sorted(kept + files + [f"--spec={spec_text}\n"]))

@@ -549,14 +549,17 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
 
 def _round_at_target(output_dir: str, config: LoopConfig,
                      saved_round: int) -> Optional[int]:
-  """With `stop_at_target`, the first saved round whose test accuracy
-  reached the target (metrics.csv), else None."""
+  """With `stop_at_target`, the saved round if it is the first whose test
+  accuracy reached the target (metrics.csv): the round the run stopped at;
+  else None (a run that went past its target without stopping trains on,
+  and stops at the next round at the target)."""
   target = config.target_accuracy
   if not (config.stop_at_target and saved_round) or target is None:
     return None
-  return next((int(row["round"]) for row in results.read_metrics(output_dir)
-               if row["round"] <= saved_round and
-               row.get("test_accuracy", math.nan) >= target), None)
+  first = next((int(row["round"]) for row in results.read_metrics(output_dir)
+                if row["round"] <= saved_round and
+                row.get("test_accuracy", math.nan) >= target), None)
+  return first if first == saved_round else None
 
 
 def _all_empty(client_data: Any, client_ids: Sequence[str]) -> bool:

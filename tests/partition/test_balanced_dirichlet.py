@@ -33,6 +33,9 @@ def test_given_sizes(balanced_labels):
   assert_exact_cover(part, 60000)
   assert np.array_equal(part.sizes, sizes)
   assert part.params["sizes"] == part.sizes.tolist()
+  assert partition.balanced_dirichlet(labels, 50, alpha=0.3,
+                                      sizes=part.params["sizes"],
+                                      seed=0) == part
   with pytest.raises(ValueError, match="sizes"):
     partition.balanced_dirichlet(labels, 50, alpha=0.3, sizes=sizes[:-1],
                                  seed=0)

@@ -31,6 +31,12 @@ def test_a_niid_bench_map_round_trips(labels, tmp_path):
   assert partition.metrics.summary(part, labels)["num_clients"] == 10
 
 
+def test_a_two_dimensional_array_is_a_client_per_row(labels):
+  part = partition.from_client_indices(labels, np.arange(20).reshape(4, 5))
+  assert part.sizes.tolist() == [5] * 4 and part[3].tolist() == [15, 16, 17,
+                                                                  18, 19]
+
+
 def test_a_list_with_samples_left_out(labels):
   clients = [[5, 3, 1], np.array([0, 2]), (10.0, 11.0)]
   part = partition.from_client_indices(labels, clients)
@@ -45,6 +51,7 @@ def test_a_list_with_samples_left_out(labels):
     ([], "holds no client"),
     ("0123", "must be a mapping"),
     (np.arange(10), "must be a mapping"),
+    ([{0, 1}], "client 0's indices are a set, which has no order"),
     ({"a": [0, 1], "b": []}, r"client\(s\) b hold no sample"),
     ([[0, 1], [[2]]], "client 1's indices must be 1-D"),
     ([[0, 1], [0.5]], "client 1's indices must be whole numbers"),

@@ -60,6 +60,8 @@ def test_given_sizes(labels, num_clients, spc, sigma):
   assert_exact_cover(part, 60000)
   assert np.array_equal(part.sizes, sizes)
   assert part.params["sizes"] == list(sizes)
+  assert partition.shards(labels, num_clients, shards_per_client=spc,
+                          sizes=part.params["sizes"], seed=0) == part
   classes = (partition.metrics.label_counts(part, labels) > 0).sum(1)
   # Shards are runs of the label-sorted samples: each of the 9 class
   # boundaries adds a class to at most one shard, a shard larger than a

@@ -9,8 +9,8 @@ import numpy as np
 from tff_niid.partition import _checks
 from tff_niid.partition import core
 
-# {client id: index array} or [index array, ...].
-ClientIndices = Union[Mapping[Any, Any], Sequence[Any]]
+# {client id: index array}, [index array, ...] or a 2-D array.
+ClientIndices = Union[Mapping[Any, Any], Sequence[Any], np.ndarray]
 
 
 def from_client_indices(labels: np.ndarray, clients: ClientIndices, *,
@@ -33,7 +33,8 @@ def from_client_indices(labels: np.ndarray, clients: ClientIndices, *,
 
   Args:
     labels: the 1-D integer labels the indices point into.
-    clients: {client id: index array} or a sequence of index arrays.
+    clients: {client id: index array}, a sequence of index arrays, or a
+      2-D array of equal clients (a client per row).
     source: what made the partition (e.g. "NIID-Bench noniid-labeldir"),
       recorded in the params.
 
@@ -51,11 +52,13 @@ def from_client_indices(labels: np.ndarray, clients: ClientIndices, *,
     if len(set(names)) != len(names):
       raise ValueError(f"client ids {list(clients)} are alike as text "
                        "(client ids are strings): give distinct ones.")
-  elif isinstance(clients, Sequence) and not isinstance(clients, str):
-    names, held = None, list(clients)
+  elif (isinstance(clients, Sequence) and not isinstance(clients, str)) or (
+      isinstance(clients, np.ndarray) and clients.ndim == 2):
+    names, held = None, list(clients)  # a 2-D array: a client per row
   else:
-    raise ValueError("`clients` must be a mapping {client id: indices} or a "
-                     f"sequence of index arrays; got {type(clients).__name__}.")
+    raise ValueError("`clients` must be a mapping {client id: indices}, a "
+                     "sequence of index arrays or a 2-D array (a client per "
+                     f"row); got {type(clients).__name__}.")
   if not held:
     raise ValueError("`clients` holds no client.")
   ids = names if names is not None else list(map(str, range(len(held))))
@@ -86,6 +89,10 @@ def from_client_indices(labels: np.ndarray, clients: ClientIndices, *,
 
 def _client_indices(client: str, values, num_samples: int) -> np.ndarray:
   """One client's indices as int64, or ValueError naming the client."""
+  if isinstance(values, (set, frozenset)):
+    raise ValueError(f"client {client}'s indices are a set, which has no "
+                     "order: give them as a list or array, in the order the "
+                     "client holds them.")
   arr = np.asarray(values)
   if arr.ndim != 1:
     raise ValueError(f"client {client}'s indices must be 1-D; got shape "

@@ -49,11 +49,11 @@ _CROSSING_EVERY = (1, 10, 50, 100)
 # round, up to the target itself.
 _BELOW_TARGET = (1.0, 0.5, 0.2, 0.1, 0.0)
 
-# The grids of the McMahan rows run as the paper ran them (section 1.1-1.3).
+# The grids of the McMahan rows run as the paper ran them (sections 1.1-1.3),
+# and the 2NN rows again with each layer initialised from its own seed.
 LIKE_FOR_LIKE = ("mcmahan2017_lr.cfg", "mcmahan2017_fedsgd_lr.cfg",
-                          "mcmahan2017_2nn.cfg", "mcmahan2017_2nn_layer_seeds.cfg",
-                          "mcmahan2017_fedsgd.cfg",
-                          *_CNN_SEEDS)
+                 "mcmahan2017_2nn.cfg", "mcmahan2017_2nn_layer_seeds.cfg",
+                 "mcmahan2017_fedsgd.cfg", *_CNN_SEEDS)
 
 
 def _first_runs(root):
