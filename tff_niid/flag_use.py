@@ -61,13 +61,11 @@ def unused_flags(values: Mapping[str, Any]) -> dict[str, str]:
     unused.update({name: "used with --partition_spec or --partition_file (it "
                          "is a shortcut for a spec)"
                    for name in _SHORTCUT if name in values})
-  elif values.get("partition"):
-    scheme = partition.registry.lookup(values["partition"])
+  elif (scheme := partition.registry.lookup(values.get("partition") or "")):
     unused.update({name: f"used by --partition={values['partition']} (it "
                          f"takes no {name})"
                    for name in _SHORTCUT if name != "partition" and
-                   name in values and scheme is not None and
-                   name not in scheme.param_names})
+                   name in values and name not in scheme.param_names})
   if values.get("partition_file") and "num_clients" in values:
     unused["num_clients"] = ("used with --partition_file (the file holds the "
                              "clients)")

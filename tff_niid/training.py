@@ -521,8 +521,7 @@ def train(process: Any, client_data: Any, config: LoopConfig, *,
       if (not quiet or round_num in (1, config.rounds) or
           (reached and not target_logged) or
           now - last_logged >= _QUIET_HEARTBEAT_SECONDS):
-        log(_progress_line(row, round_num, config.rounds, seconds,
-                           round_walls))
+        log(_progress_line(row, round_num, config.rounds, round_walls))
         last_logged = now
       target_logged = target_logged or reached
       if reached and config.stop_at_target:
@@ -570,7 +569,7 @@ def _all_empty(client_data: Any, client_ids: Sequence[str]) -> bool:
 
 
 def _progress_line(row: dict[str, float], round_num: int, rounds: int,
-                   seconds: float, round_walls: list[float]) -> str:
+                   round_walls: list[float]) -> str:
   """The round's line: its metrics, its training seconds, and the ETA of the
   rounds left at this start's wall seconds per round (after the first,
   which compiles, where there are others)."""
@@ -586,5 +585,6 @@ def _progress_line(row: dict[str, float], round_num: int, rounds: int,
   if "dp_epsilon" in row:
     parts.append(f"eps {row['dp_epsilon']:.3f}")
   eta = np.mean(round_walls[1:] or round_walls) * (rounds - round_num)
-  parts.append(f"{seconds:.2f} s/round | ETA {_format_duration(eta)}")
+  parts.append(f"{row['round_seconds']:.2f} s/round | "
+               f"ETA {_format_duration(eta)}")
   return " | ".join(parts)
