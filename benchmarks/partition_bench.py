@@ -247,17 +247,23 @@ def compare_with_niid_bench(labels):
 def compare_with_argsort(num_samples, num_clients):
   labels = np.random.default_rng(0).integers(0, 10, size=num_samples)
   make = lambda: partition.dirichlet(labels, num_clients, alpha=0.5, seed=0)
+  # A continuous key (every sample its own value), as an image attribute is.
+  key = np.random.default_rng(1).random(num_samples)
+  make_keyed = lambda: partition.dirichlet(labels, num_clients, alpha=0.5,
+                                           key=key, seed=0)
   split = lambda part: partition.split_clients(part, labels,
                                                test_fraction=0.2, seed=0)
-  sort_times, ours_times, split_times = [], [], []
+  sort_times, ours_times, keyed_times, split_times = [], [], [], []
   for _ in range(_REPEATS.value):
     sort_times.append(_seconds(lambda: np.argsort(labels)))
     ours_times.append(_seconds(make))
+    keyed_times.append(_seconds(make_keyed))
     part = make()
     split_times.append(_seconds(lambda: split(part)))
     del part
   sort_s, ours_s = statistics.median(sort_times), statistics.median(ours_times)
-  split_s = statistics.median(split_times)
+  keyed_s, split_s = (statistics.median(keyed_times),
+                      statistics.median(split_times))
   tracemalloc.start()
   part = make()
   _, peak = tracemalloc.get_traced_memory()
@@ -277,6 +283,10 @@ def compare_with_argsort(num_samples, num_clients):
         f"{num_samples * 8 / mib:.0f} MiB result) | {peak / mib:.0f} MiB | |")
   print(f"| memory ratio peak / label array | {peak / labels.nbytes:.2f} "
         "| < 3 |")
+  print(f"| tff_niid dirichlet with key= (a float per sample) | "
+        f"{keyed_s:.3f} s | |")
+  print(f"| time ratio dirichlet with key= / argsort | "
+        f"{keyed_s / sort_s:.2f} | |")
   print(f"| split_clients(test_fraction=0.2) of that partition | "
         f"{split_s:.3f} s | |")
   print(f"| time ratio split_clients / argsort | {split_s / sort_s:.2f} | |")
