@@ -99,7 +99,7 @@ def test_alpha_outside_float_range(labels, alpha):
 
 def flower_inner_dirichlet_counts(targets, partition_sizes, alpha, rng):
   """Flower Datasets' `InnerDirichletPartitioner.
-  _determine_node_id_to_indices_if_needed` (flwr_datasets 0.5; FedDyn's
+  _determine_partition_id_to_indices_if_needed` (flwr_datasets 0.5; FedDyn's
   process, Acar et al. 2021), line by line, returning its (clients x classes)
   counts; `rng` is its `self._rng`."""
   num_classes = int(targets.max()) + 1

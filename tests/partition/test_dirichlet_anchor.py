@@ -91,14 +91,15 @@ def ks_pvalues(a, b):
 
 
 # Smallest p-value over the four statistics, anchor vs reference (200 seeds
-# each): 0.022, 0.14, 0.39, 0.068 for the four settings below. The default
-# (repair, no balancing) against the same references: largest client
-# p = 3e-29, 3e-44, 2e-24.
+# each): 0.022, 0.14, 0.39, 0.068 for the first four settings below, 0.39
+# for the fifth. The default (repair, no balancing) against the same
+# references: largest client p = 3e-29, 3e-44, 2e-24.
 @pytest.mark.parametrize("num_clients,alpha,balance", [
     (10, 0.5, True),   # NIID-Bench's 10-party Dir(0.5)
-    (10, 0.1, True),   # needs redraws (some seeds miss min_size 10)
+    (10, 0.1, True),   # a few redraws (3.5% of first draws miss min_size 10)
     (50, 0.5, True),
     (10, 0.5, False),  # resample without balancing (Flower's option)
+    (30, 0.1, True),   # many redraws (57.5% of first draws miss min_size 10)
 ])
 def test_matches_niid_bench_loop_in_distribution(num_clients, alpha, balance):
   reference = reference_summaries(num_clients, alpha, 10, balance)
@@ -108,14 +109,26 @@ def test_matches_niid_bench_loop_in_distribution(num_clients, alpha, balance):
   assert min(pvalues.values()) > P_PASS, pvalues
 
 
-def test_repair_differs_from_niid_bench_loop():
+def test_the_default_differs_from_niid_bench_loop():
   # The default (repair, no balancing) is another distribution: the two-sample
-  # test must see it, or the test above could not see a wrong draw either.
+  # test must see it. At 10 clients, alpha 0.5, a first draw almost never
+  # misses min_size, so what it sees is the missing balancing.
   reference = reference_summaries(10, 0.5, 10, True)
   repair = our_summaries(10, 0.5, 10)
   pvalues = ks_pvalues(reference, repair)
   assert pvalues["largest client"] < 1e-20, pvalues
   assert min(pvalues.values()) < P_PASS, pvalues
+
+
+def test_repair_differs_from_resample_where_draws_miss_min_size():
+  # Balancing on both sides, so only the min-size policy differs: where most
+  # first draws miss min_size, repair's smallest clients sit at min_size
+  # while resampling's are drawn (smallest client p = 1e-21 when written).
+  reference = reference_summaries(30, 0.1, 10, True)
+  repair = our_summaries(30, 0.1, 10, self_balancing=True,
+                         min_size_policy="repair")
+  pvalues = ks_pvalues(reference, repair)
+  assert pvalues["smallest client"] < 1e-10, pvalues
 
 
 def test_balancing_zeroes_clients_at_fair_size():

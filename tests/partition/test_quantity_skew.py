@@ -207,16 +207,26 @@ GIVEN_SIZES = (3000, 1500, 700, 400, 200, 100, 50, 25, 15, 10)
 def test_assignment_is_uniform(law):
   # Flower assigns each client a contiguous range of the shuffled dataset
   # (Linear-, Square-, ExponentialPartitioner; SizePartitioner with its
-  # partition_sizes): a uniformly random subset of its size. So sample 0
-  # lands in client i with probability size_i / N, whatever its label; over
-  # 3,000 seeds.
+  # partition_sizes): a uniformly random subset of its size. So, over 3,000
+  # seeds, sample 0 lands in client i with probability size_i / N, whatever
+  # its label; and the number of a label's samples a client holds is
+  # hypergeometric, where an assignment stratified by label would give
+  # (nearly) the same number every time.
   make = lambda s: partition.quantity_skew(LABELS, 10, seed=s, **law)
   sizes = make(0).sizes
-  where = [int(np.searchsorted(make(s).offsets,
-                               np.flatnonzero(make(s).indices == 0)[0],
-                               side="right")) - 1 for s in range(3000)]
+  where, zeros_of_client_0 = [], []
+  for seed in range(3000):
+    part = make(seed)
+    where.append(int(np.searchsorted(
+        part.offsets, np.flatnonzero(part.indices == 0)[0], side="right")) - 1)
+    zeros_of_client_0.append(int(np.sum(LABELS[part[0]] == 0)))
   counts = np.bincount(where, minlength=10)
   assert stats.chisquare(counts, sizes / sizes.sum() * 3000).pvalue > 1e-3
+  hypergeometric = stats.hypergeom(LABELS.shape[0], np.sum(LABELS == 0),
+                                   sizes[0])
+  assert abs(np.mean(zeros_of_client_0) - hypergeometric.mean()) < (
+      4 * hypergeometric.std() / np.sqrt(3000))
+  assert 0.85 < np.var(zeros_of_client_0) / hypergeometric.var() < 1.15
   assert_seeded(make)
 
 
