@@ -22,10 +22,15 @@ def assert_exact_cover(part, num_samples):
 def assert_seeded(make):
   """`make(seed)` is deterministic and depends on the seed."""
   a, b, c = make(0), make(0), make(1)
-  assert np.array_equal(a.indices, b.indices)
-  assert np.array_equal(a.offsets, b.offsets)
+  assert (np.array_equal(a.indices, b.indices) and
+          np.array_equal(a.offsets, b.offsets)), (
+      "seed 0 gave two partitions: draw only from a Generator seeded with "
+      "`seed`")
   assert not (np.array_equal(a.indices, c.indices) and
-              np.array_equal(a.offsets, c.offsets))
+              np.array_equal(a.offsets, c.offsets)), (
+      "seeds 0 and 1 gave the same partition: every scheme but natural uses "
+      "its seed (one that draws nothing, for the order of each client's "
+      "samples)")
 
 
 # Malformed labels every scheme must reject with a clear ValueError.

@@ -1,6 +1,7 @@
 """The scheme registry: read from the signatures, and what the spec grammar,
 the binaries and the README take from it."""
 
+import importlib
 import inspect
 import os
 import re
@@ -70,15 +71,61 @@ def test_every_scheme_at_the_client_count_extremes(name, num_clients):
 
 
 @pytest.mark.parametrize("name", sorted(registry.SCHEMES))
-def test_every_scheme_has_its_test_file_and_source(name):
+def test_every_scheme_has_its_test_file(name):
   assert os.path.exists(os.path.join(REPO, "tests", "partition",
                                      f"test_{name}.py")), (
       f"give {name} its own test file, tests/partition/test_{name}.py")
+
+
+@pytest.mark.parametrize("name", sorted(registry.SCHEMES))
+def test_every_scheme_has_its_source(name):
   with open(os.path.join(REPO, "README.md"), encoding="utf-8") as f:
     sources = f.read().split("\nSources: ")[1].split("\n\n")[0]
   assert f"`{name}`" in sources, (
       f"name {name}'s paper or project in README.md's \"Sources:\" paragraph "
       "below the scheme table")
+
+
+# natural's ids are an array `params` cannot hold (its spec names them).
+@pytest.mark.parametrize("name", sorted(set(registry.SCHEMES) - {"natural"}))
+def test_a_partition_is_drawn_again_from_its_params(name):
+  """`params` and the seed hold all a scheme drew from: the function given
+  them makes the same partition (with quantity(...), a sized scheme records
+  the sizes it was given in full)."""
+  scheme = registry.SCHEMES[name]
+  texts = [EXAMPLES[name]]
+  if scheme.sized == name:
+    texts.append(f"{EXAMPLES[name]}+quantity(sigma=1)")
+  for text in texts:
+    part = spec.resolve(text, LABELS, 20, seed=3)
+    params = {k: v for k, v in part.params.items()
+              if k not in ("num_clients", "key", "key_noise")}
+    again = scheme.function(LABELS, 20, seed=3, **params)
+    assert (np.array_equal(again.indices, part.indices) and
+            np.array_equal(again.offsets, part.offsets)), (
+        f"{name}(labels, 20, seed=3, **params) differs from {text!r} at "
+        "seed 3: record in `params` every value the draw depends on "
+        "(given sizes in full)")
+
+
+def test_every_scheme_module_is_registered():
+  # A module of the package with a function of its own name shaped as a
+  # scheme, `(labels, num_clients, *, ..., seed)`, is one.
+  here = os.path.join(REPO, "tff_niid", "partition")
+  for file in sorted(os.listdir(here)):
+    name = file[:-len(".py")]
+    if not file.endswith(".py") or name.startswith("_"):
+      continue
+    function = getattr(importlib.import_module(f"tff_niid.partition.{name}"),
+                       name, None)
+    if not callable(function):
+      continue
+    parameters = list(inspect.signature(function).parameters)
+    if parameters[:2] == ["labels", "num_clients"] and "seed" in parameters:
+      assert name in registry.SCHEMES, (
+          f"tff_niid/partition/{file} holds the scheme {name}: give it an "
+          "entry in registry.SCHEMES (registry.py's docstring lists the "
+          "steps)")
 
 
 def test_params_are_read_from_the_signature():

@@ -233,12 +233,15 @@ def check_sizes(sizes, num_clients, num_samples, *, minimum=1, why=None):
   summing to `num_samples` (every sample assigned); returns them as int64.
   `why` says why the minimum, when it is above 1."""
   arr = np.asarray(sizes)
-  if (arr.shape != (num_clients,) or arr.dtype == bool or
-      not np.issubdtype(arr.dtype, np.integer) or arr.sum() != num_samples):
+  integers = arr.dtype != bool and np.issubdtype(arr.dtype, np.integer)
+  if (arr.shape != (num_clients,) or not integers or
+      arr.sum() != num_samples):
+    # Only integers have a sum worth naming (strings have none).
+    total = f", sum {arr.sum() if arr.size else 0}" if integers else ""
     raise ValueError(
         f"`sizes` must be {num_clients} integers summing to {num_samples} "
-        f"(one size per client); got shape {arr.shape}, dtype {arr.dtype}, "
-        f"sum {arr.sum() if arr.size else 0}.")
+        f"(one size per client); got shape {arr.shape}, dtype "
+        f"{arr.dtype}{total}.")
   if arr.min() < minimum:
     reason = f" ({why})" if why else ""
     raise SizeBelowMinimum(f"`sizes` must be >= {minimum}{reason}; client "

@@ -180,7 +180,7 @@ def fill_by_sample(mix, sizes, class_sizes, rng):
 
 
 def balanced_dirichlet(labels: np.ndarray, num_clients: int, *, alpha: float,
-                       seed: int, sizes: np.ndarray | None = None,
+                       seed: int, sizes: np.ndarray | str | None = None,
                        fill: str = "by_class",
                        key: np.ndarray | None = None,
                        key_noise: float = 0.0) -> core.Partition:
@@ -211,7 +211,7 @@ def balanced_dirichlet(labels: np.ndarray, num_clients: int, *, alpha: float,
     alpha: Dirichlet concentration, in [1e-300, 1e300].
     seed: non-negative integer seed.
     sizes: optional int array, one size >= 1 per client, summing to
-      len(labels).
+      len(labels); None or "equal" (as `params` records it): equal sizes.
     fill: "by_class" or "by_sample" (see above).
     key, key_noise: optional within-class ordering (see `dirichlet`).
 
@@ -228,20 +228,21 @@ def balanced_dirichlet(labels: np.ndarray, num_clients: int, *, alpha: float,
   key, key_noise = _allocate.check_key(key, key_noise, n)
   fill = _checks.check_choice("fill", fill, FILLS)
   # Recorded: equal sizes by name, given ones in full, to draw it again.
-  if sizes is None:
+  client_sizes: np.ndarray
+  if sizes is None or (isinstance(sizes, str) and sizes == "equal"):
     size_rule: object = "equal"
-    sizes = np.full(num_clients, n // num_clients)
-    sizes[:n % num_clients] += 1
+    client_sizes = np.full(num_clients, n // num_clients)
+    client_sizes[:n % num_clients] += 1
   else:
-    sizes = _checks.check_sizes(sizes, num_clients, n)
-    size_rule = sizes.tolist()
+    client_sizes = _checks.check_sizes(sizes, num_clients, n)
+    size_rule = client_sizes.tolist()
   rng = np.random.default_rng(seed)
   mix = dirichlet_rows(rng, alpha, num_clients, num_classes)
   class_sizes = np.bincount(labels, minlength=num_classes)
   if fill == "by_sample":
-    counts = fill_by_sample(mix, sizes, class_sizes, rng)
+    counts = fill_by_sample(mix, client_sizes, class_sizes, rng)
   else:
-    remaining = sizes.astype(np.int64)
+    remaining = client_sizes.astype(np.int64)
     counts = np.zeros((num_clients, num_classes), dtype=np.int64)
     for c in rng.permutation(num_classes):
       counts[:, c] = capped_split(class_sizes[c], mix[:, c], remaining)

@@ -9,18 +9,30 @@ key(...), `sizes` from quantity(...)), with its default (none: required);
 whether the scheme takes `key=` (then key(...) applies) and `sizes=` (then
 quantity(...) applies); and its summary, the docstring's first line.
 
-Adding a scheme: its module; its import at the top of this file and one
-entry in `SCHEMES` below, with an example spec (which `describe` prints and
-the shared contract tests run; the entries' order is the README table's:
-label-skew schemes before `quantity_skew` and `natural`); its import in
-`tff_niid/partition/__init__.py`; its own test file,
-`tests/partition/test_<name>.py`; its source (paper, project) in the
-README's "Sources:" paragraph below the scheme table. The spec grammar, its
-error messages and `tff-niid-partition --list_schemes` (`describe`; also
-`python -m tff_niid.partition`) follow by themselves; the README's scheme
-table (`markdown_table`, `python -m tff_niid.partition --markdown`) is
-written by `python tools/update_scheme_table.py`. Tests fail, naming the
-step, while any of these is missing.
+Adding a scheme (`pytest tests/partition/test_registry.py`, seconds, names
+each step still missing):
+  1. its module, `tff_niid/partition/<name>.py`, with the function `<name>`;
+  2. its import at the top of this file and one entry in `SCHEMES` below,
+     with an example spec (which `describe` prints and the shared contract
+     tests run; the entries' order is the README table's: label-skew
+     schemes before `quantity_skew` and `natural`);
+  3. its import in `tff_niid/partition/__init__.py`;
+  4. its own test file, `tests/partition/test_<name>.py`;
+  5. its source (paper, project) in the README's "Sources:" paragraph below
+     the scheme table, and the table itself rewritten by `python
+     tools/update_scheme_table.py` (`markdown_table`, `python -m
+     tff_niid.partition --markdown`).
+The spec grammar, its error messages and `tff-niid-partition
+--list_schemes` (`describe`; also `python -m tff_niid.partition`) follow by
+themselves.
+
+The contract the shared tests hold every scheme to: the same seed gives the
+same partition and another seed another one (a scheme that draws nothing
+uses the seed for the order of each client's samples; only `natural`, one
+client per id, is exempt); `params` records every value the draw depends
+on, given client sizes in full, so the function given them and the seed
+draws the partition again; bad labels, client counts and seeds are refused
+with a ValueError.
 
 The module: `iid.py` is the shortest scheme; `dirichlet.py` one that decides
 how many samples of each class each client gets. The pieces they share:
