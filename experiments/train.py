@@ -60,7 +60,10 @@ flags.DEFINE_bool(
 
 # Algorithm.
 flags.DEFINE_enum("algorithm", flag_use.DEFAULT_ALGORITHM,
-                  list(algorithms.ALGORITHMS), "Algorithm.")
+                  list(algorithms.ALGORITHMS),
+                  "The federated algorithm; what each is and the flags it "
+                  "takes: README.md, 'Training binary', and "
+                  "tff_niid/algorithms.py.")
 flags.DEFINE_enum("model", "cnn", list(models.MODELS), "Model.")
 flags.DEFINE_enum("initializer", models.DEFAULT_INITIALIZER,
                   list(models.INITIALIZERS),

@@ -51,8 +51,10 @@ def pytest_sessionstart(session):
     pytest.exit(f"{sys.executable} imports tff_niid from {installed}, not "
                 f"from this checkout {here}: the binaries the tests run "
                 "would test that code. Use this checkout's own venv (make "
-                "env), or install this checkout into it: pip install "
-                "--no-deps -e .", returncode=4)
+                "env), install this checkout into it (pip install "
+                "--no-deps -e .), or, to leave that venv as it is, set "
+                f"PYTHONPATH={here} (the binaries inherit it)",
+                returncode=4)
 
 
 def pytest_collection_finish(session):

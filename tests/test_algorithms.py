@@ -83,19 +83,40 @@ def test_dp_epsilon_grows_and_matches_dp_accounting():
   assert np.isfinite(eps).all()
 
 
+# The Hyperparameters fields every algorithm uses, and dp_fedavg's (train.py
+# refuses its flags with another algorithm); the others are in
+# flag_use.HYPERPARAMETER_USERS.
+EVERY_ALGORITHMS_FIELDS = {"server_lr", "client_weight_decay",
+                           "client_weighting"}
+DP_FIELDS = {"dp_noise_multiplier", "dp_clip", "clients_per_round"}
+
+
 def test_the_hyperparameters_only_some_algorithms_use_are_fields():
   # flag_use (TF-free, read by train.py and grid.py) names them by field.
   fields = {f.name for f in dataclasses.fields(algorithms.Hyperparameters)}
   assert set(flag_use.HYPERPARAMETER_USERS) <= fields
   for users in flag_use.HYPERPARAMETER_USERS.values():
     assert set(users) <= set(algorithms.ALGORITHMS)
+  unsorted = (fields - set(flag_use.HYPERPARAMETER_USERS) -
+              EVERY_ALGORITHMS_FIELDS - DP_FIELDS)
+  assert not unsorted, (
+      f"say which algorithms use {sorted(unsorted)}: in flag_use."
+      "HYPERPARAMETER_USERS (train.py then warns when another algorithm is "
+      "given it), or, if every algorithm uses it, in this file's "
+      "EVERY_ALGORITHMS_FIELDS")
 
 
 def test_every_algorithm_is_built_by_name_and_trained_in_these_tests():
   # A name added to flag_use.ALGORITHMS alone is refused, not trained as
   # FedAvg; SETTINGS above must train it too.
-  assert set(algorithms._SERVER_OPTIMIZERS) == set(algorithms.ALGORITHMS)  # pylint: disable=protected-access
-  assert set(SETTINGS) == set(algorithms.ALGORITHMS)
+  names = set(algorithms.ALGORITHMS)
+  built = set(algorithms._SERVER_OPTIMIZERS)  # pylint: disable=protected-access
+  assert built == names, (
+      f"algorithms._SERVER_OPTIMIZERS lacks {sorted(names - built)} / has "
+      f"{sorted(built - names)} not in flag_use.ALGORITHMS")
+  assert set(SETTINGS) == names, (
+      f"give {sorted(names - set(SETTINGS))} settings in this file's SETTINGS"
+      f" (or drop {sorted(set(SETTINGS) - names)})")
   assert set(flag_use.DECAYS) <= set(flag_use.HYPERPARAMETER_USERS)
 
 

@@ -47,10 +47,13 @@ Adding an algorithm (each step is checked by a test):
      each round's client positions;
   3. a new hyperparameter: a `Hyperparameters` field and a train.py flag of
      the same name (`experiment.ExperimentConfig.from_flag_values` matches
-     them by name), its range in `validate`;
+     them by name), its range in `validate` and in the flag's bounds or
+     validator (a decay in [0, 1): `flag_use.DECAYS`, whose validator
+     train.py registers); the algorithms that use it in `flag_use.
+     HYPERPARAMETER_USERS`, unless all do;
   4. its settings in tests/test_algorithms.py (`SETTINGS`: two rounds must
-     lower the loss), and the list of algorithms in README's "Training
-     binary".
+     lower the loss), its line in this docstring's list above, and the list
+     of algorithms in README's "Training binary".
 """
 
 from __future__ import annotations
