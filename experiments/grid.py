@@ -261,7 +261,7 @@ def _run_cell(command, log_path, label, run_dir, failures, live):
                           "resum")):
         print(f"[{label}] {line.rstrip()}", flush=True)
   live.discard(process)
-  stop = (results.diverged_round(results.read_run(run_dir))
+  stop = (results.diverged_round(results.read_run(run_dir, missing_ok=True))
           if process.returncode and run_dir else None)
   if stop is not None:
     print(f"[{label}] diverged at round {stop}: recorded as the cell's "
@@ -363,7 +363,7 @@ def _run_grid(argv):
     run_dir = cell["run_dir"]
     # A smoke run cuts every run to its own few rounds, whatever --rounds.
     rounds = None if _SMOKE.value else _ROUNDS.value
-    run = results.read_run(run_dir)
+    run = results.read_run(run_dir, missing_ok=True)
     if results.ended(run, rounds):
       unlike = rundir.unlike_flags(run_dir, _given_flags(command))
       if unlike:
@@ -404,7 +404,7 @@ def _run_grid(argv):
     sys.exit(130)
 
   for cell in cells:
-    cell["run"] = results.read_run(cell["run_dir"])
+    cell["run"] = results.read_run(cell["run_dir"], missing_ok=True)
   # A run diverged in round 1 has a summary and no metrics.
   ran = [c for c in cells if c["run"]["metrics"] or c["run"]["summary"]]
   not_run = [os.path.basename(c["run_dir"]) for c in cells if c not in ran]

@@ -346,3 +346,12 @@ def test_signed_never_prints_minus_zero():
   assert results.signed(0.0) == "+0.0"
   assert results.signed(1.234, 2) == "+1.23"
   assert results.signed(-0.004, 2) == "+0.00"
+
+
+def test_a_mistyped_run_directory_is_an_error_not_an_empty_run(tmp_path):
+  with pytest.raises(FileNotFoundError, match="no run directory .*runz"):
+    results.read_run(str(tmp_path / "runz"))
+  # A grid's cell not yet run, and a run not started yet, have no rounds.
+  assert results.read_run(str(tmp_path / "runz"), missing_ok=True) == {
+      "metrics": [], "summary": None}
+  assert results.read_run(str(tmp_path)) == {"metrics": [], "summary": None}

@@ -168,7 +168,7 @@ def grid_cells(grid_dir: str,
                  sweep_variants(grid_flags.get("sweep", [])),
                  [None] if seeds is None else [int(s) for s in seeds])
   for each in listed:
-    each["run"] = results.read_run(each["run_dir"])
+    each["run"] = results.read_run(each["run_dir"], missing_ok=True)
   return listed
 
 

@@ -43,8 +43,18 @@ def read_metrics(output_dir: str) -> list[dict[str, float]]:
     return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
-def read_run(output_dir: str) -> Run:
-  """{'metrics': rows of metrics.csv, 'summary': summary.json or None}."""
+def read_run(output_dir: str, *, missing_ok: bool = False) -> Run:
+  """{'metrics': rows of metrics.csv, 'summary': summary.json or None}.
+
+  A run directory without them (a run not started yet) reads as a run with
+  no rounds. A directory that does not exist raises FileNotFoundError (a
+  mistyped path would otherwise read as a run not run), unless `missing_ok`
+  (the cells of a grid not yet run).
+  """
+  if not missing_ok and not os.path.isdir(output_dir):
+    raise FileNotFoundError(
+        f"no run directory {output_dir!r} (pass missing_ok=True to read a "
+        "run not started yet as one without rounds)")
   summary_path = os.path.join(output_dir, SUMMARY_FILE)
   summary = None
   if os.path.exists(summary_path):

@@ -65,7 +65,7 @@ def _first_runs(root):
       cell["run_dir"] = os.path.join(root, tree.RESULTS,
                                      _SEPARATE_RUNS[cell["algorithm"]],
                                      cell["partition"])
-      cell["run"] = results.read_run(cell["run_dir"])
+      cell["run"] = results.read_run(cell["run_dir"], missing_ok=True)
   targets = {}
   for item in config["algorithm_flags"]:
     variant, _, flag = item.partition("=")

@@ -108,9 +108,11 @@ def timing(root: str) -> str:
     grid_dir = os.path.join(results_dir, grid)
     if not os.path.isdir(grid_dir):
       continue
-    times = results.round_times(
-        [results.read_run(os.path.join(grid_dir, cell))
-         for cell in sorted(os.listdir(grid_dir))])
+    cell_dirs = [os.path.join(grid_dir, name)
+                 for name in sorted(os.listdir(grid_dir))]
+    times = results.round_times([results.read_run(cell_dir)
+                                 for cell_dir in cell_dirs
+                                 if os.path.isdir(cell_dir)])
     if times:
       rows.append([f"[{grid}/]({grid}/)", str(times["runs"]),
                    str(times["rounds"]), f"{times['median']:.1f}",
