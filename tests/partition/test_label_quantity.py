@@ -307,8 +307,9 @@ def test_given_sizes_bad_input(labels):
   for bad, message in (
       (sizes[:-1], "`sizes` must be 30 integers summing to 60000"),
       # Strings have no sum to name (the message once failed computing it).
-      (["big"] * 30, r"30 integers summing to 60000 \(one size per client\)"
-                     r"; got shape \(30,\), dtype <U3\.$"),
+      (np.array(["big"] * 30),
+       r"30 integers summing to 60000 \(one size per client\); got shape "
+       r"\(30,\), dtype <U3\.$"),
       (np.r_[2, sizes[1:-1], sizes[-1] + sizes[0] - 2],
        r"`sizes` must be >= 3 \(a client holds >= 1 sample of each of its 3 "
        r"classes\); client 0 has 2.")):
