@@ -2,6 +2,7 @@
 driver and on a worker."""
 
 import collections
+import os
 
 import numpy as np
 import pytest
@@ -133,3 +134,19 @@ def test_models_take_28x28_grayscale(labels):
   assert callable(models.build_model_fn("2nn", spec))
   with pytest.raises(ValueError, match="unknown model 'resnet'"):
     models.build_model_fn("resnet", spec)
+
+
+def test_an_exported_file_of_other_bytes_is_replaced_not_mapped(labels,
+                                                                 tmp_path):
+  # Arrays are named by their digest; a file of that name and size holding
+  # other bytes (an interrupted copy, one put there by hand) is rewritten.
+  x = (np.arange(N * 6) % 200).astype(np.uint8).reshape(N, 2, 3)
+  x_path, y_path = clientdata.export_arrays(x, labels, str(tmp_path))
+  with open(x_path, "wb") as f:
+    f.write(b"\xff" * x.nbytes)
+  assert clientdata.export_arrays(x, labels, str(tmp_path)) == (x_path,
+                                                                 y_path)
+  np.testing.assert_array_equal(np.fromfile(x_path, np.uint8), x.ravel())
+  # Written through private temporary files, none left behind.
+  assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+      os.path.basename(p) for p in (x_path, y_path))

@@ -8,7 +8,9 @@ the process, SIGINT to its process group (a terminal's Ctrl-C), SIGTERM,
 SIGKILL.
 """
 
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -204,13 +206,86 @@ def test_a_niced_process_starts_an_equally_niced_worker():
   assert run.stdout.split()[-1] == str(os.nice(0) + 7), run.stdout
 
 
-def test_exposure_is_measured_and_reported(caplog, monkeypatch):
+def test_exposure_is_measured_and_reported(caplog):
   # Without the shim, worker_binary binds every interface; the measurement
-  # must see it and say so loudly.
-  monkeypatch.setattr(runtime, "_exposure_warned", False)
-  worker = runtime.LocalWorker(loopback=False)
+  # must see it and say so loudly, for every such worker and its port.
+  workers = [runtime.LocalWorker(loopback=False) for _ in range(2)]
   try:
-    assert worker.exposed, worker.listening
-    assert "SECURITY: TFF's worker_binary" in caplog.text
+    for worker in workers:
+      assert worker.exposed, worker.listening
+      assert f"anyone who can reach port {worker.port} can run" in caplog.text
   finally:
-    worker.stop()
+    for worker in workers:
+      worker.stop()
+
+
+@pytest.mark.skipif(not (shutil.which(os.environ.get("CC", "cc")) or
+                         shutil.which("gcc")), reason="no C compiler")
+def test_the_shim_is_taken_only_from_where_no_other_user_can_write(
+    tmp_path, monkeypatch):
+  # The worker runs the library it is given: one another user could have
+  # put there would run as this user.
+  cache = tmp_path / "cache"
+  monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+  runtime.loopback_shim.cache_clear()
+  try:
+    path, problem = runtime.loopback_shim()
+    assert problem is None and path is not None
+    assert os.path.dirname(path) == str(cache / "tff_niid")
+    assert not os.stat(path).st_mode & 0o022
+    # A shim anyone may replace is compiled again, not used.
+    os.chmod(path, 0o777)
+    with open(path, "wb") as f:
+      f.write(b"planted")
+    runtime.loopback_shim.cache_clear()
+    assert runtime.loopback_shim() == (path, None)
+    with open(path, "rb") as f:
+      assert f.read(7) != b"planted"
+    # A cache directory others may write: a new private directory instead
+    # (not a shared one under a name others could guess).
+    os.chmod(cache / "tff_niid", 0o777)
+    runtime.loopback_shim.cache_clear()
+    private, problem = runtime.loopback_shim()
+    assert problem is None and private is not None
+    assert not private.startswith(str(cache))
+    assert os.path.basename(os.path.dirname(private)).startswith(
+        "tff_niid_shim-")
+    assert os.stat(os.path.dirname(private)).st_mode & 0o777 == 0o700
+    worker = runtime.LocalWorker()
+    try:
+      assert worker.listening and not worker.exposed, worker.listening
+    finally:
+      worker.stop()
+  finally:
+    runtime.loopback_shim.cache_clear()
+
+
+def test_a_process_built_here_initializes_on_a_loopback_worker(tmp_path):
+  # In a fresh process TFF's default context would start a worker on every
+  # interface at the first computation, here `initialize()`, long before any
+  # `training.train`.
+  script = textwrap.dedent("""
+      import json
+      import psutil
+      from tff_niid import algorithms, clientdata, models, runtime
+      process = algorithms.build_process(
+          "fedavg", models.build_model_fn("2nn", clientdata.BATCH_SPEC),
+          algorithms.Hyperparameters())
+      process.initialize()
+      workers = [p for p in psutil.Process().children(recursive=True)
+                 if p.name() == "worker_binary"]
+      print("listening", json.dumps(
+          [runtime.listening_addresses(p.pid) for p in workers]), flush=True)
+  """)
+  proc, marker = _start([sys.executable, "-c", script], tmp_path)
+  try:
+    line = _wait_for_line(proc, "listening ")[-1]
+  finally:
+    # TFF's own worker (what this test guards against) would outlive the
+    # script, holding its pipe and port open.
+    for leftover in processes.marked_processes(marker):
+      leftover.kill()
+    proc.wait(timeout=120)
+  [listening] = json.loads(line.split(" ", 1)[1])
+  assert listening and all(runtime.is_loopback(a) for a in listening), (
+      listening)

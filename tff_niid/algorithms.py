@@ -68,6 +68,7 @@ import tensorflow_federated as tff
 from tff_niid import fednova
 from tff_niid import flag_use
 from tff_niid import proximal
+from tff_niid import runtime
 from tff_niid import scaffold
 
 # The names, kept TF-free in `flag_use` with the hyperparameters each uses.
@@ -195,8 +196,16 @@ def build_process(algorithm: str, model_fn: Callable[[], Any],
                   num_clients: Optional[int] = None) -> Any:
   """The `tff.learning.templates.LearningProcess` for `algorithm`; for
   scaffold, a `scaffold.ScaffoldProcess` keeping the control variates of
-  `num_clients` clients (`training.train` runs either)."""
+  `num_clients` clients (`training.train` runs either).
+
+  Unless a context was chosen (`runtime.use_local_worker`,
+  `workers.use_workers`, one of your own), makes the process's computations
+  (`initialize()` and `next()` too, called outside `training.train`) run on
+  a loopback-only worker: TFF's own default context would start one
+  listening on every interface (`runtime.ensure_local_worker`).
+  """
   validate(algorithm, hp)
+  runtime.ensure_local_worker()
   # The iterator loop was measured faster than TFF's default DATASET_REDUCE
   # on CPU (BUILD_NOTES.md).
   loop = tff.learning.LoopImplementation.DATASET_ITERATOR

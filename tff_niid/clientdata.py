@@ -59,6 +59,7 @@ import collections
 import hashlib
 import math
 import os
+import tempfile
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -140,20 +141,46 @@ def _check_arrays(partition: Any, x: np.ndarray, y: np.ndarray) -> None:
 
 
 def _write_once(path: str, array: np.ndarray) -> None:
-  """Writes `array`'s bytes to `path` unless it is there; atomically, so
-  concurrent runs exporting the same array never see half a file."""
-  if os.path.isfile(path) and os.path.getsize(path) == array.nbytes:
+  """Writes `array`'s bytes to `path` (named by their digest) unless a file
+  holding them is there: one of another content (an interrupted copy, a
+  file put there by hand) is replaced, never mapped. Atomically, through a
+  temporary file of a name no one can claim first, so concurrent runs
+  exporting the same array never see half a file."""
+  if (os.path.isfile(path) and os.path.getsize(path) == array.nbytes and
+      _file_digest(path, array) == _content_digest(array)):
     return
-  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-  tmp = f"{path}.tmp{os.getpid()}"
-  array.tofile(tmp)
-  os.replace(tmp, path)
+  directory = os.path.dirname(path) or "."
+  os.makedirs(directory, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(prefix=f"{os.path.basename(path)}.", dir=directory)
+  try:
+    with os.fdopen(fd, "wb") as f:
+      array.tofile(f)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+  finally:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+
+
+def _digest_start(array: np.ndarray) -> Any:
+  """SHA-256 started on an array's dtype and shape (its bytes follow)."""
+  return hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
 
 
 def _content_digest(array: np.ndarray) -> str:
   """SHA-256 of a C-contiguous array's dtype, shape and bytes."""
-  digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
+  digest = _digest_start(array)
   digest.update(array.data)
+  return digest.hexdigest()
+
+
+def _file_digest(path: str, like: np.ndarray) -> str:
+  """`_content_digest` of the array of `like`'s dtype and shape whose bytes
+  the file at `path` holds, read in pieces."""
+  digest = _digest_start(like)
+  with open(path, "rb") as f:
+    while piece := f.read(1 << 24):
+      digest.update(piece)
   return digest.hexdigest()
 
 

@@ -217,12 +217,6 @@ def _train(config: ExperimentConfig, data: datasets.Dataset,
   client_data = clientdata.to_client_data(part, data.train_images,
                                           data.train_labels,
                                           feature_noise_seed=config.seed)
-  process = algorithms.build_process(
-      config.algorithm,
-      models.build_model_fn(config.model, clientdata.BATCH_SPEC,
-                            seed=config.seed,
-                            initializer=config.initializer), config.hparams,
-      num_clients=len(part))
   test_count = (_SMOKE_TEST_IMAGES if config.smoke else
                 len(data.test_labels))
   test_images = data.test_images[:test_count]
@@ -247,6 +241,14 @@ def _train(config: ExperimentConfig, data: datasets.Dataset,
         config.dp_delta or 1.0 / len(part))
   loop = config.loop.smoke() if config.smoke else config.loop
   with _execution(config, log):
+    # Built in the chosen context, so that no local worker is started for
+    # it (`algorithms.build_process`).
+    process = algorithms.build_process(
+        config.algorithm,
+        models.build_model_fn(config.model, clientdata.BATCH_SPEC,
+                              seed=config.seed,
+                              initializer=config.initializer), config.hparams,
+        num_clients=len(part))
     summary = training.train(process, client_data, loop,
                              output_dir=config.output_dir,
                              evaluator=evaluator, accountant=accountant,

@@ -37,6 +37,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
+from tff_niid import runtime
+
 PROXIMAL_STRENGTH_KEY = "proximal_strength"
 WEIGHT_DECAY_KEY = "weight_decay"
 
@@ -152,7 +154,10 @@ def build_weight_decay(inner: tff.learning.optimizers.Optimizer,
 
 def first_round_update_norm(process: Any, client_datasets: Any) -> float:
   """||w^1 - w^0||: how far one round of `process` (a TFF LearningProcess)
-  moves the global model from its initial weights on `client_datasets`."""
+  moves the global model from its initial weights on `client_datasets`
+  (on a loopback-only worker unless a context was chosen, as
+  `algorithms.build_process`)."""
+  runtime.ensure_local_worker()
   state = process.initialize()
   before = process.get_model_weights(state).trainable
   state = process.next(state, client_datasets).state

@@ -12,7 +12,7 @@ one whose worker
   compiler into a per-user cache) that rewrites a bind to the any-address
   into a bind to 127.0.0.1; its listening sockets are then read back from
   the kernel, and if any is reachable beyond this machine (no compiler, a
-  static binary, ...) a loud warning says so, once per process;
+  static binary, ...) a loud warning says so, for each such worker;
 - dies with us: `PR_SET_PDEATHSIG=SIGKILL`, so SIGKILL of the Python process
   ends it too; it runs in its own session (a Ctrl-C to the terminal's process
   group reaches Python only, which then stops it) with no stdin/stdout of
@@ -22,8 +22,11 @@ one whose worker
 
 Importing this module changes nothing in the host process. The training
 binaries call `install_cleanup()` and `use_local_worker()`;
-`tff_niid.training.train` calls `ensure_local_worker()`, which installs the
-safe context in place of TFF's default if nobody chose another one.
+`tff_niid.algorithms.build_process` (so `training.build_fedavg` too),
+`tff_niid.training.train` and `proximal.first_round_update_norm` call
+`ensure_local_worker()`, which installs the safe context in place of TFF's
+default if nobody chose another one. A process built with TFF alone, run
+before any of these: call `use_local_worker()` first.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import logging
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import tempfile
 import threading
@@ -68,7 +72,6 @@ _SERVICE_MANAGER = "local_cpp_executor_factory.<locals>.ServiceManager"
 _TFF_LOCAL_STACK_FN = "local_cpp_executor_factory.<locals>.stack_fn"
 
 _installed = False
-_exposure_warned = False
 _workers: weakref.WeakSet[LocalWorker] = weakref.WeakSet()  # LocalWorkers of this process, for shutdown()
 _contexts: weakref.WeakSet[Any] = weakref.WeakSet()  # contexts made here (safe by construction)
 
@@ -77,37 +80,58 @@ class WorkerStoppedError(RuntimeError):
   """A computation needed a TFF worker that has stopped."""
 
 
+def _private(path: str) -> bool:
+  """Whether `path` (not a symlink) belongs to this user and no one else may
+  write it: then no other user can have put what is there."""
+  st = os.lstat(path)
+  return (not stat.S_ISLNK(st.st_mode) and st.st_uid == os.getuid() and
+          not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
+
+
 @functools.lru_cache(maxsize=None)
 def loopback_shim() -> tuple[Optional[str], Optional[str]]:
   """(path of the compiled bind shim, None) or (None, why it is unavailable).
 
-  Compiled once per source version into ~/.cache/tff_niid (or a temporary
-  directory if that is not writable), atomically, so concurrent runs share it.
+  Compiled once per source version into the package's cache directory
+  (`datasets.cache_dir()`), atomically, so concurrent runs share it. The
+  worker runs whatever library is there, so a compiled shim is used only
+  where no other user could have written it: the directory and the file
+  this user's and writable by no one else. Where the cache directory is
+  not (or cannot be made), the shim is compiled into a new private
+  temporary directory of this process instead, never into a shared one
+  under a name others could guess.
   """
   compiler = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
   with open(_SHIM_SOURCE, "rb") as f:
     digest = hashlib.sha256(f.read()).hexdigest()[:16]
-  for directory in (datasets.cache_dir(), tempfile.gettempdir()):
-    path = os.path.join(directory, f"loopback_bind-{digest}.so")
-    if os.path.isfile(path):
-      return path, None
-    if compiler is None:
-      return None, "no C compiler (cc/gcc) to build the loopback bind shim"
-    try:
-      os.makedirs(directory, exist_ok=True)
-      fd, tmp = tempfile.mkstemp(suffix=".so", dir=directory)
-      os.close(fd)
-    except OSError:
-      continue
-    build = subprocess.run(
-        [compiler, "-shared", "-fPIC", "-O2", "-o", tmp, _SHIM_SOURCE, "-ldl"],
-        capture_output=True, text=True, check=False)
-    if build.returncode:
-      os.unlink(tmp)
-      return None, f"compiling the loopback bind shim failed: {build.stderr}"
-    os.replace(tmp, path)
+  directory = datasets.cache_dir()
+  try:
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    shared = not _private(directory)
+  except OSError:
+    shared = True
+  path = os.path.join(directory, f"loopback_bind-{digest}.so")
+  if not shared and os.path.isfile(path) and _private(path):
     return path, None
-  return None, "no writable directory for the loopback bind shim"
+  if compiler is None:
+    return None, "no C compiler (cc/gcc) to build the loopback bind shim"
+  try:
+    if shared:
+      directory = tempfile.mkdtemp(prefix="tff_niid_shim-")
+      path = os.path.join(directory, f"loopback_bind-{digest}.so")
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=directory)
+    os.close(fd)
+  except OSError as e:
+    return None, f"no private directory for the loopback bind shim ({e})"
+  build = subprocess.run(
+      [compiler, "-shared", "-fPIC", "-O2", "-o", tmp, _SHIM_SOURCE, "-ldl"],
+      capture_output=True, text=True, check=False)
+  if build.returncode:
+    os.unlink(tmp)
+    return None, f"compiling the loopback bind shim failed: {build.stderr}"
+  os.chmod(tmp, 0o755)
+  os.replace(tmp, path)
+  return path, None
 
 
 def listening_addresses(pid: int) -> list[str]:
@@ -263,10 +287,7 @@ def async_context(stub: Any) -> Any:
 
 
 def _warn_exposed(worker: LocalWorker) -> None:
-  global _exposure_warned
-  if _exposure_warned:
-    return
-  _exposure_warned = True
+  # Every exposed worker, each its own port (--workers=local:N starts N).
   logging.warning(
       "\n%s\nSECURITY: TFF's worker_binary (pid %d) listens on %s, which is "
       "reachable from other machines: anyone who can reach port %d can run "
