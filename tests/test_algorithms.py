@@ -83,11 +83,12 @@ def test_dp_epsilon_grows_and_matches_dp_accounting():
   assert np.isfinite(eps).all()
 
 
-# The Hyperparameters fields every algorithm uses, and dp_fedavg's (train.py
-# refuses its flags with another algorithm); the others are in
+# The Hyperparameters fields train.py need not warn about: those every
+# algorithm uses or refuses (`validate`: fedsgd's client_weight_decay), and
+# dp_fedavg's (refused with another algorithm); the others are in
 # flag_use.HYPERPARAMETER_USERS.
-EVERY_ALGORITHMS_FIELDS = {"server_lr", "client_weight_decay",
-                           "client_weighting"}
+USED_OR_REFUSED_FIELDS = {"server_lr", "client_weight_decay",
+                          "client_weighting"}
 DP_FIELDS = {"dp_noise_multiplier", "dp_clip", "clients_per_round"}
 
 
@@ -98,12 +99,12 @@ def test_the_hyperparameters_only_some_algorithms_use_are_fields():
   for users in flag_use.HYPERPARAMETER_USERS.values():
     assert set(users) <= set(algorithms.ALGORITHMS)
   unsorted = (fields - set(flag_use.HYPERPARAMETER_USERS) -
-              EVERY_ALGORITHMS_FIELDS - DP_FIELDS)
+              USED_OR_REFUSED_FIELDS - DP_FIELDS)
   assert not unsorted, (
       f"say which algorithms use {sorted(unsorted)}: in flag_use."
       "HYPERPARAMETER_USERS (train.py then warns when another algorithm is "
-      "given it), or, if every algorithm uses it, in this file's "
-      "EVERY_ALGORITHMS_FIELDS")
+      "given it), or, if every algorithm uses it or refuses it, in this "
+      "file's USED_OR_REFUSED_FIELDS")
 
 
 def test_every_algorithm_is_built_by_name_and_trained_in_these_tests():

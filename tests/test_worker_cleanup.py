@@ -228,10 +228,13 @@ def test_the_shim_is_taken_only_from_where_no_other_user_can_write(
   cache = tmp_path / "cache"
   monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
   runtime.loopback_shim.cache_clear()
+  private_dirs = []
   try:
     path, problem = runtime.loopback_shim()
     assert problem is None and path is not None
-    assert os.path.dirname(path) == str(cache / "tff_niid")
+    shim_dir = cache / "tff_niid" / "bind_shim"
+    assert os.path.dirname(path) == str(shim_dir)
+    assert os.stat(shim_dir).st_mode & 0o777 == 0o700
     assert not os.stat(path).st_mode & 0o022
     # A shim anyone may replace is compiled again, not used.
     os.chmod(path, 0o777)
@@ -241,16 +244,23 @@ def test_the_shim_is_taken_only_from_where_no_other_user_can_write(
     assert runtime.loopback_shim() == (path, None)
     with open(path, "rb") as f:
       assert f.read(7) != b"planted"
-    # A cache directory others may write: a new private directory instead
-    # (not a shared one under a name others could guess).
-    os.chmod(cache / "tff_niid", 0o777)
+    # A directory of ours made group-writable (a umask of 002) is taken
+    # back to 0700 and used.
+    os.chmod(shim_dir, 0o775)
+    runtime.loopback_shim.cache_clear()
+    assert runtime.loopback_shim() == (path, None)
+    assert os.stat(shim_dir).st_mode & 0o777 == 0o700
+    # No usable cache (here a file where the cache should be): a new private
+    # directory, not a shared one under a name others could guess.
+    cache_file = tmp_path / "a_file"
+    cache_file.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache_file))
     runtime.loopback_shim.cache_clear()
     private, problem = runtime.loopback_shim()
     assert problem is None and private is not None
-    assert not private.startswith(str(cache))
-    assert os.path.basename(os.path.dirname(private)).startswith(
-        "tff_niid_shim-")
-    assert os.stat(os.path.dirname(private)).st_mode & 0o777 == 0o700
+    private_dirs.append(os.path.dirname(private))
+    assert os.path.basename(private_dirs[0]).startswith("tff_niid_shim-")
+    assert os.stat(private_dirs[0]).st_mode & 0o777 == 0o700
     worker = runtime.LocalWorker()
     try:
       assert worker.listening and not worker.exposed, worker.listening
@@ -258,6 +268,8 @@ def test_the_shim_is_taken_only_from_where_no_other_user_can_write(
       worker.stop()
   finally:
     runtime.loopback_shim.cache_clear()
+    for directory in private_dirs:
+      shutil.rmtree(directory)
 
 
 def test_a_process_built_here_initializes_on_a_loopback_worker(tmp_path):

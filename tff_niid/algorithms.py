@@ -202,7 +202,9 @@ def build_process(algorithm: str, model_fn: Callable[[], Any],
   `workers.use_workers`, one of your own), makes the process's computations
   (`initialize()` and `next()` too, called outside `training.train`) run on
   a loopback-only worker: TFF's own default context would start one
-  listening on every interface (`runtime.ensure_local_worker`).
+  listening on every interface (`runtime.ensure_local_worker`). Choose a
+  context before building: one chosen after leaves that worker idle until
+  the process ends.
   """
   validate(algorithm, hp)
   runtime.ensure_local_worker()

@@ -140,14 +140,15 @@ def _check_arrays(partition: Any, x: np.ndarray, y: np.ndarray) -> None:
     raise ValueError(f"x must hold integers or floats; got dtype {x.dtype}.")
 
 
-def _write_once(path: str, array: np.ndarray) -> None:
-  """Writes `array`'s bytes to `path` (named by their digest) unless a file
-  holding them is there: one of another content (an interrupted copy, a
-  file put there by hand) is replaced, never mapped. Atomically, through a
-  temporary file of a name no one can claim first, so concurrent runs
+def _write_once(path: str, array: np.ndarray, digest: str) -> None:
+  """Writes `array`'s bytes, whose `_content_digest` is `digest`, to `path`
+  unless a file holding them is there: one of another content (an
+  interrupted copy, a file put there by hand) is replaced, never mapped.
+  Atomically, through a temporary file of a name no one can claim first
+  (readable by this user alone, as the workers run), so concurrent runs
   exporting the same array never see half a file."""
   if (os.path.isfile(path) and os.path.getsize(path) == array.nbytes and
-      _file_digest(path, array) == _content_digest(array)):
+      _file_digest(path, array) == digest):
     return
   directory = os.path.dirname(path) or "."
   os.makedirs(directory, exist_ok=True)
@@ -155,7 +156,6 @@ def _write_once(path: str, array: np.ndarray) -> None:
   try:
     with os.fdopen(fd, "wb") as f:
       array.tofile(f)
-    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
   finally:
     if os.path.exists(tmp):
@@ -184,8 +184,6 @@ def _file_digest(path: str, like: np.ndarray) -> str:
   return digest.hexdigest()
 
 
-def _content_path(directory: str, array: np.ndarray) -> str:
-  return os.path.join(directory, f"{_content_digest(array)}.{array.dtype}")
 
 
 def export_arrays(x: Any, y: Any, directory: str) -> tuple[str, str]:
@@ -202,10 +200,12 @@ def export_arrays(x: Any, y: Any, directory: str) -> tuple[str, str]:
   """
   x = np.ascontiguousarray(x)
   y = np.ascontiguousarray(y, dtype=np.int64)
-  paths = _content_path(directory, x), _content_path(directory, y)
-  for path, array in zip(paths, (x, y)):
-    _write_once(path, array)
-  return paths
+  paths = []
+  for array in (x, y):
+    digest = _content_digest(array)
+    paths.append(os.path.join(directory, f"{digest}.{array.dtype}"))
+    _write_once(paths[-1], array, digest)
+  return paths[0], paths[1]
 
 
 def _memory_mapped(path: str, like: np.ndarray) -> tf.Tensor:

@@ -197,7 +197,7 @@ def _inputs(config: ExperimentConfig) -> tuple[datasets.Dataset,
 def _execution(config: ExperimentConfig,
                log: Callable[[str], None]) -> contextlib.AbstractContextManager:
   """Where TFF computations run: `config.workers`, else a local worker
-  (started by `training.train`)."""
+  (started by `algorithms.build_process`, built inside this context)."""
   if not config.workers:
     return contextlib.nullcontext()
   try:

@@ -88,35 +88,46 @@ def _private(path: str) -> bool:
           not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
 
 
+def _private_directory(directory: str) -> bool:
+  """Makes `directory` (mode 0700) if it is not there, or takes it back to
+  0700 if it is this user's (a umask of 002 makes directories group-writable);
+  then whether it is `_private`."""
+  try:
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    if os.lstat(directory).st_uid == os.getuid():
+      os.chmod(directory, 0o700)
+    return _private(directory)
+  except OSError:
+    return False
+
+
 @functools.lru_cache(maxsize=None)
 def loopback_shim() -> tuple[Optional[str], Optional[str]]:
   """(path of the compiled bind shim, None) or (None, why it is unavailable).
 
-  Compiled once per source version into the package's cache directory
-  (`datasets.cache_dir()`), atomically, so concurrent runs share it. The
-  worker runs whatever library is there, so a compiled shim is used only
-  where no other user could have written it: the directory and the file
-  this user's and writable by no one else. Where the cache directory is
-  not (or cannot be made), the shim is compiled into a new private
-  temporary directory of this process instead, never into a shared one
-  under a name others could guess.
+  Compiled once per source version into a directory of its own in the
+  package's cache (`datasets.cache_dir("bind_shim")`, 0700), atomically, so
+  concurrent runs share it. The worker runs whatever library is there, so a
+  compiled shim is used only where no other user could have written it: the
+  directory and the file this user's and writable by no one else. Where
+  the cache cannot give such a directory (another owner, a filesystem
+  without Unix ownership), the shim is compiled into a new private
+  temporary directory of this process instead (left there for the
+  process's later workers), never into a shared one under a name others
+  could guess.
   """
   compiler = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
   with open(_SHIM_SOURCE, "rb") as f:
     digest = hashlib.sha256(f.read()).hexdigest()[:16]
-  directory = datasets.cache_dir()
-  try:
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    shared = not _private(directory)
-  except OSError:
-    shared = True
+  directory = datasets.cache_dir("bind_shim")
+  cached = _private_directory(directory)
   path = os.path.join(directory, f"loopback_bind-{digest}.so")
-  if not shared and os.path.isfile(path) and _private(path):
+  if cached and os.path.isfile(path) and _private(path):
     return path, None
   if compiler is None:
     return None, "no C compiler (cc/gcc) to build the loopback bind shim"
   try:
-    if shared:
+    if not cached:
       directory = tempfile.mkdtemp(prefix="tff_niid_shim-")
       path = os.path.join(directory, f"loopback_bind-{digest}.so")
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=directory)
@@ -128,6 +139,8 @@ def loopback_shim() -> tuple[Optional[str], Optional[str]]:
       capture_output=True, text=True, check=False)
   if build.returncode:
     os.unlink(tmp)
+    if not cached:
+      shutil.rmtree(directory, ignore_errors=True)
     return None, f"compiling the loopback bind shim failed: {build.stderr}"
   os.chmod(tmp, 0o755)
   os.replace(tmp, path)
@@ -370,8 +383,9 @@ def stop_process(process: subprocess.Popen, timeout: float = 10) -> None:
 def shutdown() -> None:
   """Stops every TFF worker of this process and drops the default context.
 
-  `training.train` starts a worker again (`ensure_local_worker`); elsewhere
-  call `use_local_worker()` to run computations again in the same process.
+  `algorithms.build_process` and `training.train` start a worker again
+  (`ensure_local_worker`); elsewhere call `use_local_worker()` to run
+  computations again in the same process.
   """
   for worker in list(_workers):
     worker.stop()

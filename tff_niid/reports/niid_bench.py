@@ -127,7 +127,8 @@ def torch_runs(root: str) -> str:
               ("mnist", "c1", "fedavg")}
   torch_dir = os.path.join(root, tree.RESULTS, "niid_bench_torch")
   torch_runs = {seed: results.read_run(
-      os.path.join(torch_dir, f"mnist_c1_s{seed}")) for seed in tff_runs}
+      os.path.join(torch_dir, f"mnist_c1_s{seed}"), missing_ok=True)
+                for seed in tff_runs}
   train = grids.read_flagfile(
       os.path.join(root, config["train_flagfile"][-1]), root)
   c1_spec = next(spec for name, _, spec in (
