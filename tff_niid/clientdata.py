@@ -59,13 +59,13 @@ import collections
 import hashlib
 import math
 import os
-import tempfile
 from typing import Any, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
+from tff_niid import atomic
 from tff_niid import client_state
 from tff_niid import datasets
 from tff_niid import rundir
@@ -144,22 +144,14 @@ def _write_once(path: str, array: np.ndarray, digest: str) -> None:
   """Writes `array`'s bytes, whose `_content_digest` is `digest`, to `path`
   unless a file holding them is there: one of another content (an
   interrupted copy, a file put there by hand) is replaced, never mapped.
-  Atomically, through a temporary file of a name no one can claim first
-  (readable by this user alone, as the workers run), so concurrent runs
-  exporting the same array never see half a file."""
+  Atomically (`atomic.write`: readable by this user alone, as the workers
+  run), so concurrent runs exporting the same array never see half a
+  file."""
   if (os.path.isfile(path) and os.path.getsize(path) == array.nbytes and
       _file_digest(path, array) == digest):
     return
-  directory = os.path.dirname(path) or "."
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(prefix=f"{os.path.basename(path)}.", dir=directory)
-  try:
-    with os.fdopen(fd, "wb") as f:
-      array.tofile(f)
-    os.replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
+  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+  atomic.write(path, array.tofile)
 
 
 def _digest_start(array: np.ndarray) -> Any:

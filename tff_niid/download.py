@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from typing import Callable, Sequence
 import urllib.error
 import urllib.request
+
+from tff_niid import atomic
 
 _LOG = logging.getLogger(__name__)
 
@@ -90,14 +91,7 @@ def fetch(file_names: Sequence[str], mirrors: Sequence[str], destination: str,
       # Created with its first verified file: a failed download leaves no
       # empty directory for the lookup to name.
       os.makedirs(destination, exist_ok=True)
-      fd, tmp = tempfile.mkstemp(prefix=f".{file_name}.", dir=destination)
-      try:
-        with os.fdopen(fd, "wb") as f:
-          f.write(data)
-        os.replace(tmp, path)
-      except BaseException:
-        os.unlink(tmp)
-        raise
+      atomic.write(path, lambda f: f.write(data))
       break
     else:
       raise DownloadError(
