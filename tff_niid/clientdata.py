@@ -176,8 +176,6 @@ def _file_digest(path: str, like: np.ndarray) -> str:
   return digest.hexdigest()
 
 
-
-
 def export_arrays(x: Any, y: Any, directory: str) -> tuple[str, str]:
   """Writes x and the labels y where workers memory-map them.
 
