@@ -11,6 +11,10 @@ import uuid
 import psutil
 
 MARKER_VARIABLE = "TFF_NIID_TEST_MARKER"
+# Prefix for a command that must start with SIGINT ignored, as a shell's
+# background job does. Not a preexec_fn: that forks a test process whose
+# gRPC threads can make the child abort (tff_niid/worker_exec.py).
+SIGINT_IGNORED = ["sh", "-c", 'trap "" INT; exec "$@"', "sh"]
 
 
 def marked_env():

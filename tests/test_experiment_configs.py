@@ -223,11 +223,11 @@ def test_ctrl_c_to_the_grid_is_one_line(tmp_path):
   # cells. The grid waits for the cells to save, then says how to resume.
   env, marker = processes.marked_env()
   grid = subprocess.Popen(
+      # As a background job or a pytest-xdist worker: SIGINT ignored.
+      processes.SIGINT_IGNORED +
       [sys.executable, GRID, f"--flagfile={GRID_CONFIGS[0]}", "--smoke",
        f"--root_output_dir={tmp_path}", "--only_partitions=mix"],
       cwd=REPO, env=env, start_new_session=True,
-      # As a background job or a pytest-xdist worker: SIGINT ignored.
-      preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
   assert grid.stdout is not None  # stdout=PIPE
   for line in grid.stdout:

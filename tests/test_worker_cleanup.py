@@ -31,18 +31,14 @@ TRAIN = [sys.executable, os.path.join(REPO, "experiments", "train.py"),
          "--max_examples_per_client=50", "--eval_every=100"]
 
 
-def _ignore_sigint():
-  signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _start(args, tmp_path, preexec_fn=None):
+def _start(args, tmp_path):
   env, marker = processes.marked_env()
   # Its own process group, so a test can signal the group as a terminal does.
   # The ignore: process_group is Python 3.11's, and mypy.ini checks against
   # 3.10's stubs.
-  proc = subprocess.Popen(args, stdout=subprocess.PIPE,  # pylint: disable=subprocess-popen-preexec-fn
+  proc = subprocess.Popen(args, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
-                          text=True, preexec_fn=preexec_fn,
+                          text=True,
                           process_group=0)  # type: ignore[call-overload]
   return proc, marker
 
@@ -70,12 +66,13 @@ def _finish(proc, marker):
   return proc.returncode, out
 
 
-@pytest.mark.parametrize("preexec_fn", [None, _ignore_sigint],
+@pytest.mark.parametrize("prefix", [[], processes.SIGINT_IGNORED],
                          ids=["foreground", "background_job_sigint_ignored"])
-def test_binary_exits_and_leaves_no_worker(tmp_path, preexec_fn):
+def test_binary_exits_and_leaves_no_worker(tmp_path, prefix):
   # A shell's background job (`cmd &`) starts with SIGINT ignored.
-  proc, marker = _start(TRAIN + ["--rounds=2", f"--root_output_dir={tmp_path}"],
-                        tmp_path, preexec_fn)
+  proc, marker = _start(
+      prefix + TRAIN + ["--rounds=2", f"--root_output_dir={tmp_path}"],
+      tmp_path)
   code, out = _finish(proc, marker)
   assert code == 0, out
   assert "round 2/2" in out
@@ -204,6 +201,25 @@ def test_a_niced_process_starts_an_equally_niced_worker():
                        check=False)
   assert run.returncode == 0, run.stderr[-3000:]
   assert run.stdout.split()[-1] == str(os.nice(0) + 7), run.stdout
+
+
+def _worker_exec(*args):
+  return subprocess.run([sys.executable, "-I", "-S",
+                         os.path.join(REPO, "tff_niid", "worker_exec.py"),
+                         *args], capture_output=True, text=True, timeout=60,
+                        check=False)
+
+
+def test_worker_exec_becomes_the_program_only_under_its_parent():
+  # The set-up runs in the child's own process (no preexec_fn): it must
+  # exec the program under the parent it was given, and exit at once (no
+  # exec) when its parent is not that one -- the parent has died.
+  ran = _worker_exec(str(os.getpid()), "/bin/echo", "served")
+  assert (ran.returncode, ran.stdout) == (0, "served\n"), ran.stderr
+  orphan = _worker_exec(str(os.getpid() + 1), "/bin/echo", "served")
+  assert (orphan.returncode, orphan.stdout) == (1, ""), orphan.stderr
+  malformed = _worker_exec("not-a-pid", "/bin/echo")
+  assert malformed.returncode == 1 and "usage:" in malformed.stderr
 
 
 def test_exposure_is_measured_and_reported(caplog):

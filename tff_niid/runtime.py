@@ -13,10 +13,11 @@ one whose worker
   into a bind to 127.0.0.1; its listening sockets are then read back from
   the kernel, and if any is reachable beyond this machine (no compiler, a
   static binary, ...) a loud warning says so, for each such worker;
-- dies with us: `PR_SET_PDEATHSIG=SIGKILL`, so SIGKILL of the Python process
-  ends it too; it runs in its own session (a Ctrl-C to the terminal's process
-  group reaches Python only, which then stops it) with no stdin/stdout of
-  ours (it cannot hold a pipe open);
+- dies with us: `PR_SET_PDEATHSIG=SIGKILL` (set by `worker_exec.py`, which
+  becomes the worker), so SIGKILL of the Python process ends it too; it
+  runs in its own session (a Ctrl-C to the terminal's process group reaches
+  Python only, which then stops it) with no stdin/stdout of ours (it cannot
+  hold a pipe open);
 - is never restarted: when it has stopped, a computation fails with a clear
   error instead of starting a new process.
 
@@ -34,7 +35,6 @@ from __future__ import annotations
 from tff_niid import _requires_tff  # pylint: disable=g-bad-import-order,unused-import
 
 import atexit
-import ctypes
 import functools
 import gc
 import hashlib
@@ -45,6 +45,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -66,7 +67,8 @@ GRPC_OPTIONS = [("grpc.max_message_length", 2_000_000_000),
                 ("grpc.max_send_message_length", 2_000_000_000)]
 _SHIM_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                             "loopback_bind.c")
-_PR_SET_PDEATHSIG = 1
+_WORKER_EXEC = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                            "worker_exec.py")
 # TFF 0.87 `executor_factory.local_cpp_executor_factory`'s pieces.
 _SERVICE_MANAGER = "local_cpp_executor_factory.<locals>.ServiceManager"
 _TFF_LOCAL_STACK_FN = "local_cpp_executor_factory.<locals>.stack_fn"
@@ -160,28 +162,6 @@ def is_loopback(address: str) -> bool:
   return (mapped or ip).is_loopback
 
 
-def _worker_preexec(parent_pid: int) -> None:
-  """Runs in the child before exec."""
-  # SIGKILL the worker when its parent (thread) dies -- also on SIGKILL;
-  # if the parent died before this line, exit now.
-  ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG,
-                                                   signal.SIGKILL)
-  if os.getppid() != parent_pid:
-    os._exit(1)  # pylint: disable=protected-access
-  # SIGINT stops the worker even if our parent ignored it (background job).
-  signal.signal(signal.SIGINT, signal.SIG_DFL)
-  # Our own session is a new scheduler autogroup on Linux, and between
-  # autogroups only the autogroup's nice counts, 0 for a new one: without
-  # this, `nice train.py` (tools/run_grid.sh) would nice the binary but not
-  # its worker, which does the training. Lowering it is always allowed; where
-  # the kernel has no autogroups, or raising it is refused, nothing changes.
-  try:
-    with open("/proc/self/autogroup", "w", encoding="ascii") as autogroup:
-      autogroup.write(str(os.nice(0)))
-  except OSError:
-    pass
-
-
 class LocalWorker:
   """A `worker_binary` on this machine that dies with the calling thread.
 
@@ -212,6 +192,10 @@ class LocalWorker:
       # that made a NIID-Bench round 4x slower than with one call per core,
       # with bit-identical weights (docs/benchmarks.md).
       max_concurrent_computation_calls = os.cpu_count() or 1
+    if not sys.executable:
+      raise RuntimeError("cannot start a TFF worker: this Python does not "
+                         "know its interpreter (sys.executable is empty), "
+                         "which runs worker_exec.py.")
     self.port = portpicker.pick_unused_port()
     self.address = f"127.0.0.1:{self.port}"
     env = dict(os.environ)
@@ -223,13 +207,15 @@ class LocalWorker:
       env["LD_PRELOAD"] = " ".join(filter(None, [shim, env.get("LD_PRELOAD")]))
     log: Any = open(log_path, "ab") if log_path else subprocess.DEVNULL  # pylint: disable=consider-using-with
     try:
-      self.process = subprocess.Popen(  # pylint: disable=subprocess-popen-preexec-fn
-          [WORKER_BINARY, f"--port={self.port}",
+      # worker_exec.py sets up the child and execs the worker in it (not a
+      # preexec_fn: see its docstring).
+      self.process = subprocess.Popen(
+          [sys.executable, "-I", "-S", _WORKER_EXEC, str(os.getpid()),
+           WORKER_BINARY, f"--port={self.port}",
            f"--max_concurrent_computation_calls="
            f"{max_concurrent_computation_calls}"],
           stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-          env=env, start_new_session=True,
-          preexec_fn=functools.partial(_worker_preexec, os.getpid()))
+          env=env, start_new_session=True)
     finally:
       if log_path:
         log.close()
