@@ -32,6 +32,7 @@ setuptools.setup(
         "tff-niid-partition = tff_niid.partition_cli:run"]},
     long_description=README,
     long_description_content_type="text/markdown",
+    license="Apache-2.0",
     python_requires=">=3.9",
     install_requires=["numpy>=1.25", "absl-py>=1.0"],
     extras_require={
@@ -40,6 +41,7 @@ setuptools.setup(
                  "ipykernel", "mypy", "vermin"],
     },
     classifiers=[
+        "License :: OSI Approved :: Apache Software License",
         "Programming Language :: Python :: 3",
         "Programming Language :: Python :: 3.9",
         "Programming Language :: Python :: 3.10",

@@ -49,12 +49,18 @@ def test_wheel_admits_new_pythons_and_keeps_tensorflow_optional(sdist,
   with zipfile.ZipFile(wheel) as z:
     metadata = z.read(next(n for n in z.namelist()
                            if n.endswith("METADATA"))).decode()
-    assert "tff_niid/loopback_bind.c" in z.namelist()
+    # The worker's shim source and set-up script, run from the package.
+    assert {"tff_niid/loopback_bind.c",
+            "tff_niid/worker_exec.py"} <= set(z.namelist())
+    # (setuptools >= 75 puts it under .dist-info/licenses/.)
+    assert any(".dist-info/" in n and n.endswith("/LICENSE")
+               for n in z.namelist()), z.namelist()
     entry_points = z.read(next(n for n in z.namelist()
                                if n.endswith("entry_points.txt"))).decode()
   assert "tff-niid-partition = tff_niid.partition_cli:run" in entry_points
   fields = [line.split(": ", 1) for line in metadata.splitlines()
             if ": " in line]
+  assert ("License", "Apache-2.0") in [tuple(f) for f in fields]
   (requires_python,) = [v for k, v in fields if k == "Requires-Python"]
   assert requires_python == ">=3.9"  # admits 3.12 and 3.13
   requires = [v for k, v in fields if k == "Requires-Dist"]
@@ -70,5 +76,5 @@ def test_sdist_carries_the_lock_for_the_tff_layer(sdist):
   with tarfile.open(sdist) as tar:
     names = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
   assert {"requirements/py311-lock.txt", "BUILD_NOTES.md", "README.md",
-          "tff_niid/loopback_bind.c"} <= names
+          "LICENSE", "tff_niid/loopback_bind.c"} <= names
   assert not [name for name in names if name.startswith("tests/")]
