@@ -266,7 +266,7 @@ class Partition(collections.abc.Sequence):
       raise ValueError(
           f"partition indices out of range [0, {self.num_samples}).")
     if self.disjoint and idx.size:
-      repeated = _repeated(idx, self.num_samples)
+      repeated = repeated_samples(idx, self.num_samples)
       if repeated.size:
         raise ValueError(
             f"partition is marked disjoint but {repeated.size} sample(s) "
@@ -483,7 +483,7 @@ def _sha256_file(path):
   return h.hexdigest()
 
 
-def _repeated(indices, num_samples):
+def repeated_samples(indices: np.ndarray, num_samples: int) -> np.ndarray:
   """The distinct values occurring more than once in `indices` (in range
   [0, num_samples)), sorted."""
   if num_samples <= 2 * indices.shape[0]:

@@ -72,7 +72,7 @@ def from_client_indices(labels: np.ndarray, clients: ClientIndices, *,
                      "one (leave empty ones out).")
   indices = np.concatenate(arrays)
   sizes = [a.size for a in arrays]
-  twice = np.flatnonzero(np.bincount(indices, minlength=labels.shape[0]) > 1)
+  twice = core.repeated_samples(indices, labels.shape[0])
   if twice.size:
     owner = np.repeat(np.arange(len(arrays)), sizes)
     holders = [ids[i] for i in owner[indices == twice[0]]]
