@@ -52,7 +52,7 @@ def test_wheel_admits_new_pythons_and_keeps_tensorflow_optional(sdist,
     # The worker's shim source and set-up script, run from the package.
     assert {"tff_niid/loopback_bind.c",
             "tff_niid/worker_exec.py"} <= set(z.namelist())
-    # (setuptools >= 75 puts it under .dist-info/licenses/.)
+    # (setuptools >= 77 puts it under .dist-info/licenses/.)
     assert any(".dist-info/" in n and n.endswith("/LICENSE")
                for n in z.namelist()), z.namelist()
     entry_points = z.read(next(n for n in z.namelist()

@@ -204,22 +204,31 @@ def test_a_niced_process_starts_an_equally_niced_worker():
 
 
 def _worker_exec(*args):
-  return subprocess.run([sys.executable, "-I", "-S",
-                         os.path.join(REPO, "tff_niid", "worker_exec.py"),
-                         *args], capture_output=True, text=True, timeout=60,
-                        check=False)
+  """(pid, return code, stdout, stderr) of worker_exec.py run with `args`."""
+  proc = subprocess.Popen([sys.executable, "-I", "-S",
+                           os.path.join(REPO, "tff_niid", "worker_exec.py"),
+                           *args], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+  out, err = proc.communicate(timeout=60)
+  return proc.pid, proc.returncode, out, err
 
 
 def test_worker_exec_becomes_the_program_only_under_its_parent():
   # The set-up runs in the child's own process (no preexec_fn): it must
-  # exec the program under the parent it was given, and exit at once (no
-  # exec) when its parent is not that one -- the parent has died.
-  ran = _worker_exec(str(os.getpid()), "/bin/echo", "served")
-  assert (ran.returncode, ran.stdout) == (0, "served\n"), ran.stderr
-  orphan = _worker_exec(str(os.getpid() + 1), "/bin/echo", "served")
-  assert (orphan.returncode, orphan.stdout) == (1, ""), orphan.stderr
-  malformed = _worker_exec("not-a-pid", "/bin/echo")
-  assert malformed.returncode == 1 and "usage:" in malformed.stderr
+  # exec the program in that process (LocalWorker's pid is the worker's),
+  # with no signal left ignored (Python ignores SIGPIPE and SIGXFSZ), under
+  # the parent it was given; and exit at once, without the exec, when its
+  # parent is not that one -- the parent has died.
+  show = ["/bin/sh", "-c", "echo $$; grep SigIgn /proc/$$/status"]
+  pid, code, out, err = _worker_exec(str(os.getpid()), *show)
+  assert code == 0, err
+  assert out.split() == [str(pid), "SigIgn:", "0" * 16], out
+  _, code, out, err = _worker_exec(str(os.getpid() + 1), *show)
+  assert (code, out) == (1, ""), err
+  _, code, _, err = _worker_exec(str(os.getpid()), "/nonexistent/worker")
+  assert code == 127 and "cannot run /nonexistent/worker" in err, err
+  _, code, _, err = _worker_exec("not-a-pid", "/bin/echo")
+  assert code == 1 and "usage:" in err, err
 
 
 def test_exposure_is_measured_and_reported(caplog):

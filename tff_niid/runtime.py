@@ -192,6 +192,10 @@ class LocalWorker:
       # that made a NIID-Bench round 4x slower than with one call per core,
       # with bit-identical weights (docs/benchmarks.md).
       max_concurrent_computation_calls = os.cpu_count() or 1
+    if not os.access(WORKER_BINARY, os.X_OK):
+      raise FileNotFoundError(
+          f"TFF's worker_binary is missing or not executable: "
+          f"{WORKER_BINARY} (reinstall tensorflow-federated from the lock).")
     if not sys.executable:
       raise RuntimeError("cannot start a TFF worker: this Python does not "
                          "know its interpreter (sys.executable is empty), "

@@ -11,7 +11,9 @@ forked child:
 - asks for SIGKILL when its parent (thread) dies, and exits at once if the
   parent (PARENT_PID) is already gone; the request survives the exec;
 - restores SIGINT's default (how `runtime.stop_process` stops a worker),
-  which a parent run as a background job passes on ignored;
+  which a parent run as a background job passes on ignored, and SIGPIPE's
+  and SIGXFSZ's, which Python ignores and an exec would pass on (what
+  `subprocess`'s `restore_signals` does for a program it starts itself);
 - gives its session's scheduler autogroup its own nice, so that a niced
   caller's worker is niced too (a new session is a new autogroup, whose
   nice, 0, is the one that counts between autogroups on Linux).
@@ -21,8 +23,9 @@ Why a separate process and not `preexec_fn`: with `preexec_fn`, Python must
 other threads are inside gRPC calls the child sometimes aborts before the
 exec ("Check failed: next_worker->state == KICKED" in gRPC's poller; CI
 failed on it once). `benchmarks/fork_stress.py` measures it (docs/
-benchmarks.md). Without `preexec_fn`, `subprocess` starts this script with
-`vfork()`, which runs no fork handlers and no Python code in the child.
+benchmarks.md). Without `preexec_fn`, `subprocess` (Python >= 3.10) starts
+this script with `vfork()`, which runs no fork handlers and no Python code
+in the child; Python 3.9 forks, but still runs no Python code there.
 """
 
 import ctypes
@@ -40,7 +43,9 @@ def prepare(parent_pid: int) -> None:
                                                    signal.SIGKILL)
   if os.getppid() != parent_pid:
     sys.exit(1)  # the parent died before the request: nobody to serve
-  signal.signal(signal.SIGINT, signal.SIG_DFL)
+  for name in ("SIGINT", "SIGPIPE", "SIGXFSZ"):
+    if hasattr(signal, name):
+      signal.signal(getattr(signal, name), signal.SIG_DFL)
   # Lowering the priority is always allowed; where the kernel has no
   # autogroups, or the write is refused, nothing changes.
   try:
@@ -51,10 +56,16 @@ def prepare(parent_pid: int) -> None:
 
 
 def main(argv: list[str]) -> None:
-  if len(argv) < 3 or not argv[1].isdigit():
+  if len(argv) < 3 or not argv[1].isdecimal():
     sys.exit(_USAGE)
   prepare(int(argv[1]))
-  os.execv(argv[2], argv[2:])
+  try:
+    os.execv(argv[2], argv[2:])
+  except OSError as e:
+    # One line where the worker's output goes (a log, or nowhere);
+    # runtime.LocalWorker checks the binary before it starts us.
+    print(f"worker_exec.py: cannot run {argv[2]}: {e}", file=sys.stderr)
+    os._exit(127)  # pylint: disable=protected-access
 
 
 if __name__ == "__main__":
