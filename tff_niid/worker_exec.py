@@ -20,10 +20,10 @@ forked child:
 
 Why a separate process and not `preexec_fn`: with `preexec_fn`, Python must
 `fork()` (not `vfork()`) and run code in the child, and in a process whose
-other threads are inside gRPC calls the child sometimes aborts before the
-exec ("Check failed: next_worker->state == KICKED" in gRPC's poller; CI
-failed on it once). `benchmarks/fork_stress.py` measures it (docs/
-benchmarks.md). Without `preexec_fn`, `subprocess` (Python >= 3.10) starts
+other threads are inside gRPC calls the child sometimes aborts or stalls
+before the exec ("Check failed: next_worker->state == KICKED" in gRPC's
+poller; CI failed on it once). `benchmarks/fork_stress.py` measures it
+(docs/benchmarks.md). Without `preexec_fn`, `subprocess` (Python >= 3.10) starts
 this script with `vfork()`, which runs no fork handlers and no Python code
 in the child; Python 3.9 forks, but still runs no Python code there.
 """
