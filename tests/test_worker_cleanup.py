@@ -204,11 +204,13 @@ def test_a_niced_process_starts_an_equally_niced_worker():
 
 
 def _worker_exec(*args):
-  """(pid, return code, stdout, stderr) of worker_exec.py run with `args`."""
-  proc = subprocess.Popen([sys.executable, "-I", "-S",
-                           os.path.join(REPO, "tff_niid", "worker_exec.py"),
-                           *args], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
+  """(pid, return code, stdout, stderr) of worker_exec.py run with `args`,
+  started with SIGINT ignored (as by a background job)."""
+  proc = subprocess.Popen(
+      processes.SIGINT_IGNORED +
+      [sys.executable, "-I", "-S",
+       os.path.join(REPO, "tff_niid", "worker_exec.py"), *args],
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   out, err = proc.communicate(timeout=60)
   return proc.pid, proc.returncode, out, err
 
@@ -216,13 +218,17 @@ def _worker_exec(*args):
 def test_worker_exec_becomes_the_program_only_under_its_parent():
   # The set-up runs in the child's own process (no preexec_fn): it must
   # exec the program in that process (LocalWorker's pid is the worker's),
-  # with no signal left ignored (Python ignores SIGPIPE and SIGXFSZ), under
-  # the parent it was given; and exit at once, without the exec, when its
-  # parent is not that one -- the parent has died.
+  # with SIGINT (ignored by the caller here), SIGPIPE and SIGXFSZ (ignored
+  # by Python) back to their defaults, under the parent it was given; and
+  # exit at once, without the exec, when its parent is not that one -- the
+  # parent has died. (Other signals the environment ignores stay ignored.)
   show = ["/bin/sh", "-c", "echo $$; grep SigIgn /proc/$$/status"]
   pid, code, out, err = _worker_exec(str(os.getpid()), *show)
   assert code == 0, err
-  assert out.split() == [str(pid), "SigIgn:", "0" * 16], out
+  shown_pid, _, ignored = out.split()
+  assert shown_pid == str(pid), out
+  restored = [signal.SIGINT, signal.SIGPIPE, signal.SIGXFSZ]
+  assert not [s.name for s in restored if int(ignored, 16) >> (s - 1) & 1]
   _, code, out, err = _worker_exec(str(os.getpid() + 1), *show)
   assert (code, out) == (1, ""), err
   _, code, _, err = _worker_exec(str(os.getpid()), "/nonexistent/worker")
