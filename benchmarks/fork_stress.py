@@ -3,8 +3,9 @@
   .venv/bin/python -m benchmarks.fork_stress [--children=2000] [--threads=4]
 
 `--threads` threads keep calling a local TFF worker over gRPC (TFF's stub
-readiness and a readiness check on a fresh channel, in a loop) while the main thread starts
-`--children` short-lived children (`/bin/true`), alternating two ways:
+readiness and a readiness check on a fresh channel, in a loop) while the
+main thread starts `--children` short-lived children (`/bin/true`),
+alternating two ways:
 
 - `preexec_fn`: how `runtime.LocalWorker` started its worker before, with
   the set-up done by a Python function in the forked child;
@@ -22,7 +23,6 @@ import collections
 import functools
 import os
 import subprocess
-import sys
 import threading
 import time
 
@@ -75,8 +75,7 @@ def _start(way: str) -> subprocess.Popen:
     args = ["/bin/true"]
     preexec_fn = functools.partial(worker_exec.prepare, os.getpid())
   else:
-    args = [sys.executable, "-I", "-S", worker_exec.__file__,
-            str(os.getpid()), "/bin/true"]
+    args = worker_exec.command(["/bin/true"])
     preexec_fn = None
   return subprocess.Popen(  # pylint: disable=subprocess-popen-preexec-fn
       args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

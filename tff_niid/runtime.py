@@ -45,7 +45,6 @@ import shutil
 import signal
 import stat
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -59,6 +58,7 @@ import tensorflow_federated as tff
 
 from tff_niid import compilation
 from tff_niid import datasets
+from tff_niid import worker_exec
 
 WORKER_BINARY = os.path.join(os.path.dirname(tff.__file__), "data",
                              "worker_binary")
@@ -67,8 +67,6 @@ GRPC_OPTIONS = [("grpc.max_message_length", 2_000_000_000),
                 ("grpc.max_send_message_length", 2_000_000_000)]
 _SHIM_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                             "loopback_bind.c")
-_WORKER_EXEC = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                            "worker_exec.py")
 # TFF 0.87 `executor_factory.local_cpp_executor_factory`'s pieces.
 _SERVICE_MANAGER = "local_cpp_executor_factory.<locals>.ServiceManager"
 _TFF_LOCAL_STACK_FN = "local_cpp_executor_factory.<locals>.stack_fn"
@@ -196,10 +194,6 @@ class LocalWorker:
       raise FileNotFoundError(
           f"TFF's worker_binary is missing or not executable: "
           f"{WORKER_BINARY} (reinstall tensorflow-federated from the lock).")
-    if not sys.executable:
-      raise RuntimeError("cannot start a TFF worker: this Python does not "
-                         "know its interpreter (sys.executable is empty), "
-                         "which runs worker_exec.py.")
     self.port = portpicker.pick_unused_port()
     self.address = f"127.0.0.1:{self.port}"
     env = dict(os.environ)
@@ -214,10 +208,10 @@ class LocalWorker:
       # worker_exec.py sets up the child and execs the worker in it (not a
       # preexec_fn: see its docstring).
       self.process = subprocess.Popen(
-          [sys.executable, "-I", "-S", _WORKER_EXEC, str(os.getpid()),
-           WORKER_BINARY, f"--port={self.port}",
-           f"--max_concurrent_computation_calls="
-           f"{max_concurrent_computation_calls}"],
+          worker_exec.command([
+              WORKER_BINARY, f"--port={self.port}",
+              f"--max_concurrent_computation_calls="
+              f"{max_concurrent_computation_calls}"]),
           stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
           env=env, start_new_session=True)
     finally:

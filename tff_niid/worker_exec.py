@@ -1,6 +1,6 @@
 """Sets up a TFF worker process, then becomes the worker (stdlib only).
 
-`runtime.LocalWorker` runs this file as a script,
+`runtime.LocalWorker` runs this file as a script (`command`),
 
     python -I -S worker_exec.py PARENT_PID WORKER_BINARY [ARGS...]
 
@@ -35,6 +35,17 @@ import sys
 
 _PR_SET_PDEATHSIG = 1
 _USAGE = "usage: worker_exec.py PARENT_PID WORKER_BINARY [ARGS...]"
+
+
+def command(argv: list[str]) -> list[str]:
+  """The command that runs `argv` (a program and its arguments) as a child
+  of this process, set up by this script."""
+  if not sys.executable:
+    raise RuntimeError("cannot start a TFF worker: this Python does not "
+                       "know its interpreter (sys.executable is empty), "
+                       "which runs worker_exec.py.")
+  return [sys.executable, "-I", "-S", os.path.abspath(__file__),
+          str(os.getpid()), *argv]
 
 
 def prepare(parent_pid: int) -> None:
